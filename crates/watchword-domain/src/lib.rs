@@ -1,0 +1,18 @@
+//! Pure rules of watchword: validated types, permissions, roles, grant rules and the
+//! password policy. No IO here: every function that needs the time takes it as an argument.
+
+pub mod error;
+pub mod ids;
+pub mod permission;
+pub mod role;
+pub mod password;
+pub mod text;
+pub mod token;
+pub mod time;
+
+pub use error::{DomainError, FieldError};
+pub use ids::*;
+pub use permission::{Permission, PermissionSet};
+pub use role::{BuiltinRole, MembershipStatus, Plan, RoleRef};
+pub use text::{AccountName, EmailAddress, PersonName};
+pub use time::Millis;

@@ -1,0 +1,243 @@
+//! The password policy (seed 000: at least 12 characters with letters, numbers and symbols, not
+//! common, not about the person) and Argon2id hashing to PHC strings.
+
+use crate::{DomainError, EmailAddress, FieldError};
+use argon2::password_hash::phc::PasswordHash;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use argon2::{Algorithm, Argon2, Params, Version};
+use std::fmt;
+
+pub const MIN_LEN: usize = 12;
+pub const MAX_LEN: usize = 256;
+
+/// A password as typed. Its Debug never prints it.
+#[derive(Clone)]
+pub struct Password(String);
+
+impl Password {
+    pub fn new(raw: String) -> Self {
+        Self(raw)
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(<redacted>)")
+    }
+}
+
+/// A rule of the policy that a candidate password broke.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PolicyRule {
+    TooShort,
+    TooLong,
+    NeedsLetter,
+    NeedsNumber,
+    NeedsSymbol,
+    ContainsPersonalInfo,
+    Common,
+    TooGuessable,
+}
+
+impl PolicyRule {
+    pub fn code(self) -> &'static str {
+        match self {
+            PolicyRule::TooShort => "password_too_short",
+            PolicyRule::TooLong => "password_too_long",
+            PolicyRule::NeedsLetter => "password_needs_letter",
+            PolicyRule::NeedsNumber => "password_needs_number",
+            PolicyRule::NeedsSymbol => "password_needs_symbol",
+            PolicyRule::ContainsPersonalInfo => "password_contains_personal_info",
+            PolicyRule::Common => "password_common",
+            PolicyRule::TooGuessable => "password_too_guessable",
+        }
+    }
+    pub fn message(self) -> &'static str {
+        match self {
+            PolicyRule::TooShort => "use at least 12 characters",
+            PolicyRule::TooLong => "use at most 256 characters",
+            PolicyRule::NeedsLetter => "include at least one letter",
+            PolicyRule::NeedsNumber => "include at least one number",
+            PolicyRule::NeedsSymbol => "include at least one symbol",
+            PolicyRule::ContainsPersonalInfo => "do not use your name or email address in your password",
+            PolicyRule::Common => "this password is too common; it appears in lists of leaked passwords",
+            PolicyRule::TooGuessable => "this password is too easy to guess; add more unrelated words or characters",
+        }
+    }
+}
+
+/// Checks a candidate password for a person; returns every rule it breaks (empty when accepted).
+pub fn policy_violations(pw: &Password, email: &EmailAddress, name: &str) -> Vec<PolicyRule> {
+    let s = pw.expose();
+    let len = s.chars().count();
+    let mut out = Vec::new();
+    if len < MIN_LEN {
+        out.push(PolicyRule::TooShort);
+    }
+    if len > MAX_LEN {
+        // Do not run the estimator on huge inputs; its cost grows with length.
+        out.push(PolicyRule::TooLong);
+        return out;
+    }
+    if !s.chars().any(char::is_alphabetic) {
+        out.push(PolicyRule::NeedsLetter);
+    }
+    if !s.chars().any(|c| c.is_numeric()) {
+        out.push(PolicyRule::NeedsNumber);
+    }
+    if !s.chars().any(|c| !c.is_alphanumeric() && !c.is_whitespace()) {
+        out.push(PolicyRule::NeedsSymbol);
+    }
+    let lower = s.to_lowercase();
+    let mut personal: Vec<String> = vec![email.as_str().to_owned(), email.local_part().to_owned()];
+    personal.extend(name.to_lowercase().split_whitespace().map(str::to_owned));
+    personal.push(name.to_lowercase().replace(' ', ""));
+    if personal.iter().any(|p| p.chars().count() >= 3 && lower.contains(p.as_str())) {
+        out.push(PolicyRule::ContainsPersonalInfo);
+    }
+    if len == 0 {
+        return out;
+    }
+    let inputs: Vec<&str> = personal.iter().map(String::as_str).collect();
+    let estimate = zxcvbn::zxcvbn(s, &inputs);
+    if is_common(s, estimate.sequence()) {
+        out.push(PolicyRule::Common);
+    } else if estimate.score() < zxcvbn::Score::Three {
+        out.push(PolicyRule::TooGuessable);
+    }
+    out
+}
+
+/// A password is common when, stripped of leading and trailing digits and symbols (the usual
+/// decorations that satisfy composition rules), its core is one entry of the leaked-password list.
+fn is_common(s: &str, sequence: &[zxcvbn::Match]) -> bool {
+    let core: &str = s.trim_matches(|c: char| !c.is_alphabetic());
+    if core.chars().count() < 3 {
+        return false;
+    }
+    sequence.iter().any(|m| match &m.pattern {
+        zxcvbn::matching::patterns::MatchPattern::Dictionary(d) => {
+            // zxcvbn does not export its dictionary enum; its default variant is the
+            // leaked-password list.
+            d.dictionary_name == Default::default()
+                && m.token.to_lowercase().contains(&core.to_lowercase())
+        }
+        _ => false,
+    })
+}
+
+/// Validates a new password, turning every broken rule into a field error.
+pub fn check_policy(pw: &Password, email: &EmailAddress, name: &str) -> Result<(), DomainError> {
+    let broken = policy_violations(pw, email, name);
+    if broken.is_empty() {
+        return Ok(());
+    }
+    let fields = broken
+        .iter()
+        .map(|r| FieldError { field: "password", code: r.code(), message: r.message().to_owned() })
+        .collect();
+    let message = broken.iter().map(|r| r.message()).collect::<Vec<_>>().join("; ");
+    Err(DomainError::Invalid { code: "password_policy", message: format!("password rejected: {message}"), fields })
+}
+
+/// Argon2id parameters; the OWASP minimum is the floor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HashParams {
+    pub m_kib: u32,
+    pub t: u32,
+    pub p: u32,
+}
+
+impl HashParams {
+    pub const OWASP_MIN: HashParams = HashParams { m_kib: 19 * 1024, t: 2, p: 1 };
+
+    pub fn new(m_kib: u32, t: u32, p: u32) -> Result<Self, String> {
+        let min = Self::OWASP_MIN;
+        if m_kib < min.m_kib || t < min.t || p < min.p {
+            return Err(format!(
+                "argon2 parameters m={m_kib} t={t} p={p} are below the OWASP minimum m={} t={} p={}",
+                min.m_kib, min.t, min.p
+            ));
+        }
+        Ok(Self { m_kib, t, p })
+    }
+
+    fn argon2(self) -> Argon2<'static> {
+        let params = Params::new(self.m_kib, self.t, self.p, None).expect("parameters validated in new");
+        Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+    }
+
+    /// Hashes to a PHC string (`$argon2id$v=19$m=…,t=…,p=…$salt$hash`).
+    pub fn hash(self, pw: &Password) -> String {
+        self.argon2()
+            .hash_password(pw.expose().as_bytes())
+            .expect("argon2 hashing with validated parameters cannot fail")
+            .to_string()
+    }
+
+    /// Verifies with the parameters recorded in the PHC string.
+    pub fn verify(self, pw: &Password, phc: &str) -> Verified {
+        let Ok(parsed) = PasswordHash::new(phc) else { return Verified::No };
+        if self.argon2().verify_password(pw.expose().as_bytes(), &parsed).is_err() {
+            return Verified::No;
+        }
+        let current = Params::try_from(&parsed).ok();
+        let up_to_date = parsed.algorithm.as_str() == "argon2id"
+            && current.is_some_and(|c| c.m_cost() >= self.m_kib && c.t_cost() >= self.t && c.p_cost() >= self.p);
+        if up_to_date { Verified::Yes } else { Verified::YesNeedsRehash }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verified {
+    No,
+    Yes,
+    YesNeedsRehash,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules(pw: &str) -> Vec<PolicyRule> {
+        let email = EmailAddress::parse("ada.lovelace@example.com").unwrap();
+        policy_violations(&Password::new(pw.into()), &email, "Ada Lovelace")
+    }
+
+    #[test]
+    fn each_rule_is_reported() {
+        use PolicyRule::*;
+        assert!(rules("Sh0rt!x").contains(&TooShort));
+        assert_eq!(rules(&"aB3$".repeat(65)), vec![TooLong]);
+        assert!(rules("1234567890123!!").contains(&NeedsLetter));
+        assert!(rules("correct-horse-battery").contains(&NeedsNumber));
+        assert!(rules("correct7horse7battery").contains(&NeedsSymbol));
+        assert!(rules("lovelace#2024-rocks").contains(&ContainsPersonalInfo));
+        assert!(rules("ada.lovelace@example.com1").contains(&ContainsPersonalInfo));
+        assert!(rules("Password123!").contains(&Common));
+        assert!(rules("qwertyuiop1!").iter().any(|r| *r == Common || *r == TooGuessable));
+        assert_eq!(rules("vivid-Lantern-47-orbit!"), vec![]);
+    }
+
+    #[test]
+    fn debug_never_shows_the_password() {
+        assert_eq!(format!("{:?}", Password::new("hunter2".into())), "Password(<redacted>)");
+    }
+
+    #[test]
+    fn hash_verify_and_rehash() {
+        let pw = Password::new("vivid-Lantern-47-orbit!".into());
+        let p = HashParams::OWASP_MIN;
+        let phc = p.hash(&pw);
+        assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+        assert_eq!(p.verify(&pw, &phc), Verified::Yes);
+        assert_eq!(p.verify(&Password::new("other".into()), &phc), Verified::No);
+        let stronger = HashParams::new(19 * 1024, 3, 1).unwrap();
+        assert_eq!(stronger.verify(&pw, &phc), Verified::YesNeedsRehash);
+        assert!(HashParams::new(4096, 2, 1).is_err());
+        assert_eq!(p.verify(&pw, "not a phc"), Verified::No);
+    }
+}

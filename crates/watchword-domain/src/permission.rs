@@ -1,0 +1,143 @@
+use std::fmt;
+
+/// Everything a role can grant. Strings appear only at the storage and API edges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum Permission {
+    AccountSettingsRead,
+    AccountSettingsEdit,
+    BillingManage,
+    UsersRead,
+    UsersManage,
+    RolesManage,
+    ApiKeysManage,
+    AuditLogRead,
+    CampaignsRead,
+    CampaignsWrite,
+    AnalyticsRead,
+    ProfilesRead,
+    ProfilesWrite,
+}
+
+impl Permission {
+    pub const ALL: [Permission; 13] = [
+        Permission::AccountSettingsRead,
+        Permission::AccountSettingsEdit,
+        Permission::BillingManage,
+        Permission::UsersRead,
+        Permission::UsersManage,
+        Permission::RolesManage,
+        Permission::ApiKeysManage,
+        Permission::AuditLogRead,
+        Permission::CampaignsRead,
+        Permission::CampaignsWrite,
+        Permission::AnalyticsRead,
+        Permission::ProfilesRead,
+        Permission::ProfilesWrite,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Permission::AccountSettingsRead => "account_settings:read",
+            Permission::AccountSettingsEdit => "account_settings:edit",
+            Permission::BillingManage => "billing:manage",
+            Permission::UsersRead => "users:read",
+            Permission::UsersManage => "users:manage",
+            Permission::RolesManage => "roles:manage",
+            Permission::ApiKeysManage => "api_keys:manage",
+            Permission::AuditLogRead => "audit_log:read",
+            Permission::CampaignsRead => "campaigns:read",
+            Permission::CampaignsWrite => "campaigns:write",
+            Permission::AnalyticsRead => "analytics:read",
+            Permission::ProfilesRead => "profiles:read",
+            Permission::ProfilesWrite => "profiles:write",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+
+    fn bit(self) -> u32 {
+        1 << (self as u8)
+    }
+}
+
+impl fmt::Display for Permission {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A set of permissions, stored as a bitset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub struct PermissionSet(u32);
+
+impl PermissionSet {
+    pub const EMPTY: PermissionSet = PermissionSet(0);
+
+    pub fn all() -> Self {
+        Self::from_iter(Permission::ALL)
+    }
+    pub fn contains(self, p: Permission) -> bool {
+        self.0 & p.bit() != 0
+    }
+    pub fn is_subset_of(self, other: PermissionSet) -> bool {
+        self.0 & !other.0 == 0
+    }
+    /// Permissions in `self` that `other` lacks.
+    pub fn missing_from(self, other: PermissionSet) -> Vec<Permission> {
+        self.iter().filter(|p| !other.contains(*p)).collect()
+    }
+    pub fn iter(self) -> impl Iterator<Item = Permission> {
+        Permission::ALL.into_iter().filter(move |p| self.contains(*p))
+    }
+    pub fn to_strings(self) -> Vec<String> {
+        self.iter().map(|p| p.as_str().to_owned()).collect()
+    }
+    /// Space-separated storage form.
+    pub fn encode(self) -> String {
+        self.iter().map(Permission::as_str).collect::<Vec<_>>().join(" ")
+    }
+    /// Parses the storage or API form; unknown names are returned as the error.
+    pub fn parse_all<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<Self, String> {
+        let mut set = PermissionSet::EMPTY;
+        for n in names {
+            set.0 |= Permission::parse(n).ok_or_else(|| n.to_owned())?.bit();
+        }
+        Ok(set)
+    }
+    pub fn decode(stored: &str) -> Result<Self, String> {
+        Self::parse_all(stored.split_whitespace())
+    }
+}
+
+impl FromIterator<Permission> for PermissionSet {
+    fn from_iter<T: IntoIterator<Item = Permission>>(iter: T) -> Self {
+        PermissionSet(iter.into_iter().fold(0, |acc, p| acc | p.bit()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strings_round_trip_for_every_permission() {
+        for p in Permission::ALL {
+            assert_eq!(Permission::parse(p.as_str()), Some(p));
+        }
+        let all = PermissionSet::all();
+        assert_eq!(PermissionSet::decode(&all.encode()), Ok(all));
+        assert_eq!(PermissionSet::parse_all(["users:manage", "nope"]), Err("nope".into()));
+    }
+
+    #[test]
+    fn subset_and_missing() {
+        let a = PermissionSet::from_iter([Permission::UsersRead]);
+        let b = PermissionSet::from_iter([Permission::UsersRead, Permission::UsersManage]);
+        assert!(a.is_subset_of(b));
+        assert!(!b.is_subset_of(a));
+        assert_eq!(b.missing_from(a), vec![Permission::UsersManage]);
+    }
+}

@@ -1,14 +1,110 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
+//! Use cases: the one place where a request, a CLI command or a job turns into a change. Each
+//! loads what it needs, lets the domain decide, and commits the change, its audit events and its
+//! outbound messages in one transaction.
+
+pub mod error;
+pub mod context;
+pub mod auth;
+pub mod members;
+pub mod roles;
+pub mod audit;
+pub mod mail;
+mod cache;
+mod events;
+
+pub use context::{Actor, Meta};
+pub use error::AppError;
+
+use cache::AuthCache;
+use std::sync::Arc;
+use tokio::sync::{Notify, Semaphore};
+use watchword_domain::password::HashParams;
+use watchword_store::Store;
+
+/// Tunables of the use cases, filled from the operator's configuration.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Base URL people open (links in emails point here).
+    pub public_url: String,
+    pub session_idle_secs: i64,
+    pub session_absolute_secs: i64,
+    pub invitation_ttl_secs: i64,
+    pub hash: HashParams,
+    /// How long a node may answer from its session cache before re-reading the database. Bounds
+    /// how long a revocation made on another node can go unseen here.
+    pub auth_cache_ttl_ms: i64,
+    /// Argon2 computations allowed at once (each holds m KiB of memory).
+    pub hash_concurrency: usize,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            public_url: "http://127.0.0.1:8080".into(),
+            session_idle_secs: 2 * 3600,
+            session_absolute_secs: 24 * 3600,
+            invitation_ttl_secs: 7 * 24 * 3600,
+            hash: HashParams::OWASP_MIN,
+            auth_cache_ttl_ms: 1000,
+            hash_concurrency: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+        }
+    }
+}
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
+/// The application: cheap to clone, shared by HTTP handlers, CLI and jobs.
+#[derive(Clone)]
+pub struct App {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    settings: Settings,
+    hashing: Semaphore,
+    cache: AuthCache,
+    outbox_ready: Notify,
+    /// A real hash of a random password, verified when an email is unknown so that a login costs
+    /// the same either way.
+    dummy_hash: String,
+}
+
+impl App {
+    pub fn new(store: Store, settings: Settings) -> Self {
+        let dummy = watchword_domain::password::Password::new(watchword_domain::token::random_token());
+        let dummy_hash = settings.hash.hash(&dummy);
+        Self {
+            inner: Arc::new(Inner {
+                hashing: Semaphore::new(settings.hash_concurrency.max(1)),
+                cache: AuthCache::new(100_000, settings.auth_cache_ttl_ms),
+                outbox_ready: Notify::new(),
+                dummy_hash,
+                store,
+                settings,
+            }),
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.inner.settings
+    }
+
+    /// Called after every commit that may change who can do what: drops this node's cached
+    /// authentications at once and wakes the outbox dispatcher.
+    fn committed(&self) {
+        self.inner.cache.invalidate_all();
+        self.inner.outbox_ready.notify_one();
+    }
+
+    /// Runs Argon2 on the blocking pool, at most `hash_concurrency` at a time.
+    async fn hashing<T: Send + 'static>(&self, f: impl FnOnce(HashParams) -> T + Send + 'static) -> Result<T, AppError> {
+        let _permit = self.inner.hashing.acquire().await.map_err(|_| AppError::internal("hashing pool closed"))?;
+        let params = self.inner.settings.hash;
+        tokio::task::spawn_blocking(move || f(params))
+            .await
+            .map_err(|e| AppError::internal(format!("hashing task failed: {e}")))
     }
 }

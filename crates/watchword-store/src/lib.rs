@@ -1,14 +1,99 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
+//! The only code that speaks SQL. One schema history and one query text serve SQLite and
+//! PostgreSQL through sqlx's `Any` driver; the few dialect differences live in `dialect`.
+
+mod dialect;
+mod error;
+pub mod rows;
+pub mod persons;
+pub mod accounts;
+pub mod members;
+pub mod invitations;
+pub mod sessions;
+pub mod audit;
+pub mod outbox;
+
+pub use dialect::Dialect;
+pub use error::StoreError;
+pub use sqlx::AnyConnection as Conn;
+pub use sqlx::Error as SqlxError;
+
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyPool, Transaction};
+use std::time::Duration;
+
+pub type Tx = Transaction<'static, Any>;
+
+/// Handle to the database: a write pool and a read pool. On SQLite the write pool has a single
+/// connection (SQLite has one writer; queueing in the pool beats busy errors) and readers run
+/// concurrently in WAL mode. On PostgreSQL both are the same pool.
+#[derive(Clone)]
+pub struct Store {
+    write: AnyPool,
+    read: AnyPool,
+    dialect: Dialect,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+impl Store {
+    /// Connects, creating the SQLite file if needed. Does not migrate.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        install_default_drivers();
+        let dialect = Dialect::from_url(url)?;
+        let url = dialect.connect_url(url);
+        let pool = |n: u32| {
+            AnyPoolOptions::new()
+                .max_connections(n)
+                .acquire_timeout(Duration::from_secs(10))
+                .after_connect(move |conn, _| {
+                    Box::pin(async move {
+                        for stmt in dialect.session_setup() {
+                            sqlx::query(stmt).execute(&mut *conn).await?;
+                        }
+                        Ok(())
+                    })
+                })
+        };
+        let (write, read) = match dialect {
+            Dialect::Sqlite => {
+                let write = pool(1).connect(&url).await?;
+                let read = pool(max_connections.max(2)).connect(&url).await?;
+                (write, read)
+            }
+            Dialect::Postgres => {
+                let p = pool(max_connections).connect(&url).await?;
+                (p.clone(), p)
+            }
+        };
+        Ok(Self { write, read, dialect })
+    }
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
+    /// Applies the embedded, forward-only migrations.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        sqlx::migrate!("./migrations").run(&self.write).await.map_err(StoreError::Migrate)
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// Starts a write transaction.
+    pub async fn begin(&self) -> Result<Tx, StoreError> {
+        Ok(self.write.begin().await?)
+    }
+
+    /// A connection for reads outside a transaction.
+    pub async fn read(&self) -> Result<PoolConnection<Any>, StoreError> {
+        Ok(self.read.acquire().await?)
+    }
+
+    /// Cheap liveness query for /readyz.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.read).await?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.write.close().await;
+        self.read.close().await;
     }
 }

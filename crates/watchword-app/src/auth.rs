@@ -1,0 +1,347 @@
+//! Signing up, logging in and out, authenticating a session on the hot path, and a person's own
+//! sessions and password.
+
+use crate::events::{self, EventExt};
+use crate::mail::{self, Template};
+use crate::{Actor, App, AppError, Meta};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use watchword_domain::password::{self, Password, Verified};
+use watchword_domain::token::{hash_token, random_token};
+use watchword_domain::*;
+use watchword_store::rows::{AccountRow, MemberRow, SessionRow};
+use watchword_store::sessions::NewSession;
+use watchword_store::{Conn, accounts, members, persons, sessions};
+
+/// How often at most a session's last-seen time is written.
+const TOUCH_EVERY_MS: i64 = 60_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionMode {
+    Cookie,
+    Token,
+}
+
+impl SessionMode {
+    fn as_str(self) -> &'static str {
+        match self {
+            SessionMode::Cookie => "cookie",
+            SessionMode::Token => "token",
+        }
+    }
+}
+
+/// A new session: the secret token goes to the client once and is never stored.
+#[derive(Debug)]
+pub struct IssuedSession {
+    pub token: String,
+    pub session: SessionId,
+    pub person: PersonId,
+    pub expires_at: Millis,
+}
+
+#[derive(Debug, Clone)]
+pub struct PersonView {
+    pub id: PersonId,
+    pub email: String,
+    pub name: String,
+}
+
+/// Everything the hot path needs about a valid session, cached per node.
+#[derive(Debug)]
+pub struct Authenticated {
+    pub session: SessionRow,
+    pub person: PersonView,
+    /// Memberships that grant access now (active membership, active person).
+    pub memberships: Vec<(AccountRow, MemberRow)>,
+    touched_at: AtomicI64,
+}
+
+pub struct SignupInput {
+    pub account_name: String,
+    pub name: String,
+    pub email: String,
+    pub password: Password,
+    pub mode: SessionMode,
+}
+
+pub struct Signup {
+    pub account: AccountId,
+    pub person: PersonId,
+    pub membership: MembershipId,
+    pub session: IssuedSession,
+}
+
+impl App {
+    /// Creates an account with its creator as Owner. An existing person (proven by their password)
+    /// gets a further account; an email already in use with another password is refused.
+    pub async fn signup(&self, input: SignupInput, meta: &Meta) -> Result<Signup, AppError> {
+        let account_name = AccountName::parse(&input.account_name)?;
+        let name = PersonName::parse(&input.name)?;
+        let email = EmailAddress::parse(&input.email)?;
+        let existing = persons::by_email(&mut *self.store().read().await?, email.as_str()).await?;
+        let (person_id, new_hash) = match &existing {
+            Some(p) => {
+                let (pw, phc) = (input.password.clone(), p.password_hash.clone());
+                if self.hashing(move |h| h.verify(&pw, &phc)).await? == Verified::No || !p.active {
+                    return Err(DomainError::conflict(
+                        "email_unavailable",
+                        "this email cannot be used to sign up; if you already use watchword, log in and create the account from there",
+                    )
+                    .into());
+                }
+                (p.id, None)
+            }
+            None => {
+                password::check_policy(&input.password, &email, name.as_str())?;
+                let pw = input.password.clone();
+                (PersonId::new(), Some(self.hashing(move |h| h.hash(&pw)).await?))
+            }
+        };
+        let now = Millis::now();
+        let account = AccountId::new();
+        let membership = MembershipId::new();
+        let mut tx = self.store().begin().await?;
+        if let Some(hash) = &new_hash {
+            persons::insert(&mut tx, person_id, email.as_str(), name.as_str(), hash, now).await.map_err(|e| {
+                if e.is_unique() {
+                    AppError::Domain(DomainError::conflict("email_unavailable", "this email cannot be used to sign up"))
+                } else {
+                    e.into()
+                }
+            })?;
+        }
+        accounts::insert(&mut tx, account, account_name.as_str(), Plan::Free, now).await?;
+        members::insert(
+            &mut tx,
+            members::NewMembership {
+                id: membership,
+                account,
+                person: Some(person_id),
+                email: email.as_str(),
+                role: RoleRef::Builtin(BuiltinRole::Owner),
+                status: MembershipStatus::Active,
+                invited_by: None,
+            },
+            now,
+        )
+        .await?;
+        let session = self.open_session(&mut tx, person_id, input.mode, meta, now).await?;
+        let event = events::by_person(person_id, email.as_str(), meta, Some(account), "account.created")
+            .target("account", account)
+            .details(serde_json::json!({ "account_name": account_name.as_str(), "new_person": new_hash.is_some() }));
+        watchword_store::audit::append(&mut tx, &event, now).await?;
+        tx.commit().await?;
+        self.committed();
+        Ok(Signup { account, person: person_id, membership, session })
+    }
+
+    /// Password login. Unknown emails, wrong passwords and deactivated persons get the same answer
+    /// after the same work (one Argon2 verify).
+    pub async fn login(&self, email: &str, pw: Password, mode: SessionMode, meta: &Meta) -> Result<IssuedSession, AppError> {
+        let email = EmailAddress::parse(email).ok();
+        let person = match &email {
+            Some(e) => persons::by_email(&mut *self.store().read().await?, e.as_str()).await?,
+            None => None,
+        };
+        let phc = person.as_ref().map(|p| p.password_hash.clone()).unwrap_or_else(|| self.inner.dummy_hash.clone());
+        let pw2 = pw.clone();
+        let verified = self.hashing(move |h| h.verify(&pw2, &phc)).await?;
+        let now = Millis::now();
+        let mut tx = self.store().begin().await?;
+        let person = match person {
+            Some(p) if p.active && verified != Verified::No => p,
+            other => {
+                let attempted = email.as_ref().map(|e| e.as_str().to_owned()).unwrap_or_default();
+                let mut event = events::by_person(PersonId::new(), &attempted, meta, None, "login.failed")
+                    .details(serde_json::json!({ "email": attempted }));
+                event.actor_person = None;
+                match other {
+                    Some(p) => {
+                        event.actor_person = Some(p.id);
+                        events::fan_out(&mut tx, p.id, event.target("person", p.id), now).await?
+                    }
+                    None => watchword_store::audit::append(&mut tx, &event, now).await.map(|_| ())?,
+                }
+                tx.commit().await?;
+                return Err(AppError::InvalidCredentials);
+            }
+        };
+        if verified == Verified::YesNeedsRehash {
+            let hash = self.hashing(move |h| h.hash(&pw)).await?;
+            persons::set_password(&mut tx, person.id, &hash, now).await?;
+        }
+        let session = self.open_session(&mut tx, person.id, mode, meta, now).await?;
+        persons::record_login(&mut tx, person.id, now).await?;
+        let event = events::by_person(person.id, &person.email, meta, None, "login.succeeded")
+            .target("session", session.session)
+            .details(serde_json::json!({ "session_mode": mode.as_str() }));
+        events::fan_out(&mut tx, person.id, event, now).await?;
+        tx.commit().await?;
+        self.committed();
+        Ok(session)
+    }
+
+    pub(crate) async fn open_session(
+        &self,
+        c: &mut Conn,
+        person: PersonId,
+        mode: SessionMode,
+        meta: &Meta,
+        now: Millis,
+    ) -> Result<IssuedSession, AppError> {
+        let token = random_token();
+        let id = SessionId::new();
+        let expires_at = now.plus_secs(self.settings().session_absolute_secs);
+        sessions::insert(
+            c,
+            NewSession {
+                id,
+                person,
+                token_hash: &hash_token(&token),
+                mode: mode.as_str(),
+                user_agent: &meta.user_agent,
+                ip: &meta.ip,
+                expires_at,
+            },
+            now,
+        )
+        .await?;
+        Ok(IssuedSession { token, session: id, person, expires_at })
+    }
+
+    /// Resolves a session token to its person and memberships: from this node's cache when fresh,
+    /// otherwise from the database. Writes nothing synchronously.
+    pub async fn authenticate(&self, token: &str, meta: &Meta) -> Result<(Actor, Arc<Authenticated>), AppError> {
+        let key = hash_token(token);
+        let now = Millis::now();
+        let auth = match self.inner.cache.get(&key, now) {
+            Some(a) => a,
+            None => {
+                let generation = self.inner.cache.generation();
+                let a = Arc::new(self.load_authenticated(&key).await?);
+                self.inner.cache.put(key, a.clone(), generation, now);
+                a
+            }
+        };
+        let s = &auth.session;
+        let last_seen = s.last_seen_at.0.max(auth.touched_at.load(Ordering::Relaxed));
+        if s.revoked_at.is_some() || now >= s.expires_at || now.0 - last_seen >= self.settings().session_idle_secs * 1000 {
+            return Err(AppError::Unauthenticated);
+        }
+        self.touch_coalesced(&auth, last_seen, now);
+        let actor = Actor {
+            person: auth.person.id,
+            email: auth.person.email.clone(),
+            name: auth.person.name.clone(),
+            session: s.id,
+            session_mode: s.mode.clone(),
+            authenticated_at: s.authenticated_at,
+            meta: meta.clone(),
+        };
+        Ok((actor, auth))
+    }
+
+    async fn load_authenticated(&self, key: &[u8]) -> Result<Authenticated, AppError> {
+        let mut c = self.store().read().await?;
+        let session = sessions::by_token_hash(&mut c, key).await?.ok_or(AppError::Unauthenticated)?;
+        let person = persons::get(&mut c, session.person_id).await?.filter(|p| p.active).ok_or(AppError::Unauthenticated)?;
+        let memberships = members::of_person_all(&mut c, person.id).await?.into_iter().filter(|(_, m)| m.grants_access()).collect();
+        let touched_at = AtomicI64::new(session.last_seen_at.0);
+        Ok(Authenticated {
+            session,
+            person: PersonView { id: person.id, email: person.email, name: person.name },
+            memberships,
+            touched_at,
+        })
+    }
+
+    /// Records activity at most once a minute per session, off the request path.
+    fn touch_coalesced(&self, auth: &Authenticated, last_seen: i64, now: Millis) {
+        if now.0 - last_seen < TOUCH_EVERY_MS {
+            return;
+        }
+        if auth.touched_at.compare_exchange(last_seen, now.0, Ordering::AcqRel, Ordering::Relaxed).is_err() {
+            return;
+        }
+        let (store, id) = (self.store().clone(), auth.session.id);
+        tokio::spawn(async move {
+            let res = async {
+                let mut tx = store.begin().await?;
+                sessions::touch(&mut tx, id, now).await?;
+                tx.commit().await?;
+                Ok::<_, watchword_store::StoreError>(())
+            }
+            .await;
+            if let Err(e) = res {
+                tracing::warn!(error = %e, "could not record session activity");
+            }
+        });
+    }
+
+    pub async fn logout(&self, actor: &Actor) -> Result<(), AppError> {
+        self.end_sessions(actor, Some(actor.session), "logout").await.map(|_| ())
+    }
+
+    pub async fn my_sessions(&self, actor: &Actor) -> Result<Vec<SessionRow>, AppError> {
+        Ok(sessions::list_live(&mut *self.store().read().await?, actor.person, Millis::now()).await?)
+    }
+
+    pub async fn revoke_session(&self, actor: &Actor, id: SessionId) -> Result<(), AppError> {
+        match self.end_sessions(actor, Some(id), "session.revoked").await? {
+            0 => Err(AppError::NotFound),
+            _ => Ok(()),
+        }
+    }
+
+    pub async fn revoke_other_sessions(&self, actor: &Actor) -> Result<u64, AppError> {
+        self.end_sessions(actor, None, "session.revoked_others").await
+    }
+
+    /// Ends one session (`Some`) or all but the actor's own (`None`), with its audit event.
+    async fn end_sessions(&self, actor: &Actor, one: Option<SessionId>, action: &'static str) -> Result<u64, AppError> {
+        let now = Millis::now();
+        let mut tx = self.store().begin().await?;
+        let n = match one {
+            Some(id) => sessions::revoke(&mut tx, actor.person, id, now).await? as u64,
+            None => sessions::revoke_all_except(&mut tx, actor.person, Some(actor.session), now).await?,
+        };
+        if n > 0 {
+            let mut event = events::by_person(actor.person, &actor.email, &actor.meta, None, action)
+                .details(serde_json::json!({ "sessions_revoked": n }));
+            if let Some(id) = one {
+                event = event.target("session", id);
+            }
+            events::fan_out(&mut tx, actor.person, event, now).await?;
+        }
+        tx.commit().await?;
+        self.committed();
+        Ok(n)
+    }
+
+    /// Changes the actor's password after checking the current one; every other session ends and
+    /// the person is told by email.
+    pub async fn change_password(&self, actor: &Actor, current: Password, new: Password) -> Result<u64, AppError> {
+        let person = persons::get(&mut *self.store().read().await?, actor.person).await?.ok_or(AppError::Unauthenticated)?;
+        let phc = person.password_hash.clone();
+        if self.hashing(move |h| h.verify(&current, &phc)).await? == Verified::No {
+            return Err(DomainError::field("current_password_incorrect", "current_password", "the current password is incorrect").into());
+        }
+        let email = EmailAddress::parse(&person.email)?;
+        password::check_policy(&new, &email, &person.name)?;
+        let hash = self.hashing(move |h| h.hash(&new)).await?;
+        let now = Millis::now();
+        let mut tx = self.store().begin().await?;
+        persons::set_password(&mut tx, person.id, &hash, now).await?;
+        let revoked = sessions::revoke_all_except(&mut tx, person.id, Some(actor.session), now).await?;
+        let event = events::by_person(actor.person, &actor.email, &actor.meta, None, "password.changed")
+            .target("person", person.id)
+            .details(serde_json::json!({ "other_sessions_revoked": revoked }));
+        events::fan_out(&mut tx, person.id, event, now).await?;
+        let t = Template::PasswordChanged { name: &person.name, ip: &actor.meta.ip, at: now };
+        mail::enqueue(&mut tx, None, &person.email, &t, self.settings(), now).await?;
+        tx.commit().await?;
+        self.committed();
+        Ok(revoked)
+    }
+}

@@ -1,0 +1,47 @@
+//! The node-local cache that keeps session checks off the database on the hot path. Entries are
+//! dropped at once when this node commits a change (a generation counter), and re-read after
+//! `ttl_ms` at the latest, which bounds how long another node's change goes unseen.
+
+use quick_cache::sync::Cache;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use watchword_domain::Millis;
+
+pub(crate) struct AuthCache {
+    entries: Cache<Vec<u8>, Arc<Entry>>,
+    generation: AtomicU64,
+    ttl_ms: i64,
+}
+
+struct Entry {
+    value: Arc<crate::auth::Authenticated>,
+    generation: u64,
+    fetched_at: Millis,
+}
+
+impl AuthCache {
+    pub(crate) fn new(capacity: usize, ttl_ms: i64) -> Self {
+        Self { entries: Cache::new(capacity), generation: AtomicU64::new(0), ttl_ms }
+    }
+
+    pub(crate) fn get(&self, key: &[u8], now: Millis) -> Option<Arc<crate::auth::Authenticated>> {
+        let e = self.entries.get(key)?;
+        let fresh = e.generation == self.generation.load(Ordering::Acquire) && now.0 - e.fetched_at.0 < self.ttl_ms;
+        fresh.then(|| e.value.clone())
+    }
+
+    /// The generation to pass to `put` for a value about to be read from the database.
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn put(&self, key: Vec<u8>, value: Arc<crate::auth::Authenticated>, generation: u64, now: Millis) {
+        if self.ttl_ms > 0 {
+            self.entries.insert(key, Arc::new(Entry { value, generation, fetched_at: now }));
+        }
+    }
+
+    pub(crate) fn invalidate_all(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+}

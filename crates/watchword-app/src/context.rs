@@ -1,0 +1,26 @@
+use watchword_domain::{Millis, PersonId, SessionId};
+
+/// Where a request came from, recorded on sessions and audit events.
+#[derive(Debug, Clone, Default)]
+pub struct Meta {
+    pub ip: String,
+    pub user_agent: String,
+}
+
+impl Meta {
+    pub fn new(ip: impl Into<String>, user_agent: &str) -> Self {
+        Self { ip: ip.into(), user_agent: user_agent.chars().take(512).collect() }
+    }
+}
+
+/// An authenticated person acting through a session.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub person: PersonId,
+    pub email: String,
+    pub name: String,
+    pub session: SessionId,
+    pub session_mode: String,
+    pub authenticated_at: Millis,
+    pub meta: Meta,
+}

@@ -1,0 +1,36 @@
+use watchword_domain::DomainError;
+use watchword_store::StoreError;
+
+/// What a use case can answer besides success. The HTTP layer maps each to one status and code.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+    /// Missing, or belonging to another account (indistinguishable on purpose).
+    #[error("not found")]
+    NotFound,
+    #[error("authentication required")]
+    Unauthenticated,
+    #[error("the email or password is incorrect")]
+    InvalidCredentials,
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl AppError {
+    pub fn internal(msg: impl Into<String>) -> Self {
+        AppError::Internal(msg.into())
+    }
+}
+
+impl From<StoreError> for AppError {
+    fn from(e: StoreError) -> Self {
+        AppError::Internal(e.to_string())
+    }
+}
+
+impl From<watchword_store::SqlxError> for AppError {
+    fn from(e: watchword_store::SqlxError) -> Self {
+        AppError::from(StoreError::from(e))
+    }
+}

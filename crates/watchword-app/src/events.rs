@@ -1,0 +1,56 @@
+//! Building audit events from who acted and where from.
+
+use crate::{Actor, Meta};
+use watchword_domain::{AccountId, Millis, PersonId};
+use watchword_store::audit::{self, NewEvent};
+use watchword_store::{Conn, StoreError, members};
+
+pub(crate) fn by_actor(actor: &Actor, account: AccountId, action: &'static str) -> NewEvent {
+    by_person(actor.person, &actor.email, &actor.meta, Some(account), action)
+}
+
+pub(crate) fn by_person(person: PersonId, email: &str, meta: &Meta, account: Option<AccountId>, action: &'static str) -> NewEvent {
+    NewEvent {
+        account,
+        actor_person: Some(person),
+        actor_email: Some(email.to_owned()),
+        action,
+        target_kind: None,
+        target_id: None,
+        ip: Some(meta.ip.clone()),
+        user_agent: Some(meta.user_agent.clone()),
+        details: serde_json::json!({}),
+    }
+}
+
+pub(crate) trait EventExt {
+    fn target(self, kind: &'static str, id: impl ToString) -> Self;
+    fn details(self, details: serde_json::Value) -> Self;
+}
+
+impl EventExt for NewEvent {
+    fn target(mut self, kind: &'static str, id: impl ToString) -> Self {
+        self.target_kind = Some(kind);
+        self.target_id = Some(id.to_string());
+        self
+    }
+    fn details(mut self, details: serde_json::Value) -> Self {
+        self.details = details;
+        self
+    }
+}
+
+/// Records a person-level event (login, logout, password change, session revocation) in the log
+/// of every account the person belongs to, so each account's admins see it; in no account's log
+/// (account NULL) when the person belongs to none.
+pub(crate) async fn fan_out(c: &mut Conn, person: PersonId, event: NewEvent, now: Millis) -> Result<(), StoreError> {
+    let accounts: Vec<AccountId> = members::of_person_all(&mut *c, person).await?.into_iter().map(|(a, _)| a.id).collect();
+    if accounts.is_empty() {
+        audit::append(c, &event, now).await?;
+    }
+    for account in accounts {
+        let e = NewEvent { account: Some(account), ..event.clone() };
+        audit::append(&mut *c, &e, now).await?;
+    }
+    Ok(())
+}

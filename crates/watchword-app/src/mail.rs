@@ -1,0 +1,196 @@
+//! Outbound email: templates (plain text + HTML), the outbox they are written to inside the
+//! change's transaction, and the dispatcher that delivers them by SMTP or to `.eml` files.
+
+use crate::{App, AppError, Settings};
+use askama::Template as _;
+use lettre::message::{Mailbox, MultiPart, header};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use std::path::PathBuf;
+use std::time::Duration;
+use watchword_domain::{AccountId, MessageId, Millis};
+use watchword_store::outbox;
+use watchword_store::{Conn, StoreError};
+
+/// Attempts before a message is marked failed.
+pub const MAX_ATTEMPTS: i64 = 12;
+
+/// Every email watchword sends.
+pub enum Template<'a> {
+    Invitation { inviter: &'a str, account: &'a str, role: &'a str, link: &'a str },
+    PasswordChanged { name: &'a str, ip: &'a str, at: Millis },
+}
+
+mod views {
+    use askama::Template;
+
+    #[derive(Template)]
+    #[template(path = "invitation.txt")]
+    pub struct InvitationTxt<'a> { pub inviter: &'a str, pub account: &'a str, pub role: &'a str, pub link: &'a str }
+    #[derive(Template)]
+    #[template(path = "invitation.html")]
+    pub struct InvitationHtml<'a> { pub inviter: &'a str, pub account: &'a str, pub role: &'a str, pub link: &'a str }
+    #[derive(Template)]
+    #[template(path = "password_changed.txt")]
+    pub struct PasswordChangedTxt<'a> { pub name: &'a str, pub ip: &'a str, pub at: String }
+    #[derive(Template)]
+    #[template(path = "password_changed.html")]
+    pub struct PasswordChangedHtml<'a> { pub name: &'a str, pub ip: &'a str, pub at: String }
+}
+
+impl Template<'_> {
+    /// Subject, plain text and HTML.
+    fn render(&self) -> Result<(String, String, String), askama::Error> {
+        use views::*;
+        Ok(match *self {
+            Template::Invitation { inviter, account, role, link } => (
+                format!("{inviter} invited you to {account} on watchword"),
+                InvitationTxt { inviter, account, role, link }.render()?,
+                InvitationHtml { inviter, account, role, link }.render()?,
+            ),
+            Template::PasswordChanged { name, ip, at } => (
+                "Your watchword password was changed".into(),
+                PasswordChangedTxt { name, ip, at: at.rfc3339() }.render()?,
+                PasswordChangedHtml { name, ip, at: at.rfc3339() }.render()?,
+            ),
+        })
+    }
+}
+
+/// Writes an email to the outbox on the caller's transaction.
+pub(crate) async fn enqueue(
+    c: &mut Conn,
+    account: Option<AccountId>,
+    to: &str,
+    t: &Template<'_>,
+    _settings: &Settings,
+    now: Millis,
+) -> Result<(), AppError> {
+    let (subject, body_text, body_html) = t.render().map_err(|e| AppError::internal(format!("template: {e}")))?;
+    let m = outbox::Message { id: MessageId::new(), account, recipient: to.to_owned(), subject, body_text, body_html, attempts: 0 };
+    outbox::enqueue(c, &m, now).await?;
+    Ok(())
+}
+
+/// Where delivered mail goes.
+#[derive(Clone)]
+pub enum Mailer {
+    Smtp { transport: AsyncSmtpTransport<Tokio1Executor>, from: Mailbox },
+    /// The embedded default: one `.eml` file per message in this directory.
+    Files { dir: PathBuf, from: Mailbox },
+}
+
+impl Mailer {
+    /// `smtp://host:port` (plain), `smtp://host:port?tls=required` (STARTTLS) or `smtps://host:port`.
+    pub fn smtp(url: &str, from: &str) -> Result<Self, String> {
+        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+            .map_err(|e| format!("invalid SMTP URL: {e}"))?
+            .timeout(Some(Duration::from_secs(15)))
+            .build();
+        Ok(Mailer::Smtp { transport, from: parse_from(from)? })
+    }
+
+    pub fn files(dir: PathBuf, from: &str) -> Result<Self, String> {
+        Ok(Mailer::Files { dir, from: parse_from(from)? })
+    }
+
+    fn from(&self) -> &Mailbox {
+        match self {
+            Mailer::Smtp { from, .. } | Mailer::Files { from, .. } => from,
+        }
+    }
+
+    async fn deliver(&self, m: &outbox::Message) -> Result<(), String> {
+        let to: Mailbox = m.recipient.parse().map_err(|e| format!("bad recipient: {e}"))?;
+        let email = Message::builder()
+            .from(self.from().clone())
+            .to(to)
+            .subject(&m.subject)
+            .message_id(Some(format!("<{}@watchword>", m.id)))
+            .header(header::MIME_VERSION_1_0)
+            .multipart(MultiPart::alternative_plain_html(m.body_text.clone(), m.body_html.clone()))
+            .map_err(|e| format!("cannot build message: {e}"))?;
+        match self {
+            Mailer::Smtp { transport, .. } => transport.send(email).await.map(|_| ()).map_err(|e| format!("smtp: {e}")),
+            Mailer::Files { dir, .. } => {
+                tokio::fs::create_dir_all(dir).await.map_err(|e| format!("mail dir: {e}"))?;
+                let path = dir.join(format!("{}.eml", m.id));
+                tokio::fs::write(&path, email.formatted()).await.map_err(|e| format!("write {}: {e}", path.display()))?;
+                tracing::info!(to = %m.recipient, subject = %m.subject, file = %path.display(), "email written to file");
+                Ok(())
+            }
+        }
+    }
+}
+
+fn parse_from(from: &str) -> Result<Mailbox, String> {
+    from.parse().map_err(|e| format!("invalid sender address {from:?}: {e}"))
+}
+
+/// Delay before attempt `attempts + 1`: 5 s doubling, at most an hour.
+fn backoff_secs(attempts: i64) -> i64 {
+    (5i64 << attempts.clamp(0, 10)).min(3600)
+}
+
+impl App {
+    /// Claims due messages and delivers them; returns how many were sent.
+    pub async fn dispatch_outbox_once(&self, mailer: &Mailer) -> Result<usize, StoreError> {
+        let now = Millis::now();
+        let mut tx = self.store().begin().await?;
+        let batch = outbox::claim(&mut tx, self.store().dialect(), now, 120, 20).await?;
+        tx.commit().await?;
+        let mut sent = 0;
+        for m in batch {
+            let result = mailer.deliver(&m).await;
+            let now = Millis::now();
+            let mut tx = self.store().begin().await?;
+            match result {
+                Ok(()) => {
+                    outbox::mark_sent(&mut tx, m.id, now).await?;
+                    sent += 1;
+                }
+                Err(e) => {
+                    let retry = (m.attempts < MAX_ATTEMPTS).then(|| now.plus_secs(backoff_secs(m.attempts)));
+                    tracing::warn!(message_id = %m.id, attempts = m.attempts, error = %e, gave_up = retry.is_none(), "email delivery failed");
+                    outbox::mark_failed_attempt(&mut tx, m.id, &e, retry).await?;
+                }
+            }
+            tx.commit().await?;
+        }
+        Ok(sent)
+    }
+
+    /// Delivers forever: woken by commits on this node, and polling every `poll` for messages
+    /// written by other nodes or due for retry.
+    pub async fn run_outbox(self, mailer: Mailer, poll: Duration) {
+        loop {
+            match self.dispatch_outbox_once(&mailer).await {
+                Ok(n) if n > 0 => continue,
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "outbox dispatch failed"),
+            }
+            let _ = tokio::time::timeout(poll, self.inner.outbox_ready.notified()).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_caps() {
+        assert_eq!(backoff_secs(0), 5);
+        assert_eq!(backoff_secs(1), 10);
+        assert_eq!(backoff_secs(20), 3600);
+    }
+
+    #[test]
+    fn templates_escape_html_but_not_text() {
+        let t = Template::Invitation { inviter: "<b>Eve</b>", account: "Acme", role: "Admin", link: "http://x/?token=a" };
+        let (subject, text, html) = t.render().unwrap();
+        assert!(subject.contains("<b>Eve</b>"));
+        assert!(text.contains("<b>Eve</b> invited you"));
+        assert!(html.contains("&#60;b&#62;Eve") || html.contains("&lt;b&gt;Eve"), "{html}");
+        assert!(text.contains("never ask you for your password"));
+    }
+}

@@ -1,0 +1,290 @@
+//! Membership: who is in an account, with which role, and the invitations that bring people in.
+
+use crate::auth::{IssuedSession, SessionMode};
+use crate::events::{self, EventExt};
+use crate::mail::{self, Template};
+use crate::{Actor, App, AppError, Meta};
+use watchword_domain::password::{self, Password};
+use watchword_domain::role::{check_grant, check_manage_member};
+use watchword_domain::token::{hash_token, random_token};
+use watchword_domain::*;
+use watchword_store::rows::{AccountRow, MemberRow};
+use watchword_store::{Conn, accounts, audit, invitations, members, persons};
+
+/// The actor's standing in one account, checked against the database on every call.
+#[derive(Debug, Clone)]
+pub struct Access {
+    pub account: AccountRow,
+    pub member: MemberRow,
+}
+
+impl Access {
+    pub fn permissions(&self) -> PermissionSet {
+        self.member.permissions
+    }
+    pub fn require(&self, p: Permission) -> Result<(), AppError> {
+        if self.member.permissions.contains(p) {
+            Ok(())
+        } else {
+            Err(DomainError::forbidden("forbidden", format!("this requires the {p} permission")).into())
+        }
+    }
+}
+
+/// A role named in a request, resolved within the account.
+pub(crate) struct ResolvedRole {
+    pub role: RoleRef,
+    pub name: String,
+    pub permissions: PermissionSet,
+}
+
+pub struct Accepted {
+    pub account: AccountId,
+    pub membership: MembershipId,
+    pub person: PersonId,
+    /// Present when the invitation created the person; an existing person logs in as usual.
+    pub session: Option<IssuedSession>,
+}
+
+impl App {
+    /// Loads the actor's active membership; anything else is indistinguishable from a missing
+    /// account.
+    pub async fn access(&self, c: &mut Conn, actor: &Actor, account: AccountId) -> Result<Access, AppError> {
+        let member = members::of_person(&mut *c, account, actor.person).await?;
+        let member = member.filter(MemberRow::grants_access).ok_or(AppError::NotFound)?;
+        let account = accounts::get(c, account).await?.ok_or(AppError::NotFound)?;
+        Ok(Access { account, member })
+    }
+
+    pub(crate) async fn resolve_role(&self, c: &mut Conn, account: AccountId, key: &str) -> Result<ResolvedRole, AppError> {
+        let unknown = || DomainError::field("unknown_role", "role", format!("no role {key:?} in this account"));
+        match RoleRef::parse(key).ok_or_else(unknown)? {
+            RoleRef::Builtin(b) => Ok(ResolvedRole { role: RoleRef::Builtin(b), name: b.name().into(), permissions: b.permissions() }),
+            RoleRef::Custom(id) => {
+                let r = accounts::role(c, account, id).await?.ok_or_else(unknown)?;
+                Ok(ResolvedRole { role: RoleRef::Custom(id), name: r.name, permissions: r.permissions })
+            }
+        }
+    }
+
+    /// A role an actor may hand out: anything but Owner, holding nothing the actor lacks.
+    async fn grantable_role(&self, c: &mut Conn, access: &Access, key: &str) -> Result<ResolvedRole, AppError> {
+        let role = self.resolve_role(c, access.account.id, key).await?;
+        if role.role.is_owner() {
+            return Err(DomainError::field(
+                "owner_not_assignable",
+                "role",
+                "the Owner role is only given through an ownership transfer",
+            )
+            .into());
+        }
+        check_grant(access.permissions(), role.permissions)?;
+        Ok(role)
+    }
+
+    pub async fn account(&self, actor: &Actor, account: AccountId) -> Result<Access, AppError> {
+        self.access(&mut *self.store().read().await?, actor, account).await
+    }
+
+    pub async fn list_members(&self, actor: &Actor, account: AccountId) -> Result<Vec<MemberRow>, AppError> {
+        let mut c = self.store().read().await?;
+        self.access(&mut c, actor, account).await?.require(Permission::UsersRead)?;
+        Ok(members::list(&mut c, account).await?)
+    }
+
+    pub async fn list_invitations(&self, actor: &Actor, account: AccountId) -> Result<Vec<MemberRow>, AppError> {
+        let all = self.list_members(actor, account).await?;
+        Ok(all.into_iter().filter(|m| m.status == MembershipStatus::Invited).collect())
+    }
+
+    /// Invites an email address with a role; the link goes out by email, from the outbox.
+    pub async fn invite(&self, actor: &Actor, account: AccountId, email: &str, role: &str) -> Result<MemberRow, AppError> {
+        let email = EmailAddress::parse(email)?;
+        let now = Millis::now();
+        let mut tx = self.store().begin().await?;
+        let access = self.access(&mut tx, actor, account).await?;
+        access.require(Permission::UsersManage)?;
+        let role = self.grantable_role(&mut tx, &access, role).await?;
+        if members::by_email(&mut tx, account, email.as_str()).await?.is_some() {
+            return Err(DomainError::conflict("already_member", "this email is already a member of the account or invited").into());
+        }
+        let person = persons::by_email(&mut tx, email.as_str()).await?.map(|p| p.id);
+        let id = MembershipId::new();
+        let new = members::NewMembership {
+            id,
+            account,
+            person,
+            email: email.as_str(),
+            role: role.role,
+            status: MembershipStatus::Invited,
+            invited_by: Some(actor.person),
+        };
+        members::insert(&mut tx, new, now).await.map_err(|e| match e.is_unique() {
+            true => DomainError::conflict("already_member", "this email is already a member of the account or invited").into(),
+            false => AppError::from(e),
+        })?;
+        let token = random_token();
+        let expires = now.plus_secs(self.settings().invitation_ttl_secs);
+        invitations::insert(&mut tx, InvitationId::new(), account, id, &hash_token(&token), now, expires).await?;
+        let event = events::by_actor(actor, account, "member.invited")
+            .target("membership", id)
+            .details(serde_json::json!({ "email": email.as_str(), "role": role.role.encode(), "role_name": role.name }));
+        audit::append(&mut tx, &event, now).await?;
+        let link = format!("{}/invitations/accept?token={token}", self.settings().public_url.trim_end_matches('/'));
+        let t = Template::Invitation { inviter: &actor.name, account: &access.account.name, role: &role.name, link: &link };
+        mail::enqueue(&mut tx, Some(account), email.as_str(), &t, self.settings(), now).await?;
+        let row = members::get(&mut tx, account, id).await?.ok_or(AppError::NotFound)?;
+        tx.commit().await?;
+        self.committed();
+        Ok(row)
+    }
+
+    /// Accepts an emailed invitation. A new person chooses a name and password here and gets a
+    /// session; an existing person's membership is activated and they log in as usual.
+    pub async fn accept_invitation(
+        &self,
+        token: &str,
+        name: Option<&str>,
+        pw: Option<Password>,
+        mode: SessionMode,
+        meta: &Meta,
+    ) -> Result<Accepted, AppError> {
+        let invalid = || AppError::Domain(DomainError::invalid("invitation_invalid", "this invitation link is invalid, used or expired"));
+        let now = Millis::now();
+        let inv = invitations::by_token_hash(&mut *self.store().read().await?, &hash_token(token)).await?.ok_or_else(invalid)?;
+        if inv.used_at.is_some() || now >= inv.expires_at {
+            return Err(invalid());
+        }
+        let member = members::get(&mut *self.store().read().await?, inv.account_id, inv.membership_id).await?;
+        let member = member.filter(|m| m.status == MembershipStatus::Invited).ok_or_else(invalid)?;
+        let existing = persons::by_email(&mut *self.store().read().await?, &member.email).await?;
+        let new_person = match &existing {
+            Some(_) => None,
+            None => {
+                let name = PersonName::parse(name.unwrap_or_default())?;
+                let pw = pw.ok_or_else(|| DomainError::field("required", "password", "choose a password"))?;
+                let email = EmailAddress::parse(&member.email)?;
+                password::check_policy(&pw, &email, name.as_str())?;
+                let hash = self.hashing(move |h| h.hash(&pw)).await?;
+                Some((name, hash))
+            }
+        };
+        let mut tx = self.store().begin().await?;
+        if !invitations::mark_used(&mut tx, inv.id, now).await? {
+            return Err(invalid());
+        }
+        let person = match (&existing, &new_person) {
+            (Some(p), _) => p.id,
+            (None, Some((name, hash))) => {
+                let id = PersonId::new();
+                persons::insert(&mut tx, id, &member.email, name.as_str(), hash, now).await?;
+                id
+            }
+            (None, None) => return Err(invalid()),
+        };
+        members::activate_for(&mut tx, inv.account_id, member.id, person, now).await?;
+        let session = match new_person {
+            Some(_) => {
+                persons::record_login(&mut tx, person, now).await?;
+                Some(self.open_session(&mut tx, person, mode, meta, now).await?)
+            }
+            None => None,
+        };
+        let event = events::by_person(person, &member.email, meta, Some(inv.account_id), "invitation.accepted")
+            .target("membership", member.id)
+            .details(serde_json::json!({ "role": member.role.encode(), "new_person": existing.is_none() }));
+        audit::append(&mut tx, &event, now).await?;
+        tx.commit().await?;
+        self.committed();
+        Ok(Accepted { account: inv.account_id, membership: member.id, person, session })
+    }
+
+    /// Loads a member the actor may manage (role change, deactivation, removal).
+    async fn managed_member(&self, c: &mut Conn, actor: &Actor, account: AccountId, id: MembershipId) -> Result<(Access, MemberRow), AppError> {
+        let access = self.access(&mut *c, actor, account).await?;
+        access.require(Permission::UsersManage)?;
+        let target = members::get(c, account, id).await?.ok_or(AppError::NotFound)?;
+        check_manage_member(access.permissions(), target.person_id == Some(actor.person), target.role, target.permissions)?;
+        Ok((access, target))
+    }
+
+    pub async fn change_role(&self, actor: &Actor, account: AccountId, id: MembershipId, role: &str) -> Result<MemberRow, AppError> {
+        let now = Millis::now();
+        let mut tx = self.store().begin().await?;
+        let (access, target) = self.managed_member(&mut tx, actor, account, id).await?;
+        let role = self.grantable_role(&mut tx, &access, role).await?;
+        members::set_role(&mut tx, account, id, role.role, now).await?;
+        let event = events::by_actor(actor, account, "member.role_changed").target("membership", id).details(serde_json::json!({
+            "email": target.email,
+            "from": target.role.encode(), "from_name": target.role_name,
+            "to": role.role.encode(), "to_name": role.name,
+        }));
+        audit::append(&mut tx, &event, now).await?;
+        let row = members::get(&mut tx, account, id).await?.ok_or(AppError::NotFound)?;
+        tx.commit().await?;
+        self.committed();
+        Ok(row)
+    }
+
+    pub async fn set_member_active(&self, actor: &Actor, account: AccountId, id: MembershipId, active: bool) -> Result<MemberRow, AppError> {
+        let now = Millis::now();
+        let mut tx = self.store().begin().await?;
+        let (_, target) = self.managed_member(&mut tx, actor, account, id).await?;
+        let (from, to, action) = match active {
+            true => (MembershipStatus::Deactivated, MembershipStatus::Active, "member.reactivated"),
+            false => (MembershipStatus::Active, MembershipStatus::Deactivated, "member.deactivated"),
+        };
+        if target.status != from {
+            return Err(DomainError::conflict("invalid_state", format!("the member is {}, not {}", target.status.as_str(), from.as_str())).into());
+        }
+        members::set_status(&mut tx, account, id, to, now).await?;
+        let event = events::by_actor(actor, account, action).target("membership", id).details(serde_json::json!({ "email": target.email }));
+        audit::append(&mut tx, &event, now).await?;
+        let row = members::get(&mut tx, account, id).await?.ok_or(AppError::NotFound)?;
+        tx.commit().await?;
+        self.committed();
+        Ok(row)
+    }
+
+    /// Removes a member (or withdraws an invitation).
+    pub async fn remove_member(&self, actor: &Actor, account: AccountId, id: MembershipId) -> Result<(), AppError> {
+        let now = Millis::now();
+        let mut tx = self.store().begin().await?;
+        let (_, target) = self.managed_member(&mut tx, actor, account, id).await?;
+        members::delete(&mut tx, account, id).await?;
+        let event = events::by_actor(actor, account, "member.removed")
+            .target("membership", id)
+            .details(serde_json::json!({ "email": target.email, "status": target.status.as_str(), "role": target.role.encode() }));
+        audit::append(&mut tx, &event, now).await?;
+        tx.commit().await?;
+        self.committed();
+        Ok(())
+    }
+
+    /// The Owner hands ownership to an active member and becomes an Admin.
+    pub async fn transfer_ownership(&self, actor: &Actor, account: AccountId, to: MembershipId) -> Result<MemberRow, AppError> {
+        let now = Millis::now();
+        let mut tx = self.store().begin().await?;
+        let access = self.access(&mut tx, actor, account).await?;
+        if !access.member.role.is_owner() {
+            return Err(DomainError::forbidden("owner_only", "only the Owner can transfer ownership").into());
+        }
+        let target = members::get(&mut tx, account, to).await?.ok_or(AppError::NotFound)?;
+        if target.id == access.member.id {
+            return Err(DomainError::conflict("cannot_modify_self", "you are already the Owner").into());
+        }
+        if !target.grants_access() {
+            return Err(DomainError::field("member_not_active", "member_id", "ownership can only go to an active member").into());
+        }
+        members::set_role(&mut tx, account, access.member.id, RoleRef::Builtin(BuiltinRole::Admin), now).await?;
+        members::set_role(&mut tx, account, to, RoleRef::Builtin(BuiltinRole::Owner), now).await?;
+        let event = events::by_actor(actor, account, "ownership.transferred").target("membership", to).details(serde_json::json!({
+            "from_membership": access.member.id, "to_membership": to, "to_email": target.email, "previous_role": target.role.encode(),
+        }));
+        audit::append(&mut tx, &event, now).await?;
+        let row = members::get(&mut tx, account, to).await?.ok_or(AppError::NotFound)?;
+        tx.commit().await?;
+        self.committed();
+        Ok(row)
+    }
+}

@@ -1,0 +1,66 @@
+use crate::rows::{AccountRow, RoleRow};
+use crate::{Conn, StoreError};
+use watchword_domain::{AccountId, Millis, PermissionSet, PersonId, Plan, RoleId};
+
+pub async fn insert(c: &mut Conn, id: AccountId, name: &str, plan: Plan, now: Millis) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO accounts (id, name, plan, created_at) VALUES ($1, $2, $3, $4)")
+        .bind(id.to_string())
+        .bind(name)
+        .bind(plan.as_str())
+        .bind(now.0)
+        .execute(c)
+        .await?;
+    Ok(())
+}
+
+pub async fn get(c: &mut Conn, id: AccountId) -> Result<Option<AccountRow>, StoreError> {
+    let row = sqlx::query("SELECT id, name, plan, created_at FROM accounts WHERE id = $1")
+        .bind(id.to_string())
+        .fetch_optional(c)
+        .await?;
+    row.as_ref().map(AccountRow::from_row).transpose()
+}
+
+pub async fn insert_role(
+    c: &mut Conn,
+    account: AccountId,
+    id: RoleId,
+    name: &str,
+    permissions: PermissionSet,
+    created_by: PersonId,
+    now: Millis,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO roles (id, account_id, name, permissions, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(id.to_string())
+    .bind(account.to_string())
+    .bind(name)
+    .bind(permissions.encode())
+    .bind(created_by.to_string())
+    .bind(now.0)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+pub async fn roles(c: &mut Conn, account: AccountId) -> Result<Vec<RoleRow>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT id, account_id, name, permissions, created_at FROM roles WHERE account_id = $1 ORDER BY name",
+    )
+    .bind(account.to_string())
+    .fetch_all(c)
+    .await?;
+    rows.iter().map(RoleRow::from_row).collect()
+}
+
+pub async fn role(c: &mut Conn, account: AccountId, id: RoleId) -> Result<Option<RoleRow>, StoreError> {
+    let row = sqlx::query(
+        "SELECT id, account_id, name, permissions, created_at FROM roles WHERE account_id = $1 AND id = $2",
+    )
+    .bind(account.to_string())
+    .bind(id.to_string())
+    .fetch_optional(c)
+    .await?;
+    row.as_ref().map(RoleRow::from_row).transpose()
+}

@@ -1,0 +1,105 @@
+use crate::rows::{int, opt_parsed, opt_text, parsed, text};
+use crate::{Conn, StoreError};
+use watchword_domain::{AccountId, AuditEventId, Millis, PersonId};
+
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub account: Option<AccountId>,
+    pub actor_person: Option<PersonId>,
+    pub actor_email: Option<String>,
+    pub action: &'static str,
+    pub target_kind: Option<&'static str>,
+    pub target_id: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub details: serde_json::Value,
+}
+
+#[derive(Debug, Clone)]
+pub struct EventRow {
+    pub id: AuditEventId,
+    pub account_id: Option<AccountId>,
+    pub actor_kind: String,
+    pub actor_person_id: Option<PersonId>,
+    pub actor_email: Option<String>,
+    pub action: String,
+    pub target_kind: Option<String>,
+    pub target_id: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub details: serde_json::Value,
+    pub created_at: Millis,
+}
+
+/// Appends an event. There is no update or delete of audit events anywhere in the code.
+pub async fn append(c: &mut Conn, e: &NewEvent, now: Millis) -> Result<AuditEventId, StoreError> {
+    let id = AuditEventId::new();
+    sqlx::query(
+        "INSERT INTO audit_events (id, account_id, actor_kind, actor_person_id, actor_email, action, target_kind, target_id, ip, user_agent, details, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+    )
+    .bind(id.to_string())
+    .bind(e.account.map(|a| a.to_string()))
+    .bind(if e.actor_person.is_some() { "person" } else { "system" })
+    .bind(e.actor_person.map(|p| p.to_string()))
+    .bind(e.actor_email.clone())
+    .bind(e.action)
+    .bind(e.target_kind)
+    .bind(e.target_id.clone())
+    .bind(e.ip.clone())
+    .bind(e.user_agent.clone())
+    .bind(e.details.to_string())
+    .bind(now.0)
+    .execute(c)
+    .await?;
+    Ok(id)
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub action: Option<String>,
+    pub actor: Option<PersonId>,
+    pub from: Option<Millis>,
+    pub to: Option<Millis>,
+    /// Cursor: only events older than this one.
+    pub before: Option<AuditEventId>,
+    pub limit: i64,
+}
+
+/// Events of an account, newest first, one page.
+pub async fn page(c: &mut Conn, account: AccountId, f: &Filter) -> Result<Vec<EventRow>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT id, account_id, actor_kind, actor_person_id, actor_email, action, target_kind, target_id, ip, user_agent, details, created_at \
+         FROM audit_events WHERE account_id = $1 \
+         AND ($2 IS NULL OR action = $2) AND ($3 IS NULL OR actor_person_id = $3) \
+         AND ($4 IS NULL OR created_at >= $4) AND ($5 IS NULL OR created_at < $5) AND ($6 IS NULL OR id < $6) \
+         ORDER BY id DESC LIMIT $7",
+    )
+    .bind(account.to_string())
+    .bind(f.action.clone())
+    .bind(f.actor.map(|a| a.to_string()))
+    .bind(f.from.map(|m| m.0))
+    .bind(f.to.map(|m| m.0))
+    .bind(f.before.map(|b| b.to_string()))
+    .bind(f.limit)
+    .fetch_all(c)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(EventRow {
+                id: parsed(r, "id", AuditEventId::parse)?,
+                account_id: opt_parsed(r, "account_id", AccountId::parse)?,
+                actor_kind: text(r, "actor_kind")?,
+                actor_person_id: opt_parsed(r, "actor_person_id", PersonId::parse)?,
+                actor_email: opt_text(r, "actor_email")?,
+                action: text(r, "action")?,
+                target_kind: opt_text(r, "target_kind")?,
+                target_id: opt_text(r, "target_id")?,
+                ip: opt_text(r, "ip")?,
+                user_agent: opt_text(r, "user_agent")?,
+                details: serde_json::from_str(&text(r, "details")?).unwrap_or(serde_json::Value::Null),
+                created_at: Millis(int(r, "created_at")?),
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,91 @@
+use crate::rows::{int, opt_parsed, parsed, text};
+use crate::{Conn, Dialect, StoreError};
+use watchword_domain::{AccountId, MessageId, Millis};
+
+#[derive(Debug, Clone)]
+pub struct Message {
+    pub id: MessageId,
+    pub account: Option<AccountId>,
+    pub recipient: String,
+    pub subject: String,
+    pub body_text: String,
+    pub body_html: String,
+    pub attempts: i64,
+}
+
+pub async fn enqueue(c: &mut Conn, m: &Message, now: Millis) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO outbox (id, account_id, channel, recipient, subject, body_text, body_html, status, attempts, next_attempt_at, created_at) \
+         VALUES ($1, $2, 'email', $3, $4, $5, $6, 'pending', 0, $7, $7)",
+    )
+    .bind(m.id.to_string())
+    .bind(m.account.map(|a| a.to_string()))
+    .bind(&m.recipient)
+    .bind(&m.subject)
+    .bind(&m.body_text)
+    .bind(&m.body_html)
+    .bind(now.0)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+/// Claims up to `limit` due messages for `lease_secs`: other dispatchers (this node or another)
+/// skip them until the lease ends, so a message is sent by one dispatcher at a time.
+pub async fn claim(c: &mut Conn, dialect: Dialect, now: Millis, lease_secs: i64, limit: i64) -> Result<Vec<Message>, StoreError> {
+    let sql = format!(
+        "UPDATE outbox SET locked_until = $2, attempts = attempts + 1 WHERE id IN (\
+         SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= $1 \
+         AND (locked_until IS NULL OR locked_until <= $1) ORDER BY next_attempt_at LIMIT $3{}) \
+         RETURNING id, account_id, recipient, subject, body_text, body_html, attempts",
+        dialect.skip_locked()
+    );
+    let rows = sqlx::query(&sql)
+        .bind(now.0)
+        .bind(now.plus_secs(lease_secs).0)
+        .bind(limit)
+        .fetch_all(c)
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Message {
+                id: parsed(r, "id", MessageId::parse)?,
+                account: opt_parsed(r, "account_id", AccountId::parse)?,
+                recipient: text(r, "recipient")?,
+                subject: text(r, "subject")?,
+                body_text: text(r, "body_text")?,
+                body_html: text(r, "body_html")?,
+                attempts: int(r, "attempts")?,
+            })
+        })
+        .collect()
+}
+
+pub async fn mark_sent(c: &mut Conn, id: MessageId, now: Millis) -> Result<(), StoreError> {
+    sqlx::query("UPDATE outbox SET status = 'sent', sent_at = $2, locked_until = NULL, last_error = NULL WHERE id = $1")
+        .bind(id.to_string())
+        .bind(now.0)
+        .execute(c)
+        .await?;
+    Ok(())
+}
+
+/// Schedules another attempt, or gives up (`failed`) after `retry_at` is None.
+pub async fn mark_failed_attempt(c: &mut Conn, id: MessageId, error: &str, retry_at: Option<Millis>) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE outbox SET status = $2, next_attempt_at = COALESCE($3, next_attempt_at), locked_until = NULL, last_error = $4 WHERE id = $1",
+    )
+    .bind(id.to_string())
+    .bind(if retry_at.is_some() { "pending" } else { "failed" })
+    .bind(retry_at.map(|m| m.0))
+    .bind(error)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+/// Counts by status, for metrics and tests.
+pub async fn pending_count(c: &mut Conn) -> Result<i64, StoreError> {
+    let row: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM outbox WHERE status = 'pending'").fetch_one(c).await?;
+    Ok(row.0)
+}

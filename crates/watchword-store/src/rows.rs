@@ -1,0 +1,181 @@
+//! Plain records read from and written to the database, with typed fields.
+
+use crate::StoreError;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+use watchword_domain::*;
+
+pub(crate) fn text(row: &AnyRow, col: &str) -> Result<String, StoreError> {
+    Ok(row.try_get::<String, _>(col)?)
+}
+pub(crate) fn opt_text(row: &AnyRow, col: &str) -> Result<Option<String>, StoreError> {
+    Ok(row.try_get::<Option<String>, _>(col)?)
+}
+pub(crate) fn int(row: &AnyRow, col: &str) -> Result<i64, StoreError> {
+    Ok(row.try_get::<i64, _>(col)?)
+}
+pub(crate) fn opt_int(row: &AnyRow, col: &str) -> Result<Option<i64>, StoreError> {
+    Ok(row.try_get::<Option<i64>, _>(col)?)
+}
+pub(crate) fn parsed<T>(row: &AnyRow, col: &str, parse: impl Fn(&str) -> Option<T>) -> Result<T, StoreError> {
+    let s = text(row, col)?;
+    parse(&s).ok_or_else(|| StoreError::Corrupt(format!("column {col}: {s:?}")))
+}
+pub(crate) fn opt_parsed<T>(
+    row: &AnyRow,
+    col: &str,
+    parse: impl Fn(&str) -> Option<T>,
+) -> Result<Option<T>, StoreError> {
+    match opt_text(row, col)? {
+        None => Ok(None),
+        Some(s) => parse(&s).map(Some).ok_or_else(|| StoreError::Corrupt(format!("column {col}: {s:?}"))),
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct PersonRow {
+    pub id: PersonId,
+    pub email: String,
+    pub name: String,
+    pub password_hash: String,
+    pub active: bool,
+    pub is_staff: bool,
+    pub last_login_at: Option<Millis>,
+    pub created_at: Millis,
+}
+
+impl PersonRow {
+    pub(crate) fn from_row(r: &AnyRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            id: parsed(r, "id", PersonId::parse)?,
+            email: text(r, "email")?,
+            name: text(r, "name")?,
+            password_hash: text(r, "password_hash")?,
+            active: text(r, "status")? == "active",
+            is_staff: int(r, "is_staff")? != 0,
+            last_login_at: opt_int(r, "last_login_at")?.map(Millis),
+            created_at: Millis(int(r, "created_at")?),
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct AccountRow {
+    pub id: AccountId,
+    pub name: String,
+    pub plan: Plan,
+    pub created_at: Millis,
+}
+
+impl AccountRow {
+    pub(crate) fn from_row(r: &AnyRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            id: parsed(r, "id", AccountId::parse)?,
+            name: text(r, "name")?,
+            plan: parsed(r, "plan", Plan::parse)?,
+            created_at: Millis(int(r, "created_at")?),
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct RoleRow {
+    pub id: RoleId,
+    pub account_id: AccountId,
+    pub name: String,
+    pub permissions: PermissionSet,
+    pub created_at: Millis,
+}
+
+impl RoleRow {
+    pub(crate) fn from_row(r: &AnyRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            id: parsed(r, "id", RoleId::parse)?,
+            account_id: parsed(r, "account_id", AccountId::parse)?,
+            name: text(r, "name")?,
+            permissions: parsed(r, "permissions", |s| PermissionSet::decode(s).ok())?,
+            created_at: Millis(int(r, "created_at")?),
+        })
+    }
+}
+
+/// A membership joined with its person (absent while an invited person does not exist yet) and,
+/// for custom roles, the role's name and permissions.
+#[derive(Debug, Clone)]
+pub struct MemberRow {
+    pub id: MembershipId,
+    pub account_id: AccountId,
+    pub person_id: Option<PersonId>,
+    pub email: String,
+    pub name: Option<String>,
+    pub role: RoleRef,
+    pub role_name: String,
+    pub permissions: PermissionSet,
+    pub status: MembershipStatus,
+    pub person_active: bool,
+    pub last_login_at: Option<Millis>,
+    pub created_at: Millis,
+}
+
+impl MemberRow {
+    pub(crate) fn from_row(r: &AnyRow) -> Result<Self, StoreError> {
+        let role = parsed(r, "role", RoleRef::parse)?;
+        let (role_name, permissions) = match role {
+            RoleRef::Builtin(b) => (b.name().to_owned(), b.permissions()),
+            RoleRef::Custom(_) => (
+                opt_text(r, "role_name")?.unwrap_or_default(),
+                opt_parsed(r, "role_permissions", |s| PermissionSet::decode(s).ok())?.unwrap_or_default(),
+            ),
+        };
+        Ok(Self {
+            id: parsed(r, "id", MembershipId::parse)?,
+            account_id: parsed(r, "account_id", AccountId::parse)?,
+            person_id: opt_parsed(r, "person_id", PersonId::parse)?,
+            email: text(r, "email")?,
+            name: opt_text(r, "person_name")?,
+            role,
+            role_name,
+            permissions,
+            status: parsed(r, "status", MembershipStatus::parse)?,
+            person_active: opt_text(r, "person_status")?.is_none_or(|s| s == "active"),
+            last_login_at: opt_int(r, "last_login_at")?.map(Millis),
+            created_at: Millis(int(r, "created_at")?),
+        })
+    }
+
+    /// Whether this membership currently grants access to its account.
+    pub fn grants_access(&self) -> bool {
+        self.status == MembershipStatus::Active && self.person_active
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SessionRow {
+    pub id: SessionId,
+    pub person_id: PersonId,
+    pub mode: String,
+    pub user_agent: String,
+    pub ip: String,
+    pub created_at: Millis,
+    pub last_seen_at: Millis,
+    pub authenticated_at: Millis,
+    pub expires_at: Millis,
+    pub revoked_at: Option<Millis>,
+}
+
+impl SessionRow {
+    pub(crate) fn from_row(r: &AnyRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            id: parsed(r, "id", SessionId::parse)?,
+            person_id: parsed(r, "person_id", PersonId::parse)?,
+            mode: text(r, "mode")?,
+            user_agent: text(r, "user_agent")?,
+            ip: text(r, "ip")?,
+            created_at: Millis(int(r, "created_at")?),
+            last_seen_at: Millis(int(r, "last_seen_at")?),
+            authenticated_at: Millis(int(r, "authenticated_at")?),
+            expires_at: Millis(int(r, "expires_at")?),
+            revoked_at: opt_int(r, "revoked_at")?.map(Millis),
+        })
+    }
+}

@@ -1,14 +1,73 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
+//! HTTP: the JSON API (`api/`) and the server-rendered console (`web/`) side by side, with one
+//! error mapping, the session extractors and the security headers.
+
+pub mod api;
+pub mod error;
+pub mod extract;
+pub mod ops;
+pub mod web;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::http::{HeaderName, HeaderValue, header};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::get;
+use std::sync::Arc;
+use std::time::Instant;
+use tower_http::set_header::SetResponseHeaderLayer;
+use watchword_app::App;
+
+/// Request bodies above this are refused with 413.
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+pub type MetricsRender = Arc<dyn Fn() -> String + Send + Sync>;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub app: App,
+    /// Take the client address from `X-Forwarded-For` (only behind a trusted proxy).
+    pub trust_forwarded_for: bool,
+    pub metrics: Option<MetricsRender>,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; \
+                   form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
+pub fn router(state: AppState) -> Router {
+    let (api, openapi) = api::router().split_for_parts();
+    let openapi = Arc::new(openapi.to_json().unwrap_or_default());
+    let headers = [
+        (header::CONTENT_SECURITY_POLICY, CSP),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (HeaderName::from_static("cross-origin-opener-policy"), "same-origin"),
+    ];
+    let mut router = api
+        .route("/api/openapi.json", get(move || async move { ([(header::CONTENT_TYPE, "application/json")], (*openapi).clone()) }))
+        .route("/metrics", get(ops::metrics))
+        .merge(web::router())
+        .route_layer(middleware::from_fn(observe))
+        .fallback(|| async { error::ApiError::not_found() })
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(state);
+    for (name, value) in headers {
+        router = router.layer(SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value)));
     }
+    router
+}
+
+/// Request metrics and a span per request carrying the matched route.
+async fn observe(req: Request<Body>, next: Next) -> Response {
+    let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "unmatched".into());
+    let method = req.method().clone();
+    let start = Instant::now();
+    let span = tracing::info_span!("request", %method, route = %route);
+    let res = tracing::Instrument::instrument(next.run(req), span).await;
+    let status = res.status().as_u16().to_string();
+    metrics::counter!("watchword_http_requests_total", "route" => route.clone(), "status" => status).increment(1);
+    metrics::histogram!("watchword_http_request_seconds", "route" => route).record(start.elapsed().as_secs_f64());
+    res
 }

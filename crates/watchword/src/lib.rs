@@ -1,0 +1,119 @@
+//! Start-up shared by `watchword serve` and the tests: open the store, migrate, bind, serve, run
+//! the outbox dispatcher. Returns the bound address instead of printing it so tests can use port 0.
+
+pub mod config;
+
+pub use config::Config;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+use tokio::sync::watch;
+use watchword_app::mail::Mailer;
+use watchword_app::{App, Settings};
+use watchword_domain::password::HashParams;
+use watchword_store::Store;
+
+/// A running server.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub app: App,
+    pub public_url: String,
+    shutdown: watch::Sender<bool>,
+    server: tokio::task::JoinHandle<()>,
+    outbox: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    /// Waits until the server stops (a signal or `stop`).
+    pub async fn wait(self) {
+        let _ = self.server.await;
+        self.outbox.abort();
+    }
+
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        let _ = self.server.await;
+        self.outbox.abort();
+        self.app.store().close().await;
+    }
+
+    pub fn shutdown_handle(&self) -> watch::Sender<bool> {
+        self.shutdown.clone()
+    }
+}
+
+/// Opens the database (creating the data directory and SQLite file) and applies migrations.
+pub async fn open_store(config: &Config) -> Result<Store, String> {
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|e| format!("cannot create data directory {}: {e}", config.data_dir.display()))?;
+    let url = config.database_url();
+    let store = Store::connect(&url, config.database_max_connections)
+        .await
+        .map_err(|e| format!("cannot open the database ({}): {e}", redact(&url)))?;
+    store.migrate().await.map_err(|e| format!("cannot migrate the database: {e}"))?;
+    Ok(store)
+}
+
+/// Hides a password in a database URL.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+fn metrics_render() -> watchword_http::MetricsRender {
+    static HANDLE: OnceLock<Option<metrics_exporter_prometheus::PrometheusHandle>> = OnceLock::new();
+    let handle = HANDLE.get_or_init(|| {
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        metrics::set_global_recorder(recorder).ok().map(|_| handle)
+    });
+    let handle = handle.clone();
+    Arc::new(move || handle.as_ref().map(|h| h.render()).unwrap_or_default())
+}
+
+/// Starts serving; the returned `Running` knows the bound address.
+pub async fn start(config: Config) -> Result<Running, String> {
+    config.validate()?;
+    let store = open_store(&config).await?;
+    let listener = tokio::net::TcpListener::bind(&config.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e} (set listen / WATCHWORD_LISTEN / --listen)", config.listen))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let public_url = config.public_url(addr);
+    let settings = Settings {
+        public_url: public_url.clone(),
+        session_idle_secs: config.session_idle_timeout_secs,
+        session_absolute_secs: config.session_absolute_timeout_secs,
+        invitation_ttl_secs: config.invitation_ttl_secs,
+        hash: HashParams::new(config.argon2_memory_kib, config.argon2_iterations, config.argon2_parallelism)?,
+        auth_cache_ttl_ms: config.auth_cache_ttl_ms,
+        hash_concurrency: config.hash_concurrency.unwrap_or_else(|| Settings::default().hash_concurrency),
+    };
+    let mailer = match &config.smtp_url {
+        Some(url) => Mailer::smtp(url, &config.mail_from)?,
+        None => Mailer::files(config.data_dir.join("mail"), &config.mail_from)?,
+    };
+    let app = App::new(store, settings);
+    let state = watchword_http::AppState { app: app.clone(), trust_forwarded_for: config.trust_forwarded_for, metrics: Some(metrics_render()) };
+    let router = watchword_http::router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let (shutdown, mut rx) = watch::channel(false);
+    let server = tokio::spawn(async move {
+        let stop = async move {
+            let _ = rx.wait_for(|v| *v).await;
+        };
+        if let Err(e) = axum::serve(listener, router).with_graceful_shutdown(stop).await {
+            tracing::error!(error = %e, "server failed");
+        }
+    });
+    let outbox = tokio::spawn(app.clone().run_outbox(mailer, Duration::from_millis(config.outbox_poll_ms.max(50))));
+    Ok(Running { addr, app, public_url, shutdown, server, outbox })
+}

@@ -1,3 +1,117 @@
-fn main() {
-    println!("Hello, world!");
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use watchword::Config;
+
+/// watchword: account security for multi-tenant SaaS.
+#[derive(Parser)]
+#[command(name = "watchword", version, about)]
+struct Cli {
+    /// Configuration file (default: ./watchword.toml when present).
+    #[arg(long, global = true, env = "WATCHWORD_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args)]
+struct Common {
+    /// Database URL: sqlite://FILE or postgres://USER@HOST:PORT/DB [env: WATCHWORD_DATABASE_URL]
+    #[arg(long)]
+    database_url: Option<String>,
+    /// Directory for the SQLite file and local mail [env: WATCHWORD_DATA_DIR; default ./watchword-data]
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API and the console (creates the data directory and migrates on first start).
+    Serve {
+        #[command(flatten)]
+        common: Common,
+        /// Address to listen on [env: WATCHWORD_LISTEN; default 127.0.0.1:8080]
+        #[arg(long)]
+        listen: Option<String>,
+    },
+    /// Apply database migrations and exit.
+    Migrate {
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+fn init_tracing(config: &Config) {
+    use std::io::IsTerminal;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log_level));
+    let json = match config.log_format.as_str() {
+        "json" => true,
+        "pretty" => false,
+        _ => !std::io::stderr().is_terminal(),
+    };
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn apply(config: &mut Config, common: Common) {
+    if let Some(u) = common.database_url {
+        config.database_url = Some(u);
+    }
+    if let Some(d) = common.data_dir {
+        config.data_dir = d;
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let mut config = match Config::load(cli.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("watchword: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = match cli.command {
+        Command::Serve { common, listen } => {
+            apply(&mut config, common);
+            if let Some(l) = listen {
+                config.listen = l;
+            }
+            init_tracing(&config);
+            serve(config).await
+        }
+        Command::Migrate { common } => {
+            apply(&mut config, common);
+            init_tracing(&config);
+            watchword::open_store(&config).await.map(|_| println!("migrations applied to {}", watchword::redact(&config.database_url())))
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("watchword: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(config: Config) -> Result<(), String> {
+    let db = watchword::redact(&config.database_url());
+    let running = watchword::start(config).await?;
+    tracing::info!(addr = %running.addr, database = %db, "watchword is listening");
+    println!("watchword is running: open {}/ in your browser", running.public_url);
+    let shutdown = running.shutdown_handle();
+    tokio::spawn(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down");
+        let _ = shutdown.send(true);
+    });
+    running.wait().await;
+    Ok(())
 }

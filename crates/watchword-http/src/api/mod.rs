@@ -1,0 +1,47 @@
+//! The JSON API under `/api/v1`, collected with its OpenAPI description.
+
+pub mod accounts;
+pub mod audit;
+pub mod auth;
+pub mod dto;
+
+use crate::AppState;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "watchword", description = "Account security for multi-tenant SaaS. Errors are `{\"error\": {\"code\", \"message\"}}`."),
+    tags(
+        (name = "auth", description = "Signup, login, whoami"),
+        (name = "me", description = "The caller's sessions and password"),
+        (name = "accounts"), (name = "members"), (name = "roles"), (name = "audit"), (name = "ops")
+    )
+)]
+struct ApiDoc;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(auth::signup))
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::logout))
+        .routes(routes!(auth::whoami))
+        .routes(routes!(auth::my_sessions))
+        .routes(routes!(auth::revoke_session))
+        .routes(routes!(auth::revoke_others))
+        .routes(routes!(auth::change_password))
+        .routes(routes!(accounts::list_accounts))
+        .routes(routes!(accounts::get_account))
+        .routes(routes!(accounts::list_members))
+        .routes(routes!(accounts::list_invitations, accounts::invite))
+        .routes(routes!(accounts::accept))
+        .routes(routes!(accounts::update_member, accounts::remove))
+        .routes(routes!(accounts::deactivate))
+        .routes(routes!(accounts::reactivate))
+        .routes(routes!(accounts::list_roles, accounts::create_role))
+        .routes(routes!(accounts::transfer))
+        .routes(routes!(audit::list))
+        .routes(routes!(crate::ops::healthz))
+        .routes(routes!(crate::ops::readyz))
+}

@@ -1,0 +1,158 @@
+//! Request extractors: JSON/path/query with our error shape, client metadata, and the session
+//! (bearer token or `__Host-` cookie, with CSRF defence for cookie-authenticated changes).
+
+use crate::AppState;
+use crate::error::ApiError;
+use axum::extract::{ConnectInfo, FromRef, FromRequest, FromRequestParts, OptionalFromRequestParts};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, Method, header};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use watchword_app::auth::Authenticated;
+use watchword_app::{Actor, Meta};
+
+pub const SESSION_COOKIE: &str = "__Host-watchword_session";
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+#[derive(FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
+pub struct Json<T>(pub T);
+
+impl<T: serde::Serialize> axum::response::IntoResponse for Json<T> {
+    fn into_response(self) -> axum::response::Response {
+        axum::Json(self.0).into_response()
+    }
+}
+
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(ApiError))]
+pub struct Path<T>(pub T);
+
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
+pub struct Query<T>(pub T);
+
+/// Client address and user agent. The peer address is used unless the operator trusts a proxy's
+/// `X-Forwarded-For`.
+pub struct ClientMeta(pub Meta);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientMeta
+where
+    AppState: FromRef<S>,
+{
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let state = AppState::from_ref(state);
+        Ok(ClientMeta(meta(parts, &state)))
+    }
+}
+
+fn meta(parts: &Parts, state: &AppState) -> Meta {
+    let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string()).unwrap_or_default();
+    let forwarded = state
+        .trust_forwarded_for
+        .then(|| parts.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()))
+        .flatten()
+        .and_then(|v| v.split(',').next())
+        .map(|s| s.trim().to_owned());
+    let ua = parts.headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    Meta::new(forwarded.unwrap_or(peer), ua)
+}
+
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = v.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+/// An authenticated session. `token` is kept so pages can derive the CSRF token.
+pub struct Session {
+    pub actor: Actor,
+    pub auth: Arc<Authenticated>,
+    pub via_cookie: bool,
+    pub token: String,
+}
+
+impl Session {
+    pub fn csrf_token(&self) -> String {
+        watchword_domain::token::derive("csrf", &self.token)
+    }
+    pub fn csrf_ok(&self, presented: Option<&str>) -> bool {
+        presented.is_some_and(|p| watchword_domain::token::constant_time_eq(p.as_bytes(), self.csrf_token().as_bytes()))
+    }
+}
+
+async fn session(parts: &mut Parts, state: &AppState) -> Result<Option<Session>, ApiError> {
+    let (token, via_cookie) = match bearer(&parts.headers) {
+        Some(t) => (t.to_owned(), false),
+        None => match cookie(&parts.headers, SESSION_COOKIE) {
+            Some(t) => (t.to_owned(), true),
+            None => return Ok(None),
+        },
+    };
+    let meta = meta(parts, state);
+    match state.app.authenticate(&token, &meta).await {
+        Ok((actor, auth)) => Ok(Some(Session { actor, auth, via_cookie, token })),
+        Err(watchword_app::AppError::Unauthenticated) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// API authentication: bearer token or cookie; a cookie-authenticated change must carry the
+/// session's CSRF token in `X-CSRF-Token`.
+pub struct ApiSession(pub Session);
+
+impl<S: Send + Sync> FromRequestParts<S> for ApiSession
+where
+    AppState: FromRef<S>,
+{
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let state = AppState::from_ref(state);
+        let s = session(parts, &state).await?.ok_or_else(ApiError::unauthenticated)?;
+        let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
+        if s.via_cookie && !safe {
+            let presented = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
+            if !s.csrf_ok(presented) {
+                return Err(ApiError::new(
+                    axum::http::StatusCode::FORBIDDEN,
+                    "csrf_failed",
+                    "cookie-authenticated changes need the session's X-CSRF-Token header",
+                ));
+            }
+        }
+        Ok(ApiSession(s))
+    }
+}
+
+/// Page authentication: the cookie session if any; form handlers check CSRF themselves.
+impl<S: Send + Sync> OptionalFromRequestParts<S> for Session
+where
+    AppState: FromRef<S>,
+{
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Option<Self>, ApiError> {
+        let state = AppState::from_ref(state);
+        session(parts, &state).await
+    }
+}
+
+/// The Set-Cookie value for a browser session.
+pub fn session_cookie(token: &str, max_age_secs: i64) -> String {
+    format!("{SESSION_COOKIE}={token}; Path=/; Max-Age={max_age_secs}; Secure; HttpOnly; SameSite=Lax")
+}
+
+pub fn clear_session_cookie() -> String {
+    format!("{SESSION_COOKIE}=; Path=/; Max-Age=0; Secure; HttpOnly; SameSite=Lax")
+}

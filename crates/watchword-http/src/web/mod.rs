@@ -1,0 +1,117 @@
+//! The web console: server-rendered pages (askama, checked at compile time, auto-escaped), plain
+//! forms, no script. Cookie sessions; every form carries the session's CSRF token and is refused
+//! when sent from another origin.
+
+mod pages;
+
+use crate::AppState;
+use crate::extract::Session;
+use askama::Template;
+use axum::Router;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use watchword_app::AppError;
+use watchword_domain::{AccountId, DomainError};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(pages::index))
+        .route("/static/app.css", get(css))
+        .route("/login", get(pages::login_form).post(pages::login))
+        .route("/signup", get(pages::signup_form).post(pages::signup))
+        .route("/logout", post(pages::logout))
+        .route("/invitations/accept", get(pages::accept_form).post(pages::accept))
+        .route("/app", get(pages::home))
+        .route("/accounts/{account_id}/members", get(pages::members))
+        .route("/accounts/{account_id}/members/invite", post(pages::invite))
+        .route("/accounts/{account_id}/members/{member_id}/{op}", post(pages::member_op))
+        .route("/accounts/{account_id}/roles", get(pages::roles).post(pages::create_role))
+        .route("/accounts/{account_id}/audit", get(pages::audit))
+        .route("/me/sessions", get(pages::sessions))
+        .route("/me/sessions/revoke-others", post(pages::revoke_others))
+        .route("/me/sessions/{session_id}/revoke", post(pages::revoke))
+}
+
+async fn css() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/css"), (header::CACHE_CONTROL, "max-age=3600")], include_str!("../../static/app.css"))
+}
+
+/// What the page layout shows around the content.
+pub struct Chrome {
+    pub person_name: String,
+    pub csrf: String,
+    pub accounts: Vec<(String, String)>,
+    pub current: Option<String>,
+}
+
+impl Chrome {
+    pub fn new(s: &Session, current: Option<AccountId>) -> Self {
+        Self {
+            person_name: s.actor.name.clone(),
+            csrf: s.csrf_token(),
+            accounts: s.auth.memberships.iter().map(|(a, _)| (a.id.to_string(), a.name.clone())).collect(),
+            current: current.map(|c| c.to_string()),
+        }
+    }
+}
+
+pub fn render(status: StatusCode, page: impl Template) -> Response {
+    match page.render() {
+        Ok(body) => (status, [(header::CACHE_CONTROL, "no-store")], Html(body)).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "template failed");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+pub fn to_login() -> Response {
+    Redirect::to("/login").into_response()
+}
+
+/// Refuses form posts from other sites (login CSRF included), checked before any session logic.
+pub fn same_origin(headers: &HeaderMap) -> bool {
+    if headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) == Some("cross-site") {
+        return false;
+    }
+    match (headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()), headers.get(header::HOST).and_then(|v| v.to_str().ok())) {
+        (Some(origin), Some(host)) => origin.split_once("://").map(|(_, h)| h) == Some(host),
+        _ => true,
+    }
+}
+
+/// A human message for an error shown on a page; internal errors stay opaque.
+pub fn message(e: &AppError) -> (StatusCode, String) {
+    match e {
+        AppError::Domain(DomainError::Invalid { message, .. }) => (StatusCode::UNPROCESSABLE_ENTITY, message.clone()),
+        AppError::Domain(DomainError::Forbidden { message, .. }) => (StatusCode::FORBIDDEN, message.clone()),
+        AppError::Domain(DomainError::Conflict { message, .. }) => (StatusCode::CONFLICT, message.clone()),
+        AppError::NotFound => (StatusCode::NOT_FOUND, "not found".into()),
+        AppError::Unauthenticated => (StatusCode::UNAUTHORIZED, "log in first".into()),
+        AppError::InvalidCredentials => (StatusCode::UNAUTHORIZED, "the email or password is incorrect".into()),
+        AppError::Internal(cause) => {
+            tracing::error!(%cause, "internal error");
+            (StatusCode::INTERNAL_SERVER_ERROR, "something went wrong; it has been logged".into())
+        }
+    }
+}
+
+/// Fixed notices shown after a successful form post (`?done=key`); never text from the URL.
+pub fn notice(key: Option<&str>) -> Option<String> {
+    Some(
+        match key? {
+            "invited" => "Invitation sent.",
+            "role" => "Role changed.",
+            "deactivate" => "Member deactivated.",
+            "reactivate" => "Member reactivated.",
+            "remove" => "Member removed.",
+            "role_created" => "Role created.",
+            "revoked" => "Session revoked.",
+            "revoked_others" => "All other sessions were logged out.",
+            "accepted" => "Invitation accepted. Log in with your password.",
+            _ => return None,
+        }
+        .to_owned(),
+    )
+}

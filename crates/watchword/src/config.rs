@@ -1,0 +1,174 @@
+//! Configuration: defaults → `watchword.toml` (or `--config FILE`) → `WATCHWORD_*` environment
+//! variables (with `_FILE` variants for secrets) → command-line flags. Bad values stop start-up
+//! with a message that says how to fix them.
+
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: String,
+    /// Directory for the SQLite file, delivered `.eml` files and other local state.
+    pub data_dir: PathBuf,
+    /// `sqlite://…` or `postgres://…`; default: SQLite file `watchword.db` in `data_dir`.
+    pub database_url: Option<String>,
+    pub database_max_connections: u32,
+    /// Base URL people open; links in emails point here. Default: `http://<listen>`.
+    pub public_url: Option<String>,
+    /// `smtp://host:port`, `smtp://host:port?tls=required` or `smtps://host:port`; when unset,
+    /// emails are written as `.eml` files under `data_dir/mail`.
+    pub smtp_url: Option<String>,
+    pub mail_from: String,
+    pub session_idle_timeout_secs: i64,
+    pub session_absolute_timeout_secs: i64,
+    pub invitation_ttl_secs: i64,
+    pub argon2_memory_kib: u32,
+    pub argon2_iterations: u32,
+    pub argon2_parallelism: u32,
+    /// Argon2 computations at once; default: number of cores.
+    pub hash_concurrency: Option<usize>,
+    /// How long a node answers session checks from memory before re-reading the database.
+    pub auth_cache_ttl_ms: i64,
+    pub outbox_poll_ms: u64,
+    /// Take client IPs from `X-Forwarded-For` (only behind a proxy you control).
+    pub trust_forwarded_for: bool,
+    /// `auto` (pretty on a terminal, JSON otherwise), `json` or `pretty`.
+    pub log_format: String,
+    /// A tracing filter such as `info` or `watchword=debug,info`; `RUST_LOG` wins when set.
+    pub log_level: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("./watchword-data"),
+            database_url: None,
+            database_max_connections: 10,
+            public_url: None,
+            smtp_url: None,
+            mail_from: "watchword <no-reply@localhost>".into(),
+            session_idle_timeout_secs: 2 * 3600,
+            session_absolute_timeout_secs: 24 * 3600,
+            invitation_ttl_secs: 7 * 24 * 3600,
+            argon2_memory_kib: 19 * 1024,
+            argon2_iterations: 2,
+            argon2_parallelism: 1,
+            hash_concurrency: None,
+            auth_cache_ttl_ms: 1000,
+            outbox_poll_ms: 2000,
+            trust_forwarded_for: false,
+            log_format: "auto".into(),
+            log_level: "info".into(),
+        }
+    }
+}
+
+/// Keys settable from the environment as `WATCHWORD_<KEY>` (upper case).
+const KEYS: &[&str] = &[
+    "listen", "data_dir", "database_url", "database_max_connections", "public_url", "smtp_url", "mail_from",
+    "session_idle_timeout_secs", "session_absolute_timeout_secs", "invitation_ttl_secs", "argon2_memory_kib",
+    "argon2_iterations", "argon2_parallelism", "hash_concurrency", "auth_cache_ttl_ms", "outbox_poll_ms",
+    "trust_forwarded_for", "log_format", "log_level",
+];
+
+/// Keys whose value may come from a file named by `WATCHWORD_<KEY>_FILE`.
+const SECRET_KEYS: &[&str] = &["database_url", "smtp_url"];
+
+impl Config {
+    /// Loads the file (explicit path must exist; `./watchword.toml` is optional) and the
+    /// environment.
+    pub fn load(path: Option<&Path>) -> Result<Self, String> {
+        let (text, origin) = match path {
+            Some(p) => (std::fs::read_to_string(p).map_err(|e| format!("cannot read config file {}: {e}", p.display()))?, p.display().to_string()),
+            None => match std::fs::read_to_string("watchword.toml") {
+                Ok(t) => (t, "watchword.toml".to_owned()),
+                Err(_) => (String::new(), String::new()),
+            },
+        };
+        let mut table: toml::Table = toml::from_str(&text).map_err(|e| format!("{origin}: {e}"))?;
+        for key in KEYS {
+            let var = format!("WATCHWORD_{}", key.to_uppercase());
+            let mut value = std::env::var(&var).ok();
+            if SECRET_KEYS.contains(key) {
+                if let Ok(file) = std::env::var(format!("{var}_FILE")) {
+                    let v = std::fs::read_to_string(&file).map_err(|e| format!("{var}_FILE: cannot read {file}: {e}"))?;
+                    value = Some(v.trim().to_owned());
+                }
+            }
+            if let Some(v) = value {
+                table.insert((*key).to_owned(), typed(&v));
+            }
+        }
+        let config: Config = table.try_into().map_err(|e: toml::de::Error| {
+            format!("invalid configuration{}: {}", if origin.is_empty() { String::new() } else { format!(" in {origin} or WATCHWORD_* variables") }, e.message())
+        })?;
+        Ok(config)
+    }
+
+    pub fn database_url(&self) -> String {
+        self.database_url.clone().unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("watchword.db").display()))
+    }
+
+    pub fn public_url(&self, bound: std::net::SocketAddr) -> String {
+        self.public_url.clone().unwrap_or_else(|| format!("http://{bound}"))
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        watchword_domain::password::HashParams::new(self.argon2_memory_kib, self.argon2_iterations, self.argon2_parallelism)?;
+        if self.session_idle_timeout_secs <= 0 || self.session_absolute_timeout_secs <= 0 {
+            return Err("session timeouts must be positive numbers of seconds".into());
+        }
+        if !["auto", "json", "pretty"].contains(&self.log_format.as_str()) {
+            return Err(format!("log_format must be auto, json or pretty, not {:?}", self.log_format));
+        }
+        Ok(())
+    }
+}
+
+/// Environment values are strings; numbers and booleans are recognised so they match the
+/// field types.
+fn typed(v: &str) -> toml::Value {
+    if let Ok(i) = v.parse::<i64>() {
+        return toml::Value::Integer(i);
+    }
+    match v {
+        "true" => toml::Value::Boolean(true),
+        "false" => toml::Value::Boolean(false),
+        _ => toml::Value::String(v.to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let c = Config::default();
+        assert_eq!(c.listen, "127.0.0.1:8080");
+        assert!(c.database_url().starts_with("sqlite://./watchword-data/"));
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn file_values_parse_and_unknown_keys_are_refused() {
+        let dir = std::env::temp_dir().join(format!("ww-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("w.toml");
+        std::fs::write(&p, "listen = \"0.0.0.0:9000\"\nauth_cache_ttl_ms = 0\n").unwrap();
+        let c = Config::load(Some(&p)).unwrap();
+        assert_eq!((c.listen.as_str(), c.auth_cache_ttl_ms), ("0.0.0.0:9000", 0));
+        std::fs::write(&p, "lisen = \"x\"\n").unwrap();
+        let err = Config::load(Some(&p)).unwrap_err();
+        assert!(err.contains("lisen"), "{err}");
+    }
+
+    #[test]
+    fn weak_argon2_is_refused() {
+        let c = Config { argon2_memory_kib: 1024, ..Config::default() };
+        assert!(c.validate().unwrap_err().contains("OWASP"));
+    }
+}

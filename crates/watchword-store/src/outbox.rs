@@ -89,3 +89,15 @@ pub async fn pending_count(c: &mut Conn) -> Result<i64, StoreError> {
     let row: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM outbox WHERE status = 'pending'").fetch_one(c).await?;
     Ok(row.0)
 }
+
+/// Sum of delivery attempts over all messages (operations and tests).
+pub async fn attempts_total(c: &mut Conn) -> Result<(i64,), StoreError> {
+    let row: (i64,) = sqlx::query_as("SELECT CAST(COALESCE(SUM(attempts), 0) AS BIGINT) FROM outbox").fetch_one(c).await?;
+    Ok(row)
+}
+
+/// Makes every pending message due now, releasing leases (operator "retry now").
+pub async fn make_all_due(c: &mut Conn) -> Result<(), StoreError> {
+    sqlx::query("UPDATE outbox SET next_attempt_at = 0, locked_until = NULL WHERE status = 'pending'").execute(c).await?;
+    Ok(())
+}

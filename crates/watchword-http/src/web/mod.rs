@@ -70,10 +70,12 @@ pub fn to_login() -> Response {
     Redirect::to("/login").into_response()
 }
 
-/// Refuses form posts from other sites (login CSRF included), checked before any session logic.
+/// Refuses form posts from other sites (login CSRF included), checked before any session logic:
+/// browsers that send `Sec-Fetch-Site` must say `same-origin`; otherwise an `Origin` header, when
+/// present, must name this host.
 pub fn same_origin(headers: &HeaderMap) -> bool {
-    if headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) == Some("cross-site") {
-        return false;
+    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
+        return site == "same-origin" || site == "none";
     }
     match (headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()), headers.get(header::HOST).and_then(|v| v.to_str().ok())) {
         (Some(origin), Some(host)) => origin.split_once("://").map(|(_, h)| h) == Some(host),

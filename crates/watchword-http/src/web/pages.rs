@@ -159,7 +159,7 @@ pub async fn accept(State(state): State<AppState>, headers: HeaderMap, ClientMet
     let pw = Some(field(&f, "password")).filter(|p| !p.is_empty()).map(|p| Password::new(p.to_owned()));
     match state.app.accept_invitation(field(&f, "token"), name, pw, SessionMode::Cookie, &meta).await {
         Ok(out) => match out.session {
-            Some(s) => redirect_with_cookie(&format!("/accounts/{}/members", out.account), issue(&state, SessionMode::Cookie, &s).0),
+            Some(s) => redirect_with_cookie("/app", issue(&state, SessionMode::Cookie, &s).0),
             None => Redirect::to("/login?done=accepted").into_response(),
         },
         Err(e) => {

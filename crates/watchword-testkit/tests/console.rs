@@ -1,0 +1,115 @@
+//! The web console in real headless Chromium, on SQLite and PostgreSQL: sign up, invite with a
+//! least-privilege role, accept, log in by keyboard, manage members and roles, see and revoke
+//! sessions, read the audit log.
+
+use fantoccini::Locator;
+use fantoccini::key::Key;
+use watchword_testkit::browser::Browser;
+use watchword_testkit::{PASSWORD, TestApp, both_backends};
+
+both_backends!(console_end_to_end, |app: TestApp| async move {
+    let b = Browser::start().await;
+    // Sign up.
+    b.goto(&app.url("/signup")).await;
+    b.fill("account_name", "Acme").await;
+    b.fill("name", "Ada Lovelace").await;
+    b.fill("email", "ada@example.com").await;
+    b.fill("password", "abcdefghijkl").await;
+    b.click("form button[type=submit]").await;
+    assert!(b.text().await.contains("include at least one number"), "policy message shown: {}", b.text().await);
+    b.fill("password", PASSWORD).await;
+    b.click("form button[type=submit]").await;
+    assert!(b.text().await.contains("Members of Acme"), "{}", b.text().await);
+    // Invite Grace as Analyst.
+    b.fill("invite-email", "grace@example.com").await;
+    b.click("form[action$='/members/invite'] button").await;
+    let text = b.text().await;
+    assert!(text.contains("Invitation sent."), "{text}");
+    assert!(text.contains("grace@example.com") && text.contains("invited"));
+    // Create a custom role with one permission.
+    b.click("a[href$='/roles']").await;
+    b.fill("role-name", "Auditor").await;
+    let perm = b.client.find(Locator::Css("input[value='audit_log:read']")).await.unwrap();
+    perm.click().await.unwrap();
+    b.click("form[action$='/roles'] button").await;
+    assert!(b.text().await.contains("Role created."));
+    assert!(b.text().await.contains("Auditor"));
+    // Log out.
+    b.click("header form button").await;
+    assert_eq!(b.path().await, "/login");
+    // Grace accepts from the emailed link and chooses a password.
+    let token = app.invitation_token("grace@example.com").await;
+    b.goto(&app.url(&format!("/invitations/accept?token={token}"))).await;
+    b.fill("name", "Grace Hopper").await;
+    b.fill("password", PASSWORD).await;
+    b.click("form button[type=submit]").await;
+    assert_eq!(b.path().await, "/app");
+    let text = b.text().await;
+    assert!(text.contains("Acme") && text.contains("Analyst"), "{text}");
+    // An Analyst has no Members page.
+    b.click("main a").await;
+    assert!(b.text().await.contains("users:read") || b.text().await.contains("permission"), "{}", b.text().await);
+    b.goto(&app.url("/me/sessions")).await;
+    assert!(b.text().await.contains("this session"));
+    b.goto(&app.url("/app")).await;
+    b.click("header form button").await;
+    // Ada logs in with the keyboard only: type, Tab, type, Enter.
+    b.goto(&app.url("/login")).await;
+    b.fill("email", "ada@example.com").await;
+    let email = b.client.find(Locator::Id("email")).await.unwrap();
+    email.send_keys(&Key::Tab.to_string()).await.unwrap();
+    let active = b.client.active_element().await.unwrap();
+    assert_eq!(active.attr("id").await.unwrap().as_deref(), Some("password"));
+    active.send_keys(&format!("{PASSWORD}{}", Key::Enter)).await.unwrap();
+    assert_eq!(b.path().await, "/app");
+    b.click("main a").await;
+    assert!(b.text().await.contains("Members of Acme"));
+    // Change Grace's role to Manager, then deactivate her.
+    let select = b.client.find(Locator::Css("tr[data-member='grace@example.com'] select")).await.unwrap();
+    select.select_by_value("manager").await.unwrap();
+    b.click("tr[data-member='grace@example.com'] form[action$='/role'] button").await;
+    assert!(b.text().await.contains("Role changed."));
+    b.click("tr[data-member='grace@example.com'] form[action$='/deactivate'] button").await;
+    assert!(b.text().await.contains("Member deactivated."));
+    let row = b.client.find(Locator::Css("tr[data-member='grace@example.com']")).await.unwrap().text().await.unwrap();
+    assert!(row.contains("Manager") && row.contains("deactivated"), "{row}");
+    // Sessions: two for Ada (the signup one was ended by logout, so one) — revoke others works.
+    b.goto(&app.url("/me/sessions")).await;
+    assert!(b.text().await.contains("this session"));
+    b.click("form[action='/me/sessions/revoke-others'] button").await;
+    assert!(b.text().await.contains("All other sessions were logged out."));
+    // Audit log shows what happened, newest first.
+    b.goto(&app.url("/app")).await;
+    b.click("main a").await;
+    b.click("a[href$='/audit']").await;
+    let text = b.text().await;
+    for action in ["member.deactivated", "member.role_changed", "invitation.accepted", "role.created", "member.invited", "account.created", "login.succeeded"] {
+        assert!(text.contains(action), "{action} missing from the audit page");
+    }
+    b.fill("action", "member.invited").await;
+    b.click("main form button").await;
+    let text = b.text().await;
+    assert!(text.contains("member.invited") && !text.contains("account.created"));
+    b.close().await;
+});
+
+both_backends!(forms_refuse_missing_csrf_tokens, |app: TestApp| async move {
+    let b = Browser::start().await;
+    b.goto(&app.url("/signup")).await;
+    b.fill("account_name", "Acme").await;
+    b.fill("name", "Ada Lovelace").await;
+    b.fill("email", "ada@example.com").await;
+    b.fill("password", PASSWORD).await;
+    b.click("form button[type=submit]").await;
+    assert!(b.text().await.contains("Members of Acme"), "{} {}", b.path().await, b.text().await);
+    // Blank the token in the page, then submit: refused, and nothing changes.
+    let input = b.client.find(Locator::Css("form[action$='/members/invite'] input[name=csrf_token]")).await.unwrap();
+    b.client.execute("arguments[0].value = 'forged'", vec![serde_json::to_value(&input).unwrap()]).await.unwrap_or_default();
+    b.fill("invite-email", "grace@example.com").await;
+    b.click("form[action$='/members/invite'] button").await;
+    assert!(b.text().await.contains("refused"), "{}", b.text().await);
+    b.goto(&app.url("/app")).await;
+    b.click("main a").await;
+    assert!(!b.text().await.contains("grace@example.com"));
+    b.close().await;
+});

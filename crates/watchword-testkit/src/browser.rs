@@ -66,12 +66,39 @@ impl Browser {
         el.send_keys(value).await.expect("type");
     }
 
+    /// Clicks a link or submit button and waits (bounded) until the next page has replaced this one.
     pub async fn click(&self, css: &str) {
+        let old = self.client.find(Locator::Css("html")).await.expect("page");
         self.client.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}")).click().await.expect("click");
+        for _ in 0..400 {
+            match old.tag_name().await {
+                Err(fantoccini::error::CmdError::Standard(e)) if e.error == fantoccini::error::ErrorStatus::StaleElementReference => break,
+                _ => tokio::time::sleep(std::time::Duration::from_millis(25)).await,
+            }
+        }
+        for _ in 0..400 {
+            let ready = self.client.execute("return document.readyState", vec![]).await.ok();
+            if ready.as_ref().and_then(|v| v.as_str()) == Some("complete") {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        panic!("page after clicking {css} did not load");
     }
 
     pub async fn text(&self) -> String {
         self.client.find(Locator::Css("body")).await.expect("body").text().await.expect("text")
+    }
+
+    /// Waits (bounded) until the browser is on `path`, e.g. after a keyboard submit.
+    pub async fn wait_for_path(&self, path: &str) {
+        for _ in 0..400 {
+            if self.path().await == path {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        panic!("never reached {path}; at {}", self.path().await);
     }
 
     pub async fn path(&self) -> String {

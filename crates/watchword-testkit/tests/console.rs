@@ -61,7 +61,7 @@ both_backends!(console_end_to_end, |app: TestApp| async move {
     let active = b.client.active_element().await.unwrap();
     assert_eq!(active.attr("id").await.unwrap().as_deref(), Some("password"));
     active.send_keys(&format!("{PASSWORD}{}", Key::Enter)).await.unwrap();
-    assert_eq!(b.path().await, "/app");
+    b.wait_for_path("/app").await;
     b.click("main a").await;
     assert!(b.text().await.contains("Members of Acme"));
     // Change Grace's role to Manager, then deactivate her.

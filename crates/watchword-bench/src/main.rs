@@ -1,0 +1,128 @@
+//! `cargo run --release -p watchword-bench -- [--seconds N] [--database-url URL]`
+//!
+//! Starts the release `watchword` binary as its own process, then measures side by side in one
+//! run: requests/s of `GET /healthz` (the floor) and of `GET /api/v1/whoami` with a bearer session,
+//! and password logins/s against the limit `cores / single Argon2id verify time`.
+
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use watchword_domain::password::{HashParams, Password};
+
+const PASSWORD: &str = "vivid-Lantern-47-orbit!";
+
+fn arg(name: &str) -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned())
+}
+
+/// Runs `concurrency` loops of `make` for `secs` seconds; returns completed requests per second.
+async fn load<F, Fut>(concurrency: usize, secs: u64, make: F) -> f64
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
+    let done = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(AtomicU64::new(0));
+    let make = Arc::new(make);
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let (done, failed, make) = (done.clone(), failed.clone(), make.clone());
+            tokio::spawn(async move {
+                while Instant::now() < deadline {
+                    if make().await { done.fetch_add(1, Ordering::Relaxed) } else { failed.fetch_add(1, Ordering::Relaxed) };
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        let _ = t.await;
+    }
+    let f = failed.load(Ordering::Relaxed);
+    assert_eq!(f, 0, "{f} requests failed during the benchmark");
+    done.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64()
+}
+
+#[tokio::main]
+async fn main() {
+    let secs: u64 = arg("--seconds").and_then(|s| s.parse().ok()).unwrap_or(10);
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let exe = std::env::current_exe().unwrap().with_file_name("watchword");
+    assert!(exe.exists(), "build the server first: cargo build --release -p watchword");
+    let mut cmd = Command::new(&exe);
+    cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"]).arg(dir.path());
+    if let Some(url) = arg("--database-url") {
+        cmd.args(["--database-url", &url]);
+    }
+    let mut server = cmd.env("WATCHWORD_LOG_LEVEL", "warn").stdout(Stdio::null()).spawn().expect("start watchword");
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::builder().pool_max_idle_per_host(256).build().unwrap();
+    for _ in 0..200 {
+        if client.get(format!("{base}/healthz")).send().await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let email = format!("bench-{}@example.com", std::process::id());
+    let signup: serde_json::Value = client
+        .post(format!("{base}/api/v1/signup"))
+        .json(&serde_json::json!({"account_name": "Bench", "name": "Bench Person", "email": email, "password": PASSWORD, "session_mode": "token"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = signup["session_token"].as_str().expect("signup worked").to_owned();
+
+    // Argon2id verify, single thread, same parameters as the server's defaults.
+    let params = HashParams::OWASP_MIN;
+    let pw = Password::new(PASSWORD.into());
+    let phc = params.hash(&pw);
+    let n = 20;
+    let t = Instant::now();
+    for _ in 0..n {
+        params.verify(&pw, &phc);
+    }
+    let verify = t.elapsed().as_secs_f64() / n as f64;
+    let limit = cores as f64 / verify;
+
+    let conc = 32;
+    let (c1, b1) = (client.clone(), base.clone());
+    let healthz = load(conc, secs, move || {
+        let (c, u) = (c1.clone(), format!("{b1}/healthz"));
+        async move { c.get(u).send().await.is_ok_and(|r| r.status().is_success()) }
+    })
+    .await;
+    let (c2, b2, tk) = (client.clone(), base.clone(), token.clone());
+    let whoami = load(conc, secs, move || {
+        let (c, u, t) = (c2.clone(), format!("{b2}/api/v1/whoami"), tk.clone());
+        async move { c.get(u).bearer_auth(t).send().await.is_ok_and(|r| r.status().is_success()) }
+    })
+    .await;
+    let (c3, b3, em) = (client.clone(), base.clone(), email.clone());
+    let logins = load(cores * 4, secs, move || {
+        let (c, u) = (c3.clone(), format!("{b3}/api/v1/login"));
+        let body = serde_json::json!({"email": em, "password": PASSWORD, "session_mode": "token"});
+        async move { c.post(u).json(&body).send().await.is_ok_and(|r| r.status().is_success()) }
+    })
+    .await;
+    let _ = server.kill();
+    let _ = server.wait();
+
+    let backend = if arg("--database-url").is_some_and(|u| u.starts_with("postgres")) { "PostgreSQL" } else { "SQLite" };
+    println!("watchword benchmark ({backend}, {cores} cores, {secs} s per run, client and server on this machine)");
+    println!("{:<44} {:>12}", "measure", "value");
+    println!("{:<44} {:>12.0}", "GET /healthz req/s (floor)", healthz);
+    println!("{:<44} {:>12.0}", "GET /api/v1/whoami req/s (bearer session)", whoami);
+    println!("{:<44} {:>12.2}  (target >= 0.85)", "whoami / healthz", whoami / healthz);
+    println!("{:<44} {:>12.1}", "Argon2id verify ms (m=19456,t=2,p=1)", verify * 1000.0);
+    println!("{:<44} {:>12.1}", "limit = cores / verify (logins/s)", limit);
+    println!("{:<44} {:>12.1}", "POST /api/v1/login logins/s", logins);
+    println!("{:<44} {:>12.2}  (target >= 0.9)", "logins / limit", logins / limit);
+}

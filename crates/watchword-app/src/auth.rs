@@ -55,6 +55,8 @@ pub struct Authenticated {
     /// Memberships that grant access now (active membership, active person).
     pub memberships: Vec<(AccountRow, MemberRow)>,
     touched_at: AtomicI64,
+    /// The HTTP layer's rendering of this entry (the whoami body), computed once per cache fill.
+    pub rendered: std::sync::OnceLock<Vec<u8>>,
 }
 
 pub struct SignupInput {
@@ -126,7 +128,10 @@ impl App {
             now,
         )
         .await?;
+        // Every account starts with its Owner as the default Security Contact.
+        watchword_store::contacts::set(&mut tx, account, None, membership, "default", None, now).await?;
         let session = self.open_session(&mut tx, person_id, input.mode, meta, now).await?;
+        persons::record_login(&mut tx, person_id, now).await?;
         let event = events::by_person(person_id, email.as_str(), meta, Some(account), "account.created")
             .target("account", account)
             .details(serde_json::json!({ "account_name": account_name.as_str(), "new_person": new_hash.is_some() }));
@@ -226,7 +231,8 @@ impl App {
         };
         let s = &auth.session;
         let last_seen = s.last_seen_at.0.max(auth.touched_at.load(Ordering::Relaxed));
-        if s.revoked_at.is_some() || now >= s.expires_at || now.0 - last_seen >= self.settings().session_idle_secs * 1000 {
+        let live = watchword_domain::session::is_live(now, Millis(last_seen), s.expires_at, s.revoked_at.is_some(), self.settings().session_idle_secs);
+        if !live {
             return Err(AppError::Unauthenticated);
         }
         self.touch_coalesced(&auth, last_seen, now);
@@ -246,13 +252,14 @@ impl App {
         let mut c = self.store().read().await?;
         let session = sessions::by_token_hash(&mut c, key).await?.ok_or(AppError::Unauthenticated)?;
         let person = persons::get(&mut c, session.person_id).await?.filter(|p| p.active).ok_or(AppError::Unauthenticated)?;
-        let memberships = members::of_person_all(&mut c, person.id).await?.into_iter().filter(|(_, m)| m.grants_access()).collect();
+        let memberships = members::of_person_all(&mut c, person.id).await?.into_iter().filter(|(_, m)| m.grants_access(Millis::now())).collect();
         let touched_at = AtomicI64::new(session.last_seen_at.0);
         Ok(Authenticated {
             session,
             person: PersonView { id: person.id, email: person.email, name: person.name },
             memberships,
             touched_at,
+            rendered: std::sync::OnceLock::new(),
         })
     }
 
@@ -339,9 +346,29 @@ impl App {
             .details(serde_json::json!({ "other_sessions_revoked": revoked }));
         events::fan_out(&mut tx, person.id, event, now).await?;
         let t = Template::PasswordChanged { name: &person.name, ip: &actor.meta.ip, at: now };
-        mail::enqueue(&mut tx, None, &person.email, &t, self.settings(), now).await?;
+        mail::enqueue(&mut tx, None, &person.email, &t, now).await?;
         tx.commit().await?;
         self.committed();
         Ok(revoked)
+    }
+}
+
+impl App {
+    /// Confirms the password again for a sensitive action: the session counts as freshly
+    /// authenticated.
+    pub async fn reauthenticate(&self, actor: &Actor, pw: Password) -> Result<(), AppError> {
+        let person = persons::get(&mut *self.store().read().await?, actor.person).await?.ok_or(AppError::Unauthenticated)?;
+        let phc = person.password_hash.clone();
+        if self.hashing(move |h| h.verify(&pw, &phc)).await? == Verified::No {
+            return Err(AppError::InvalidCredentials);
+        }
+        let now = Millis::now();
+        let mut tx = self.store().begin().await?;
+        sessions::mark_authenticated(&mut tx, actor.session, now).await?;
+        let event = events::by_person(actor.person, &actor.email, &actor.meta, None, "session.reauthenticated").target("session", actor.session);
+        events::fan_out(&mut tx, actor.person, event, now).await?;
+        tx.commit().await?;
+        self.committed();
+        Ok(())
     }
 }

@@ -8,7 +8,9 @@ pub mod auth;
 pub mod members;
 pub mod roles;
 pub mod audit;
+pub mod contact;
 pub mod mail;
+pub mod staff;
 mod cache;
 mod events;
 
@@ -35,6 +37,14 @@ pub struct Settings {
     pub auth_cache_ttl_ms: i64,
     /// Argon2 computations allowed at once (each holds m KiB of memory).
     pub hash_concurrency: usize,
+    /// A Security Contact must have logged in within this many days.
+    pub contact_login_window_days: i64,
+    /// The contact is warned this many days before lapsing for no recent login.
+    pub contact_warning_days: i64,
+    /// Staff roles that may not be Security Contact.
+    pub blocked_staff_roles: Vec<String>,
+    /// A change of Security Contact needs a login (or re-authentication) this recent.
+    pub recent_auth_secs: i64,
 }
 
 impl Default for Settings {
@@ -47,6 +57,10 @@ impl Default for Settings {
             hash: HashParams::OWASP_MIN,
             auth_cache_ttl_ms: 1000,
             hash_concurrency: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+            contact_login_window_days: 365,
+            contact_warning_days: 30,
+            blocked_staff_roles: vec!["staff_access".into()],
+            recent_auth_secs: 15 * 60,
         }
     }
 }

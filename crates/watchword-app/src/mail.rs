@@ -1,7 +1,7 @@
 //! Outbound email: templates (plain text + HTML), the outbox they are written to inside the
 //! change's transaction, and the dispatcher that delivers them by SMTP or to `.eml` files.
 
-use crate::{App, AppError, Settings};
+use crate::{App, AppError};
 use askama::Template as _;
 use lettre::message::{Mailbox, MultiPart, header};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
@@ -18,6 +18,21 @@ pub const MAX_ATTEMPTS: i64 = 12;
 pub enum Template<'a> {
     Invitation { inviter: &'a str, account: &'a str, role: &'a str, link: &'a str },
     PasswordChanged { name: &'a str, ip: &'a str, at: Millis },
+    ContactChanged(&'a ContactChanged<'a>),
+    ContactWarning { name: &'a str, account: &'a str, window_days: i64, last_login: Millis, lapses_at: Millis, login_url: &'a str },
+}
+
+/// What the two emails of a Security Contact change say.
+pub struct ContactChanged<'a> {
+    pub account: &'a str,
+    pub new_name: &'a str,
+    pub new_email: &'a str,
+    pub previous: Option<String>,
+    /// A person's name and email, or "automatic check".
+    pub actor: String,
+    pub at: Millis,
+    pub reason: Option<String>,
+    pub review_url: String,
 }
 
 mod views {
@@ -35,6 +50,42 @@ mod views {
     #[derive(Template)]
     #[template(path = "password_changed.html")]
     pub struct PasswordChangedHtml<'a> { pub name: &'a str, pub ip: &'a str, pub at: String }
+
+    macro_rules! contact_changed {
+        ($name:ident, $path:literal) => {
+            #[derive(Template)]
+            #[template(path = $path)]
+            pub struct $name<'a> {
+                pub account: &'a str,
+                pub new_name: &'a str,
+                pub new_email: &'a str,
+                pub previous: &'a Option<String>,
+                pub actor: &'a str,
+                pub at: String,
+                pub reason: &'a Option<String>,
+                pub review_url: &'a str,
+            }
+        };
+    }
+    contact_changed!(ContactChangedTxt, "contact_changed.txt");
+    contact_changed!(ContactChangedHtml, "contact_changed.html");
+
+    macro_rules! contact_warning {
+        ($name:ident, $path:literal) => {
+            #[derive(Template)]
+            #[template(path = $path)]
+            pub struct $name<'a> {
+                pub name: &'a str,
+                pub account: &'a str,
+                pub window_days: i64,
+                pub last_login: String,
+                pub lapses_at: String,
+                pub login_url: &'a str,
+            }
+        };
+    }
+    contact_warning!(ContactWarningTxt, "contact_warning.txt");
+    contact_warning!(ContactWarningHtml, "contact_warning.html");
 }
 
 impl Template<'_> {
@@ -52,6 +103,24 @@ impl Template<'_> {
                 PasswordChangedTxt { name, ip, at: at.rfc3339() }.render()?,
                 PasswordChangedHtml { name, ip, at: at.rfc3339() }.render()?,
             ),
+            Template::ContactChanged(c) => {
+                let (previous, reason) = (&c.previous, &c.reason);
+                let txt = ContactChangedTxt {
+                    account: c.account, new_name: c.new_name, new_email: c.new_email, previous, actor: &c.actor,
+                    at: c.at.rfc3339(), reason, review_url: &c.review_url,
+                };
+                let html = ContactChangedHtml {
+                    account: c.account, new_name: c.new_name, new_email: c.new_email, previous, actor: &c.actor,
+                    at: c.at.rfc3339(), reason, review_url: &c.review_url,
+                };
+                (format!("The Security Contact of {} changed", c.account), txt.render()?, html.render()?)
+            }
+            Template::ContactWarning { name, account, window_days, last_login, lapses_at, login_url } => {
+                let (last_login, lapses_at) = (last_login.rfc3339(), lapses_at.rfc3339());
+                let txt = ContactWarningTxt { name, account, window_days, last_login: last_login.clone(), lapses_at: lapses_at.clone(), login_url };
+                let html = ContactWarningHtml { name, account, window_days, last_login, lapses_at, login_url };
+                (format!("Log in to stay the Security Contact of {account}"), txt.render()?, html.render()?)
+            }
         })
     }
 }
@@ -62,7 +131,6 @@ pub(crate) async fn enqueue(
     account: Option<AccountId>,
     to: &str,
     t: &Template<'_>,
-    _settings: &Settings,
     now: Millis,
 ) -> Result<(), AppError> {
     let (subject, body_text, body_html) = t.render().map_err(|e| AppError::internal(format!("template: {e}")))?;

@@ -51,7 +51,7 @@ impl App {
     /// account.
     pub async fn access(&self, c: &mut Conn, actor: &Actor, account: AccountId) -> Result<Access, AppError> {
         let member = members::of_person(&mut *c, account, actor.person).await?;
-        let member = member.filter(MemberRow::grants_access).ok_or(AppError::NotFound)?;
+        let member = member.filter(|m| m.grants_access(Millis::now())).ok_or(AppError::NotFound)?;
         let account = accounts::get(c, account).await?.ok_or(AppError::NotFound)?;
         Ok(Access { account, member })
     }
@@ -77,6 +77,9 @@ impl App {
                 "the Owner role is only given through an ownership transfer",
             )
             .into());
+        }
+        if role.role.is_staff() {
+            return Err(DomainError::field("staff_role_not_assignable", "role", "staff roles are granted by the operator").into());
         }
         check_grant(access.permissions(), role.permissions)?;
         Ok(role)
@@ -132,7 +135,7 @@ impl App {
         audit::append(&mut tx, &event, now).await?;
         let link = format!("{}/invitations/accept?token={token}", self.settings().public_url.trim_end_matches('/'));
         let t = Template::Invitation { inviter: &actor.name, account: &access.account.name, role: &role.name, link: &link };
-        mail::enqueue(&mut tx, Some(account), email.as_str(), &t, self.settings(), now).await?;
+        mail::enqueue(&mut tx, Some(account), email.as_str(), &t, now).await?;
         let row = members::get(&mut tx, account, id).await?.ok_or(AppError::NotFound)?;
         tx.commit().await?;
         self.committed();
@@ -212,8 +215,12 @@ impl App {
         let now = Millis::now();
         let mut tx = self.store().begin().await?;
         let (access, target) = self.managed_member(&mut tx, actor, account, id).await?;
+        if target.role.is_staff() {
+            return Err(DomainError::conflict("staff_membership", "operator staff access is changed with `watchword staff`").into());
+        }
         let role = self.grantable_role(&mut tx, &access, role).await?;
         members::set_role(&mut tx, account, id, role.role, now).await?;
+        self.recheck_contact(&mut tx, account, now, "member.role_changed").await?;
         let event = events::by_actor(actor, account, "member.role_changed").target("membership", id).details(serde_json::json!({
             "email": target.email,
             "from": target.role.encode(), "from_name": target.role_name,
@@ -238,6 +245,9 @@ impl App {
             return Err(DomainError::conflict("invalid_state", format!("the member is {}, not {}", target.status.as_str(), from.as_str())).into());
         }
         members::set_status(&mut tx, account, id, to, now).await?;
+        if !active {
+            self.recheck_contact(&mut tx, account, now, "member.deactivated").await?;
+        }
         let event = events::by_actor(actor, account, action).target("membership", id).details(serde_json::json!({ "email": target.email }));
         audit::append(&mut tx, &event, now).await?;
         let row = members::get(&mut tx, account, id).await?.ok_or(AppError::NotFound)?;
@@ -251,6 +261,7 @@ impl App {
         let now = Millis::now();
         let mut tx = self.store().begin().await?;
         let (_, target) = self.managed_member(&mut tx, actor, account, id).await?;
+        self.release_contact(&mut tx, account, &target, "member.removed").await?;
         members::delete(&mut tx, account, id).await?;
         let event = events::by_actor(actor, account, "member.removed")
             .target("membership", id)
@@ -273,7 +284,7 @@ impl App {
         if target.id == access.member.id {
             return Err(DomainError::conflict("cannot_modify_self", "you are already the Owner").into());
         }
-        if !target.grants_access() {
+        if !target.grants_access(now) {
             return Err(DomainError::field("member_not_active", "member_id", "ownership can only go to an active member").into());
         }
         members::set_role(&mut tx, account, access.member.id, RoleRef::Builtin(BuiltinRole::Admin), now).await?;
@@ -283,6 +294,17 @@ impl App {
         }));
         audit::append(&mut tx, &event, now).await?;
         let row = members::get(&mut tx, account, to).await?.ok_or(AppError::NotFound)?;
+        // A default Security Contact follows the Owner; a picked one stays.
+        if let Some(current) = watchword_store::contacts::get(&mut tx, account).await? {
+            if current.source == "default" && current.membership != Some(to) {
+                let previous = match current.membership {
+                    Some(p) => members::get(&mut tx, account, p).await?,
+                    None => None,
+                };
+                let why = Some("the default Security Contact follows the Owner after an ownership transfer".to_owned());
+                self.change_contact(&mut tx, &current, previous.as_ref(), &row, "default", Some(actor), why, now).await?;
+            }
+        }
         tx.commit().await?;
         self.committed();
         Ok(row)

@@ -1,11 +1,13 @@
 //! Pure rules of watchword: validated types, permissions, roles, grant rules and the
 //! password policy. No IO here: every function that needs the time takes it as an argument.
 
+pub mod contact;
 pub mod error;
 pub mod ids;
 pub mod permission;
 pub mod role;
 pub mod password;
+pub mod session;
 pub mod text;
 pub mod token;
 pub mod time;

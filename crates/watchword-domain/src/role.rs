@@ -11,16 +11,33 @@ pub enum BuiltinRole {
     Manager,
     Analyst,
     Support,
+    /// The operator's own staff given access to a customer account (granted only by the
+    /// operator's CLI; distinct from the customer's `support` role).
+    StaffAccess,
 }
 
 impl BuiltinRole {
-    pub const ALL: [BuiltinRole; 5] = [
+    pub const ALL: [BuiltinRole; 6] = [
+        BuiltinRole::Owner,
+        BuiltinRole::Admin,
+        BuiltinRole::Manager,
+        BuiltinRole::Analyst,
+        BuiltinRole::Support,
+        BuiltinRole::StaffAccess,
+    ];
+
+    /// The roles an account's own people hold and hand out.
+    pub const CUSTOMER: [BuiltinRole; 5] = [
         BuiltinRole::Owner,
         BuiltinRole::Admin,
         BuiltinRole::Manager,
         BuiltinRole::Analyst,
         BuiltinRole::Support,
     ];
+
+    pub fn is_staff(self) -> bool {
+        self == BuiltinRole::StaffAccess
+    }
 
     pub fn key(self) -> &'static str {
         match self {
@@ -29,6 +46,7 @@ impl BuiltinRole {
             BuiltinRole::Manager => "manager",
             BuiltinRole::Analyst => "analyst",
             BuiltinRole::Support => "support",
+            BuiltinRole::StaffAccess => "staff_access",
         }
     }
 
@@ -39,6 +57,7 @@ impl BuiltinRole {
             BuiltinRole::Manager => "Manager",
             BuiltinRole::Analyst => "Analyst",
             BuiltinRole::Support => "Support",
+            BuiltinRole::StaffAccess => "Staff access",
         }
     }
 
@@ -68,6 +87,15 @@ impl BuiltinRole {
             BuiltinRole::Support => {
                 PermissionSet::from_iter([CampaignsRead, ProfilesRead, ProfilesWrite])
             }
+            BuiltinRole::StaffAccess => PermissionSet::from_iter([
+                AccountSettingsRead,
+                AccountSettingsEdit,
+                UsersRead,
+                AuditLogRead,
+                CampaignsRead,
+                AnalyticsRead,
+                ProfilesRead,
+            ]),
         }
     }
 }
@@ -93,6 +121,9 @@ impl RoleRef {
     }
     pub fn is_owner(self) -> bool {
         self == RoleRef::Builtin(BuiltinRole::Owner)
+    }
+    pub fn is_staff(self) -> bool {
+        matches!(self, RoleRef::Builtin(b) if b.is_staff())
     }
 }
 
@@ -189,7 +220,7 @@ mod tests {
         let admin = BuiltinRole::Admin.permissions();
         assert_eq!(owner, PermissionSet::all());
         assert!(admin.is_subset_of(owner) && !admin.contains(BillingManage));
-        for r in [BuiltinRole::Manager, BuiltinRole::Analyst, BuiltinRole::Support] {
+        for r in [BuiltinRole::Manager, BuiltinRole::Analyst, BuiltinRole::Support, BuiltinRole::StaffAccess] {
             assert!(r.permissions().is_subset_of(admin));
             assert!(!r.permissions().contains(UsersManage), "{r:?}");
             assert!(!r.permissions().contains(ApiKeysManage), "{r:?}");

@@ -11,6 +11,7 @@ pub mod invitations;
 pub mod sessions;
 pub mod audit;
 pub mod outbox;
+pub mod contacts;
 
 pub use dialect::Dialect;
 pub use error::StoreError;

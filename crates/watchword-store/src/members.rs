@@ -2,7 +2,7 @@ use crate::rows::{AccountRow, MemberRow};
 use crate::{Conn, StoreError};
 use watchword_domain::*;
 
-const SELECT: &str = "SELECT m.id, m.account_id, m.person_id, m.email, m.role, m.status, m.created_at, \
+pub(crate) const SELECT: &str = "SELECT m.id, m.account_id, m.person_id, m.email, m.role, m.status, m.created_at, m.staff_expires_at, \
      p.name AS person_name, p.status AS person_status, p.last_login_at, \
      r.name AS role_name, r.permissions AS role_permissions \
      FROM memberships m \
@@ -152,4 +152,14 @@ pub async fn count_with_role(c: &mut Conn, account: AccountId, role: RoleId) -> 
         .fetch_one(c)
         .await?;
     Ok(row.0)
+}
+
+pub async fn set_staff_expiry(c: &mut Conn, account: AccountId, id: MembershipId, expires: Option<Millis>) -> Result<(), StoreError> {
+    sqlx::query("UPDATE memberships SET staff_expires_at = $3 WHERE account_id = $1 AND id = $2")
+        .bind(account.to_string())
+        .bind(id.to_string())
+        .bind(expires.map(|e| e.0))
+        .execute(c)
+        .await?;
+    Ok(())
 }

@@ -115,6 +115,8 @@ pub struct MemberRow {
     pub person_active: bool,
     pub last_login_at: Option<Millis>,
     pub created_at: Millis,
+    /// Set for operator staff: when their access ends.
+    pub staff_expires_at: Option<Millis>,
 }
 
 impl MemberRow {
@@ -140,12 +142,14 @@ impl MemberRow {
             person_active: opt_text(r, "person_status")?.is_none_or(|s| s == "active"),
             last_login_at: opt_int(r, "last_login_at")?.map(Millis),
             created_at: Millis(int(r, "created_at")?),
+            staff_expires_at: opt_int(r, "staff_expires_at")?.map(Millis),
         })
     }
 
-    /// Whether this membership currently grants access to its account.
-    pub fn grants_access(&self) -> bool {
-        self.status == MembershipStatus::Active && self.person_active
+    /// Whether this membership grants access to its account at `now` (an expired staff grant
+    /// does not).
+    pub fn grants_access(&self, now: Millis) -> bool {
+        self.status == MembershipStatus::Active && self.person_active && self.staff_expires_at.is_none_or(|e| now < e)
     }
 }
 

@@ -83,3 +83,12 @@ pub async fn revoke_all_except(c: &mut Conn, person: PersonId, keep: Option<Sess
     .await?;
     Ok(done.rows_affected())
 }
+
+pub async fn mark_authenticated(c: &mut Conn, id: SessionId, now: Millis) -> Result<(), StoreError> {
+    sqlx::query("UPDATE sessions SET authenticated_at = $2 WHERE id = $1")
+        .bind(id.to_string())
+        .bind(now.0)
+        .execute(c)
+        .await?;
+    Ok(())
+}

@@ -1,6 +1,7 @@
 //! Real headless Chromium driven over WebDriver (Debian's chromium + chromedriver).
 
 use fantoccini::{Client, ClientBuilder, Locator};
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 
 pub struct Browser {
@@ -17,7 +18,9 @@ impl Browser {
     /// Starts chromedriver and a headless Chromium with a fresh profile.
     pub async fn start() -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
+        // Its own process group, so the browser it starts is killed with it even if a test panics.
         let driver = Command::new(find("CHROMEDRIVER", "/usr/bin/chromedriver"))
+            .process_group(0)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -105,15 +108,15 @@ impl Browser {
         self.client.current_url().await.expect("url").path().to_owned()
     }
 
-    pub async fn close(mut self) {
+    pub async fn close(self) {
         let _ = self.client.clone().close().await;
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
     }
 }
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        let _ = self.driver.kill();
+        // Kill chromedriver's whole process group: chromium and its helpers too.
+        let _ = Command::new("kill").args(["-9", &format!("-{}", self.driver.id())]).status();
+        let _ = self.driver.wait();
     }
 }

@@ -249,6 +249,31 @@ impl TestApp {
         }
     }
 
+    /// Runs one statement on the server's database (to set up states the API cannot reach, such
+    /// as a login long ago).
+    pub async fn sql(&self, statement: &str, binds: &[&str]) -> u64 {
+        let store = self.running.as_ref().expect("running").app.store().clone();
+        let mut tx = store.begin().await.expect("begin");
+        let mut q = sqlx::query(statement);
+        for b in binds {
+            q = q.bind(*b);
+        }
+        let n = q.execute(&mut *tx).await.expect("statement").rows_affected();
+        tx.commit().await.expect("commit");
+        n
+    }
+
+    /// Sets a person's last interactive login `days_ago` days back.
+    pub async fn set_last_login_days_ago(&self, email: &str, days_ago: i64) {
+        let at = watchword_domain::Millis::now().minus_secs(days_ago * 86_400).0.to_string();
+        let n = self.sql("UPDATE persons SET last_login_at = CAST($1 AS BIGINT) WHERE email = $2", &[&at, email]).await;
+        assert_eq!(n, 1);
+    }
+
+    pub fn app(&self) -> &watchword_app::App {
+        &self.running.as_ref().expect("running").app
+    }
+
     pub async fn stop(mut self) {
         if let Some(r) = self.running.take() {
             r.stop().await;

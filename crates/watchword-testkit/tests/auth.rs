@@ -210,3 +210,59 @@ both_backends!(openapi_and_operations_endpoints, |app: TestApp| async move {
     let csp = res.headers().get("content-security-policy").unwrap().to_str().unwrap();
     assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"));
 });
+
+both_backends!(console_forms_refuse_cross_site_posts, |app: TestApp| async move {
+    app.signup("Acme", "Ada Lovelace", "ada@example.com").await;
+    let form = [("email", "ada@example.com"), ("password", PASSWORD)];
+    let res = app.client.post(app.url("/login")).header("sec-fetch-site", "cross-site").form(&form).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    assert!(res.headers().get("set-cookie").is_none());
+    let res = app.client.post(app.url("/login")).header("origin", "https://evil.example").form(&form).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let res = app.client.post(app.url("/login")).header("sec-fetch-site", "same-origin").form(&form).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert!(res.headers()["set-cookie"].to_str().unwrap().starts_with("__Host-watchword_session="));
+});
+
+async fn stored_hash(app: &TestApp, email: &str) -> String {
+    let store = app.running.as_ref().unwrap().app.store().clone();
+    let mut c = store.read().await.unwrap();
+    watchword_store::persons::by_email(&mut c, email).await.unwrap().unwrap().password_hash
+}
+
+/// Raising the Argon2 parameters rehashes a password at its next successful login.
+async fn rehash_on_login(backend: watchword_testkit::Backend) {
+    let Some(mut first) = TestApp::spawn(backend).await else { return };
+    first.signup("Acme", "Ada Lovelace", "ada@example.com").await;
+    let before = stored_hash(&first, "ada@example.com").await;
+    assert!(before.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{before}");
+    first.running.take().unwrap().stop().await;
+    let (dir, db) = (first.dir.path().to_path_buf(), first.database_url.clone());
+    let config = watchword::Config {
+        listen: "127.0.0.1:0".into(),
+        data_dir: dir,
+        database_url: Some(db),
+        argon2_iterations: 3,
+        ..Default::default()
+    };
+    first.running = Some(watchword::start(config).await.unwrap());
+    first.base = format!("http://{}", first.running.as_ref().unwrap().addr);
+    let (s, _) = first.login("ada@example.com", "wrong-Password-1!").await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    assert_eq!(stored_hash(&first, "ada@example.com").await, before, "a failed login changes nothing");
+    let (s, _) = first.login("ada@example.com", PASSWORD).await;
+    assert_eq!(s, StatusCode::OK);
+    let after = stored_hash(&first, "ada@example.com").await;
+    assert!(after.starts_with("$argon2id$v=19$m=19456,t=3,p=1$"), "{after}");
+    assert_eq!(first.login("ada@example.com", PASSWORD).await.0, StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rehash_on_login_sqlite() {
+    rehash_on_login(watchword_testkit::Backend::Sqlite).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rehash_on_login_postgres() {
+    rehash_on_login(watchword_testkit::Backend::Postgres).await
+}

@@ -38,6 +38,16 @@ pub struct Config {
     pub log_format: String,
     /// A tracing filter such as `info` or `watchword=debug,info`; `RUST_LOG` wins when set.
     pub log_level: String,
+    /// A Security Contact must have logged in within this many days.
+    pub security_contact_login_window_days: i64,
+    /// Days before that lapse when the contact gets one warning email.
+    pub security_contact_warning_days: i64,
+    /// How often the background check runs (seconds; at least 1).
+    pub security_contact_check_interval_secs: u64,
+    /// Staff roles that may not be Security Contact (environment: comma-separated).
+    pub blocked_staff_roles: Vec<String>,
+    /// Sensitive changes need a login or re-authentication this recent.
+    pub reauthentication_window_secs: i64,
 }
 
 impl Default for Config {
@@ -62,6 +72,11 @@ impl Default for Config {
             trust_forwarded_for: false,
             log_format: "auto".into(),
             log_level: "info".into(),
+            security_contact_login_window_days: 365,
+            security_contact_warning_days: 30,
+            security_contact_check_interval_secs: 3600,
+            blocked_staff_roles: vec!["staff_access".into()],
+            reauthentication_window_secs: 15 * 60,
         }
     }
 }
@@ -71,8 +86,13 @@ const KEYS: &[&str] = &[
     "listen", "data_dir", "database_url", "database_max_connections", "public_url", "smtp_url", "mail_from",
     "session_idle_timeout_secs", "session_absolute_timeout_secs", "invitation_ttl_secs", "argon2_memory_kib",
     "argon2_iterations", "argon2_parallelism", "hash_concurrency", "auth_cache_ttl_ms", "outbox_poll_ms",
-    "trust_forwarded_for", "log_format", "log_level",
+    "trust_forwarded_for", "log_format", "log_level", "security_contact_login_window_days",
+    "security_contact_warning_days", "security_contact_check_interval_secs", "blocked_staff_roles",
+    "reauthentication_window_secs",
 ];
+
+/// Keys holding lists; their environment values are comma-separated.
+const LIST_KEYS: &[&str] = &["blocked_staff_roles"];
 
 /// Keys whose value may come from a file named by `WATCHWORD_<KEY>_FILE`.
 const SECRET_KEYS: &[&str] = &["database_url", "smtp_url"];
@@ -99,7 +119,12 @@ impl Config {
                 }
             }
             if let Some(v) = value {
-                table.insert((*key).to_owned(), typed(&v));
+                let value = if LIST_KEYS.contains(key) {
+                    toml::Value::Array(v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| toml::Value::String(s.into())).collect())
+                } else {
+                    typed(&v)
+                };
+                table.insert((*key).to_owned(), value);
             }
         }
         let config: Config = table.try_into().map_err(|e: toml::de::Error| {
@@ -120,6 +145,12 @@ impl Config {
         watchword_domain::password::HashParams::new(self.argon2_memory_kib, self.argon2_iterations, self.argon2_parallelism)?;
         if self.session_idle_timeout_secs <= 0 || self.session_absolute_timeout_secs <= 0 {
             return Err("session timeouts must be positive numbers of seconds".into());
+        }
+        if self.security_contact_check_interval_secs == 0 {
+            return Err("security_contact_check_interval_secs must be at least 1".into());
+        }
+        if self.security_contact_login_window_days <= 0 || self.security_contact_warning_days < 0 {
+            return Err("security_contact_login_window_days must be positive and security_contact_warning_days not negative".into());
         }
         if !["auto", "json", "pretty"].contains(&self.log_format.as_str()) {
             return Err(format!("log_format must be auto, json or pretty, not {:?}", self.log_format));

@@ -22,6 +22,7 @@ pub struct Running {
     shutdown: watch::Sender<bool>,
     server: tokio::task::JoinHandle<()>,
     outbox: tokio::task::JoinHandle<()>,
+    checks: tokio::task::JoinHandle<()>,
 }
 
 impl Running {
@@ -29,12 +30,14 @@ impl Running {
     pub async fn wait(self) {
         let _ = self.server.await;
         self.outbox.abort();
+        self.checks.abort();
     }
 
     pub async fn stop(self) {
         let _ = self.shutdown.send(true);
         let _ = self.server.await;
         self.outbox.abort();
+        self.checks.abort();
         self.app.store().close().await;
     }
 
@@ -80,6 +83,39 @@ fn metrics_render() -> watchword_http::MetricsRender {
     Arc::new(move || handle.as_ref().map(|h| h.render()).unwrap_or_default())
 }
 
+/// SMTP when configured, otherwise `.eml` files in the data directory.
+pub fn mailer(config: &Config) -> Result<Mailer, String> {
+    match &config.smtp_url {
+        Some(url) => Mailer::smtp(url, &config.mail_from),
+        None => Mailer::files(config.data_dir.join("mail"), &config.mail_from),
+    }
+}
+
+/// The use-case settings a configuration describes.
+pub fn settings(config: &Config, public_url: String) -> Result<Settings, String> {
+    Ok(Settings {
+        public_url,
+        session_idle_secs: config.session_idle_timeout_secs,
+        session_absolute_secs: config.session_absolute_timeout_secs,
+        invitation_ttl_secs: config.invitation_ttl_secs,
+        hash: HashParams::new(config.argon2_memory_kib, config.argon2_iterations, config.argon2_parallelism)?,
+        auth_cache_ttl_ms: config.auth_cache_ttl_ms,
+        hash_concurrency: config.hash_concurrency.unwrap_or_else(|| Settings::default().hash_concurrency),
+        contact_login_window_days: config.security_contact_login_window_days,
+        contact_warning_days: config.security_contact_warning_days,
+        blocked_staff_roles: config.blocked_staff_roles.clone(),
+        recent_auth_secs: config.reauthentication_window_secs,
+    })
+}
+
+/// The application without a server, for CLI commands (jobs, staff grants).
+pub async fn offline_app(config: &Config) -> Result<App, String> {
+    config.validate()?;
+    let store = open_store(config).await?;
+    let public_url = config.public_url.clone().unwrap_or_else(|| format!("http://{}", config.listen));
+    Ok(App::new(store, settings(config, public_url)?))
+}
+
 /// Starts serving; the returned `Running` knows the bound address.
 pub async fn start(config: Config) -> Result<Running, String> {
     config.validate()?;
@@ -89,20 +125,10 @@ pub async fn start(config: Config) -> Result<Running, String> {
         .map_err(|e| format!("cannot listen on {}: {e} (set listen / WATCHWORD_LISTEN / --listen)", config.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let public_url = config.public_url(addr);
-    let settings = Settings {
-        public_url: public_url.clone(),
-        session_idle_secs: config.session_idle_timeout_secs,
-        session_absolute_secs: config.session_absolute_timeout_secs,
-        invitation_ttl_secs: config.invitation_ttl_secs,
-        hash: HashParams::new(config.argon2_memory_kib, config.argon2_iterations, config.argon2_parallelism)?,
-        auth_cache_ttl_ms: config.auth_cache_ttl_ms,
-        hash_concurrency: config.hash_concurrency.unwrap_or_else(|| Settings::default().hash_concurrency),
-    };
-    let mailer = match &config.smtp_url {
-        Some(url) => Mailer::smtp(url, &config.mail_from)?,
-        None => Mailer::files(config.data_dir.join("mail"), &config.mail_from)?,
-    };
+    let settings = settings(&config, public_url.clone())?;
+    let mailer = mailer(&config)?;
     let app = App::new(store, settings);
+    let checks = tokio::spawn(app.clone().run_contact_checks(Duration::from_secs(config.security_contact_check_interval_secs)));
     let state = watchword_http::AppState { app: app.clone(), trust_forwarded_for: config.trust_forwarded_for, metrics: Some(metrics_render()) };
     let router = watchword_http::router(state).into_make_service_with_connect_info::<SocketAddr>();
     let (shutdown, mut rx) = watch::channel(false);
@@ -115,5 +141,5 @@ pub async fn start(config: Config) -> Result<Running, String> {
         }
     });
     let outbox = tokio::spawn(app.clone().run_outbox(mailer, Duration::from_millis(config.outbox_poll_ms.max(50))));
-    Ok(Running { addr, app, public_url, shutdown, server, outbox })
+    Ok(Running { addr, app, public_url, shutdown, server, outbox, checks })
 }

@@ -3,6 +3,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use watchword::Config;
 
+mod cli;
+
 /// watchword: account security for multi-tenant SaaS.
 #[derive(Parser)]
 #[command(name = "watchword", version, about)]
@@ -36,6 +38,64 @@ enum Command {
     },
     /// Apply database migrations and exit.
     Migrate {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Run background jobs by hand.
+    Jobs {
+        #[command(subcommand)]
+        command: JobsCommand,
+    },
+    /// Grant or revoke the operator's staff access to a customer account.
+    Staff {
+        #[command(subcommand)]
+        command: StaffCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum JobsCommand {
+    /// Run one job once.
+    Run {
+        #[command(subcommand)]
+        job: Job,
+    },
+}
+
+#[derive(Subcommand)]
+enum Job {
+    /// Check every account's Security Contact: revert invalid ones to the Owner, warn those about to lapse.
+    SecurityContactCheck {
+        #[command(flatten)]
+        common: Common,
+        /// Evaluate the rules as of this instant (RFC 3339), e.g. to preview what will lapse.
+        #[arg(long)]
+        as_of: Option<String>,
+        /// Report without changing or sending anything.
+        #[arg(long)]
+        dry_run: bool,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum StaffCommand {
+    /// Give an existing person the staff_access role in an account.
+    Grant {
+        account_id: String,
+        email: String,
+        /// When the access ends (RFC 3339).
+        #[arg(long)]
+        expires: Option<String>,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// End a staff member's access to an account.
+    Revoke {
+        account_id: String,
+        email: String,
         #[command(flatten)]
         common: Common,
     },
@@ -90,6 +150,20 @@ async fn main() -> ExitCode {
             apply(&mut config, common);
             init_tracing(&config);
             watchword::open_store(&config).await.map(|_| println!("migrations applied to {}", watchword::redact(&config.database_url())))
+        }
+        Command::Jobs { command: JobsCommand::Run { job: Job::SecurityContactCheck { common, as_of, dry_run, json } } } => {
+            apply(&mut config, common);
+            init_tracing(&config);
+            cli::contact_check(&config, as_of.as_deref(), dry_run, json).await
+        }
+        Command::Staff { command } => {
+            let (common, result) = match command {
+                StaffCommand::Grant { account_id, email, expires, common } => (common, cli::Staff::Grant { account_id, email, expires }),
+                StaffCommand::Revoke { account_id, email, common } => (common, cli::Staff::Revoke { account_id, email }),
+            };
+            apply(&mut config, common);
+            init_tracing(&config);
+            cli::staff(&config, result).await
         }
     };
     match result {

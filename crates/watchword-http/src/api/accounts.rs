@@ -188,7 +188,7 @@ pub async fn remove(State(state): State<AppState>, ApiSession(s): ApiSession, Pa
     responses((status = 200, body = Vec<RoleDto>), (status = 404, body = ErrorBody)))]
 pub async fn list_roles(State(state): State<AppState>, ApiSession(s): ApiSession, Path(id): Path<Uuid>) -> ApiResult<Json<Vec<RoleDto>>> {
     let custom = state.app.list_roles(&s.actor, AccountId(id)).await?;
-    let mut out: Vec<RoleDto> = BuiltinRole::ALL.into_iter().map(RoleDto::builtin).collect();
+    let mut out: Vec<RoleDto> = BuiltinRole::CUSTOMER.into_iter().map(RoleDto::builtin).collect();
     out.extend(custom.iter().map(RoleDto::custom));
     Ok(Json(out))
 }

@@ -147,14 +147,19 @@ pub async fn logout(State(state): State<AppState>, ApiSession(s): ApiSession) ->
 
 /// Who is this session: the person, the session and every account with role and permissions.
 #[utoipa::path(get, path = "/api/v1/whoami", tag = "auth", responses((status = 200, body = WhoamiResponse), (status = 401, body = ErrorBody)))]
-pub async fn whoami(ApiSession(s): ApiSession) -> Json<WhoamiResponse> {
-    let a = &s.auth;
-    Json(WhoamiResponse {
-        person: PersonDto { id: a.person.id.0, email: a.person.email.clone(), name: a.person.name.clone() },
-        session: SessionDto::from_row(&a.session, a.session.id),
-        accounts: memberships(a),
-        csrf_token: s.via_cookie.then(|| s.csrf_token()),
-    })
+pub async fn whoami(ApiSession(s): ApiSession) -> Response {
+    // The body only changes when the cached entry is refilled, so it is rendered once per fill.
+    let body = s.auth.rendered.get_or_init(|| {
+        let a = &s.auth;
+        let body = WhoamiResponse {
+            person: PersonDto { id: a.person.id.0, email: a.person.email.clone(), name: a.person.name.clone() },
+            session: SessionDto::from_row(&a.session, a.session.id),
+            accounts: memberships(a),
+            csrf_token: s.via_cookie.then(|| s.csrf_token()),
+        };
+        serde_json::to_vec(&body).unwrap_or_default()
+    });
+    ([(header::CONTENT_TYPE, "application/json")], body.clone()).into_response()
 }
 
 /// The caller's live sessions.
@@ -191,3 +196,21 @@ pub async fn change_password(
     Ok(Json(RevokedResponse { sessions_revoked: n }))
 }
 
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReauthenticateRequest {
+    pub password: String,
+}
+
+/// Confirm the password again: the session counts as freshly authenticated for sensitive changes.
+#[utoipa::path(post, path = "/api/v1/me/reauthenticate", tag = "me", request_body = ReauthenticateRequest,
+    responses((status = 204), (status = 401, body = ErrorBody)))]
+pub async fn reauthenticate(
+    State(state): State<AppState>,
+    ApiSession(s): ApiSession,
+    Json(req): Json<ReauthenticateRequest>,
+) -> ApiResult<StatusCode> {
+    state.app.reauthenticate(&s.actor, Password::new(req.password)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

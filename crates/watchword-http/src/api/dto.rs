@@ -71,6 +71,10 @@ pub struct MemberDto {
     pub status: String,
     pub last_login_at: Option<String>,
     pub created_at: String,
+    /// Operator staff with access to this account (not one of the account's own people).
+    pub staff: bool,
+    /// When a staff grant ends.
+    pub staff_expires_at: Option<String>,
 }
 
 impl From<&MemberRow> for MemberDto {
@@ -85,6 +89,8 @@ impl From<&MemberRow> for MemberDto {
             status: m.status.as_str().into(),
             last_login_at: m.last_login_at.map(time),
             created_at: time(m.created_at),
+            staff: m.role.is_staff(),
+            staff_expires_at: m.staff_expires_at.map(time),
         }
     }
 }

@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod auth;
+pub mod contact;
 pub mod dto;
 
 use crate::AppState;
@@ -16,7 +17,7 @@ use utoipa_axum::routes;
     tags(
         (name = "auth", description = "Signup, login, whoami"),
         (name = "me", description = "The caller's sessions and password"),
-        (name = "accounts"), (name = "members"), (name = "roles"), (name = "audit"), (name = "ops")
+        (name = "accounts"), (name = "members"), (name = "roles"), (name = "audit"), (name = "security contact"), (name = "ops")
     )
 )]
 struct ApiDoc;
@@ -42,6 +43,10 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(accounts::list_roles, accounts::create_role))
         .routes(routes!(accounts::transfer))
         .routes(routes!(audit::list))
+        .routes(routes!(contact::get, contact::put))
+        .routes(routes!(contact::candidates))
+        .routes(routes!(contact::history))
+        .routes(routes!(auth::reauthenticate))
         .routes(routes!(crate::ops::healthz))
         .routes(routes!(crate::ops::readyz))
 }

@@ -209,7 +209,7 @@ async fn members_page(state: &AppState, s: &Session, account: AccountId, notice:
         Ok(m) => m,
         Err(e) => return message(&e).into_response(),
     };
-    let mut roles: Vec<(String, String)> = BuiltinRole::ALL.iter().map(|b| (b.key().to_owned(), b.name().to_owned())).collect();
+    let mut roles: Vec<(String, String)> = BuiltinRole::CUSTOMER.iter().map(|b| (b.key().to_owned(), b.name().to_owned())).collect();
     if let Ok(custom) = state.app.list_roles(&s.actor, account).await {
         roles.extend(custom.iter().map(|r| (r.id.to_string(), r.name.clone())));
     }
@@ -297,7 +297,7 @@ async fn roles_page(state: &AppState, s: &Session, account: AccountId, notice: O
         Ok(r) => r,
         Err(e) => return message(&e).into_response(),
     };
-    let mut roles: Vec<_> = BuiltinRole::ALL.into_iter().map(crate::api::dto::RoleDto::builtin).collect();
+    let mut roles: Vec<_> = BuiltinRole::CUSTOMER.into_iter().map(crate::api::dto::RoleDto::builtin).collect();
     roles.extend(custom.iter().map(crate::api::dto::RoleDto::custom));
     let (status, error) = error.map(|(st, e)| (st, Some(e))).unwrap_or((StatusCode::OK, None));
     let page = RolesPage {

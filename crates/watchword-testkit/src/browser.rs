@@ -108,15 +108,17 @@ impl Browser {
         self.client.current_url().await.expect("url").path().to_owned()
     }
 
+    /// Ends the WebDriver session (bounded: Drop kills whatever is left).
     pub async fn close(self) {
-        let _ = self.client.clone().close().await;
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), self.client.clone().close()).await;
     }
 }
 
 impl Drop for Browser {
     fn drop(&mut self) {
         // Kill chromedriver's whole process group: chromium and its helpers too.
-        let _ = Command::new("kill").args(["-9", &format!("-{}", self.driver.id())]).status();
+        let _ = Command::new("kill").args(["-KILL", "--", &format!("-{}", self.driver.id())]).status();
+        let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
 }

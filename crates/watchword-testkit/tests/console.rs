@@ -113,3 +113,61 @@ both_backends!(forms_refuse_missing_csrf_tokens, |app: TestApp| async move {
     assert!(!b.text().await.contains("grace@example.com"));
     b.close().await;
 });
+
+both_backends!(an_admin_changes_the_security_contact_and_an_analyst_never_sees_it, |app: TestApp| async move {
+    let ada = app.signup("Acme", "Ada Lovelace", "ada@example.com").await;
+    let _admin = app.invite_and_accept(&ada, "admin@example.com", "admin").await;
+    let _grace = app.invite_and_accept(&ada, "grace@example.com", "admin").await;
+    let _analyst = app.invite_and_accept(&ada, "gregory@example.com", "analyst").await;
+    let b = Browser::start().await;
+    let login = |email: &'static str| {
+        let b = &b;
+        let app = &app;
+        async move {
+            b.goto(&app.url("/login")).await;
+            b.fill("email", email).await;
+            b.fill("password", PASSWORD).await;
+            b.click("form button[type=submit]").await;
+            assert_eq!(b.path().await, "/app");
+        }
+    };
+    login("admin@example.com").await;
+    b.click("main a").await;
+    b.click("a[href$='/settings/security']").await;
+    let text = b.text().await;
+    assert!(text.contains("Security Contact") && text.contains("Ada Lovelace") && text.contains("Default: the account Owner"), "{text}");
+    // Type to search: the list follows the typing (script), eligible selectable, ineligible greyed.
+    b.fill("contact-search", "gr").await;
+    let mut ready = false;
+    for _ in 0..200 {
+        let items = b.client.find_all(Locator::Css("#candidates li")).await.unwrap();
+        if items.len() == 2 {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert!(ready, "live search shows grace and gregory");
+    let analyst_row = b.client.find(Locator::Css("#candidates li.ineligible")).await.unwrap().text().await.unwrap();
+    assert!(analyst_row.contains("gregory@example.com") && analyst_row.contains("account_settings:edit"), "{analyst_row}");
+    let disabled = b.client.find(Locator::Css("#candidates li.ineligible input")).await.unwrap().attr("disabled").await.unwrap();
+    assert!(disabled.is_some());
+    b.client.find(Locator::Css("#candidates li:not(.ineligible) input")).await.unwrap().click().await.unwrap();
+    b.click("#save-contact").await;
+    let text = b.text().await;
+    assert!(text.contains("Security Contact changed."), "{text}");
+    assert!(b.client.find(Locator::Id("current-contact")).await.unwrap().text().await.unwrap().contains("grace@example.com"));
+    assert!(text.contains("Picked by"));
+    // Both the previous (Ada) and the new contact (Grace) are told.
+    app.wait_for_email("ada@example.com", "Security Contact of Acme changed").await;
+    app.wait_for_email("grace@example.com", "Security Contact of Acme changed").await;
+    b.click("header form button").await;
+    // The Analyst sees no Settings link and the page does not exist for them.
+    login("gregory@example.com").await;
+    b.goto(&app.url(&format!("/accounts/{}/members", ada.account))).await;
+    assert!(b.client.find_all(Locator::Css("a[href$='/settings/security']")).await.unwrap().is_empty());
+    b.goto(&app.url(&format!("/accounts/{}/settings/security", ada.account))).await;
+    let text = b.text().await;
+    assert!(!text.contains("Security Contact") && !text.contains("grace@example.com"), "{text}");
+    b.close().await;
+});

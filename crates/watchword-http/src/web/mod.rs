@@ -3,6 +3,7 @@
 //! when sent from another origin.
 
 mod pages;
+mod security;
 
 use crate::AppState;
 use crate::extract::Session;
@@ -12,12 +13,14 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use watchword_app::AppError;
-use watchword_domain::{AccountId, DomainError};
+use watchword_domain::{AccountId, BuiltinRole, DomainError, RoleRef};
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(pages::index))
         .route("/static/app.css", get(css))
+        .route("/static/security.js", get(js))
+        .route("/accounts/{account_id}/settings/security", get(security::page).post(security::save))
         .route("/login", get(pages::login_form).post(pages::login))
         .route("/signup", get(pages::signup_form).post(pages::signup))
         .route("/logout", post(pages::logout))
@@ -33,6 +36,10 @@ pub fn router() -> Router<AppState> {
         .route("/me/sessions/{session_id}/revoke", post(pages::revoke))
 }
 
+async fn js() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/javascript"), (header::CACHE_CONTROL, "max-age=3600")], include_str!("../../static/security.js"))
+}
+
 async fn css() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "text/css"), (header::CACHE_CONTROL, "max-age=3600")], include_str!("../../static/app.css"))
 }
@@ -43,6 +50,8 @@ pub struct Chrome {
     pub csrf: String,
     pub accounts: Vec<(String, String)>,
     pub current: Option<String>,
+    /// Owners and Admins of the current account see its Settings.
+    pub settings: bool,
 }
 
 impl Chrome {
@@ -52,6 +61,9 @@ impl Chrome {
             csrf: s.csrf_token(),
             accounts: s.auth.memberships.iter().map(|(a, _)| (a.id.to_string(), a.name.clone())).collect(),
             current: current.map(|c| c.to_string()),
+            settings: s.auth.memberships.iter().any(|(a, m)| {
+                Some(a.id) == current && matches!(m.role, RoleRef::Builtin(BuiltinRole::Owner | BuiltinRole::Admin))
+            }),
         }
     }
 }
@@ -112,6 +124,7 @@ pub fn notice(key: Option<&str>) -> Option<String> {
             "revoked" => "Session revoked.",
             "revoked_others" => "All other sessions were logged out.",
             "accepted" => "Invitation accepted. Log in with your password.",
+            "contact" => "Security Contact changed. The previous and the new contact were notified by email.",
             _ => return None,
         }
         .to_owned(),

@@ -45,6 +45,9 @@ pub struct Settings {
     pub blocked_staff_roles: Vec<String>,
     /// A change of Security Contact needs a login (or re-authentication) this recent.
     pub recent_auth_secs: i64,
+    /// How long a dispatcher holds claimed messages; after a crash they are retried after this.
+    /// Must exceed the SMTP timeout (15 s) so a slow delivery is not sent twice.
+    pub outbox_lease_secs: i64,
 }
 
 impl Default for Settings {
@@ -61,6 +64,7 @@ impl Default for Settings {
             contact_warning_days: 30,
             blocked_staff_roles: vec!["staff_access".into()],
             recent_auth_secs: 15 * 60,
+            outbox_lease_secs: 60,
         }
     }
 }

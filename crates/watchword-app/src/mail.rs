@@ -204,7 +204,7 @@ impl App {
     pub async fn dispatch_outbox_once(&self, mailer: &Mailer) -> Result<usize, StoreError> {
         let now = Millis::now();
         let mut tx = self.store().begin().await?;
-        let batch = outbox::claim(&mut tx, self.store().dialect(), now, 120, 20).await?;
+        let batch = outbox::claim(&mut tx, self.store().dialect(), now, self.settings().outbox_lease_secs, 20).await?;
         tx.commit().await?;
         let mut sent = 0;
         for m in batch {

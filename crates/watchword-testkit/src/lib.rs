@@ -38,6 +38,15 @@ macro_rules! both_backends {
     };
 }
 
+/// The `watchword` binary built next to this test executable (`cargo test --workspace` builds
+/// it for the binary's own tests).
+pub fn watchword_bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable");
+    let bin = exe.parent().and_then(|d| d.parent()).expect("target dir").join("watchword");
+    assert!(bin.exists(), "{} missing: run `cargo build -p watchword` or `cargo test --workspace`", bin.display());
+    bin
+}
+
 /// Base URL of the PostgreSQL server tests create databases on.
 pub fn pg_admin_url() -> String {
     std::env::var("WATCHWORD_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())

@@ -32,6 +32,9 @@ pub struct Config {
     /// How long a node answers session checks from memory before re-reading the database.
     pub auth_cache_ttl_ms: i64,
     pub outbox_poll_ms: u64,
+    /// Seconds a node holds the messages it is delivering; after a crash they are retried once
+    /// this passes. At least 20 (it must exceed the 15 s SMTP timeout).
+    pub outbox_lease_secs: i64,
     /// Take client IPs from `X-Forwarded-For` (only behind a proxy you control).
     pub trust_forwarded_for: bool,
     /// `auto` (pretty on a terminal, JSON otherwise), `json` or `pretty`.
@@ -69,6 +72,7 @@ impl Default for Config {
             hash_concurrency: None,
             auth_cache_ttl_ms: 1000,
             outbox_poll_ms: 2000,
+            outbox_lease_secs: 60,
             trust_forwarded_for: false,
             log_format: "auto".into(),
             log_level: "info".into(),
@@ -85,7 +89,7 @@ impl Default for Config {
 const KEYS: &[&str] = &[
     "listen", "data_dir", "database_url", "database_max_connections", "public_url", "smtp_url", "mail_from",
     "session_idle_timeout_secs", "session_absolute_timeout_secs", "invitation_ttl_secs", "argon2_memory_kib",
-    "argon2_iterations", "argon2_parallelism", "hash_concurrency", "auth_cache_ttl_ms", "outbox_poll_ms",
+    "argon2_iterations", "argon2_parallelism", "hash_concurrency", "auth_cache_ttl_ms", "outbox_poll_ms", "outbox_lease_secs",
     "trust_forwarded_for", "log_format", "log_level", "security_contact_login_window_days",
     "security_contact_warning_days", "security_contact_check_interval_secs", "blocked_staff_roles",
     "reauthentication_window_secs",
@@ -145,6 +149,9 @@ impl Config {
         watchword_domain::password::HashParams::new(self.argon2_memory_kib, self.argon2_iterations, self.argon2_parallelism)?;
         if self.session_idle_timeout_secs <= 0 || self.session_absolute_timeout_secs <= 0 {
             return Err("session timeouts must be positive numbers of seconds".into());
+        }
+        if self.outbox_lease_secs < 20 {
+            return Err("outbox_lease_secs must be at least 20 (longer than the SMTP timeout)".into());
         }
         if self.security_contact_check_interval_secs == 0 {
             return Err("security_contact_check_interval_secs must be at least 1".into());

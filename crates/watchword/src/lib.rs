@@ -105,6 +105,7 @@ pub fn settings(config: &Config, public_url: String) -> Result<Settings, String>
         contact_warning_days: config.security_contact_warning_days,
         blocked_staff_roles: config.blocked_staff_roles.clone(),
         recent_auth_secs: config.reauthentication_window_secs,
+        outbox_lease_secs: config.outbox_lease_secs,
     })
 }
 

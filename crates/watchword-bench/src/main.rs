@@ -1,4 +1,5 @@
 //! `cargo run --release -p watchword-bench -- [--seconds N] [--database-url URL]`
+//! `cargo run --release -p watchword-bench -- sweep --accounts N [--database-url URL]`
 //!
 //! Starts the release `watchword` binary as its own process, then measures side by side in one
 //! run: requests/s of `GET /healthz` (the floor) and of `GET /api/v1/whoami` with a bearer session,
@@ -46,8 +47,14 @@ where
     done.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64()
 }
 
+mod sweep;
+
 #[tokio::main]
 async fn main() {
+    if std::env::args().nth(1).as_deref() == Some("sweep") {
+        let n = arg("--accounts").and_then(|v| v.parse().ok()).unwrap_or(100_000);
+        return sweep::run(n, arg("--database-url")).await;
+    }
     let secs: u64 = arg("--seconds").and_then(|s| s.parse().ok()).unwrap_or(10);
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let dir = tempfile::tempdir().expect("temp dir");

@@ -51,7 +51,7 @@ pub struct Warned {
 }
 
 /// Accounts examined per query of the sweep.
-const SWEEP_PAGE: i64 = 500;
+const SWEEP_PAGE: i64 = 2000;
 
 impl App {
     pub fn contact_rules(&self) -> Rules<'_> {
@@ -134,7 +134,7 @@ impl App {
             .into());
         }
         let mut tx = self.store().begin().await?;
-        let access = self.contact_access(&mut tx, actor, account).await?;
+        self.contact_access(&mut tx, actor, account).await?;
         let target = members::get(&mut tx, account, member).await?.ok_or(AppError::NotFound)?;
         let reasons = self.reasons(&target, now);
         if !reasons.is_empty() {
@@ -162,7 +162,6 @@ impl App {
         self.change_contact(&mut tx, &current, previous.as_ref(), &target, "manual", Some(actor), None, now).await?;
         tx.commit().await?;
         self.committed();
-        drop(access);
         self.security_contact(actor, account).await
     }
 
@@ -321,6 +320,13 @@ impl App {
             after = Some(last.account);
             let full = page.len() as i64 == SWEEP_PAGE;
             for row in page {
+                if dry_run {
+                    // A preview needs no transaction: the page row has all the rules look at.
+                    let (r, w) = self.preview(&row, as_of);
+                    report.reverted.extend(r);
+                    report.warned.extend(w);
+                    continue;
+                }
                 match self.check_account(row.account, row.contact, as_of, dry_run).await {
                     Ok((reverted, warned)) => {
                         report.reverted.extend(reverted);
@@ -338,6 +344,45 @@ impl App {
             self.committed();
         }
         Ok(report)
+    }
+
+    /// What the check would do for one flagged account, from the sweep row alone.
+    fn preview(&self, row: &watchword_store::contacts::SweepRow, at: Millis) -> (Option<Reverted>, Option<Warned>) {
+        let reasons: Vec<&'static str> = match &row.member {
+            None => vec!["removed"],
+            Some(m) => self.reasons(m, at).iter().map(|r| r.code()).collect(),
+        };
+        let owner = row.owner.clone();
+        if !reasons.is_empty() {
+            return match owner {
+                Some((id, email)) if Some(id) != row.contact => (
+                    Some(Reverted {
+                        account: row.account,
+                        account_name: row.account_name.clone(),
+                        previous_email: row.member.as_ref().map(|m| m.email.clone()),
+                        new_email: email,
+                        reasons,
+                    }),
+                    None,
+                ),
+                _ => (None, None),
+            };
+        }
+        let warn = row.warned_at.is_none().then(|| row.member.as_ref().and_then(|m| m.last_login_at.map(|l| (m, l)))).flatten();
+        match warn {
+            Some((m, last)) => {
+                let lapses_at = self.contact_rules().lapses_at(last);
+                let starts = lapses_at.minus_secs(self.settings().contact_warning_days * 86_400);
+                let w = (at >= starts && at < lapses_at).then(|| Warned {
+                    account: row.account,
+                    account_name: row.account_name.clone(),
+                    contact_email: m.email.clone(),
+                    lapses_at,
+                });
+                (None, w)
+            }
+            None => (None, None),
+        }
     }
 
     /// Re-reads one flagged account in a transaction and acts on it.

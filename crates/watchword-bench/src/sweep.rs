@@ -31,7 +31,7 @@ fn seed_sql(postgres: bool) -> Vec<String> {
             "{seq}, k(k) AS (SELECT 0 UNION ALL SELECT k + 1 FROM k WHERE k < 4) \
              INSERT INTO persons (id, email, name, password_hash, status, is_staff, last_login_at, created_at, updated_at) \
              SELECT {}, 'p' || (n * 5 + k) || '@bench.example', 'Person ' || (n * 5 + k), 'x', 'active', 0, \
-             $2 - ((n * 5 + k) % 300) * 86400000 - CASE WHEN n % 100 = 0 THEN 400 * 86400000 ELSE 0 END, $2, $2 FROM seq, k",
+             $2 - ((n * 5 + k) % 300) * CAST(86400000 AS BIGINT) - CASE WHEN n % 100 = 0 THEN 400 * CAST(86400000 AS BIGINT) ELSE 0 END, $2, $2 FROM seq, k",
             id("00000000-0000-7000-8001-", "n * 5 + k")
         ),
         format!(
@@ -76,17 +76,25 @@ pub async fn run(accounts: i64, database_url: Option<String>) {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
     let before = rss_kib();
     let t = Instant::now();
-    let report = app.contact_check_once(now, true).await.expect("sweep");
-    let took = t.elapsed().as_secs_f64();
+    let preview = app.contact_check_once(now, true).await.expect("sweep");
+    let dry = t.elapsed().as_secs_f64();
+    let peak_dry = peak_rss_kib();
+    let t = Instant::now();
+    let real = app.contact_check_once(now, false).await.expect("sweep");
+    let wet = t.elapsed().as_secs_f64();
     let peak = peak_rss_kib();
     let backend = if postgres { "PostgreSQL" } else { "SQLite" };
     println!(
-        "{backend:<10} accounts {accounts:>9}  members {:>9}  seeded in {:>6.1} s  swept in {took:>6.2} s  {:>9.0} accounts/s  flagged {:>6}  RSS before {:>6} MiB  peak during sweep {:>6} MiB",
+        "{backend:<10} accounts {accounts:>9} (members {:>9}, seeded in {:.0} s): dry-run sweep {dry:.2} s = {:.0} accounts/s, {} flagged; \
+         real sweep {wet:.2} s = {:.0} accounts/s, {} reverted with 2 emails each; RSS before {} MiB, peak {} MiB (dry) / {} MiB (real)",
         accounts * 5,
         seeded.as_secs_f64(),
-        accounts as f64 / took,
-        report.reverted.len() + report.warned.len(),
+        accounts as f64 / dry,
+        preview.reverted.len() + preview.warned.len(),
+        accounts as f64 / wet,
+        real.reverted.len(),
         before / 1024,
+        peak_dry / 1024,
         peak / 1024,
     );
 }

@@ -172,8 +172,11 @@ pub async fn search_members(c: &mut Conn, account: AccountId, prefix: &str, limi
 #[derive(Debug, Clone)]
 pub struct SweepRow {
     pub account: AccountId,
+    pub account_name: String,
     pub contact: Option<MembershipId>,
     pub member: Option<MemberRow>,
+    pub owner: Option<(MembershipId, String)>,
+    pub warned_at: Option<Millis>,
 }
 
 /// One page (in account id order, after `after`) of accounts whose contact fails a rule at
@@ -188,19 +191,25 @@ pub async fn sweep_page(
     blocked_staff_roles: &[String],
 ) -> Result<Vec<SweepRow>, StoreError> {
     let blocked = format!(",{},", blocked_staff_roles.join(","));
-    let sql = format!(
-        "SELECT a.id AS a_id, a.contact_membership_id AS a_contact, q.* FROM accounts a \
-         LEFT JOIN ({} ) q ON q.id = a.contact_membership_id AND q.account_id = a.id \
+    // Flat joins on primary keys, so each page costs its own size on both databases.
+    let sql = "SELECT a.id AS a_id, a.name AS a_name, a.contact_membership_id AS a_contact, a.contact_warned_at AS a_warned, \
+         o.id AS o_id, o.email AS o_email, \
+         m.id, m.account_id, m.person_id, m.email, m.role, m.status, m.created_at, m.staff_expires_at, \
+         p.name AS person_name, p.status AS person_status, p.last_login_at, \
+         r.name AS role_name, r.permissions AS role_permissions \
+         FROM accounts a \
+         LEFT JOIN memberships m ON m.id = a.contact_membership_id AND m.account_id = a.id \
+         LEFT JOIN persons p ON p.id = m.person_id \
+         LEFT JOIN roles r ON r.account_id = m.account_id AND r.id = m.role \
+         LEFT JOIN memberships o ON o.account_id = a.id AND o.role = 'owner' \
          WHERE a.id > $1 AND ( \
-           q.id IS NULL OR q.status <> 'active' OR q.person_status IS NULL OR q.person_status <> 'active' \
-           OR q.last_login_at IS NULL OR q.last_login_at < $3 \
-           OR NOT (q.role IN ('owner', 'admin') OR COALESCE(q.role_permissions, '') LIKE '%account_settings:edit%') \
-           OR $4 LIKE '%,' || q.role || ',%' \
-           OR (a.contact_warned_at IS NULL AND q.last_login_at < $5) \
-         ) ORDER BY a.id LIMIT $2",
-        members::SELECT
-    );
-    let rows = sqlx::query(&sql)
+           m.id IS NULL OR m.status <> 'active' OR p.status IS NULL OR p.status <> 'active' \
+           OR p.last_login_at IS NULL OR p.last_login_at < $3 \
+           OR NOT (m.role IN ('owner', 'admin') OR COALESCE(r.permissions, '') LIKE '%account_settings:edit%') \
+           OR $4 LIKE '%,' || m.role || ',%' \
+           OR (a.contact_warned_at IS NULL AND p.last_login_at < $5) \
+         ) ORDER BY a.id LIMIT $2";
+    let rows = sqlx::query(sql)
         .bind(after.map(|a| a.to_string()).unwrap_or_default())
         .bind(limit)
         .bind(login_cutoff.0)
@@ -214,10 +223,17 @@ pub async fn sweep_page(
                 Some(_) => Some(MemberRow::from_row(r)?),
                 None => None,
             };
+            let owner = match opt_parsed(r, "o_id", MembershipId::parse)? {
+                Some(id) => Some((id, opt_text(r, "o_email")?.unwrap_or_default())),
+                None => None,
+            };
             Ok(SweepRow {
                 account: parsed(r, "a_id", AccountId::parse)?,
+                account_name: text(r, "a_name")?,
                 contact: opt_parsed(r, "a_contact", MembershipId::parse)?,
                 member,
+                owner,
+                warned_at: opt_int(r, "a_warned")?.map(Millis),
             })
         })
         .collect()

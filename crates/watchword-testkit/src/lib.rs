@@ -279,6 +279,19 @@ impl TestApp {
         assert_eq!(n, 1);
     }
 
+    /// Waits (bounded) until the outbox has nothing pending.
+    pub async fn wait_outbox_empty(&self) {
+        for _ in 0..400 {
+            let mut c = self.app().store().read().await.expect("read");
+            if watchword_store::outbox::pending_count(&mut c).await.expect("count") == 0 {
+                return;
+            }
+            drop(c);
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        panic!("outbox never emptied");
+    }
+
     pub fn app(&self) -> &watchword_app::App {
         &self.running.as_ref().expect("running").app
     }

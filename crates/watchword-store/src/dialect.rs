@@ -44,6 +44,14 @@ impl Dialect {
         }
     }
 
+    /// How a write transaction starts, when not the default `BEGIN`.
+    pub(crate) fn begin_statement(self) -> Option<&'static str> {
+        match self {
+            Dialect::Sqlite => Some("BEGIN IMMEDIATE"),
+            Dialect::Postgres => None,
+        }
+    }
+
     /// Row-locking suffix for claiming work: PostgreSQL skips rows other nodes hold; SQLite has a
     /// single writer, so the claiming UPDATE is already exclusive.
     pub fn skip_locked(self) -> &'static str {

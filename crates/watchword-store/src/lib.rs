@@ -77,9 +77,14 @@ impl Store {
         self.dialect
     }
 
-    /// Starts a write transaction.
+    /// Starts a write transaction. On SQLite it takes the write lock up front (`BEGIN
+    /// IMMEDIATE`), so another process writing meanwhile makes it wait (busy timeout) instead of
+    /// failing when a read would later upgrade to a write.
     pub async fn begin(&self) -> Result<Tx, StoreError> {
-        Ok(self.write.begin().await?)
+        Ok(match self.dialect.begin_statement() {
+            Some(stmt) => self.write.begin_with(stmt).await?,
+            None => self.write.begin().await?,
+        })
     }
 
     /// A connection for reads outside a transaction.

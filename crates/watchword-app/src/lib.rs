@@ -117,6 +117,11 @@ impl App {
         self.inner.outbox_ready.notify_one();
     }
 
+    /// Drops this node's cached authentications, e.g. after the database was changed by hand.
+    pub fn invalidate_caches(&self) {
+        self.inner.cache.invalidate_all();
+    }
+
     /// Runs Argon2 on the blocking pool, at most `hash_concurrency` at a time.
     async fn hashing<T: Send + 'static>(&self, f: impl FnOnce(HashParams) -> T + Send + 'static) -> Result<T, AppError> {
         let _permit = self.inner.hashing.acquire().await.map_err(|_| AppError::internal("hashing pool closed"))?;

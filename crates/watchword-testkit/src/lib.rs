@@ -269,6 +269,8 @@ impl TestApp {
         }
         let n = q.execute(&mut *tx).await.expect("statement").rows_affected();
         tx.commit().await.expect("commit");
+        // As every use case does after a commit: this node forgets what it cached.
+        self.app().invalidate_caches();
         n
     }
 

@@ -172,7 +172,6 @@ both_backends!(changing_the_contact_needs_a_recent_authentication, |app: TestApp
     let grace = app.invite_and_accept(&ada, "grace@example.com", "admin").await;
     let old = Millis::now().minus_secs(16 * 60).0.to_string();
     app.sql("UPDATE sessions SET authenticated_at = CAST($1 AS BIGINT)", &[&old]).await;
-    // Session caches are node-local with a short lifetime; make sure this node re-reads.
     let (s, v) = put_contact(&app, &ada, &grace.membership).await;
     let (s, v) = if s == StatusCode::OK { panic!("changed with a stale authentication: {v}") } else { (s, v) };
     assert_eq!((s, code(&v)), (StatusCode::FORBIDDEN, "reauthentication_required"));

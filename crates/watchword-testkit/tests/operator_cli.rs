@@ -75,8 +75,24 @@ both_backends!(staff_grants_are_marked_expire_and_revoke, |app: TestApp| async m
     assert!(!ok && err.contains("not an account id"), "{err}");
 });
 
+/// A child process killed when dropped, so a failing test leaves nothing running.
+struct Process(Child);
+
+impl Process {
+    fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
 /// Starts `watchword serve` as its own process and returns it with its base URL.
-fn serve(dir: &std::path::Path, db: &str, smtp: &str) -> (Child, String) {
+fn serve(dir: &std::path::Path, db: &str, smtp: &str) -> (Process, String) {
     let mut child = Command::new(watchword_bin())
         .args(["serve", "--listen", "127.0.0.1:0", "--database-url", db, "--data-dir"])
         .arg(dir)
@@ -91,7 +107,7 @@ fn serve(dir: &std::path::Path, db: &str, smtp: &str) -> (Child, String) {
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
     let url = line.split_whitespace().find(|w| w.starts_with("http://")).expect("URL printed").trim_end_matches('/').to_owned();
-    (child, url)
+    (Process(child), url)
 }
 
 /// The change commits with its emails; the process dies before delivering them; the next start
@@ -132,8 +148,7 @@ async fn crash_between_change_and_delivery(backend: Backend) {
     drop(sink);
     let res = client.put(format!("{base}/api/v1/accounts/{account}/security-contact")).bearer_auth(&token).json(&json!({"member_id": grace})).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
-    first.kill().unwrap();
-    first.wait().unwrap();
+    first.kill();
     // A new process with a working mail server delivers both emails.
     let sink = watchword_testkit::mail::SmtpSink::start().await;
     let (mut second, _) = serve(&dir, &db, &sink.url());
@@ -149,8 +164,7 @@ async fn crash_between_change_and_delivery(backend: Backend) {
     let mut to: Vec<_> = got.iter().map(|m| m.to.clone()).collect();
     to.sort();
     assert_eq!(to, vec!["ada@example.com", "grace@example.com"], "both emails survive the crash, once each");
-    second.kill().unwrap();
-    second.wait().unwrap();
+    second.kill();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

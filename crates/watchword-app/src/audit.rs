@@ -8,12 +8,21 @@ pub const MAX_PAGE: i64 = 1000;
 
 impl App {
     /// One page of an account's audit events, newest first, and the cursor of the next page.
-    pub async fn audit_events(&self, actor: &Actor, account: AccountId, mut filter: Filter) -> Result<(Vec<EventRow>, Option<String>), AppError> {
+    pub async fn audit_events(
+        &self,
+        actor: &Actor,
+        account: AccountId,
+        mut filter: Filter,
+    ) -> Result<(Vec<EventRow>, Option<String>), AppError> {
         let mut c = self.store().read().await?;
-        self.access(&mut c, actor, account).await?.require(Permission::AuditLogRead)?;
+        self.access(&mut c, actor, account)
+            .await?
+            .require(Permission::AuditLogRead)?;
         filter.limit = filter.limit.clamp(1, MAX_PAGE);
         let rows = audit::page(&mut c, account, &filter).await?;
-        let next = (rows.len() as i64 == filter.limit).then(|| rows.last().map(|r| r.id.to_string())).flatten();
+        let next = (rows.len() as i64 == filter.limit)
+            .then(|| rows.last().map(|r| r.id.to_string()))
+            .flatten();
         Ok((rows, next))
     }
 }

@@ -97,7 +97,10 @@ impl App {
             None => {
                 password::check_policy(&input.password, &email, name.as_str())?;
                 let pw = input.password.clone();
-                (PersonId::new(), Some(self.hashing(move |h| h.hash(&pw)).await?))
+                (
+                    PersonId::new(),
+                    Some(self.hashing(move |h| h.hash(&pw)).await?),
+                )
             }
         };
         let now = Millis::now();
@@ -105,13 +108,18 @@ impl App {
         let membership = MembershipId::new();
         let mut tx = self.store().begin().await?;
         if let Some(hash) = &new_hash {
-            persons::insert(&mut tx, person_id, email.as_str(), name.as_str(), hash, now).await.map_err(|e| {
-                if e.is_unique() {
-                    AppError::Domain(DomainError::conflict("email_unavailable", "this email cannot be used to sign up"))
-                } else {
-                    e.into()
-                }
-            })?;
+            persons::insert(&mut tx, person_id, email.as_str(), name.as_str(), hash, now)
+                .await
+                .map_err(|e| {
+                    if e.is_unique() {
+                        AppError::Domain(DomainError::conflict(
+                            "email_unavailable",
+                            "this email cannot be used to sign up",
+                        ))
+                    } else {
+                        e.into()
+                    }
+                })?;
         }
         accounts::insert(&mut tx, account, account_name.as_str(), Plan::Free, now).await?;
         members::insert(
@@ -129,8 +137,11 @@ impl App {
         )
         .await?;
         // Every account starts with its Owner as the default Security Contact.
-        watchword_store::contacts::set(&mut tx, account, None, membership, "default", None, now).await?;
-        let session = self.open_session(&mut tx, person_id, input.mode, meta, now).await?;
+        watchword_store::contacts::set(&mut tx, account, None, membership, "default", None, now)
+            .await?;
+        let session = self
+            .open_session(&mut tx, person_id, input.mode, meta, now)
+            .await?;
         persons::record_login(&mut tx, person_id, now).await?;
         let event = events::by_person(person_id, email.as_str(), meta, Some(account), "account.created")
             .target("account", account)
@@ -138,18 +149,32 @@ impl App {
         watchword_store::audit::append(&mut tx, &event, now).await?;
         tx.commit().await?;
         self.committed();
-        Ok(Signup { account, person: person_id, membership, session })
+        Ok(Signup {
+            account,
+            person: person_id,
+            membership,
+            session,
+        })
     }
 
     /// Password login. Unknown emails, wrong passwords and deactivated persons get the same answer
     /// after the same work (one Argon2 verify).
-    pub async fn login(&self, email: &str, pw: Password, mode: SessionMode, meta: &Meta) -> Result<IssuedSession, AppError> {
+    pub async fn login(
+        &self,
+        email: &str,
+        pw: Password,
+        mode: SessionMode,
+        meta: &Meta,
+    ) -> Result<IssuedSession, AppError> {
         let email = EmailAddress::parse(email).ok();
         let person = match &email {
             Some(e) => persons::by_email(&mut *self.store().read().await?, e.as_str()).await?,
             None => None,
         };
-        let phc = person.as_ref().map(|p| p.password_hash.clone()).unwrap_or_else(|| self.inner.dummy_hash.clone());
+        let phc = person
+            .as_ref()
+            .map(|p| p.password_hash.clone())
+            .unwrap_or_else(|| self.inner.dummy_hash.clone());
         let pw2 = pw.clone();
         let verified = self.hashing(move |h| h.verify(&pw2, &phc)).await?;
         let now = Millis::now();
@@ -157,16 +182,22 @@ impl App {
         let person = match person {
             Some(p) if p.active && verified != Verified::No => p,
             other => {
-                let attempted = email.as_ref().map(|e| e.as_str().to_owned()).unwrap_or_default();
-                let mut event = events::by_person(PersonId::new(), &attempted, meta, None, "login.failed")
-                    .details(serde_json::json!({ "email": attempted }));
+                let attempted = email
+                    .as_ref()
+                    .map(|e| e.as_str().to_owned())
+                    .unwrap_or_default();
+                let mut event =
+                    events::by_person(PersonId::new(), &attempted, meta, None, "login.failed")
+                        .details(serde_json::json!({ "email": attempted }));
                 event.actor_person = None;
                 match other {
                     Some(p) => {
                         event.actor_person = Some(p.id);
                         events::fan_out(&mut tx, p.id, event.target("person", p.id), now).await?
                     }
-                    None => watchword_store::audit::append(&mut tx, &event, now).await.map(|_| ())?,
+                    None => watchword_store::audit::append(&mut tx, &event, now)
+                        .await
+                        .map(|_| ())?,
                 }
                 tx.commit().await?;
                 return Err(AppError::InvalidCredentials);
@@ -176,7 +207,9 @@ impl App {
             let hash = self.hashing(move |h| h.hash(&pw)).await?;
             persons::set_password(&mut tx, person.id, &hash, now).await?;
         }
-        let session = self.open_session(&mut tx, person.id, mode, meta, now).await?;
+        let session = self
+            .open_session(&mut tx, person.id, mode, meta, now)
+            .await?;
         persons::record_login(&mut tx, person.id, now).await?;
         let event = events::by_person(person.id, &person.email, meta, None, "login.succeeded")
             .target("session", session.session)
@@ -212,12 +245,21 @@ impl App {
             now,
         )
         .await?;
-        Ok(IssuedSession { token, session: id, person, expires_at })
+        Ok(IssuedSession {
+            token,
+            session: id,
+            person,
+            expires_at,
+        })
     }
 
     /// Resolves a session token to its person and memberships: from this node's cache when fresh,
     /// otherwise from the database. Writes nothing synchronously.
-    pub async fn authenticate(&self, token: &str, meta: &Meta) -> Result<(Actor, Arc<Authenticated>), AppError> {
+    pub async fn authenticate(
+        &self,
+        token: &str,
+        meta: &Meta,
+    ) -> Result<(Actor, Arc<Authenticated>), AppError> {
         let key = hash_token(token);
         let now = Millis::now();
         let auth = match self.inner.cache.get(&key, now) {
@@ -230,8 +272,17 @@ impl App {
             }
         };
         let s = &auth.session;
-        let last_seen = s.last_seen_at.0.max(auth.touched_at.load(Ordering::Relaxed));
-        let live = watchword_domain::session::is_live(now, Millis(last_seen), s.expires_at, s.revoked_at.is_some(), self.settings().session_idle_secs);
+        let last_seen = s
+            .last_seen_at
+            .0
+            .max(auth.touched_at.load(Ordering::Relaxed));
+        let live = watchword_domain::session::is_live(
+            now,
+            Millis(last_seen),
+            s.expires_at,
+            s.revoked_at.is_some(),
+            self.settings().session_idle_secs,
+        );
         if !live {
             return Err(AppError::Unauthenticated);
         }
@@ -250,13 +301,26 @@ impl App {
 
     async fn load_authenticated(&self, key: &[u8]) -> Result<Authenticated, AppError> {
         let mut c = self.store().read().await?;
-        let session = sessions::by_token_hash(&mut c, key).await?.ok_or(AppError::Unauthenticated)?;
-        let person = persons::get(&mut c, session.person_id).await?.filter(|p| p.active).ok_or(AppError::Unauthenticated)?;
-        let memberships = members::of_person_all(&mut c, person.id).await?.into_iter().filter(|(_, m)| m.grants_access(Millis::now())).collect();
+        let session = sessions::by_token_hash(&mut c, key)
+            .await?
+            .ok_or(AppError::Unauthenticated)?;
+        let person = persons::get(&mut c, session.person_id)
+            .await?
+            .filter(|p| p.active)
+            .ok_or(AppError::Unauthenticated)?;
+        let memberships = members::of_person_all(&mut c, person.id)
+            .await?
+            .into_iter()
+            .filter(|(_, m)| m.grants_access(Millis::now()))
+            .collect();
         let touched_at = AtomicI64::new(session.last_seen_at.0);
         Ok(Authenticated {
             session,
-            person: PersonView { id: person.id, email: person.email, name: person.name },
+            person: PersonView {
+                id: person.id,
+                email: person.email,
+                name: person.name,
+            },
             memberships,
             touched_at,
             rendered: std::sync::OnceLock::new(),
@@ -268,7 +332,11 @@ impl App {
         if now.0 - last_seen < TOUCH_EVERY_MS {
             return;
         }
-        if auth.touched_at.compare_exchange(last_seen, now.0, Ordering::AcqRel, Ordering::Relaxed).is_err() {
+        if auth
+            .touched_at
+            .compare_exchange(last_seen, now.0, Ordering::AcqRel, Ordering::Relaxed)
+            .is_err()
+        {
             return;
         }
         let (store, id) = (self.store().clone(), auth.session.id);
@@ -287,35 +355,54 @@ impl App {
     }
 
     pub async fn logout(&self, actor: &Actor) -> Result<(), AppError> {
-        self.end_sessions(actor, Some(actor.session), "logout").await.map(|_| ())
+        self.end_sessions(actor, Some(actor.session), "logout")
+            .await
+            .map(|_| ())
     }
 
     pub async fn my_sessions(&self, actor: &Actor) -> Result<Vec<SessionRow>, AppError> {
-        Ok(sessions::list_live(&mut *self.store().read().await?, actor.person, Millis::now()).await?)
+        Ok(sessions::list_live(
+            &mut *self.store().read().await?,
+            actor.person,
+            Millis::now(),
+        )
+        .await?)
     }
 
     pub async fn revoke_session(&self, actor: &Actor, id: SessionId) -> Result<(), AppError> {
-        match self.end_sessions(actor, Some(id), "session.revoked").await? {
+        match self
+            .end_sessions(actor, Some(id), "session.revoked")
+            .await?
+        {
             0 => Err(AppError::NotFound),
             _ => Ok(()),
         }
     }
 
     pub async fn revoke_other_sessions(&self, actor: &Actor) -> Result<u64, AppError> {
-        self.end_sessions(actor, None, "session.revoked_others").await
+        self.end_sessions(actor, None, "session.revoked_others")
+            .await
     }
 
     /// Ends one session (`Some`) or all but the actor's own (`None`), with its audit event.
-    async fn end_sessions(&self, actor: &Actor, one: Option<SessionId>, action: &'static str) -> Result<u64, AppError> {
+    async fn end_sessions(
+        &self,
+        actor: &Actor,
+        one: Option<SessionId>,
+        action: &'static str,
+    ) -> Result<u64, AppError> {
         let now = Millis::now();
         let mut tx = self.store().begin().await?;
         let n = match one {
             Some(id) => sessions::revoke(&mut tx, actor.person, id, now).await? as u64,
-            None => sessions::revoke_all_except(&mut tx, actor.person, Some(actor.session), now).await?,
+            None => {
+                sessions::revoke_all_except(&mut tx, actor.person, Some(actor.session), now).await?
+            }
         };
         if n > 0 {
-            let mut event = events::by_person(actor.person, &actor.email, &actor.meta, None, action)
-                .details(serde_json::json!({ "sessions_revoked": n }));
+            let mut event =
+                events::by_person(actor.person, &actor.email, &actor.meta, None, action)
+                    .details(serde_json::json!({ "sessions_revoked": n }));
             if let Some(id) = one {
                 event = event.target("session", id);
             }
@@ -328,11 +415,23 @@ impl App {
 
     /// Changes the actor's password after checking the current one; every other session ends and
     /// the person is told by email.
-    pub async fn change_password(&self, actor: &Actor, current: Password, new: Password) -> Result<u64, AppError> {
-        let person = persons::get(&mut *self.store().read().await?, actor.person).await?.ok_or(AppError::Unauthenticated)?;
+    pub async fn change_password(
+        &self,
+        actor: &Actor,
+        current: Password,
+        new: Password,
+    ) -> Result<u64, AppError> {
+        let person = persons::get(&mut *self.store().read().await?, actor.person)
+            .await?
+            .ok_or(AppError::Unauthenticated)?;
         let phc = person.password_hash.clone();
         if self.hashing(move |h| h.verify(&current, &phc)).await? == Verified::No {
-            return Err(DomainError::field("current_password_incorrect", "current_password", "the current password is incorrect").into());
+            return Err(DomainError::field(
+                "current_password_incorrect",
+                "current_password",
+                "the current password is incorrect",
+            )
+            .into());
         }
         let email = EmailAddress::parse(&person.email)?;
         password::check_policy(&new, &email, &person.name)?;
@@ -340,12 +439,23 @@ impl App {
         let now = Millis::now();
         let mut tx = self.store().begin().await?;
         persons::set_password(&mut tx, person.id, &hash, now).await?;
-        let revoked = sessions::revoke_all_except(&mut tx, person.id, Some(actor.session), now).await?;
-        let event = events::by_person(actor.person, &actor.email, &actor.meta, None, "password.changed")
-            .target("person", person.id)
-            .details(serde_json::json!({ "other_sessions_revoked": revoked }));
+        let revoked =
+            sessions::revoke_all_except(&mut tx, person.id, Some(actor.session), now).await?;
+        let event = events::by_person(
+            actor.person,
+            &actor.email,
+            &actor.meta,
+            None,
+            "password.changed",
+        )
+        .target("person", person.id)
+        .details(serde_json::json!({ "other_sessions_revoked": revoked }));
         events::fan_out(&mut tx, person.id, event, now).await?;
-        let t = Template::PasswordChanged { name: &person.name, ip: &actor.meta.ip, at: now };
+        let t = Template::PasswordChanged {
+            name: &person.name,
+            ip: &actor.meta.ip,
+            at: now,
+        };
         mail::enqueue(&mut tx, None, &person.email, &t, now).await?;
         tx.commit().await?;
         self.committed();
@@ -357,7 +467,9 @@ impl App {
     /// Confirms the password again for a sensitive action: the session counts as freshly
     /// authenticated.
     pub async fn reauthenticate(&self, actor: &Actor, pw: Password) -> Result<(), AppError> {
-        let person = persons::get(&mut *self.store().read().await?, actor.person).await?.ok_or(AppError::Unauthenticated)?;
+        let person = persons::get(&mut *self.store().read().await?, actor.person)
+            .await?
+            .ok_or(AppError::Unauthenticated)?;
         let phc = person.password_hash.clone();
         if self.hashing(move |h| h.verify(&pw, &phc)).await? == Verified::No {
             return Err(AppError::InvalidCredentials);
@@ -365,7 +477,14 @@ impl App {
         let now = Millis::now();
         let mut tx = self.store().begin().await?;
         sessions::mark_authenticated(&mut tx, actor.session, now).await?;
-        let event = events::by_person(actor.person, &actor.email, &actor.meta, None, "session.reauthenticated").target("session", actor.session);
+        let event = events::by_person(
+            actor.person,
+            &actor.email,
+            &actor.meta,
+            None,
+            "session.reauthenticated",
+        )
+        .target("session", actor.session);
         events::fan_out(&mut tx, actor.person, event, now).await?;
         tx.commit().await?;
         self.committed();

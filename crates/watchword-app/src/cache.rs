@@ -21,12 +21,17 @@ struct Entry {
 
 impl AuthCache {
     pub(crate) fn new(capacity: usize, ttl_ms: i64) -> Self {
-        Self { entries: Cache::new(capacity), generation: AtomicU64::new(0), ttl_ms }
+        Self {
+            entries: Cache::new(capacity),
+            generation: AtomicU64::new(0),
+            ttl_ms,
+        }
     }
 
     pub(crate) fn get(&self, key: &[u8], now: Millis) -> Option<Arc<crate::auth::Authenticated>> {
         let e = self.entries.get(key)?;
-        let fresh = e.generation == self.generation.load(Ordering::Acquire) && now.0 - e.fetched_at.0 < self.ttl_ms;
+        let fresh = e.generation == self.generation.load(Ordering::Acquire)
+            && now.0 - e.fetched_at.0 < self.ttl_ms;
         fresh.then(|| e.value.clone())
     }
 
@@ -35,9 +40,22 @@ impl AuthCache {
         self.generation.load(Ordering::Acquire)
     }
 
-    pub(crate) fn put(&self, key: Vec<u8>, value: Arc<crate::auth::Authenticated>, generation: u64, now: Millis) {
+    pub(crate) fn put(
+        &self,
+        key: Vec<u8>,
+        value: Arc<crate::auth::Authenticated>,
+        generation: u64,
+        now: Millis,
+    ) {
         if self.ttl_ms > 0 {
-            self.entries.insert(key, Arc::new(Entry { value, generation, fetched_at: now }));
+            self.entries.insert(
+                key,
+                Arc::new(Entry {
+                    value,
+                    generation,
+                    fetched_at: now,
+                }),
+            );
         }
     }
 

@@ -55,7 +55,10 @@ const SWEEP_PAGE: i64 = 2000;
 
 impl App {
     pub fn contact_rules(&self) -> Rules<'_> {
-        Rules { login_window_days: self.settings().contact_login_window_days, blocked_staff_roles: &self.settings().blocked_staff_roles }
+        Rules {
+            login_window_days: self.settings().contact_login_window_days,
+            blocked_staff_roles: &self.settings().blocked_staff_roles,
+        }
     }
 
     fn reasons(&self, m: &MemberRow, now: Millis) -> Vec<Ineligible> {
@@ -63,7 +66,11 @@ impl App {
         let c = Candidate {
             role_key: &key,
             permissions: m.permissions,
-            membership: if m.staff_expires_at.is_some_and(|e| e <= now) { MembershipStatus::Deactivated } else { m.status },
+            membership: if m.staff_expires_at.is_some_and(|e| e <= now) {
+                MembershipStatus::Deactivated
+            } else {
+                m.status
+            },
             person_active: m.person_active && m.person_id.is_some(),
             last_login_at: m.last_login_at,
         };
@@ -71,7 +78,12 @@ impl App {
     }
 
     /// Owners and Admins only; everyone else gets "not found", as if there were no such thing.
-    async fn contact_access(&self, c: &mut Conn, actor: &Actor, account: AccountId) -> Result<Access, AppError> {
+    async fn contact_access(
+        &self,
+        c: &mut Conn,
+        actor: &Actor,
+        account: AccountId,
+    ) -> Result<Access, AppError> {
         let access = self.access(c, actor, account).await?;
         match access.member.role {
             RoleRef::Builtin(BuiltinRole::Owner | BuiltinRole::Admin) => Ok(access),
@@ -82,7 +94,8 @@ impl App {
     fn view(&self, row: &ContactRow, member: MemberRow, now: Millis) -> ContactView {
         let rules = self.contact_rules();
         let lapses_at = member.last_login_at.map(|t| rules.lapses_at(t));
-        let warn_from = lapses_at.map(|l| l.minus_secs(self.settings().contact_warning_days * 86_400));
+        let warn_from =
+            lapses_at.map(|l| l.minus_secs(self.settings().contact_warning_days * 86_400));
         ContactView {
             lapse_warning: warn_from.is_some_and(|w| now >= w),
             member,
@@ -93,30 +106,52 @@ impl App {
         }
     }
 
-    pub async fn security_contact(&self, actor: &Actor, account: AccountId) -> Result<ContactView, AppError> {
+    pub async fn security_contact(
+        &self,
+        actor: &Actor,
+        account: AccountId,
+    ) -> Result<ContactView, AppError> {
         let mut c = self.store().read().await?;
         self.contact_access(&mut c, actor, account).await?;
-        let row = contacts::get(&mut c, account).await?.ok_or(AppError::NotFound)?;
-        let id = row.membership.ok_or_else(|| AppError::internal("account without a Security Contact"))?;
-        let member = members::get(&mut c, account, id).await?.ok_or_else(|| AppError::internal("Security Contact membership missing"))?;
+        let row = contacts::get(&mut c, account)
+            .await?
+            .ok_or(AppError::NotFound)?;
+        let id = row
+            .membership
+            .ok_or_else(|| AppError::internal("account without a Security Contact"))?;
+        let member = members::get(&mut c, account, id)
+            .await?
+            .ok_or_else(|| AppError::internal("Security Contact membership missing"))?;
         Ok(self.view(&row, member, Millis::now()))
     }
 
     /// Members matching `q` (name or email prefix), eligible ones first, each with its reasons.
-    pub async fn contact_candidates(&self, actor: &Actor, account: AccountId, q: &str) -> Result<Vec<(MemberRow, Vec<Ineligible>)>, AppError> {
+    pub async fn contact_candidates(
+        &self,
+        actor: &Actor,
+        account: AccountId,
+        q: &str,
+    ) -> Result<Vec<(MemberRow, Vec<Ineligible>)>, AppError> {
         let mut c = self.store().read().await?;
         self.contact_access(&mut c, actor, account).await?;
         let now = Millis::now();
         let found = contacts::search_members(&mut c, account, q.trim(), 50).await?;
-        let mut out: Vec<_> = found.into_iter().map(|m| {
-            let r = self.reasons(&m, now);
-            (m, r)
-        }).collect();
+        let mut out: Vec<_> = found
+            .into_iter()
+            .map(|m| {
+                let r = self.reasons(&m, now);
+                (m, r)
+            })
+            .collect();
         out.sort_by_key(|(_, r)| !r.is_empty());
         Ok(out)
     }
 
-    pub async fn contact_history(&self, actor: &Actor, account: AccountId) -> Result<Vec<HistoryRow>, AppError> {
+    pub async fn contact_history(
+        &self,
+        actor: &Actor,
+        account: AccountId,
+    ) -> Result<Vec<HistoryRow>, AppError> {
         let mut c = self.store().read().await?;
         self.contact_access(&mut c, actor, account).await?;
         Ok(contacts::history(&mut c, account, 100).await?)
@@ -124,7 +159,12 @@ impl App {
 
     /// Picks a new Security Contact. Needs a recent authentication; an ineligible pick is refused
     /// with every reason.
-    pub async fn set_security_contact(&self, actor: &Actor, account: AccountId, member: MembershipId) -> Result<ContactView, AppError> {
+    pub async fn set_security_contact(
+        &self,
+        actor: &Actor,
+        account: AccountId,
+        member: MembershipId,
+    ) -> Result<ContactView, AppError> {
         let now = Millis::now();
         if now.0 - actor.authenticated_at.0 > self.settings().recent_auth_secs * 1000 {
             return Err(DomainError::forbidden(
@@ -135,22 +175,33 @@ impl App {
         }
         let mut tx = self.store().begin().await?;
         self.contact_access(&mut tx, actor, account).await?;
-        let target = members::get(&mut tx, account, member).await?.ok_or(AppError::NotFound)?;
+        let target = members::get(&mut tx, account, member)
+            .await?
+            .ok_or(AppError::NotFound)?;
         let reasons = self.reasons(&target, now);
         if !reasons.is_empty() {
             let fields = reasons
                 .iter()
-                .map(|r| FieldError { field: "member_id", code: r.code(), message: r.message().to_owned() })
+                .map(|r| FieldError {
+                    field: "member_id",
+                    code: r.code(),
+                    message: r.message().to_owned(),
+                })
                 .collect();
             let codes: Vec<&str> = reasons.iter().map(|r| r.code()).collect();
             return Err(DomainError::Invalid {
                 code: "ineligible_security_contact",
-                message: format!("this member cannot be the Security Contact: {}", codes.join(", ")),
+                message: format!(
+                    "this member cannot be the Security Contact: {}",
+                    codes.join(", ")
+                ),
                 fields,
             }
             .into());
         }
-        let current = contacts::get(&mut tx, account).await?.ok_or(AppError::NotFound)?;
+        let current = contacts::get(&mut tx, account)
+            .await?
+            .ok_or(AppError::NotFound)?;
         if current.membership == Some(member) && current.source == "manual" {
             tx.commit().await?;
             return self.security_contact(actor, account).await;
@@ -159,7 +210,17 @@ impl App {
             Some(id) => members::get(&mut tx, account, id).await?,
             None => None,
         };
-        self.change_contact(&mut tx, &current, previous.as_ref(), &target, "manual", Some(actor), None, now).await?;
+        self.change_contact(
+            &mut tx,
+            &current,
+            previous.as_ref(),
+            &target,
+            "manual",
+            Some(actor),
+            None,
+            now,
+        )
+        .await?;
         tx.commit().await?;
         self.committed();
         self.security_contact(actor, account).await
@@ -180,8 +241,22 @@ impl App {
         now: Millis,
     ) -> Result<(), AppError> {
         let actor = by.map(|a| (a.person, format!("{} <{}>", a.name, a.email)));
-        if !contacts::set(&mut *c, current.account, current.membership, new.id, source, actor.as_ref().map(|a| a.0), now).await? {
-            return Err(DomainError::conflict("concurrent_change", "the Security Contact changed meanwhile; reload and try again").into());
+        if !contacts::set(
+            &mut *c,
+            current.account,
+            current.membership,
+            new.id,
+            source,
+            actor.as_ref().map(|a| a.0),
+            now,
+        )
+        .await?
+        {
+            return Err(DomainError::conflict(
+                "concurrent_change",
+                "the Security Contact changed meanwhile; reload and try again",
+            )
+            .into());
         }
         let ch = Change {
             account: current.account,
@@ -219,11 +294,19 @@ impl App {
             account: &current.account_name,
             new_name: &new_name,
             new_email: &new.email,
-            previous: previous.map(|p| format!("{} <{}>", p.name.clone().unwrap_or_default(), p.email)),
-            actor: actor.as_ref().map(|a| a.1.clone()).unwrap_or_else(|| "automatic check".into()),
+            previous: previous
+                .map(|p| format!("{} <{}>", p.name.clone().unwrap_or_default(), p.email)),
+            actor: actor
+                .as_ref()
+                .map(|a| a.1.clone())
+                .unwrap_or_else(|| "automatic check".into()),
             at: now,
             reason,
-            review_url: format!("{}/accounts/{}/settings/security", self.settings().public_url.trim_end_matches('/'), current.account),
+            review_url: format!(
+                "{}/accounts/{}/settings/security",
+                self.settings().public_url.trim_end_matches('/'),
+                current.account
+            ),
         };
         let mut recipients = vec![new.email.clone()];
         if let Some(p) = previous {
@@ -232,20 +315,36 @@ impl App {
             }
         }
         for to in recipients {
-            mail::enqueue(&mut *c, Some(current.account), &to, &Template::ContactChanged(&body), now).await?;
+            mail::enqueue(
+                &mut *c,
+                Some(current.account),
+                &to,
+                &Template::ContactChanged(&body),
+                now,
+            )
+            .await?;
         }
         Ok(())
     }
 
     /// Re-checks one account's contact inside the caller's transaction (after a deactivation,
     /// removal or role change) and reverts it to the Owner when invalid. `trigger` names the cause.
-    pub(crate) async fn recheck_contact(&self, c: &mut Conn, account: AccountId, now: Millis, trigger: &str) -> Result<Option<Reverted>, AppError> {
-        let Some(current) = contacts::get(&mut *c, account).await? else { return Ok(None) };
+    pub(crate) async fn recheck_contact(
+        &self,
+        c: &mut Conn,
+        account: AccountId,
+        now: Millis,
+        trigger: &str,
+    ) -> Result<Option<Reverted>, AppError> {
+        let Some(current) = contacts::get(&mut *c, account).await? else {
+            return Ok(None);
+        };
         let member = match current.membership {
             Some(id) => members::get(&mut *c, account, id).await?,
             None => None,
         };
-        self.revert_if_invalid(c, &current, member, now, Some(trigger), None, false).await
+        self.revert_if_invalid(c, &current, member, now, Some(trigger), None, false)
+            .await
     }
 
     /// Reverts `current` to the Owner when its member fails a rule at `at` (or `forced` names a
@@ -269,7 +368,9 @@ impl App {
         if reasons.is_empty() {
             return Ok(None);
         }
-        let owner = members::owner(&mut *c, current.account).await?.ok_or_else(|| AppError::internal("account without an Owner"))?;
+        let owner = members::owner(&mut *c, current.account)
+            .await?
+            .ok_or_else(|| AppError::internal("account without an Owner"))?;
         if Some(owner.id) == current.membership {
             return Ok(None); // The Owner is the fallback; there is nobody to revert to.
         }
@@ -281,22 +382,53 @@ impl App {
             reasons: reasons.clone(),
         };
         if !dry_run {
-            let why = reasons.iter().map(|r| reason_text(r)).collect::<Vec<_>>().join("; ");
+            let why = reasons
+                .iter()
+                .map(|r| reason_text(r))
+                .collect::<Vec<_>>()
+                .join("; ");
             let why = match trigger {
                 Some(t) => format!("{why} (checked after {t})"),
                 None => why,
             };
-            self.change_contact(c, current, member.as_ref(), &owner, "default", None, Some(why), Millis::now()).await?;
+            self.change_contact(
+                c,
+                current,
+                member.as_ref(),
+                &owner,
+                "default",
+                None,
+                Some(why),
+                Millis::now(),
+            )
+            .await?;
         }
         Ok(Some(report))
     }
 
     /// Before a member is removed: if they are the contact, the Owner takes over, and the removed
     /// member is told too.
-    pub(crate) async fn release_contact(&self, c: &mut Conn, account: AccountId, removed: &MemberRow, trigger: &str) -> Result<(), AppError> {
-        let Some(current) = contacts::get(&mut *c, account).await? else { return Ok(()) };
+    pub(crate) async fn release_contact(
+        &self,
+        c: &mut Conn,
+        account: AccountId,
+        removed: &MemberRow,
+        trigger: &str,
+    ) -> Result<(), AppError> {
+        let Some(current) = contacts::get(&mut *c, account).await? else {
+            return Ok(());
+        };
         if current.membership == Some(removed.id) {
-            self.revert_if_invalid(c, &current, Some(removed.clone()), Millis::now(), Some(trigger), Some("removed"), false).await?;
+            self.revert_if_invalid(
+                c,
+                &current,
+                Some(removed.clone()),
+                Millis::now(),
+                Some(trigger),
+                Some("removed"),
+                false,
+            )
+            .await?;
         }
         Ok(())
     }
@@ -304,17 +436,33 @@ impl App {
     /// Runs the check over every account once, as of `as_of`: reverts invalid contacts and warns
     /// contacts about to lapse. Each account is changed in its own transaction, guarded by a
     /// compare-and-set, so concurrent runs on several nodes change and notify each account once.
-    pub async fn contact_check_once(&self, as_of: Millis, dry_run: bool) -> Result<CheckReport, AppError> {
+    pub async fn contact_check_once(
+        &self,
+        as_of: Millis,
+        dry_run: bool,
+    ) -> Result<CheckReport, AppError> {
         let rules = self.contact_rules();
         let login_cutoff = Millis(as_of.0 - rules.window_ms());
         let warn_cutoff = login_cutoff.plus_secs(self.settings().contact_warning_days * 86_400);
         let blocked = self.settings().blocked_staff_roles.clone();
-        let mut report = CheckReport { as_of, dry_run, ..Default::default() };
+        let mut report = CheckReport {
+            as_of,
+            dry_run,
+            ..Default::default()
+        };
         let mut after: Option<AccountId> = None;
         loop {
             let page = {
                 let mut c = self.store().read().await?;
-                contacts::sweep_page(&mut c, after, SWEEP_PAGE, login_cutoff, warn_cutoff, &blocked).await?
+                contacts::sweep_page(
+                    &mut c,
+                    after,
+                    SWEEP_PAGE,
+                    login_cutoff,
+                    warn_cutoff,
+                    &blocked,
+                )
+                .await?
             };
             let Some(last) = page.last() else { break };
             after = Some(last.account);
@@ -327,13 +475,18 @@ impl App {
                     report.warned.extend(w);
                     continue;
                 }
-                match self.check_account(row.account, row.contact, as_of, dry_run).await {
+                match self
+                    .check_account(row.account, row.contact, as_of, dry_run)
+                    .await
+                {
                     Ok((reverted, warned)) => {
                         report.reverted.extend(reverted);
                         report.warned.extend(warned);
                     }
                     Err(AppError::Domain(DomainError::Conflict { .. })) => {} // another checker won
-                    Err(e) => tracing::error!(account = %row.account, error = %e, "security contact check failed"),
+                    Err(e) => {
+                        tracing::error!(account = %row.account, error = %e, "security contact check failed")
+                    }
                 }
             }
             if !full {
@@ -347,7 +500,11 @@ impl App {
     }
 
     /// What the check would do for one flagged account, from the sweep row alone.
-    fn preview(&self, row: &watchword_store::contacts::SweepRow, at: Millis) -> (Option<Reverted>, Option<Warned>) {
+    fn preview(
+        &self,
+        row: &watchword_store::contacts::SweepRow,
+        at: Millis,
+    ) -> (Option<Reverted>, Option<Warned>) {
         let reasons: Vec<&'static str> = match &row.member {
             None => vec!["removed"],
             Some(m) => self.reasons(m, at).iter().map(|r| r.code()).collect(),
@@ -368,7 +525,15 @@ impl App {
                 _ => (None, None),
             };
         }
-        let warn = row.warned_at.is_none().then(|| row.member.as_ref().and_then(|m| m.last_login_at.map(|l| (m, l)))).flatten();
+        let warn = row
+            .warned_at
+            .is_none()
+            .then(|| {
+                row.member
+                    .as_ref()
+                    .and_then(|m| m.last_login_at.map(|l| (m, l)))
+            })
+            .flatten();
         match warn {
             Some((m, last)) => {
                 let lapses_at = self.contact_rules().lapses_at(last);
@@ -386,9 +551,17 @@ impl App {
     }
 
     /// Re-reads one flagged account in a transaction and acts on it.
-    async fn check_account(&self, account: AccountId, seen: Option<MembershipId>, now: Millis, dry_run: bool) -> Result<(Option<Reverted>, Option<Warned>), AppError> {
+    async fn check_account(
+        &self,
+        account: AccountId,
+        seen: Option<MembershipId>,
+        now: Millis,
+        dry_run: bool,
+    ) -> Result<(Option<Reverted>, Option<Warned>), AppError> {
         let mut tx = self.store().begin().await?;
-        let Some(current) = contacts::get(&mut tx, account).await? else { return Ok((None, None)) };
+        let Some(current) = contacts::get(&mut tx, account).await? else {
+            return Ok((None, None));
+        };
         if current.membership != seen {
             return Ok((None, None)); // changed since the sweep read it
         }
@@ -396,25 +569,47 @@ impl App {
             Some(id) => members::get(&mut tx, account, id).await?,
             None => None,
         };
-        if let Some(r) = self.revert_if_invalid(&mut tx, &current, member.clone(), now, None, None, dry_run).await? {
+        if let Some(r) = self
+            .revert_if_invalid(&mut tx, &current, member.clone(), now, None, None, dry_run)
+            .await?
+        {
             tx.commit().await?;
             return Ok((Some(r), None));
         }
         let warned = match member {
-            Some(m) if current.warned_at.is_none() => self.warn_if_lapsing(&mut tx, &current, &m, now, dry_run).await?,
+            Some(m) if current.warned_at.is_none() => {
+                self.warn_if_lapsing(&mut tx, &current, &m, now, dry_run)
+                    .await?
+            }
             _ => None,
         };
         tx.commit().await?;
         Ok((None, warned))
     }
 
-    async fn warn_if_lapsing(&self, c: &mut Conn, current: &ContactRow, m: &MemberRow, now: Millis, dry_run: bool) -> Result<Option<Warned>, AppError> {
-        let Some(last) = m.last_login_at else { return Ok(None) };
+    async fn warn_if_lapsing(
+        &self,
+        c: &mut Conn,
+        current: &ContactRow,
+        m: &MemberRow,
+        now: Millis,
+        dry_run: bool,
+    ) -> Result<Option<Warned>, AppError> {
+        let Some(last) = m.last_login_at else {
+            return Ok(None);
+        };
         let lapses_at = self.contact_rules().lapses_at(last);
-        if now < lapses_at.minus_secs(self.settings().contact_warning_days * 86_400) || now >= lapses_at {
+        if now < lapses_at.minus_secs(self.settings().contact_warning_days * 86_400)
+            || now >= lapses_at
+        {
             return Ok(None);
         }
-        let w = Warned { account: current.account, account_name: current.account_name.clone(), contact_email: m.email.clone(), lapses_at };
+        let w = Warned {
+            account: current.account,
+            account_name: current.account_name.clone(),
+            contact_email: m.email.clone(),
+            lapses_at,
+        };
         if dry_run {
             return Ok(Some(w));
         }
@@ -442,7 +637,11 @@ impl App {
             tokio::time::sleep(interval).await;
             match self.contact_check_once(Millis::now(), false).await {
                 Ok(r) if !r.reverted.is_empty() || !r.warned.is_empty() => {
-                    tracing::info!(reverted = r.reverted.len(), warned = r.warned.len(), "security contact check")
+                    tracing::info!(
+                        reverted = r.reverted.len(),
+                        warned = r.warned.len(),
+                        "security contact check"
+                    )
                 }
                 Ok(_) => {}
                 Err(e) => tracing::error!(error = %e, "security contact check failed"),

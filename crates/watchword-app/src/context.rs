@@ -9,7 +9,10 @@ pub struct Meta {
 
 impl Meta {
     pub fn new(ip: impl Into<String>, user_agent: &str) -> Self {
-        Self { ip: ip.into(), user_agent: user_agent.chars().take(512).collect() }
+        Self {
+            ip: ip.into(),
+            user_agent: user_agent.chars().take(512).collect(),
+        }
     }
 }
 

@@ -6,10 +6,22 @@ use watchword_store::audit::{self, NewEvent};
 use watchword_store::{Conn, StoreError, members};
 
 pub(crate) fn by_actor(actor: &Actor, account: AccountId, action: &'static str) -> NewEvent {
-    by_person(actor.person, &actor.email, &actor.meta, Some(account), action)
+    by_person(
+        actor.person,
+        &actor.email,
+        &actor.meta,
+        Some(account),
+        action,
+    )
 }
 
-pub(crate) fn by_person(person: PersonId, email: &str, meta: &Meta, account: Option<AccountId>, action: &'static str) -> NewEvent {
+pub(crate) fn by_person(
+    person: PersonId,
+    email: &str,
+    meta: &Meta,
+    account: Option<AccountId>,
+    action: &'static str,
+) -> NewEvent {
     NewEvent {
         account,
         actor_person: Some(person),
@@ -43,13 +55,25 @@ impl EventExt for NewEvent {
 /// Records a person-level event (login, logout, password change, session revocation) in the log
 /// of every account the person belongs to, so each account's admins see it; in no account's log
 /// (account NULL) when the person belongs to none.
-pub(crate) async fn fan_out(c: &mut Conn, person: PersonId, event: NewEvent, now: Millis) -> Result<(), StoreError> {
-    let accounts: Vec<AccountId> = members::of_person_all(&mut *c, person).await?.into_iter().map(|(a, _)| a.id).collect();
+pub(crate) async fn fan_out(
+    c: &mut Conn,
+    person: PersonId,
+    event: NewEvent,
+    now: Millis,
+) -> Result<(), StoreError> {
+    let accounts: Vec<AccountId> = members::of_person_all(&mut *c, person)
+        .await?
+        .into_iter()
+        .map(|(a, _)| a.id)
+        .collect();
     if accounts.is_empty() {
         audit::append(c, &event, now).await?;
     }
     for account in accounts {
-        let e = NewEvent { account: Some(account), ..event.clone() };
+        let e = NewEvent {
+            account: Some(account),
+            ..event.clone()
+        };
         audit::append(&mut *c, &e, now).await?;
     }
     Ok(())

@@ -2,17 +2,17 @@
 //! loads what it needs, lets the domain decide, and commits the change, its audit events and its
 //! outbound messages in one transaction.
 
-pub mod error;
-pub mod context;
+pub mod audit;
 pub mod auth;
+mod cache;
+pub mod contact;
+pub mod context;
+pub mod error;
+mod events;
+pub mod mail;
 pub mod members;
 pub mod roles;
-pub mod audit;
-pub mod contact;
-pub mod mail;
 pub mod staff;
-mod cache;
-mod events;
 
 pub use context::{Actor, Meta};
 pub use error::AppError;
@@ -59,7 +59,9 @@ impl Default for Settings {
             invitation_ttl_secs: 7 * 24 * 3600,
             hash: HashParams::OWASP_MIN,
             auth_cache_ttl_ms: 1000,
-            hash_concurrency: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+            hash_concurrency: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2),
             contact_login_window_days: 365,
             contact_warning_days: 30,
             blocked_staff_roles: vec!["staff_access".into()],
@@ -88,7 +90,8 @@ struct Inner {
 
 impl App {
     pub fn new(store: Store, settings: Settings) -> Self {
-        let dummy = watchword_domain::password::Password::new(watchword_domain::token::random_token());
+        let dummy =
+            watchword_domain::password::Password::new(watchword_domain::token::random_token());
         let dummy_hash = settings.hash.hash(&dummy);
         Self {
             inner: Arc::new(Inner {
@@ -123,8 +126,16 @@ impl App {
     }
 
     /// Runs Argon2 on the blocking pool, at most `hash_concurrency` at a time.
-    async fn hashing<T: Send + 'static>(&self, f: impl FnOnce(HashParams) -> T + Send + 'static) -> Result<T, AppError> {
-        let _permit = self.inner.hashing.acquire().await.map_err(|_| AppError::internal("hashing pool closed"))?;
+    async fn hashing<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(HashParams) -> T + Send + 'static,
+    ) -> Result<T, AppError> {
+        let _permit = self
+            .inner
+            .hashing
+            .acquire()
+            .await
+            .map_err(|_| AppError::internal("hashing pool closed"))?;
         let params = self.inner.settings.hash;
         tokio::task::spawn_blocking(move || f(params))
             .await

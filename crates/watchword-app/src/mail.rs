@@ -16,10 +16,26 @@ pub const MAX_ATTEMPTS: i64 = 12;
 
 /// Every email watchword sends.
 pub enum Template<'a> {
-    Invitation { inviter: &'a str, account: &'a str, role: &'a str, link: &'a str },
-    PasswordChanged { name: &'a str, ip: &'a str, at: Millis },
+    Invitation {
+        inviter: &'a str,
+        account: &'a str,
+        role: &'a str,
+        link: &'a str,
+    },
+    PasswordChanged {
+        name: &'a str,
+        ip: &'a str,
+        at: Millis,
+    },
     ContactChanged(&'a ContactChanged<'a>),
-    ContactWarning { name: &'a str, account: &'a str, window_days: i64, last_login: Millis, lapses_at: Millis, login_url: &'a str },
+    ContactWarning {
+        name: &'a str,
+        account: &'a str,
+        window_days: i64,
+        last_login: Millis,
+        lapses_at: Millis,
+        login_url: &'a str,
+    },
 }
 
 /// What the two emails of a Security Contact change say.
@@ -40,16 +56,34 @@ mod views {
 
     #[derive(Template)]
     #[template(path = "invitation.txt")]
-    pub struct InvitationTxt<'a> { pub inviter: &'a str, pub account: &'a str, pub role: &'a str, pub link: &'a str }
+    pub struct InvitationTxt<'a> {
+        pub inviter: &'a str,
+        pub account: &'a str,
+        pub role: &'a str,
+        pub link: &'a str,
+    }
     #[derive(Template)]
     #[template(path = "invitation.html")]
-    pub struct InvitationHtml<'a> { pub inviter: &'a str, pub account: &'a str, pub role: &'a str, pub link: &'a str }
+    pub struct InvitationHtml<'a> {
+        pub inviter: &'a str,
+        pub account: &'a str,
+        pub role: &'a str,
+        pub link: &'a str,
+    }
     #[derive(Template)]
     #[template(path = "password_changed.txt")]
-    pub struct PasswordChangedTxt<'a> { pub name: &'a str, pub ip: &'a str, pub at: String }
+    pub struct PasswordChangedTxt<'a> {
+        pub name: &'a str,
+        pub ip: &'a str,
+        pub at: String,
+    }
     #[derive(Template)]
     #[template(path = "password_changed.html")]
-    pub struct PasswordChangedHtml<'a> { pub name: &'a str, pub ip: &'a str, pub at: String }
+    pub struct PasswordChangedHtml<'a> {
+        pub name: &'a str,
+        pub ip: &'a str,
+        pub at: String,
+    }
 
     macro_rules! contact_changed {
         ($name:ident, $path:literal) => {
@@ -93,33 +127,101 @@ impl Template<'_> {
     fn render(&self) -> Result<(String, String, String), askama::Error> {
         use views::*;
         Ok(match *self {
-            Template::Invitation { inviter, account, role, link } => (
+            Template::Invitation {
+                inviter,
+                account,
+                role,
+                link,
+            } => (
                 format!("{inviter} invited you to {account} on watchword"),
-                InvitationTxt { inviter, account, role, link }.render()?,
-                InvitationHtml { inviter, account, role, link }.render()?,
+                InvitationTxt {
+                    inviter,
+                    account,
+                    role,
+                    link,
+                }
+                .render()?,
+                InvitationHtml {
+                    inviter,
+                    account,
+                    role,
+                    link,
+                }
+                .render()?,
             ),
             Template::PasswordChanged { name, ip, at } => (
                 "Your watchword password was changed".into(),
-                PasswordChangedTxt { name, ip, at: at.rfc3339() }.render()?,
-                PasswordChangedHtml { name, ip, at: at.rfc3339() }.render()?,
+                PasswordChangedTxt {
+                    name,
+                    ip,
+                    at: at.rfc3339(),
+                }
+                .render()?,
+                PasswordChangedHtml {
+                    name,
+                    ip,
+                    at: at.rfc3339(),
+                }
+                .render()?,
             ),
             Template::ContactChanged(c) => {
                 let (previous, reason) = (&c.previous, &c.reason);
                 let txt = ContactChangedTxt {
-                    account: c.account, new_name: c.new_name, new_email: c.new_email, previous, actor: &c.actor,
-                    at: c.at.rfc3339(), reason, review_url: &c.review_url,
+                    account: c.account,
+                    new_name: c.new_name,
+                    new_email: c.new_email,
+                    previous,
+                    actor: &c.actor,
+                    at: c.at.rfc3339(),
+                    reason,
+                    review_url: &c.review_url,
                 };
                 let html = ContactChangedHtml {
-                    account: c.account, new_name: c.new_name, new_email: c.new_email, previous, actor: &c.actor,
-                    at: c.at.rfc3339(), reason, review_url: &c.review_url,
+                    account: c.account,
+                    new_name: c.new_name,
+                    new_email: c.new_email,
+                    previous,
+                    actor: &c.actor,
+                    at: c.at.rfc3339(),
+                    reason,
+                    review_url: &c.review_url,
                 };
-                (format!("The Security Contact of {} changed", c.account), txt.render()?, html.render()?)
+                (
+                    format!("The Security Contact of {} changed", c.account),
+                    txt.render()?,
+                    html.render()?,
+                )
             }
-            Template::ContactWarning { name, account, window_days, last_login, lapses_at, login_url } => {
+            Template::ContactWarning {
+                name,
+                account,
+                window_days,
+                last_login,
+                lapses_at,
+                login_url,
+            } => {
                 let (last_login, lapses_at) = (last_login.rfc3339(), lapses_at.rfc3339());
-                let txt = ContactWarningTxt { name, account, window_days, last_login: last_login.clone(), lapses_at: lapses_at.clone(), login_url };
-                let html = ContactWarningHtml { name, account, window_days, last_login, lapses_at, login_url };
-                (format!("Log in to stay the Security Contact of {account}"), txt.render()?, html.render()?)
+                let txt = ContactWarningTxt {
+                    name,
+                    account,
+                    window_days,
+                    last_login: last_login.clone(),
+                    lapses_at: lapses_at.clone(),
+                    login_url,
+                };
+                let html = ContactWarningHtml {
+                    name,
+                    account,
+                    window_days,
+                    last_login,
+                    lapses_at,
+                    login_url,
+                };
+                (
+                    format!("Log in to stay the Security Contact of {account}"),
+                    txt.render()?,
+                    html.render()?,
+                )
             }
         })
     }
@@ -133,8 +235,18 @@ pub(crate) async fn enqueue(
     t: &Template<'_>,
     now: Millis,
 ) -> Result<(), AppError> {
-    let (subject, body_text, body_html) = t.render().map_err(|e| AppError::internal(format!("template: {e}")))?;
-    let m = outbox::Message { id: MessageId::new(), account, recipient: to.to_owned(), subject, body_text, body_html, attempts: 0 };
+    let (subject, body_text, body_html) = t
+        .render()
+        .map_err(|e| AppError::internal(format!("template: {e}")))?;
+    let m = outbox::Message {
+        id: MessageId::new(),
+        account,
+        recipient: to.to_owned(),
+        subject,
+        body_text,
+        body_html,
+        attempts: 0,
+    };
     outbox::enqueue(c, &m, now).await?;
     Ok(())
 }
@@ -142,7 +254,10 @@ pub(crate) async fn enqueue(
 /// Where delivered mail goes.
 #[derive(Clone)]
 pub enum Mailer {
-    Smtp { transport: AsyncSmtpTransport<Tokio1Executor>, from: Mailbox },
+    Smtp {
+        transport: AsyncSmtpTransport<Tokio1Executor>,
+        from: Mailbox,
+    },
     /// The embedded default: one `.eml` file per message in this directory.
     Files { dir: PathBuf, from: Mailbox },
 }
@@ -154,11 +269,17 @@ impl Mailer {
             .map_err(|e| format!("invalid SMTP URL: {e}"))?
             .timeout(Some(Duration::from_secs(15)))
             .build();
-        Ok(Mailer::Smtp { transport, from: parse_from(from)? })
+        Ok(Mailer::Smtp {
+            transport,
+            from: parse_from(from)?,
+        })
     }
 
     pub fn files(dir: PathBuf, from: &str) -> Result<Self, String> {
-        Ok(Mailer::Files { dir, from: parse_from(from)? })
+        Ok(Mailer::Files {
+            dir,
+            from: parse_from(from)?,
+        })
     }
 
     fn from(&self) -> &Mailbox {
@@ -168,21 +289,35 @@ impl Mailer {
     }
 
     async fn deliver(&self, m: &outbox::Message) -> Result<(), String> {
-        let to: Mailbox = m.recipient.parse().map_err(|e| format!("bad recipient: {e}"))?;
+        let to: Mailbox = m
+            .recipient
+            .parse()
+            .map_err(|e| format!("bad recipient: {e}"))?;
         let email = Message::builder()
             .from(self.from().clone())
             .to(to)
             .subject(&m.subject)
             .message_id(Some(format!("<{}@watchword>", m.id)))
             .header(header::MIME_VERSION_1_0)
-            .multipart(MultiPart::alternative_plain_html(m.body_text.clone(), m.body_html.clone()))
+            .multipart(MultiPart::alternative_plain_html(
+                m.body_text.clone(),
+                m.body_html.clone(),
+            ))
             .map_err(|e| format!("cannot build message: {e}"))?;
         match self {
-            Mailer::Smtp { transport, .. } => transport.send(email).await.map(|_| ()).map_err(|e| format!("smtp: {e}")),
+            Mailer::Smtp { transport, .. } => transport
+                .send(email)
+                .await
+                .map(|_| ())
+                .map_err(|e| format!("smtp: {e}")),
             Mailer::Files { dir, .. } => {
-                tokio::fs::create_dir_all(dir).await.map_err(|e| format!("mail dir: {e}"))?;
+                tokio::fs::create_dir_all(dir)
+                    .await
+                    .map_err(|e| format!("mail dir: {e}"))?;
                 let path = dir.join(format!("{}.eml", m.id));
-                tokio::fs::write(&path, email.formatted()).await.map_err(|e| format!("write {}: {e}", path.display()))?;
+                tokio::fs::write(&path, email.formatted())
+                    .await
+                    .map_err(|e| format!("write {}: {e}", path.display()))?;
                 tracing::info!(to = %m.recipient, subject = %m.subject, file = %path.display(), "email written to file");
                 Ok(())
             }
@@ -191,7 +326,8 @@ impl Mailer {
 }
 
 fn parse_from(from: &str) -> Result<Mailbox, String> {
-    from.parse().map_err(|e| format!("invalid sender address {from:?}: {e}"))
+    from.parse()
+        .map_err(|e| format!("invalid sender address {from:?}: {e}"))
 }
 
 /// Delay before attempt `attempts + 1`: 5 s doubling, at most an hour.
@@ -204,7 +340,14 @@ impl App {
     pub async fn dispatch_outbox_once(&self, mailer: &Mailer) -> Result<usize, StoreError> {
         let now = Millis::now();
         let mut tx = self.store().begin().await?;
-        let batch = outbox::claim(&mut tx, self.store().dialect(), now, self.settings().outbox_lease_secs, 20).await?;
+        let batch = outbox::claim(
+            &mut tx,
+            self.store().dialect(),
+            now,
+            self.settings().outbox_lease_secs,
+            20,
+        )
+        .await?;
         tx.commit().await?;
         let mut sent = 0;
         for m in batch {
@@ -217,7 +360,8 @@ impl App {
                     sent += 1;
                 }
                 Err(e) => {
-                    let retry = (m.attempts < MAX_ATTEMPTS).then(|| now.plus_secs(backoff_secs(m.attempts)));
+                    let retry = (m.attempts < MAX_ATTEMPTS)
+                        .then(|| now.plus_secs(backoff_secs(m.attempts)));
                     tracing::warn!(message_id = %m.id, attempts = m.attempts, error = %e, gave_up = retry.is_none(), "email delivery failed");
                     outbox::mark_failed_attempt(&mut tx, m.id, &e, retry).await?;
                 }
@@ -254,11 +398,19 @@ mod tests {
 
     #[test]
     fn templates_escape_html_but_not_text() {
-        let t = Template::Invitation { inviter: "<b>Eve</b>", account: "Acme", role: "Admin", link: "http://x/?token=a" };
+        let t = Template::Invitation {
+            inviter: "<b>Eve</b>",
+            account: "Acme",
+            role: "Admin",
+            link: "http://x/?token=a",
+        };
         let (subject, text, html) = t.render().unwrap();
         assert!(subject.contains("<b>Eve</b>"));
         assert!(text.contains("<b>Eve</b> invited you"));
-        assert!(html.contains("&#60;b&#62;Eve") || html.contains("&lt;b&gt;Eve"), "{html}");
+        assert!(
+            html.contains("&#60;b&#62;Eve") || html.contains("&lt;b&gt;Eve"),
+            "{html}"
+        );
         assert!(text.contains("never ask you for your password"));
     }
 }

@@ -26,7 +26,10 @@ impl Access {
         if self.member.permissions.contains(p) {
             Ok(())
         } else {
-            Err(DomainError::forbidden("forbidden", format!("this requires the {p} permission")).into())
+            Err(
+                DomainError::forbidden("forbidden", format!("this requires the {p} permission"))
+                    .into(),
+            )
         }
     }
 }
@@ -49,26 +52,57 @@ pub struct Accepted {
 impl App {
     /// Loads the actor's active membership; anything else is indistinguishable from a missing
     /// account.
-    pub async fn access(&self, c: &mut Conn, actor: &Actor, account: AccountId) -> Result<Access, AppError> {
+    pub async fn access(
+        &self,
+        c: &mut Conn,
+        actor: &Actor,
+        account: AccountId,
+    ) -> Result<Access, AppError> {
         let member = members::of_person(&mut *c, account, actor.person).await?;
-        let member = member.filter(|m| m.grants_access(Millis::now())).ok_or(AppError::NotFound)?;
+        let member = member
+            .filter(|m| m.grants_access(Millis::now()))
+            .ok_or(AppError::NotFound)?;
         let account = accounts::get(c, account).await?.ok_or(AppError::NotFound)?;
         Ok(Access { account, member })
     }
 
-    pub(crate) async fn resolve_role(&self, c: &mut Conn, account: AccountId, key: &str) -> Result<ResolvedRole, AppError> {
-        let unknown = || DomainError::field("unknown_role", "role", format!("no role {key:?} in this account"));
+    pub(crate) async fn resolve_role(
+        &self,
+        c: &mut Conn,
+        account: AccountId,
+        key: &str,
+    ) -> Result<ResolvedRole, AppError> {
+        let unknown = || {
+            DomainError::field(
+                "unknown_role",
+                "role",
+                format!("no role {key:?} in this account"),
+            )
+        };
         match RoleRef::parse(key).ok_or_else(unknown)? {
-            RoleRef::Builtin(b) => Ok(ResolvedRole { role: RoleRef::Builtin(b), name: b.name().into(), permissions: b.permissions() }),
+            RoleRef::Builtin(b) => Ok(ResolvedRole {
+                role: RoleRef::Builtin(b),
+                name: b.name().into(),
+                permissions: b.permissions(),
+            }),
             RoleRef::Custom(id) => {
                 let r = accounts::role(c, account, id).await?.ok_or_else(unknown)?;
-                Ok(ResolvedRole { role: RoleRef::Custom(id), name: r.name, permissions: r.permissions })
+                Ok(ResolvedRole {
+                    role: RoleRef::Custom(id),
+                    name: r.name,
+                    permissions: r.permissions,
+                })
             }
         }
     }
 
     /// A role an actor may hand out: anything but Owner, holding nothing the actor lacks.
-    async fn grantable_role(&self, c: &mut Conn, access: &Access, key: &str) -> Result<ResolvedRole, AppError> {
+    async fn grantable_role(
+        &self,
+        c: &mut Conn,
+        access: &Access,
+        key: &str,
+    ) -> Result<ResolvedRole, AppError> {
         let role = self.resolve_role(c, access.account.id, key).await?;
         if role.role.is_owner() {
             return Err(DomainError::field(
@@ -79,39 +113,73 @@ impl App {
             .into());
         }
         if role.role.is_staff() {
-            return Err(DomainError::field("staff_role_not_assignable", "role", "staff roles are granted by the operator").into());
+            return Err(DomainError::field(
+                "staff_role_not_assignable",
+                "role",
+                "staff roles are granted by the operator",
+            )
+            .into());
         }
         check_grant(access.permissions(), role.permissions)?;
         Ok(role)
     }
 
     pub async fn account(&self, actor: &Actor, account: AccountId) -> Result<Access, AppError> {
-        self.access(&mut *self.store().read().await?, actor, account).await
+        self.access(&mut *self.store().read().await?, actor, account)
+            .await
     }
 
-    pub async fn list_members(&self, actor: &Actor, account: AccountId) -> Result<Vec<MemberRow>, AppError> {
+    pub async fn list_members(
+        &self,
+        actor: &Actor,
+        account: AccountId,
+    ) -> Result<Vec<MemberRow>, AppError> {
         let mut c = self.store().read().await?;
-        self.access(&mut c, actor, account).await?.require(Permission::UsersRead)?;
+        self.access(&mut c, actor, account)
+            .await?
+            .require(Permission::UsersRead)?;
         Ok(members::list(&mut c, account).await?)
     }
 
-    pub async fn list_invitations(&self, actor: &Actor, account: AccountId) -> Result<Vec<MemberRow>, AppError> {
+    pub async fn list_invitations(
+        &self,
+        actor: &Actor,
+        account: AccountId,
+    ) -> Result<Vec<MemberRow>, AppError> {
         let all = self.list_members(actor, account).await?;
-        Ok(all.into_iter().filter(|m| m.status == MembershipStatus::Invited).collect())
+        Ok(all
+            .into_iter()
+            .filter(|m| m.status == MembershipStatus::Invited)
+            .collect())
     }
 
     /// Invites an email address with a role; the link goes out by email, from the outbox.
-    pub async fn invite(&self, actor: &Actor, account: AccountId, email: &str, role: &str) -> Result<MemberRow, AppError> {
+    pub async fn invite(
+        &self,
+        actor: &Actor,
+        account: AccountId,
+        email: &str,
+        role: &str,
+    ) -> Result<MemberRow, AppError> {
         let email = EmailAddress::parse(email)?;
         let now = Millis::now();
         let mut tx = self.store().begin().await?;
         let access = self.access(&mut tx, actor, account).await?;
         access.require(Permission::UsersManage)?;
         let role = self.grantable_role(&mut tx, &access, role).await?;
-        if members::by_email(&mut tx, account, email.as_str()).await?.is_some() {
-            return Err(DomainError::conflict("already_member", "this email is already a member of the account or invited").into());
+        if members::by_email(&mut tx, account, email.as_str())
+            .await?
+            .is_some()
+        {
+            return Err(DomainError::conflict(
+                "already_member",
+                "this email is already a member of the account or invited",
+            )
+            .into());
         }
-        let person = persons::by_email(&mut tx, email.as_str()).await?.map(|p| p.id);
+        let person = persons::by_email(&mut tx, email.as_str())
+            .await?
+            .map(|p| p.id);
         let id = MembershipId::new();
         let new = members::NewMembership {
             id,
@@ -122,21 +190,46 @@ impl App {
             status: MembershipStatus::Invited,
             invited_by: Some(actor.person),
         };
-        members::insert(&mut tx, new, now).await.map_err(|e| match e.is_unique() {
-            true => DomainError::conflict("already_member", "this email is already a member of the account or invited").into(),
-            false => AppError::from(e),
-        })?;
+        members::insert(&mut tx, new, now)
+            .await
+            .map_err(|e| match e.is_unique() {
+                true => DomainError::conflict(
+                    "already_member",
+                    "this email is already a member of the account or invited",
+                )
+                .into(),
+                false => AppError::from(e),
+            })?;
         let token = random_token();
         let expires = now.plus_secs(self.settings().invitation_ttl_secs);
-        invitations::insert(&mut tx, InvitationId::new(), account, id, &hash_token(&token), now, expires).await?;
+        invitations::insert(
+            &mut tx,
+            InvitationId::new(),
+            account,
+            id,
+            &hash_token(&token),
+            now,
+            expires,
+        )
+        .await?;
         let event = events::by_actor(actor, account, "member.invited")
             .target("membership", id)
             .details(serde_json::json!({ "email": email.as_str(), "role": role.role.encode(), "role_name": role.name }));
         audit::append(&mut tx, &event, now).await?;
-        let link = format!("{}/invitations/accept?token={token}", self.settings().public_url.trim_end_matches('/'));
-        let t = Template::Invitation { inviter: &actor.name, account: &access.account.name, role: &role.name, link: &link };
+        let link = format!(
+            "{}/invitations/accept?token={token}",
+            self.settings().public_url.trim_end_matches('/')
+        );
+        let t = Template::Invitation {
+            inviter: &actor.name,
+            account: &access.account.name,
+            role: &role.name,
+            link: &link,
+        };
         mail::enqueue(&mut tx, Some(account), email.as_str(), &t, now).await?;
-        let row = members::get(&mut tx, account, id).await?.ok_or(AppError::NotFound)?;
+        let row = members::get(&mut tx, account, id)
+            .await?
+            .ok_or(AppError::NotFound)?;
         tx.commit().await?;
         self.committed();
         Ok(row)
@@ -152,20 +245,36 @@ impl App {
         mode: SessionMode,
         meta: &Meta,
     ) -> Result<Accepted, AppError> {
-        let invalid = || AppError::Domain(DomainError::invalid("invitation_invalid", "this invitation link is invalid, used or expired"));
+        let invalid = || {
+            AppError::Domain(DomainError::invalid(
+                "invitation_invalid",
+                "this invitation link is invalid, used or expired",
+            ))
+        };
         let now = Millis::now();
-        let inv = invitations::by_token_hash(&mut *self.store().read().await?, &hash_token(token)).await?.ok_or_else(invalid)?;
+        let inv = invitations::by_token_hash(&mut *self.store().read().await?, &hash_token(token))
+            .await?
+            .ok_or_else(invalid)?;
         if inv.used_at.is_some() || now >= inv.expires_at {
             return Err(invalid());
         }
-        let member = members::get(&mut *self.store().read().await?, inv.account_id, inv.membership_id).await?;
-        let member = member.filter(|m| m.status == MembershipStatus::Invited).ok_or_else(invalid)?;
+        let member = members::get(
+            &mut *self.store().read().await?,
+            inv.account_id,
+            inv.membership_id,
+        )
+        .await?;
+        let member = member
+            .filter(|m| m.status == MembershipStatus::Invited)
+            .ok_or_else(invalid)?;
         let existing = persons::by_email(&mut *self.store().read().await?, &member.email).await?;
         let new_person = match &existing {
             Some(_) => None,
             None => {
                 let name = PersonName::parse(name.unwrap_or_default())?;
-                let pw = pw.ok_or_else(|| DomainError::field("required", "password", "choose a password"))?;
+                let pw = pw.ok_or_else(|| {
+                    DomainError::field("required", "password", "choose a password")
+                })?;
                 let email = EmailAddress::parse(&member.email)?;
                 password::check_policy(&pw, &email, name.as_str())?;
                 let hash = self.hashing(move |h| h.hash(&pw)).await?;
@@ -193,75 +302,149 @@ impl App {
             }
             None => None,
         };
-        let event = events::by_person(person, &member.email, meta, Some(inv.account_id), "invitation.accepted")
-            .target("membership", member.id)
-            .details(serde_json::json!({ "role": member.role.encode(), "new_person": existing.is_none() }));
+        let event = events::by_person(
+            person,
+            &member.email,
+            meta,
+            Some(inv.account_id),
+            "invitation.accepted",
+        )
+        .target("membership", member.id)
+        .details(
+            serde_json::json!({ "role": member.role.encode(), "new_person": existing.is_none() }),
+        );
         audit::append(&mut tx, &event, now).await?;
         tx.commit().await?;
         self.committed();
-        Ok(Accepted { account: inv.account_id, membership: member.id, person, session })
+        Ok(Accepted {
+            account: inv.account_id,
+            membership: member.id,
+            person,
+            session,
+        })
     }
 
     /// Loads a member the actor may manage (role change, deactivation, removal).
-    async fn managed_member(&self, c: &mut Conn, actor: &Actor, account: AccountId, id: MembershipId) -> Result<(Access, MemberRow), AppError> {
+    async fn managed_member(
+        &self,
+        c: &mut Conn,
+        actor: &Actor,
+        account: AccountId,
+        id: MembershipId,
+    ) -> Result<(Access, MemberRow), AppError> {
         let access = self.access(&mut *c, actor, account).await?;
         access.require(Permission::UsersManage)?;
-        let target = members::get(c, account, id).await?.ok_or(AppError::NotFound)?;
-        check_manage_member(access.permissions(), target.person_id == Some(actor.person), target.role, target.permissions)?;
+        let target = members::get(c, account, id)
+            .await?
+            .ok_or(AppError::NotFound)?;
+        check_manage_member(
+            access.permissions(),
+            target.person_id == Some(actor.person),
+            target.role,
+            target.permissions,
+        )?;
         Ok((access, target))
     }
 
-    pub async fn change_role(&self, actor: &Actor, account: AccountId, id: MembershipId, role: &str) -> Result<MemberRow, AppError> {
+    pub async fn change_role(
+        &self,
+        actor: &Actor,
+        account: AccountId,
+        id: MembershipId,
+        role: &str,
+    ) -> Result<MemberRow, AppError> {
         let now = Millis::now();
         let mut tx = self.store().begin().await?;
         let (access, target) = self.managed_member(&mut tx, actor, account, id).await?;
         if target.role.is_staff() {
-            return Err(DomainError::conflict("staff_membership", "operator staff access is changed with `watchword staff`").into());
+            return Err(DomainError::conflict(
+                "staff_membership",
+                "operator staff access is changed with `watchword staff`",
+            )
+            .into());
         }
         let role = self.grantable_role(&mut tx, &access, role).await?;
         members::set_role(&mut tx, account, id, role.role, now).await?;
-        self.recheck_contact(&mut tx, account, now, "member.role_changed").await?;
-        let event = events::by_actor(actor, account, "member.role_changed").target("membership", id).details(serde_json::json!({
-            "email": target.email,
-            "from": target.role.encode(), "from_name": target.role_name,
-            "to": role.role.encode(), "to_name": role.name,
-        }));
+        self.recheck_contact(&mut tx, account, now, "member.role_changed")
+            .await?;
+        let event = events::by_actor(actor, account, "member.role_changed")
+            .target("membership", id)
+            .details(serde_json::json!({
+                "email": target.email,
+                "from": target.role.encode(), "from_name": target.role_name,
+                "to": role.role.encode(), "to_name": role.name,
+            }));
         audit::append(&mut tx, &event, now).await?;
-        let row = members::get(&mut tx, account, id).await?.ok_or(AppError::NotFound)?;
+        let row = members::get(&mut tx, account, id)
+            .await?
+            .ok_or(AppError::NotFound)?;
         tx.commit().await?;
         self.committed();
         Ok(row)
     }
 
-    pub async fn set_member_active(&self, actor: &Actor, account: AccountId, id: MembershipId, active: bool) -> Result<MemberRow, AppError> {
+    pub async fn set_member_active(
+        &self,
+        actor: &Actor,
+        account: AccountId,
+        id: MembershipId,
+        active: bool,
+    ) -> Result<MemberRow, AppError> {
         let now = Millis::now();
         let mut tx = self.store().begin().await?;
         let (_, target) = self.managed_member(&mut tx, actor, account, id).await?;
         let (from, to, action) = match active {
-            true => (MembershipStatus::Deactivated, MembershipStatus::Active, "member.reactivated"),
-            false => (MembershipStatus::Active, MembershipStatus::Deactivated, "member.deactivated"),
+            true => (
+                MembershipStatus::Deactivated,
+                MembershipStatus::Active,
+                "member.reactivated",
+            ),
+            false => (
+                MembershipStatus::Active,
+                MembershipStatus::Deactivated,
+                "member.deactivated",
+            ),
         };
         if target.status != from {
-            return Err(DomainError::conflict("invalid_state", format!("the member is {}, not {}", target.status.as_str(), from.as_str())).into());
+            return Err(DomainError::conflict(
+                "invalid_state",
+                format!(
+                    "the member is {}, not {}",
+                    target.status.as_str(),
+                    from.as_str()
+                ),
+            )
+            .into());
         }
         members::set_status(&mut tx, account, id, to, now).await?;
         if !active {
-            self.recheck_contact(&mut tx, account, now, "member.deactivated").await?;
+            self.recheck_contact(&mut tx, account, now, "member.deactivated")
+                .await?;
         }
-        let event = events::by_actor(actor, account, action).target("membership", id).details(serde_json::json!({ "email": target.email }));
+        let event = events::by_actor(actor, account, action)
+            .target("membership", id)
+            .details(serde_json::json!({ "email": target.email }));
         audit::append(&mut tx, &event, now).await?;
-        let row = members::get(&mut tx, account, id).await?.ok_or(AppError::NotFound)?;
+        let row = members::get(&mut tx, account, id)
+            .await?
+            .ok_or(AppError::NotFound)?;
         tx.commit().await?;
         self.committed();
         Ok(row)
     }
 
     /// Removes a member (or withdraws an invitation).
-    pub async fn remove_member(&self, actor: &Actor, account: AccountId, id: MembershipId) -> Result<(), AppError> {
+    pub async fn remove_member(
+        &self,
+        actor: &Actor,
+        account: AccountId,
+        id: MembershipId,
+    ) -> Result<(), AppError> {
         let now = Millis::now();
         let mut tx = self.store().begin().await?;
         let (_, target) = self.managed_member(&mut tx, actor, account, id).await?;
-        self.release_contact(&mut tx, account, &target, "member.removed").await?;
+        self.release_contact(&mut tx, account, &target, "member.removed")
+            .await?;
         members::delete(&mut tx, account, id).await?;
         let event = events::by_actor(actor, account, "member.removed")
             .target("membership", id)
@@ -273,27 +456,61 @@ impl App {
     }
 
     /// The Owner hands ownership to an active member and becomes an Admin.
-    pub async fn transfer_ownership(&self, actor: &Actor, account: AccountId, to: MembershipId) -> Result<MemberRow, AppError> {
+    pub async fn transfer_ownership(
+        &self,
+        actor: &Actor,
+        account: AccountId,
+        to: MembershipId,
+    ) -> Result<MemberRow, AppError> {
         let now = Millis::now();
         let mut tx = self.store().begin().await?;
         let access = self.access(&mut tx, actor, account).await?;
         if !access.member.role.is_owner() {
-            return Err(DomainError::forbidden("owner_only", "only the Owner can transfer ownership").into());
+            return Err(DomainError::forbidden(
+                "owner_only",
+                "only the Owner can transfer ownership",
+            )
+            .into());
         }
-        let target = members::get(&mut tx, account, to).await?.ok_or(AppError::NotFound)?;
+        let target = members::get(&mut tx, account, to)
+            .await?
+            .ok_or(AppError::NotFound)?;
         if target.id == access.member.id {
-            return Err(DomainError::conflict("cannot_modify_self", "you are already the Owner").into());
+            return Err(
+                DomainError::conflict("cannot_modify_self", "you are already the Owner").into(),
+            );
         }
         if !target.grants_access(now) {
-            return Err(DomainError::field("member_not_active", "member_id", "ownership can only go to an active member").into());
+            return Err(DomainError::field(
+                "member_not_active",
+                "member_id",
+                "ownership can only go to an active member",
+            )
+            .into());
         }
-        members::set_role(&mut tx, account, access.member.id, RoleRef::Builtin(BuiltinRole::Admin), now).await?;
-        members::set_role(&mut tx, account, to, RoleRef::Builtin(BuiltinRole::Owner), now).await?;
+        members::set_role(
+            &mut tx,
+            account,
+            access.member.id,
+            RoleRef::Builtin(BuiltinRole::Admin),
+            now,
+        )
+        .await?;
+        members::set_role(
+            &mut tx,
+            account,
+            to,
+            RoleRef::Builtin(BuiltinRole::Owner),
+            now,
+        )
+        .await?;
         let event = events::by_actor(actor, account, "ownership.transferred").target("membership", to).details(serde_json::json!({
             "from_membership": access.member.id, "to_membership": to, "to_email": target.email, "previous_role": target.role.encode(),
         }));
         audit::append(&mut tx, &event, now).await?;
-        let row = members::get(&mut tx, account, to).await?.ok_or(AppError::NotFound)?;
+        let row = members::get(&mut tx, account, to)
+            .await?
+            .ok_or(AppError::NotFound)?;
         // A default Security Contact follows the Owner; a picked one stays.
         if let Some(current) = watchword_store::contacts::get(&mut tx, account).await? {
             if current.source == "default" && current.membership != Some(to) {
@@ -301,8 +518,21 @@ impl App {
                     Some(p) => members::get(&mut tx, account, p).await?,
                     None => None,
                 };
-                let why = Some("the default Security Contact follows the Owner after an ownership transfer".to_owned());
-                self.change_contact(&mut tx, &current, previous.as_ref(), &row, "default", Some(actor), why, now).await?;
+                let why = Some(
+                    "the default Security Contact follows the Owner after an ownership transfer"
+                        .to_owned(),
+                );
+                self.change_contact(
+                    &mut tx,
+                    &current,
+                    previous.as_ref(),
+                    &row,
+                    "default",
+                    Some(actor),
+                    why,
+                    now,
+                )
+                .await?;
             }
         }
         tx.commit().await?;

@@ -8,24 +8,57 @@ use watchword_store::rows::RoleRow;
 use watchword_store::{accounts, audit};
 
 impl App {
-    pub async fn list_roles(&self, actor: &Actor, account: AccountId) -> Result<Vec<RoleRow>, AppError> {
+    pub async fn list_roles(
+        &self,
+        actor: &Actor,
+        account: AccountId,
+    ) -> Result<Vec<RoleRow>, AppError> {
         let mut c = self.store().read().await?;
-        self.access(&mut c, actor, account).await?.require(Permission::UsersRead)?;
+        self.access(&mut c, actor, account)
+            .await?
+            .require(Permission::UsersRead)?;
         Ok(accounts::roles(&mut c, account).await?)
     }
 
-    pub async fn create_role(&self, actor: &Actor, account: AccountId, name: &str, permissions: &[String]) -> Result<RoleRow, AppError> {
+    pub async fn create_role(
+        &self,
+        actor: &Actor,
+        account: AccountId,
+        name: &str,
+        permissions: &[String],
+    ) -> Result<RoleRow, AppError> {
         let name = name.trim();
         if name.is_empty() || name.chars().count() > 60 || name.chars().any(char::is_control) {
-            return Err(DomainError::field("invalid_name", "name", "a role name has 1 to 60 characters").into());
+            return Err(DomainError::field(
+                "invalid_name",
+                "name",
+                "a role name has 1 to 60 characters",
+            )
+            .into());
         }
-        if BuiltinRole::ALL.iter().any(|b| b.name().eq_ignore_ascii_case(name) || b.key().eq_ignore_ascii_case(name)) {
-            return Err(DomainError::conflict("role_name_taken", "a built-in role has this name").into());
+        if BuiltinRole::ALL
+            .iter()
+            .any(|b| b.name().eq_ignore_ascii_case(name) || b.key().eq_ignore_ascii_case(name))
+        {
+            return Err(
+                DomainError::conflict("role_name_taken", "a built-in role has this name").into(),
+            );
         }
-        let perms = PermissionSet::parse_all(permissions.iter().map(String::as_str))
-            .map_err(|p| DomainError::field("unknown_permission", "permissions", format!("unknown permission {p:?}")))?;
+        let perms =
+            PermissionSet::parse_all(permissions.iter().map(String::as_str)).map_err(|p| {
+                DomainError::field(
+                    "unknown_permission",
+                    "permissions",
+                    format!("unknown permission {p:?}"),
+                )
+            })?;
         if perms == PermissionSet::EMPTY {
-            return Err(DomainError::field("required", "permissions", "a role needs at least one permission").into());
+            return Err(DomainError::field(
+                "required",
+                "permissions",
+                "a role needs at least one permission",
+            )
+            .into());
         }
         let now = Millis::now();
         let mut tx = self.store().begin().await?;
@@ -33,15 +66,21 @@ impl App {
         access.require(Permission::RolesManage)?;
         check_grant(access.permissions(), perms)?;
         let id = RoleId::new();
-        accounts::insert_role(&mut tx, account, id, name, perms, actor.person, now).await.map_err(|e| match e.is_unique() {
-            true => DomainError::conflict("role_name_taken", "a role with this name exists").into(),
-            false => AppError::from(e),
-        })?;
+        accounts::insert_role(&mut tx, account, id, name, perms, actor.person, now)
+            .await
+            .map_err(|e| match e.is_unique() {
+                true => {
+                    DomainError::conflict("role_name_taken", "a role with this name exists").into()
+                }
+                false => AppError::from(e),
+            })?;
         let event = events::by_actor(actor, account, "role.created")
             .target("role", id)
             .details(serde_json::json!({ "name": name, "permissions": perms.to_strings() }));
         audit::append(&mut tx, &event, now).await?;
-        let row = accounts::role(&mut tx, account, id).await?.ok_or(AppError::NotFound)?;
+        let row = accounts::role(&mut tx, account, id)
+            .await?
+            .ok_or(AppError::NotFound)?;
         tx.commit().await?;
         self.committed();
         Ok(row)

@@ -5,7 +5,12 @@ use watchword_domain::*;
 use watchword_store::audit::NewEvent;
 use watchword_store::{audit, members, persons};
 
-fn system_event(account: AccountId, action: &'static str, membership: MembershipId, details: serde_json::Value) -> NewEvent {
+fn system_event(
+    account: AccountId,
+    action: &'static str,
+    membership: MembershipId,
+    details: serde_json::Value,
+) -> NewEvent {
     NewEvent {
         account: Some(account),
         actor_person: None,
@@ -21,19 +26,43 @@ fn system_event(account: AccountId, action: &'static str, membership: Membership
 
 impl App {
     /// Gives an existing person the `staff_access` role in an account, optionally until `expires`.
-    pub async fn grant_staff(&self, account: AccountId, email: &str, expires: Option<Millis>) -> Result<MembershipId, AppError> {
+    pub async fn grant_staff(
+        &self,
+        account: AccountId,
+        email: &str,
+        expires: Option<Millis>,
+    ) -> Result<MembershipId, AppError> {
         let email = EmailAddress::parse(email)?;
         let now = Millis::now();
         if expires.is_some_and(|e| e <= now) {
-            return Err(DomainError::invalid("invalid_expiry", "the expiry must be in the future").into());
+            return Err(
+                DomainError::invalid("invalid_expiry", "the expiry must be in the future").into(),
+            );
         }
         let mut tx = self.store().begin().await?;
-        watchword_store::accounts::get(&mut tx, account).await?.ok_or(AppError::NotFound)?;
-        let person = persons::by_email(&mut tx, email.as_str()).await?.ok_or_else(|| {
-            DomainError::invalid("unknown_person", "no watchword login has this email; the staff member signs up first")
-        })?;
-        if members::by_email(&mut tx, account, email.as_str()).await?.is_some() || members::of_person(&mut tx, account, person.id).await?.is_some() {
-            return Err(DomainError::conflict("already_member", "this person is already a member of the account").into());
+        watchword_store::accounts::get(&mut tx, account)
+            .await?
+            .ok_or(AppError::NotFound)?;
+        let person = persons::by_email(&mut tx, email.as_str())
+            .await?
+            .ok_or_else(|| {
+                DomainError::invalid(
+                    "unknown_person",
+                    "no watchword login has this email; the staff member signs up first",
+                )
+            })?;
+        if members::by_email(&mut tx, account, email.as_str())
+            .await?
+            .is_some()
+            || members::of_person(&mut tx, account, person.id)
+                .await?
+                .is_some()
+        {
+            return Err(DomainError::conflict(
+                "already_member",
+                "this person is already a member of the account",
+            )
+            .into());
         }
         let id = MembershipId::new();
         let new = members::NewMembership {
@@ -48,7 +77,12 @@ impl App {
         members::insert(&mut tx, new, now).await?;
         members::set_staff_expiry(&mut tx, account, id, expires).await?;
         let details = serde_json::json!({ "email": email.as_str(), "expires_at": expires.map(|e| e.rfc3339()) });
-        audit::append(&mut tx, &system_event(account, "staff.granted", id, details), now).await?;
+        audit::append(
+            &mut tx,
+            &system_event(account, "staff.granted", id, details),
+            now,
+        )
+        .await?;
         tx.commit().await?;
         self.committed();
         Ok(id)
@@ -59,10 +93,24 @@ impl App {
         let email = EmailAddress::parse(email)?;
         let now = Millis::now();
         let mut tx = self.store().begin().await?;
-        let m = members::by_email(&mut tx, account, email.as_str()).await?.filter(|m| m.role.is_staff()).ok_or(AppError::NotFound)?;
-        self.release_contact(&mut tx, account, &m, "staff.revoked").await?;
+        let m = members::by_email(&mut tx, account, email.as_str())
+            .await?
+            .filter(|m| m.role.is_staff())
+            .ok_or(AppError::NotFound)?;
+        self.release_contact(&mut tx, account, &m, "staff.revoked")
+            .await?;
         members::delete(&mut tx, account, m.id).await?;
-        audit::append(&mut tx, &system_event(account, "staff.revoked", m.id, serde_json::json!({ "email": m.email })), now).await?;
+        audit::append(
+            &mut tx,
+            &system_event(
+                account,
+                "staff.revoked",
+                m.id,
+                serde_json::json!({ "email": m.email }),
+            ),
+            now,
+        )
+        .await?;
         tx.commit().await?;
         self.committed();
         Ok(())

@@ -15,7 +15,9 @@ const PASSWORD: &str = "vivid-Lantern-47-orbit!";
 
 fn arg(name: &str) -> Option<String> {
     let args: Vec<String> = std::env::args().collect();
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned())
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
 }
 
 /// Runs `concurrency` loops of `make` for `secs` seconds; returns completed requests per second.
@@ -34,7 +36,11 @@ where
             let (done, failed, make) = (done.clone(), failed.clone(), make.clone());
             tokio::spawn(async move {
                 while Instant::now() < deadline {
-                    if make().await { done.fetch_add(1, Ordering::Relaxed) } else { failed.fetch_add(1, Ordering::Relaxed) };
+                    if make().await {
+                        done.fetch_add(1, Ordering::Relaxed)
+                    } else {
+                        failed.fetch_add(1, Ordering::Relaxed)
+                    };
                 }
             })
         })
@@ -52,23 +58,47 @@ mod sweep;
 #[tokio::main]
 async fn main() {
     if std::env::args().nth(1).as_deref() == Some("sweep") {
-        let n = arg("--accounts").and_then(|v| v.parse().ok()).unwrap_or(100_000);
+        let n = arg("--accounts")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(100_000);
         return sweep::run(n, arg("--database-url")).await;
     }
     let secs: u64 = arg("--seconds").and_then(|s| s.parse().ok()).unwrap_or(10);
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     let dir = tempfile::tempdir().expect("temp dir");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let exe = std::env::current_exe().unwrap().with_file_name("watchword");
-    assert!(exe.exists(), "build the server first: cargo build --release -p watchword");
+    assert!(
+        exe.exists(),
+        "build the server first: cargo build --release -p watchword"
+    );
     let mut cmd = Command::new(&exe);
-    cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"]).arg(dir.path());
+    cmd.args([
+        "serve",
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--data-dir",
+    ])
+    .arg(dir.path());
     if let Some(url) = arg("--database-url") {
         cmd.args(["--database-url", &url]);
     }
-    let mut server = cmd.env("WATCHWORD_LOG_LEVEL", "warn").stdout(Stdio::null()).spawn().expect("start watchword");
+    let mut server = cmd
+        .env("WATCHWORD_LOG_LEVEL", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start watchword");
     let base = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::builder().pool_max_idle_per_host(256).build().unwrap();
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .build()
+        .unwrap();
     for _ in 0..200 {
         if client.get(format!("{base}/healthz")).send().await.is_ok() {
             break;
@@ -85,7 +115,10 @@ async fn main() {
         .json()
         .await
         .unwrap();
-    let token = signup["session_token"].as_str().expect("signup worked").to_owned();
+    let token = signup["session_token"]
+        .as_str()
+        .expect("signup worked")
+        .to_owned();
 
     // Argon2id verify, single thread, same parameters as the server's defaults.
     let params = HashParams::OWASP_MIN;
@@ -104,7 +137,11 @@ async fn main() {
     let threads: Vec<_> = (0..cores)
         .map(|_| {
             let (pw, phc) = (pw.clone(), phc.clone());
-            std::thread::spawn(move || (0..n).for_each(|_| { params.verify(&pw, &phc); }))
+            std::thread::spawn(move || {
+                (0..n).for_each(|_| {
+                    params.verify(&pw, &phc);
+                })
+            })
         })
         .collect();
     threads.into_iter().for_each(|t| t.join().unwrap());
@@ -120,29 +157,72 @@ async fn main() {
     let (c2, b2, tk) = (client.clone(), base.clone(), token.clone());
     let whoami = load(conc, secs, move || {
         let (c, u, t) = (c2.clone(), format!("{b2}/api/v1/whoami"), tk.clone());
-        async move { c.get(u).bearer_auth(t).send().await.is_ok_and(|r| r.status().is_success()) }
+        async move {
+            c.get(u)
+                .bearer_auth(t)
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+        }
     })
     .await;
     let (c3, b3, em) = (client.clone(), base.clone(), email.clone());
     let logins = load(cores * 4, secs, move || {
         let (c, u) = (c3.clone(), format!("{b3}/api/v1/login"));
         let body = serde_json::json!({"email": em, "password": PASSWORD, "session_mode": "token"});
-        async move { c.post(u).json(&body).send().await.is_ok_and(|r| r.status().is_success()) }
+        async move {
+            c.post(u)
+                .json(&body)
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+        }
     })
     .await;
     let _ = server.kill();
     let _ = server.wait();
 
-    let backend = if arg("--database-url").is_some_and(|u| u.starts_with("postgres")) { "PostgreSQL" } else { "SQLite" };
-    println!("watchword benchmark ({backend}, {cores} cores, {secs} s per run, client and server on this machine)");
+    let backend = if arg("--database-url").is_some_and(|u| u.starts_with("postgres")) {
+        "PostgreSQL"
+    } else {
+        "SQLite"
+    };
+    println!(
+        "watchword benchmark ({backend}, {cores} cores, {secs} s per run, client and server on this machine)"
+    );
     println!("{:<44} {:>12}", "measure", "value");
     println!("{:<44} {:>12.0}", "GET /healthz req/s (floor)", healthz);
-    println!("{:<44} {:>12.0}", "GET /api/v1/whoami req/s (bearer session)", whoami);
-    println!("{:<44} {:>12.2}  (target >= 0.85)", "whoami / healthz", whoami / healthz);
-    println!("{:<44} {:>12.1}", "Argon2id verify ms (m=19456,t=2,p=1)", verify * 1000.0);
-    println!("{:<44} {:>12.1}", "limit = cores / verify (logins/s)", limit);
-    println!("{:<44} {:>12.1}", "verifies/s with every core hashing at once", parallel);
+    println!(
+        "{:<44} {:>12.0}",
+        "GET /api/v1/whoami req/s (bearer session)", whoami
+    );
+    println!(
+        "{:<44} {:>12.2}  (target >= 0.85)",
+        "whoami / healthz",
+        whoami / healthz
+    );
+    println!(
+        "{:<44} {:>12.1}",
+        "Argon2id verify ms (m=19456,t=2,p=1)",
+        verify * 1000.0
+    );
+    println!(
+        "{:<44} {:>12.1}",
+        "limit = cores / verify (logins/s)", limit
+    );
+    println!(
+        "{:<44} {:>12.1}",
+        "verifies/s with every core hashing at once", parallel
+    );
     println!("{:<44} {:>12.1}", "POST /api/v1/login logins/s", logins);
-    println!("{:<44} {:>12.2}  (target >= 0.9)", "logins / limit", logins / limit);
-    println!("{:<44} {:>12.2}", "logins / parallel verifies/s", logins / parallel);
+    println!(
+        "{:<44} {:>12.2}  (target >= 0.9)",
+        "logins / limit",
+        logins / limit
+    );
+    println!(
+        "{:<44} {:>12.2}",
+        "logins / parallel verifies/s",
+        logins / parallel
+    );
 }

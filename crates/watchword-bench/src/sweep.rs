@@ -7,12 +7,22 @@ use watchword_domain::Millis;
 
 fn peak_rss_kib() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()).unwrap_or(0)
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }
 
 fn rss_kib() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()).unwrap_or(0)
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }
 
 /// Seeding is benchmark scaffolding, so it may use each database's own id formatting.
@@ -53,17 +63,31 @@ fn seed_sql(postgres: bool) -> Vec<String> {
 
 pub async fn run(accounts: i64, database_url: Option<String>) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let config = watchword::Config { data_dir: dir.path().to_path_buf(), database_url, ..Default::default() };
-    let app = watchword::offline_app(&config).await.expect("open database");
+    let config = watchword::Config {
+        data_dir: dir.path().to_path_buf(),
+        database_url,
+        ..Default::default()
+    };
+    let app = watchword::offline_app(&config)
+        .await
+        .expect("open database");
     let postgres = app.store().dialect() == watchword_store::Dialect::Postgres;
     let now = Millis::now();
     let t = Instant::now();
     let mut tx = app.store().begin().await.unwrap();
     if !postgres {
-        sqlx::query("PRAGMA foreign_keys = OFF").execute(&mut *tx).await.unwrap();
+        sqlx::query("PRAGMA foreign_keys = OFF")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
     }
     for sql in seed_sql(postgres) {
-        sqlx::query(&sql).bind(accounts).bind(now.0).execute(&mut *tx).await.expect("seed");
+        sqlx::query(&sql)
+            .bind(accounts)
+            .bind(now.0)
+            .execute(&mut *tx)
+            .await
+            .expect("seed");
     }
     tx.commit().await.unwrap();
     if postgres {

@@ -5,7 +5,11 @@ use serde::Serialize;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DomainError {
     #[error("{message}")]
-    Invalid { code: &'static str, message: String, fields: Vec<FieldError> },
+    Invalid {
+        code: &'static str,
+        message: String,
+        fields: Vec<FieldError>,
+    },
     #[error("you do not have permission to do this")]
     Forbidden { code: &'static str, message: String },
     #[error("{message}")]
@@ -14,21 +18,35 @@ pub enum DomainError {
 
 impl DomainError {
     pub fn invalid(code: &'static str, message: impl Into<String>) -> Self {
-        Self::Invalid { code, message: message.into(), fields: Vec::new() }
+        Self::Invalid {
+            code,
+            message: message.into(),
+            fields: Vec::new(),
+        }
     }
     pub fn field(code: &'static str, field: &'static str, message: impl Into<String>) -> Self {
         let message = message.into();
         Self::Invalid {
             code,
             message: message.clone(),
-            fields: vec![FieldError { field, code, message }],
+            fields: vec![FieldError {
+                field,
+                code,
+                message,
+            }],
         }
     }
     pub fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
-        Self::Forbidden { code, message: message.into() }
+        Self::Forbidden {
+            code,
+            message: message.into(),
+        }
     }
     pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
-        Self::Conflict { code, message: message.into() }
+        Self::Conflict {
+            code,
+            message: message.into(),
+        }
     }
 }
 

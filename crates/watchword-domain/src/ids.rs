@@ -20,4 +20,13 @@ macro_rules! id_type {
     )*};
 }
 
-id_type!(AccountId, PersonId, MembershipId, RoleId, SessionId, InvitationId, AuditEventId, MessageId);
+id_type!(
+    AccountId,
+    PersonId,
+    MembershipId,
+    RoleId,
+    SessionId,
+    InvitationId,
+    AuditEventId,
+    MessageId
+);

@@ -4,13 +4,13 @@
 pub mod contact;
 pub mod error;
 pub mod ids;
+pub mod password;
 pub mod permission;
 pub mod role;
-pub mod password;
 pub mod session;
 pub mod text;
-pub mod token;
 pub mod time;
+pub mod token;
 
 pub use error::{DomainError, FieldError};
 pub use ids::*;

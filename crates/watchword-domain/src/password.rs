@@ -62,9 +62,15 @@ impl PolicyRule {
             PolicyRule::NeedsLetter => "include at least one letter",
             PolicyRule::NeedsNumber => "include at least one number",
             PolicyRule::NeedsSymbol => "include at least one symbol",
-            PolicyRule::ContainsPersonalInfo => "do not use your name or email address in your password",
-            PolicyRule::Common => "this password is too common; it appears in lists of leaked passwords",
-            PolicyRule::TooGuessable => "this password is too easy to guess; add more unrelated words or characters",
+            PolicyRule::ContainsPersonalInfo => {
+                "do not use your name or email address in your password"
+            }
+            PolicyRule::Common => {
+                "this password is too common; it appears in lists of leaked passwords"
+            }
+            PolicyRule::TooGuessable => {
+                "this password is too easy to guess; add more unrelated words or characters"
+            }
         }
     }
 }
@@ -88,14 +94,20 @@ pub fn policy_violations(pw: &Password, email: &EmailAddress, name: &str) -> Vec
     if !s.chars().any(|c| c.is_numeric()) {
         out.push(PolicyRule::NeedsNumber);
     }
-    if !s.chars().any(|c| !c.is_alphanumeric() && !c.is_whitespace()) {
+    if !s
+        .chars()
+        .any(|c| !c.is_alphanumeric() && !c.is_whitespace())
+    {
         out.push(PolicyRule::NeedsSymbol);
     }
     let lower = s.to_lowercase();
     let mut personal: Vec<String> = vec![email.as_str().to_owned(), email.local_part().to_owned()];
     personal.extend(name.to_lowercase().split_whitespace().map(str::to_owned));
     personal.push(name.to_lowercase().replace(' ', ""));
-    if personal.iter().any(|p| p.chars().count() >= 3 && lower.contains(p.as_str())) {
+    if personal
+        .iter()
+        .any(|p| p.chars().count() >= 3 && lower.contains(p.as_str()))
+    {
         out.push(PolicyRule::ContainsPersonalInfo);
     }
     if len == 0 {
@@ -137,10 +149,22 @@ pub fn check_policy(pw: &Password, email: &EmailAddress, name: &str) -> Result<(
     }
     let fields = broken
         .iter()
-        .map(|r| FieldError { field: "password", code: r.code(), message: r.message().to_owned() })
+        .map(|r| FieldError {
+            field: "password",
+            code: r.code(),
+            message: r.message().to_owned(),
+        })
         .collect();
-    let message = broken.iter().map(|r| r.message()).collect::<Vec<_>>().join("; ");
-    Err(DomainError::Invalid { code: "password_policy", message: format!("password rejected: {message}"), fields })
+    let message = broken
+        .iter()
+        .map(|r| r.message())
+        .collect::<Vec<_>>()
+        .join("; ");
+    Err(DomainError::Invalid {
+        code: "password_policy",
+        message: format!("password rejected: {message}"),
+        fields,
+    })
 }
 
 /// Argon2id parameters; the OWASP minimum is the floor.
@@ -152,7 +176,11 @@ pub struct HashParams {
 }
 
 impl HashParams {
-    pub const OWASP_MIN: HashParams = HashParams { m_kib: 19 * 1024, t: 2, p: 1 };
+    pub const OWASP_MIN: HashParams = HashParams {
+        m_kib: 19 * 1024,
+        t: 2,
+        p: 1,
+    };
 
     pub fn new(m_kib: u32, t: u32, p: u32) -> Result<Self, String> {
         let min = Self::OWASP_MIN;
@@ -166,7 +194,8 @@ impl HashParams {
     }
 
     fn argon2(self) -> Argon2<'static> {
-        let params = Params::new(self.m_kib, self.t, self.p, None).expect("parameters validated in new");
+        let params =
+            Params::new(self.m_kib, self.t, self.p, None).expect("parameters validated in new");
         Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
     }
 
@@ -180,14 +209,26 @@ impl HashParams {
 
     /// Verifies with the parameters recorded in the PHC string.
     pub fn verify(self, pw: &Password, phc: &str) -> Verified {
-        let Ok(parsed) = PasswordHash::new(phc) else { return Verified::No };
-        if self.argon2().verify_password(pw.expose().as_bytes(), &parsed).is_err() {
+        let Ok(parsed) = PasswordHash::new(phc) else {
+            return Verified::No;
+        };
+        if self
+            .argon2()
+            .verify_password(pw.expose().as_bytes(), &parsed)
+            .is_err()
+        {
             return Verified::No;
         }
         let current = Params::try_from(&parsed).ok();
         let up_to_date = parsed.algorithm.as_str() == "argon2id"
-            && current.is_some_and(|c| c.m_cost() >= self.m_kib && c.t_cost() >= self.t && c.p_cost() >= self.p);
-        if up_to_date { Verified::Yes } else { Verified::YesNeedsRehash }
+            && current.is_some_and(|c| {
+                c.m_cost() >= self.m_kib && c.t_cost() >= self.t && c.p_cost() >= self.p
+            });
+        if up_to_date {
+            Verified::Yes
+        } else {
+            Verified::YesNeedsRehash
+        }
     }
 }
 
@@ -218,13 +259,20 @@ mod tests {
         assert!(rules("lovelace#2024-rocks").contains(&ContainsPersonalInfo));
         assert!(rules("ada.lovelace@example.com1").contains(&ContainsPersonalInfo));
         assert!(rules("Password123!").contains(&Common));
-        assert!(rules("qwertyuiop1!").iter().any(|r| *r == Common || *r == TooGuessable));
+        assert!(
+            rules("qwertyuiop1!")
+                .iter()
+                .any(|r| *r == Common || *r == TooGuessable)
+        );
         assert_eq!(rules("vivid-Lantern-47-orbit!"), vec![]);
     }
 
     #[test]
     fn debug_never_shows_the_password() {
-        assert_eq!(format!("{:?}", Password::new("hunter2".into())), "Password(<redacted>)");
+        assert_eq!(
+            format!("{:?}", Password::new("hunter2".into())),
+            "Password(<redacted>)"
+        );
     }
 
     #[test]

@@ -90,14 +90,19 @@ impl PermissionSet {
         self.iter().filter(|p| !other.contains(*p)).collect()
     }
     pub fn iter(self) -> impl Iterator<Item = Permission> {
-        Permission::ALL.into_iter().filter(move |p| self.contains(*p))
+        Permission::ALL
+            .into_iter()
+            .filter(move |p| self.contains(*p))
     }
     pub fn to_strings(self) -> Vec<String> {
         self.iter().map(|p| p.as_str().to_owned()).collect()
     }
     /// Space-separated storage form.
     pub fn encode(self) -> String {
-        self.iter().map(Permission::as_str).collect::<Vec<_>>().join(" ")
+        self.iter()
+            .map(Permission::as_str)
+            .collect::<Vec<_>>()
+            .join(" ")
     }
     /// Parses the storage or API form; unknown names are returned as the error.
     pub fn parse_all<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<Self, String> {
@@ -129,7 +134,10 @@ mod tests {
         }
         let all = PermissionSet::all();
         assert_eq!(PermissionSet::decode(&all.encode()), Ok(all));
-        assert_eq!(PermissionSet::parse_all(["users:manage", "nope"]), Err("nope".into()));
+        assert_eq!(
+            PermissionSet::parse_all(["users:manage", "nope"]),
+            Err("nope".into())
+        );
     }
 
     #[test]

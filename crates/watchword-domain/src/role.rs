@@ -184,7 +184,10 @@ pub fn check_grant(actor: PermissionSet, granted: PermissionSet) -> Result<(), D
         let names: Vec<&str> = missing.iter().map(|p| p.as_str()).collect();
         Err(DomainError::forbidden(
             "privilege_escalation",
-            format!("you cannot grant permissions you do not hold: {}", names.join(", ")),
+            format!(
+                "you cannot grant permissions you do not hold: {}",
+                names.join(", ")
+            ),
         ))
     }
 }
@@ -205,7 +208,10 @@ pub fn check_manage_member(
         ));
     }
     if actor_is_target {
-        return Err(DomainError::conflict("cannot_modify_self", "you cannot change your own membership"));
+        return Err(DomainError::conflict(
+            "cannot_modify_self",
+            "you cannot change your own membership",
+        ));
     }
     check_grant(actor, target)
 }
@@ -220,7 +226,12 @@ mod tests {
         let admin = BuiltinRole::Admin.permissions();
         assert_eq!(owner, PermissionSet::all());
         assert!(admin.is_subset_of(owner) && !admin.contains(BillingManage));
-        for r in [BuiltinRole::Manager, BuiltinRole::Analyst, BuiltinRole::Support, BuiltinRole::StaffAccess] {
+        for r in [
+            BuiltinRole::Manager,
+            BuiltinRole::Analyst,
+            BuiltinRole::Support,
+            BuiltinRole::StaffAccess,
+        ] {
             assert!(r.permissions().is_subset_of(admin));
             assert!(!r.permissions().contains(UsersManage), "{r:?}");
             assert!(!r.permissions().contains(ApiKeysManage), "{r:?}");
@@ -230,24 +241,47 @@ mod tests {
     #[test]
     fn grant_refuses_what_the_actor_lacks() {
         let manager = BuiltinRole::Manager.permissions();
-        assert!(check_grant(manager, BuiltinRole::Analyst.permissions()).is_err()
-            == !BuiltinRole::Analyst.permissions().is_subset_of(manager));
+        assert!(
+            check_grant(manager, BuiltinRole::Analyst.permissions()).is_err()
+                == !BuiltinRole::Analyst.permissions().is_subset_of(manager)
+        );
         assert!(check_grant(manager, BuiltinRole::Admin.permissions()).is_err());
-        assert!(check_grant(BuiltinRole::Admin.permissions(), BuiltinRole::Admin.permissions()).is_ok());
+        assert!(
+            check_grant(
+                BuiltinRole::Admin.permissions(),
+                BuiltinRole::Admin.permissions()
+            )
+            .is_ok()
+        );
     }
 
     #[test]
     fn owner_and_self_are_protected() {
         let owner = BuiltinRole::Owner.permissions();
         let r = check_manage_member(owner, false, RoleRef::Builtin(BuiltinRole::Owner), owner);
-        assert!(matches!(r, Err(DomainError::Forbidden { code: "owner_protected", .. })));
+        assert!(matches!(
+            r,
+            Err(DomainError::Forbidden {
+                code: "owner_protected",
+                ..
+            })
+        ));
         let r = check_manage_member(owner, true, RoleRef::Builtin(BuiltinRole::Admin), owner);
-        assert!(matches!(r, Err(DomainError::Conflict { code: "cannot_modify_self", .. })));
+        assert!(matches!(
+            r,
+            Err(DomainError::Conflict {
+                code: "cannot_modify_self",
+                ..
+            })
+        ));
     }
 
     #[test]
     fn role_refs_parse() {
-        assert_eq!(RoleRef::parse("admin"), Some(RoleRef::Builtin(BuiltinRole::Admin)));
+        assert_eq!(
+            RoleRef::parse("admin"),
+            Some(RoleRef::Builtin(BuiltinRole::Admin))
+        );
         let id = RoleId::new();
         assert_eq!(RoleRef::parse(&id.to_string()), Some(RoleRef::Custom(id)));
         assert_eq!(RoleRef::parse("superuser"), None);

@@ -22,7 +22,9 @@ impl EmailAddress {
             || domain.starts_with('.')
             || domain.ends_with('.')
             || domain.contains("..")
-            || domain.chars().any(|c| !(c.is_alphanumeric() || c == '-' || c == '.'))
+            || domain
+                .chars()
+                .any(|c| !(c.is_alphanumeric() || c == '-' || c == '.'))
         {
             return Err(bad());
         }
@@ -45,13 +47,25 @@ impl fmt::Display for EmailAddress {
 fn display_name(raw: &str, field: &'static str, what: &str) -> Result<String, DomainError> {
     let s = raw.trim();
     if s.is_empty() {
-        return Err(DomainError::field("required", field, format!("{what} is required")));
+        return Err(DomainError::field(
+            "required",
+            field,
+            format!("{what} is required"),
+        ));
     }
     if s.chars().count() > 100 {
-        return Err(DomainError::field("too_long", field, format!("{what} must be at most 100 characters")));
+        return Err(DomainError::field(
+            "too_long",
+            field,
+            format!("{what} must be at most 100 characters"),
+        ));
     }
     if s.chars().any(char::is_control) {
-        return Err(DomainError::field("invalid_characters", field, format!("{what} contains control characters")));
+        return Err(DomainError::field(
+            "invalid_characters",
+            field,
+            format!("{what} contains control characters"),
+        ));
     }
     Ok(s.to_owned())
 }
@@ -88,8 +102,21 @@ mod tests {
 
     #[test]
     fn emails() {
-        assert_eq!(EmailAddress::parse(" Ada@Example.COM ").unwrap().as_str(), "ada@example.com");
-        for bad in ["", "ada", "ada@", "@x.io", "a b@x.io", "ada@x", "ada@.x.io", "ada@x..io", "a@b@x.io"] {
+        assert_eq!(
+            EmailAddress::parse(" Ada@Example.COM ").unwrap().as_str(),
+            "ada@example.com"
+        );
+        for bad in [
+            "",
+            "ada",
+            "ada@",
+            "@x.io",
+            "a b@x.io",
+            "ada@x",
+            "ada@.x.io",
+            "ada@x..io",
+            "a@b@x.io",
+        ] {
             assert!(EmailAddress::parse(bad).is_err(), "{bad}");
         }
     }

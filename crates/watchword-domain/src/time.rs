@@ -1,5 +1,17 @@
 /// Milliseconds since the Unix epoch: how every instant is stored and compared.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 #[serde(transparent)]
 pub struct Millis(pub i64);
 
@@ -23,11 +35,13 @@ impl Millis {
     pub fn rfc3339(self) -> String {
         let t = ::time::OffsetDateTime::from_unix_timestamp_nanos(self.0 as i128 * 1_000_000)
             .unwrap_or(::time::OffsetDateTime::UNIX_EPOCH);
-        t.format(&::time::format_description::well_known::Rfc3339).unwrap_or_default()
+        t.format(&::time::format_description::well_known::Rfc3339)
+            .unwrap_or_default()
     }
 
     pub fn parse_rfc3339(s: &str) -> Option<Self> {
-        let t = ::time::OffsetDateTime::parse(s, &::time::format_description::well_known::Rfc3339).ok()?;
+        let t = ::time::OffsetDateTime::parse(s, &::time::format_description::well_known::Rfc3339)
+            .ok()?;
         Some(Millis((t.unix_timestamp_nanos() / 1_000_000) as i64))
     }
 }
@@ -40,7 +54,10 @@ mod tests {
     fn rfc3339_round_trip() {
         let m = Millis(1_795_000_000_123);
         assert_eq!(Millis::parse_rfc3339(&m.rfc3339()), Some(m));
-        assert_eq!(Millis::parse_rfc3339("2026-11-23T00:00:00+01:00"), Some(Millis(1_795_388_400_000)));
+        assert_eq!(
+            Millis::parse_rfc3339("2026-11-23T00:00:00+01:00"),
+            Some(Millis(1_795_388_400_000))
+        );
         assert_eq!(Millis::parse_rfc3339("yesterday"), None);
     }
 }

@@ -34,7 +34,12 @@ pub struct ErrorDetail {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), fields: Vec::new() }
+        Self {
+            status,
+            code,
+            message: message.into(),
+            fields: Vec::new(),
+        }
     }
     pub fn not_found() -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found", "not found")
@@ -47,19 +52,36 @@ impl ApiError {
 impl From<AppError> for ApiError {
     fn from(e: AppError) -> Self {
         match e {
-            AppError::Domain(DomainError::Invalid { code, message, fields }) => {
-                Self { status: StatusCode::UNPROCESSABLE_ENTITY, code, message, fields }
+            AppError::Domain(DomainError::Invalid {
+                code,
+                message,
+                fields,
+            }) => Self {
+                status: StatusCode::UNPROCESSABLE_ENTITY,
+                code,
+                message,
+                fields,
+            },
+            AppError::Domain(DomainError::Forbidden { code, message }) => {
+                Self::new(StatusCode::FORBIDDEN, code, message)
             }
-            AppError::Domain(DomainError::Forbidden { code, message }) => Self::new(StatusCode::FORBIDDEN, code, message),
-            AppError::Domain(DomainError::Conflict { code, message }) => Self::new(StatusCode::CONFLICT, code, message),
+            AppError::Domain(DomainError::Conflict { code, message }) => {
+                Self::new(StatusCode::CONFLICT, code, message)
+            }
             AppError::NotFound => Self::not_found(),
             AppError::Unauthenticated => Self::unauthenticated(),
-            AppError::InvalidCredentials => {
-                Self::new(StatusCode::UNAUTHORIZED, "invalid_credentials", "the email or password is incorrect")
-            }
+            AppError::InvalidCredentials => Self::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_credentials",
+                "the email or password is incorrect",
+            ),
             AppError::Internal(cause) => {
                 tracing::error!(%cause, "internal error");
-                Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "something went wrong; it has been logged")
+                Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "something went wrong; it has been logged",
+                )
             }
         }
     }
@@ -70,8 +92,12 @@ impl From<JsonRejection> for ApiError {
         let (status, code) = match &r {
             JsonRejection::JsonSyntaxError(_) => (StatusCode::BAD_REQUEST, "malformed_json"),
             JsonRejection::JsonDataError(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
-            JsonRejection::MissingJsonContentType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
-            _ if r.status() == StatusCode::PAYLOAD_TOO_LARGE => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            JsonRejection::MissingJsonContentType(_) => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+            }
+            _ if r.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
+            }
             _ => (StatusCode::BAD_REQUEST, "bad_request"),
         };
         // serde's message names the field and the expected type; it never echoes values.
@@ -93,7 +119,13 @@ impl From<QueryRejection> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = ErrorBody { error: ErrorDetail { code: self.code, message: self.message, fields: self.fields } };
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code,
+                message: self.message,
+                fields: self.fields,
+            },
+        };
         (self.status, Json(body)).into_response()
     }
 }

@@ -3,7 +3,9 @@
 
 use crate::AppState;
 use crate::error::ApiError;
-use axum::extract::{ConnectInfo, FromRef, FromRequest, FromRequestParts, OptionalFromRequestParts};
+use axum::extract::{
+    ConnectInfo, FromRef, FromRequest, FromRequestParts, OptionalFromRequestParts,
+};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, header};
 use std::net::SocketAddr;
@@ -48,14 +50,27 @@ where
 }
 
 fn meta(parts: &Parts, state: &AppState) -> Meta {
-    let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string()).unwrap_or_default();
+    let peer = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
+        .unwrap_or_default();
     let forwarded = state
         .trust_forwarded_for
-        .then(|| parts.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()))
+        .then(|| {
+            parts
+                .headers
+                .get("x-forwarded-for")
+                .and_then(|v| v.to_str().ok())
+        })
         .flatten()
         .and_then(|v| v.split(',').next())
         .map(|s| s.trim().to_owned());
-    let ua = parts.headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let ua = parts
+        .headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
     Meta::new(forwarded.unwrap_or(peer), ua)
 }
 
@@ -89,7 +104,9 @@ impl Session {
         watchword_domain::token::derive("csrf", &self.token)
     }
     pub fn csrf_ok(&self, presented: Option<&str>) -> bool {
-        presented.is_some_and(|p| watchword_domain::token::constant_time_eq(p.as_bytes(), self.csrf_token().as_bytes()))
+        presented.is_some_and(|p| {
+            watchword_domain::token::constant_time_eq(p.as_bytes(), self.csrf_token().as_bytes())
+        })
     }
 }
 
@@ -103,7 +120,12 @@ async fn session(parts: &mut Parts, state: &AppState) -> Result<Option<Session>,
     };
     let meta = meta(parts, state);
     match state.app.authenticate(&token, &meta).await {
-        Ok((actor, auth)) => Ok(Some(Session { actor, auth, via_cookie, token })),
+        Ok((actor, auth)) => Ok(Some(Session {
+            actor,
+            auth,
+            via_cookie,
+            token,
+        })),
         Err(watchword_app::AppError::Unauthenticated) => Ok(None),
         Err(e) => Err(e.into()),
     }
@@ -120,7 +142,9 @@ where
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let state = AppState::from_ref(state);
-        let s = session(parts, &state).await?.ok_or_else(ApiError::unauthenticated)?;
+        let s = session(parts, &state)
+            .await?
+            .ok_or_else(ApiError::unauthenticated)?;
         let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
         if s.via_cookie && !safe {
             let presented = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
@@ -150,7 +174,9 @@ where
 
 /// The Set-Cookie value for a browser session.
 pub fn session_cookie(token: &str, max_age_secs: i64) -> String {
-    format!("{SESSION_COOKIE}={token}; Path=/; Max-Age={max_age_secs}; Secure; HttpOnly; SameSite=Lax")
+    format!(
+        "{SESSION_COOKIE}={token}; Path=/; Max-Age={max_age_secs}; Secure; HttpOnly; SameSite=Lax"
+    )
 }
 
 pub fn clear_session_cookie() -> String {

@@ -43,10 +43,21 @@ pub fn router(state: AppState) -> Router {
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::X_FRAME_OPTIONS, "DENY"),
         (header::REFERRER_POLICY, "same-origin"),
-        (HeaderName::from_static("cross-origin-opener-policy"), "same-origin"),
+        (
+            HeaderName::from_static("cross-origin-opener-policy"),
+            "same-origin",
+        ),
     ];
     let mut router = api
-        .route("/api/openapi.json", get(move || async move { ([(header::CONTENT_TYPE, "application/json")], (*openapi).clone()) }))
+        .route(
+            "/api/openapi.json",
+            get(move || async move {
+                (
+                    [(header::CONTENT_TYPE, "application/json")],
+                    (*openapi).clone(),
+                )
+            }),
+        )
         .route("/metrics", get(ops::metrics))
         .merge(web::router())
         .route_layer(middleware::from_fn(observe))
@@ -54,20 +65,28 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state);
     for (name, value) in headers {
-        router = router.layer(SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value)));
+        router = router.layer(SetResponseHeaderLayer::if_not_present(
+            name,
+            HeaderValue::from_static(value),
+        ));
     }
     router
 }
 
 /// Request metrics and a span per request carrying the matched route.
 async fn observe(req: Request<Body>, next: Next) -> Response {
-    let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "unmatched".into());
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".into());
     let method = req.method().clone();
     let start = Instant::now();
     let span = tracing::info_span!("request", %method, route = %route);
     let res = tracing::Instrument::instrument(next.run(req), span).await;
     let status = res.status().as_u16().to_string();
     metrics::counter!("watchword_http_requests_total", "route" => route.clone(), "status" => status).increment(1);
-    metrics::histogram!("watchword_http_request_seconds", "route" => route).record(start.elapsed().as_secs_f64());
+    metrics::histogram!("watchword_http_request_seconds", "route" => route)
+        .record(start.elapsed().as_secs_f64());
     res
 }

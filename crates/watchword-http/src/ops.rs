@@ -25,6 +25,10 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 
 /// Prometheus text exposition.
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    let body = state.metrics.as_ref().map(|render| render()).unwrap_or_default();
+    let body = state
+        .metrics
+        .as_ref()
+        .map(|render| render())
+        .unwrap_or_default();
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
 }

@@ -2,7 +2,13 @@ use crate::rows::{AccountRow, RoleRow};
 use crate::{Conn, StoreError};
 use watchword_domain::{AccountId, Millis, PermissionSet, PersonId, Plan, RoleId};
 
-pub async fn insert(c: &mut Conn, id: AccountId, name: &str, plan: Plan, now: Millis) -> Result<(), StoreError> {
+pub async fn insert(
+    c: &mut Conn,
+    id: AccountId,
+    name: &str,
+    plan: Plan,
+    now: Millis,
+) -> Result<(), StoreError> {
     sqlx::query("INSERT INTO accounts (id, name, plan, created_at) VALUES ($1, $2, $3, $4)")
         .bind(id.to_string())
         .bind(name)
@@ -54,7 +60,11 @@ pub async fn roles(c: &mut Conn, account: AccountId) -> Result<Vec<RoleRow>, Sto
     rows.iter().map(RoleRow::from_row).collect()
 }
 
-pub async fn role(c: &mut Conn, account: AccountId, id: RoleId) -> Result<Option<RoleRow>, StoreError> {
+pub async fn role(
+    c: &mut Conn,
+    account: AccountId,
+    id: RoleId,
+) -> Result<Option<RoleRow>, StoreError> {
     let row = sqlx::query(
         "SELECT id, account_id, name, permissions, created_at FROM roles WHERE account_id = $1 AND id = $2",
     )

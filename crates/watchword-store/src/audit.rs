@@ -67,7 +67,11 @@ pub struct Filter {
 }
 
 /// Events of an account, newest first, one page.
-pub async fn page(c: &mut Conn, account: AccountId, f: &Filter) -> Result<Vec<EventRow>, StoreError> {
+pub async fn page(
+    c: &mut Conn,
+    account: AccountId,
+    f: &Filter,
+) -> Result<Vec<EventRow>, StoreError> {
     let rows = sqlx::query(
         "SELECT id, account_id, actor_kind, actor_person_id, actor_email, action, target_kind, target_id, ip, user_agent, details, created_at \
          FROM audit_events WHERE account_id = $1 \
@@ -97,7 +101,8 @@ pub async fn page(c: &mut Conn, account: AccountId, f: &Filter) -> Result<Vec<Ev
                 target_id: opt_text(r, "target_id")?,
                 ip: opt_text(r, "ip")?,
                 user_agent: opt_text(r, "user_agent")?,
-                details: serde_json::from_str(&text(r, "details")?).unwrap_or(serde_json::Value::Null),
+                details: serde_json::from_str(&text(r, "details")?)
+                    .unwrap_or(serde_json::Value::Null),
                 created_at: Millis(int(r, "created_at")?),
             })
         })

@@ -64,7 +64,12 @@ pub async fn set(
 }
 
 /// Records that the lapse warning went out; false when another checker already sent it.
-pub async fn mark_warned(c: &mut Conn, account: AccountId, contact: MembershipId, now: Millis) -> Result<bool, StoreError> {
+pub async fn mark_warned(
+    c: &mut Conn,
+    account: AccountId,
+    contact: MembershipId,
+    now: Millis,
+) -> Result<bool, StoreError> {
     let done = sqlx::query(
         "UPDATE accounts SET contact_warned_at = $3 WHERE id = $1 AND contact_membership_id = $2 AND contact_warned_at IS NULL",
     )
@@ -120,7 +125,11 @@ pub struct HistoryRow {
     pub created_at: Millis,
 }
 
-pub async fn history(c: &mut Conn, account: AccountId, limit: i64) -> Result<Vec<HistoryRow>, StoreError> {
+pub async fn history(
+    c: &mut Conn,
+    account: AccountId,
+    limit: i64,
+) -> Result<Vec<HistoryRow>, StoreError> {
     let rows = sqlx::query(
         "SELECT previous_membership_id, previous_email, new_membership_id, new_email, source, actor_person_id, actor_email, reason, created_at \
          FROM security_contact_changes WHERE account_id = $1 ORDER BY id DESC LIMIT $2",
@@ -147,11 +156,20 @@ pub async fn history(c: &mut Conn, account: AccountId, limit: i64) -> Result<Vec
 }
 
 /// Members whose name or email starts with `prefix` (case-insensitive), at most `limit`.
-pub async fn search_members(c: &mut Conn, account: AccountId, prefix: &str, limit: i64) -> Result<Vec<MemberRow>, StoreError> {
-    let escaped: String = prefix.to_lowercase().chars().flat_map(|ch| match ch {
-        '%' | '_' | '\\' => vec!['\\', ch],
-        _ => vec![ch],
-    }).collect();
+pub async fn search_members(
+    c: &mut Conn,
+    account: AccountId,
+    prefix: &str,
+    limit: i64,
+) -> Result<Vec<MemberRow>, StoreError> {
+    let escaped: String = prefix
+        .to_lowercase()
+        .chars()
+        .flat_map(|ch| match ch {
+            '%' | '_' | '\\' => vec!['\\', ch],
+            _ => vec![ch],
+        })
+        .collect();
     let pattern = format!("{escaped}%");
     let sql = format!(
         "{} WHERE m.account_id = $1 AND (LOWER(m.email) LIKE $2 ESCAPE '\\' OR LOWER(COALESCE(p.name, '')) LIKE $2 ESCAPE '\\' \

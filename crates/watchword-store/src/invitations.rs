@@ -35,7 +35,10 @@ pub async fn insert(
     Ok(())
 }
 
-pub async fn by_token_hash(c: &mut Conn, token_hash: &[u8]) -> Result<Option<InvitationRow>, StoreError> {
+pub async fn by_token_hash(
+    c: &mut Conn,
+    token_hash: &[u8],
+) -> Result<Option<InvitationRow>, StoreError> {
     let row = sqlx::query(
         "SELECT id, account_id, membership_id, expires_at, used_at FROM invitations WHERE token_hash = $1",
     )

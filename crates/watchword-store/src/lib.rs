@@ -1,17 +1,17 @@
 //! The only code that speaks SQL. One schema history and one query text serve SQLite and
 //! PostgreSQL through sqlx's `Any` driver; the few dialect differences live in `dialect`.
 
+pub mod accounts;
+pub mod audit;
+pub mod contacts;
 mod dialect;
 mod error;
-pub mod rows;
-pub mod persons;
-pub mod accounts;
-pub mod members;
 pub mod invitations;
-pub mod sessions;
-pub mod audit;
+pub mod members;
 pub mod outbox;
-pub mod contacts;
+pub mod persons;
+pub mod rows;
+pub mod sessions;
 
 pub use dialect::Dialect;
 pub use error::StoreError;
@@ -65,12 +65,19 @@ impl Store {
                 (p.clone(), p)
             }
         };
-        Ok(Self { write, read, dialect })
+        Ok(Self {
+            write,
+            read,
+            dialect,
+        })
     }
 
     /// Applies the embedded, forward-only migrations.
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        sqlx::migrate!("./migrations").run(&self.write).await.map_err(StoreError::Migrate)
+        sqlx::migrate!("./migrations")
+            .run(&self.write)
+            .await
+            .map_err(StoreError::Migrate)
     }
 
     pub fn dialect(&self) -> Dialect {

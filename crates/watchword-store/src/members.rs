@@ -37,43 +37,79 @@ pub async fn insert(c: &mut Conn, m: NewMembership<'_>, now: Millis) -> Result<(
     Ok(())
 }
 
-pub async fn get(c: &mut Conn, account: AccountId, id: MembershipId) -> Result<Option<MemberRow>, StoreError> {
+pub async fn get(
+    c: &mut Conn,
+    account: AccountId,
+    id: MembershipId,
+) -> Result<Option<MemberRow>, StoreError> {
     let sql = format!("{SELECT} WHERE m.account_id = $1 AND m.id = $2");
-    let row = sqlx::query(&sql).bind(account.to_string()).bind(id.to_string()).fetch_optional(c).await?;
+    let row = sqlx::query(&sql)
+        .bind(account.to_string())
+        .bind(id.to_string())
+        .fetch_optional(c)
+        .await?;
     row.as_ref().map(MemberRow::from_row).transpose()
 }
 
-pub async fn of_person(c: &mut Conn, account: AccountId, person: PersonId) -> Result<Option<MemberRow>, StoreError> {
+pub async fn of_person(
+    c: &mut Conn,
+    account: AccountId,
+    person: PersonId,
+) -> Result<Option<MemberRow>, StoreError> {
     let sql = format!("{SELECT} WHERE m.account_id = $1 AND m.person_id = $2");
-    let row = sqlx::query(&sql).bind(account.to_string()).bind(person.to_string()).fetch_optional(c).await?;
+    let row = sqlx::query(&sql)
+        .bind(account.to_string())
+        .bind(person.to_string())
+        .fetch_optional(c)
+        .await?;
     row.as_ref().map(MemberRow::from_row).transpose()
 }
 
-pub async fn by_email(c: &mut Conn, account: AccountId, email: &str) -> Result<Option<MemberRow>, StoreError> {
+pub async fn by_email(
+    c: &mut Conn,
+    account: AccountId,
+    email: &str,
+) -> Result<Option<MemberRow>, StoreError> {
     let sql = format!("{SELECT} WHERE m.account_id = $1 AND m.email = $2");
-    let row = sqlx::query(&sql).bind(account.to_string()).bind(email).fetch_optional(c).await?;
+    let row = sqlx::query(&sql)
+        .bind(account.to_string())
+        .bind(email)
+        .fetch_optional(c)
+        .await?;
     row.as_ref().map(MemberRow::from_row).transpose()
 }
 
 pub async fn list(c: &mut Conn, account: AccountId) -> Result<Vec<MemberRow>, StoreError> {
     let sql = format!("{SELECT} WHERE m.account_id = $1 ORDER BY m.created_at, m.id");
-    let rows = sqlx::query(&sql).bind(account.to_string()).fetch_all(c).await?;
+    let rows = sqlx::query(&sql)
+        .bind(account.to_string())
+        .fetch_all(c)
+        .await?;
     rows.iter().map(MemberRow::from_row).collect()
 }
 
 pub async fn owner(c: &mut Conn, account: AccountId) -> Result<Option<MemberRow>, StoreError> {
     let sql = format!("{SELECT} WHERE m.account_id = $1 AND m.role = 'owner'");
-    let row = sqlx::query(&sql).bind(account.to_string()).fetch_optional(c).await?;
+    let row = sqlx::query(&sql)
+        .bind(account.to_string())
+        .fetch_optional(c)
+        .await?;
     row.as_ref().map(MemberRow::from_row).transpose()
 }
 
 /// Every membership of a person that is not invited, with its account, oldest first.
-pub async fn of_person_all(c: &mut Conn, person: PersonId) -> Result<Vec<(AccountRow, MemberRow)>, StoreError> {
+pub async fn of_person_all(
+    c: &mut Conn,
+    person: PersonId,
+) -> Result<Vec<(AccountRow, MemberRow)>, StoreError> {
     let sql = format!(
         "SELECT a.id AS a_id, a.name AS a_name, a.plan AS a_plan, a.created_at AS a_created_at, q.* FROM ({SELECT} \
          WHERE m.person_id = $1 AND m.status <> 'invited') q JOIN accounts a ON a.id = q.account_id ORDER BY q.created_at"
     );
-    let rows = sqlx::query(&sql).bind(person.to_string()).fetch_all(c).await?;
+    let rows = sqlx::query(&sql)
+        .bind(person.to_string())
+        .fetch_all(c)
+        .await?;
     rows.iter()
         .map(|r| {
             use crate::rows::{int, parsed, text};
@@ -88,14 +124,22 @@ pub async fn of_person_all(c: &mut Conn, person: PersonId) -> Result<Vec<(Accoun
         .collect()
 }
 
-pub async fn set_role(c: &mut Conn, account: AccountId, id: MembershipId, role: RoleRef, now: Millis) -> Result<(), StoreError> {
-    sqlx::query("UPDATE memberships SET role = $3, updated_at = $4 WHERE account_id = $1 AND id = $2")
-        .bind(account.to_string())
-        .bind(id.to_string())
-        .bind(role.encode())
-        .bind(now.0)
-        .execute(c)
-        .await?;
+pub async fn set_role(
+    c: &mut Conn,
+    account: AccountId,
+    id: MembershipId,
+    role: RoleRef,
+    now: Millis,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE memberships SET role = $3, updated_at = $4 WHERE account_id = $1 AND id = $2",
+    )
+    .bind(account.to_string())
+    .bind(id.to_string())
+    .bind(role.encode())
+    .bind(now.0)
+    .execute(c)
+    .await?;
     Ok(())
 }
 
@@ -106,18 +150,26 @@ pub async fn set_status(
     status: MembershipStatus,
     now: Millis,
 ) -> Result<(), StoreError> {
-    sqlx::query("UPDATE memberships SET status = $3, updated_at = $4 WHERE account_id = $1 AND id = $2")
-        .bind(account.to_string())
-        .bind(id.to_string())
-        .bind(status.as_str())
-        .bind(now.0)
-        .execute(c)
-        .await?;
+    sqlx::query(
+        "UPDATE memberships SET status = $3, updated_at = $4 WHERE account_id = $1 AND id = $2",
+    )
+    .bind(account.to_string())
+    .bind(id.to_string())
+    .bind(status.as_str())
+    .bind(now.0)
+    .execute(c)
+    .await?;
     Ok(())
 }
 
 /// Binds an invited membership to the person who accepted it and activates it.
-pub async fn activate_for(c: &mut Conn, account: AccountId, id: MembershipId, person: PersonId, now: Millis) -> Result<(), StoreError> {
+pub async fn activate_for(
+    c: &mut Conn,
+    account: AccountId,
+    id: MembershipId,
+    person: PersonId,
+    now: Millis,
+) -> Result<(), StoreError> {
     sqlx::query(
         "UPDATE memberships SET person_id = $3, status = 'active', updated_at = $4 WHERE account_id = $1 AND id = $2",
     )
@@ -145,16 +197,26 @@ pub async fn delete(c: &mut Conn, account: AccountId, id: MembershipId) -> Resul
 }
 
 /// Number of memberships that use a custom role (any status).
-pub async fn count_with_role(c: &mut Conn, account: AccountId, role: RoleId) -> Result<i64, StoreError> {
-    let row: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM memberships WHERE account_id = $1 AND role = $2")
-        .bind(account.to_string())
-        .bind(role.to_string())
-        .fetch_one(c)
-        .await?;
+pub async fn count_with_role(
+    c: &mut Conn,
+    account: AccountId,
+    role: RoleId,
+) -> Result<i64, StoreError> {
+    let row: (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM memberships WHERE account_id = $1 AND role = $2")
+            .bind(account.to_string())
+            .bind(role.to_string())
+            .fetch_one(c)
+            .await?;
     Ok(row.0)
 }
 
-pub async fn set_staff_expiry(c: &mut Conn, account: AccountId, id: MembershipId, expires: Option<Millis>) -> Result<(), StoreError> {
+pub async fn set_staff_expiry(
+    c: &mut Conn,
+    account: AccountId,
+    id: MembershipId,
+    expires: Option<Millis>,
+) -> Result<(), StoreError> {
     sqlx::query("UPDATE memberships SET staff_expires_at = $3 WHERE account_id = $1 AND id = $2")
         .bind(account.to_string())
         .bind(id.to_string())

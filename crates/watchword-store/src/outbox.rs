@@ -32,7 +32,13 @@ pub async fn enqueue(c: &mut Conn, m: &Message, now: Millis) -> Result<(), Store
 
 /// Claims up to `limit` due messages for `lease_secs`: other dispatchers (this node or another)
 /// skip them until the lease ends, so a message is sent by one dispatcher at a time.
-pub async fn claim(c: &mut Conn, dialect: Dialect, now: Millis, lease_secs: i64, limit: i64) -> Result<Vec<Message>, StoreError> {
+pub async fn claim(
+    c: &mut Conn,
+    dialect: Dialect,
+    now: Millis,
+    lease_secs: i64,
+    limit: i64,
+) -> Result<Vec<Message>, StoreError> {
     let sql = format!(
         "UPDATE outbox SET locked_until = $2, attempts = attempts + 1 WHERE id IN (\
          SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= $1 \
@@ -71,7 +77,12 @@ pub async fn mark_sent(c: &mut Conn, id: MessageId, now: Millis) -> Result<(), S
 }
 
 /// Schedules another attempt, or gives up (`failed`) after `retry_at` is None.
-pub async fn mark_failed_attempt(c: &mut Conn, id: MessageId, error: &str, retry_at: Option<Millis>) -> Result<(), StoreError> {
+pub async fn mark_failed_attempt(
+    c: &mut Conn,
+    id: MessageId,
+    error: &str,
+    retry_at: Option<Millis>,
+) -> Result<(), StoreError> {
     sqlx::query(
         "UPDATE outbox SET status = $2, next_attempt_at = COALESCE($3, next_attempt_at), locked_until = NULL, last_error = $4 WHERE id = $1",
     )
@@ -86,18 +97,27 @@ pub async fn mark_failed_attempt(c: &mut Conn, id: MessageId, error: &str, retry
 
 /// Counts by status, for metrics and tests.
 pub async fn pending_count(c: &mut Conn) -> Result<i64, StoreError> {
-    let row: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM outbox WHERE status = 'pending'").fetch_one(c).await?;
+    let row: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM outbox WHERE status = 'pending'")
+        .fetch_one(c)
+        .await?;
     Ok(row.0)
 }
 
 /// Sum of delivery attempts over all messages (operations and tests).
 pub async fn attempts_total(c: &mut Conn) -> Result<(i64,), StoreError> {
-    let row: (i64,) = sqlx::query_as("SELECT CAST(COALESCE(SUM(attempts), 0) AS BIGINT) FROM outbox").fetch_one(c).await?;
+    let row: (i64,) =
+        sqlx::query_as("SELECT CAST(COALESCE(SUM(attempts), 0) AS BIGINT) FROM outbox")
+            .fetch_one(c)
+            .await?;
     Ok(row)
 }
 
 /// Makes every pending message due now, releasing leases (operator "retry now").
 pub async fn make_all_due(c: &mut Conn) -> Result<(), StoreError> {
-    sqlx::query("UPDATE outbox SET next_attempt_at = 0, locked_until = NULL WHERE status = 'pending'").execute(c).await?;
+    sqlx::query(
+        "UPDATE outbox SET next_attempt_at = 0, locked_until = NULL WHERE status = 'pending'",
+    )
+    .execute(c)
+    .await?;
     Ok(())
 }

@@ -4,7 +4,14 @@ use watchword_domain::{Millis, PersonId};
 
 const COLUMNS: &str = "id, email, name, password_hash, status, is_staff, last_login_at, created_at";
 
-pub async fn insert(c: &mut Conn, id: PersonId, email: &str, name: &str, hash: &str, now: Millis) -> Result<(), StoreError> {
+pub async fn insert(
+    c: &mut Conn,
+    id: PersonId,
+    email: &str,
+    name: &str,
+    hash: &str,
+    now: Millis,
+) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO persons (id, email, name, password_hash, status, is_staff, created_at, updated_at) \
          VALUES ($1, $2, $3, $4, 'active', 0, $5, $5)",
@@ -27,11 +34,19 @@ pub async fn by_email(c: &mut Conn, email: &str) -> Result<Option<PersonRow>, St
 
 pub async fn get(c: &mut Conn, id: PersonId) -> Result<Option<PersonRow>, StoreError> {
     let sql = format!("SELECT {COLUMNS} FROM persons WHERE id = $1");
-    let row = sqlx::query(&sql).bind(id.to_string()).fetch_optional(c).await?;
+    let row = sqlx::query(&sql)
+        .bind(id.to_string())
+        .fetch_optional(c)
+        .await?;
     row.as_ref().map(PersonRow::from_row).transpose()
 }
 
-pub async fn set_password(c: &mut Conn, id: PersonId, hash: &str, now: Millis) -> Result<(), StoreError> {
+pub async fn set_password(
+    c: &mut Conn,
+    id: PersonId,
+    hash: &str,
+    now: Millis,
+) -> Result<(), StoreError> {
     sqlx::query("UPDATE persons SET password_hash = $2, updated_at = $3 WHERE id = $1")
         .bind(id.to_string())
         .bind(hash)

@@ -17,7 +17,11 @@ pub(crate) fn int(row: &AnyRow, col: &str) -> Result<i64, StoreError> {
 pub(crate) fn opt_int(row: &AnyRow, col: &str) -> Result<Option<i64>, StoreError> {
     Ok(row.try_get::<Option<i64>, _>(col)?)
 }
-pub(crate) fn parsed<T>(row: &AnyRow, col: &str, parse: impl Fn(&str) -> Option<T>) -> Result<T, StoreError> {
+pub(crate) fn parsed<T>(
+    row: &AnyRow,
+    col: &str,
+    parse: impl Fn(&str) -> Option<T>,
+) -> Result<T, StoreError> {
     let s = text(row, col)?;
     parse(&s).ok_or_else(|| StoreError::Corrupt(format!("column {col}: {s:?}")))
 }
@@ -28,7 +32,9 @@ pub(crate) fn opt_parsed<T>(
 ) -> Result<Option<T>, StoreError> {
     match opt_text(row, col)? {
         None => Ok(None),
-        Some(s) => parse(&s).map(Some).ok_or_else(|| StoreError::Corrupt(format!("column {col}: {s:?}"))),
+        Some(s) => parse(&s)
+            .map(Some)
+            .ok_or_else(|| StoreError::Corrupt(format!("column {col}: {s:?}"))),
     }
 }
 
@@ -126,7 +132,8 @@ impl MemberRow {
             RoleRef::Builtin(b) => (b.name().to_owned(), b.permissions()),
             RoleRef::Custom(_) => (
                 opt_text(r, "role_name")?.unwrap_or_default(),
-                opt_parsed(r, "role_permissions", |s| PermissionSet::decode(s).ok())?.unwrap_or_default(),
+                opt_parsed(r, "role_permissions", |s| PermissionSet::decode(s).ok())?
+                    .unwrap_or_default(),
             ),
         };
         Ok(Self {
@@ -149,7 +156,9 @@ impl MemberRow {
     /// Whether this membership grants access to its account at `now` (an expired staff grant
     /// does not).
     pub fn grants_access(&self, now: Millis) -> bool {
-        self.status == MembershipStatus::Active && self.person_active && self.staff_expires_at.is_none_or(|e| now < e)
+        self.status == MembershipStatus::Active
+            && self.person_active
+            && self.staff_expires_at.is_none_or(|e| now < e)
     }
 }
 

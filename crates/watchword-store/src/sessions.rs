@@ -2,8 +2,7 @@ use crate::rows::SessionRow;
 use crate::{Conn, StoreError};
 use watchword_domain::{Millis, PersonId, SessionId};
 
-const COLUMNS: &str =
-    "id, person_id, mode, user_agent, ip, created_at, last_seen_at, authenticated_at, expires_at, revoked_at";
+const COLUMNS: &str = "id, person_id, mode, user_agent, ip, created_at, last_seen_at, authenticated_at, expires_at, revoked_at";
 
 pub struct NewSession<'a> {
     pub id: SessionId,
@@ -33,18 +32,32 @@ pub async fn insert(c: &mut Conn, s: NewSession<'_>, now: Millis) -> Result<(), 
     Ok(())
 }
 
-pub async fn by_token_hash(c: &mut Conn, token_hash: &[u8]) -> Result<Option<SessionRow>, StoreError> {
+pub async fn by_token_hash(
+    c: &mut Conn,
+    token_hash: &[u8],
+) -> Result<Option<SessionRow>, StoreError> {
     let sql = format!("SELECT {COLUMNS} FROM sessions WHERE token_hash = $1");
-    let row = sqlx::query(&sql).bind(token_hash.to_vec()).fetch_optional(c).await?;
+    let row = sqlx::query(&sql)
+        .bind(token_hash.to_vec())
+        .fetch_optional(c)
+        .await?;
     row.as_ref().map(SessionRow::from_row).transpose()
 }
 
 /// Live (not revoked, not past the absolute lifetime) sessions of a person, newest first.
-pub async fn list_live(c: &mut Conn, person: PersonId, now: Millis) -> Result<Vec<SessionRow>, StoreError> {
+pub async fn list_live(
+    c: &mut Conn,
+    person: PersonId,
+    now: Millis,
+) -> Result<Vec<SessionRow>, StoreError> {
     let sql = format!(
         "SELECT {COLUMNS} FROM sessions WHERE person_id = $1 AND revoked_at IS NULL AND expires_at > $2 ORDER BY created_at DESC"
     );
-    let rows = sqlx::query(&sql).bind(person.to_string()).bind(now.0).fetch_all(c).await?;
+    let rows = sqlx::query(&sql)
+        .bind(person.to_string())
+        .bind(now.0)
+        .fetch_all(c)
+        .await?;
     rows.iter().map(SessionRow::from_row).collect()
 }
 
@@ -59,7 +72,12 @@ pub async fn touch(c: &mut Conn, id: SessionId, now: Millis) -> Result<(), Store
 }
 
 /// Revokes one session of a person; false when there was no such live session.
-pub async fn revoke(c: &mut Conn, person: PersonId, id: SessionId, now: Millis) -> Result<bool, StoreError> {
+pub async fn revoke(
+    c: &mut Conn,
+    person: PersonId,
+    id: SessionId,
+    now: Millis,
+) -> Result<bool, StoreError> {
     let done = sqlx::query(
         "UPDATE sessions SET revoked_at = $3 WHERE person_id = $1 AND id = $2 AND revoked_at IS NULL",
     )
@@ -72,7 +90,12 @@ pub async fn revoke(c: &mut Conn, person: PersonId, id: SessionId, now: Millis) 
 }
 
 /// Revokes every live session of a person except `keep`; returns how many.
-pub async fn revoke_all_except(c: &mut Conn, person: PersonId, keep: Option<SessionId>, now: Millis) -> Result<u64, StoreError> {
+pub async fn revoke_all_except(
+    c: &mut Conn,
+    person: PersonId,
+    keep: Option<SessionId>,
+    now: Millis,
+) -> Result<u64, StoreError> {
     let done = sqlx::query(
         "UPDATE sessions SET revoked_at = $3 WHERE person_id = $1 AND revoked_at IS NULL AND id <> $2",
     )
@@ -84,7 +107,11 @@ pub async fn revoke_all_except(c: &mut Conn, person: PersonId, keep: Option<Sess
     Ok(done.rows_affected())
 }
 
-pub async fn mark_authenticated(c: &mut Conn, id: SessionId, now: Millis) -> Result<(), StoreError> {
+pub async fn mark_authenticated(
+    c: &mut Conn,
+    id: SessionId,
+    now: Millis,
+) -> Result<(), StoreError> {
     sqlx::query("UPDATE sessions SET authenticated_at = $2 WHERE id = $1")
         .bind(id.to_string())
         .bind(now.0)

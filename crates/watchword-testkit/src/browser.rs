@@ -17,7 +17,10 @@ fn find(bin: &str, fallback: &str) -> String {
 impl Browser {
     /// Starts chromedriver and a headless Chromium with a fresh profile.
     pub async fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
         // Its own process group, so the browser it starts is killed with it even if a test panics.
         let driver = Command::new(find("CHROMEDRIVER", "/usr/bin/chromedriver"))
             .process_group(0)
@@ -27,7 +30,10 @@ impl Browser {
             .spawn()
             .expect("chromedriver (apt-get install chromium chromium-driver)");
         for _ in 0..200 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
                 break;
             }
             tokio::time::sleep(std::time::Duration::from_millis(25)).await;
@@ -55,7 +61,11 @@ impl Browser {
             .connect(&format!("http://127.0.0.1:{port}"))
             .await
             .expect("WebDriver session");
-        Self { client, driver, _profile: profile }
+        Self {
+            client,
+            driver,
+            _profile: profile,
+        }
     }
 
     pub async fn goto(&self, url: &str) {
@@ -64,7 +74,11 @@ impl Browser {
 
     /// Types into the field labelled by id.
     pub async fn fill(&self, id: &str, value: &str) {
-        let el = self.client.find(Locator::Id(id)).await.unwrap_or_else(|e| panic!("#{id}: {e}"));
+        let el = self
+            .client
+            .find(Locator::Id(id))
+            .await
+            .unwrap_or_else(|e| panic!("#{id}: {e}"));
         el.clear().await.ok();
         el.send_keys(value).await.expect("type");
     }
@@ -72,15 +86,29 @@ impl Browser {
     /// Clicks a link or submit button and waits (bounded) until the next page has replaced this one.
     pub async fn click(&self, css: &str) {
         let old = self.client.find(Locator::Css("html")).await.expect("page");
-        self.client.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}")).click().await.expect("click");
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"))
+            .click()
+            .await
+            .expect("click");
         for _ in 0..400 {
             match old.tag_name().await {
-                Err(fantoccini::error::CmdError::Standard(e)) if e.error == fantoccini::error::ErrorStatus::StaleElementReference => break,
+                Err(fantoccini::error::CmdError::Standard(e))
+                    if e.error == fantoccini::error::ErrorStatus::StaleElementReference =>
+                {
+                    break;
+                }
                 _ => tokio::time::sleep(std::time::Duration::from_millis(25)).await,
             }
         }
         for _ in 0..400 {
-            let ready = self.client.execute("return document.readyState", vec![]).await.ok();
+            let ready = self
+                .client
+                .execute("return document.readyState", vec![])
+                .await
+                .ok();
             if ready.as_ref().and_then(|v| v.as_str()) == Some("complete") {
                 return;
             }
@@ -90,7 +118,13 @@ impl Browser {
     }
 
     pub async fn text(&self) -> String {
-        self.client.find(Locator::Css("body")).await.expect("body").text().await.expect("text")
+        self.client
+            .find(Locator::Css("body"))
+            .await
+            .expect("body")
+            .text()
+            .await
+            .expect("text")
     }
 
     /// Waits (bounded) until the browser is on `path`, e.g. after a keyboard submit.
@@ -105,19 +139,30 @@ impl Browser {
     }
 
     pub async fn path(&self) -> String {
-        self.client.current_url().await.expect("url").path().to_owned()
+        self.client
+            .current_url()
+            .await
+            .expect("url")
+            .path()
+            .to_owned()
     }
 
     /// Ends the WebDriver session (bounded: Drop kills whatever is left).
     pub async fn close(self) {
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), self.client.clone().close()).await;
+        let _ = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            self.client.clone().close(),
+        )
+        .await;
     }
 }
 
 impl Drop for Browser {
     fn drop(&mut self) {
         // Kill chromedriver's whole process group: chromium and its helpers too.
-        let _ = Command::new("kill").args(["-KILL", "--", &format!("-{}", self.driver.id())]).status();
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.driver.id())])
+            .status();
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }

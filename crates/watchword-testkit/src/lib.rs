@@ -1,8 +1,8 @@
 //! Test harness: a real watchword server per test on port 0 with its own database (a SQLite file
 //! in a temp dir, or a fresh PostgreSQL database), a real mail sink, and helpers per endpoint.
 
-pub mod mail;
 pub mod browser;
+pub mod mail;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -26,12 +26,16 @@ macro_rules! both_backends {
             use super::*;
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
-                let Some(app) = $crate::TestApp::spawn($crate::Backend::Sqlite).await else { return };
+                let Some(app) = $crate::TestApp::spawn($crate::Backend::Sqlite).await else {
+                    return;
+                };
                 ($body)(app).await
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
-                let Some(app) = $crate::TestApp::spawn($crate::Backend::Postgres).await else { return };
+                let Some(app) = $crate::TestApp::spawn($crate::Backend::Postgres).await else {
+                    return;
+                };
                 ($body)(app).await
             }
         }
@@ -42,14 +46,23 @@ macro_rules! both_backends {
 /// it for the binary's own tests).
 pub fn watchword_bin() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable");
-    let bin = exe.parent().and_then(|d| d.parent()).expect("target dir").join("watchword");
-    assert!(bin.exists(), "{} missing: run `cargo build -p watchword` or `cargo test --workspace`", bin.display());
+    let bin = exe
+        .parent()
+        .and_then(|d| d.parent())
+        .expect("target dir")
+        .join("watchword");
+    assert!(
+        bin.exists(),
+        "{} missing: run `cargo build -p watchword` or `cargo test --workspace`",
+        bin.display()
+    );
     bin
 }
 
 /// Base URL of the PostgreSQL server tests create databases on.
 pub fn pg_admin_url() -> String {
-    std::env::var("WATCHWORD_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    std::env::var("WATCHWORD_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
 /// Creates an empty PostgreSQL database; None (skip) when PostgreSQL is unreachable outside CI.
@@ -60,26 +73,41 @@ pub async fn fresh_pg_database() -> Option<(String, String)> {
         Ok(c) => c,
         Err(e) => {
             if std::env::var("CI").is_ok_and(|v| v == "true") {
-                panic!("PostgreSQL is required in CI but {admin} is unreachable: {e}. Start it or set WATCHWORD_TEST_PG_URL.");
+                panic!(
+                    "PostgreSQL is required in CI but {admin} is unreachable: {e}. Start it or set WATCHWORD_TEST_PG_URL."
+                );
             }
-            eprintln!("SKIPPED on PostgreSQL: {admin} unreachable ({e}); CI=true makes this a failure");
+            eprintln!(
+                "SKIPPED on PostgreSQL: {admin} unreachable ({e}); CI=true makes this a failure"
+            );
             return None;
         }
     };
     let name = format!("wwt_{}", uuid::Uuid::new_v4().simple());
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("create test database");
-    let base = admin.rsplit_once('/').map(|(b, _)| b.to_owned()).unwrap_or(admin);
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .expect("create test database");
+    let base = admin
+        .rsplit_once('/')
+        .map(|(b, _)| b.to_owned())
+        .unwrap_or(admin);
     Some((format!("{base}/{name}"), name))
 }
 
 pub fn drop_pg_database(name: String) {
     // Runs on its own thread and runtime: Drop may happen inside or outside a runtime.
     let _ = std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
         rt.block_on(async {
             use sqlx::Connection;
             if let Ok(mut c) = sqlx::PgConnection::connect(&pg_admin_url()).await {
-                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut c).await;
+                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut c)
+                    .await;
             }
         })
     })
@@ -128,7 +156,10 @@ impl TestApp {
     pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Option<Self> {
         let dir = tempfile::tempdir().expect("temp dir");
         let (database_url, pg_name) = match backend {
-            Backend::Sqlite => (format!("sqlite://{}", dir.path().join("watchword.db").display()), None),
+            Backend::Sqlite => (
+                format!("sqlite://{}", dir.path().join("watchword.db").display()),
+                None,
+            ),
             Backend::Postgres => {
                 let (url, name) = fresh_pg_database().await?;
                 (url, Some(name))
@@ -147,7 +178,10 @@ impl TestApp {
         Some(Self {
             running: Some(running),
             base,
-            client: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client"),
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("client"),
             dir,
             backend,
             database_url,
@@ -175,7 +209,13 @@ impl TestApp {
 
     /// Sends a request with an optional bearer token and JSON body; returns status and JSON
     /// (Null when the body is empty or not JSON).
-    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
         let mut req = self.client.request(method, self.url(path));
         if let Some(t) = token {
             req = req.bearer_auth(t);
@@ -198,33 +238,50 @@ impl TestApp {
 
     pub async fn signup(&self, account: &str, name: &str, email: &str) -> Login {
         let body = json!({"account_name": account, "name": name, "email": email, "password": PASSWORD, "session_mode": "token"});
-        let (status, v) = self.call(Method::POST, "/api/v1/signup", None, Some(body)).await;
+        let (status, v) = self
+            .call(Method::POST, "/api/v1/signup", None, Some(body))
+            .await;
         assert_eq!(status, StatusCode::CREATED, "signup failed: {v}");
         Login {
             token: v["session_token"].as_str().expect("token").to_owned(),
             account: v["account"]["id"].as_str().expect("account").to_owned(),
             person: v["person"]["id"].as_str().expect("person").to_owned(),
-            membership: v["membership"]["id"].as_str().expect("membership").to_owned(),
+            membership: v["membership"]["id"]
+                .as_str()
+                .expect("membership")
+                .to_owned(),
             email: email.to_owned(),
         }
     }
 
     pub async fn login(&self, email: &str, password: &str) -> (StatusCode, Value) {
         let body = json!({"email": email, "password": password, "session_mode": "token"});
-        self.call(Method::POST, "/api/v1/login", None, Some(body)).await
+        self.call(Method::POST, "/api/v1/login", None, Some(body))
+            .await
     }
 
     /// Invites `email` with `role` into `by`'s account, reads the emailed link, accepts it as a new
     /// person, and returns their login.
     pub async fn invite_and_accept(&self, by: &Login, email: &str, role: &str) -> Login {
-        let (status, v) = self.post(&format!("/api/v1/accounts/{}/invitations", by.account), &by.token, json!({"email": email, "role": role})).await;
+        let (status, v) = self
+            .post(
+                &format!("/api/v1/accounts/{}/invitations", by.account),
+                &by.token,
+                json!({"email": email, "role": role}),
+            )
+            .await;
         assert_eq!(status, StatusCode::CREATED, "invite failed: {v}");
         let token = self.invitation_token(email).await;
         let body = json!({"token": token, "name": format!("Member {role}"), "password": PASSWORD, "session_mode": "token"});
-        let (status, a) = self.call(Method::POST, "/api/v1/invitations/accept", None, Some(body)).await;
+        let (status, a) = self
+            .call(Method::POST, "/api/v1/invitations/accept", None, Some(body))
+            .await;
         assert_eq!(status, StatusCode::OK, "accept failed: {a}");
         Login {
-            token: a["session_token"].as_str().expect("session token").to_owned(),
+            token: a["session_token"]
+                .as_str()
+                .expect("session token")
+                .to_owned(),
             account: by.account.clone(),
             person: a["person_id"].as_str().unwrap().to_owned(),
             membership: a["membership_id"].as_str().unwrap().to_owned(),
@@ -242,12 +299,21 @@ impl TestApp {
     pub async fn wait_for_email(&self, to: &str, subject: &str) -> mail::Email {
         for _ in 0..200 {
             let all = self.emails();
-            if let Some(m) = all.into_iter().find(|m| m.to.contains(to) && m.subject.contains(subject)) {
+            if let Some(m) = all
+                .into_iter()
+                .find(|m| m.to.contains(to) && m.subject.contains(subject))
+            {
                 return m;
             }
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
-        panic!("no email to {to} with subject containing {subject:?}; have: {:?}", self.emails().iter().map(|m| (&m.to, &m.subject)).collect::<Vec<_>>());
+        panic!(
+            "no email to {to} with subject containing {subject:?}; have: {:?}",
+            self.emails()
+                .iter()
+                .map(|m| (&m.to, &m.subject))
+                .collect::<Vec<_>>()
+        );
     }
 
     /// Every email delivered so far (SMTP sink when used, otherwise the .eml files).
@@ -267,7 +333,11 @@ impl TestApp {
         for b in binds {
             q = q.bind(*b);
         }
-        let n = q.execute(&mut *tx).await.expect("statement").rows_affected();
+        let n = q
+            .execute(&mut *tx)
+            .await
+            .expect("statement")
+            .rows_affected();
         tx.commit().await.expect("commit");
         // As every use case does after a commit: this node forgets what it cached.
         self.app().invalidate_caches();
@@ -276,8 +346,16 @@ impl TestApp {
 
     /// Sets a person's last interactive login `days_ago` days back.
     pub async fn set_last_login_days_ago(&self, email: &str, days_ago: i64) {
-        let at = watchword_domain::Millis::now().minus_secs(days_ago * 86_400).0.to_string();
-        let n = self.sql("UPDATE persons SET last_login_at = CAST($1 AS BIGINT) WHERE email = $2", &[&at, email]).await;
+        let at = watchword_domain::Millis::now()
+            .minus_secs(days_ago * 86_400)
+            .0
+            .to_string();
+        let n = self
+            .sql(
+                "UPDATE persons SET last_login_at = CAST($1 AS BIGINT) WHERE email = $2",
+                &[&at, email],
+            )
+            .await;
         assert_eq!(n, 1);
     }
 
@@ -285,7 +363,11 @@ impl TestApp {
     pub async fn wait_outbox_empty(&self) {
         for _ in 0..400 {
             let mut c = self.app().store().read().await.expect("read");
-            if watchword_store::outbox::pending_count(&mut c).await.expect("count") == 0 {
+            if watchword_store::outbox::pending_count(&mut c)
+                .await
+                .expect("count")
+                == 0
+            {
                 return;
             }
             drop(c);

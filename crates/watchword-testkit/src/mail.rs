@@ -15,7 +15,12 @@ pub struct Email {
 
 fn parse(raw: &[u8]) -> Option<Email> {
     let m = mail_parser::MessageParser::default().parse(raw)?;
-    let to = m.to().and_then(|a| a.first()).and_then(|a| a.address()).unwrap_or_default().to_owned();
+    let to = m
+        .to()
+        .and_then(|a| a.first())
+        .and_then(|a| a.address())
+        .unwrap_or_default()
+        .to_owned();
     Some(Email {
         to,
         subject: m.subject().unwrap_or_default().to_owned(),
@@ -34,20 +39,33 @@ pub fn read_dir(dir: &Path) -> Vec<Email> {
             let p = e.path();
             if p.is_dir() {
                 stack.push(p);
-            } else if p.parent().and_then(|d| d.file_name()).is_none_or(|n| n != "tmp") {
+            } else if p
+                .parent()
+                .and_then(|d| d.file_name())
+                .is_none_or(|n| n != "tmp")
+            {
                 // Maildir's tmp/ holds messages still being written.
                 files.push(p);
             }
         }
     }
     files.sort_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok());
-    files.iter().filter_map(|p| std::fs::read(p).ok()).filter_map(|raw| parse(&raw)).collect()
+    files
+        .iter()
+        .filter_map(|p| std::fs::read(p).ok())
+        .filter_map(|raw| parse(&raw))
+        .collect()
 }
 
 /// The `token=` value of the first link in a text body.
 pub fn link_token(text: &str) -> Option<String> {
     let start = text.find("token=")? + "token=".len();
-    Some(text[start..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').collect())
+    Some(
+        text[start..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+            .collect(),
+    )
 }
 
 /// A real SMTP server that stores what it receives in a Maildir.
@@ -60,16 +78,30 @@ pub struct SmtpSink {
 impl SmtpSink {
     pub async fn start() -> Self {
         let dir = tempfile::tempdir().expect("maildir");
-        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
         let child = Command::new("python3")
-            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}"), "-c", "aiosmtpd.handlers.Mailbox"])
+            .args([
+                "-m",
+                "aiosmtpd",
+                "-n",
+                "-l",
+                &format!("127.0.0.1:{port}"),
+                "-c",
+                "aiosmtpd.handlers.Mailbox",
+            ])
             .arg(dir.path().join("Maildir"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("python3 -m aiosmtpd (pip install aiosmtpd)");
         for _ in 0..200 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
                 return Self { child, port, dir };
             }
             tokio::time::sleep(std::time::Duration::from_millis(25)).await;

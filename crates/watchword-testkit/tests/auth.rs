@@ -5,109 +5,216 @@ use serde_json::{Value, json};
 use watchword_testkit::{PASSWORD, TestApp, both_backends};
 
 fn codes(v: &Value) -> Vec<String> {
-    v["error"]["fields"].as_array().into_iter().flatten().map(|f| f["code"].as_str().unwrap_or_default().to_owned()).collect()
+    v["error"]["fields"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|f| f["code"].as_str().unwrap_or_default().to_owned())
+        .collect()
 }
 
 async fn audit_actions(app: &TestApp, token: &str, account: &str) -> Vec<String> {
-    let (s, v) = app.get(&format!("/api/v1/accounts/{account}/audit-events?limit=1000"), token).await;
+    let (s, v) = app
+        .get(
+            &format!("/api/v1/accounts/{account}/audit-events?limit=1000"),
+            token,
+        )
+        .await;
     assert_eq!(s, StatusCode::OK, "{v}");
-    v["events"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap().to_owned()).collect()
+    v["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap().to_owned())
+        .collect()
 }
 
-both_backends!(signup_makes_an_owner_with_a_session, |app: TestApp| async move {
-    let ada = app.signup("Acme", "Ada Lovelace", "Ada@Example.com").await;
-    let (s, who) = app.get("/api/v1/whoami", &ada.token).await;
-    assert_eq!(s, StatusCode::OK);
-    assert_eq!(who["person"]["email"], "ada@example.com");
-    let acc = &who["accounts"][0];
-    assert_eq!(acc["account"]["id"], ada.account.as_str());
-    assert_eq!(acc["account"]["plan"], "free");
-    assert_eq!(acc["role"]["key"], "owner");
-    assert!(acc["permissions"].as_array().unwrap().iter().any(|p| p == "billing:manage"));
-    assert!(who.get("csrf_token").is_none(), "bearer sessions need no CSRF token");
-    assert_eq!(audit_actions(&app, &ada.token, &ada.account).await, vec!["account.created"]);
-    let (s, accounts) = app.get("/api/v1/accounts", &ada.token).await;
-    assert_eq!((s, accounts.as_array().unwrap().len()), (StatusCode::OK, 1));
-});
-
-both_backends!(password_policy_names_each_broken_rule, |app: TestApp| async move {
-    let cases: &[(&str, &str)] = &[
-        ("Sh0rt!pass", "password_too_short"),
-        ("nonumbers-here-at-all!", "password_needs_number"),
-        ("nosymbols4here4atall", "password_needs_symbol"),
-        ("1234-5678-9012-3456", "password_needs_letter"),
-        ("lovelace#2024-rocks!", "password_contains_personal_info"),
-        ("Password123!", "password_common"),
-    ];
-    for (pw, code) in cases {
-        let body = json!({"account_name": "A", "name": "Ada Lovelace", "email": "ada@example.com", "password": pw});
-        let (s, v) = app.call(Method::POST, "/api/v1/signup", None, Some(body)).await;
-        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{pw}: {v}");
-        assert_eq!(v["error"]["code"], "password_policy");
-        assert!(codes(&v).contains(&code.to_string()), "{pw} should break {code}: {v}");
+both_backends!(
+    signup_makes_an_owner_with_a_session,
+    |app: TestApp| async move {
+        let ada = app.signup("Acme", "Ada Lovelace", "Ada@Example.com").await;
+        let (s, who) = app.get("/api/v1/whoami", &ada.token).await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(who["person"]["email"], "ada@example.com");
+        let acc = &who["accounts"][0];
+        assert_eq!(acc["account"]["id"], ada.account.as_str());
+        assert_eq!(acc["account"]["plan"], "free");
+        assert_eq!(acc["role"]["key"], "owner");
+        assert!(
+            acc["permissions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p == "billing:manage")
+        );
+        assert!(
+            who.get("csrf_token").is_none(),
+            "bearer sessions need no CSRF token"
+        );
+        assert_eq!(
+            audit_actions(&app, &ada.token, &ada.account).await,
+            vec!["account.created"]
+        );
+        let (s, accounts) = app.get("/api/v1/accounts", &ada.token).await;
+        assert_eq!((s, accounts.as_array().unwrap().len()), (StatusCode::OK, 1));
     }
-    let long = "aB3$".repeat(65);
-    let body = json!({"account_name": "A", "name": "Ada", "email": "ada@example.com", "password": long});
-    let (_, v) = app.call(Method::POST, "/api/v1/signup", None, Some(body)).await;
-    assert_eq!(codes(&v), vec!["password_too_long"]);
-    // Nothing was written by the refused attempts.
-    let (s, _) = app.login("ada@example.com", "Sh0rt!pass").await;
-    assert_eq!(s, StatusCode::UNAUTHORIZED);
-});
+);
 
-both_backends!(login_answers_the_same_for_unknown_email_and_wrong_password, |app: TestApp| async move {
-    let ada = app.signup("Acme", "Ada Lovelace", "ada@example.com").await;
-    let (s1, wrong) = app.login("ada@example.com", "not-the-password-1!").await;
-    let (s2, unknown) = app.login("nobody@example.com", "not-the-password-1!").await;
-    assert_eq!((s1, s2), (StatusCode::UNAUTHORIZED, StatusCode::UNAUTHORIZED));
-    assert_eq!(wrong, unknown);
-    assert_eq!(wrong["error"]["code"], "invalid_credentials");
-    let (s, ok) = app.login("ADA@example.com", PASSWORD).await;
-    assert_eq!(s, StatusCode::OK, "{ok}");
-    let token = ok["session_token"].as_str().unwrap();
-    assert_eq!(app.get("/api/v1/whoami", token).await.0, StatusCode::OK);
-    let actions = audit_actions(&app, &ada.token, &ada.account).await;
-    assert!(actions.contains(&"login.failed".into()) && actions.contains(&"login.succeeded".into()), "{actions:?}");
-    let (_, page) = app.get(&format!("/api/v1/accounts/{}/audit-events?action=login.failed", ada.account), &ada.token).await;
-    let e = &page["events"][0];
-    assert_eq!(e["actor_person_id"], ada.person.as_str());
-    assert!(!e["ip"].as_str().unwrap().is_empty() && e["user_agent"].is_string());
-});
-
-both_backends!(cookie_sessions_are_host_cookies_and_need_csrf_for_changes, |app: TestApp| async move {
-    app.signup("Acme", "Ada Lovelace", "ada@example.com").await;
-    let res = app
-        .client
-        .post(app.url("/api/v1/login"))
-        .json(&json!({"email": "ada@example.com", "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::OK);
-    let cookie = res.headers().get("set-cookie").unwrap().to_str().unwrap().to_owned();
-    for attr in ["__Host-watchword_session=", "Path=/", "Secure", "HttpOnly", "SameSite=Lax"] {
-        assert!(cookie.contains(attr), "{attr} missing from {cookie}");
+both_backends!(
+    password_policy_names_each_broken_rule,
+    |app: TestApp| async move {
+        let cases: &[(&str, &str)] = &[
+            ("Sh0rt!pass", "password_too_short"),
+            ("nonumbers-here-at-all!", "password_needs_number"),
+            ("nosymbols4here4atall", "password_needs_symbol"),
+            ("1234-5678-9012-3456", "password_needs_letter"),
+            ("lovelace#2024-rocks!", "password_contains_personal_info"),
+            ("Password123!", "password_common"),
+        ];
+        for (pw, code) in cases {
+            let body = json!({"account_name": "A", "name": "Ada Lovelace", "email": "ada@example.com", "password": pw});
+            let (s, v) = app
+                .call(Method::POST, "/api/v1/signup", None, Some(body))
+                .await;
+            assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{pw}: {v}");
+            assert_eq!(v["error"]["code"], "password_policy");
+            assert!(
+                codes(&v).contains(&code.to_string()),
+                "{pw} should break {code}: {v}"
+            );
+        }
+        let long = "aB3$".repeat(65);
+        let body = json!({"account_name": "A", "name": "Ada", "email": "ada@example.com", "password": long});
+        let (_, v) = app
+            .call(Method::POST, "/api/v1/signup", None, Some(body))
+            .await;
+        assert_eq!(codes(&v), vec!["password_too_long"]);
+        // Nothing was written by the refused attempts.
+        let (s, _) = app.login("ada@example.com", "Sh0rt!pass").await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
     }
-    let body: Value = res.json().await.unwrap();
-    assert!(body.get("session_token").is_none(), "cookie mode does not expose the token");
-    let csrf = body["csrf_token"].as_str().unwrap().to_owned();
-    let pair = cookie.split(';').next().unwrap().to_owned();
-    let who = app.client.get(app.url("/api/v1/whoami")).header("cookie", &pair).send().await.unwrap();
-    assert_eq!(who.status(), StatusCode::OK);
-    let refused = app.client.post(app.url("/api/v1/me/sessions/revoke-others")).header("cookie", &pair).send().await.unwrap();
-    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
-    assert_eq!(refused.json::<Value>().await.unwrap()["error"]["code"], "csrf_failed");
-    let wrong = app.client.post(app.url("/api/v1/me/sessions/revoke-others")).header("cookie", &pair).header("x-csrf-token", "forged").send().await.unwrap();
-    assert_eq!(wrong.status(), StatusCode::FORBIDDEN);
-    let ok = app.client.post(app.url("/api/v1/me/sessions/revoke-others")).header("cookie", &pair).header("x-csrf-token", &csrf).send().await.unwrap();
-    assert_eq!(ok.status(), StatusCode::OK);
-});
+);
+
+both_backends!(
+    login_answers_the_same_for_unknown_email_and_wrong_password,
+    |app: TestApp| async move {
+        let ada = app.signup("Acme", "Ada Lovelace", "ada@example.com").await;
+        let (s1, wrong) = app.login("ada@example.com", "not-the-password-1!").await;
+        let (s2, unknown) = app.login("nobody@example.com", "not-the-password-1!").await;
+        assert_eq!(
+            (s1, s2),
+            (StatusCode::UNAUTHORIZED, StatusCode::UNAUTHORIZED)
+        );
+        assert_eq!(wrong, unknown);
+        assert_eq!(wrong["error"]["code"], "invalid_credentials");
+        let (s, ok) = app.login("ADA@example.com", PASSWORD).await;
+        assert_eq!(s, StatusCode::OK, "{ok}");
+        let token = ok["session_token"].as_str().unwrap();
+        assert_eq!(app.get("/api/v1/whoami", token).await.0, StatusCode::OK);
+        let actions = audit_actions(&app, &ada.token, &ada.account).await;
+        assert!(
+            actions.contains(&"login.failed".into()) && actions.contains(&"login.succeeded".into()),
+            "{actions:?}"
+        );
+        let (_, page) = app
+            .get(
+                &format!(
+                    "/api/v1/accounts/{}/audit-events?action=login.failed",
+                    ada.account
+                ),
+                &ada.token,
+            )
+            .await;
+        let e = &page["events"][0];
+        assert_eq!(e["actor_person_id"], ada.person.as_str());
+        assert!(!e["ip"].as_str().unwrap().is_empty() && e["user_agent"].is_string());
+    }
+);
+
+both_backends!(
+    cookie_sessions_are_host_cookies_and_need_csrf_for_changes,
+    |app: TestApp| async move {
+        app.signup("Acme", "Ada Lovelace", "ada@example.com").await;
+        let res = app
+            .client
+            .post(app.url("/api/v1/login"))
+            .json(&json!({"email": "ada@example.com", "password": PASSWORD}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        let cookie = res
+            .headers()
+            .get("set-cookie")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_owned();
+        for attr in [
+            "__Host-watchword_session=",
+            "Path=/",
+            "Secure",
+            "HttpOnly",
+            "SameSite=Lax",
+        ] {
+            assert!(cookie.contains(attr), "{attr} missing from {cookie}");
+        }
+        let body: Value = res.json().await.unwrap();
+        assert!(
+            body.get("session_token").is_none(),
+            "cookie mode does not expose the token"
+        );
+        let csrf = body["csrf_token"].as_str().unwrap().to_owned();
+        let pair = cookie.split(';').next().unwrap().to_owned();
+        let who = app
+            .client
+            .get(app.url("/api/v1/whoami"))
+            .header("cookie", &pair)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(who.status(), StatusCode::OK);
+        let refused = app
+            .client
+            .post(app.url("/api/v1/me/sessions/revoke-others"))
+            .header("cookie", &pair)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+        assert_eq!(
+            refused.json::<Value>().await.unwrap()["error"]["code"],
+            "csrf_failed"
+        );
+        let wrong = app
+            .client
+            .post(app.url("/api/v1/me/sessions/revoke-others"))
+            .header("cookie", &pair)
+            .header("x-csrf-token", "forged")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(wrong.status(), StatusCode::FORBIDDEN);
+        let ok = app
+            .client
+            .post(app.url("/api/v1/me/sessions/revoke-others"))
+            .header("cookie", &pair)
+            .header("x-csrf-token", &csrf)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(ok.status(), StatusCode::OK);
+    }
+);
 
 both_backends!(sessions_are_listed_and_revoked, |app: TestApp| async move {
     let ada = app.signup("Acme", "Ada Lovelace", "ada@example.com").await;
     let (_, second) = app.login("ada@example.com", PASSWORD).await;
     let (_, third) = app.login("ada@example.com", PASSWORD).await;
-    let (second, third) = (second["session_token"].as_str().unwrap().to_owned(), third["session_token"].as_str().unwrap().to_owned());
+    let (second, third) = (
+        second["session_token"].as_str().unwrap().to_owned(),
+        third["session_token"].as_str().unwrap().to_owned(),
+    );
     let (s, list) = app.get("/api/v1/me/sessions", &ada.token).await;
     assert_eq!(s, StatusCode::OK);
     let list = list.as_array().unwrap();
@@ -118,20 +225,51 @@ both_backends!(sessions_are_listed_and_revoked, |app: TestApp| async move {
     }
     let (_, who2) = app.get("/api/v1/whoami", &second).await;
     let id2 = who2["session"]["id"].as_str().unwrap();
-    let (s, _) = app.call(Method::DELETE, &format!("/api/v1/me/sessions/{id2}"), Some(&ada.token), None).await;
+    let (s, _) = app
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/me/sessions/{id2}"),
+            Some(&ada.token),
+            None,
+        )
+        .await;
     assert_eq!(s, StatusCode::NO_CONTENT);
-    assert_eq!(app.get("/api/v1/whoami", &second).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.get("/api/v1/whoami", &second).await.0,
+        StatusCode::UNAUTHORIZED
+    );
     assert_eq!(app.get("/api/v1/whoami", &third).await.0, StatusCode::OK);
     // Revoking it again, or someone else's id, is a 404.
-    let (s, _) = app.call(Method::DELETE, &format!("/api/v1/me/sessions/{id2}"), Some(&ada.token), None).await;
+    let (s, _) = app
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/me/sessions/{id2}"),
+            Some(&ada.token),
+            None,
+        )
+        .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
-    let (s, v) = app.post("/api/v1/me/sessions/revoke-others", &ada.token, json!({})).await;
-    assert_eq!((s, v["sessions_revoked"].as_u64()), (StatusCode::OK, Some(1)));
-    assert_eq!(app.get("/api/v1/whoami", &third).await.0, StatusCode::UNAUTHORIZED);
-    assert_eq!(app.get("/api/v1/whoami", &ada.token).await.0, StatusCode::OK);
+    let (s, v) = app
+        .post("/api/v1/me/sessions/revoke-others", &ada.token, json!({}))
+        .await;
+    assert_eq!(
+        (s, v["sessions_revoked"].as_u64()),
+        (StatusCode::OK, Some(1))
+    );
+    assert_eq!(
+        app.get("/api/v1/whoami", &third).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.get("/api/v1/whoami", &ada.token).await.0,
+        StatusCode::OK
+    );
     let (s, _) = app.post("/api/v1/logout", &ada.token, json!({})).await;
     assert_eq!(s, StatusCode::NO_CONTENT);
-    assert_eq!(app.get("/api/v1/whoami", &ada.token).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.get("/api/v1/whoami", &ada.token).await.0,
+        StatusCode::UNAUTHORIZED
+    );
     let actions = {
         let (_, l) = app.login("ada@example.com", PASSWORD).await;
         audit_actions(&app, l["session_token"].as_str().unwrap(), &ada.account).await
@@ -141,101 +279,300 @@ both_backends!(sessions_are_listed_and_revoked, |app: TestApp| async move {
     }
 });
 
-both_backends!(changing_the_password_ends_other_sessions_and_notifies, |app: TestApp| async move {
-    let ada = app.signup("Acme", "Ada Lovelace", "ada@example.com").await;
-    let (_, other) = app.login("ada@example.com", PASSWORD).await;
-    let other = other["session_token"].as_str().unwrap().to_owned();
-    let new_pw = "quartz-Meadow-93-lantern?";
-    let (s, v) = app.post("/api/v1/me/password", &ada.token, json!({"current_password": "wrong-Password-1!", "new_password": new_pw})).await;
-    assert_eq!((s, v["error"]["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("current_password_incorrect")));
-    let (s, v) = app.post("/api/v1/me/password", &ada.token, json!({"current_password": PASSWORD, "new_password": "short"})).await;
-    assert_eq!((s, v["error"]["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("password_policy")));
-    let (s, v) = app.post("/api/v1/me/password", &ada.token, json!({"current_password": PASSWORD, "new_password": new_pw})).await;
-    assert_eq!(s, StatusCode::OK, "{v}");
-    assert_eq!(v["sessions_revoked"], 1);
-    assert_eq!(app.get("/api/v1/whoami", &other).await.0, StatusCode::UNAUTHORIZED);
-    assert_eq!(app.get("/api/v1/whoami", &ada.token).await.0, StatusCode::OK);
-    assert_eq!(app.login("ada@example.com", PASSWORD).await.0, StatusCode::UNAUTHORIZED);
-    assert_eq!(app.login("ada@example.com", new_pw).await.0, StatusCode::OK);
-    let mail = app.wait_for_email("ada@example.com", "password was changed").await;
-    assert!(!mail.text.contains(new_pw) && !mail.html.contains(new_pw));
-    assert!(audit_actions(&app, &ada.token, &ada.account).await.contains(&"password.changed".into()));
-});
-
-both_backends!(bad_input_is_a_clear_4xx_never_a_500, |app: TestApp| async move {
-    let ada = app.signup("Acme", "Ada Lovelace", "ada@example.com").await;
-    let post_raw = |path: &'static str, ct: &'static str, body: Vec<u8>| {
-        let req = app.client.post(app.url(path)).header("content-type", ct).body(body);
-        async move {
-            let r = req.send().await.unwrap();
-            let s = r.status();
-            (s, r.json::<Value>().await.unwrap_or(Value::Null))
-        }
-    };
-    let (s, v) = post_raw("/api/v1/login", "application/json", b"{\"email\": ".to_vec()).await;
-    assert_eq!((s, v["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("malformed_json")));
-    let (s, v) = post_raw("/api/v1/login", "application/json", br#"{"email":"a@b.io","password":"x","admin":true}"#.to_vec()).await;
-    assert_eq!((s, v["error"]["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_body")));
-    assert!(v["error"]["message"].as_str().unwrap().contains("admin"));
-    let (s, v) = post_raw("/api/v1/login", "application/json", br#"{"email":5,"password":"x"}"#.to_vec()).await;
-    assert_eq!((s, v["error"]["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_body")));
-    let (s, v) = post_raw("/api/v1/login", "text/plain", b"{}".to_vec()).await;
-    assert_eq!((s, v["error"]["code"].as_str()), (StatusCode::UNSUPPORTED_MEDIA_TYPE, Some("unsupported_media_type")));
-    let big = format!("{{\"email\":\"{}\",\"password\":\"x\"}}", "a".repeat(100_000));
-    let (s, v) = post_raw("/api/v1/login", "application/json", big.into_bytes()).await;
-    assert_eq!((s, v["error"]["code"].as_str()), (StatusCode::PAYLOAD_TOO_LARGE, Some("payload_too_large")));
-    let (s, v) = app.get("/api/v1/accounts/not-a-uuid/members", &ada.token).await;
-    assert_eq!((s, v["error"]["code"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")));
-    let (s, v) = app.get("/api/v1/nope", &ada.token).await;
-    assert_eq!((s, v["error"]["code"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")));
-    let (s, v) = app.get(&format!("/api/v1/accounts/{}/audit-events?limit=abc", ada.account), &ada.token).await;
-    assert_eq!((s, v["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_query")));
-    let (s, v) = app.get("/api/v1/whoami", "made-up-token").await;
-    assert_eq!((s, v["error"]["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("unauthenticated")));
-    let (s, v) = app.call(Method::POST, "/api/v1/signup", None, Some(json!({"account_name": "A", "name": "B", "email": "not-an-email", "password": PASSWORD}))).await;
-    assert_eq!((s, v["error"]["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_email")));
-});
-
-both_backends!(openapi_and_operations_endpoints, |app: TestApp| async move {
-    let doc: Value = app.client.get(app.url("/api/openapi.json")).send().await.unwrap().json().await.unwrap();
-    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
-    for path in ["/api/v1/signup", "/api/v1/login", "/api/v1/whoami", "/api/v1/accounts/{account_id}/members/{member_id}", "/api/v1/accounts/{account_id}/audit-events"] {
-        assert!(doc["paths"].get(path).is_some(), "{path} undocumented");
+both_backends!(
+    changing_the_password_ends_other_sessions_and_notifies,
+    |app: TestApp| async move {
+        let ada = app.signup("Acme", "Ada Lovelace", "ada@example.com").await;
+        let (_, other) = app.login("ada@example.com", PASSWORD).await;
+        let other = other["session_token"].as_str().unwrap().to_owned();
+        let new_pw = "quartz-Meadow-93-lantern?";
+        let (s, v) = app
+            .post(
+                "/api/v1/me/password",
+                &ada.token,
+                json!({"current_password": "wrong-Password-1!", "new_password": new_pw}),
+            )
+            .await;
+        assert_eq!(
+            (s, v["error"]["code"].as_str()),
+            (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some("current_password_incorrect")
+            )
+        );
+        let (s, v) = app
+            .post(
+                "/api/v1/me/password",
+                &ada.token,
+                json!({"current_password": PASSWORD, "new_password": "short"}),
+            )
+            .await;
+        assert_eq!(
+            (s, v["error"]["code"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("password_policy"))
+        );
+        let (s, v) = app
+            .post(
+                "/api/v1/me/password",
+                &ada.token,
+                json!({"current_password": PASSWORD, "new_password": new_pw}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert_eq!(v["sessions_revoked"], 1);
+        assert_eq!(
+            app.get("/api/v1/whoami", &other).await.0,
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            app.get("/api/v1/whoami", &ada.token).await.0,
+            StatusCode::OK
+        );
+        assert_eq!(
+            app.login("ada@example.com", PASSWORD).await.0,
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(app.login("ada@example.com", new_pw).await.0, StatusCode::OK);
+        let mail = app
+            .wait_for_email("ada@example.com", "password was changed")
+            .await;
+        assert!(!mail.text.contains(new_pw) && !mail.html.contains(new_pw));
+        assert!(
+            audit_actions(&app, &ada.token, &ada.account)
+                .await
+                .contains(&"password.changed".into())
+        );
     }
-    assert_eq!(app.client.get(app.url("/healthz")).send().await.unwrap().status(), StatusCode::OK);
-    assert_eq!(app.client.get(app.url("/readyz")).send().await.unwrap().status(), StatusCode::OK);
-    let metrics = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
-    assert!(metrics.contains("watchword_http_requests_total"), "{metrics}");
-    let res = app.client.get(app.url("/login")).send().await.unwrap();
-    let csp = res.headers().get("content-security-policy").unwrap().to_str().unwrap();
-    assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"));
-});
+);
 
-both_backends!(console_forms_refuse_cross_site_posts, |app: TestApp| async move {
-    app.signup("Acme", "Ada Lovelace", "ada@example.com").await;
-    let form = [("email", "ada@example.com"), ("password", PASSWORD)];
-    let res = app.client.post(app.url("/login")).header("sec-fetch-site", "cross-site").form(&form).send().await.unwrap();
-    assert_eq!(res.status(), StatusCode::FORBIDDEN);
-    assert!(res.headers().get("set-cookie").is_none());
-    let res = app.client.post(app.url("/login")).header("origin", "https://evil.example").form(&form).send().await.unwrap();
-    assert_eq!(res.status(), StatusCode::FORBIDDEN);
-    let res = app.client.post(app.url("/login")).header("sec-fetch-site", "same-origin").form(&form).send().await.unwrap();
-    assert_eq!(res.status(), StatusCode::SEE_OTHER);
-    assert!(res.headers()["set-cookie"].to_str().unwrap().starts_with("__Host-watchword_session="));
-});
+both_backends!(
+    bad_input_is_a_clear_4xx_never_a_500,
+    |app: TestApp| async move {
+        let ada = app.signup("Acme", "Ada Lovelace", "ada@example.com").await;
+        let post_raw = |path: &'static str, ct: &'static str, body: Vec<u8>| {
+            let req = app
+                .client
+                .post(app.url(path))
+                .header("content-type", ct)
+                .body(body);
+            async move {
+                let r = req.send().await.unwrap();
+                let s = r.status();
+                (s, r.json::<Value>().await.unwrap_or(Value::Null))
+            }
+        };
+        let (s, v) = post_raw(
+            "/api/v1/login",
+            "application/json",
+            b"{\"email\": ".to_vec(),
+        )
+        .await;
+        assert_eq!(
+            (s, v["error"]["code"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("malformed_json"))
+        );
+        let (s, v) = post_raw(
+            "/api/v1/login",
+            "application/json",
+            br#"{"email":"a@b.io","password":"x","admin":true}"#.to_vec(),
+        )
+        .await;
+        assert_eq!(
+            (s, v["error"]["code"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_body"))
+        );
+        assert!(v["error"]["message"].as_str().unwrap().contains("admin"));
+        let (s, v) = post_raw(
+            "/api/v1/login",
+            "application/json",
+            br#"{"email":5,"password":"x"}"#.to_vec(),
+        )
+        .await;
+        assert_eq!(
+            (s, v["error"]["code"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_body"))
+        );
+        let (s, v) = post_raw("/api/v1/login", "text/plain", b"{}".to_vec()).await;
+        assert_eq!(
+            (s, v["error"]["code"].as_str()),
+            (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                Some("unsupported_media_type")
+            )
+        );
+        let big = format!(
+            "{{\"email\":\"{}\",\"password\":\"x\"}}",
+            "a".repeat(100_000)
+        );
+        let (s, v) = post_raw("/api/v1/login", "application/json", big.into_bytes()).await;
+        assert_eq!(
+            (s, v["error"]["code"].as_str()),
+            (StatusCode::PAYLOAD_TOO_LARGE, Some("payload_too_large"))
+        );
+        let (s, v) = app
+            .get("/api/v1/accounts/not-a-uuid/members", &ada.token)
+            .await;
+        assert_eq!(
+            (s, v["error"]["code"].as_str()),
+            (StatusCode::NOT_FOUND, Some("not_found"))
+        );
+        let (s, v) = app.get("/api/v1/nope", &ada.token).await;
+        assert_eq!(
+            (s, v["error"]["code"].as_str()),
+            (StatusCode::NOT_FOUND, Some("not_found"))
+        );
+        let (s, v) = app
+            .get(
+                &format!("/api/v1/accounts/{}/audit-events?limit=abc", ada.account),
+                &ada.token,
+            )
+            .await;
+        assert_eq!(
+            (s, v["error"]["code"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_query"))
+        );
+        let (s, v) = app.get("/api/v1/whoami", "made-up-token").await;
+        assert_eq!(
+            (s, v["error"]["code"].as_str()),
+            (StatusCode::UNAUTHORIZED, Some("unauthenticated"))
+        );
+        let (s, v) = app.call(Method::POST, "/api/v1/signup", None, Some(json!({"account_name": "A", "name": "B", "email": "not-an-email", "password": PASSWORD}))).await;
+        assert_eq!(
+            (s, v["error"]["code"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_email"))
+        );
+    }
+);
+
+both_backends!(
+    openapi_and_operations_endpoints,
+    |app: TestApp| async move {
+        let doc: Value = app
+            .client
+            .get(app.url("/api/openapi.json"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+        for path in [
+            "/api/v1/signup",
+            "/api/v1/login",
+            "/api/v1/whoami",
+            "/api/v1/accounts/{account_id}/members/{member_id}",
+            "/api/v1/accounts/{account_id}/audit-events",
+        ] {
+            assert!(doc["paths"].get(path).is_some(), "{path} undocumented");
+        }
+        assert_eq!(
+            app.client
+                .get(app.url("/healthz"))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            StatusCode::OK
+        );
+        assert_eq!(
+            app.client
+                .get(app.url("/readyz"))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            StatusCode::OK
+        );
+        let metrics = app
+            .client
+            .get(app.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            metrics.contains("watchword_http_requests_total"),
+            "{metrics}"
+        );
+        let res = app.client.get(app.url("/login")).send().await.unwrap();
+        let csp = res
+            .headers()
+            .get("content-security-policy")
+            .unwrap()
+            .to_str()
+            .unwrap();
+        assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"));
+    }
+);
+
+both_backends!(
+    console_forms_refuse_cross_site_posts,
+    |app: TestApp| async move {
+        app.signup("Acme", "Ada Lovelace", "ada@example.com").await;
+        let form = [("email", "ada@example.com"), ("password", PASSWORD)];
+        let res = app
+            .client
+            .post(app.url("/login"))
+            .header("sec-fetch-site", "cross-site")
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::FORBIDDEN);
+        assert!(res.headers().get("set-cookie").is_none());
+        let res = app
+            .client
+            .post(app.url("/login"))
+            .header("origin", "https://evil.example")
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::FORBIDDEN);
+        let res = app
+            .client
+            .post(app.url("/login"))
+            .header("sec-fetch-site", "same-origin")
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::SEE_OTHER);
+        assert!(
+            res.headers()["set-cookie"]
+                .to_str()
+                .unwrap()
+                .starts_with("__Host-watchword_session=")
+        );
+    }
+);
 
 async fn stored_hash(app: &TestApp, email: &str) -> String {
     let store = app.running.as_ref().unwrap().app.store().clone();
     let mut c = store.read().await.unwrap();
-    watchword_store::persons::by_email(&mut c, email).await.unwrap().unwrap().password_hash
+    watchword_store::persons::by_email(&mut c, email)
+        .await
+        .unwrap()
+        .unwrap()
+        .password_hash
 }
 
 /// Raising the Argon2 parameters rehashes a password at its next successful login.
 async fn rehash_on_login(backend: watchword_testkit::Backend) {
-    let Some(mut first) = TestApp::spawn(backend).await else { return };
-    first.signup("Acme", "Ada Lovelace", "ada@example.com").await;
+    let Some(mut first) = TestApp::spawn(backend).await else {
+        return;
+    };
+    first
+        .signup("Acme", "Ada Lovelace", "ada@example.com")
+        .await;
     let before = stored_hash(&first, "ada@example.com").await;
-    assert!(before.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{before}");
+    assert!(
+        before.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+        "{before}"
+    );
     first.running.take().unwrap().stop().await;
     let (dir, db) = (first.dir.path().to_path_buf(), first.database_url.clone());
     let config = watchword::Config {
@@ -249,12 +586,22 @@ async fn rehash_on_login(backend: watchword_testkit::Backend) {
     first.base = format!("http://{}", first.running.as_ref().unwrap().addr);
     let (s, _) = first.login("ada@example.com", "wrong-Password-1!").await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
-    assert_eq!(stored_hash(&first, "ada@example.com").await, before, "a failed login changes nothing");
+    assert_eq!(
+        stored_hash(&first, "ada@example.com").await,
+        before,
+        "a failed login changes nothing"
+    );
     let (s, _) = first.login("ada@example.com", PASSWORD).await;
     assert_eq!(s, StatusCode::OK);
     let after = stored_hash(&first, "ada@example.com").await;
-    assert!(after.starts_with("$argon2id$v=19$m=19456,t=3,p=1$"), "{after}");
-    assert_eq!(first.login("ada@example.com", PASSWORD).await.0, StatusCode::OK);
+    assert!(
+        after.starts_with("$argon2id$v=19$m=19456,t=3,p=1$"),
+        "{after}"
+    );
+    assert_eq!(
+        first.login("ada@example.com", PASSWORD).await.0,
+        StatusCode::OK
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -16,10 +16,18 @@ both_backends!(console_end_to_end, |app: TestApp| async move {
     b.fill("email", "ada@example.com").await;
     b.fill("password", "abcdefghijkl").await;
     b.click("form button[type=submit]").await;
-    assert!(b.text().await.contains("include at least one number"), "policy message shown: {}", b.text().await);
+    assert!(
+        b.text().await.contains("include at least one number"),
+        "policy message shown: {}",
+        b.text().await
+    );
     b.fill("password", PASSWORD).await;
     b.click("form button[type=submit]").await;
-    assert!(b.text().await.contains("Members of Acme"), "{}", b.text().await);
+    assert!(
+        b.text().await.contains("Members of Acme"),
+        "{}",
+        b.text().await
+    );
     // Invite Grace as Analyst.
     b.fill("invite-email", "grace@example.com").await;
     b.click("form[action$='/members/invite'] button").await;
@@ -29,7 +37,11 @@ both_backends!(console_end_to_end, |app: TestApp| async move {
     // Create a custom role with one permission.
     b.click("a[href$='/roles']").await;
     b.fill("role-name", "Auditor").await;
-    let perm = b.client.find(Locator::Css("input[value='audit_log:read']")).await.unwrap();
+    let perm = b
+        .client
+        .find(Locator::Css("input[value='audit_log:read']"))
+        .await
+        .unwrap();
     perm.click().await.unwrap();
     b.click("form[action$='/roles'] button").await;
     assert!(b.text().await.contains("Role created."));
@@ -39,7 +51,8 @@ both_backends!(console_end_to_end, |app: TestApp| async move {
     assert_eq!(b.path().await, "/login");
     // Grace accepts from the emailed link and chooses a password.
     let token = app.invitation_token("grace@example.com").await;
-    b.goto(&app.url(&format!("/invitations/accept?token={token}"))).await;
+    b.goto(&app.url(&format!("/invitations/accept?token={token}")))
+        .await;
     b.fill("name", "Grace Hopper").await;
     b.fill("password", PASSWORD).await;
     b.click("form button[type=submit]").await;
@@ -48,7 +61,11 @@ both_backends!(console_end_to_end, |app: TestApp| async move {
     assert!(text.contains("Acme") && text.contains("Analyst"), "{text}");
     // An Analyst has no Members page.
     b.click("main a").await;
-    assert!(b.text().await.contains("users:read") || b.text().await.contains("permission"), "{}", b.text().await);
+    assert!(
+        b.text().await.contains("users:read") || b.text().await.contains("permission"),
+        "{}",
+        b.text().await
+    );
     b.goto(&app.url("/me/sessions")).await;
     assert!(b.text().await.contains("this session"));
     b.goto(&app.url("/app")).await;
@@ -59,32 +76,70 @@ both_backends!(console_end_to_end, |app: TestApp| async move {
     let email = b.client.find(Locator::Id("email")).await.unwrap();
     email.send_keys(&Key::Tab.to_string()).await.unwrap();
     let active = b.client.active_element().await.unwrap();
-    assert_eq!(active.attr("id").await.unwrap().as_deref(), Some("password"));
-    active.send_keys(&format!("{PASSWORD}{}", Key::Enter)).await.unwrap();
+    assert_eq!(
+        active.attr("id").await.unwrap().as_deref(),
+        Some("password")
+    );
+    active
+        .send_keys(&format!("{PASSWORD}{}", Key::Enter))
+        .await
+        .unwrap();
     b.wait_for_path("/app").await;
     b.click("main a").await;
     assert!(b.text().await.contains("Members of Acme"));
     // Change Grace's role to Manager, then deactivate her.
-    let select = b.client.find(Locator::Css("tr[data-member='grace@example.com'] select")).await.unwrap();
+    let select = b
+        .client
+        .find(Locator::Css("tr[data-member='grace@example.com'] select"))
+        .await
+        .unwrap();
     select.select_by_value("manager").await.unwrap();
-    b.click("tr[data-member='grace@example.com'] form[action$='/role'] button").await;
+    b.click("tr[data-member='grace@example.com'] form[action$='/role'] button")
+        .await;
     assert!(b.text().await.contains("Role changed."));
-    b.click("tr[data-member='grace@example.com'] form[action$='/deactivate'] button").await;
+    b.click("tr[data-member='grace@example.com'] form[action$='/deactivate'] button")
+        .await;
     assert!(b.text().await.contains("Member deactivated."));
-    let row = b.client.find(Locator::Css("tr[data-member='grace@example.com']")).await.unwrap().text().await.unwrap();
-    assert!(row.contains("Manager") && row.contains("deactivated"), "{row}");
+    let row = b
+        .client
+        .find(Locator::Css("tr[data-member='grace@example.com']"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        row.contains("Manager") && row.contains("deactivated"),
+        "{row}"
+    );
     // Sessions: two for Ada (the signup one was ended by logout, so one) — revoke others works.
     b.goto(&app.url("/me/sessions")).await;
     assert!(b.text().await.contains("this session"));
-    b.click("form[action='/me/sessions/revoke-others'] button").await;
-    assert!(b.text().await.contains("All other sessions were logged out."));
+    b.click("form[action='/me/sessions/revoke-others'] button")
+        .await;
+    assert!(
+        b.text()
+            .await
+            .contains("All other sessions were logged out.")
+    );
     // Audit log shows what happened, newest first.
     b.goto(&app.url("/app")).await;
     b.click("main a").await;
     b.click("a[href$='/audit']").await;
     let text = b.text().await;
-    for action in ["member.deactivated", "member.role_changed", "invitation.accepted", "role.created", "member.invited", "account.created", "login.succeeded"] {
-        assert!(text.contains(action), "{action} missing from the audit page");
+    for action in [
+        "member.deactivated",
+        "member.role_changed",
+        "invitation.accepted",
+        "role.created",
+        "member.invited",
+        "account.created",
+        "login.succeeded",
+    ] {
+        assert!(
+            text.contains(action),
+            "{action} missing from the audit page"
+        );
     }
     b.fill("action", "member.invited").await;
     b.click("main form button").await;
@@ -93,81 +148,165 @@ both_backends!(console_end_to_end, |app: TestApp| async move {
     b.close().await;
 });
 
-both_backends!(forms_refuse_missing_csrf_tokens, |app: TestApp| async move {
-    let b = Browser::start().await;
-    b.goto(&app.url("/signup")).await;
-    b.fill("account_name", "Acme").await;
-    b.fill("name", "Ada Lovelace").await;
-    b.fill("email", "ada@example.com").await;
-    b.fill("password", PASSWORD).await;
-    b.click("form button[type=submit]").await;
-    assert!(b.text().await.contains("Members of Acme"), "{} {}", b.path().await, b.text().await);
-    // Blank the token in the page, then submit: refused, and nothing changes.
-    let input = b.client.find(Locator::Css("form[action$='/members/invite'] input[name=csrf_token]")).await.unwrap();
-    b.client.execute("arguments[0].value = 'forged'", vec![serde_json::to_value(&input).unwrap()]).await.unwrap_or_default();
-    b.fill("invite-email", "grace@example.com").await;
-    b.click("form[action$='/members/invite'] button").await;
-    assert!(b.text().await.contains("refused"), "{}", b.text().await);
-    b.goto(&app.url("/app")).await;
-    b.click("main a").await;
-    assert!(!b.text().await.contains("grace@example.com"));
-    b.close().await;
-});
-
-both_backends!(an_admin_changes_the_security_contact_and_an_analyst_never_sees_it, |app: TestApp| async move {
-    let ada = app.signup("Acme", "Ada Lovelace", "ada@example.com").await;
-    let _admin = app.invite_and_accept(&ada, "admin@example.com", "admin").await;
-    let _grace = app.invite_and_accept(&ada, "grace@example.com", "admin").await;
-    let _analyst = app.invite_and_accept(&ada, "gregory@example.com", "analyst").await;
-    let b = Browser::start().await;
-    let login = |email: &'static str| {
-        let b = &b;
-        let app = &app;
-        async move {
-            b.goto(&app.url("/login")).await;
-            b.fill("email", email).await;
-            b.fill("password", PASSWORD).await;
-            b.click("form button[type=submit]").await;
-            assert_eq!(b.path().await, "/app");
-        }
-    };
-    login("admin@example.com").await;
-    b.click("main a").await;
-    b.click("a[href$='/settings/security']").await;
-    let text = b.text().await;
-    assert!(text.contains("Security Contact") && text.contains("Ada Lovelace") && text.contains("Default: the account Owner"), "{text}");
-    // Type to search: the list follows the typing (script), eligible selectable, ineligible greyed.
-    b.fill("contact-search", "gr").await;
-    let mut ready = false;
-    for _ in 0..200 {
-        let items = b.client.find_all(Locator::Css("#candidates li")).await.unwrap();
-        if items.len() == 2 {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+both_backends!(
+    forms_refuse_missing_csrf_tokens,
+    |app: TestApp| async move {
+        let b = Browser::start().await;
+        b.goto(&app.url("/signup")).await;
+        b.fill("account_name", "Acme").await;
+        b.fill("name", "Ada Lovelace").await;
+        b.fill("email", "ada@example.com").await;
+        b.fill("password", PASSWORD).await;
+        b.click("form button[type=submit]").await;
+        assert!(
+            b.text().await.contains("Members of Acme"),
+            "{} {}",
+            b.path().await,
+            b.text().await
+        );
+        // Blank the token in the page, then submit: refused, and nothing changes.
+        let input = b
+            .client
+            .find(Locator::Css(
+                "form[action$='/members/invite'] input[name=csrf_token]",
+            ))
+            .await
+            .unwrap();
+        b.client
+            .execute(
+                "arguments[0].value = 'forged'",
+                vec![serde_json::to_value(&input).unwrap()],
+            )
+            .await
+            .unwrap_or_default();
+        b.fill("invite-email", "grace@example.com").await;
+        b.click("form[action$='/members/invite'] button").await;
+        assert!(b.text().await.contains("refused"), "{}", b.text().await);
+        b.goto(&app.url("/app")).await;
+        b.click("main a").await;
+        assert!(!b.text().await.contains("grace@example.com"));
+        b.close().await;
     }
-    assert!(ready, "live search shows grace and gregory");
-    let analyst_row = b.client.find(Locator::Css("#candidates li.ineligible")).await.unwrap().text().await.unwrap();
-    assert!(analyst_row.contains("gregory@example.com") && analyst_row.contains("account_settings:edit"), "{analyst_row}");
-    let disabled = b.client.find(Locator::Css("#candidates li.ineligible input")).await.unwrap().attr("disabled").await.unwrap();
-    assert!(disabled.is_some());
-    b.client.find(Locator::Css("#candidates li:not(.ineligible) input")).await.unwrap().click().await.unwrap();
-    b.click("#save-contact").await;
-    let text = b.text().await;
-    assert!(text.contains("Security Contact changed."), "{text}");
-    assert!(b.client.find(Locator::Id("current-contact")).await.unwrap().text().await.unwrap().contains("grace@example.com"));
-    assert!(text.contains("Picked by"));
-    // Both the previous (Ada) and the new contact (Grace) are told.
-    app.wait_for_email("ada@example.com", "Security Contact of Acme changed").await;
-    app.wait_for_email("grace@example.com", "Security Contact of Acme changed").await;
-    b.click("header form button").await;
-    // The Analyst sees no Settings link and the page does not exist for them.
-    login("gregory@example.com").await;
-    b.goto(&app.url(&format!("/accounts/{}/members", ada.account))).await;
-    assert!(b.client.find_all(Locator::Css("a[href$='/settings/security']")).await.unwrap().is_empty());
-    b.goto(&app.url(&format!("/accounts/{}/settings/security", ada.account))).await;
-    let text = b.text().await;
-    assert!(!text.contains("Security Contact") && !text.contains("grace@example.com"), "{text}");
-    b.close().await;
-});
+);
+
+both_backends!(
+    an_admin_changes_the_security_contact_and_an_analyst_never_sees_it,
+    |app: TestApp| async move {
+        let ada = app.signup("Acme", "Ada Lovelace", "ada@example.com").await;
+        let _admin = app
+            .invite_and_accept(&ada, "admin@example.com", "admin")
+            .await;
+        let _grace = app
+            .invite_and_accept(&ada, "grace@example.com", "admin")
+            .await;
+        let _analyst = app
+            .invite_and_accept(&ada, "gregory@example.com", "analyst")
+            .await;
+        let b = Browser::start().await;
+        let login = |email: &'static str| {
+            let b = &b;
+            let app = &app;
+            async move {
+                b.goto(&app.url("/login")).await;
+                b.fill("email", email).await;
+                b.fill("password", PASSWORD).await;
+                b.click("form button[type=submit]").await;
+                assert_eq!(b.path().await, "/app");
+            }
+        };
+        login("admin@example.com").await;
+        b.click("main a").await;
+        b.click("a[href$='/settings/security']").await;
+        let text = b.text().await;
+        assert!(
+            text.contains("Security Contact")
+                && text.contains("Ada Lovelace")
+                && text.contains("Default: the account Owner"),
+            "{text}"
+        );
+        // Type to search: the list follows the typing (script), eligible selectable, ineligible greyed.
+        b.fill("contact-search", "gr").await;
+        let mut ready = false;
+        for _ in 0..200 {
+            let items = b
+                .client
+                .find_all(Locator::Css("#candidates li"))
+                .await
+                .unwrap();
+            if items.len() == 2 {
+                ready = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        assert!(ready, "live search shows grace and gregory");
+        let analyst_row = b
+            .client
+            .find(Locator::Css("#candidates li.ineligible"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            analyst_row.contains("gregory@example.com")
+                && analyst_row.contains("account_settings:edit"),
+            "{analyst_row}"
+        );
+        let disabled = b
+            .client
+            .find(Locator::Css("#candidates li.ineligible input"))
+            .await
+            .unwrap()
+            .attr("disabled")
+            .await
+            .unwrap();
+        assert!(disabled.is_some());
+        b.client
+            .find(Locator::Css("#candidates li:not(.ineligible) input"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        b.click("#save-contact").await;
+        let text = b.text().await;
+        assert!(text.contains("Security Contact changed."), "{text}");
+        assert!(
+            b.client
+                .find(Locator::Id("current-contact"))
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+                .contains("grace@example.com")
+        );
+        assert!(text.contains("Picked by"));
+        // Both the previous (Ada) and the new contact (Grace) are told.
+        app.wait_for_email("ada@example.com", "Security Contact of Acme changed")
+            .await;
+        app.wait_for_email("grace@example.com", "Security Contact of Acme changed")
+            .await;
+        b.click("header form button").await;
+        // The Analyst sees no Settings link and the page does not exist for them.
+        login("gregory@example.com").await;
+        b.goto(&app.url(&format!("/accounts/{}/members", ada.account)))
+            .await;
+        assert!(
+            b.client
+                .find_all(Locator::Css("a[href$='/settings/security']"))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        b.goto(&app.url(&format!("/accounts/{}/settings/security", ada.account)))
+            .await;
+        let text = b.text().await;
+        assert!(
+            !text.contains("Security Contact") && !text.contains("grace@example.com"),
+            "{text}"
+        );
+        b.close().await;
+    }
+);

@@ -17,63 +17,192 @@ fn run(app: &TestApp, args: &[&str]) -> (bool, String, String) {
         .env("WATCHWORD_LOG_LEVEL", "warn")
         .output()
         .expect("run watchword");
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
-both_backends!(contact_check_job_previews_and_applies, |app: TestApp| async move {
-    let ada = app.signup("Acme", "Ada Lovelace", "ada@example.com").await;
-    let grace = app.invite_and_accept(&ada, "grace@example.com", "admin").await;
-    let path = format!("/api/v1/accounts/{}/security-contact", ada.account);
-    let (s, _) = app.call(Method::PUT, &path, Some(&ada.token), Some(json!({"member_id": grace.membership}))).await;
-    assert_eq!(s, StatusCode::OK);
-    let later = Millis::now().plus_secs(400 * 86_400).rfc3339();
-    let (ok, out, err) = run(&app, &["jobs", "run", "security-contact-check", "--as-of", &later, "--dry-run", "--json"]);
-    assert!(ok, "{err}");
-    let report: Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(report["dry_run"], true);
-    assert_eq!(report["reverted"][0]["account_id"], ada.account.as_str());
-    assert_eq!(report["reverted"][0]["reasons"], json!(["no_recent_login"]));
-    assert_eq!(app.get(&path, &ada.token).await.1["email"], "grace@example.com", "dry run changes nothing");
-    let (ok, out, err) = run(&app, &["jobs", "run", "security-contact-check", "--as-of", &later]);
-    assert!(ok, "{err}");
-    assert!(out.contains("reverted") && out.contains(&ada.account) && out.contains("1 reverted"), "{out}");
-    assert_eq!(app.get(&path, &ada.token).await.1["email"], "ada@example.com");
-    let (ok, _, err) = run(&app, &["jobs", "run", "security-contact-check", "--as-of", "soon"]);
-    assert!(!ok && err.contains("RFC 3339"), "{err}");
-});
+both_backends!(
+    contact_check_job_previews_and_applies,
+    |app: TestApp| async move {
+        let ada = app.signup("Acme", "Ada Lovelace", "ada@example.com").await;
+        let grace = app
+            .invite_and_accept(&ada, "grace@example.com", "admin")
+            .await;
+        let path = format!("/api/v1/accounts/{}/security-contact", ada.account);
+        let (s, _) = app
+            .call(
+                Method::PUT,
+                &path,
+                Some(&ada.token),
+                Some(json!({"member_id": grace.membership})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK);
+        let later = Millis::now().plus_secs(400 * 86_400).rfc3339();
+        let (ok, out, err) = run(
+            &app,
+            &[
+                "jobs",
+                "run",
+                "security-contact-check",
+                "--as-of",
+                &later,
+                "--dry-run",
+                "--json",
+            ],
+        );
+        assert!(ok, "{err}");
+        let report: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(report["dry_run"], true);
+        assert_eq!(report["reverted"][0]["account_id"], ada.account.as_str());
+        assert_eq!(report["reverted"][0]["reasons"], json!(["no_recent_login"]));
+        assert_eq!(
+            app.get(&path, &ada.token).await.1["email"],
+            "grace@example.com",
+            "dry run changes nothing"
+        );
+        let (ok, out, err) = run(
+            &app,
+            &["jobs", "run", "security-contact-check", "--as-of", &later],
+        );
+        assert!(ok, "{err}");
+        assert!(
+            out.contains("reverted") && out.contains(&ada.account) && out.contains("1 reverted"),
+            "{out}"
+        );
+        assert_eq!(
+            app.get(&path, &ada.token).await.1["email"],
+            "ada@example.com"
+        );
+        let (ok, _, err) = run(
+            &app,
+            &["jobs", "run", "security-contact-check", "--as-of", "soon"],
+        );
+        assert!(!ok && err.contains("RFC 3339"), "{err}");
+    }
+);
 
-both_backends!(staff_grants_are_marked_expire_and_revoke, |app: TestApp| async move {
-    let ada = app.signup("Acme", "Ada Lovelace", "ada@example.com").await;
-    let sam = app.signup("Operator", "Sam Staff", "sam@operator.example").await;
-    let (ok, out, err) = run(&app, &["staff", "grant", &ada.account, "sam@operator.example", "--expires", "2099-01-01T00:00:00Z"]);
-    assert!(ok, "{err}");
-    assert!(out.contains("granted staff_access"), "{out}");
-    let (_, members) = app.get(&format!("/api/v1/accounts/{}/members", ada.account), &ada.token).await;
-    let row = members.as_array().unwrap().iter().find(|m| m["email"] == "sam@operator.example").unwrap().clone();
-    assert_eq!((row["staff"].as_bool(), row["staff_expires_at"].as_str()), (Some(true), Some("2099-01-01T00:00:00Z")));
-    let (s, _) = app.get(&format!("/api/v1/accounts/{}", ada.account), &sam.token).await;
-    assert_eq!(s, StatusCode::OK, "staff can reach the account");
-    // Customers cannot hand out the staff role themselves.
-    let (s, v) = app.post(&format!("/api/v1/accounts/{}/invitations", ada.account), &ada.token, json!({"email": "x@example.com", "role": "staff_access"})).await;
-    assert_eq!((s, v["error"]["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("staff_role_not_assignable")));
-    let (ok, out, err) = run(&app, &["staff", "revoke", &ada.account, "sam@operator.example"]);
-    assert!(ok, "{err}");
-    assert!(out.contains("revoked"));
-    assert_eq!(app.get(&format!("/api/v1/accounts/{}", ada.account), &sam.token).await.0, StatusCode::NOT_FOUND);
-    let (_, events) = app.get(&format!("/api/v1/accounts/{}/audit-events", ada.account), &ada.token).await;
-    let actions: Vec<_> = events["events"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap().to_owned()).collect();
-    assert!(actions.contains(&"staff.granted".into()) && actions.contains(&"staff.revoked".into()));
-    // An expired grant no longer opens the account.
-    let (ok, _, err) = run(&app, &["staff", "grant", &ada.account, "sam@operator.example", "--expires", "2099-01-01T00:00:00Z"]);
-    assert!(ok, "{err}");
-    app.sql("UPDATE memberships SET staff_expires_at = 1 WHERE email = $1", &["sam@operator.example"]).await;
-    // (Checked on the account itself: whoami may answer from this node's 1 s session cache, and
-    // the grant was changed by another process.)
-    let (s, _) = app.get(&format!("/api/v1/accounts/{}", ada.account), &sam.token).await;
-    assert_eq!(s, StatusCode::NOT_FOUND, "an expired staff grant opens nothing");
-    let (ok, _, err) = run(&app, &["staff", "grant", "not-an-id", "sam@operator.example"]);
-    assert!(!ok && err.contains("not an account id"), "{err}");
-});
+both_backends!(
+    staff_grants_are_marked_expire_and_revoke,
+    |app: TestApp| async move {
+        let ada = app.signup("Acme", "Ada Lovelace", "ada@example.com").await;
+        let sam = app
+            .signup("Operator", "Sam Staff", "sam@operator.example")
+            .await;
+        let (ok, out, err) = run(
+            &app,
+            &[
+                "staff",
+                "grant",
+                &ada.account,
+                "sam@operator.example",
+                "--expires",
+                "2099-01-01T00:00:00Z",
+            ],
+        );
+        assert!(ok, "{err}");
+        assert!(out.contains("granted staff_access"), "{out}");
+        let (_, members) = app
+            .get(
+                &format!("/api/v1/accounts/{}/members", ada.account),
+                &ada.token,
+            )
+            .await;
+        let row = members
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["email"] == "sam@operator.example")
+            .unwrap()
+            .clone();
+        assert_eq!(
+            (row["staff"].as_bool(), row["staff_expires_at"].as_str()),
+            (Some(true), Some("2099-01-01T00:00:00Z"))
+        );
+        let (s, _) = app
+            .get(&format!("/api/v1/accounts/{}", ada.account), &sam.token)
+            .await;
+        assert_eq!(s, StatusCode::OK, "staff can reach the account");
+        // Customers cannot hand out the staff role themselves.
+        let (s, v) = app
+            .post(
+                &format!("/api/v1/accounts/{}/invitations", ada.account),
+                &ada.token,
+                json!({"email": "x@example.com", "role": "staff_access"}),
+            )
+            .await;
+        assert_eq!(
+            (s, v["error"]["code"].as_str()),
+            (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some("staff_role_not_assignable")
+            )
+        );
+        let (ok, out, err) = run(
+            &app,
+            &["staff", "revoke", &ada.account, "sam@operator.example"],
+        );
+        assert!(ok, "{err}");
+        assert!(out.contains("revoked"));
+        assert_eq!(
+            app.get(&format!("/api/v1/accounts/{}", ada.account), &sam.token)
+                .await
+                .0,
+            StatusCode::NOT_FOUND
+        );
+        let (_, events) = app
+            .get(
+                &format!("/api/v1/accounts/{}/audit-events", ada.account),
+                &ada.token,
+            )
+            .await;
+        let actions: Vec<_> = events["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["action"].as_str().unwrap().to_owned())
+            .collect();
+        assert!(
+            actions.contains(&"staff.granted".into()) && actions.contains(&"staff.revoked".into())
+        );
+        // An expired grant no longer opens the account.
+        let (ok, _, err) = run(
+            &app,
+            &[
+                "staff",
+                "grant",
+                &ada.account,
+                "sam@operator.example",
+                "--expires",
+                "2099-01-01T00:00:00Z",
+            ],
+        );
+        assert!(ok, "{err}");
+        app.sql(
+            "UPDATE memberships SET staff_expires_at = 1 WHERE email = $1",
+            &["sam@operator.example"],
+        )
+        .await;
+        // (Checked on the account itself: whoami may answer from this node's 1 s session cache, and
+        // the grant was changed by another process.)
+        let (s, _) = app
+            .get(&format!("/api/v1/accounts/{}", ada.account), &sam.token)
+            .await;
+        assert_eq!(
+            s,
+            StatusCode::NOT_FOUND,
+            "an expired staff grant opens nothing"
+        );
+        let (ok, _, err) = run(
+            &app,
+            &["staff", "grant", "not-an-id", "sam@operator.example"],
+        );
+        assert!(!ok && err.contains("not an account id"), "{err}");
+    }
+);
 
 /// A child process killed when dropped, so a failing test leaves nothing running.
 struct Process(Child);
@@ -94,7 +223,14 @@ impl Drop for Process {
 /// Starts `watchword serve` as its own process and returns it with its base URL.
 fn serve(dir: &std::path::Path, db: &str, smtp: &str) -> (Process, String) {
     let mut child = Command::new(watchword_bin())
-        .args(["serve", "--listen", "127.0.0.1:0", "--database-url", db, "--data-dir"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--database-url",
+            db,
+            "--data-dir",
+        ])
         .arg(dir)
         .env("WATCHWORD_SMTP_URL", smtp)
         .env("WATCHWORD_OUTBOX_POLL_MS", "100")
@@ -105,15 +241,24 @@ fn serve(dir: &std::path::Path, db: &str, smtp: &str) -> (Process, String) {
         .spawn()
         .unwrap();
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let url = line.split_whitespace().find(|w| w.starts_with("http://")).expect("URL printed").trim_end_matches('/').to_owned();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .expect("URL printed")
+        .trim_end_matches('/')
+        .to_owned();
     (Process(child), url)
 }
 
 /// The change commits with its emails; the process dies before delivering them; the next start
 /// delivers them, once.
 async fn crash_between_change_and_delivery(backend: Backend) {
-    let Some(mut app) = TestApp::spawn(backend).await else { return };
+    let Some(mut app) = TestApp::spawn(backend).await else {
+        return;
+    };
     // The in-process server only provides the database (migrated, dropped afterwards); it stops
     // so that its own dispatcher does not deliver what the processes below leave pending.
     app.running.take().unwrap().stop().await;
@@ -131,22 +276,50 @@ async fn crash_between_change_and_delivery(backend: Backend) {
     };
     let pw = watchword_testkit::PASSWORD;
     let signup: Value = post("/api/v1/signup", None, json!({"account_name": "Acme", "name": "Ada Lovelace", "email": "ada@example.com", "password": pw, "session_mode": "token"})).await.unwrap().json().await.unwrap();
-    let (token, account) = (signup["session_token"].as_str().unwrap().to_owned(), signup["account"]["id"].as_str().unwrap().to_owned());
-    let res = post(&format!("/api/v1/accounts/{account}/invitations"), Some(&token), json!({"email": "grace@example.com", "role": "admin"})).await.unwrap();
+    let (token, account) = (
+        signup["session_token"].as_str().unwrap().to_owned(),
+        signup["account"]["id"].as_str().unwrap().to_owned(),
+    );
+    let res = post(
+        &format!("/api/v1/accounts/{account}/invitations"),
+        Some(&token),
+        json!({"email": "grace@example.com", "role": "admin"}),
+    )
+    .await
+    .unwrap();
     assert_eq!(res.status(), StatusCode::CREATED);
     let mut invite = None;
     for _ in 0..200 {
-        if let Some(m) = sink.emails().into_iter().find(|m| m.to == "grace@example.com") {
+        if let Some(m) = sink
+            .emails()
+            .into_iter()
+            .find(|m| m.to == "grace@example.com")
+        {
             invite = watchword_testkit::mail::link_token(&m.text);
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(25)).await;
     }
-    let accepted: Value = post("/api/v1/invitations/accept", None, json!({"token": invite.expect("invitation"), "name": "Grace Hopper", "password": pw})).await.unwrap().json().await.unwrap();
+    let accepted: Value = post(
+        "/api/v1/invitations/accept",
+        None,
+        json!({"token": invite.expect("invitation"), "name": "Grace Hopper", "password": pw}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
     let grace = accepted["membership_id"].as_str().unwrap().to_owned();
     // The mail server goes away; the change commits; the process is killed.
     drop(sink);
-    let res = client.put(format!("{base}/api/v1/accounts/{account}/security-contact")).bearer_auth(&token).json(&json!({"member_id": grace})).send().await.unwrap();
+    let res = client
+        .put(format!("{base}/api/v1/accounts/{account}/security-contact"))
+        .bearer_auth(&token)
+        .json(&json!({"member_id": grace}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     first.kill();
     // A new process with a working mail server delivers both emails.
@@ -155,7 +328,11 @@ async fn crash_between_change_and_delivery(backend: Backend) {
     let mut got = Vec::new();
     // Bounded by the lease (20 s) plus the first retry's backoff (10 s).
     for _ in 0..2000 {
-        got = sink.emails().into_iter().filter(|m| m.subject.contains("Security Contact of Acme")).collect();
+        got = sink
+            .emails()
+            .into_iter()
+            .filter(|m| m.subject.contains("Security Contact of Acme"))
+            .collect();
         if got.len() >= 2 {
             break;
         }
@@ -163,7 +340,11 @@ async fn crash_between_change_and_delivery(backend: Backend) {
     }
     let mut to: Vec<_> = got.iter().map(|m| m.to.clone()).collect();
     to.sort();
-    assert_eq!(to, vec!["ada@example.com", "grace@example.com"], "both emails survive the crash, once each");
+    assert_eq!(
+        to,
+        vec!["ada@example.com", "grace@example.com"],
+        "both emails survive the crash, once each"
+    );
     second.kill();
 }
 

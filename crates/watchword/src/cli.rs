@@ -4,12 +4,21 @@ use watchword::Config;
 use watchword_domain::{AccountId, Millis};
 
 pub enum Staff {
-    Grant { account_id: String, email: String, expires: Option<String> },
-    Revoke { account_id: String, email: String },
+    Grant {
+        account_id: String,
+        email: String,
+        expires: Option<String>,
+    },
+    Revoke {
+        account_id: String,
+        email: String,
+    },
 }
 
 fn instant(flag: &str, v: &str) -> Result<Millis, String> {
-    Millis::parse_rfc3339(v).ok_or_else(|| format!("{flag} must be an RFC 3339 time such as 2027-01-31T00:00:00Z, not {v:?}"))
+    Millis::parse_rfc3339(v).ok_or_else(|| {
+        format!("{flag} must be an RFC 3339 time such as 2027-01-31T00:00:00Z, not {v:?}")
+    })
 }
 
 fn account(id: &str) -> Result<AccountId, String> {
@@ -23,14 +32,30 @@ fn app_error(e: watchword_app::AppError) -> String {
     }
 }
 
-pub async fn contact_check(config: &Config, as_of: Option<&str>, dry_run: bool, json: bool) -> Result<(), String> {
-    let as_of = as_of.map(|v| instant("--as-of", v)).transpose()?.unwrap_or_else(Millis::now);
+pub async fn contact_check(
+    config: &Config,
+    as_of: Option<&str>,
+    dry_run: bool,
+    json: bool,
+) -> Result<(), String> {
+    let as_of = as_of
+        .map(|v| instant("--as-of", v))
+        .transpose()?
+        .unwrap_or_else(Millis::now);
     let app = watchword::offline_app(config).await?;
-    let report = app.contact_check_once(as_of, dry_run).await.map_err(app_error)?;
+    let report = app
+        .contact_check_once(as_of, dry_run)
+        .await
+        .map_err(app_error)?;
     if !dry_run {
         // Deliver what the check queued; a running server would also pick it up.
         let mailer = watchword::mailer(config)?;
-        while app.dispatch_outbox_once(&mailer).await.map_err(|e| e.to_string())? > 0 {}
+        while app
+            .dispatch_outbox_once(&mailer)
+            .await
+            .map_err(|e| e.to_string())?
+            > 0
+        {}
     }
     if json {
         let out = serde_json::json!({
@@ -48,29 +73,72 @@ pub async fn contact_check(config: &Config, as_of: Option<&str>, dry_run: bool, 
         return Ok(());
     }
     let verb = if dry_run { "would revert" } else { "reverted" };
-    println!("security contact check as of {}{}", as_of.rfc3339(), if dry_run { " (dry run: nothing changed or sent)" } else { "" });
-    println!("{:<38} {:<24} {:<30} {:<30} {}", "account", "action", "previous contact", "new contact", "reasons");
+    println!(
+        "security contact check as of {}{}",
+        as_of.rfc3339(),
+        if dry_run {
+            " (dry run: nothing changed or sent)"
+        } else {
+            ""
+        }
+    );
+    println!(
+        "{:<38} {:<24} {:<30} {:<30} {}",
+        "account", "action", "previous contact", "new contact", "reasons"
+    );
     for r in &report.reverted {
-        println!("{:<38} {:<24} {:<30} {:<30} {}", r.account, verb, r.previous_email.as_deref().unwrap_or("-"), r.new_email, r.reasons.join(","));
+        println!(
+            "{:<38} {:<24} {:<30} {:<30} {}",
+            r.account,
+            verb,
+            r.previous_email.as_deref().unwrap_or("-"),
+            r.new_email,
+            r.reasons.join(",")
+        );
     }
     for w in &report.warned {
         let what = if dry_run { "would warn" } else { "warned" };
-        println!("{:<38} {:<24} {:<30} {:<30} lapses {}", w.account, what, w.contact_email, "-", w.lapses_at.rfc3339());
+        println!(
+            "{:<38} {:<24} {:<30} {:<30} lapses {}",
+            w.account,
+            what,
+            w.contact_email,
+            "-",
+            w.lapses_at.rfc3339()
+        );
     }
-    println!("{} reverted, {} warned", report.reverted.len(), report.warned.len());
+    println!(
+        "{} reverted, {} warned",
+        report.reverted.len(),
+        report.warned.len()
+    );
     Ok(())
 }
 
 pub async fn staff(config: &Config, cmd: Staff) -> Result<(), String> {
     let app = watchword::offline_app(config).await?;
     match cmd {
-        Staff::Grant { account_id, email, expires } => {
+        Staff::Grant {
+            account_id,
+            email,
+            expires,
+        } => {
             let expires = expires.map(|e| instant("--expires", &e)).transpose()?;
-            let id = app.grant_staff(account(&account_id)?, &email, expires).await.map_err(app_error)?;
-            println!("granted staff_access to {email} in {account_id} (membership {id}){}", expires.map(|e| format!(" until {}", e.rfc3339())).unwrap_or_default());
+            let id = app
+                .grant_staff(account(&account_id)?, &email, expires)
+                .await
+                .map_err(app_error)?;
+            println!(
+                "granted staff_access to {email} in {account_id} (membership {id}){}",
+                expires
+                    .map(|e| format!(" until {}", e.rfc3339()))
+                    .unwrap_or_default()
+            );
         }
         Staff::Revoke { account_id, email } => {
-            app.revoke_staff(account(&account_id)?, &email).await.map_err(app_error)?;
+            app.revoke_staff(account(&account_id)?, &email)
+                .await
+                .map_err(app_error)?;
             println!("revoked staff access of {email} in {account_id}");
         }
     }

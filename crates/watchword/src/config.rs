@@ -87,11 +87,30 @@ impl Default for Config {
 
 /// Keys settable from the environment as `WATCHWORD_<KEY>` (upper case).
 const KEYS: &[&str] = &[
-    "listen", "data_dir", "database_url", "database_max_connections", "public_url", "smtp_url", "mail_from",
-    "session_idle_timeout_secs", "session_absolute_timeout_secs", "invitation_ttl_secs", "argon2_memory_kib",
-    "argon2_iterations", "argon2_parallelism", "hash_concurrency", "auth_cache_ttl_ms", "outbox_poll_ms", "outbox_lease_secs",
-    "trust_forwarded_for", "log_format", "log_level", "security_contact_login_window_days",
-    "security_contact_warning_days", "security_contact_check_interval_secs", "blocked_staff_roles",
+    "listen",
+    "data_dir",
+    "database_url",
+    "database_max_connections",
+    "public_url",
+    "smtp_url",
+    "mail_from",
+    "session_idle_timeout_secs",
+    "session_absolute_timeout_secs",
+    "invitation_ttl_secs",
+    "argon2_memory_kib",
+    "argon2_iterations",
+    "argon2_parallelism",
+    "hash_concurrency",
+    "auth_cache_ttl_ms",
+    "outbox_poll_ms",
+    "outbox_lease_secs",
+    "trust_forwarded_for",
+    "log_format",
+    "log_level",
+    "security_contact_login_window_days",
+    "security_contact_warning_days",
+    "security_contact_check_interval_secs",
+    "blocked_staff_roles",
     "reauthentication_window_secs",
 ];
 
@@ -106,7 +125,11 @@ impl Config {
     /// environment.
     pub fn load(path: Option<&Path>) -> Result<Self, String> {
         let (text, origin) = match path {
-            Some(p) => (std::fs::read_to_string(p).map_err(|e| format!("cannot read config file {}: {e}", p.display()))?, p.display().to_string()),
+            Some(p) => (
+                std::fs::read_to_string(p)
+                    .map_err(|e| format!("cannot read config file {}: {e}", p.display()))?,
+                p.display().to_string(),
+            ),
             None => match std::fs::read_to_string("watchword.toml") {
                 Ok(t) => (t, "watchword.toml".to_owned()),
                 Err(_) => (String::new(), String::new()),
@@ -118,13 +141,20 @@ impl Config {
             let mut value = std::env::var(&var).ok();
             if SECRET_KEYS.contains(key) {
                 if let Ok(file) = std::env::var(format!("{var}_FILE")) {
-                    let v = std::fs::read_to_string(&file).map_err(|e| format!("{var}_FILE: cannot read {file}: {e}"))?;
+                    let v = std::fs::read_to_string(&file)
+                        .map_err(|e| format!("{var}_FILE: cannot read {file}: {e}"))?;
                     value = Some(v.trim().to_owned());
                 }
             }
             if let Some(v) = value {
                 let value = if LIST_KEYS.contains(key) {
-                    toml::Value::Array(v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| toml::Value::String(s.into())).collect())
+                    toml::Value::Array(
+                        v.split(',')
+                            .map(str::trim)
+                            .filter(|s| !s.is_empty())
+                            .map(|s| toml::Value::String(s.into()))
+                            .collect(),
+                    )
                 } else {
                     typed(&v)
                 };
@@ -132,26 +162,44 @@ impl Config {
             }
         }
         let config: Config = table.try_into().map_err(|e: toml::de::Error| {
-            format!("invalid configuration{}: {}", if origin.is_empty() { String::new() } else { format!(" in {origin} or WATCHWORD_* variables") }, e.message())
+            format!(
+                "invalid configuration{}: {}",
+                if origin.is_empty() {
+                    String::new()
+                } else {
+                    format!(" in {origin} or WATCHWORD_* variables")
+                },
+                e.message()
+            )
         })?;
         Ok(config)
     }
 
     pub fn database_url(&self) -> String {
-        self.database_url.clone().unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("watchword.db").display()))
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("watchword.db").display()))
     }
 
     pub fn public_url(&self, bound: std::net::SocketAddr) -> String {
-        self.public_url.clone().unwrap_or_else(|| format!("http://{bound}"))
+        self.public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{bound}"))
     }
 
     pub fn validate(&self) -> Result<(), String> {
-        watchword_domain::password::HashParams::new(self.argon2_memory_kib, self.argon2_iterations, self.argon2_parallelism)?;
+        watchword_domain::password::HashParams::new(
+            self.argon2_memory_kib,
+            self.argon2_iterations,
+            self.argon2_parallelism,
+        )?;
         if self.session_idle_timeout_secs <= 0 || self.session_absolute_timeout_secs <= 0 {
             return Err("session timeouts must be positive numbers of seconds".into());
         }
         if self.outbox_lease_secs < 20 {
-            return Err("outbox_lease_secs must be at least 20 (longer than the SMTP timeout)".into());
+            return Err(
+                "outbox_lease_secs must be at least 20 (longer than the SMTP timeout)".into(),
+            );
         }
         if self.security_contact_check_interval_secs == 0 {
             return Err("security_contact_check_interval_secs must be at least 1".into());
@@ -160,7 +208,10 @@ impl Config {
             return Err("security_contact_login_window_days must be positive and security_contact_warning_days not negative".into());
         }
         if !["auto", "json", "pretty"].contains(&self.log_format.as_str()) {
-            return Err(format!("log_format must be auto, json or pretty, not {:?}", self.log_format));
+            return Err(format!(
+                "log_format must be auto, json or pretty, not {:?}",
+                self.log_format
+            ));
         }
         Ok(())
     }
@@ -198,7 +249,10 @@ mod tests {
         let p = dir.join("w.toml");
         std::fs::write(&p, "listen = \"0.0.0.0:9000\"\nauth_cache_ttl_ms = 0\n").unwrap();
         let c = Config::load(Some(&p)).unwrap();
-        assert_eq!((c.listen.as_str(), c.auth_cache_ttl_ms), ("0.0.0.0:9000", 0));
+        assert_eq!(
+            (c.listen.as_str(), c.auth_cache_ttl_ms),
+            ("0.0.0.0:9000", 0)
+        );
         std::fs::write(&p, "lisen = \"x\"\n").unwrap();
         let err = Config::load(Some(&p)).unwrap_err();
         assert!(err.contains("lisen"), "{err}");
@@ -206,7 +260,10 @@ mod tests {
 
     #[test]
     fn weak_argon2_is_refused() {
-        let c = Config { argon2_memory_kib: 1024, ..Config::default() };
+        let c = Config {
+            argon2_memory_kib: 1024,
+            ..Config::default()
+        };
         assert!(c.validate().unwrap_err().contains("OWASP"));
     }
 }

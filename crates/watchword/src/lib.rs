@@ -48,13 +48,20 @@ impl Running {
 
 /// Opens the database (creating the data directory and SQLite file) and applies migrations.
 pub async fn open_store(config: &Config) -> Result<Store, String> {
-    std::fs::create_dir_all(&config.data_dir)
-        .map_err(|e| format!("cannot create data directory {}: {e}", config.data_dir.display()))?;
+    std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+        format!(
+            "cannot create data directory {}: {e}",
+            config.data_dir.display()
+        )
+    })?;
     let url = config.database_url();
     let store = Store::connect(&url, config.database_max_connections)
         .await
         .map_err(|e| format!("cannot open the database ({}): {e}", redact(&url)))?;
-    store.migrate().await.map_err(|e| format!("cannot migrate the database: {e}"))?;
+    store
+        .migrate()
+        .await
+        .map_err(|e| format!("cannot migrate the database: {e}"))?;
     Ok(store)
 }
 
@@ -73,7 +80,8 @@ pub fn redact(url: &str) -> String {
 }
 
 fn metrics_render() -> watchword_http::MetricsRender {
-    static HANDLE: OnceLock<Option<metrics_exporter_prometheus::PrometheusHandle>> = OnceLock::new();
+    static HANDLE: OnceLock<Option<metrics_exporter_prometheus::PrometheusHandle>> =
+        OnceLock::new();
     let handle = HANDLE.get_or_init(|| {
         let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
         let handle = recorder.handle();
@@ -98,9 +106,15 @@ pub fn settings(config: &Config, public_url: String) -> Result<Settings, String>
         session_idle_secs: config.session_idle_timeout_secs,
         session_absolute_secs: config.session_absolute_timeout_secs,
         invitation_ttl_secs: config.invitation_ttl_secs,
-        hash: HashParams::new(config.argon2_memory_kib, config.argon2_iterations, config.argon2_parallelism)?,
+        hash: HashParams::new(
+            config.argon2_memory_kib,
+            config.argon2_iterations,
+            config.argon2_parallelism,
+        )?,
         auth_cache_ttl_ms: config.auth_cache_ttl_ms,
-        hash_concurrency: config.hash_concurrency.unwrap_or_else(|| Settings::default().hash_concurrency),
+        hash_concurrency: config
+            .hash_concurrency
+            .unwrap_or_else(|| Settings::default().hash_concurrency),
         contact_login_window_days: config.security_contact_login_window_days,
         contact_warning_days: config.security_contact_warning_days,
         blocked_staff_roles: config.blocked_staff_roles.clone(),
@@ -113,7 +127,10 @@ pub fn settings(config: &Config, public_url: String) -> Result<Settings, String>
 pub async fn offline_app(config: &Config) -> Result<App, String> {
     config.validate()?;
     let store = open_store(config).await?;
-    let public_url = config.public_url.clone().unwrap_or_else(|| format!("http://{}", config.listen));
+    let public_url = config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", config.listen));
     Ok(App::new(store, settings(config, public_url)?))
 }
 
@@ -123,24 +140,49 @@ pub async fn start(config: Config) -> Result<Running, String> {
     let store = open_store(&config).await?;
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
-        .map_err(|e| format!("cannot listen on {}: {e} (set listen / WATCHWORD_LISTEN / --listen)", config.listen))?;
+        .map_err(|e| {
+            format!(
+                "cannot listen on {}: {e} (set listen / WATCHWORD_LISTEN / --listen)",
+                config.listen
+            )
+        })?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let public_url = config.public_url(addr);
     let settings = settings(&config, public_url.clone())?;
     let mailer = mailer(&config)?;
     let app = App::new(store, settings);
-    let checks = tokio::spawn(app.clone().run_contact_checks(Duration::from_secs(config.security_contact_check_interval_secs)));
-    let state = watchword_http::AppState { app: app.clone(), trust_forwarded_for: config.trust_forwarded_for, metrics: Some(metrics_render()) };
+    let checks = tokio::spawn(app.clone().run_contact_checks(Duration::from_secs(
+        config.security_contact_check_interval_secs,
+    )));
+    let state = watchword_http::AppState {
+        app: app.clone(),
+        trust_forwarded_for: config.trust_forwarded_for,
+        metrics: Some(metrics_render()),
+    };
     let router = watchword_http::router(state).into_make_service_with_connect_info::<SocketAddr>();
     let (shutdown, mut rx) = watch::channel(false);
     let server = tokio::spawn(async move {
         let stop = async move {
             let _ = rx.wait_for(|v| *v).await;
         };
-        if let Err(e) = axum::serve(listener, router).with_graceful_shutdown(stop).await {
+        if let Err(e) = axum::serve(listener, router)
+            .with_graceful_shutdown(stop)
+            .await
+        {
             tracing::error!(error = %e, "server failed");
         }
     });
-    let outbox = tokio::spawn(app.clone().run_outbox(mailer, Duration::from_millis(config.outbox_poll_ms.max(50))));
-    Ok(Running { addr, app, public_url, shutdown, server, outbox, checks })
+    let outbox = tokio::spawn(
+        app.clone()
+            .run_outbox(mailer, Duration::from_millis(config.outbox_poll_ms.max(50))),
+    );
+    Ok(Running {
+        addr,
+        app,
+        public_url,
+        shutdown,
+        server,
+        outbox,
+        checks,
+    })
 }

@@ -110,7 +110,9 @@ fn init_tracing(config: &Config) {
         "pretty" => false,
         _ => !std::io::stderr().is_terminal(),
     };
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if json {
         builder.json().init();
     } else {
@@ -149,17 +151,49 @@ async fn main() -> ExitCode {
         Command::Migrate { common } => {
             apply(&mut config, common);
             init_tracing(&config);
-            watchword::open_store(&config).await.map(|_| println!("migrations applied to {}", watchword::redact(&config.database_url())))
+            watchword::open_store(&config).await.map(|_| {
+                println!(
+                    "migrations applied to {}",
+                    watchword::redact(&config.database_url())
+                )
+            })
         }
-        Command::Jobs { command: JobsCommand::Run { job: Job::SecurityContactCheck { common, as_of, dry_run, json } } } => {
+        Command::Jobs {
+            command:
+                JobsCommand::Run {
+                    job:
+                        Job::SecurityContactCheck {
+                            common,
+                            as_of,
+                            dry_run,
+                            json,
+                        },
+                },
+        } => {
             apply(&mut config, common);
             init_tracing(&config);
             cli::contact_check(&config, as_of.as_deref(), dry_run, json).await
         }
         Command::Staff { command } => {
             let (common, result) = match command {
-                StaffCommand::Grant { account_id, email, expires, common } => (common, cli::Staff::Grant { account_id, email, expires }),
-                StaffCommand::Revoke { account_id, email, common } => (common, cli::Staff::Revoke { account_id, email }),
+                StaffCommand::Grant {
+                    account_id,
+                    email,
+                    expires,
+                    common,
+                } => (
+                    common,
+                    cli::Staff::Grant {
+                        account_id,
+                        email,
+                        expires,
+                    },
+                ),
+                StaffCommand::Revoke {
+                    account_id,
+                    email,
+                    common,
+                } => (common, cli::Staff::Revoke { account_id, email }),
             };
             apply(&mut config, common);
             init_tracing(&config);
@@ -179,7 +213,10 @@ async fn serve(config: Config) -> Result<(), String> {
     let db = watchword::redact(&config.database_url());
     let running = watchword::start(config).await?;
     tracing::info!(addr = %running.addr, database = %db, "watchword is listening");
-    println!("watchword is running: open {}/ in your browser", running.public_url);
+    println!(
+        "watchword is running: open {}/ in your browser",
+        running.public_url
+    );
     let shutdown = running.shutdown_handle();
     tokio::spawn(async move {
         let _ = tokio::signal::ctrl_c().await;

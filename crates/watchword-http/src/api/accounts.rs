@@ -87,15 +87,26 @@ pub async fn list_accounts(ApiSession(s): ApiSession) -> Json<Vec<AccountMembers
 /// One account the caller belongs to; another account answers 404.
 #[utoipa::path(get, path = "/api/v1/accounts/{account_id}", tag = "accounts", params(("account_id" = Uuid, Path)),
     responses((status = 200, body = AccountDetail), (status = 404, body = ErrorBody)))]
-pub async fn get_account(State(state): State<AppState>, ApiSession(s): ApiSession, Path(id): Path<Uuid>) -> ApiResult<Json<AccountDetail>> {
+pub async fn get_account(
+    State(state): State<AppState>,
+    ApiSession(s): ApiSession,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<AccountDetail>> {
     let access = state.app.account(&s.actor, AccountId(id)).await?;
-    Ok(Json(AccountDetail { account: (&access.account).into(), membership: (&access.member).into() }))
+    Ok(Json(AccountDetail {
+        account: (&access.account).into(),
+        membership: (&access.member).into(),
+    }))
 }
 
 /// Members of the account, including pending invitations (`status: invited`).
 #[utoipa::path(get, path = "/api/v1/accounts/{account_id}/members", tag = "members", params(("account_id" = Uuid, Path)),
     responses((status = 200, body = Vec<MemberDto>), (status = 404, body = ErrorBody)))]
-pub async fn list_members(State(state): State<AppState>, ApiSession(s): ApiSession, Path(id): Path<Uuid>) -> ApiResult<Json<Vec<MemberDto>>> {
+pub async fn list_members(
+    State(state): State<AppState>,
+    ApiSession(s): ApiSession,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<Vec<MemberDto>>> {
     let rows = state.app.list_members(&s.actor, AccountId(id)).await?;
     Ok(Json(rows.iter().map(MemberDto::from).collect()))
 }
@@ -103,7 +114,11 @@ pub async fn list_members(State(state): State<AppState>, ApiSession(s): ApiSessi
 /// Pending invitations.
 #[utoipa::path(get, path = "/api/v1/accounts/{account_id}/invitations", tag = "members", params(("account_id" = Uuid, Path)),
     responses((status = 200, body = Vec<MemberDto>), (status = 404, body = ErrorBody)))]
-pub async fn list_invitations(State(state): State<AppState>, ApiSession(s): ApiSession, Path(id): Path<Uuid>) -> ApiResult<Json<Vec<MemberDto>>> {
+pub async fn list_invitations(
+    State(state): State<AppState>,
+    ApiSession(s): ApiSession,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<Vec<MemberDto>>> {
     let rows = state.app.list_invitations(&s.actor, AccountId(id)).await?;
     Ok(Json(rows.iter().map(MemberDto::from).collect()))
 }
@@ -117,16 +132,32 @@ pub async fn invite(
     Path(id): Path<Uuid>,
     Json(req): Json<InviteRequest>,
 ) -> ApiResult<(StatusCode, Json<MemberDto>)> {
-    let row = state.app.invite(&s.actor, AccountId(id), &req.email, &req.role).await?;
+    let row = state
+        .app
+        .invite(&s.actor, AccountId(id), &req.email, &req.role)
+        .await?;
     Ok((StatusCode::CREATED, Json((&row).into())))
 }
 
 /// Accept an invitation with the token from the emailed link.
 #[utoipa::path(post, path = "/api/v1/invitations/accept", tag = "members", request_body = AcceptRequest,
     responses((status = 200, body = AcceptResponse), (status = "4XX", body = ErrorBody)))]
-pub async fn accept(State(state): State<AppState>, ClientMeta(meta): ClientMeta, Json(req): Json<AcceptRequest>) -> ApiResult<Response> {
+pub async fn accept(
+    State(state): State<AppState>,
+    ClientMeta(meta): ClientMeta,
+    Json(req): Json<AcceptRequest>,
+) -> ApiResult<Response> {
     let mode: SessionMode = req.session_mode.into();
-    let out = state.app.accept_invitation(&req.token, req.name.as_deref(), req.password.map(Password::new), mode, &meta).await?;
+    let out = state
+        .app
+        .accept_invitation(
+            &req.token,
+            req.name.as_deref(),
+            req.password.map(Password::new),
+            mode,
+            &meta,
+        )
+        .await?;
     let (cookie, session, credentials) = match &out.session {
         Some(s) => {
             let (c, d, cr) = issue(&state, mode, s);
@@ -155,40 +186,76 @@ pub async fn update_member(
     Path((account, member)): Path<(Uuid, Uuid)>,
     Json(req): Json<UpdateMemberRequest>,
 ) -> ApiResult<Json<MemberDto>> {
-    let row = state.app.change_role(&s.actor, AccountId(account), MembershipId(member), &req.role).await?;
+    let row = state
+        .app
+        .change_role(
+            &s.actor,
+            AccountId(account),
+            MembershipId(member),
+            &req.role,
+        )
+        .await?;
     Ok(Json((&row).into()))
 }
 
 /// Deactivate a member: their access to this account ends at once.
 #[utoipa::path(post, path = "/api/v1/accounts/{account_id}/members/{member_id}/deactivate", tag = "members",
     params(("account_id" = Uuid, Path), ("member_id" = Uuid, Path)), responses((status = 200, body = MemberDto), (status = "4XX", body = ErrorBody)))]
-pub async fn deactivate(State(state): State<AppState>, ApiSession(s): ApiSession, Path((a, m)): Path<(Uuid, Uuid)>) -> ApiResult<Json<MemberDto>> {
-    let row = state.app.set_member_active(&s.actor, AccountId(a), MembershipId(m), false).await?;
+pub async fn deactivate(
+    State(state): State<AppState>,
+    ApiSession(s): ApiSession,
+    Path((a, m)): Path<(Uuid, Uuid)>,
+) -> ApiResult<Json<MemberDto>> {
+    let row = state
+        .app
+        .set_member_active(&s.actor, AccountId(a), MembershipId(m), false)
+        .await?;
     Ok(Json((&row).into()))
 }
 
 /// Reactivate a deactivated member.
 #[utoipa::path(post, path = "/api/v1/accounts/{account_id}/members/{member_id}/reactivate", tag = "members",
     params(("account_id" = Uuid, Path), ("member_id" = Uuid, Path)), responses((status = 200, body = MemberDto), (status = "4XX", body = ErrorBody)))]
-pub async fn reactivate(State(state): State<AppState>, ApiSession(s): ApiSession, Path((a, m)): Path<(Uuid, Uuid)>) -> ApiResult<Json<MemberDto>> {
-    let row = state.app.set_member_active(&s.actor, AccountId(a), MembershipId(m), true).await?;
+pub async fn reactivate(
+    State(state): State<AppState>,
+    ApiSession(s): ApiSession,
+    Path((a, m)): Path<(Uuid, Uuid)>,
+) -> ApiResult<Json<MemberDto>> {
+    let row = state
+        .app
+        .set_member_active(&s.actor, AccountId(a), MembershipId(m), true)
+        .await?;
     Ok(Json((&row).into()))
 }
 
 /// Remove a member or withdraw an invitation.
 #[utoipa::path(delete, path = "/api/v1/accounts/{account_id}/members/{member_id}", tag = "members",
     params(("account_id" = Uuid, Path), ("member_id" = Uuid, Path)), responses((status = 204), (status = "4XX", body = ErrorBody)))]
-pub async fn remove(State(state): State<AppState>, ApiSession(s): ApiSession, Path((a, m)): Path<(Uuid, Uuid)>) -> ApiResult<StatusCode> {
-    state.app.remove_member(&s.actor, AccountId(a), MembershipId(m)).await?;
+pub async fn remove(
+    State(state): State<AppState>,
+    ApiSession(s): ApiSession,
+    Path((a, m)): Path<(Uuid, Uuid)>,
+) -> ApiResult<StatusCode> {
+    state
+        .app
+        .remove_member(&s.actor, AccountId(a), MembershipId(m))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// Built-in and custom roles of the account.
 #[utoipa::path(get, path = "/api/v1/accounts/{account_id}/roles", tag = "roles", params(("account_id" = Uuid, Path)),
     responses((status = 200, body = Vec<RoleDto>), (status = 404, body = ErrorBody)))]
-pub async fn list_roles(State(state): State<AppState>, ApiSession(s): ApiSession, Path(id): Path<Uuid>) -> ApiResult<Json<Vec<RoleDto>>> {
+pub async fn list_roles(
+    State(state): State<AppState>,
+    ApiSession(s): ApiSession,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<Vec<RoleDto>>> {
     let custom = state.app.list_roles(&s.actor, AccountId(id)).await?;
-    let mut out: Vec<RoleDto> = BuiltinRole::CUSTOMER.into_iter().map(RoleDto::builtin).collect();
+    let mut out: Vec<RoleDto> = BuiltinRole::CUSTOMER
+        .into_iter()
+        .map(RoleDto::builtin)
+        .collect();
     out.extend(custom.iter().map(RoleDto::custom));
     Ok(Json(out))
 }
@@ -202,7 +269,10 @@ pub async fn create_role(
     Path(id): Path<Uuid>,
     Json(req): Json<CreateRoleRequest>,
 ) -> ApiResult<(StatusCode, Json<RoleDto>)> {
-    let row = state.app.create_role(&s.actor, AccountId(id), &req.name, &req.permissions).await?;
+    let row = state
+        .app
+        .create_role(&s.actor, AccountId(id), &req.name, &req.permissions)
+        .await?;
     Ok((StatusCode::CREATED, Json(RoleDto::custom(&row))))
 }
 
@@ -215,6 +285,9 @@ pub async fn transfer(
     Path(id): Path<Uuid>,
     Json(req): Json<TransferRequest>,
 ) -> ApiResult<Json<MemberDto>> {
-    let row = state.app.transfer_ownership(&s.actor, AccountId(id), MembershipId(req.member_id)).await?;
+    let row = state
+        .app
+        .transfer_ownership(&s.actor, AccountId(id), MembershipId(req.member_id))
+        .await?;
     Ok(Json((&row).into()))
 }

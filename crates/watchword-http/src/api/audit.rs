@@ -80,8 +80,13 @@ pub struct AuditPage {
 
 fn instant(field: &'static str, v: Option<&str>) -> Result<Option<Millis>, ApiError> {
     v.map(|s| {
-        Millis::parse_rfc3339(s)
-            .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", format!("{field} must be an RFC 3339 time")))
+        Millis::parse_rfc3339(s).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_query",
+                format!("{field} must be an RFC 3339 time"),
+            )
+        })
     })
     .transpose()
 }
@@ -107,15 +112,26 @@ pub async fn list(
     let format = q.format.as_deref().unwrap_or("json");
     if format == "json" {
         let (rows, next) = state.app.audit_events(&s.actor, account, filter).await?;
-        return Ok(axum::Json(AuditPage { events: rows.iter().map(Into::into).collect(), next_cursor: next }).into_response());
+        return Ok(axum::Json(AuditPage {
+            events: rows.iter().map(Into::into).collect(),
+            next_cursor: next,
+        })
+        .into_response());
     }
     if format != "jsonl" && format != "csv" {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", "format must be json, jsonl or csv"));
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+            "format must be json, jsonl or csv",
+        ));
     }
     let mut all: Vec<EventRow> = Vec::new();
     filter.limit = watchword_app::audit::MAX_PAGE;
     loop {
-        let (rows, next) = state.app.audit_events(&s.actor, account, filter.clone()).await?;
+        let (rows, next) = state
+            .app
+            .audit_events(&s.actor, account, filter.clone())
+            .await?;
         all.extend(rows);
         match next {
             Some(c) if all.len() < EXPORT_MAX => filter.before = AuditEventId::parse(&c),
@@ -131,7 +147,19 @@ pub async fn list(
         return Ok(([(header::CONTENT_TYPE, "application/jsonl")], out).into_response());
     }
     let mut w = csv::Writer::from_writer(Vec::new());
-    let head = ["id", "created_at", "action", "actor_kind", "actor_person_id", "actor_email", "target_kind", "target_id", "ip", "user_agent", "details"];
+    let head = [
+        "id",
+        "created_at",
+        "action",
+        "actor_kind",
+        "actor_person_id",
+        "actor_email",
+        "target_kind",
+        "target_id",
+        "ip",
+        "user_agent",
+        "details",
+    ];
     let csv_err = |e: csv::Error| ApiError::from(watchword_app::AppError::internal(e.to_string()));
     w.write_record(head).map_err(csv_err)?;
     for e in &all {

@@ -11,9 +11,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 use watchword_app::auth::{IssuedSession, SessionMode};
+use watchword_domain::SessionId;
 use watchword_domain::password::Password;
 use watchword_domain::token::derive;
-use watchword_domain::SessionId;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -77,19 +77,44 @@ pub struct RevokedResponse {
 }
 
 /// Hands a new session to the client: a cookie in cookie mode, the token in the body otherwise.
-pub(crate) fn issue(state: &AppState, mode: SessionMode, s: &IssuedSession) -> (Option<HeaderValue>, NewSessionDto, IssuedCredentials) {
-    let dto = NewSessionDto { id: s.session.0, expires_at: time(s.expires_at) };
+pub(crate) fn issue(
+    state: &AppState,
+    mode: SessionMode,
+    s: &IssuedSession,
+) -> (Option<HeaderValue>, NewSessionDto, IssuedCredentials) {
+    let dto = NewSessionDto {
+        id: s.session.0,
+        expires_at: time(s.expires_at),
+    };
     match mode {
-        SessionMode::Token => (None, dto, IssuedCredentials { session_token: Some(s.token.clone()), csrf_token: None }),
+        SessionMode::Token => (
+            None,
+            dto,
+            IssuedCredentials {
+                session_token: Some(s.token.clone()),
+                csrf_token: None,
+            },
+        ),
         SessionMode::Cookie => {
             let max_age = state.app.settings().session_absolute_secs;
             let cookie = HeaderValue::from_str(&session_cookie(&s.token, max_age)).ok();
-            (cookie, dto, IssuedCredentials { session_token: None, csrf_token: Some(derive("csrf", &s.token)) })
+            (
+                cookie,
+                dto,
+                IssuedCredentials {
+                    session_token: None,
+                    csrf_token: Some(derive("csrf", &s.token)),
+                },
+            )
         }
     }
 }
 
-pub(crate) fn with_cookie(status: StatusCode, cookie: Option<HeaderValue>, body: impl Serialize) -> Response {
+pub(crate) fn with_cookie(
+    status: StatusCode,
+    cookie: Option<HeaderValue>,
+    body: impl Serialize,
+) -> Response {
     let mut res = (status, axum::Json(body)).into_response();
     if let Some(c) = cookie {
         res.headers_mut().append(header::SET_COOKIE, c);
@@ -100,7 +125,11 @@ pub(crate) fn with_cookie(status: StatusCode, cookie: Option<HeaderValue>, body:
 /// Create an account; the caller becomes its Owner and is logged in.
 #[utoipa::path(post, path = "/api/v1/signup", tag = "auth", request_body = SignupRequest,
     responses((status = 201, body = SignupResponse), (status = "4XX", body = ErrorBody)))]
-pub async fn signup(State(state): State<AppState>, ClientMeta(meta): ClientMeta, Json(req): Json<SignupRequest>) -> ApiResult<Response> {
+pub async fn signup(
+    State(state): State<AppState>,
+    ClientMeta(meta): ClientMeta,
+    Json(req): Json<SignupRequest>,
+) -> ApiResult<Response> {
     let mode: SessionMode = req.session_mode.into();
     let input = watchword_app::auth::SignupInput {
         account_name: req.account_name,
@@ -112,11 +141,20 @@ pub async fn signup(State(state): State<AppState>, ClientMeta(meta): ClientMeta,
     let out = state.app.signup(input, &meta).await?;
     let (cookie, session, credentials) = issue(&state, mode, &out.session);
     let actor_view = state.app.authenticate(&out.session.token, &meta).await?;
-    let (account, member) = actor_view.1.memberships.iter().find(|(a, _)| a.id == out.account).ok_or(watchword_app::AppError::NotFound)?;
+    let (account, member) = actor_view
+        .1
+        .memberships
+        .iter()
+        .find(|(a, _)| a.id == out.account)
+        .ok_or(watchword_app::AppError::NotFound)?;
     let p = &actor_view.1.person;
     let body = SignupResponse {
         account: account.into(),
-        person: PersonDto { id: p.id.0, email: p.email.clone(), name: p.name.clone() },
+        person: PersonDto {
+            id: p.id.0,
+            email: p.email.clone(),
+            name: p.name.clone(),
+        },
         membership: member.into(),
         session,
         credentials,
@@ -127,16 +165,34 @@ pub async fn signup(State(state): State<AppState>, ClientMeta(meta): ClientMeta,
 /// Log in with email and password. Wrong email and wrong password answer the same.
 #[utoipa::path(post, path = "/api/v1/login", tag = "auth", request_body = LoginRequest,
     responses((status = 200, body = LoginResponse), (status = 401, body = ErrorBody, description = "invalid_credentials")))]
-pub async fn login(State(state): State<AppState>, ClientMeta(meta): ClientMeta, Json(req): Json<LoginRequest>) -> ApiResult<Response> {
+pub async fn login(
+    State(state): State<AppState>,
+    ClientMeta(meta): ClientMeta,
+    Json(req): Json<LoginRequest>,
+) -> ApiResult<Response> {
     let mode: SessionMode = req.session_mode.into();
-    let s = state.app.login(&req.email, Password::new(req.password), mode, &meta).await?;
+    let s = state
+        .app
+        .login(&req.email, Password::new(req.password), mode, &meta)
+        .await?;
     let (cookie, session, credentials) = issue(&state, mode, &s);
-    Ok(with_cookie(StatusCode::OK, cookie, LoginResponse { person_id: s.person.0, session, credentials }))
+    Ok(with_cookie(
+        StatusCode::OK,
+        cookie,
+        LoginResponse {
+            person_id: s.person.0,
+            session,
+            credentials,
+        },
+    ))
 }
 
 /// End the current session.
 #[utoipa::path(post, path = "/api/v1/logout", tag = "auth", responses((status = 204), (status = "4XX", body = ErrorBody)))]
-pub async fn logout(State(state): State<AppState>, ApiSession(s): ApiSession) -> ApiResult<Response> {
+pub async fn logout(
+    State(state): State<AppState>,
+    ApiSession(s): ApiSession,
+) -> ApiResult<Response> {
     state.app.logout(&s.actor).await?;
     let mut res = StatusCode::NO_CONTENT.into_response();
     if let Ok(v) = HeaderValue::from_str(&clear_session_cookie()) {
@@ -152,7 +208,11 @@ pub async fn whoami(ApiSession(s): ApiSession) -> Response {
     let body = s.auth.rendered.get_or_init(|| {
         let a = &s.auth;
         let body = WhoamiResponse {
-            person: PersonDto { id: a.person.id.0, email: a.person.email.clone(), name: a.person.name.clone() },
+            person: PersonDto {
+                id: a.person.id.0,
+                email: a.person.email.clone(),
+                name: a.person.name.clone(),
+            },
             session: SessionDto::from_row(&a.session, a.session.id),
             accounts: memberships(a),
             csrf_token: s.via_cookie.then(|| s.csrf_token()),
@@ -164,24 +224,40 @@ pub async fn whoami(ApiSession(s): ApiSession) -> Response {
 
 /// The caller's live sessions.
 #[utoipa::path(get, path = "/api/v1/me/sessions", tag = "me", responses((status = 200, body = Vec<SessionDto>), (status = 401, body = ErrorBody)))]
-pub async fn my_sessions(State(state): State<AppState>, ApiSession(s): ApiSession) -> ApiResult<Json<Vec<SessionDto>>> {
+pub async fn my_sessions(
+    State(state): State<AppState>,
+    ApiSession(s): ApiSession,
+) -> ApiResult<Json<Vec<SessionDto>>> {
     let rows = state.app.my_sessions(&s.actor).await?;
-    Ok(Json(rows.iter().map(|r| SessionDto::from_row(r, s.actor.session)).collect()))
+    Ok(Json(
+        rows.iter()
+            .map(|r| SessionDto::from_row(r, s.actor.session))
+            .collect(),
+    ))
 }
 
 /// Revoke one of the caller's sessions.
 #[utoipa::path(delete, path = "/api/v1/me/sessions/{session_id}", tag = "me", params(("session_id" = Uuid, Path)),
     responses((status = 204), (status = 404, body = ErrorBody)))]
-pub async fn revoke_session(State(state): State<AppState>, ApiSession(s): ApiSession, Path(id): Path<Uuid>) -> ApiResult<StatusCode> {
+pub async fn revoke_session(
+    State(state): State<AppState>,
+    ApiSession(s): ApiSession,
+    Path(id): Path<Uuid>,
+) -> ApiResult<StatusCode> {
     state.app.revoke_session(&s.actor, SessionId(id)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// Revoke every session of the caller but this one.
 #[utoipa::path(post, path = "/api/v1/me/sessions/revoke-others", tag = "me", responses((status = 200, body = RevokedResponse)))]
-pub async fn revoke_others(State(state): State<AppState>, ApiSession(s): ApiSession) -> ApiResult<Json<RevokedResponse>> {
+pub async fn revoke_others(
+    State(state): State<AppState>,
+    ApiSession(s): ApiSession,
+) -> ApiResult<Json<RevokedResponse>> {
     let n = state.app.revoke_other_sessions(&s.actor).await?;
-    Ok(Json(RevokedResponse { sessions_revoked: n }))
+    Ok(Json(RevokedResponse {
+        sessions_revoked: n,
+    }))
 }
 
 /// Change the caller's password; all other sessions end.
@@ -192,10 +268,18 @@ pub async fn change_password(
     ApiSession(s): ApiSession,
     Json(req): Json<ChangePasswordRequest>,
 ) -> ApiResult<Json<RevokedResponse>> {
-    let n = state.app.change_password(&s.actor, Password::new(req.current_password), Password::new(req.new_password)).await?;
-    Ok(Json(RevokedResponse { sessions_revoked: n }))
+    let n = state
+        .app
+        .change_password(
+            &s.actor,
+            Password::new(req.current_password),
+            Password::new(req.new_password),
+        )
+        .await?;
+    Ok(Json(RevokedResponse {
+        sessions_revoked: n,
+    }))
 }
-
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -211,6 +295,9 @@ pub async fn reauthenticate(
     ApiSession(s): ApiSession,
     Json(req): Json<ReauthenticateRequest>,
 ) -> ApiResult<StatusCode> {
-    state.app.reauthenticate(&s.actor, Password::new(req.password)).await?;
+    state
+        .app
+        .reauthenticate(&s.actor, Password::new(req.password))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -106,7 +106,11 @@ impl From<&HistoryRow> for ContactChangeDto {
 /// The account's Security Contact.
 #[utoipa::path(get, path = "/api/v1/accounts/{account_id}/security-contact", tag = "security contact", params(("account_id" = Uuid, Path)),
     responses((status = 200, body = SecurityContactDto), (status = 404, body = ErrorBody, description = "also for roles other than Owner and Admin")))]
-pub async fn get(State(state): State<AppState>, ApiSession(s): ApiSession, Path(id): Path<Uuid>) -> ApiResult<Json<SecurityContactDto>> {
+pub async fn get(
+    State(state): State<AppState>,
+    ApiSession(s): ApiSession,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<SecurityContactDto>> {
     let v = state.app.security_contact(&s.actor, AccountId(id)).await?;
     Ok(Json((&v).into()))
 }
@@ -122,7 +126,10 @@ pub async fn put(
     Path(id): Path<Uuid>,
     Json(req): Json<SetContactRequest>,
 ) -> ApiResult<Json<SecurityContactDto>> {
-    let v = state.app.set_security_contact(&s.actor, AccountId(id), MembershipId(req.member_id)).await?;
+    let v = state
+        .app
+        .set_security_contact(&s.actor, AccountId(id), MembershipId(req.member_id))
+        .await?;
     Ok(Json((&v).into()))
 }
 
@@ -135,7 +142,10 @@ pub async fn candidates(
     Path(id): Path<Uuid>,
     Query(q): Query<CandidateQuery>,
 ) -> ApiResult<Json<Vec<CandidateDto>>> {
-    let found = state.app.contact_candidates(&s.actor, AccountId(id), &q.q).await?;
+    let found = state
+        .app
+        .contact_candidates(&s.actor, AccountId(id), &q.q)
+        .await?;
     Ok(Json(
         found
             .iter()
@@ -143,9 +153,18 @@ pub async fn candidates(
                 member_id: m.id.0,
                 name: m.name.clone(),
                 email: m.email.clone(),
-                role: RoleRefDto { key: m.role.encode(), name: m.role_name.clone() },
+                role: RoleRefDto {
+                    key: m.role.encode(),
+                    name: m.role_name.clone(),
+                },
                 eligible: reasons.is_empty(),
-                reasons: reasons.iter().map(|r| ReasonDto { code: r.code(), message: r.message() }).collect(),
+                reasons: reasons
+                    .iter()
+                    .map(|r| ReasonDto {
+                        code: r.code(),
+                        message: r.message(),
+                    })
+                    .collect(),
             })
             .collect(),
     ))
@@ -154,7 +173,11 @@ pub async fn candidates(
 /// Past changes of the Security Contact, newest first.
 #[utoipa::path(get, path = "/api/v1/accounts/{account_id}/security-contact/history", tag = "security contact", params(("account_id" = Uuid, Path)),
     responses((status = 200, body = Vec<ContactChangeDto>), (status = 404, body = ErrorBody)))]
-pub async fn history(State(state): State<AppState>, ApiSession(s): ApiSession, Path(id): Path<Uuid>) -> ApiResult<Json<Vec<ContactChangeDto>>> {
+pub async fn history(
+    State(state): State<AppState>,
+    ApiSession(s): ApiSession,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<Vec<ContactChangeDto>>> {
     let rows = state.app.contact_history(&s.actor, AccountId(id)).await?;
     Ok(Json(rows.iter().map(Into::into).collect()))
 }

@@ -48,7 +48,12 @@ pub struct AccountDto {
 
 impl From<&AccountRow> for AccountDto {
     fn from(a: &AccountRow) -> Self {
-        Self { id: a.id.0, name: a.name.clone(), plan: a.plan.as_str().into(), created_at: time(a.created_at) }
+        Self {
+            id: a.id.0,
+            name: a.name.clone(),
+            plan: a.plan.as_str().into(),
+            created_at: time(a.created_at),
+        }
     }
 }
 
@@ -84,7 +89,10 @@ impl From<&MemberRow> for MemberDto {
             person_id: m.person_id.map(|p| p.0),
             email: m.email.clone(),
             name: m.name.clone(),
-            role: RoleRefDto { key: m.role.encode(), name: m.role_name.clone() },
+            role: RoleRefDto {
+                key: m.role.encode(),
+                name: m.role_name.clone(),
+            },
             permissions: m.permissions.to_strings(),
             status: m.status.as_str().into(),
             last_login_at: m.last_login_at.map(time),
@@ -106,10 +114,20 @@ pub struct RoleDto {
 
 impl RoleDto {
     pub fn builtin(b: watchword_domain::BuiltinRole) -> Self {
-        Self { key: b.key().into(), name: b.name().into(), builtin: true, permissions: b.permissions().to_strings() }
+        Self {
+            key: b.key().into(),
+            name: b.name().into(),
+            builtin: true,
+            permissions: b.permissions().to_strings(),
+        }
     }
     pub fn custom(r: &RoleRow) -> Self {
-        Self { key: RoleRef::Custom(r.id).encode(), name: r.name.clone(), builtin: false, permissions: r.permissions.to_strings() }
+        Self {
+            key: RoleRef::Custom(r.id).encode(),
+            name: r.name.clone(),
+            builtin: false,
+            permissions: r.permissions.to_strings(),
+        }
     }
 }
 
@@ -156,7 +174,10 @@ pub fn memberships(auth: &Authenticated) -> Vec<AccountMembershipDto> {
         .map(|(a, m)| AccountMembershipDto {
             account: a.into(),
             membership_id: m.id.0,
-            role: RoleRefDto { key: m.role.encode(), name: m.role_name.clone() },
+            role: RoleRefDto {
+                key: m.role.encode(),
+                name: m.role_name.clone(),
+            },
             permissions: m.permissions.to_strings(),
         })
         .collect()

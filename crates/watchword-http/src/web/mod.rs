@@ -20,16 +20,28 @@ pub fn router() -> Router<AppState> {
         .route("/", get(pages::index))
         .route("/static/app.css", get(css))
         .route("/static/security.js", get(js))
-        .route("/accounts/{account_id}/settings/security", get(security::page).post(security::save))
+        .route(
+            "/accounts/{account_id}/settings/security",
+            get(security::page).post(security::save),
+        )
         .route("/login", get(pages::login_form).post(pages::login))
         .route("/signup", get(pages::signup_form).post(pages::signup))
         .route("/logout", post(pages::logout))
-        .route("/invitations/accept", get(pages::accept_form).post(pages::accept))
+        .route(
+            "/invitations/accept",
+            get(pages::accept_form).post(pages::accept),
+        )
         .route("/app", get(pages::home))
         .route("/accounts/{account_id}/members", get(pages::members))
         .route("/accounts/{account_id}/members/invite", post(pages::invite))
-        .route("/accounts/{account_id}/members/{member_id}/{op}", post(pages::member_op))
-        .route("/accounts/{account_id}/roles", get(pages::roles).post(pages::create_role))
+        .route(
+            "/accounts/{account_id}/members/{member_id}/{op}",
+            post(pages::member_op),
+        )
+        .route(
+            "/accounts/{account_id}/roles",
+            get(pages::roles).post(pages::create_role),
+        )
         .route("/accounts/{account_id}/audit", get(pages::audit))
         .route("/me/sessions", get(pages::sessions))
         .route("/me/sessions/revoke-others", post(pages::revoke_others))
@@ -37,11 +49,23 @@ pub fn router() -> Router<AppState> {
 }
 
 async fn js() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/javascript"), (header::CACHE_CONTROL, "max-age=3600")], include_str!("../../static/security.js"))
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript"),
+            (header::CACHE_CONTROL, "max-age=3600"),
+        ],
+        include_str!("../../static/security.js"),
+    )
 }
 
 async fn css() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/css"), (header::CACHE_CONTROL, "max-age=3600")], include_str!("../../static/app.css"))
+    (
+        [
+            (header::CONTENT_TYPE, "text/css"),
+            (header::CACHE_CONTROL, "max-age=3600"),
+        ],
+        include_str!("../../static/app.css"),
+    )
 }
 
 /// What the page layout shows around the content.
@@ -59,10 +83,19 @@ impl Chrome {
         Self {
             person_name: s.actor.name.clone(),
             csrf: s.csrf_token(),
-            accounts: s.auth.memberships.iter().map(|(a, _)| (a.id.to_string(), a.name.clone())).collect(),
+            accounts: s
+                .auth
+                .memberships
+                .iter()
+                .map(|(a, _)| (a.id.to_string(), a.name.clone()))
+                .collect(),
             current: current.map(|c| c.to_string()),
             settings: s.auth.memberships.iter().any(|(a, m)| {
-                Some(a.id) == current && matches!(m.role, RoleRef::Builtin(BuiltinRole::Owner | BuiltinRole::Admin))
+                Some(a.id) == current
+                    && matches!(
+                        m.role,
+                        RoleRef::Builtin(BuiltinRole::Owner | BuiltinRole::Admin)
+                    )
             }),
         }
     }
@@ -89,7 +122,10 @@ pub fn same_origin(headers: &HeaderMap) -> bool {
     if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
         return site == "same-origin" || site == "none";
     }
-    match (headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()), headers.get(header::HOST).and_then(|v| v.to_str().ok())) {
+    match (
+        headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()),
+        headers.get(header::HOST).and_then(|v| v.to_str().ok()),
+    ) {
         (Some(origin), Some(host)) => origin.split_once("://").map(|(_, h)| h) == Some(host),
         _ => true,
     }
@@ -98,15 +134,27 @@ pub fn same_origin(headers: &HeaderMap) -> bool {
 /// A human message for an error shown on a page; internal errors stay opaque.
 pub fn message(e: &AppError) -> (StatusCode, String) {
     match e {
-        AppError::Domain(DomainError::Invalid { message, .. }) => (StatusCode::UNPROCESSABLE_ENTITY, message.clone()),
-        AppError::Domain(DomainError::Forbidden { message, .. }) => (StatusCode::FORBIDDEN, message.clone()),
-        AppError::Domain(DomainError::Conflict { message, .. }) => (StatusCode::CONFLICT, message.clone()),
+        AppError::Domain(DomainError::Invalid { message, .. }) => {
+            (StatusCode::UNPROCESSABLE_ENTITY, message.clone())
+        }
+        AppError::Domain(DomainError::Forbidden { message, .. }) => {
+            (StatusCode::FORBIDDEN, message.clone())
+        }
+        AppError::Domain(DomainError::Conflict { message, .. }) => {
+            (StatusCode::CONFLICT, message.clone())
+        }
         AppError::NotFound => (StatusCode::NOT_FOUND, "not found".into()),
         AppError::Unauthenticated => (StatusCode::UNAUTHORIZED, "log in first".into()),
-        AppError::InvalidCredentials => (StatusCode::UNAUTHORIZED, "the email or password is incorrect".into()),
+        AppError::InvalidCredentials => (
+            StatusCode::UNAUTHORIZED,
+            "the email or password is incorrect".into(),
+        ),
         AppError::Internal(cause) => {
             tracing::error!(%cause, "internal error");
-            (StatusCode::INTERNAL_SERVER_ERROR, "something went wrong; it has been logged".into())
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "something went wrong; it has been logged".into(),
+            )
         }
     }
 }
@@ -124,7 +172,9 @@ pub fn notice(key: Option<&str>) -> Option<String> {
             "revoked" => "Session revoked.",
             "revoked_others" => "All other sessions were logged out.",
             "accepted" => "Invitation accepted. Log in with your password.",
-            "contact" => "Security Contact changed. The previous and the new contact were notified by email.",
+            "contact" => {
+                "Security Contact changed. The previous and the new contact were notified by email."
+            }
             _ => return None,
         }
         .to_owned(),

@@ -21,11 +21,18 @@ type Fields = Vec<(String, String)>;
 type Params = Query<HashMap<String, String>>;
 
 fn field<'a>(f: &'a Fields, name: &str) -> &'a str {
-    f.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).unwrap_or_default()
+    f.iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+        .unwrap_or_default()
 }
 
 fn forbidden() -> Response {
-    (StatusCode::FORBIDDEN, "request refused: it did not come from this site's own form").into_response()
+    (
+        StatusCode::FORBIDDEN,
+        "request refused: it did not come from this site's own form",
+    )
+        .into_response()
 }
 
 /// Session + same-origin + CSRF token for a form post.
@@ -60,20 +67,43 @@ struct LoginPage {
 }
 
 pub async fn login_form(Query(q): Params) -> Response {
-    let page = LoginPage { title: "Log in", chrome: None, notice: notice(q.get("done").map(String::as_str)), error: None, email: String::new() };
+    let page = LoginPage {
+        title: "Log in",
+        chrome: None,
+        notice: notice(q.get("done").map(String::as_str)),
+        error: None,
+        email: String::new(),
+    };
     render(StatusCode::OK, page)
 }
 
-pub async fn login(State(state): State<AppState>, headers: HeaderMap, ClientMeta(meta): ClientMeta, Form(f): Form<Fields>) -> Response {
+pub async fn login(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ClientMeta(meta): ClientMeta,
+    Form(f): Form<Fields>,
+) -> Response {
     if !same_origin(&headers) {
         return forbidden();
     }
-    let (email, pw) = (field(&f, "email"), Password::new(field(&f, "password").to_owned()));
+    let (email, pw) = (
+        field(&f, "email"),
+        Password::new(field(&f, "password").to_owned()),
+    );
     match state.app.login(email, pw, SessionMode::Cookie, &meta).await {
         Ok(s) => redirect_with_cookie("/app", issue(&state, SessionMode::Cookie, &s).0),
         Err(e) => {
             let (status, msg) = message(&e);
-            render(status, LoginPage { title: "Log in", chrome: None, notice: None, error: Some(msg), email: email.to_owned() })
+            render(
+                status,
+                LoginPage {
+                    title: "Log in",
+                    chrome: None,
+                    notice: None,
+                    error: Some(msg),
+                    email: email.to_owned(),
+                },
+            )
         }
     }
 }
@@ -91,11 +121,24 @@ struct SignupPage {
 }
 
 pub async fn signup_form() -> Response {
-    let page = SignupPage { title: "Sign up", chrome: None, notice: None, error: None, account_name: String::new(), name: String::new(), email: String::new() };
+    let page = SignupPage {
+        title: "Sign up",
+        chrome: None,
+        notice: None,
+        error: None,
+        account_name: String::new(),
+        name: String::new(),
+        email: String::new(),
+    };
     render(StatusCode::OK, page)
 }
 
-pub async fn signup(State(state): State<AppState>, headers: HeaderMap, ClientMeta(meta): ClientMeta, Form(f): Form<Fields>) -> Response {
+pub async fn signup(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ClientMeta(meta): ClientMeta,
+    Form(f): Form<Fields>,
+) -> Response {
     if !same_origin(&headers) {
         return forbidden();
     }
@@ -107,7 +150,10 @@ pub async fn signup(State(state): State<AppState>, headers: HeaderMap, ClientMet
         mode: SessionMode::Cookie,
     };
     match state.app.signup(input, &meta).await {
-        Ok(out) => redirect_with_cookie(&format!("/accounts/{}/members", out.account), issue(&state, SessionMode::Cookie, &out.session).0),
+        Ok(out) => redirect_with_cookie(
+            &format!("/accounts/{}/members", out.account),
+            issue(&state, SessionMode::Cookie, &out.session).0,
+        ),
         Err(e) => {
             let (status, msg) = message(&e);
             let page = SignupPage {
@@ -124,7 +170,12 @@ pub async fn signup(State(state): State<AppState>, headers: HeaderMap, ClientMet
     }
 }
 
-pub async fn logout(State(state): State<AppState>, headers: HeaderMap, s: Option<Session>, Form(f): Form<Fields>) -> Response {
+pub async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    s: Option<Session>,
+    Form(f): Form<Fields>,
+) -> Response {
     if let Err(r) = form_guard(&headers, &s, &f) {
         return r;
     }
@@ -133,7 +184,10 @@ pub async fn logout(State(state): State<AppState>, headers: HeaderMap, s: Option
             return message(&e).into_response();
         }
     }
-    redirect_with_cookie("/login", HeaderValue::from_str(&clear_session_cookie()).ok())
+    redirect_with_cookie(
+        "/login",
+        HeaderValue::from_str(&clear_session_cookie()).ok(),
+    )
 }
 
 #[derive(Template)]
@@ -148,23 +202,52 @@ struct AcceptPage {
 
 pub async fn accept_form(Query(q): Params) -> Response {
     let token = q.get("token").cloned().unwrap_or_default();
-    render(StatusCode::OK, AcceptPage { title: "Accept invitation", chrome: None, notice: None, error: None, token })
+    render(
+        StatusCode::OK,
+        AcceptPage {
+            title: "Accept invitation",
+            chrome: None,
+            notice: None,
+            error: None,
+            token,
+        },
+    )
 }
 
-pub async fn accept(State(state): State<AppState>, headers: HeaderMap, ClientMeta(meta): ClientMeta, Form(f): Form<Fields>) -> Response {
+pub async fn accept(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ClientMeta(meta): ClientMeta,
+    Form(f): Form<Fields>,
+) -> Response {
     if !same_origin(&headers) {
         return forbidden();
     }
     let name = Some(field(&f, "name")).filter(|n| !n.is_empty());
-    let pw = Some(field(&f, "password")).filter(|p| !p.is_empty()).map(|p| Password::new(p.to_owned()));
-    match state.app.accept_invitation(field(&f, "token"), name, pw, SessionMode::Cookie, &meta).await {
+    let pw = Some(field(&f, "password"))
+        .filter(|p| !p.is_empty())
+        .map(|p| Password::new(p.to_owned()));
+    match state
+        .app
+        .accept_invitation(field(&f, "token"), name, pw, SessionMode::Cookie, &meta)
+        .await
+    {
         Ok(out) => match out.session {
             Some(s) => redirect_with_cookie("/app", issue(&state, SessionMode::Cookie, &s).0),
             None => Redirect::to("/login?done=accepted").into_response(),
         },
         Err(e) => {
             let (status, msg) = message(&e);
-            render(status, AcceptPage { title: "Accept invitation", chrome: None, notice: None, error: Some(msg), token: field(&f, "token").to_owned() })
+            render(
+                status,
+                AcceptPage {
+                    title: "Accept invitation",
+                    chrome: None,
+                    notice: None,
+                    error: Some(msg),
+                    token: field(&f, "token").to_owned(),
+                },
+            )
         }
     }
 }
@@ -181,8 +264,22 @@ struct HomePage {
 
 pub async fn home(s: Option<Session>) -> Response {
     let Some(s) = s else { return to_login() };
-    let accounts = s.auth.memberships.iter().map(|(a, m)| (a.id.to_string(), a.name.clone(), m.role_name.clone())).collect();
-    render(StatusCode::OK, HomePage { title: "Accounts", chrome: Some(Chrome::new(&s, None)), notice: None, error: None, accounts })
+    let accounts = s
+        .auth
+        .memberships
+        .iter()
+        .map(|(a, m)| (a.id.to_string(), a.name.clone(), m.role_name.clone()))
+        .collect();
+    render(
+        StatusCode::OK,
+        HomePage {
+            title: "Accounts",
+            chrome: Some(Chrome::new(&s, None)),
+            notice: None,
+            error: None,
+            accounts,
+        },
+    )
 }
 
 #[derive(Template)]
@@ -200,7 +297,13 @@ struct MembersPage {
     roles: Vec<(String, String)>,
 }
 
-async fn members_page(state: &AppState, s: &Session, account: AccountId, notice: Option<String>, error: Option<(StatusCode, String)>) -> Response {
+async fn members_page(
+    state: &AppState,
+    s: &Session,
+    account: AccountId,
+    notice: Option<String>,
+    error: Option<(StatusCode, String)>,
+) -> Response {
     let access = match state.app.account(&s.actor, account).await {
         Ok(a) => a,
         Err(e) => return message(&e).into_response(),
@@ -209,7 +312,10 @@ async fn members_page(state: &AppState, s: &Session, account: AccountId, notice:
         Ok(m) => m,
         Err(e) => return message(&e).into_response(),
     };
-    let mut roles: Vec<(String, String)> = BuiltinRole::CUSTOMER.iter().map(|b| (b.key().to_owned(), b.name().to_owned())).collect();
+    let mut roles: Vec<(String, String)> = BuiltinRole::CUSTOMER
+        .iter()
+        .map(|b| (b.key().to_owned(), b.name().to_owned()))
+        .collect();
     if let Ok(custom) = state.app.list_roles(&s.actor, account).await {
         roles.extend(custom.iter().map(|r| (r.id.to_string(), r.name.clone())));
     }
@@ -232,17 +338,44 @@ async fn members_page(state: &AppState, s: &Session, account: AccountId, notice:
     render(status, page)
 }
 
-pub async fn members(State(state): State<AppState>, s: Option<Session>, Path(id): Path<Uuid>, Query(q): Params) -> Response {
+pub async fn members(
+    State(state): State<AppState>,
+    s: Option<Session>,
+    Path(id): Path<Uuid>,
+    Query(q): Params,
+) -> Response {
     let Some(s) = s else { return to_login() };
-    members_page(&state, &s, AccountId(id), notice(q.get("done").map(String::as_str)), None).await
+    members_page(
+        &state,
+        &s,
+        AccountId(id),
+        notice(q.get("done").map(String::as_str)),
+        None,
+    )
+    .await
 }
 
-pub async fn invite(State(state): State<AppState>, headers: HeaderMap, s: Option<Session>, Path(id): Path<Uuid>, Form(f): Form<Fields>) -> Response {
+pub async fn invite(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    s: Option<Session>,
+    Path(id): Path<Uuid>,
+    Form(f): Form<Fields>,
+) -> Response {
     if let Err(r) = form_guard(&headers, &s, &f) {
         return r;
     }
     let s = s.expect("checked by form_guard");
-    match state.app.invite(&s.actor, AccountId(id), field(&f, "email"), field(&f, "role")).await {
+    match state
+        .app
+        .invite(
+            &s.actor,
+            AccountId(id),
+            field(&f, "email"),
+            field(&f, "role"),
+        )
+        .await
+    {
         Ok(_) => Redirect::to(&format!("/accounts/{id}/members?done=invited")).into_response(),
         Err(e) => members_page(&state, &s, AccountId(id), None, Some(message(&e))).await,
     }
@@ -261,11 +394,29 @@ pub async fn member_op(
     let s = s.expect("checked by form_guard");
     let (account, member) = (AccountId(id), MembershipId(member));
     let result = match op.as_str() {
-        "role" => state.app.change_role(&s.actor, account, member, field(&f, "role")).await.map(|_| ()),
-        "deactivate" => state.app.set_member_active(&s.actor, account, member, false).await.map(|_| ()),
-        "reactivate" => state.app.set_member_active(&s.actor, account, member, true).await.map(|_| ()),
-        "remove" if field(&f, "confirm") == "yes" => state.app.remove_member(&s.actor, account, member).await,
-        "remove" => Err(watchword_domain::DomainError::invalid("confirmation_required", "tick confirm to remove the member").into()),
+        "role" => state
+            .app
+            .change_role(&s.actor, account, member, field(&f, "role"))
+            .await
+            .map(|_| ()),
+        "deactivate" => state
+            .app
+            .set_member_active(&s.actor, account, member, false)
+            .await
+            .map(|_| ()),
+        "reactivate" => state
+            .app
+            .set_member_active(&s.actor, account, member, true)
+            .await
+            .map(|_| ()),
+        "remove" if field(&f, "confirm") == "yes" => {
+            state.app.remove_member(&s.actor, account, member).await
+        }
+        "remove" => Err(watchword_domain::DomainError::invalid(
+            "confirmation_required",
+            "tick confirm to remove the member",
+        )
+        .into()),
         _ => return StatusCode::NOT_FOUND.into_response(),
     };
     match result {
@@ -288,7 +439,13 @@ struct RolesPage {
     grantable: Vec<&'static str>,
 }
 
-async fn roles_page(state: &AppState, s: &Session, account: AccountId, notice: Option<String>, error: Option<(StatusCode, String)>) -> Response {
+async fn roles_page(
+    state: &AppState,
+    s: &Session,
+    account: AccountId,
+    notice: Option<String>,
+    error: Option<(StatusCode, String)>,
+) -> Response {
     let access = match state.app.account(&s.actor, account).await {
         Ok(a) => a,
         Err(e) => return message(&e).into_response(),
@@ -297,9 +454,14 @@ async fn roles_page(state: &AppState, s: &Session, account: AccountId, notice: O
         Ok(r) => r,
         Err(e) => return message(&e).into_response(),
     };
-    let mut roles: Vec<_> = BuiltinRole::CUSTOMER.into_iter().map(crate::api::dto::RoleDto::builtin).collect();
+    let mut roles: Vec<_> = BuiltinRole::CUSTOMER
+        .into_iter()
+        .map(crate::api::dto::RoleDto::builtin)
+        .collect();
     roles.extend(custom.iter().map(crate::api::dto::RoleDto::custom));
-    let (status, error) = error.map(|(st, e)| (st, Some(e))).unwrap_or((StatusCode::OK, None));
+    let (status, error) = error
+        .map(|(st, e)| (st, Some(e)))
+        .unwrap_or((StatusCode::OK, None));
     let page = RolesPage {
         title: "Roles",
         chrome: Some(Chrome::new(s, Some(account))),
@@ -309,23 +471,53 @@ async fn roles_page(state: &AppState, s: &Session, account: AccountId, notice: O
         csrf: s.csrf_token(),
         can_manage: access.permissions().contains(Permission::RolesManage),
         roles,
-        grantable: access.permissions().iter().map(Permission::as_str).collect(),
+        grantable: access
+            .permissions()
+            .iter()
+            .map(Permission::as_str)
+            .collect(),
     };
     render(status, page)
 }
 
-pub async fn roles(State(state): State<AppState>, s: Option<Session>, Path(id): Path<Uuid>, Query(q): Params) -> Response {
+pub async fn roles(
+    State(state): State<AppState>,
+    s: Option<Session>,
+    Path(id): Path<Uuid>,
+    Query(q): Params,
+) -> Response {
     let Some(s) = s else { return to_login() };
-    roles_page(&state, &s, AccountId(id), notice(q.get("done").map(String::as_str)), None).await
+    roles_page(
+        &state,
+        &s,
+        AccountId(id),
+        notice(q.get("done").map(String::as_str)),
+        None,
+    )
+    .await
 }
 
-pub async fn create_role(State(state): State<AppState>, headers: HeaderMap, s: Option<Session>, Path(id): Path<Uuid>, Form(f): Form<Fields>) -> Response {
+pub async fn create_role(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    s: Option<Session>,
+    Path(id): Path<Uuid>,
+    Form(f): Form<Fields>,
+) -> Response {
     if let Err(r) = form_guard(&headers, &s, &f) {
         return r;
     }
     let s = s.expect("checked by form_guard");
-    let perms: Vec<String> = f.iter().filter(|(k, _)| k == "permissions").map(|(_, v)| v.clone()).collect();
-    match state.app.create_role(&s.actor, AccountId(id), field(&f, "name"), &perms).await {
+    let perms: Vec<String> = f
+        .iter()
+        .filter(|(k, _)| k == "permissions")
+        .map(|(_, v)| v.clone())
+        .collect();
+    match state
+        .app
+        .create_role(&s.actor, AccountId(id), field(&f, "name"), &perms)
+        .await
+    {
         Ok(_) => Redirect::to(&format!("/accounts/{id}/roles?done=role_created")).into_response(),
         Err(e) => roles_page(&state, &s, AccountId(id), None, Some(message(&e))).await,
     }
@@ -353,16 +545,27 @@ struct AuditPage {
     next_cursor: Option<String>,
 }
 
-pub async fn audit(State(state): State<AppState>, s: Option<Session>, Path(id): Path<Uuid>, Query(q): Params) -> Response {
+pub async fn audit(
+    State(state): State<AppState>,
+    s: Option<Session>,
+    Path(id): Path<Uuid>,
+    Query(q): Params,
+) -> Response {
     let Some(s) = s else { return to_login() };
     let action = q.get("action").cloned().unwrap_or_default();
     let filter = Filter {
         action: Some(action.clone()).filter(|a| !a.is_empty()),
-        before: q.get("cursor").and_then(|c| watchword_domain::AuditEventId::parse(c)),
+        before: q
+            .get("cursor")
+            .and_then(|c| watchword_domain::AuditEventId::parse(c)),
         limit: 100,
         ..Filter::default()
     };
-    let (rows, next_cursor) = match state.app.audit_events(&s.actor, AccountId(id), filter).await {
+    let (rows, next_cursor) = match state
+        .app
+        .audit_events(&s.actor, AccountId(id), filter)
+        .await
+    {
         Ok(r) => r,
         Err(e) => return message(&e).into_response(),
     };
@@ -370,7 +573,10 @@ pub async fn audit(State(state): State<AppState>, s: Option<Session>, Path(id): 
         .iter()
         .map(|e| EventView {
             created_at: e.created_at.rfc3339(),
-            actor: e.actor_email.clone().unwrap_or_else(|| e.actor_kind.clone()),
+            actor: e
+                .actor_email
+                .clone()
+                .unwrap_or_else(|| e.actor_kind.clone()),
             action: e.action.clone(),
             target: match (&e.target_kind, &e.target_id) {
                 (Some(k), Some(i)) => format!("{k} {i}"),
@@ -404,7 +610,11 @@ struct SessionsPage {
     sessions: Vec<crate::api::dto::SessionDto>,
 }
 
-pub async fn sessions(State(state): State<AppState>, s: Option<Session>, Query(q): Params) -> Response {
+pub async fn sessions(
+    State(state): State<AppState>,
+    s: Option<Session>,
+    Query(q): Params,
+) -> Response {
     let Some(s) = s else { return to_login() };
     let rows = match state.app.my_sessions(&s.actor).await {
         Ok(r) => r,
@@ -416,12 +626,21 @@ pub async fn sessions(State(state): State<AppState>, s: Option<Session>, Query(q
         notice: notice(q.get("done").map(String::as_str)),
         error: None,
         csrf: s.csrf_token(),
-        sessions: rows.iter().map(|r| crate::api::dto::SessionDto::from_row(r, s.actor.session)).collect(),
+        sessions: rows
+            .iter()
+            .map(|r| crate::api::dto::SessionDto::from_row(r, s.actor.session))
+            .collect(),
     };
     render(StatusCode::OK, page)
 }
 
-pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, s: Option<Session>, Path(id): Path<Uuid>, Form(f): Form<Fields>) -> Response {
+pub async fn revoke(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    s: Option<Session>,
+    Path(id): Path<Uuid>,
+    Form(f): Form<Fields>,
+) -> Response {
     if let Err(r) = form_guard(&headers, &s, &f) {
         return r;
     }
@@ -432,7 +651,12 @@ pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, s: Option
     }
 }
 
-pub async fn revoke_others(State(state): State<AppState>, headers: HeaderMap, s: Option<Session>, Form(f): Form<Fields>) -> Response {
+pub async fn revoke_others(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    s: Option<Session>,
+    Form(f): Form<Fields>,
+) -> Response {
     if let Err(r) = form_guard(&headers, &s, &f) {
         return r;
     }
@@ -442,4 +666,3 @@ pub async fn revoke_others(State(state): State<AppState>, headers: HeaderMap, s:
         Err(e) => message(&e).into_response(),
     }
 }
-

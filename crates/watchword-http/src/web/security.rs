@@ -50,21 +50,36 @@ struct Extra {
     reauth: Option<String>,
 }
 
-async fn render_page(state: &AppState, s: &Session, account: AccountId, q: &str, extra: Extra) -> Response {
+async fn render_page(
+    state: &AppState,
+    s: &Session,
+    account: AccountId,
+    q: &str,
+    extra: Extra,
+) -> Response {
     let app = &state.app;
     let view = match app.security_contact(&s.actor, account).await {
         Ok(v) => v,
         Err(e) => return message(&e).into_response(),
     };
-    let (candidates, history) = match (app.contact_candidates(&s.actor, account, q).await, app.contact_history(&s.actor, account).await) {
+    let (candidates, history) = match (
+        app.contact_candidates(&s.actor, account, q).await,
+        app.contact_history(&s.actor, account).await,
+    ) {
         (Ok(c), Ok(h)) => (c, h),
         (Err(e), _) | (_, Err(e)) => return message(&e).into_response(),
     };
     let set_by = match view.set_by {
-        Some(p) => history.iter().find(|h| h.actor_person == Some(p)).and_then(|h| h.actor_email.clone()),
+        Some(p) => history
+            .iter()
+            .find(|h| h.actor_person == Some(p))
+            .and_then(|h| h.actor_email.clone()),
         None => None,
     };
-    let (status, error) = extra.error.map(|(st, e)| (st, Some(e))).unwrap_or((StatusCode::OK, None));
+    let (status, error) = extra
+        .error
+        .map(|(st, e)| (st, Some(e)))
+        .unwrap_or((StatusCode::OK, None));
     let page = SecurityPage {
         title: "Security settings",
         chrome: Some(Chrome::new(s, Some(account))),
@@ -72,12 +87,19 @@ async fn render_page(state: &AppState, s: &Session, account: AccountId, q: &str,
         error,
         account_id: account.to_string(),
         csrf: s.csrf_token(),
-        current_name: view.member.name.clone().unwrap_or_else(|| view.member.email.clone()),
+        current_name: view
+            .member
+            .name
+            .clone()
+            .unwrap_or_else(|| view.member.email.clone()),
         current_email: view.member.email.clone(),
         source: view.source.clone(),
         set_by,
         since: view.since.map(|t| t.rfc3339()),
-        lapse_warning: view.lapse_warning.then(|| view.lapses_at.map(|l| l.rfc3339())).flatten(),
+        lapse_warning: view
+            .lapse_warning
+            .then(|| view.lapses_at.map(|l| l.rfc3339()))
+            .flatten(),
         q: q.to_owned(),
         candidates: candidates
             .iter()
@@ -97,7 +119,9 @@ async fn render_page(state: &AppState, s: &Session, account: AccountId, q: &str,
                     h.created_at.rfc3339(),
                     h.previous_email.clone().unwrap_or_default(),
                     h.new_email.clone(),
-                    h.actor_email.clone().unwrap_or_else(|| "automatic check".into()),
+                    h.actor_email
+                        .clone()
+                        .unwrap_or_else(|| "automatic check".into()),
                     h.reason.clone().unwrap_or_default(),
                 )
             })
@@ -108,40 +132,105 @@ async fn render_page(state: &AppState, s: &Session, account: AccountId, q: &str,
     render(status, page)
 }
 
-pub async fn page(State(state): State<AppState>, s: Option<Session>, Path(id): Path<Uuid>, Query(q): Query<HashMap<String, String>>) -> Response {
+pub async fn page(
+    State(state): State<AppState>,
+    s: Option<Session>,
+    Path(id): Path<Uuid>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
     let Some(s) = s else { return super::to_login() };
-    let extra = Extra { notice: notice(q.get("done").map(String::as_str)), error: None, reauth: None };
-    render_page(&state, &s, AccountId(id), q.get("q").map(String::as_str).unwrap_or_default(), extra).await
+    let extra = Extra {
+        notice: notice(q.get("done").map(String::as_str)),
+        error: None,
+        reauth: None,
+    };
+    render_page(
+        &state,
+        &s,
+        AccountId(id),
+        q.get("q").map(String::as_str).unwrap_or_default(),
+        extra,
+    )
+    .await
 }
 
-pub async fn save(State(state): State<AppState>, headers: HeaderMap, s: Option<Session>, Path(id): Path<Uuid>, Form(f): Form<Vec<(String, String)>>) -> Response {
-    let get = |k: &str| f.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str()).unwrap_or_default();
+pub async fn save(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    s: Option<Session>,
+    Path(id): Path<Uuid>,
+    Form(f): Form<Vec<(String, String)>>,
+) -> Response {
+    let get = |k: &str| {
+        f.iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_default()
+    };
     let Some(s) = s else { return super::to_login() };
     if !super::same_origin(&headers) || !s.csrf_ok(Some(get("csrf_token"))) {
-        return (StatusCode::FORBIDDEN, "request refused: it did not come from this site's own form").into_response();
+        return (
+            StatusCode::FORBIDDEN,
+            "request refused: it did not come from this site's own form",
+        )
+            .into_response();
     }
     let account = AccountId(id);
-    let chosen = Some(get("member_id")).filter(|v| !v.is_empty()).or(Some(get("chosen")).filter(|v| !v.is_empty()));
+    let chosen = Some(get("member_id"))
+        .filter(|v| !v.is_empty())
+        .or(Some(get("chosen")).filter(|v| !v.is_empty()));
     let Some(member) = chosen.and_then(MembershipId::parse) else {
-        let extra = Extra { notice: None, error: Some((StatusCode::UNPROCESSABLE_ENTITY, "select an eligible member first".into())), reauth: None };
+        let extra = Extra {
+            notice: None,
+            error: Some((
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "select an eligible member first".into(),
+            )),
+            reauth: None,
+        };
         return render_page(&state, &s, account, "", extra).await;
     };
     let mut actor = s.actor.clone();
     if !get("password").is_empty() {
-        if let Err(e) = state.app.reauthenticate(&actor, Password::new(get("password").to_owned())).await {
-            let extra = Extra { notice: None, error: Some(message(&e)), reauth: Some(member.to_string()) };
+        if let Err(e) = state
+            .app
+            .reauthenticate(&actor, Password::new(get("password").to_owned()))
+            .await
+        {
+            let extra = Extra {
+                notice: None,
+                error: Some(message(&e)),
+                reauth: Some(member.to_string()),
+            };
             return render_page(&state, &s, account, "", extra).await;
         }
         actor.authenticated_at = watchword_domain::Millis::now();
     }
-    match state.app.set_security_contact(&actor, account, member).await {
-        Ok(_) => Redirect::to(&format!("/accounts/{id}/settings/security?done=contact")).into_response(),
-        Err(AppError::Domain(DomainError::Forbidden { code: "reauthentication_required", .. })) => {
-            let extra = Extra { notice: None, error: None, reauth: Some(member.to_string()) };
+    match state
+        .app
+        .set_security_contact(&actor, account, member)
+        .await
+    {
+        Ok(_) => {
+            Redirect::to(&format!("/accounts/{id}/settings/security?done=contact")).into_response()
+        }
+        Err(AppError::Domain(DomainError::Forbidden {
+            code: "reauthentication_required",
+            ..
+        })) => {
+            let extra = Extra {
+                notice: None,
+                error: None,
+                reauth: Some(member.to_string()),
+            };
             render_page(&state, &s, account, "", extra).await
         }
         Err(e) => {
-            let extra = Extra { notice: None, error: Some(message(&e)), reauth: None };
+            let extra = Extra {
+                notice: None,
+                error: Some(message(&e)),
+                reauth: None,
+            };
             render_page(&state, &s, account, "", extra).await
         }
     }

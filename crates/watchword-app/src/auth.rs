@@ -177,6 +177,13 @@ impl App {
             .unwrap_or_else(|| self.inner.dummy_hash.clone());
         let pw2 = pw.clone();
         let verified = self.hashing(move |h| h.verify(&pw2, &phc)).await?;
+        // Rehash before the transaction: Argon2 must not run while the write lock is held.
+        let rehash = match (&person, verified) {
+            (Some(p), Verified::YesNeedsRehash) if p.active => {
+                Some(self.hashing(move |h| h.hash(&pw)).await?)
+            }
+            _ => None,
+        };
         let now = Millis::now();
         let mut tx = self.store().begin().await?;
         let person = match person {
@@ -186,10 +193,11 @@ impl App {
                     .as_ref()
                     .map(|e| e.as_str().to_owned())
                     .unwrap_or_default();
-                let mut event =
-                    events::by_person(PersonId::new(), &attempted, meta, None, "login.failed")
-                        .details(serde_json::json!({ "email": attempted }));
-                event.actor_person = None;
+                let mut event = events::system(None, "login.failed")
+                    .details(serde_json::json!({ "email": attempted }));
+                event.actor_email = Some(attempted);
+                event.ip = Some(meta.ip.clone());
+                event.user_agent = Some(meta.user_agent.clone());
                 match other {
                     Some(p) => {
                         event.actor_person = Some(p.id);
@@ -203,8 +211,7 @@ impl App {
                 return Err(AppError::InvalidCredentials);
             }
         };
-        if verified == Verified::YesNeedsRehash {
-            let hash = self.hashing(move |h| h.hash(&pw)).await?;
+        if let Some(hash) = rehash {
             persons::set_password(&mut tx, person.id, &hash, now).await?;
         }
         let session = self

@@ -61,6 +61,14 @@ impl App {
         }
     }
 
+    /// When a contact who last logged in at `last` lapses, if `at` falls in the warning period
+    /// before that.
+    fn lapse_warning_due(&self, last: Millis, at: Millis) -> Option<Millis> {
+        let lapses_at = self.contact_rules().lapses_at(last);
+        let starts = lapses_at.minus_secs(self.settings().contact_warning_days * 86_400);
+        (at >= starts && at < lapses_at).then_some(lapses_at)
+    }
+
     fn reasons(&self, m: &MemberRow, now: Millis) -> Vec<Ineligible> {
         let key = m.role.encode();
         let c = Candidate {
@@ -92,12 +100,13 @@ impl App {
     }
 
     fn view(&self, row: &ContactRow, member: MemberRow, now: Millis) -> ContactView {
-        let rules = self.contact_rules();
-        let lapses_at = member.last_login_at.map(|t| rules.lapses_at(t));
-        let warn_from =
-            lapses_at.map(|l| l.minus_secs(self.settings().contact_warning_days * 86_400));
+        let lapses_at = member
+            .last_login_at
+            .map(|t| self.contact_rules().lapses_at(t));
         ContactView {
-            lapse_warning: warn_from.is_some_and(|w| now >= w),
+            lapse_warning: member
+                .last_login_at
+                .is_some_and(|t| self.lapse_warning_due(t, now).is_some()),
             member,
             source: row.source.clone(),
             since: row.since,
@@ -269,17 +278,7 @@ impl App {
         contacts::record_change(&mut *c, &ch, now).await?;
         let mut event = match by {
             Some(a) => events::by_actor(a, current.account, "security_contact.changed"),
-            None => watchword_store::audit::NewEvent {
-                account: Some(current.account),
-                actor_person: None,
-                actor_email: None,
-                action: "security_contact.changed",
-                target_kind: None,
-                target_id: None,
-                ip: None,
-                user_agent: None,
-                details: serde_json::json!({}),
-            },
+            None => events::system(Some(current.account), "security_contact.changed"),
         };
         event = event.target("membership", new.id).details(serde_json::json!({
             "previous": previous.map(|p| serde_json::json!({"member_id": p.id, "email": p.email})),
@@ -343,7 +342,7 @@ impl App {
             Some(id) => members::get(&mut *c, account, id).await?,
             None => None,
         };
-        self.revert_if_invalid(c, &current, member, now, Some(trigger), None, false)
+        self.revert_if_invalid(c, &current, member, now, Some(trigger), None)
             .await
     }
 
@@ -358,7 +357,6 @@ impl App {
         at: Millis,
         trigger: Option<&str>,
         forced: Option<&'static str>,
-        dry_run: bool,
     ) -> Result<Option<Reverted>, AppError> {
         let reasons: Vec<&'static str> = match (&member, forced) {
             (_, Some(f)) => vec![f],
@@ -381,28 +379,26 @@ impl App {
             new_email: owner.email.clone(),
             reasons: reasons.clone(),
         };
-        if !dry_run {
-            let why = reasons
-                .iter()
-                .map(|r| reason_text(r))
-                .collect::<Vec<_>>()
-                .join("; ");
-            let why = match trigger {
-                Some(t) => format!("{why} (checked after {t})"),
-                None => why,
-            };
-            self.change_contact(
-                c,
-                current,
-                member.as_ref(),
-                &owner,
-                "default",
-                None,
-                Some(why),
-                Millis::now(),
-            )
-            .await?;
-        }
+        let why = reasons
+            .iter()
+            .map(|r| reason_text(r))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let why = match trigger {
+            Some(t) => format!("{why} (checked after {t})"),
+            None => why,
+        };
+        self.change_contact(
+            c,
+            current,
+            member.as_ref(),
+            &owner,
+            "default",
+            None,
+            Some(why),
+            Millis::now(),
+        )
+        .await?;
         Ok(Some(report))
     }
 
@@ -426,7 +422,6 @@ impl App {
                 Millis::now(),
                 Some(trigger),
                 Some("removed"),
-                false,
             )
             .await?;
         }
@@ -475,10 +470,7 @@ impl App {
                     report.warned.extend(w);
                     continue;
                 }
-                match self
-                    .check_account(row.account, row.contact, as_of, dry_run)
-                    .await
-                {
+                match self.check_account(row.account, row.contact, as_of).await {
                     Ok((reverted, warned)) => {
                         report.reverted.extend(reverted);
                         report.warned.extend(warned);
@@ -525,29 +517,19 @@ impl App {
                 _ => (None, None),
             };
         }
-        let warn = row
-            .warned_at
-            .is_none()
-            .then(|| {
-                row.member
-                    .as_ref()
-                    .and_then(|m| m.last_login_at.map(|l| (m, l)))
-            })
-            .flatten();
-        match warn {
-            Some((m, last)) => {
-                let lapses_at = self.contact_rules().lapses_at(last);
-                let starts = lapses_at.minus_secs(self.settings().contact_warning_days * 86_400);
-                let w = (at >= starts && at < lapses_at).then(|| Warned {
-                    account: row.account,
-                    account_name: row.account_name.clone(),
-                    contact_email: m.email.clone(),
-                    lapses_at,
-                });
-                (None, w)
-            }
-            None => (None, None),
+        if row.warned_at.is_some() {
+            return (None, None);
         }
+        let warned = row.member.as_ref().and_then(|m| {
+            let lapses_at = self.lapse_warning_due(m.last_login_at?, at)?;
+            Some(Warned {
+                account: row.account,
+                account_name: row.account_name.clone(),
+                contact_email: m.email.clone(),
+                lapses_at,
+            })
+        });
+        (None, warned)
     }
 
     /// Re-reads one flagged account in a transaction and acts on it.
@@ -556,7 +538,6 @@ impl App {
         account: AccountId,
         seen: Option<MembershipId>,
         now: Millis,
-        dry_run: bool,
     ) -> Result<(Option<Reverted>, Option<Warned>), AppError> {
         let mut tx = self.store().begin().await?;
         let Some(current) = contacts::get(&mut tx, account).await? else {
@@ -570,7 +551,7 @@ impl App {
             None => None,
         };
         if let Some(r) = self
-            .revert_if_invalid(&mut tx, &current, member.clone(), now, None, None, dry_run)
+            .revert_if_invalid(&mut tx, &current, member.clone(), now, None, None)
             .await?
         {
             tx.commit().await?;
@@ -578,8 +559,7 @@ impl App {
         }
         let warned = match member {
             Some(m) if current.warned_at.is_none() => {
-                self.warn_if_lapsing(&mut tx, &current, &m, now, dry_run)
-                    .await?
+                self.warn_if_lapsing(&mut tx, &current, &m, now).await?
             }
             _ => None,
         };
@@ -593,26 +573,19 @@ impl App {
         current: &ContactRow,
         m: &MemberRow,
         now: Millis,
-        dry_run: bool,
     ) -> Result<Option<Warned>, AppError> {
         let Some(last) = m.last_login_at else {
             return Ok(None);
         };
-        let lapses_at = self.contact_rules().lapses_at(last);
-        if now < lapses_at.minus_secs(self.settings().contact_warning_days * 86_400)
-            || now >= lapses_at
-        {
+        let Some(lapses_at) = self.lapse_warning_due(last, now) else {
             return Ok(None);
-        }
+        };
         let w = Warned {
             account: current.account,
             account_name: current.account_name.clone(),
             contact_email: m.email.clone(),
             lapses_at,
         };
-        if dry_run {
-            return Ok(Some(w));
-        }
         let written = Millis::now();
         if !contacts::mark_warned(&mut *c, current.account, m.id, written).await? {
             return Ok(None);

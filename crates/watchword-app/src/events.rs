@@ -35,6 +35,22 @@ pub(crate) fn by_person(
     }
 }
 
+/// An event with no person behind it: the automatic checks, the operator's CLI, and attempts by
+/// someone not (yet) known.
+pub(crate) fn system(account: Option<AccountId>, action: &'static str) -> NewEvent {
+    NewEvent {
+        account,
+        actor_person: None,
+        actor_email: None,
+        action,
+        target_kind: None,
+        target_id: None,
+        ip: None,
+        user_agent: None,
+        details: serde_json::json!({}),
+    }
+}
+
 pub(crate) trait EventExt {
     fn target(self, kind: &'static str, id: impl ToString) -> Self;
     fn details(self, details: serde_json::Value) -> Self;

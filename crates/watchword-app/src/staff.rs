@@ -1,5 +1,6 @@
 //! Operator staff access to a customer account, granted and revoked from the operator's CLI.
 
+use crate::events::{self, EventExt};
 use crate::{App, AppError};
 use watchword_domain::*;
 use watchword_store::audit::NewEvent;
@@ -11,17 +12,9 @@ fn system_event(
     membership: MembershipId,
     details: serde_json::Value,
 ) -> NewEvent {
-    NewEvent {
-        account: Some(account),
-        actor_person: None,
-        actor_email: None,
-        action,
-        target_kind: Some("membership"),
-        target_id: Some(membership.to_string()),
-        ip: None,
-        user_agent: None,
-        details,
-    }
+    events::system(Some(account), action)
+        .target("membership", membership)
+        .details(details)
 }
 
 impl App {

@@ -520,3 +520,43 @@ both_backends!(
         );
     }
 );
+
+/// An invitation link stops working when its lifetime ends (here: at once).
+async fn expired_invitation(backend: watchword_testkit::Backend) {
+    let Some(app) = TestApp::spawn_with(backend, |c| c.invitation_ttl_secs = 0).await else {
+        return;
+    };
+    let ada = app.signup("Acme", "Ada Lovelace", "ada@example.com").await;
+    let (s, _) = app
+        .post(
+            &format!("/api/v1/accounts/{}/invitations", ada.account),
+            &ada.token,
+            json!({"email": "grace@example.com", "role": "analyst"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let token = app.invitation_token("grace@example.com").await;
+    let body = json!({"token": token, "name": "Grace Hopper", "password": PASSWORD});
+    let (s, v) = app
+        .call(Method::POST, "/api/v1/invitations/accept", None, Some(body))
+        .await;
+    assert_eq!(
+        (s, code(&v)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "invitation_invalid")
+    );
+    assert_eq!(
+        app.login("grace@example.com", PASSWORD).await.0,
+        StatusCode::UNAUTHORIZED,
+        "no person was created"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_invitation_is_refused_sqlite() {
+    expired_invitation(watchword_testkit::Backend::Sqlite).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_invitation_is_refused_postgres() {
+    expired_invitation(watchword_testkit::Backend::Postgres).await
+}

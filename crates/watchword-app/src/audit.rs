@@ -1,6 +1,6 @@
 //! Reading the audit log.
 
-use crate::{Actor, App, AppError};
+use crate::{App, AppError, Caller};
 use watchword_domain::{AccountId, Permission};
 use watchword_store::audit::{self, EventRow, Filter};
 
@@ -10,14 +10,19 @@ impl App {
     /// One page of an account's audit events, newest first, and the cursor of the next page.
     pub async fn audit_events(
         &self,
-        actor: &Actor,
+        caller: &Caller,
         account: AccountId,
         mut filter: Filter,
     ) -> Result<(Vec<EventRow>, Option<String>), AppError> {
         let mut c = self.store().read().await?;
-        self.access(&mut c, actor, account)
-            .await?
-            .require(Permission::AuditLogRead)?;
+        self.authorize(
+            &mut c,
+            caller,
+            account,
+            Permission::AuditLogRead,
+            "audit_log:read",
+        )
+        .await?;
         filter.limit = filter.limit.clamp(1, MAX_PAGE);
         let rows = audit::page(&mut c, account, &filter).await?;
         let next = (rows.len() as i64 == filter.limit)

@@ -1,25 +1,26 @@
-//! The node-local cache that keeps session checks off the database on the hot path. Entries are
-//! dropped at once when this node commits a change (a generation counter), and re-read after
-//! `ttl_ms` at the latest, which bounds how long another node's change goes unseen.
+//! The node-local caches that keep session and API key checks off the database on the hot path.
+//! Entries are dropped at once when this node commits a change (a generation counter), and
+//! re-read after `ttl_ms` at the latest, which bounds how long another node's change goes unseen
+//! when no notification tells of it.
 
 use quick_cache::sync::Cache;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use watchword_domain::Millis;
 
-pub(crate) struct AuthCache {
-    entries: Cache<Vec<u8>, Arc<Entry>>,
+pub(crate) struct AuthCache<V> {
+    entries: Cache<Vec<u8>, Arc<Entry<V>>>,
     generation: AtomicU64,
     ttl_ms: i64,
 }
 
-struct Entry {
-    value: Arc<crate::auth::Authenticated>,
+struct Entry<V> {
+    value: Arc<V>,
     generation: u64,
     fetched_at: Millis,
 }
 
-impl AuthCache {
+impl<V> AuthCache<V> {
     pub(crate) fn new(capacity: usize, ttl_ms: i64) -> Self {
         Self {
             entries: Cache::new(capacity),
@@ -28,7 +29,7 @@ impl AuthCache {
         }
     }
 
-    pub(crate) fn get(&self, key: &[u8], now: Millis) -> Option<Arc<crate::auth::Authenticated>> {
+    pub(crate) fn get(&self, key: &[u8], now: Millis) -> Option<Arc<V>> {
         let e = self.entries.get(key)?;
         let fresh = e.generation == self.generation.load(Ordering::Acquire)
             && now.0 - e.fetched_at.0 < self.ttl_ms;
@@ -40,13 +41,7 @@ impl AuthCache {
         self.generation.load(Ordering::Acquire)
     }
 
-    pub(crate) fn put(
-        &self,
-        key: Vec<u8>,
-        value: Arc<crate::auth::Authenticated>,
-        generation: u64,
-        now: Millis,
-    ) {
+    pub(crate) fn put(&self, key: Vec<u8>, value: Arc<V>, generation: u64, now: Millis) {
         if self.ttl_ms > 0 {
             self.entries.insert(
                 key,

@@ -174,14 +174,8 @@ impl App {
         account: AccountId,
         member: MembershipId,
     ) -> Result<ContactView, AppError> {
+        self.require_recent_auth(actor, "change the Security Contact")?;
         let now = Millis::now();
-        if now.0 - actor.authenticated_at.0 > self.settings().recent_auth_secs * 1000 {
-            return Err(DomainError::forbidden(
-                "reauthentication_required",
-                "confirm your password (POST /api/v1/me/reauthenticate) to change the Security Contact",
-            )
-            .into());
-        }
         let mut tx = self.store().begin().await?;
         self.contact_access(&mut tx, actor, account).await?;
         let target = members::get(&mut tx, account, member)

@@ -27,3 +27,19 @@ pub struct Actor {
     pub authenticated_at: Millis,
     pub meta: Meta,
 }
+
+/// Who makes a request that both people and API keys may make.
+#[derive(Clone)]
+pub enum Caller {
+    Person(Actor),
+    Key(crate::api_keys::KeyActor),
+}
+
+impl Caller {
+    pub fn meta(&self) -> &Meta {
+        match self {
+            Caller::Person(a) => &a.meta,
+            Caller::Key(k) => &k.meta,
+        }
+    }
+}

@@ -13,6 +13,9 @@ pub enum AppError {
     Unauthenticated,
     #[error("the email or password is incorrect")]
     InvalidCredentials,
+    /// A presented API key that does not authenticate.
+    #[error("API key rejected: {0:?}")]
+    ApiKey(crate::api_keys::KeyRejected),
     #[error("internal error: {0}")]
     Internal(String),
 }

@@ -26,6 +26,7 @@ pub(crate) fn by_person(
         account,
         actor_person: Some(person),
         actor_email: Some(email.to_owned()),
+        actor_key: None,
         action,
         target_kind: None,
         target_id: None,
@@ -42,12 +43,23 @@ pub(crate) fn system(account: Option<AccountId>, action: &'static str) -> NewEve
         account,
         actor_person: None,
         actor_email: None,
+        actor_key: None,
         action,
         target_kind: None,
         target_id: None,
         ip: None,
         user_agent: None,
         details: serde_json::json!({}),
+    }
+}
+
+/// An event caused by a request authenticated with an API key.
+pub(crate) fn by_key(key: &str, meta: &Meta, account: AccountId, action: &'static str) -> NewEvent {
+    NewEvent {
+        actor_key: Some(key.to_owned()),
+        ip: Some(meta.ip.clone()),
+        user_agent: Some(meta.user_agent.clone()),
+        ..system(Some(account), action)
     }
 }
 

@@ -2,6 +2,7 @@
 //! loads what it needs, lets the domain decide, and commits the change, its audit events and its
 //! outbound messages in one transaction.
 
+pub mod api_keys;
 pub mod audit;
 pub mod auth;
 mod cache;
@@ -14,7 +15,7 @@ pub mod members;
 pub mod roles;
 pub mod staff;
 
-pub use context::{Actor, Meta};
+pub use context::{Actor, Caller, Meta};
 pub use error::AppError;
 
 use cache::AuthCache;
@@ -22,6 +23,16 @@ use std::sync::Arc;
 use tokio::sync::{Notify, Semaphore};
 use watchword_domain::password::HashParams;
 use watchword_store::Store;
+
+/// A credential from the configuration; never printed.
+#[derive(Clone)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
 
 /// Tunables of the use cases, filled from the operator's configuration.
 #[derive(Debug, Clone)]
@@ -45,6 +56,17 @@ pub struct Settings {
     pub blocked_staff_roles: Vec<String>,
     /// A change of Security Contact needs a login (or re-authentication) this recent.
     pub recent_auth_secs: i64,
+    /// Text every API key starts with (scanners look for it).
+    pub api_key_prefix: String,
+    /// How long a node may answer from its API key cache without a change notification (the
+    /// revoking node drops its entries at once; PostgreSQL nodes are told within milliseconds).
+    pub api_key_cache_ttl_ms: i64,
+    /// Shared secret of the secret-scanning partner (HMAC-SHA256 of the report body); reports
+    /// are refused while unset.
+    pub exposure_report_secret: Option<Secret>,
+    /// Operator credential for `POST /api/v1/introspect` (bearer); introspection is refused while
+    /// unset.
+    pub introspection_secret: Option<Secret>,
     /// How long a dispatcher holds claimed messages; after a crash they are retried after this.
     /// Must exceed the SMTP timeout (15 s) so a slow delivery is not sent twice.
     pub outbox_lease_secs: i64,
@@ -67,6 +89,10 @@ impl Default for Settings {
             blocked_staff_roles: vec!["staff_access".into()],
             recent_auth_secs: 15 * 60,
             outbox_lease_secs: 60,
+            api_key_prefix: watchword_domain::api_key::DEFAULT_PREFIX.into(),
+            api_key_cache_ttl_ms: 60_000,
+            exposure_report_secret: None,
+            introspection_secret: None,
         }
     }
 }
@@ -81,7 +107,8 @@ struct Inner {
     store: Store,
     settings: Settings,
     hashing: Semaphore,
-    cache: AuthCache,
+    cache: AuthCache<auth::Authenticated>,
+    keys: api_keys::KeyCache,
     outbox_ready: Notify,
     /// A real hash of a random password, verified when an email is unknown so that a login costs
     /// the same either way.
@@ -97,6 +124,7 @@ impl App {
             inner: Arc::new(Inner {
                 hashing: Semaphore::new(settings.hash_concurrency.max(1)),
                 cache: AuthCache::new(100_000, settings.auth_cache_ttl_ms),
+                keys: api_keys::KeyCache::new(settings.api_key_cache_ttl_ms),
                 outbox_ready: Notify::new(),
                 dummy_hash,
                 store,
@@ -123,6 +151,7 @@ impl App {
     /// Drops this node's cached authentications, e.g. after the database was changed by hand.
     pub fn invalidate_caches(&self) {
         self.inner.cache.invalidate_all();
+        self.inner.keys.invalidate_all();
     }
 
     /// Runs Argon2 on the blocking pool, at most `hash_concurrency` at a time.

@@ -36,6 +36,19 @@ pub enum Template<'a> {
         lapses_at: Millis,
         login_url: &'a str,
     },
+    KeyExposed(&'a KeyExposed<'a>),
+}
+
+/// What the email about an exposed API key says.
+pub struct KeyExposed<'a> {
+    pub name: &'a str,
+    pub account: &'a str,
+    pub key_name: &'a str,
+    pub key_id: &'a str,
+    pub url: &'a str,
+    pub source: &'a str,
+    pub revoked: bool,
+    pub keys_url: &'a str,
 }
 
 /// What the two emails of a Security Contact change say.
@@ -120,6 +133,25 @@ mod views {
     }
     contact_warning!(ContactWarningTxt, "contact_warning.txt");
     contact_warning!(ContactWarningHtml, "contact_warning.html");
+
+    macro_rules! key_exposed {
+        ($name:ident, $path:literal) => {
+            #[derive(Template)]
+            #[template(path = $path)]
+            pub struct $name<'a> {
+                pub name: &'a str,
+                pub account: &'a str,
+                pub key_name: &'a str,
+                pub key_id: &'a str,
+                pub url: &'a str,
+                pub source: &'a str,
+                pub revoked: bool,
+                pub keys_url: &'a str,
+            }
+        };
+    }
+    key_exposed!(KeyExposedTxt, "key_exposed.txt");
+    key_exposed!(KeyExposedHtml, "key_exposed.html");
 }
 
 impl Template<'_> {
@@ -221,6 +253,27 @@ impl Template<'_> {
                     format!("Log in to stay the Security Contact of {account}"),
                     txt.render()?,
                     html.render()?,
+                )
+            }
+            Template::KeyExposed(k) => {
+                macro_rules! view {
+                    ($t:ident) => {
+                        $t {
+                            name: k.name,
+                            account: k.account,
+                            key_name: k.key_name,
+                            key_id: k.key_id,
+                            url: k.url,
+                            source: k.source,
+                            revoked: k.revoked,
+                            keys_url: k.keys_url,
+                        }
+                    };
+                }
+                (
+                    format!("Action needed: an API key of {} was exposed", k.account),
+                    view!(KeyExposedTxt).render()?,
+                    view!(KeyExposedHtml).render()?,
                 )
             }
         })

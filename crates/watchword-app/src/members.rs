@@ -3,7 +3,7 @@
 use crate::auth::{IssuedSession, SessionMode};
 use crate::events::{self, EventExt};
 use crate::mail::{self, Template};
-use crate::{Actor, App, AppError, Meta};
+use crate::{Actor, App, AppError, Caller, Meta};
 use watchword_domain::password::{self, Password};
 use watchword_domain::role::{check_grant, check_manage_member};
 use watchword_domain::token::{hash_token, random_token};
@@ -131,22 +131,27 @@ impl App {
 
     pub async fn list_members(
         &self,
-        actor: &Actor,
+        caller: &Caller,
         account: AccountId,
     ) -> Result<Vec<MemberRow>, AppError> {
         let mut c = self.store().read().await?;
-        self.access(&mut c, actor, account)
-            .await?
-            .require(Permission::UsersRead)?;
+        self.authorize(
+            &mut c,
+            caller,
+            account,
+            Permission::UsersRead,
+            "members:read",
+        )
+        .await?;
         Ok(members::list(&mut c, account).await?)
     }
 
     pub async fn list_invitations(
         &self,
-        actor: &Actor,
+        caller: &Caller,
         account: AccountId,
     ) -> Result<Vec<MemberRow>, AppError> {
-        let all = self.list_members(actor, account).await?;
+        let all = self.list_members(caller, account).await?;
         Ok(all
             .into_iter()
             .filter(|m| m.status == MembershipStatus::Invited)

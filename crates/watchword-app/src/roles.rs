@@ -1,7 +1,7 @@
 //! Custom roles: named permission sets an account defines beside the built-in ones.
 
 use crate::events::{self, EventExt};
-use crate::{Actor, App, AppError};
+use crate::{Actor, App, AppError, Caller};
 use watchword_domain::role::check_grant;
 use watchword_domain::*;
 use watchword_store::rows::RoleRow;
@@ -10,13 +10,12 @@ use watchword_store::{accounts, audit};
 impl App {
     pub async fn list_roles(
         &self,
-        actor: &Actor,
+        caller: &Caller,
         account: AccountId,
     ) -> Result<Vec<RoleRow>, AppError> {
         let mut c = self.store().read().await?;
-        self.access(&mut c, actor, account)
-            .await?
-            .require(Permission::UsersRead)?;
+        self.authorize(&mut c, caller, account, Permission::UsersRead, "roles:read")
+            .await?;
         Ok(accounts::roles(&mut c, account).await?)
     }
 

@@ -1,12 +1,14 @@
 //! Pure rules of watchword: validated types, permissions, roles, grant rules and the
 //! password policy. No IO here: every function that needs the time takes it as an argument.
 
+pub mod api_key;
 pub mod contact;
 pub mod error;
 pub mod ids;
 pub mod password;
 pub mod permission;
 pub mod role;
+pub mod scope;
 pub mod session;
 pub mod text;
 pub mod time;

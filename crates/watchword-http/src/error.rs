@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use watchword_app::AppError;
+use watchword_app::api_keys::KeyRejected;
 use watchword_domain::{DomainError, FieldError};
 
 #[derive(Debug)]
@@ -74,6 +75,15 @@ impl From<AppError> for ApiError {
                 StatusCode::UNAUTHORIZED,
                 "invalid_credentials",
                 "the email or password is incorrect",
+            ),
+            AppError::ApiKey(why) => Self::new(
+                StatusCode::UNAUTHORIZED,
+                why.code(),
+                match why {
+                    KeyRejected::Unknown => "the API key is not valid",
+                    KeyRejected::Expired => "the API key has expired",
+                    KeyRejected::Revoked => "the API key was revoked",
+                },
             ),
             AppError::Internal(cause) => {
                 tracing::error!(%cause, "internal error");

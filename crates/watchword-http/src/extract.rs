@@ -10,8 +10,9 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, header};
 use std::net::SocketAddr;
 use std::sync::Arc;
+use watchword_app::api_keys::KeyActor;
 use watchword_app::auth::Authenticated;
-use watchword_app::{Actor, Meta};
+use watchword_app::{Actor, Caller, Meta};
 
 pub const SESSION_COOKIE: &str = "__Host-watchword_session";
 pub const CSRF_HEADER: &str = "x-csrf-token";
@@ -110,8 +111,25 @@ impl Session {
     }
 }
 
+impl Session {
+    pub fn caller(&self) -> Caller {
+        Caller::Person(self.actor.clone())
+    }
+}
+
+fn is_api_key(state: &AppState, token: &str) -> bool {
+    watchword_domain::api_key::is_well_formed(&state.app.settings().api_key_prefix, token)
+}
+
 async fn session(parts: &mut Parts, state: &AppState) -> Result<Option<Session>, ApiError> {
     let (token, via_cookie) = match bearer(&parts.headers) {
+        Some(t) if is_api_key(state, t) => {
+            return Err(ApiError::new(
+                axum::http::StatusCode::FORBIDDEN,
+                "insufficient_scope",
+                "this endpoint needs a person's session; API keys cannot use it",
+            ));
+        }
         Some(t) => (t.to_owned(), false),
         None => match cookie(&parts.headers, SESSION_COOKIE) {
             Some(t) => (t.to_owned(), true),
@@ -157,6 +175,39 @@ where
             }
         }
         Ok(ApiSession(s))
+    }
+}
+
+/// Authentication for endpoints that API keys may also call: an API key (`Authorization: Bearer
+/// ww_…`), else a session as for [`ApiSession`].
+pub enum ApiCaller {
+    Session(Session),
+    Key(KeyActor),
+}
+
+impl ApiCaller {
+    pub fn caller(&self) -> Caller {
+        match self {
+            ApiCaller::Session(s) => s.caller(),
+            ApiCaller::Key(k) => Caller::Key(k.clone()),
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for ApiCaller
+where
+    AppState: FromRef<S>,
+{
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, s: &S) -> Result<Self, ApiError> {
+        let state = AppState::from_ref(s);
+        if let Some(t) = bearer(&parts.headers).filter(|t| is_api_key(&state, t)) {
+            let meta = meta(parts, &state);
+            let key = state.app.verify_api_key(t, &meta).await?;
+            return Ok(ApiCaller::Key(KeyActor { key, meta }));
+        }
+        let ApiSession(s) = ApiSession::from_request_parts(parts, s).await?;
+        Ok(ApiCaller::Session(s))
     }
 }
 

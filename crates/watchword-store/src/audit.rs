@@ -7,6 +7,8 @@ pub struct NewEvent {
     pub account: Option<AccountId>,
     pub actor_person: Option<PersonId>,
     pub actor_email: Option<String>,
+    /// Public id of the API key that acted, when a key did.
+    pub actor_key: Option<String>,
     pub action: &'static str,
     pub target_kind: Option<&'static str>,
     pub target_id: Option<String>,
@@ -22,6 +24,7 @@ pub struct EventRow {
     pub actor_kind: String,
     pub actor_person_id: Option<PersonId>,
     pub actor_email: Option<String>,
+    pub actor_key_id: Option<String>,
     pub action: String,
     pub target_kind: Option<String>,
     pub target_id: Option<String>,
@@ -35,14 +38,19 @@ pub struct EventRow {
 pub async fn append(c: &mut Conn, e: &NewEvent, now: Millis) -> Result<AuditEventId, StoreError> {
     let id = AuditEventId::new();
     sqlx::query(
-        "INSERT INTO audit_events (id, account_id, actor_kind, actor_person_id, actor_email, action, target_kind, target_id, ip, user_agent, details, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        "INSERT INTO audit_events (id, account_id, actor_kind, actor_person_id, actor_email, actor_key_id, action, target_kind, target_id, ip, user_agent, details, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
     )
     .bind(id.to_string())
     .bind(e.account.map(|a| a.to_string()))
-    .bind(if e.actor_person.is_some() { "person" } else { "system" })
+    .bind(match (&e.actor_person, &e.actor_key) {
+        (Some(_), _) => "person",
+        (None, Some(_)) => "api_key",
+        (None, None) => "system",
+    })
     .bind(e.actor_person.map(|p| p.to_string()))
     .bind(e.actor_email.clone())
+    .bind(e.actor_key.clone())
     .bind(e.action)
     .bind(e.target_kind)
     .bind(e.target_id.clone())
@@ -73,7 +81,7 @@ pub async fn page(
     f: &Filter,
 ) -> Result<Vec<EventRow>, StoreError> {
     let rows = sqlx::query(
-        "SELECT id, account_id, actor_kind, actor_person_id, actor_email, action, target_kind, target_id, ip, user_agent, details, created_at \
+        "SELECT id, account_id, actor_kind, actor_person_id, actor_email, actor_key_id, action, target_kind, target_id, ip, user_agent, details, created_at \
          FROM audit_events WHERE account_id = $1 \
          AND ($2 IS NULL OR action = $2) AND ($3 IS NULL OR actor_person_id = $3) \
          AND ($4 IS NULL OR created_at >= $4) AND ($5 IS NULL OR created_at < $5) AND ($6 IS NULL OR id < $6) \
@@ -96,6 +104,7 @@ pub async fn page(
                 actor_kind: text(r, "actor_kind")?,
                 actor_person_id: opt_parsed(r, "actor_person_id", PersonId::parse)?,
                 actor_email: opt_text(r, "actor_email")?,
+                actor_key_id: opt_text(r, "actor_key_id")?,
                 action: text(r, "action")?,
                 target_kind: opt_text(r, "target_kind")?,
                 target_id: opt_text(r, "target_id")?,

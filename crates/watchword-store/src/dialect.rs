@@ -52,6 +52,15 @@ impl Dialect {
         }
     }
 
+    /// Row-locking suffix for a read-then-write in a transaction (SQLite's write transaction is
+    /// already exclusive).
+    pub fn for_update(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "",
+            Dialect::Postgres => " FOR UPDATE",
+        }
+    }
+
     /// Row-locking suffix for claiming work: PostgreSQL skips rows other nodes hold; SQLite has a
     /// single writer, so the claiming UPDATE is already exclusive.
     pub fn skip_locked(self) -> &'static str {

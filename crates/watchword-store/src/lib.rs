@@ -2,6 +2,7 @@
 //! PostgreSQL through sqlx's `Any` driver; the few dialect differences live in `dialect`.
 
 pub mod accounts;
+pub mod api_keys;
 pub mod audit;
 pub mod contacts;
 mod dialect;
@@ -33,6 +34,7 @@ pub struct Store {
     write: AnyPool,
     read: AnyPool,
     dialect: Dialect,
+    url: String,
 }
 
 impl Store {
@@ -69,6 +71,7 @@ impl Store {
             write,
             read,
             dialect,
+            url,
         })
     }
 
@@ -97,6 +100,43 @@ impl Store {
     /// A connection for reads outside a transaction.
     pub async fn read(&self) -> Result<PoolConnection<Any>, StoreError> {
         Ok(self.read.acquire().await?)
+    }
+
+    /// Calls `on_change` for every notification on `channel`, and also whenever the listening
+    /// connection was lost (notifications may have been missed). Returns once listening, so a
+    /// change committed afterwards is seen. PostgreSQL only; on SQLite there is nothing to hear
+    /// (one node) and this returns at once.
+    pub async fn listen(
+        &self,
+        channel: &'static str,
+        on_change: impl Fn() + Send + 'static,
+    ) -> Result<(), StoreError> {
+        if self.dialect != Dialect::Postgres {
+            return Ok(());
+        }
+        let mut listener = sqlx::postgres::PgListener::connect(&self.url).await?;
+        listener.listen(channel).await?;
+        let pool = self.write.clone();
+        tokio::spawn(async move {
+            while !pool.is_closed() {
+                let Ok(next) =
+                    tokio::time::timeout(Duration::from_secs(1), listener.try_recv()).await
+                else {
+                    continue; // quiet: look again whether the store was closed
+                };
+                match next {
+                    Ok(Some(_)) => on_change(),
+                    // Reconnected (next call) after a lost connection: assume a change was missed.
+                    Ok(None) => on_change(),
+                    Err(e) => {
+                        tracing::warn!(error = %e, channel, "listening for changes failed; retrying");
+                        on_change();
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+            }
+        });
+        Ok(())
     }
 
     /// Cheap liveness query for /readyz.

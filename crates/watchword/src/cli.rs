@@ -144,3 +144,63 @@ pub async fn staff(config: &Config, cmd: Staff) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// Writes `FILE:LINE: KEY_ID` for every API key under `paths`; returns how many were found.
+/// Unreadable entries are an error after the rest was scanned.
+pub fn scan(
+    paths: &[std::path::PathBuf],
+    prefix: &str,
+    out: &mut impl std::io::Write,
+) -> Result<usize, String> {
+    let mut found = 0;
+    let mut errors = Vec::new();
+    let mut stack: Vec<std::path::PathBuf> = paths.iter().rev().cloned().collect();
+    while let Some(path) = stack.pop() {
+        let meta = match std::fs::symlink_metadata(&path) {
+            Ok(m) => m,
+            Err(e) => {
+                errors.push(format!("{}: {e}", path.display()));
+                continue;
+            }
+        };
+        if meta.is_dir() {
+            match std::fs::read_dir(&path) {
+                Ok(entries) => {
+                    let mut children: Vec<_> =
+                        entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+                    children.sort();
+                    stack.extend(children.into_iter().rev());
+                }
+                Err(e) => errors.push(format!("{}: {e}", path.display())),
+            }
+            continue;
+        }
+        if !meta.is_file() {
+            continue;
+        }
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) => {
+                errors.push(format!("{}: {e}", path.display()));
+                continue;
+            }
+        };
+        let mut line = 1;
+        let mut counted_to = 0;
+        for (at, key) in watchword_domain::api_key::find_all(prefix, &bytes) {
+            line += bytes[counted_to..at]
+                .iter()
+                .filter(|b| **b == b'\n')
+                .count();
+            counted_to = at;
+            let id = watchword_domain::api_key::public_id(key);
+            writeln!(out, "{}:{line}: {id}", path.display()).map_err(|e| e.to_string())?;
+            found += 1;
+        }
+    }
+    if errors.is_empty() {
+        Ok(found)
+    } else {
+        Err(format!("could not scan: {}", errors.join("; ")))
+    }
+}

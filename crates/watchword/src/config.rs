@@ -51,6 +51,20 @@ pub struct Config {
     pub blocked_staff_roles: Vec<String>,
     /// Sensitive changes need a login or re-authentication this recent.
     pub reauthentication_window_secs: i64,
+    /// Text every API key starts with: 2–16 lowercase letters, digits or `_`, ending in `_`.
+    pub api_key_prefix: String,
+    /// How long a node answers API key checks from memory without hearing of a change. Nodes
+    /// on one PostgreSQL hear of revocations within milliseconds (LISTEN/NOTIFY); this bounds
+    /// staleness only if a notification were lost.
+    pub api_key_cache_ttl_ms: i64,
+    /// How often expired keys are recorded in the audit log (seconds; at least 1).
+    pub api_key_expiry_check_interval_secs: u64,
+    /// Shared secret of the secret-scanning partner for `POST /api/v1/exposed-keys`; unset:
+    /// reports are refused.
+    pub exposure_report_secret: Option<String>,
+    /// Bearer credential of the operator's backends for `POST /api/v1/introspect`; unset:
+    /// introspection is refused.
+    pub introspection_secret: Option<String>,
 }
 
 impl Default for Config {
@@ -81,6 +95,11 @@ impl Default for Config {
             security_contact_check_interval_secs: 3600,
             blocked_staff_roles: vec!["staff_access".into()],
             reauthentication_window_secs: 15 * 60,
+            api_key_prefix: "ww_".into(),
+            api_key_cache_ttl_ms: 60_000,
+            api_key_expiry_check_interval_secs: 60,
+            exposure_report_secret: None,
+            introspection_secret: None,
         }
     }
 }
@@ -112,13 +131,23 @@ const KEYS: &[&str] = &[
     "security_contact_check_interval_secs",
     "blocked_staff_roles",
     "reauthentication_window_secs",
+    "api_key_prefix",
+    "api_key_cache_ttl_ms",
+    "api_key_expiry_check_interval_secs",
+    "exposure_report_secret",
+    "introspection_secret",
 ];
 
 /// Keys holding lists; their environment values are comma-separated.
 const LIST_KEYS: &[&str] = &["blocked_staff_roles"];
 
 /// Keys whose value may come from a file named by `WATCHWORD_<KEY>_FILE`.
-const SECRET_KEYS: &[&str] = &["database_url", "smtp_url"];
+const SECRET_KEYS: &[&str] = &[
+    "database_url",
+    "smtp_url",
+    "exposure_report_secret",
+    "introspection_secret",
+];
 
 impl Config {
     /// Loads the file (explicit path must exist; `./watchword.toml` is optional) and the
@@ -206,6 +235,28 @@ impl Config {
         }
         if self.security_contact_login_window_days <= 0 || self.security_contact_warning_days < 0 {
             return Err("security_contact_login_window_days must be positive and security_contact_warning_days not negative".into());
+        }
+        let p = &self.api_key_prefix;
+        if !(2..=16).contains(&p.len())
+            || !p.ends_with('_')
+            || !p
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        {
+            return Err(format!(
+                "api_key_prefix must be 2 to 16 lowercase letters, digits or _ and end in _, not {p:?}"
+            ));
+        }
+        if self.api_key_expiry_check_interval_secs == 0 || self.api_key_cache_ttl_ms < 0 {
+            return Err("api_key_expiry_check_interval_secs must be at least 1 and api_key_cache_ttl_ms not negative".into());
+        }
+        for (name, v) in [
+            ("exposure_report_secret", &self.exposure_report_secret),
+            ("introspection_secret", &self.introspection_secret),
+        ] {
+            if v.as_ref().is_some_and(|v| v.len() < 32) {
+                return Err(format!("{name} must be at least 32 characters"));
+            }
         }
         if !["auto", "json", "pretty"].contains(&self.log_format.as_str()) {
             return Err(format!(

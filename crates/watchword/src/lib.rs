@@ -10,7 +10,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tokio::sync::watch;
 use watchword_app::mail::Mailer;
-use watchword_app::{App, Settings};
+use watchword_app::{App, Secret, Settings};
 use watchword_domain::password::HashParams;
 use watchword_store::Store;
 
@@ -23,6 +23,7 @@ pub struct Running {
     server: tokio::task::JoinHandle<()>,
     outbox: tokio::task::JoinHandle<()>,
     checks: tokio::task::JoinHandle<()>,
+    expiry: tokio::task::JoinHandle<()>,
 }
 
 impl Running {
@@ -31,6 +32,7 @@ impl Running {
         let _ = self.server.await;
         self.outbox.abort();
         self.checks.abort();
+        self.expiry.abort();
     }
 
     pub async fn stop(self) {
@@ -38,6 +40,7 @@ impl Running {
         let _ = self.server.await;
         self.outbox.abort();
         self.checks.abort();
+        self.expiry.abort();
         self.app.store().close().await;
     }
 
@@ -120,6 +123,10 @@ pub fn settings(config: &Config, public_url: String) -> Result<Settings, String>
         blocked_staff_roles: config.blocked_staff_roles.clone(),
         recent_auth_secs: config.reauthentication_window_secs,
         outbox_lease_secs: config.outbox_lease_secs,
+        api_key_prefix: config.api_key_prefix.clone(),
+        api_key_cache_ttl_ms: config.api_key_cache_ttl_ms,
+        exposure_report_secret: config.exposure_report_secret.clone().map(Secret),
+        introspection_secret: config.introspection_secret.clone().map(Secret),
     })
 }
 
@@ -151,6 +158,12 @@ pub async fn start(config: Config) -> Result<Running, String> {
     let settings = settings(&config, public_url.clone())?;
     let mailer = mailer(&config)?;
     let app = App::new(store, settings);
+    app.watch_key_changes()
+        .await
+        .map_err(|e| format!("cannot listen for API key changes: {e}"))?;
+    let expiry = tokio::spawn(app.clone().run_key_expiry(Duration::from_secs(
+        config.api_key_expiry_check_interval_secs,
+    )));
     let checks = tokio::spawn(app.clone().run_contact_checks(Duration::from_secs(
         config.security_contact_check_interval_secs,
     )));
@@ -184,5 +197,6 @@ pub async fn start(config: Config) -> Result<Running, String> {
         server,
         outbox,
         checks,
+        expiry,
     })
 }

@@ -46,6 +46,16 @@ enum Command {
         #[command(subcommand)]
         command: JobsCommand,
     },
+    /// Find API keys in files and directories (prefix + checksum; no database needed). Prints
+    /// FILE:LINE: KEY_ID for each; exits 1 when any is found, 0 when none, 2 on errors.
+    Scan {
+        /// Files or directories (searched recursively; symbolic links are not followed).
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Key prefix to look for [default: api_key_prefix of the configuration, ww_]
+        #[arg(long)]
+        prefix: Option<String>,
+    },
     /// Grant or revoke the operator's staff access to a customer account.
     Staff {
         #[command(subcommand)]
@@ -140,6 +150,17 @@ async fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
+        Command::Scan { paths, prefix } => {
+            let prefix = prefix.unwrap_or(config.api_key_prefix);
+            return match cli::scan(&paths, &prefix, &mut std::io::stdout()) {
+                Ok(0) => ExitCode::SUCCESS,
+                Ok(_) => ExitCode::from(1),
+                Err(e) => {
+                    eprintln!("watchword: {e}");
+                    ExitCode::from(2)
+                }
+            };
+        }
         Command::Serve { common, listen } => {
             apply(&mut config, common);
             if let Some(l) = listen {

@@ -4,7 +4,7 @@ use super::auth::{issue, with_cookie};
 use super::dto::*;
 use crate::AppState;
 use crate::error::{ApiResult, ErrorBody};
-use crate::extract::{ApiSession, ClientMeta, Json, Path};
+use crate::extract::{ApiCaller, ApiSession, ClientMeta, Json, Path};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -104,10 +104,13 @@ pub async fn get_account(
     responses((status = 200, body = Vec<MemberDto>), (status = 404, body = ErrorBody)))]
 pub async fn list_members(
     State(state): State<AppState>,
-    ApiSession(s): ApiSession,
+    caller: ApiCaller,
     Path(id): Path<Uuid>,
 ) -> ApiResult<Json<Vec<MemberDto>>> {
-    let rows = state.app.list_members(&s.actor, AccountId(id)).await?;
+    let rows = state
+        .app
+        .list_members(&caller.caller(), AccountId(id))
+        .await?;
     Ok(Json(rows.iter().map(MemberDto::from).collect()))
 }
 
@@ -116,10 +119,13 @@ pub async fn list_members(
     responses((status = 200, body = Vec<MemberDto>), (status = 404, body = ErrorBody)))]
 pub async fn list_invitations(
     State(state): State<AppState>,
-    ApiSession(s): ApiSession,
+    caller: ApiCaller,
     Path(id): Path<Uuid>,
 ) -> ApiResult<Json<Vec<MemberDto>>> {
-    let rows = state.app.list_invitations(&s.actor, AccountId(id)).await?;
+    let rows = state
+        .app
+        .list_invitations(&caller.caller(), AccountId(id))
+        .await?;
     Ok(Json(rows.iter().map(MemberDto::from).collect()))
 }
 
@@ -248,10 +254,13 @@ pub async fn remove(
     responses((status = 200, body = Vec<RoleDto>), (status = 404, body = ErrorBody)))]
 pub async fn list_roles(
     State(state): State<AppState>,
-    ApiSession(s): ApiSession,
+    caller: ApiCaller,
     Path(id): Path<Uuid>,
 ) -> ApiResult<Json<Vec<RoleDto>>> {
-    let custom = state.app.list_roles(&s.actor, AccountId(id)).await?;
+    let custom = state
+        .app
+        .list_roles(&caller.caller(), AccountId(id))
+        .await?;
     let mut out: Vec<RoleDto> = BuiltinRole::CUSTOMER
         .into_iter()
         .map(RoleDto::builtin)

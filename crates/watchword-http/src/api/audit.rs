@@ -2,7 +2,7 @@
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{ApiSession, Path, Query};
+use crate::extract::{ApiCaller, Path, Query};
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -38,10 +38,12 @@ pub struct AuditQuery {
 pub struct AuditEventDto {
     pub id: Uuid,
     pub account_id: Option<Uuid>,
-    /// `person` or `system`.
+    /// `person`, `api_key` or `system`.
     pub actor_kind: String,
     pub actor_person_id: Option<Uuid>,
     pub actor_email: Option<String>,
+    /// Public id of the API key that acted, for `actor_kind: api_key`.
+    pub actor_key_id: Option<String>,
     pub action: String,
     pub target_kind: Option<String>,
     pub target_id: Option<String>,
@@ -60,6 +62,7 @@ impl From<&EventRow> for AuditEventDto {
             actor_kind: e.actor_kind.clone(),
             actor_person_id: e.actor_person_id.map(|p| p.0),
             actor_email: e.actor_email.clone(),
+            actor_key_id: e.actor_key_id.clone(),
             action: e.action.clone(),
             target_kind: e.target_kind.clone(),
             target_id: e.target_id.clone(),
@@ -96,7 +99,7 @@ fn instant(field: &'static str, v: Option<&str>) -> Result<Option<Millis>, ApiEr
     responses((status = 200, body = AuditPage, description = "JSON page; JSON lines or CSV with `format`"), (status = "4XX", body = ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
-    ApiSession(s): ApiSession,
+    caller: ApiCaller,
     Path(id): Path<Uuid>,
     Query(q): Query<AuditQuery>,
 ) -> ApiResult<Response> {
@@ -109,9 +112,10 @@ pub async fn list(
         limit: q.limit.unwrap_or(100),
     };
     let account = AccountId(id);
+    let caller = caller.caller();
     let format = q.format.as_deref().unwrap_or("json");
     if format == "json" {
-        let (rows, next) = state.app.audit_events(&s.actor, account, filter).await?;
+        let (rows, next) = state.app.audit_events(&caller, account, filter).await?;
         return Ok(axum::Json(AuditPage {
             events: rows.iter().map(Into::into).collect(),
             next_cursor: next,
@@ -130,7 +134,7 @@ pub async fn list(
     loop {
         let (rows, next) = state
             .app
-            .audit_events(&s.actor, account, filter.clone())
+            .audit_events(&caller, account, filter.clone())
             .await?;
         all.extend(rows);
         match next {
@@ -154,6 +158,7 @@ pub async fn list(
         "actor_kind",
         "actor_person_id",
         "actor_email",
+        "actor_key_id",
         "target_kind",
         "target_id",
         "ip",
@@ -171,6 +176,7 @@ pub async fn list(
             e.actor_kind.clone(),
             e.actor_person_id.map(|p| p.to_string()).unwrap_or_default(),
             opt(&e.actor_email),
+            opt(&e.actor_key_id),
             e.target_kind.clone().unwrap_or_default(),
             opt(&e.target_id),
             opt(&e.ip),

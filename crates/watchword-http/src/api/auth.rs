@@ -3,7 +3,9 @@
 use super::dto::*;
 use crate::AppState;
 use crate::error::{ApiResult, ErrorBody};
-use crate::extract::{ApiSession, ClientMeta, Json, Path, clear_session_cookie, session_cookie};
+use crate::extract::{
+    ApiCaller, ApiSession, ClientMeta, Json, Path, clear_session_cookie, session_cookie,
+};
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -202,23 +204,54 @@ pub async fn logout(
 }
 
 /// Who is this session: the person, the session and every account with role and permissions.
+#[derive(Serialize, ToSchema)]
+pub struct KeyWhoamiResponse {
+    pub api_key: KeyWhoami,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct KeyWhoami {
+    pub id: String,
+    pub name: String,
+    pub account_id: Uuid,
+    pub scopes: Vec<String>,
+    pub expires_at: Option<String>,
+}
+
+/// Who the caller is: a person's session (`WhoamiResponse`) or, for an API key,
+/// `{"api_key": {id, name, account_id, scopes, expires_at}}` (`KeyWhoamiResponse`).
 #[utoipa::path(get, path = "/api/v1/whoami", tag = "auth", responses((status = 200, body = WhoamiResponse), (status = 401, body = ErrorBody)))]
-pub async fn whoami(ApiSession(s): ApiSession) -> Response {
+pub async fn whoami(caller: ApiCaller) -> Response {
     // The body only changes when the cached entry is refilled, so it is rendered once per fill.
-    let body = s.auth.rendered.get_or_init(|| {
-        let a = &s.auth;
-        let body = WhoamiResponse {
-            person: PersonDto {
-                id: a.person.id.0,
-                email: a.person.email.clone(),
-                name: a.person.name.clone(),
-            },
-            session: SessionDto::from_row(&a.session, a.session.id),
-            accounts: memberships(a),
-            csrf_token: s.via_cookie.then(|| s.csrf_token()),
-        };
-        serde_json::to_vec(&body).unwrap_or_default()
-    });
+    let body = match &caller {
+        ApiCaller::Session(s) => s.auth.rendered.get_or_init(|| {
+            let a = &s.auth;
+            let body = WhoamiResponse {
+                person: PersonDto {
+                    id: a.person.id.0,
+                    email: a.person.email.clone(),
+                    name: a.person.name.clone(),
+                },
+                session: SessionDto::from_row(&a.session, a.session.id),
+                accounts: memberships(a),
+                csrf_token: s.via_cookie.then(|| s.csrf_token()),
+            };
+            serde_json::to_vec(&body).unwrap_or_default()
+        }),
+        ApiCaller::Key(k) => k.key.rendered.get_or_init(|| {
+            let r = &k.key.row;
+            let body = KeyWhoamiResponse {
+                api_key: KeyWhoami {
+                    id: r.id.clone(),
+                    name: r.name.clone(),
+                    account_id: r.account_id.0,
+                    scopes: r.scopes.to_strings(),
+                    expires_at: r.expires_at.map(time),
+                },
+            };
+            serde_json::to_vec(&body).unwrap_or_default()
+        }),
+    };
     ([(header::CONTENT_TYPE, "application/json")], body.clone()).into_response()
 }
 

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod auth;
 pub mod contact;
 pub mod dto;
+pub mod keys;
 
 use crate::AppState;
 use utoipa::OpenApi;
@@ -17,9 +18,11 @@ use utoipa_axum::routes;
     tags(
         (name = "auth", description = "Signup, login, whoami"),
         (name = "me", description = "The caller's sessions and password"),
-        (name = "accounts"), (name = "members"), (name = "roles"), (name = "audit"), (name = "security contact"), (name = "ops")
+        (name = "accounts"), (name = "members"), (name = "roles"), (name = "audit"), (name = "security contact"), (name = "api keys"),
+        (name = "operator", description = "For the operator's backends and partners, not for people"), (name = "ops")
     )
 )]
+#[openapi(components(schemas(auth::KeyWhoamiResponse)))]
 struct ApiDoc;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -47,6 +50,13 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(contact::candidates))
         .routes(routes!(contact::history))
         .routes(routes!(auth::reauthenticate))
+        .routes(routes!(keys::list, keys::create))
+        .routes(routes!(keys::get, keys::revoke))
+        .routes(routes!(keys::clone))
+        .routes(routes!(keys::rotate))
+        .routes(routes!(keys::get_settings, keys::patch_settings))
+        .routes(routes!(keys::introspect))
+        .routes(routes!(keys::exposed_keys))
         .routes(routes!(crate::ops::healthz))
         .routes(routes!(crate::ops::readyz))
 }

@@ -144,7 +144,9 @@ pub fn message(e: &AppError) -> (StatusCode, String) {
             (StatusCode::CONFLICT, message.clone())
         }
         AppError::NotFound => (StatusCode::NOT_FOUND, "not found".into()),
-        AppError::Unauthenticated => (StatusCode::UNAUTHORIZED, "log in first".into()),
+        AppError::Unauthenticated | AppError::ApiKey(_) => {
+            (StatusCode::UNAUTHORIZED, "log in first".into())
+        }
         AppError::InvalidCredentials => (
             StatusCode::UNAUTHORIZED,
             "the email or password is incorrect".into(),

@@ -308,7 +308,7 @@ async fn members_page(
         Ok(a) => a,
         Err(e) => return message(&e).into_response(),
     };
-    let members = match state.app.list_members(&s.actor, account).await {
+    let members = match state.app.list_members(&s.caller(), account).await {
         Ok(m) => m,
         Err(e) => return message(&e).into_response(),
     };
@@ -316,7 +316,7 @@ async fn members_page(
         .iter()
         .map(|b| (b.key().to_owned(), b.name().to_owned()))
         .collect();
-    if let Ok(custom) = state.app.list_roles(&s.actor, account).await {
+    if let Ok(custom) = state.app.list_roles(&s.caller(), account).await {
         roles.extend(custom.iter().map(|r| (r.id.to_string(), r.name.clone())));
     }
     let (status, error) = match error {
@@ -450,7 +450,7 @@ async fn roles_page(
         Ok(a) => a,
         Err(e) => return message(&e).into_response(),
     };
-    let custom = match state.app.list_roles(&s.actor, account).await {
+    let custom = match state.app.list_roles(&s.caller(), account).await {
         Ok(r) => r,
         Err(e) => return message(&e).into_response(),
     };
@@ -563,7 +563,7 @@ pub async fn audit(
     };
     let (rows, next_cursor) = match state
         .app
-        .audit_events(&s.actor, AccountId(id), filter)
+        .audit_events(&s.caller(), AccountId(id), filter)
         .await
     {
         Ok(r) => r,

@@ -1,0 +1,272 @@
+//! API keys and the account settings that govern them.
+
+use crate::rows::{int, opt_int, opt_parsed, opt_text, parsed, text};
+use crate::{Conn, Dialect, StoreError};
+use sqlx::any::AnyRow;
+use watchword_domain::scope::ScopeSet;
+use watchword_domain::{AccountId, Millis, PersonId};
+
+/// PostgreSQL channel on which key changes are announced to every node.
+pub const CHANGES_CHANNEL: &str = "watchword_api_keys";
+
+const COLUMNS: &str = "id, account_id, name, scopes, created_by, created_by_email, created_at, lifetime_secs, expires_at, \
+                       replaced_by, cloned_from, last_used_at, last_used_ip, revoked_at, revoked_reason";
+
+#[derive(Debug, Clone)]
+pub struct KeyRow {
+    pub id: String,
+    pub account_id: AccountId,
+    pub name: String,
+    pub scopes: ScopeSet,
+    pub created_by: Option<PersonId>,
+    pub created_by_email: String,
+    pub created_at: Millis,
+    pub lifetime_secs: Option<i64>,
+    pub expires_at: Option<Millis>,
+    pub replaced_by: Option<String>,
+    pub cloned_from: Option<String>,
+    pub last_used_at: Option<Millis>,
+    pub last_used_ip: Option<String>,
+    pub revoked_at: Option<Millis>,
+    pub revoked_reason: Option<String>,
+}
+
+impl KeyRow {
+    fn from_row(r: &AnyRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            id: text(r, "id")?,
+            account_id: parsed(r, "account_id", AccountId::parse)?,
+            name: text(r, "name")?,
+            scopes: parsed(r, "scopes", |s| ScopeSet::decode(s).ok())?,
+            created_by: opt_parsed(r, "created_by", PersonId::parse)?,
+            created_by_email: text(r, "created_by_email")?,
+            created_at: Millis(int(r, "created_at")?),
+            lifetime_secs: opt_int(r, "lifetime_secs")?,
+            expires_at: opt_int(r, "expires_at")?.map(Millis),
+            replaced_by: opt_text(r, "replaced_by")?,
+            cloned_from: opt_text(r, "cloned_from")?,
+            last_used_at: opt_int(r, "last_used_at")?.map(Millis),
+            last_used_ip: opt_text(r, "last_used_ip")?,
+            revoked_at: opt_int(r, "revoked_at")?.map(Millis),
+            revoked_reason: opt_text(r, "revoked_reason")?,
+        })
+    }
+}
+
+pub struct NewKey<'a> {
+    pub id: &'a str,
+    pub account: AccountId,
+    pub name: &'a str,
+    pub secret_hash: &'a [u8],
+    pub scopes: ScopeSet,
+    pub created_by: PersonId,
+    pub created_by_email: &'a str,
+    pub lifetime_secs: Option<i64>,
+    pub cloned_from: Option<&'a str>,
+}
+
+pub async fn insert(c: &mut Conn, k: NewKey<'_>, now: Millis) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO api_keys (id, account_id, name, secret_hash, scopes, created_by, created_by_email, created_at, lifetime_secs, expires_at, cloned_from) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(k.id)
+    .bind(k.account.to_string())
+    .bind(k.name)
+    .bind(k.secret_hash.to_vec())
+    .bind(k.scopes.encode())
+    .bind(k.created_by.to_string())
+    .bind(k.created_by_email)
+    .bind(now.0)
+    .bind(k.lifetime_secs)
+    .bind(k.lifetime_secs.map(|s| now.plus_secs(s).0))
+    .bind(k.cloned_from)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+/// The key with this secret digest, in whatever state: the hot path's database read.
+pub async fn by_secret_hash(c: &mut Conn, hash: &[u8]) -> Result<Option<KeyRow>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM api_keys WHERE secret_hash = $1");
+    let row = sqlx::query(&sql)
+        .bind(hash.to_vec())
+        .fetch_optional(c)
+        .await?;
+    row.as_ref().map(KeyRow::from_row).transpose()
+}
+
+pub async fn get(c: &mut Conn, account: AccountId, id: &str) -> Result<Option<KeyRow>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM api_keys WHERE account_id = $1 AND id = $2");
+    let row = sqlx::query(&sql)
+        .bind(account.to_string())
+        .bind(id)
+        .fetch_optional(c)
+        .await?;
+    row.as_ref().map(KeyRow::from_row).transpose()
+}
+
+/// The row of a key about to change, locked on PostgreSQL so concurrent changes serialise.
+pub async fn get_for_update(
+    c: &mut Conn,
+    dialect: Dialect,
+    account: AccountId,
+    id: &str,
+) -> Result<Option<KeyRow>, StoreError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM api_keys WHERE account_id = $1 AND id = $2{}",
+        dialect.for_update()
+    );
+    let row = sqlx::query(&sql)
+        .bind(account.to_string())
+        .bind(id)
+        .fetch_optional(c)
+        .await?;
+    row.as_ref().map(KeyRow::from_row).transpose()
+}
+
+/// Every key of an account, newest first (revoked ones included: the list shows the history).
+pub async fn list(c: &mut Conn, account: AccountId) -> Result<Vec<KeyRow>, StoreError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM api_keys WHERE account_id = $1 ORDER BY created_at DESC, id"
+    );
+    let rows = sqlx::query(&sql)
+        .bind(account.to_string())
+        .fetch_all(c)
+        .await?;
+    rows.iter().map(KeyRow::from_row).collect()
+}
+
+pub async fn names(c: &mut Conn, account: AccountId) -> Result<Vec<String>, StoreError> {
+    let rows: Vec<(String,)> = sqlx::query_as("SELECT name FROM api_keys WHERE account_id = $1")
+        .bind(account.to_string())
+        .fetch_all(c)
+        .await?;
+    Ok(rows.into_iter().map(|(n,)| n).collect())
+}
+
+/// Revokes a key that is not revoked yet; false when it already was.
+pub async fn revoke(c: &mut Conn, id: &str, reason: &str, now: Millis) -> Result<bool, StoreError> {
+    let r = sqlx::query(
+        "UPDATE api_keys SET revoked_at = $1, revoked_reason = $2 WHERE id = $3 AND revoked_at IS NULL",
+    )
+    .bind(now.0)
+    .bind(reason)
+    .bind(id)
+    .execute(c)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Marks a key as replaced by a rotation and ends it at `expires_at` (earlier expiries stay).
+pub async fn replace(
+    c: &mut Conn,
+    id: &str,
+    replaced_by: &str,
+    expires_at: Millis,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE api_keys SET replaced_by = $1, \
+         expires_at = CASE WHEN expires_at IS NULL OR expires_at > $2 THEN $2 ELSE expires_at END \
+         WHERE id = $3",
+    )
+    .bind(replaced_by)
+    .bind(expires_at.0)
+    .bind(id)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+/// Records use; only moves forward, so coalesced writes from several nodes never go back.
+pub async fn touch(c: &mut Conn, id: &str, ip: &str, now: Millis) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE api_keys SET last_used_at = $1, last_used_ip = $2 \
+         WHERE id = $3 AND (last_used_at IS NULL OR last_used_at < $1)",
+    )
+    .bind(now.0)
+    .bind(ip)
+    .bind(id)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+/// Keys that expired and whose expiry has not been recorded yet, claimed for recording.
+pub async fn claim_expired(
+    c: &mut Conn,
+    dialect: Dialect,
+    now: Millis,
+    limit: i64,
+) -> Result<Vec<KeyRow>, StoreError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM api_keys WHERE expiry_recorded = 0 AND expires_at <= $1 AND revoked_at IS NULL \
+         ORDER BY expires_at LIMIT $2{}",
+        dialect.skip_locked()
+    );
+    let rows = sqlx::query(&sql)
+        .bind(now.0)
+        .bind(limit)
+        .fetch_all(&mut *c)
+        .await?;
+    let keys: Vec<KeyRow> = rows
+        .iter()
+        .map(KeyRow::from_row)
+        .collect::<Result<_, _>>()?;
+    for k in &keys {
+        sqlx::query("UPDATE api_keys SET expiry_recorded = 1 WHERE id = $1")
+            .bind(&k.id)
+            .execute(&mut *c)
+            .await?;
+    }
+    Ok(keys)
+}
+
+/// Tells every node that keys changed (PostgreSQL: delivered when the transaction commits).
+pub async fn announce_change(c: &mut Conn, dialect: Dialect, id: &str) -> Result<(), StoreError> {
+    if dialect == Dialect::Postgres {
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(CHANGES_CHANNEL)
+            .bind(id)
+            .execute(c)
+            .await?;
+    }
+    Ok(())
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KeySettings {
+    pub rotation_days: Option<i64>,
+    pub auto_revoke_exposed: bool,
+}
+
+pub async fn settings(c: &mut Conn, account: AccountId) -> Result<KeySettings, StoreError> {
+    let row: Option<(Option<i64>, i64)> = sqlx::query_as(
+        "SELECT CAST(api_key_rotation_days AS BIGINT), CAST(api_key_auto_revoke AS BIGINT) FROM accounts WHERE id = $1",
+    )
+    .bind(account.to_string())
+    .fetch_optional(c)
+    .await?;
+    Ok(row
+        .map(|(days, auto)| KeySettings {
+            rotation_days: days,
+            auto_revoke_exposed: auto != 0,
+        })
+        .unwrap_or_default())
+}
+
+pub async fn set_settings(
+    c: &mut Conn,
+    account: AccountId,
+    s: KeySettings,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE accounts SET api_key_rotation_days = $1, api_key_auto_revoke = $2 WHERE id = $3",
+    )
+    .bind(s.rotation_days.map(|d| d as i32))
+    .bind(i32::from(s.auto_revoke_exposed))
+    .bind(account.to_string())
+    .execute(c)
+    .await?;
+    Ok(())
+}

@@ -137,6 +137,20 @@ impl Drop for TestApp {
     }
 }
 
+/// A further server on a test's database; stopped on drop.
+pub struct Node {
+    pub base: String,
+    running: Option<Running>,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        if let Some(r) = self.running.take() {
+            let _ = r.shutdown_handle().send(true);
+        }
+    }
+}
+
 /// The result of a signup: a person holding a session in an account.
 #[derive(Debug, Clone)]
 pub struct Login {
@@ -192,9 +206,21 @@ impl TestApp {
 
     /// Spawns with a real SMTP server (aiosmtpd) as the mail transport.
     pub async fn spawn_with_smtp(backend: Backend) -> Option<Self> {
+        Self::spawn_with_smtp_and(backend, |_| {}).await
+    }
+
+    /// A real SMTP server and a config adjusted by `tweak`.
+    pub async fn spawn_with_smtp_and(
+        backend: Backend,
+        tweak: impl FnOnce(&mut Config),
+    ) -> Option<Self> {
         let sink = mail::SmtpSink::start().await;
         let url = sink.url();
-        let mut app = Self::spawn_with(backend, |c| c.smtp_url = Some(url)).await?;
+        let mut app = Self::spawn_with(backend, |c| {
+            c.smtp_url = Some(url);
+            tweak(c)
+        })
+        .await?;
         app.smtp = Some(sink);
         Some(app)
     }
@@ -374,6 +400,29 @@ impl TestApp {
             tokio::time::sleep(std::time::Duration::from_millis(25)).await;
         }
         panic!("outbox never emptied");
+    }
+
+    pub async fn delete(&self, path: &str, token: &str) -> (StatusCode, Value) {
+        self.call(Method::DELETE, path, Some(token), None).await
+    }
+
+    /// Another server on the same database, as a second node of a cluster.
+    pub async fn spawn_node(&self) -> Node {
+        let dir = self
+            .dir
+            .path()
+            .join(format!("node-{}", uuid::Uuid::new_v4()));
+        let config = Config {
+            listen: "127.0.0.1:0".into(),
+            data_dir: dir,
+            database_url: Some(self.database_url.clone()),
+            ..Config::default()
+        };
+        let running = watchword::start(config).await.expect("second node starts");
+        Node {
+            base: format!("http://{}", running.addr),
+            running: Some(running),
+        }
     }
 
     pub fn app(&self) -> &watchword_app::App {

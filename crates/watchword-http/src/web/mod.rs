@@ -2,6 +2,7 @@
 //! forms, no script. Cookie sessions; every form carries the session's CSRF token and is refused
 //! when sent from another origin.
 
+mod keys;
 mod pages;
 mod security;
 
@@ -20,6 +21,15 @@ pub fn router() -> Router<AppState> {
         .route("/", get(pages::index))
         .route("/static/app.css", get(css))
         .route("/static/security.js", get(js))
+        .route("/static/copy.js", get(copy_js))
+        .route(
+            "/accounts/{account_id}/api-keys",
+            get(keys::page).post(keys::create),
+        )
+        .route(
+            "/accounts/{account_id}/api-keys/{key_id}/{op}",
+            post(keys::key_op),
+        )
         .route(
             "/accounts/{account_id}/settings/security",
             get(security::page).post(security::save),
@@ -58,6 +68,16 @@ async fn js() -> impl IntoResponse {
     )
 }
 
+async fn copy_js() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript"),
+            (header::CACHE_CONTROL, "max-age=3600"),
+        ],
+        include_str!("../../static/copy.js"),
+    )
+}
+
 async fn css() -> impl IntoResponse {
     (
         [
@@ -76,6 +96,8 @@ pub struct Chrome {
     pub current: Option<String>,
     /// Owners and Admins of the current account see its Settings.
     pub settings: bool,
+    /// Members holding `api_keys:manage` see API keys.
+    pub api_keys: bool,
 }
 
 impl Chrome {
@@ -96,6 +118,11 @@ impl Chrome {
                         m.role,
                         RoleRef::Builtin(BuiltinRole::Owner | BuiltinRole::Admin)
                     )
+            }),
+            api_keys: s.auth.memberships.iter().any(|(a, m)| {
+                Some(a.id) == current
+                    && m.permissions
+                        .contains(watchword_domain::Permission::ApiKeysManage)
             }),
         }
     }
@@ -174,6 +201,7 @@ pub fn notice(key: Option<&str>) -> Option<String> {
             "revoked" => "Session revoked.",
             "revoked_others" => "All other sessions were logged out.",
             "accepted" => "Invitation accepted. Log in with your password.",
+            "key_revoked" => "API key revoked. It stopped working at once.",
             "contact" => {
                 "Security Contact changed. The previous and the new contact were notified by email."
             }

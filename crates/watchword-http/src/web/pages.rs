@@ -17,10 +17,10 @@ use watchword_domain::{AccountId, BuiltinRole, MembershipId, Permission, Session
 use watchword_store::audit::Filter;
 use watchword_store::rows::MemberRow;
 
-type Fields = Vec<(String, String)>;
-type Params = Query<HashMap<String, String>>;
+pub(super) type Fields = Vec<(String, String)>;
+pub(super) type Params = Query<HashMap<String, String>>;
 
-fn field<'a>(f: &'a Fields, name: &str) -> &'a str {
+pub(super) fn field<'a>(f: &'a Fields, name: &str) -> &'a str {
     f.iter()
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.as_str())
@@ -36,7 +36,11 @@ fn forbidden() -> Response {
 }
 
 /// Session + same-origin + CSRF token for a form post.
-fn form_guard(headers: &HeaderMap, s: &Option<Session>, f: &Fields) -> Result<(), Response> {
+pub(super) fn form_guard(
+    headers: &HeaderMap,
+    s: &Option<Session>,
+    f: &Fields,
+) -> Result<(), Response> {
     let Some(s) = s else { return Err(to_login()) };
     if !same_origin(headers) || !s.csrf_ok(Some(field(f, "csrf_token"))) {
         return Err(forbidden());

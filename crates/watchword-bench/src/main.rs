@@ -1,9 +1,11 @@
 //! `cargo run --release -p watchword-bench -- [--seconds N] [--database-url URL]`
 //! `cargo run --release -p watchword-bench -- sweep --accounts N [--database-url URL]`
+//! `cargo run --release -p watchword-bench -- keys [--keys N] [--seconds N] [--database-url URL]`
 //!
 //! Starts the release `watchword` binary as its own process, then measures side by side in one
-//! run: requests/s of `GET /healthz` (the floor) and of `GET /api/v1/whoami` with a bearer session,
-//! and password logins/s against the limit `cores / single Argon2id verify time`.
+//! run: requests/s of `GET /healthz` (the floor) and of `GET /api/v1/whoami` with a bearer session
+//! and with an API key, and password logins/s against the limit `cores / single Argon2id verify
+//! time`.
 
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -53,6 +55,7 @@ where
     done.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64()
 }
 
+mod keys;
 mod sweep;
 
 #[tokio::main]
@@ -62,6 +65,11 @@ async fn main() {
             .and_then(|v| v.parse().ok())
             .unwrap_or(100_000);
         return sweep::run(n, arg("--database-url")).await;
+    }
+    if std::env::args().nth(1).as_deref() == Some("keys") {
+        let n = arg("--keys").and_then(|v| v.parse().ok()).unwrap_or(50_000);
+        let secs = arg("--seconds").and_then(|v| v.parse().ok()).unwrap_or(5);
+        return keys::run(n, arg("--database-url"), secs).await;
     }
     let secs: u64 = arg("--seconds").and_then(|s| s.parse().ok()).unwrap_or(10);
     let cores = std::thread::available_parallelism()
@@ -120,6 +128,19 @@ async fn main() {
         .expect("signup worked")
         .to_owned();
 
+    let account = signup["account"]["id"].as_str().unwrap();
+    let key: serde_json::Value = client
+        .post(format!("{base}/api/v1/accounts/{account}/api-keys"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"name": "bench", "preset": "full"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key = key["secret"].as_str().expect("key created").to_owned();
+
     // Argon2id verify, single thread, same parameters as the server's defaults.
     let params = HashParams::OWASP_MIN;
     let pw = Password::new(PASSWORD.into());
@@ -166,6 +187,18 @@ async fn main() {
         }
     })
     .await;
+    let (c4, b4, k4) = (client.clone(), base.clone(), key.clone());
+    let key_whoami = load(conc, secs, move || {
+        let (c, u, k) = (c4.clone(), format!("{b4}/api/v1/whoami"), k4.clone());
+        async move {
+            c.get(u)
+                .bearer_auth(k)
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+        }
+    })
+    .await;
     let (c3, b3, em) = (client.clone(), base.clone(), email.clone());
     let logins = load(cores * 4, secs, move || {
         let (c, u) = (c3.clone(), format!("{b3}/api/v1/login"));
@@ -200,6 +233,15 @@ async fn main() {
         "{:<44} {:>12.2}  (target >= 0.85)",
         "whoami / healthz",
         whoami / healthz
+    );
+    println!(
+        "{:<44} {:>12.0}",
+        "GET /api/v1/whoami req/s (API key)", key_whoami
+    );
+    println!(
+        "{:<44} {:>12.2}  (target >= 0.9)",
+        "key whoami / healthz",
+        key_whoami / healthz
     );
     println!(
         "{:<44} {:>12.1}",

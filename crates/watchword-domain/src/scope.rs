@@ -73,7 +73,8 @@ impl ScopeSet {
                 .ok_or_else(unknown)?;
             set |= match access {
                 "read" => Self::bit(i, false),
-                "write" if RESOURCES[i].2.is_some() => Self::bit(i, true),
+                // Write includes read: both bits, so equal sets compare equal.
+                "write" if RESOURCES[i].2.is_some() => Self::bit(i, true) | Self::bit(i, false),
                 _ => return Err(unknown()),
             };
         }

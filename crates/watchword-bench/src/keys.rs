@@ -1,0 +1,128 @@
+//! `watchword-bench keys [--keys N] [--database-url URL]`: in-process API key verification, cold
+//! (every key read from the database once, cache empty) and warm (from this node's cache), as
+//! verifications per second in all and per core.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use watchword_app::{App, Meta};
+use watchword_domain::scope::{Preset, ScopeSet};
+use watchword_domain::{AccountId, Millis, PermissionSet, PersonId, Plan, api_key, token};
+use watchword_store::api_keys::{self, NewKey};
+
+/// Verifies every key of `keys` once, split over `tasks` tasks; returns verifications/s.
+async fn once_each(app: &App, keys: &Arc<Vec<String>>, tasks: usize) -> f64 {
+    let t = Instant::now();
+    let handles: Vec<_> = (0..tasks)
+        .map(|i| {
+            let (app, keys) = (app.clone(), keys.clone());
+            tokio::spawn(async move {
+                let meta = Meta::new("127.0.0.1", "bench");
+                for k in keys.iter().skip(i).step_by(tasks) {
+                    app.verify_api_key(k, &meta).await.expect("key verifies");
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.await.unwrap();
+    }
+    keys.len() as f64 / t.elapsed().as_secs_f64()
+}
+
+pub async fn run(n: usize, database_url: Option<String>, secs: u64) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = watchword::Config {
+        data_dir: dir.path().to_path_buf(),
+        database_url,
+        ..Default::default()
+    };
+    let app = watchword::offline_app(&config)
+        .await
+        .expect("open database");
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let now = Millis::now();
+    let account = AccountId::new();
+    let scopes = ScopeSet::preset(Preset::ReadOnly, PermissionSet::all());
+    let mut keys = Vec::with_capacity(n);
+    let mut tx = app.store().begin().await.unwrap();
+    watchword_store::accounts::insert(&mut tx, account, "Bench", Plan::Free, now)
+        .await
+        .unwrap();
+    for _ in 0..n {
+        let secret = api_key::generate("ww_");
+        api_keys::insert(
+            &mut tx,
+            NewKey {
+                id: &api_key::public_id(&secret),
+                account,
+                name: "bench",
+                secret_hash: &token::hash_token(&secret),
+                scopes,
+                created_by: PersonId::new(),
+                created_by_email: "bench@example.com",
+                lifetime_secs: None,
+                cloned_from: None,
+            },
+            now,
+        )
+        .await
+        .unwrap();
+        keys.push(secret);
+    }
+    tx.commit().await.unwrap();
+    let keys = Arc::new(keys);
+
+    // Cold: nothing cached, each verification reads its key from the database.
+    app.invalidate_caches();
+    let cold = once_each(&app, &keys, 16).await;
+    // Warm: every key cached; `cores` tasks verify round-robin for `secs` seconds.
+    once_each(&app, &keys, cores).await;
+    let done = Arc::new(AtomicU64::new(0));
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let t = Instant::now();
+    let handles: Vec<_> = (0..cores)
+        .map(|i| {
+            let (app, keys, done) = (app.clone(), keys.clone(), done.clone());
+            tokio::spawn(async move {
+                let meta = Meta::new("127.0.0.1", "bench");
+                let mut j = i;
+                let mut count = 0u64;
+                while count % 4096 != 0 || Instant::now() < deadline {
+                    app.verify_api_key(&keys[j % keys.len()], &meta)
+                        .await
+                        .expect("key verifies");
+                    j += cores;
+                    count += 1;
+                }
+                done.fetch_add(count, Ordering::Relaxed);
+            })
+        })
+        .collect();
+    for h in handles {
+        h.await.unwrap();
+    }
+    let warm = done.load(Ordering::Relaxed) as f64 / t.elapsed().as_secs_f64();
+    let backend = match app.store().dialect() {
+        watchword_store::Dialect::Postgres => "PostgreSQL",
+        watchword_store::Dialect::Sqlite => "SQLite",
+    };
+    println!("API key verification in process ({backend}, {cores} cores, {n} keys)");
+    println!(
+        "{:<44} {:>12.0}  per core {:>10.0}  (target per core >= {})",
+        "cold (database) verifications/s",
+        cold,
+        cold / cores as f64,
+        if backend == "SQLite" {
+            "100,000"
+        } else {
+            "20,000"
+        }
+    );
+    println!(
+        "{:<44} {:>12.0}  per core {:>10.0}  (target per core >= 1,000,000)",
+        "warm (cache) verifications/s",
+        warm,
+        warm / cores as f64
+    );
+}

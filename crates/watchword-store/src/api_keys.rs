@@ -97,13 +97,7 @@ pub async fn by_secret_hash(c: &mut Conn, hash: &[u8]) -> Result<Option<KeyRow>,
 }
 
 pub async fn get(c: &mut Conn, account: AccountId, id: &str) -> Result<Option<KeyRow>, StoreError> {
-    let sql = format!("SELECT {COLUMNS} FROM api_keys WHERE account_id = $1 AND id = $2");
-    let row = sqlx::query(&sql)
-        .bind(account.to_string())
-        .bind(id)
-        .fetch_optional(c)
-        .await?;
-    row.as_ref().map(KeyRow::from_row).transpose()
+    get_locked(c, account, id, "").await
 }
 
 /// The row of a key about to change, locked on PostgreSQL so concurrent changes serialise.
@@ -113,10 +107,16 @@ pub async fn get_for_update(
     account: AccountId,
     id: &str,
 ) -> Result<Option<KeyRow>, StoreError> {
-    let sql = format!(
-        "SELECT {COLUMNS} FROM api_keys WHERE account_id = $1 AND id = $2{}",
-        dialect.for_update()
-    );
+    get_locked(c, account, id, dialect.for_update()).await
+}
+
+async fn get_locked(
+    c: &mut Conn,
+    account: AccountId,
+    id: &str,
+    lock: &str,
+) -> Result<Option<KeyRow>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM api_keys WHERE account_id = $1 AND id = $2{lock}");
     let row = sqlx::query(&sql)
         .bind(account.to_string())
         .bind(id)

@@ -350,18 +350,9 @@ impl App {
         {
             return;
         }
-        let (store, id, ip) = (self.store().clone(), key.row.id.clone(), meta.ip.clone());
-        tokio::spawn(async move {
-            let res = async {
-                let mut tx = store.begin().await?;
-                store::touch(&mut tx, &id, &ip, now).await?;
-                tx.commit().await?;
-                Ok::<_, watchword_store::StoreError>(())
-            }
-            .await;
-            if let Err(e) = res {
-                tracing::warn!(error = %e, "could not record API key use");
-            }
+        let (id, ip) = (key.row.id.clone(), meta.ip.clone());
+        self.write_in_background("record API key use", move |c| {
+            Box::pin(async move { store::touch(c, &id, &ip, now).await })
         });
     }
 
@@ -380,18 +371,8 @@ impl App {
         )
         .target("api_key", &k.key.row.id);
         event.details = serde_json::json!({ "reason": reason, "detail": details });
-        let store = self.store().clone();
-        tokio::spawn(async move {
-            let res = async {
-                let mut tx = store.begin().await?;
-                audit::append(&mut tx, &event, now).await?;
-                tx.commit().await?;
-                Ok::<_, watchword_store::StoreError>(())
-            }
-            .await;
-            if let Err(e) = res {
-                tracing::warn!(error = %e, "could not audit a failed API key use");
-            }
+        self.write_in_background("audit a failed API key use", move |c| {
+            Box::pin(async move { audit::append(c, &event, now).await.map(|_| ()) })
         });
     }
 

@@ -346,18 +346,9 @@ impl App {
         {
             return;
         }
-        let (store, id) = (self.store().clone(), auth.session.id);
-        tokio::spawn(async move {
-            let res = async {
-                let mut tx = store.begin().await?;
-                sessions::touch(&mut tx, id, now).await?;
-                tx.commit().await?;
-                Ok::<_, watchword_store::StoreError>(())
-            }
-            .await;
-            if let Err(e) = res {
-                tracing::warn!(error = %e, "could not record session activity");
-            }
+        let id = auth.session.id;
+        self.write_in_background("record session activity", move |c| {
+            Box::pin(sessions::touch(c, id, now))
         });
     }
 

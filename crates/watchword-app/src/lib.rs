@@ -97,6 +97,10 @@ impl Default for Settings {
     }
 }
 
+type BackgroundWrite<'c> = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<(), watchword_store::StoreError>> + Send + 'c>,
+>;
+
 /// The application: cheap to clone, shared by HTTP handlers, CLI and jobs.
 #[derive(Clone)]
 pub struct App {
@@ -152,6 +156,28 @@ impl App {
     pub fn invalidate_caches(&self) {
         self.inner.cache.invalidate_all();
         self.inner.keys.invalidate_all();
+    }
+
+    /// Commits a small write (last use, a coalesced audit event) off the request path; a failure
+    /// is logged as `what` and loses only that record.
+    fn write_in_background(
+        &self,
+        what: &'static str,
+        work: impl for<'c> FnOnce(&'c mut watchword_store::Conn) -> BackgroundWrite<'c> + Send + 'static,
+    ) {
+        let store = self.store().clone();
+        tokio::spawn(async move {
+            let res = async {
+                let mut tx = store.begin().await?;
+                work(&mut tx).await?;
+                tx.commit().await?;
+                Ok::<_, watchword_store::StoreError>(())
+            }
+            .await;
+            if let Err(e) = res {
+                tracing::warn!(error = %e, "could not {what}");
+            }
+        });
     }
 
     /// Runs Argon2 on the blocking pool, at most `hash_concurrency` at a time.

@@ -3,6 +3,7 @@
 
 use crate::cache::AuthCache;
 use crate::events::{self, EventExt};
+use crate::key_loader::KeyLoader;
 use crate::mail::{self, KeyExposed, Template};
 use crate::{Actor, App, AppError, Caller, Meta};
 use std::collections::HashMap;
@@ -43,6 +44,7 @@ pub struct KeyActor {
 
 pub(crate) struct KeyCache {
     entries: AuthCache<VerifiedKey>,
+    loader: KeyLoader,
     failures: Mutex<HashMap<(String, &'static str), i64>>,
 }
 
@@ -50,6 +52,7 @@ impl KeyCache {
     pub(crate) fn new(ttl_ms: i64) -> Self {
         Self {
             entries: AuthCache::new(100_000, ttl_ms),
+            loader: KeyLoader::new(),
             failures: Mutex::new(HashMap::new()),
         }
     }
@@ -302,7 +305,8 @@ impl App {
             Some(v) => v,
             None => {
                 let generation = cache.generation();
-                let row = store::by_secret_hash(&mut *self.store().read().await?, &hash)
+                let row = self
+                    .load_key(hash.clone())
                     .await?
                     .ok_or(AppError::ApiKey(KeyRejected::Unknown))?;
                 let v = Arc::new(VerifiedKey {
@@ -339,7 +343,21 @@ impl App {
         Ok(verified)
     }
 
-    /// Records a key's use at most once a minute per node, off the request path.
+    /// The key with this digest, read in a batch with other keys missing from the cache.
+    async fn load_key(&self, hash: Vec<u8>) -> Result<Option<KeyRow>, AppError> {
+        let (answer, opened) = self.inner.keys.loader.enqueue_read(hash);
+        if opened {
+            // Read by a task of its own, so the batch is answered even if this request is dropped.
+            let app = self.clone();
+            tokio::spawn(async move { app.inner.keys.loader.read(app.store()).await });
+        }
+        answer
+            .await
+            .map_err(|_| AppError::internal("API key read abandoned"))?
+            .map_err(AppError::Internal)
+    }
+
+    /// Records a key's use at most once a minute per node, off the request path (batched).
     fn touch_key(&self, key: &Arc<VerifiedKey>, now: Millis, meta: &Meta) {
         let last = key.used_at.load(Ordering::Relaxed);
         if now.0 - last < TOUCH_EVERY_MS
@@ -350,10 +368,11 @@ impl App {
         {
             return;
         }
-        let (id, ip) = (key.row.id.clone(), meta.ip.clone());
-        self.write_in_background("record API key use", move |c| {
-            Box::pin(async move { store::touch(c, &id, &ip, now).await })
-        });
+        let loader = &self.inner.keys.loader;
+        if loader.enqueue_use(key.row.id.clone(), now, meta.ip.clone()) {
+            let app = self.clone();
+            tokio::spawn(async move { app.inner.keys.loader.write_uses(app.store()).await });
+        }
     }
 
     /// Audits a failed use of a key (wrong scope or account, expired, revoked), coalesced so a

@@ -5,11 +5,13 @@
 pub mod api_keys;
 pub mod audit;
 pub mod auth;
+mod batch;
 mod cache;
 pub mod contact;
 pub mod context;
 pub mod error;
 mod events;
+mod key_loader;
 pub mod mail;
 pub mod members;
 pub mod roles;

@@ -53,6 +53,38 @@ impl KeyRow {
     }
 }
 
+impl KeyRow {
+    /// A row as [`by_secret_hashes`] returns it: the values of `COLUMNS`, in order.
+    fn from_json(v: &[serde_json::Value]) -> Result<Self, StoreError> {
+        let bad = |c: &str| StoreError::Corrupt(format!("api_keys.{c} in a batch read"));
+        let s = |i: usize| v.get(i).and_then(|x| x.as_str());
+        let text = |i: usize, c: &str| s(i).map(str::to_owned).ok_or_else(|| bad(c));
+        let opt_text = |i: usize| s(i).map(str::to_owned);
+        let int = |i: usize| v.get(i).and_then(|x| x.as_i64());
+        Ok(Self {
+            id: text(0, "id")?,
+            account_id: s(1)
+                .and_then(AccountId::parse)
+                .ok_or_else(|| bad("account_id"))?,
+            name: text(2, "name")?,
+            scopes: s(3)
+                .and_then(|x| ScopeSet::decode(x).ok())
+                .ok_or_else(|| bad("scopes"))?,
+            created_by: s(4).and_then(PersonId::parse),
+            created_by_email: text(5, "created_by_email")?,
+            created_at: Millis(int(6).ok_or_else(|| bad("created_at"))?),
+            lifetime_secs: int(7),
+            expires_at: int(8).map(Millis),
+            replaced_by: opt_text(9),
+            cloned_from: opt_text(10),
+            last_used_at: int(11).map(Millis),
+            last_used_ip: opt_text(12),
+            revoked_at: int(13).map(Millis),
+            revoked_reason: opt_text(14),
+        })
+    }
+}
+
 pub struct NewKey<'a> {
     pub id: &'a str,
     pub account: AccountId,
@@ -95,6 +127,59 @@ pub async fn by_secret_hash(c: &mut Conn, hash: &[u8]) -> Result<Option<KeyRow>,
         .await?;
     row.as_ref().map(KeyRow::from_row).transpose()
 }
+
+/// The keys with these secret digests (at most [`MAX_BATCH`]), each with its digest: the hot
+/// path's batched read, so concurrent cache misses cost one query. The rows come back as one JSON
+/// text (one row to hand over instead of one per key, which is most of a read's cost through
+/// sqlx). The list is padded to a power of two so a connection prepares only a few statements.
+pub async fn by_secret_hashes(
+    c: &mut Conn,
+    dialect: Dialect,
+    hashes: &[Vec<u8>],
+) -> Result<Vec<(Vec<u8>, KeyRow)>, StoreError> {
+    assert!(!hashes.is_empty() && hashes.len() <= MAX_BATCH);
+    let n = hashes.len().next_power_of_two();
+    let params: Vec<String> = (1..=n).map(|i| format!("${i}")).collect();
+    let (hex, array, aggregate, cast) = match dialect {
+        Dialect::Sqlite => ("hex(secret_hash)", "json_array", "json_group_array", ""),
+        Dialect::Postgres => (
+            "encode(secret_hash, 'hex')",
+            "json_build_array",
+            "json_agg",
+            "::text",
+        ),
+    };
+    let sql = format!(
+        "SELECT {aggregate}({array}({hex}, {COLUMNS})){cast} AS rows FROM api_keys WHERE secret_hash IN ({})",
+        params.join(", ")
+    );
+    let mut q = sqlx::query(&sql);
+    for i in 0..n {
+        q = q.bind(hashes[i.min(hashes.len() - 1)].clone());
+    }
+    let row = q.fetch_one(c).await?;
+    let Some(json) = opt_text(&row, "rows")? else {
+        return Ok(Vec::new());
+    };
+    let corrupt = |what: &str| StoreError::Corrupt(format!("api_keys batch read: {what}"));
+    let rows: Vec<Vec<serde_json::Value>> =
+        serde_json::from_str(&json).map_err(|e| corrupt(&e.to_string()))?;
+    rows.iter()
+        .map(|v| {
+            let hash = v
+                .first()
+                .and_then(|h| h.as_str())
+                .and_then(|h| hex::decode(h).ok());
+            Ok((
+                hash.ok_or_else(|| corrupt("secret_hash"))?,
+                KeyRow::from_json(&v[1..])?,
+            ))
+        })
+        .collect()
+}
+
+/// The most digests [`by_secret_hashes`] takes at once.
+pub const MAX_BATCH: usize = 64;
 
 pub async fn get(c: &mut Conn, account: AccountId, id: &str) -> Result<Option<KeyRow>, StoreError> {
     get_locked(c, account, id, "").await
@@ -178,17 +263,22 @@ pub async fn replace(
     Ok(())
 }
 
-/// Records use; only moves forward, so coalesced writes from several nodes never go back.
-pub async fn touch(c: &mut Conn, id: &str, ip: &str, now: Millis) -> Result<(), StoreError> {
-    sqlx::query(
+/// Records the last use of these keys (at most [`MAX_BATCH`]), all at `at` from `ip`; never moves
+/// a last use back in time.
+pub async fn touch(c: &mut Conn, ids: &[&str], ip: &str, at: Millis) -> Result<(), StoreError> {
+    assert!(!ids.is_empty() && ids.len() <= MAX_BATCH);
+    let n = ids.len().next_power_of_two();
+    let params: Vec<String> = (3..3 + n).map(|i| format!("${i}")).collect();
+    let sql = format!(
         "UPDATE api_keys SET last_used_at = $1, last_used_ip = $2 \
-         WHERE id = $3 AND (last_used_at IS NULL OR last_used_at < $1)",
-    )
-    .bind(now.0)
-    .bind(ip)
-    .bind(id)
-    .execute(c)
-    .await?;
+         WHERE id IN ({}) AND (last_used_at IS NULL OR last_used_at < $1)",
+        params.join(", ")
+    );
+    let mut q = sqlx::query(&sql).bind(at.0).bind(ip);
+    for i in 0..n {
+        q = q.bind(ids[i.min(ids.len() - 1)]);
+    }
+    q.execute(c).await?;
     Ok(())
 }
 

@@ -868,3 +868,62 @@ async fn exposed_keys_are_reported_to_the_contact_and_the_creator() {
         app.stop().await;
     }
 }
+
+both_backends!(
+    concurrent_cold_verifications_each_get_their_own_key,
+    |app: TestApp| async move {
+        // Cache misses arriving together are read in batches; every caller must still get the
+        // row of its own key (or a refusal for an unknown or revoked one).
+        let ada = app.signup("Acme", "Ada", "ada@example.com").await;
+        let mut keys = Vec::new();
+        for i in 0..5 {
+            let (secret, v) = create_ok(&app, &ada, json!({"name": format!("k{i}")})).await;
+            keys.push((secret, Some(v["id"].as_str().unwrap().to_owned())));
+        }
+        let revoked = &keys[4].1.clone().unwrap();
+        let (s, _) = app
+            .call(
+                Method::DELETE,
+                &format!("{}/{revoked}", keys_path(&ada)),
+                Some(&ada.token),
+                None,
+            )
+            .await;
+        assert_eq!(s, StatusCode::NO_CONTENT);
+        keys.push((watchword_domain::api_key::generate("ww_"), None));
+        app.app().invalidate_caches();
+        let tasks: Vec<_> = (0..150)
+            .map(|i| {
+                let (core, (secret, id)) = (app.app().clone(), keys[i % keys.len()].clone());
+                tokio::spawn(async move {
+                    let meta = watchword_app::Meta::new("127.0.0.1", "test");
+                    (
+                        core.verify_api_key(&secret, &meta)
+                            .await
+                            .map(|k| k.row.id.clone()),
+                        id,
+                    )
+                })
+            })
+            .collect();
+        for t in tasks {
+            let (got, want) = t.await.unwrap();
+            match (got, want) {
+                (Ok(got), Some(want)) => {
+                    assert_eq!(got, want);
+                    assert_ne!(&want, revoked, "revoked key accepted");
+                }
+                (Err(watchword_app::AppError::ApiKey(why)), want) => {
+                    let expected = if want.as_ref() == Some(revoked) {
+                        watchword_app::api_keys::KeyRejected::Revoked
+                    } else {
+                        assert!(want.is_none(), "real key {want:?} refused: {why:?}");
+                        watchword_app::api_keys::KeyRejected::Unknown
+                    };
+                    assert_eq!(why, expected);
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+);

@@ -227,6 +227,19 @@ fn check_within(scopes: ScopeSet, held: PermissionSet) -> Result<(), AppError> {
     }
 }
 
+/// `api_key_rotation_days` is 1 to 3650, or null for none.
+pub fn check_rotation_days(days: Option<Option<i64>>) -> Result<(), AppError> {
+    match days {
+        Some(Some(d)) if !(1..=3650).contains(&d) => Err(DomainError::field(
+            "invalid_rotation_period",
+            "api_key_rotation_days",
+            "api_key_rotation_days is 1 to 3650, or null for none",
+        )
+        .into()),
+        _ => Ok(()),
+    }
+}
+
 fn insufficient_scope(scope: &str) -> AppError {
     DomainError::forbidden(
         "insufficient_scope",
@@ -684,16 +697,7 @@ impl App {
         auto_revoke_exposed: Option<bool>,
     ) -> Result<KeySettings, AppError> {
         self.require_recent_auth(actor, "change account security settings")?;
-        if let Some(Some(d)) = rotation_days
-            && !(1..=3650).contains(&d)
-        {
-            return Err(DomainError::field(
-                "invalid_rotation_period",
-                "api_key_rotation_days",
-                "api_key_rotation_days is 1 to 3650, or null for none",
-            )
-            .into());
-        }
+        check_rotation_days(rotation_days)?;
         let now = Millis::now();
         let mut tx = self.store().begin().await?;
         self.access(&mut tx, actor, account)

@@ -23,7 +23,7 @@ pub enum SessionMode {
 }
 
 impl SessionMode {
-    fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             SessionMode::Cookie => "cookie",
             SessionMode::Token => "token",
@@ -38,6 +38,8 @@ pub struct IssuedSession {
     pub session: SessionId,
     pub person: PersonId,
     pub expires_at: Millis,
+    /// A browser session (cookie) rather than a bearer token.
+    pub cookie: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -165,7 +167,7 @@ impl App {
         pw: Password,
         mode: SessionMode,
         meta: &Meta,
-    ) -> Result<IssuedSession, AppError> {
+    ) -> Result<crate::mfa::LoginOutcome, AppError> {
         let email = EmailAddress::parse(email).ok();
         let person = match &email {
             Some(e) => persons::by_email(&mut *self.store().read().await?, e.as_str()).await?,
@@ -214,17 +216,19 @@ impl App {
         if let Some(hash) = rehash {
             persons::set_password(&mut tx, person.id, &hash, now).await?;
         }
-        let session = self
-            .open_session(&mut tx, person.id, mode, meta, now)
+        let outcome = self
+            .after_password(&mut tx, person.id, mode, meta, now)
             .await?;
-        persons::record_login(&mut tx, person.id, now).await?;
-        let event = events::by_person(person.id, &person.email, meta, None, "login.succeeded")
-            .target("session", session.session)
-            .details(serde_json::json!({ "session_mode": mode.as_str() }));
-        events::fan_out(&mut tx, person.id, event, now).await?;
+        if let crate::mfa::LoginOutcome::Session(session) = &outcome {
+            persons::record_login(&mut tx, person.id, now).await?;
+            let event = events::by_person(person.id, &person.email, meta, None, "login.succeeded")
+                .target("session", session.session)
+                .details(serde_json::json!({ "session_mode": mode.as_str() }));
+            events::fan_out(&mut tx, person.id, event, now).await?;
+        }
         tx.commit().await?;
         self.committed();
-        Ok(session)
+        Ok(outcome)
     }
 
     pub(crate) async fn open_session(
@@ -257,6 +261,7 @@ impl App {
             session: id,
             person,
             expires_at,
+            cookie: mode == SessionMode::Cookie,
         })
     }
 
@@ -301,6 +306,7 @@ impl App {
             session: s.id,
             session_mode: s.mode.clone(),
             authenticated_at: s.authenticated_at,
+            mfa_at: s.mfa_at,
             meta: meta.clone(),
         };
         Ok((actor, auth))

@@ -25,6 +25,8 @@ pub struct Actor {
     pub session: SessionId,
     pub session_mode: String,
     pub authenticated_at: Millis,
+    /// When this session last passed a second factor (None: password only).
+    pub mfa_at: Option<Millis>,
     pub meta: Meta,
 }
 

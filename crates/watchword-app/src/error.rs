@@ -16,6 +16,12 @@ pub enum AppError {
     /// A presented API key that does not authenticate.
     #[error("API key rejected: {0:?}")]
     ApiKey(crate::api_keys::KeyRejected),
+    /// A second-factor code (or challenge) that does not check out.
+    #[error("the code is incorrect or expired")]
+    InvalidCode,
+    /// Too many failed codes lately, for this person or from this address.
+    #[error("too many failed attempts; wait and try again")]
+    TooManyAttempts,
     #[error("internal error: {0}")]
     Internal(String),
 }

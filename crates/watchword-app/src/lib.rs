@@ -14,6 +14,7 @@ mod events;
 mod key_loader;
 pub mod mail;
 pub mod members;
+pub mod mfa;
 pub mod roles;
 pub mod staff;
 
@@ -72,6 +73,10 @@ pub struct Settings {
     /// How long a dispatcher holds claimed messages; after a crash they are retried after this.
     /// Must exceed the SMTP timeout (15 s) so a slow delivery is not sent twice.
     pub outbox_lease_secs: i64,
+    /// Keys that seal authenticator secrets at rest; the last one seals new values.
+    pub mfa_keyring: watchword_domain::sealed::Keyring,
+    /// How long a password reset link works.
+    pub password_reset_ttl_secs: i64,
 }
 
 impl Default for Settings {
@@ -91,6 +96,12 @@ impl Default for Settings {
             blocked_staff_roles: vec!["staff_access".into()],
             recent_auth_secs: 15 * 60,
             outbox_lease_secs: 60,
+            // An ephemeral key: fine for tests; the binary loads a persistent keyring.
+            mfa_keyring: watchword_domain::sealed::Keyring::parse(
+                &watchword_domain::sealed::Keyring::new_entry("ephemeral"),
+            )
+            .expect("a generated keyring parses"),
+            password_reset_ttl_secs: 3600,
             api_key_prefix: watchword_domain::api_key::DEFAULT_PREFIX.into(),
             api_key_cache_ttl_ms: 60_000,
             exposure_report_secret: None,

@@ -27,6 +27,20 @@ pub enum Template<'a> {
         ip: &'a str,
         at: Millis,
     },
+    /// A change to a person's own security (factors, recovery codes, password reset): what
+    /// happened and, optionally, what to do about it.
+    SecurityNotice {
+        name: &'a str,
+        subject: &'a str,
+        what: &'a str,
+        advice: &'a str,
+        ip: &'a str,
+        at: Millis,
+    },
+    PasswordReset {
+        name: &'a str,
+        link: &'a str,
+    },
     ContactChanged(&'a ContactChanged<'a>),
     ContactWarning {
         name: &'a str,
@@ -97,6 +111,35 @@ mod views {
         pub ip: &'a str,
         pub at: String,
     }
+
+    macro_rules! security_notice {
+        ($name:ident, $path:literal) => {
+            #[derive(Template)]
+            #[template(path = $path)]
+            pub struct $name<'a> {
+                pub name: &'a str,
+                pub what: &'a str,
+                pub advice: &'a str,
+                pub ip: &'a str,
+                pub at: String,
+            }
+        };
+    }
+    security_notice!(SecurityNoticeTxt, "security_notice.txt");
+    security_notice!(SecurityNoticeHtml, "security_notice.html");
+
+    macro_rules! password_reset {
+        ($name:ident, $path:literal) => {
+            #[derive(Template)]
+            #[template(path = $path)]
+            pub struct $name<'a> {
+                pub name: &'a str,
+                pub link: &'a str,
+            }
+        };
+    }
+    password_reset!(PasswordResetTxt, "password_reset.txt");
+    password_reset!(PasswordResetHtml, "password_reset.html");
 
     macro_rules! contact_changed {
         ($name:ident, $path:literal) => {
@@ -195,6 +238,40 @@ impl Template<'_> {
                     at: at.rfc3339(),
                 }
                 .render()?,
+            ),
+            Template::SecurityNotice {
+                name,
+                subject,
+                what,
+                advice,
+                ip,
+                at,
+            } => {
+                let at = at.rfc3339();
+                (
+                    (*subject).to_owned(),
+                    SecurityNoticeTxt {
+                        name,
+                        what,
+                        advice,
+                        ip,
+                        at: at.clone(),
+                    }
+                    .render()?,
+                    SecurityNoticeHtml {
+                        name,
+                        what,
+                        advice,
+                        ip,
+                        at,
+                    }
+                    .render()?,
+                )
+            }
+            Template::PasswordReset { name, link } => (
+                "Reset your watchword password".into(),
+                PasswordResetTxt { name, link }.render()?,
+                PasswordResetHtml { name, link }.render()?,
             ),
             Template::ContactChanged(c) => {
                 let (previous, reason) = (&c.previous, &c.reason);

@@ -62,7 +62,10 @@ impl App {
         let member = member
             .filter(|m| m.grants_access(Millis::now()))
             .ok_or(AppError::NotFound)?;
-        let account = accounts::get(c, account).await?.ok_or(AppError::NotFound)?;
+        let account = accounts::get(&mut *c, account)
+            .await?
+            .ok_or(AppError::NotFound)?;
+        self.check_mfa_enforced(c, actor, &account).await?;
         Ok(Access { account, member })
     }
 

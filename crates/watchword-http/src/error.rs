@@ -76,6 +76,16 @@ impl From<AppError> for ApiError {
                 "invalid_credentials",
                 "the email or password is incorrect",
             ),
+            AppError::InvalidCode => Self::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_code",
+                "the code is incorrect, used already or expired",
+            ),
+            AppError::TooManyAttempts => Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_attempts",
+                "too many failed codes; wait a few minutes and try again",
+            ),
             AppError::ApiKey(why) => Self::new(
                 StatusCode::UNAUTHORIZED,
                 why.code(),

@@ -20,10 +20,11 @@ pub async fn insert(
 }
 
 pub async fn get(c: &mut Conn, id: AccountId) -> Result<Option<AccountRow>, StoreError> {
-    let row = sqlx::query("SELECT id, name, plan, created_at FROM accounts WHERE id = $1")
-        .bind(id.to_string())
-        .fetch_optional(c)
-        .await?;
+    let row =
+        sqlx::query("SELECT id, name, plan, created_at, mfa_required FROM accounts WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(c)
+            .await?;
     row.as_ref().map(AccountRow::from_row).transpose()
 }
 
@@ -73,4 +74,13 @@ pub async fn role(
     .fetch_optional(c)
     .await?;
     row.as_ref().map(RoleRow::from_row).transpose()
+}
+
+pub async fn set_mfa_required(c: &mut Conn, id: AccountId, on: bool) -> Result<(), StoreError> {
+    sqlx::query("UPDATE accounts SET mfa_required = $2 WHERE id = $1")
+        .bind(id.to_string())
+        .bind(i32::from(on))
+        .execute(c)
+        .await?;
+    Ok(())
 }

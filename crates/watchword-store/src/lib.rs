@@ -9,6 +9,7 @@ mod dialect;
 mod error;
 pub mod invitations;
 pub mod members;
+pub mod mfa;
 pub mod outbox;
 pub mod persons;
 pub mod rows;

@@ -71,6 +71,8 @@ pub struct AccountRow {
     pub name: String,
     pub plan: Plan,
     pub created_at: Millis,
+    /// The "require MFA" setting as stored; see [`AccountRow::enforces_mfa`].
+    pub mfa_required: bool,
 }
 
 impl AccountRow {
@@ -80,7 +82,13 @@ impl AccountRow {
             name: text(r, "name")?,
             plan: parsed(r, "plan", Plan::parse)?,
             created_at: Millis(int(r, "created_at")?),
+            mfa_required: int(r, "mfa_required")? != 0,
         })
+    }
+
+    /// MFA is required of members: set by an Owner or Admin, and always on paid plans.
+    pub fn enforces_mfa(&self) -> bool {
+        self.mfa_required || self.plan == Plan::Paid
     }
 }
 
@@ -174,6 +182,9 @@ pub struct SessionRow {
     pub authenticated_at: Millis,
     pub expires_at: Millis,
     pub revoked_at: Option<Millis>,
+    /// Second factors this session passed (besides the password), and when it last did.
+    pub mfa_factors: Vec<String>,
+    pub mfa_at: Option<Millis>,
 }
 
 impl SessionRow {
@@ -189,6 +200,10 @@ impl SessionRow {
             authenticated_at: Millis(int(r, "authenticated_at")?),
             expires_at: Millis(int(r, "expires_at")?),
             revoked_at: opt_int(r, "revoked_at")?.map(Millis),
+            mfa_factors: opt_text(r, "mfa_factors")?
+                .map(|f| f.split_whitespace().map(str::to_owned).collect())
+                .unwrap_or_default(),
+            mfa_at: opt_int(r, "mfa_at")?.map(Millis),
         })
     }
 }

@@ -2,7 +2,7 @@ use crate::rows::SessionRow;
 use crate::{Conn, StoreError};
 use watchword_domain::{Millis, PersonId, SessionId};
 
-const COLUMNS: &str = "id, person_id, mode, user_agent, ip, created_at, last_seen_at, authenticated_at, expires_at, revoked_at";
+const COLUMNS: &str = "id, person_id, mode, user_agent, ip, created_at, last_seen_at, authenticated_at, expires_at, revoked_at, mfa_factors, mfa_at";
 
 pub struct NewSession<'a> {
     pub id: SessionId,
@@ -117,5 +117,28 @@ pub async fn mark_authenticated(
         .bind(now.0)
         .execute(c)
         .await?;
+    Ok(())
+}
+
+/// Records that a session passed a second factor (`kind`) now; the session counts as freshly
+/// authenticated too.
+pub async fn mark_mfa(
+    c: &mut Conn,
+    id: SessionId,
+    kind: &str,
+    now: Millis,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE sessions SET mfa_at = $2, authenticated_at = $2, \
+         mfa_factors = CASE WHEN mfa_factors IS NULL THEN $3 \
+                            WHEN (' ' || mfa_factors || ' ') LIKE ('% ' || $3 || ' %') THEN mfa_factors \
+                            ELSE mfa_factors || ' ' || $3 END \
+         WHERE id = $1",
+    )
+    .bind(id.to_string())
+    .bind(now.0)
+    .bind(kind)
+    .execute(c)
+    .await?;
     Ok(())
 }

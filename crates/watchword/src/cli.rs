@@ -204,3 +204,31 @@ pub fn scan(
         Err(format!("could not scan: {}", errors.join("; ")))
     }
 }
+
+/// `watchword rotate-mfa-key`: a new key in the key file (unless `mfa_keys` is configured), then
+/// every authenticator secret re-sealed under the newest key.
+pub async fn rotate_mfa_key(config: &Config) -> Result<(), String> {
+    if config.mfa_keys.is_none() {
+        let ring = watchword::mfa_keyring(config)?;
+        let path = watchword::mfa_key_file(config);
+        let next = (1..)
+            .map(|i| format!("k{i}"))
+            .find(|id| ring.ids().all(|k| k != id))
+            .expect("an unused key id");
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let text = format!(
+            "{}\n{}\n",
+            text.trim_end(),
+            watchword_domain::sealed::Keyring::new_entry(&next)
+        );
+        watchword::write_private(&path, &text)?;
+    }
+    let app = watchword::offline_app(config).await?;
+    let n = app.reseal_mfa_secrets().await.map_err(|e| e.to_string())?;
+    println!(
+        "re-sealed {n} authenticator secrets under key {}",
+        app.settings().mfa_keyring.current_id()
+    );
+    Ok(())
+}

@@ -65,6 +65,10 @@ pub struct Config {
     /// Bearer credential of the operator's backends for `POST /api/v1/introspect`; unset:
     /// introspection is refused.
     pub introspection_secret: Option<String>,
+    /// Keys sealing authenticator secrets: `id:base64key` entries, comma-separated, the last one
+    /// sealing new values. Unset: a key file `mfa-keys` in the data directory, created on first
+    /// start (give every node the same keys when several share a database).
+    pub mfa_keys: Option<String>,
 }
 
 impl Default for Config {
@@ -100,6 +104,7 @@ impl Default for Config {
             api_key_expiry_check_interval_secs: 60,
             exposure_report_secret: None,
             introspection_secret: None,
+            mfa_keys: None,
         }
     }
 }
@@ -136,6 +141,7 @@ const KEYS: &[&str] = &[
     "api_key_expiry_check_interval_secs",
     "exposure_report_secret",
     "introspection_secret",
+    "mfa_keys",
 ];
 
 /// Keys holding lists; their environment values are comma-separated.
@@ -147,6 +153,7 @@ const SECRET_KEYS: &[&str] = &[
     "smtp_url",
     "exposure_report_secret",
     "introspection_secret",
+    "mfa_keys",
 ];
 
 impl Config {

@@ -12,6 +12,7 @@ use tokio::sync::watch;
 use watchword_app::mail::Mailer;
 use watchword_app::{App, Secret, Settings};
 use watchword_domain::password::HashParams;
+use watchword_domain::sealed::Keyring;
 use watchword_store::Store;
 
 /// A running server.
@@ -127,7 +128,46 @@ pub fn settings(config: &Config, public_url: String) -> Result<Settings, String>
         api_key_cache_ttl_ms: config.api_key_cache_ttl_ms,
         exposure_report_secret: config.exposure_report_secret.clone().map(Secret),
         introspection_secret: config.introspection_secret.clone().map(Secret),
+        mfa_keyring: mfa_keyring(config)?,
+        password_reset_ttl_secs: 3600,
     })
+}
+
+/// Where the MFA keyring lives when `mfa_keys` is not configured.
+pub fn mfa_key_file(config: &Config) -> std::path::PathBuf {
+    config.data_dir.join("mfa-keys")
+}
+
+/// The keys that seal authenticator secrets: from `mfa_keys`, or from the key file in the data
+/// directory, which is created with one random key on first start (readable by its owner only).
+pub fn mfa_keyring(config: &Config) -> Result<Keyring, String> {
+    if let Some(keys) = &config.mfa_keys {
+        return Keyring::parse(keys).map_err(|e| format!("mfa_keys: {e}"));
+    }
+    let path = mfa_key_file(config);
+    if !path.exists() {
+        std::fs::create_dir_all(&config.data_dir)
+            .map_err(|e| format!("cannot create {}: {e}", config.data_dir.display()))?;
+        write_private(&path, &format!("{}\n", Keyring::new_entry("k1")))?;
+    }
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    Keyring::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Writes a file only its owner can read.
+pub fn write_private(path: &std::path::Path, text: &str) -> Result<(), String> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    f.write_all(text.as_bytes())
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
 /// The application without a server, for CLI commands (jobs, staff grants).

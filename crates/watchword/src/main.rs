@@ -56,6 +56,13 @@ enum Command {
         #[arg(long)]
         prefix: Option<String>,
     },
+    /// Rotate the key that seals authenticator secrets: with the key file (no `mfa_keys`), add a
+    /// new key to it; then re-seal every secret under the newest key. With `mfa_keys`, append the
+    /// new key there yourself first (keep the old ones until this has run).
+    RotateMfaKey {
+        #[command(flatten)]
+        common: Common,
+    },
     /// Grant or revoke the operator's staff access to a customer account.
     Staff {
         #[command(subcommand)]
@@ -194,6 +201,11 @@ async fn main() -> ExitCode {
             apply(&mut config, common);
             init_tracing(&config);
             cli::contact_check(&config, as_of.as_deref(), dry_run, json).await
+        }
+        Command::RotateMfaKey { common } => {
+            apply(&mut config, common);
+            init_tracing(&config);
+            cli::rotate_mfa_key(&config).await
         }
         Command::Staff { command } => {
             let (common, result) = match command {

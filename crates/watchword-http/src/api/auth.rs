@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 use watchword_app::auth::{IssuedSession, SessionMode};
+use watchword_app::mfa::LoginOutcome;
 use watchword_domain::SessionId;
 use watchword_domain::password::Password;
 use watchword_domain::token::derive;
@@ -164,21 +165,51 @@ pub async fn signup(
     Ok(with_cookie(StatusCode::CREATED, cookie, body))
 }
 
-/// Log in with email and password. Wrong email and wrong password answer the same.
+/// A second factor is due: finish with `POST /api/v1/login/mfa`.
+#[derive(Serialize, ToSchema)]
+pub struct MfaChallengeResponse {
+    pub mfa_required: bool,
+    /// Valid for 5 minutes and 5 wrong codes.
+    pub challenge_id: String,
+    /// `totp`, `recovery_code`.
+    pub methods: Vec<&'static str>,
+}
+
+/// Log in with email and password. Wrong email and wrong password answer the same. A person
+/// with a second factor gets a challenge instead of a session.
 #[utoipa::path(post, path = "/api/v1/login", tag = "auth", request_body = LoginRequest,
-    responses((status = 200, body = LoginResponse), (status = 401, body = ErrorBody, description = "invalid_credentials")))]
+    responses((status = 200, body = LoginResponse, description = "a session; or MfaChallengeResponse when a second factor is due"),
+        (status = 401, body = ErrorBody, description = "invalid_credentials")))]
 pub async fn login(
     State(state): State<AppState>,
     ClientMeta(meta): ClientMeta,
     Json(req): Json<LoginRequest>,
 ) -> ApiResult<Response> {
     let mode: SessionMode = req.session_mode.into();
-    let s = state
+    let outcome = state
         .app
         .login(&req.email, Password::new(req.password), mode, &meta)
         .await?;
-    let (cookie, session, credentials) = issue(&state, mode, &s);
-    Ok(with_cookie(
+    Ok(match outcome {
+        LoginOutcome::Session(s) => session_response(&state, mode, &s),
+        LoginOutcome::Challenge {
+            challenge_id,
+            methods,
+        } => (
+            StatusCode::OK,
+            axum::Json(MfaChallengeResponse {
+                mfa_required: true,
+                challenge_id,
+                methods,
+            }),
+        )
+            .into_response(),
+    })
+}
+
+pub(crate) fn session_response(state: &AppState, mode: SessionMode, s: &IssuedSession) -> Response {
+    let (cookie, session, credentials) = issue(state, mode, s);
+    with_cookie(
         StatusCode::OK,
         cookie,
         LoginResponse {
@@ -186,7 +217,7 @@ pub async fn login(
             session,
             credentials,
         },
-    ))
+    )
 }
 
 /// End the current session.
@@ -317,20 +348,43 @@ pub async fn change_password(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReauthenticateRequest {
-    pub password: String,
+    /// The password, or:
+    pub password: Option<String>,
+    /// `totp` or `recovery_code`, with `code`. Passing a factor also satisfies accounts that
+    /// require MFA.
+    pub method: Option<String>,
+    pub code: Option<String>,
 }
 
-/// Confirm the password again: the session counts as freshly authenticated for sensitive changes.
+/// Confirm the password or a second factor again: the session counts as freshly authenticated
+/// for sensitive changes.
 #[utoipa::path(post, path = "/api/v1/me/reauthenticate", tag = "me", request_body = ReauthenticateRequest,
-    responses((status = 204), (status = 401, body = ErrorBody)))]
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn reauthenticate(
     State(state): State<AppState>,
     ApiSession(s): ApiSession,
     Json(req): Json<ReauthenticateRequest>,
 ) -> ApiResult<StatusCode> {
-    state
-        .app
-        .reauthenticate(&s.actor, Password::new(req.password))
-        .await?;
+    match (req.password, req.method, req.code) {
+        (Some(pw), None, None) => {
+            state
+                .app
+                .reauthenticate(&s.actor, Password::new(pw))
+                .await?;
+        }
+        (None, Some(method), Some(code)) => {
+            state
+                .app
+                .reauthenticate_with_code(&s.actor, &method, &code)
+                .await?;
+        }
+        _ => {
+            return Err(crate::error::ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_body",
+                "give either password, or method and code",
+            ));
+        }
+    }
     Ok(StatusCode::NO_CONTENT)
 }

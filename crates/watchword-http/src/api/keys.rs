@@ -111,13 +111,19 @@ pub struct AccountSettingsDto {
     pub api_key_rotation_days: Option<i64>,
     /// Revoke a key at once when a secret-scanning partner reports it exposed.
     pub api_key_auto_revoke_exposed: bool,
+    /// Members must use a second factor (always true on paid plans).
+    pub mfa_required: bool,
+    /// Active members with no second factor yet.
+    pub members_without_mfa: i64,
 }
 
-impl From<KeySettings> for AccountSettingsDto {
-    fn from(s: KeySettings) -> Self {
+impl AccountSettingsDto {
+    fn of(s: KeySettings, (mfa_required, members_without_mfa): (bool, i64)) -> Self {
         Self {
             api_key_rotation_days: s.rotation_days,
             api_key_auto_revoke_exposed: s.auto_revoke_exposed,
+            mfa_required,
+            members_without_mfa,
         }
     }
 }
@@ -130,6 +136,8 @@ pub struct PatchAccountSettings {
     #[schema(value_type = Option<i64>)]
     pub api_key_rotation_days: Option<Option<i64>>,
     pub api_key_auto_revoke_exposed: Option<bool>,
+    /// Require MFA of every member (Owners and Admins; cannot be turned off on paid plans).
+    pub mfa_required: Option<bool>,
 }
 
 /// Tells an absent field (None) from an explicit null (Some(None)).
@@ -242,7 +250,7 @@ pub async fn rotate(
     Ok((StatusCode::CREATED, Json(issued.into())))
 }
 
-fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(body).map_err(|e| {
         let (status, code) = if e.is_data() {
             (StatusCode::UNPROCESSABLE_ENTITY, "invalid_body")
@@ -260,8 +268,10 @@ pub async fn get_settings(
     caller: ApiCaller,
     Path(a): Path<Uuid>,
 ) -> ApiResult<Json<AccountSettingsDto>> {
-    let s = state.app.key_settings(&caller.caller(), id_path(a)).await?;
-    Ok(Json(s.into()))
+    let caller = caller.caller();
+    let s = state.app.key_settings(&caller, id_path(a)).await?;
+    let mfa = state.app.mfa_settings(&caller, id_path(a)).await?;
+    Ok(Json(AccountSettingsDto::of(s, mfa)))
 }
 
 /// Change account settings (`account_settings:edit`, authentication within 15 minutes); absent
@@ -274,7 +284,12 @@ pub async fn patch_settings(
     Path(a): Path<Uuid>,
     Json(req): Json<PatchAccountSettings>,
 ) -> ApiResult<Json<AccountSettingsDto>> {
-    let s = state
+    // Every check that could refuse the key settings runs before the MFA setting is written.
+    watchword_app::api_keys::check_rotation_days(req.api_key_rotation_days)?;
+    if let Some(on) = req.mfa_required {
+        state.app.set_mfa_required(&s.actor, id_path(a), on).await?;
+    }
+    let keys = state
         .app
         .set_key_settings(
             &s.actor,
@@ -283,7 +298,9 @@ pub async fn patch_settings(
             req.api_key_auto_revoke_exposed,
         )
         .await?;
-    Ok(Json(s.into()))
+    let caller = watchword_app::Caller::Person(s.actor);
+    let mfa = state.app.mfa_settings(&caller, id_path(a)).await?;
+    Ok(Json(AccountSettingsDto::of(keys, mfa)))
 }
 
 #[derive(Deserialize, ToSchema)]

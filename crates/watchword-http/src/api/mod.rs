@@ -6,6 +6,7 @@ pub mod auth;
 pub mod contact;
 pub mod dto;
 pub mod keys;
+pub mod mfa;
 
 use crate::AppState;
 use utoipa::OpenApi;
@@ -22,7 +23,7 @@ use utoipa_axum::routes;
         (name = "operator", description = "For the operator's backends and partners, not for people"), (name = "ops")
     )
 )]
-#[openapi(components(schemas(auth::KeyWhoamiResponse)))]
+#[openapi(components(schemas(auth::KeyWhoamiResponse, auth::MfaChallengeResponse)))]
 struct ApiDoc;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -50,6 +51,14 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(contact::candidates))
         .routes(routes!(contact::history))
         .routes(routes!(auth::reauthenticate))
+        .routes(routes!(mfa::status))
+        .routes(routes!(mfa::start_totp))
+        .routes(routes!(mfa::confirm_totp))
+        .routes(routes!(mfa::remove))
+        .routes(routes!(mfa::regenerate))
+        .routes(routes!(mfa::login))
+        .routes(routes!(mfa::request_reset))
+        .routes(routes!(mfa::confirm_reset))
         .routes(routes!(keys::list, keys::create))
         .routes(routes!(keys::get, keys::revoke))
         .routes(routes!(keys::clone))

@@ -35,6 +35,7 @@ pub fn router() -> Router<AppState> {
             get(security::page).post(security::save),
         )
         .route("/login", get(pages::login_form).post(pages::login))
+        .route("/login/mfa", post(pages::login_mfa))
         .route("/signup", get(pages::signup_form).post(pages::signup))
         .route("/logout", post(pages::logout))
         .route(
@@ -174,6 +175,14 @@ pub fn message(e: &AppError) -> (StatusCode, String) {
         AppError::Unauthenticated | AppError::ApiKey(_) => {
             (StatusCode::UNAUTHORIZED, "log in first".into())
         }
+        AppError::InvalidCode => (
+            StatusCode::UNAUTHORIZED,
+            "the code is incorrect, used already or expired".into(),
+        ),
+        AppError::TooManyAttempts => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many failed codes; wait a few minutes and try again".into(),
+        ),
         AppError::InvalidCredentials => (
             StatusCode::UNAUTHORIZED,
             "the email or password is incorrect".into(),

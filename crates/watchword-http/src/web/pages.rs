@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use std::collections::HashMap;
 use uuid::Uuid;
 use watchword_app::auth::{SessionMode, SignupInput};
+use watchword_app::mfa::LoginOutcome;
 use watchword_domain::password::Password;
 use watchword_domain::{AccountId, BuiltinRole, MembershipId, Permission, SessionId};
 use watchword_store::audit::Filter;
@@ -70,6 +71,51 @@ struct LoginPage {
     email: String,
 }
 
+#[derive(Template)]
+#[template(path = "login_mfa.html")]
+struct LoginMfaPage {
+    title: &'static str,
+    chrome: Option<Chrome>,
+    notice: Option<String>,
+    error: Option<String>,
+    challenge_id: String,
+    methods: Vec<&'static str>,
+}
+
+/// The second step of a login: a code for the challenge the password step issued.
+pub async fn login_mfa(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ClientMeta(meta): ClientMeta,
+    Form(f): Form<Fields>,
+) -> Response {
+    if !same_origin(&headers) {
+        return forbidden();
+    }
+    let (challenge, method, code) = (
+        field(&f, "challenge_id"),
+        field(&f, "method"),
+        field(&f, "code"),
+    );
+    match state.app.login_mfa(challenge, method, code, &meta).await {
+        Ok(s) => redirect_with_cookie("/app", issue(&state, SessionMode::Cookie, &s).0),
+        Err(e) => {
+            let (status, msg) = message(&e);
+            render(
+                status,
+                LoginMfaPage {
+                    title: "Two-step verification",
+                    chrome: None,
+                    notice: None,
+                    error: Some(msg),
+                    challenge_id: challenge.to_owned(),
+                    methods: vec!["totp", "recovery_code"],
+                },
+            )
+        }
+    }
+}
+
 pub async fn login_form(Query(q): Params) -> Response {
     let page = LoginPage {
         title: "Log in",
@@ -95,7 +141,23 @@ pub async fn login(
         Password::new(field(&f, "password").to_owned()),
     );
     match state.app.login(email, pw, SessionMode::Cookie, &meta).await {
-        Ok(s) => redirect_with_cookie("/app", issue(&state, SessionMode::Cookie, &s).0),
+        Ok(LoginOutcome::Session(s)) => {
+            redirect_with_cookie("/app", issue(&state, SessionMode::Cookie, &s).0)
+        }
+        Ok(LoginOutcome::Challenge {
+            challenge_id,
+            methods,
+        }) => render(
+            StatusCode::OK,
+            LoginMfaPage {
+                title: "Two-step verification",
+                chrome: None,
+                notice: None,
+                error: None,
+                challenge_id,
+                methods,
+            },
+        ),
         Err(e) => {
             let (status, msg) = message(&e);
             render(

@@ -1,0 +1,884 @@
+//! Multi-factor authentication: authenticator apps (TOTP), recovery codes, the login challenge,
+//! step-up with a code, enforcement by accounts, and password reset by email.
+
+use crate::auth::{IssuedSession, SessionMode};
+use crate::events::{self, EventExt};
+use crate::mail::{self, Template};
+use crate::{Actor, App, AppError, Meta};
+use watchword_domain::mfa::{self as rules, FactorKind};
+use watchword_domain::password::{self, Password};
+use watchword_domain::token::{hash_token, random_token};
+use watchword_domain::*;
+use watchword_store::mfa::{self as store, FactorRow, NewFactor};
+use watchword_store::{Conn, accounts, audit, members, persons, sessions};
+
+const CHALLENGE_TTL_SECS: i64 = 5 * 60;
+/// Wrong codes one login challenge survives.
+const CHALLENGE_MAX_FAILURES: i64 = 5;
+/// Failed codes are counted over this window...
+const THROTTLE_WINDOW_MS: i64 = 15 * 60_000;
+/// ...and refused beyond this many per person, or per IP.
+const MAX_FAILURES_PER_PERSON: i64 = 10;
+const MAX_FAILURES_PER_IP: i64 = 50;
+/// An enrolment never confirmed is dropped after this long.
+const PENDING_TTL_MS: i64 = 3600_000;
+
+#[derive(Debug, Clone)]
+pub struct FactorView {
+    pub id: String,
+    pub kind: &'static str,
+    pub name: String,
+    pub created_at: Millis,
+    pub last_used_at: Option<Millis>,
+}
+
+impl FactorView {
+    fn of(f: &FactorRow) -> Self {
+        Self {
+            id: f.id.clone(),
+            kind: FactorKind::parse(&f.kind).map_or("unknown", FactorKind::as_str),
+            name: f.name.clone(),
+            created_at: f.created_at,
+            last_used_at: f.last_used_at,
+        }
+    }
+}
+
+/// A person's MFA as their security page shows it.
+#[derive(Debug, Clone)]
+pub struct MfaStatus {
+    pub factors: Vec<FactorView>,
+    pub recovery_codes_left: i64,
+    /// Accounts of the person that require MFA.
+    pub enforced_by: Vec<AccountId>,
+    /// Only one factor: the person should add a backup method.
+    pub add_backup: bool,
+    pub recovery_codes_low: bool,
+}
+
+#[derive(Debug)]
+pub struct TotpEnrolment {
+    pub factor_id: String,
+    pub secret_base32: String,
+    pub otpauth_uri: String,
+}
+
+#[derive(Debug)]
+pub struct Confirmed {
+    pub factor: FactorView,
+    /// The recovery codes, shown this once, when this was the person's first factor.
+    pub recovery_codes: Option<Vec<String>>,
+}
+
+/// What a correct password leads to.
+#[derive(Debug)]
+pub enum LoginOutcome {
+    Session(IssuedSession),
+    /// A second factor is due: finish with [`App::login_mfa`].
+    Challenge {
+        challenge_id: String,
+        methods: Vec<&'static str>,
+    },
+}
+
+fn confirmed(factors: &[FactorRow]) -> impl Iterator<Item = &FactorRow> {
+    factors.iter().filter(|f| f.confirmed_at.is_some())
+}
+
+fn unix_secs(now: Millis) -> u64 {
+    u64::try_from(now.0 / 1000).unwrap_or(0)
+}
+
+impl App {
+    fn open_secret(&self, f: &FactorRow) -> Result<Vec<u8>, AppError> {
+        let (Some(key_id), Some(sealed)) = (&f.key_id, &f.secret_sealed) else {
+            return Err(AppError::internal("factor without a sealed secret"));
+        };
+        self.settings()
+            .mfa_keyring
+            .open(key_id, sealed, &f.id)
+            .map_err(|e| AppError::internal(format!("factor {}: {e}", f.id)))
+    }
+
+    /// The methods a person can answer a challenge with.
+    async fn methods(&self, c: &mut Conn, person: PersonId) -> Result<Vec<&'static str>, AppError> {
+        let factors = store::factors(&mut *c, person).await?;
+        let mut m = Vec::new();
+        if confirmed(&factors).any(|f| f.kind == "totp") {
+            m.push("totp");
+        }
+        if !m.is_empty() && store::recovery_codes_left(c, person).await? > 0 {
+            m.push("recovery_code");
+        }
+        Ok(m)
+    }
+
+    /// After a correct password: a challenge when the person has a second factor, else a
+    /// session. Called inside the login transaction.
+    pub(crate) async fn after_password(
+        &self,
+        c: &mut Conn,
+        person: PersonId,
+        mode: SessionMode,
+        meta: &Meta,
+        now: Millis,
+    ) -> Result<LoginOutcome, AppError> {
+        let methods = self.methods(&mut *c, person).await?;
+        if methods.is_empty() {
+            return Ok(LoginOutcome::Session(
+                self.open_session(c, person, mode, meta, now).await?,
+            ));
+        }
+        let challenge = random_token();
+        store::insert_challenge(
+            c,
+            &hash_token(&challenge),
+            person,
+            mode.as_str(),
+            now,
+            now.plus_secs(CHALLENGE_TTL_SECS),
+        )
+        .await?;
+        Ok(LoginOutcome::Challenge {
+            challenge_id: challenge,
+            methods,
+        })
+    }
+
+    async fn throttled(
+        &self,
+        c: &mut Conn,
+        person: PersonId,
+        ip: &str,
+        now: Millis,
+    ) -> Result<(), AppError> {
+        let (by_person, by_ip) =
+            store::failures_since(c, person, ip, Millis(now.0 - THROTTLE_WINDOW_MS)).await?;
+        if by_person >= MAX_FAILURES_PER_PERSON || by_ip >= MAX_FAILURES_PER_IP {
+            return Err(AppError::TooManyAttempts);
+        }
+        Ok(())
+    }
+
+    /// Checks a code by `method` and spends it (a TOTP step or a recovery code is accepted once).
+    /// Returns the factor kind passed, or None for a wrong code.
+    async fn check_code(
+        &self,
+        c: &mut Conn,
+        person: PersonId,
+        method: &str,
+        code: &str,
+        now: Millis,
+    ) -> Result<Option<&'static str>, AppError> {
+        match method {
+            "totp" => {
+                for f in confirmed(&store::factors(&mut *c, person).await?) {
+                    if f.kind != "totp" {
+                        continue;
+                    }
+                    let f =
+                        store::factor_for_update(&mut *c, self.store().dialect(), person, &f.id)
+                            .await?
+                            .ok_or(AppError::InvalidCode)?;
+                    let secret = self.open_secret(&f)?;
+                    let last = f.last_step.and_then(|s| u64::try_from(s).ok());
+                    if let Some(step) = rules::check_totp(&secret, code, unix_secs(now), last)
+                        && store::accept_step(&mut *c, &f.id, step as i64, now).await?
+                    {
+                        return Ok(Some("totp"));
+                    }
+                }
+                Ok(None)
+            }
+            "recovery_code" => {
+                let Some(hash) = rules::hash_recovery_code(code) else {
+                    return Ok(None);
+                };
+                Ok(store::use_recovery_code(c, person, &hash, now)
+                    .await?
+                    .then_some("recovery_code"))
+            }
+            _ => Err(DomainError::field(
+                "unknown_method",
+                "method",
+                "method is totp or recovery_code",
+            )
+            .into()),
+        }
+    }
+
+    /// Records a failed code (for throttling) in a transaction of its own, so that it counts
+    /// even though the attempt's own transaction is rolled back.
+    async fn code_failed(
+        &self,
+        person: PersonId,
+        email: &str,
+        meta: &Meta,
+        method: &str,
+        challenge: Option<&[u8]>,
+    ) -> Result<(), AppError> {
+        let now = Millis::now();
+        let mut tx = self.store().begin().await?;
+        store::record_failure(
+            &mut tx,
+            &uuid::Uuid::now_v7().to_string(),
+            person,
+            &meta.ip,
+            now,
+        )
+        .await?;
+        if let Some(h) = challenge {
+            store::challenge_failed(&mut tx, h).await?;
+        }
+        let event = events::by_person(person, email, meta, None, "mfa.code_failed")
+            .target("person", person)
+            .details(serde_json::json!({ "method": method }));
+        events::fan_out(&mut tx, person, event, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Sends the person a security notice and, for recovery codes, warns when few are left.
+    async fn notify(
+        &self,
+        c: &mut Conn,
+        person: &watchword_store::rows::PersonRow,
+        subject: &str,
+        what: &str,
+        advice: &str,
+        meta: &Meta,
+        now: Millis,
+    ) -> Result<(), AppError> {
+        let t = Template::SecurityNotice {
+            name: &person.name,
+            subject,
+            what,
+            advice,
+            ip: &meta.ip,
+            at: now,
+        };
+        mail::enqueue(c, None, &person.email, &t, now).await?;
+        Ok(())
+    }
+
+    async fn person(
+        &self,
+        c: &mut Conn,
+        id: PersonId,
+    ) -> Result<watchword_store::rows::PersonRow, AppError> {
+        persons::get(c, id)
+            .await?
+            .filter(|p| p.active)
+            .ok_or(AppError::Unauthenticated)
+    }
+
+    /// Finishes a login with a second factor: a session that records the factor passed.
+    pub async fn login_mfa(
+        &self,
+        challenge_id: &str,
+        method: &str,
+        code: &str,
+        meta: &Meta,
+    ) -> Result<IssuedSession, AppError> {
+        let hash = hash_token(challenge_id);
+        let now = Millis::now();
+        let mut tx = self.store().begin().await?;
+        let ch = store::challenge_for_update(&mut tx, self.store().dialect(), &hash)
+            .await?
+            .filter(|c| {
+                c.used_at.is_none() && c.expires_at > now && c.failures < CHALLENGE_MAX_FAILURES
+            })
+            .ok_or(AppError::InvalidCode)?;
+        self.throttled(&mut tx, ch.person_id, &meta.ip, now).await?;
+        let person = self
+            .person(&mut tx, ch.person_id)
+            .await
+            .map_err(|_| AppError::InvalidCode)?;
+        let Some(kind) = self
+            .check_code(&mut tx, person.id, method, code, now)
+            .await?
+        else {
+            drop(tx);
+            self.code_failed(person.id, &person.email, meta, method, Some(&hash))
+                .await?;
+            return Err(AppError::InvalidCode);
+        };
+        store::challenge_used(&mut tx, &hash, now).await?;
+        let mode = if ch.mode == "cookie" {
+            SessionMode::Cookie
+        } else {
+            SessionMode::Token
+        };
+        let session = self
+            .open_session(&mut tx, person.id, mode, meta, now)
+            .await?;
+        sessions::mark_mfa(&mut tx, session.session, kind, now).await?;
+        persons::record_login(&mut tx, person.id, now).await?;
+        let event = events::by_person(person.id, &person.email, meta, None, "login.succeeded")
+            .target("session", session.session)
+            .details(serde_json::json!({ "session_mode": ch.mode, "mfa": kind }));
+        events::fan_out(&mut tx, person.id, event, now).await?;
+        if kind == "recovery_code" {
+            self.recovery_code_used(&mut tx, &person, meta, now).await?;
+        }
+        tx.commit().await?;
+        self.committed();
+        Ok(session)
+    }
+
+    async fn recovery_code_used(
+        &self,
+        c: &mut Conn,
+        person: &watchword_store::rows::PersonRow,
+        meta: &Meta,
+        now: Millis,
+    ) -> Result<(), AppError> {
+        let left = store::recovery_codes_left(&mut *c, person.id).await?;
+        let event = events::by_person(
+            person.id,
+            &person.email,
+            meta,
+            None,
+            "mfa.recovery_code_used",
+        )
+        .target("person", person.id)
+        .details(serde_json::json!({ "recovery_codes_left": left }));
+        events::fan_out(&mut *c, person.id, event, now).await?;
+        let advice = if left as usize <= rules::RECOVERY_CODES_LOW {
+            format!(
+                "Only {left} recovery codes are left: generate a new set on your security page."
+            )
+        } else {
+            String::new()
+        };
+        self.notify(
+            c,
+            person,
+            "A recovery code was used to sign in",
+            "A recovery code was used to sign in to your watchword login",
+            &advice,
+            meta,
+            now,
+        )
+        .await
+    }
+
+    /// Confirms the password or a second-factor code again before a sensitive action.
+    pub async fn reauthenticate_with_code(
+        &self,
+        actor: &Actor,
+        method: &str,
+        code: &str,
+    ) -> Result<(), AppError> {
+        let now = Millis::now();
+        let mut tx = self.store().begin().await?;
+        self.throttled(&mut tx, actor.person, &actor.meta.ip, now)
+            .await?;
+        let person = self.person(&mut tx, actor.person).await?;
+        let Some(kind) = self
+            .check_code(&mut tx, actor.person, method, code, now)
+            .await?
+        else {
+            drop(tx);
+            self.code_failed(actor.person, &actor.email, &actor.meta, method, None)
+                .await?;
+            return Err(AppError::InvalidCode);
+        };
+        sessions::mark_mfa(&mut tx, actor.session, kind, now).await?;
+        let event = events::by_person(
+            actor.person,
+            &actor.email,
+            &actor.meta,
+            None,
+            "session.reauthenticated",
+        )
+        .target("session", actor.session)
+        .details(serde_json::json!({ "mfa": kind }));
+        events::fan_out(&mut tx, actor.person, event, now).await?;
+        if kind == "recovery_code" {
+            self.recovery_code_used(&mut tx, &person, &actor.meta, now)
+                .await?;
+        }
+        tx.commit().await?;
+        self.committed();
+        Ok(())
+    }
+
+    pub async fn mfa_status(&self, actor: &Actor) -> Result<MfaStatus, AppError> {
+        let mut c = self.store().read().await?;
+        let factors: Vec<FactorView> = confirmed(&store::factors(&mut c, actor.person).await?)
+            .map(FactorView::of)
+            .collect();
+        let left = store::recovery_codes_left(&mut c, actor.person).await?;
+        let enforced_by = members::of_person_all(&mut c, actor.person)
+            .await?
+            .into_iter()
+            .filter(|(a, m)| a.enforces_mfa() && m.grants_access(Millis::now()))
+            .map(|(a, _)| a.id)
+            .collect();
+        Ok(MfaStatus {
+            add_backup: factors.len() == 1 && left == 0,
+            recovery_codes_low: !factors.is_empty() && left as usize <= rules::RECOVERY_CODES_LOW,
+            factors,
+            recovery_codes_left: left,
+            enforced_by,
+        })
+    }
+
+    /// Starts enrolling an authenticator app: a new secret, shown this once, waiting for a code.
+    pub async fn start_totp(
+        &self,
+        actor: &Actor,
+        name: Option<&str>,
+    ) -> Result<TotpEnrolment, AppError> {
+        self.require_recent_auth(actor, "add a second factor")?;
+        let name = name
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .unwrap_or("Authenticator app");
+        if name.chars().count() > 100 || name.chars().any(char::is_control) {
+            return Err(DomainError::field(
+                "invalid_name",
+                "name",
+                "a factor name has 1 to 100 characters",
+            )
+            .into());
+        }
+        let secret = rules::new_totp_secret();
+        let id = format!("mfa_{}", uuid::Uuid::new_v4().simple());
+        let (key_id, sealed) = self.settings().mfa_keyring.seal(&secret, &id);
+        let now = Millis::now();
+        let mut tx = self.store().begin().await?;
+        store::delete_pending(&mut tx, actor.person, Millis(now.0 - PENDING_TTL_MS)).await?;
+        store::insert_factor(
+            &mut tx,
+            NewFactor {
+                id: &id,
+                person: actor.person,
+                kind: "totp",
+                name,
+                secret_sealed: &sealed,
+                key_id: &key_id,
+            },
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(TotpEnrolment {
+            otpauth_uri: rules::totp_uri(&secret, &actor.email),
+            secret_base32: rules::totp_secret_base32(&secret),
+            factor_id: id,
+        })
+    }
+
+    /// Confirms an enrolment with a code from the app (`factor_id`, or the latest pending one).
+    /// The first factor comes with ten recovery codes; the session counts as having passed it.
+    pub async fn confirm_totp(
+        &self,
+        actor: &Actor,
+        factor_id: Option<&str>,
+        code: &str,
+    ) -> Result<Confirmed, AppError> {
+        let now = Millis::now();
+        let mut tx = self.store().begin().await?;
+        let person = self.person(&mut tx, actor.person).await?;
+        let all = store::factors(&mut tx, actor.person).await?;
+        let pending = all
+            .iter()
+            .filter(|f| {
+                f.confirmed_at.is_none()
+                    && f.kind == "totp"
+                    && now.0 - f.created_at.0 < PENDING_TTL_MS
+            })
+            .filter(|f| factor_id.is_none_or(|id| id == f.id))
+            .next_back()
+            .ok_or_else(|| {
+                DomainError::conflict(
+                    "no_pending_enrolment",
+                    "start enrolment first (POST /api/v1/me/mfa/totp)",
+                )
+            })?;
+        let secret = self.open_secret(pending)?;
+        let step =
+            rules::check_totp(&secret, code, unix_secs(now), None).ok_or(AppError::InvalidCode)?;
+        store::accept_step(&mut tx, &pending.id, step as i64, now).await?;
+        let first = confirmed(&all).next().is_none();
+        let codes = if first {
+            let codes = rules::new_recovery_codes();
+            let hashes: Vec<Vec<u8>> = codes
+                .iter()
+                .filter_map(|c| rules::hash_recovery_code(c))
+                .collect();
+            store::replace_recovery_codes(&mut tx, actor.person, &hashes, now).await?;
+            Some(codes)
+        } else {
+            None
+        };
+        sessions::mark_mfa(&mut tx, actor.session, "totp", now).await?;
+        let event = events::by_person(actor.person, &actor.email, &actor.meta, None, "mfa.factor_added")
+            .target("mfa_factor", &pending.id)
+            .details(serde_json::json!({ "kind": "totp", "name": pending.name, "recovery_codes_issued": first }));
+        events::fan_out(&mut tx, actor.person, event, now).await?;
+        let advice = if first {
+            "Keep your recovery codes somewhere safe, and add a second method (another app or a security key) so you are never locked out."
+        } else {
+            ""
+        };
+        let what = format!(
+            "An authenticator app ({}) was added to your watchword login",
+            pending.name
+        );
+        self.notify(
+            &mut tx,
+            &person,
+            "A second factor was added to your login",
+            &what,
+            advice,
+            &actor.meta,
+            now,
+        )
+        .await?;
+        let mut factor = FactorView::of(pending);
+        factor.last_used_at = Some(now);
+        tx.commit().await?;
+        self.committed();
+        Ok(Confirmed {
+            factor,
+            recovery_codes: codes,
+        })
+    }
+
+    /// Removes a factor. The last one cannot go while an account of the person requires MFA;
+    /// with the last one go the recovery codes.
+    pub async fn remove_factor(&self, actor: &Actor, id: &str) -> Result<(), AppError> {
+        self.require_recent_auth(actor, "remove a second factor")?;
+        let now = Millis::now();
+        let mut tx = self.store().begin().await?;
+        let person = self.person(&mut tx, actor.person).await?;
+        let all = store::factors(&mut tx, actor.person).await?;
+        let factor = all.iter().find(|f| f.id == id).ok_or(AppError::NotFound)?;
+        let last = factor.confirmed_at.is_some() && confirmed(&all).count() == 1;
+        if last {
+            let enforcing = members::of_person_all(&mut tx, actor.person)
+                .await?
+                .into_iter()
+                .any(|(a, m)| a.enforces_mfa() && m.grants_access(now));
+            if enforcing {
+                return Err(DomainError::conflict(
+                    "last_factor_required",
+                    "an account you belong to requires MFA: add another factor before removing this one",
+                )
+                .into());
+            }
+            store::replace_recovery_codes(&mut tx, actor.person, &[], now).await?;
+        }
+        store::delete_factor(&mut tx, actor.person, id).await?;
+        if factor.confirmed_at.is_some() {
+            let event = events::by_person(
+                actor.person,
+                &actor.email,
+                &actor.meta,
+                None,
+                "mfa.factor_removed",
+            )
+            .target("mfa_factor", id)
+            .details(
+                serde_json::json!({ "kind": factor.kind, "name": factor.name, "mfa_off": last }),
+            );
+            events::fan_out(&mut tx, actor.person, event, now).await?;
+            let what = format!(
+                "A second factor ({}) was removed from your watchword login",
+                factor.name
+            );
+            let advice = if last {
+                "Your login is now protected by your password alone: add a factor again soon."
+            } else {
+                ""
+            };
+            self.notify(
+                &mut tx,
+                &person,
+                "A second factor was removed from your login",
+                &what,
+                advice,
+                &actor.meta,
+                now,
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        self.committed();
+        Ok(())
+    }
+
+    /// A new set of ten recovery codes (shown this once); the old set stops working.
+    pub async fn regenerate_recovery_codes(&self, actor: &Actor) -> Result<Vec<String>, AppError> {
+        self.require_recent_auth(actor, "regenerate recovery codes")?;
+        let now = Millis::now();
+        let mut tx = self.store().begin().await?;
+        let person = self.person(&mut tx, actor.person).await?;
+        if confirmed(&store::factors(&mut tx, actor.person).await?)
+            .next()
+            .is_none()
+        {
+            return Err(DomainError::conflict(
+                "mfa_not_enrolled",
+                "add a second factor first; recovery codes come with it",
+            )
+            .into());
+        }
+        let codes = rules::new_recovery_codes();
+        let hashes: Vec<Vec<u8>> = codes
+            .iter()
+            .filter_map(|c| rules::hash_recovery_code(c))
+            .collect();
+        store::replace_recovery_codes(&mut tx, actor.person, &hashes, now).await?;
+        let event = events::by_person(
+            actor.person,
+            &actor.email,
+            &actor.meta,
+            None,
+            "mfa.recovery_codes_regenerated",
+        )
+        .target("person", actor.person);
+        events::fan_out(&mut tx, actor.person, event, now).await?;
+        self.notify(&mut tx, &person, "New recovery codes were generated", "A new set of recovery codes was generated for your watchword login; the old codes no longer work", "", &actor.meta, now).await?;
+        tx.commit().await?;
+        Ok(codes)
+    }
+
+    /// Refuses a person's session in an account that requires MFA until it passed a factor.
+    pub(crate) async fn check_mfa_enforced(
+        &self,
+        c: &mut Conn,
+        actor: &Actor,
+        account: &watchword_store::rows::AccountRow,
+    ) -> Result<(), AppError> {
+        if !account.enforces_mfa() || actor.mfa_at.is_some() {
+            return Ok(());
+        }
+        let enrolled = confirmed(&store::factors(c, actor.person).await?)
+            .next()
+            .is_some();
+        Err(if enrolled {
+            DomainError::forbidden(
+                "mfa_verification_required",
+                "this account requires MFA: confirm a code (POST /api/v1/me/reauthenticate) or log in again",
+            )
+        } else {
+            DomainError::forbidden(
+                "mfa_enrollment_required",
+                "this account requires MFA: add an authenticator app (POST /api/v1/me/mfa/totp) first",
+            )
+        }
+        .into())
+    }
+
+    /// "Require MFA" for an account (Owners and Admins; always on for paid plans). Turning it
+    /// on needs the person doing it to have MFA, so they do not lock themselves out.
+    pub async fn set_mfa_required(
+        &self,
+        actor: &Actor,
+        account: AccountId,
+        on: bool,
+    ) -> Result<bool, AppError> {
+        self.require_recent_auth(actor, "change account security settings")?;
+        let now = Millis::now();
+        let mut tx = self.store().begin().await?;
+        let access = self.access(&mut tx, actor, account).await?;
+        access.require(Permission::AccountSettingsEdit)?;
+        let a = &access.account;
+        if !on && a.plan == Plan::Paid {
+            return Err(DomainError::conflict(
+                "mfa_always_required",
+                "MFA is always required on paid plans",
+            )
+            .into());
+        }
+        if on && actor.mfa_at.is_none() {
+            return Err(DomainError::conflict(
+                "enroll_mfa_first",
+                "add a second factor to your own login before requiring MFA of everyone",
+            )
+            .into());
+        }
+        if a.mfa_required != on {
+            accounts::set_mfa_required(&mut tx, account, on).await?;
+            let event = events::by_actor(actor, account, "account.settings_changed").details(
+                serde_json::json!({ "mfa_required": { "from": a.mfa_required, "to": on } }),
+            );
+            audit::append(&mut tx, &event, now).await?;
+            let person = self.person(&mut tx, actor.person).await?;
+            let what = format!(
+                "You turned {} \"require MFA\" for the account {}",
+                if on { "on" } else { "off" },
+                a.name
+            );
+            self.notify(
+                &mut tx,
+                &person,
+                "MFA enforcement changed",
+                &what,
+                "",
+                &actor.meta,
+                now,
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        self.committed();
+        Ok(on || a.plan == Plan::Paid)
+    }
+
+    /// Whether an account requires MFA, and how many of its members have no second factor
+    /// (Account > Settings > Security).
+    pub async fn mfa_settings(
+        &self,
+        caller: &crate::Caller,
+        account: AccountId,
+    ) -> Result<(bool, i64), AppError> {
+        let mut c = self.store().read().await?;
+        let a = self
+            .authorize(
+                &mut c,
+                caller,
+                account,
+                Permission::AccountSettingsRead,
+                "account_settings:read",
+            )
+            .await?;
+        Ok((
+            a.enforces_mfa(),
+            store::members_without_mfa(&mut c, account).await?,
+        ))
+    }
+
+    /// Emails a reset link when `email` belongs to an active person. Answers the same, at once,
+    /// either way: the work happens off the request path, so timing tells nothing either.
+    pub fn request_password_reset(&self, email: &str, meta: &Meta) {
+        let Ok(email) = EmailAddress::parse(email) else {
+            return;
+        };
+        let (app, meta) = (self.clone(), meta.clone());
+        tokio::spawn(async move {
+            if let Err(e) = app.send_reset(email.as_str(), &meta).await {
+                tracing::warn!(error = %e, "could not prepare a password reset");
+            }
+        });
+    }
+
+    async fn send_reset(&self, email: &str, meta: &Meta) -> Result<(), AppError> {
+        let Some(person) = persons::by_email(&mut *self.store().read().await?, email)
+            .await?
+            .filter(|p| p.active)
+        else {
+            return Ok(());
+        };
+        let token = random_token();
+        let now = Millis::now();
+        let link = format!(
+            "{}/reset-password?token={token}",
+            self.settings().public_url.trim_end_matches('/')
+        );
+        let mut tx = self.store().begin().await?;
+        store::insert_reset(
+            &mut tx,
+            &hash_token(&token),
+            person.id,
+            now,
+            now.plus_secs(self.settings().password_reset_ttl_secs),
+        )
+        .await?;
+        mail::enqueue(
+            &mut tx,
+            None,
+            &person.email,
+            &Template::PasswordReset {
+                name: &person.name,
+                link: &link,
+            },
+            now,
+        )
+        .await?;
+        let event = events::by_person(
+            person.id,
+            &person.email,
+            meta,
+            None,
+            "password.reset_requested",
+        )
+        .target("person", person.id);
+        events::fan_out(&mut tx, person.id, event, now).await?;
+        tx.commit().await?;
+        self.committed();
+        Ok(())
+    }
+
+    /// Sets a new password with a reset token (once, within the hour): every session ends, and
+    /// the person is told. Second factors stay: the next login still asks for one.
+    pub async fn confirm_password_reset(
+        &self,
+        token: &str,
+        new: Password,
+        meta: &Meta,
+    ) -> Result<(), AppError> {
+        let hash = hash_token(token);
+        let invalid = || {
+            AppError::from(DomainError::field(
+                "invalid_reset_token",
+                "token",
+                "this reset link is invalid, used or expired",
+            ))
+        };
+        let now = Millis::now();
+        let mut c = self.store().read().await?;
+        let person_id = store::reset_person(&mut c, &hash, now)
+            .await?
+            .ok_or_else(invalid)?;
+        let person = self
+            .person(&mut c, person_id)
+            .await
+            .map_err(|_| invalid())?;
+        drop(c);
+        password::check_policy(&new, &EmailAddress::parse(&person.email)?, &person.name)?;
+        let phc = self.hashing(move |h| h.hash(&new)).await?;
+        let now = Millis::now();
+        let mut tx = self.store().begin().await?;
+        if store::use_reset(&mut tx, &hash, now).await? != Some(person.id) {
+            return Err(invalid());
+        }
+        persons::set_password(&mut tx, person.id, &phc, now).await?;
+        let revoked = sessions::revoke_all_except(&mut tx, person.id, None, now).await?;
+        let event = events::by_person(person.id, &person.email, meta, None, "password.reset")
+            .target("person", person.id)
+            .details(serde_json::json!({ "sessions_revoked": revoked }));
+        events::fan_out(&mut tx, person.id, event, now).await?;
+        self.notify(&mut tx, &person, "Your watchword password was reset", "The password of your watchword login was reset with an emailed link and every session was signed out", "", meta, now).await?;
+        tx.commit().await?;
+        self.committed();
+        Ok(())
+    }
+
+    /// Re-seals every authenticator secret not sealed under the keyring's current key (after a
+    /// key was added). Returns how many were re-sealed.
+    pub async fn reseal_mfa_secrets(&self) -> Result<usize, AppError> {
+        let ring = &self.settings().mfa_keyring;
+        let now = Millis::now();
+        let mut tx = self.store().begin().await?;
+        let mut n = 0;
+        for f in store::all_sealed(&mut tx).await? {
+            if f.key_id.as_deref() == Some(ring.current_id()) {
+                continue;
+            }
+            let plain = self.open_secret(&f)?;
+            let (key_id, sealed) = ring.seal(&plain, &f.id);
+            store::reseal(&mut tx, &f.id, &key_id, &sealed).await?;
+            n += 1;
+        }
+        let event = events::system(None, "mfa.keys_rotated")
+            .details(serde_json::json!({ "key_id": ring.current_id(), "resealed": n }));
+        audit::append(&mut tx, &event, now).await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+}

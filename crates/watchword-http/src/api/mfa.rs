@@ -1,0 +1,252 @@
+//! A person's second factors and recovery codes, the second step of a login, and password reset.
+
+use super::dto::time;
+use crate::AppState;
+use crate::error::{ApiResult, ErrorBody};
+use crate::extract::{ApiSession, ClientMeta, Json, Path};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+use watchword_app::auth::SessionMode;
+use watchword_app::mfa::FactorView;
+use watchword_domain::password::Password;
+
+#[derive(Serialize, ToSchema)]
+pub struct FactorDto {
+    pub id: String,
+    /// `totp`.
+    pub kind: &'static str,
+    pub name: String,
+    pub created_at: String,
+    pub last_used_at: Option<String>,
+}
+
+impl From<&FactorView> for FactorDto {
+    fn from(f: &FactorView) -> Self {
+        Self {
+            id: f.id.clone(),
+            kind: f.kind,
+            name: f.name.clone(),
+            created_at: time(f.created_at),
+            last_used_at: f.last_used_at.map(time),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MfaDto {
+    pub factors: Vec<FactorDto>,
+    pub recovery_codes_left: i64,
+    /// Three or fewer recovery codes left: regenerate them.
+    pub recovery_codes_low: bool,
+    /// Only one method: add a backup so you are never locked out.
+    pub add_backup: bool,
+    /// Your accounts that require MFA.
+    pub enforced_by: Vec<Uuid>,
+}
+
+/// The caller's second factors.
+#[utoipa::path(get, path = "/api/v1/me/mfa", tag = "me", responses((status = 200, body = MfaDto), (status = 401, body = ErrorBody)))]
+pub async fn status(
+    State(state): State<AppState>,
+    ApiSession(s): ApiSession,
+) -> ApiResult<Json<MfaDto>> {
+    let m = state.app.mfa_status(&s.actor).await?;
+    Ok(Json(MfaDto {
+        factors: m.factors.iter().map(FactorDto::from).collect(),
+        recovery_codes_left: m.recovery_codes_left,
+        recovery_codes_low: m.recovery_codes_low,
+        add_backup: m.add_backup,
+        enforced_by: m.enforced_by.iter().map(|a| a.0).collect(),
+    }))
+}
+
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct StartTotpRequest {
+    pub name: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TotpEnrolmentDto {
+    pub factor_id: String,
+    /// Base32, for typing into an app; shown this once.
+    pub secret: String,
+    /// `otpauth://totp/…`, what the QR code carries.
+    pub otpauth_uri: String,
+}
+
+/// Start adding an authenticator app (authentication within 15 minutes): the secret, once.
+#[utoipa::path(post, path = "/api/v1/me/mfa/totp", tag = "me", request_body = StartTotpRequest,
+    responses((status = 201, body = TotpEnrolmentDto), (status = "4XX", body = ErrorBody)))]
+pub async fn start_totp(
+    State(state): State<AppState>,
+    ApiSession(s): ApiSession,
+    body: axum::body::Bytes,
+) -> ApiResult<(StatusCode, Json<TotpEnrolmentDto>)> {
+    let req: StartTotpRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        StartTotpRequest::default()
+    } else {
+        super::keys::parse_json(&body)?
+    };
+    let e = state.app.start_totp(&s.actor, req.name.as_deref()).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(TotpEnrolmentDto {
+            factor_id: e.factor_id,
+            secret: e.secret_base32,
+            otpauth_uri: e.otpauth_uri,
+        }),
+    ))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConfirmTotpRequest {
+    pub code: String,
+    /// Which enrolment; the latest pending one when absent.
+    pub factor_id: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ConfirmedDto {
+    pub factor: FactorDto,
+    /// Ten single-use codes, shown this once, when this is your first factor.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recovery_codes: Option<Vec<String>>,
+}
+
+/// Confirm an authenticator app with a code from it.
+#[utoipa::path(post, path = "/api/v1/me/mfa/totp/confirm", tag = "me", request_body = ConfirmTotpRequest,
+    responses((status = 200, body = ConfirmedDto), (status = "4XX", body = ErrorBody)))]
+pub async fn confirm_totp(
+    State(state): State<AppState>,
+    ApiSession(s): ApiSession,
+    Json(req): Json<ConfirmTotpRequest>,
+) -> ApiResult<Json<ConfirmedDto>> {
+    let c = state
+        .app
+        .confirm_totp(&s.actor, req.factor_id.as_deref(), &req.code)
+        .await?;
+    Ok(Json(ConfirmedDto {
+        factor: FactorDto::from(&c.factor),
+        recovery_codes: c.recovery_codes,
+    }))
+}
+
+/// Remove a factor (authentication within 15 minutes). The last one stays while an account of
+/// yours requires MFA (`409 last_factor_required`).
+#[utoipa::path(delete, path = "/api/v1/me/mfa/{factor_id}", tag = "me", params(("factor_id" = String, Path)),
+    responses((status = 204), (status = "4XX", body = ErrorBody)))]
+pub async fn remove(
+    State(state): State<AppState>,
+    ApiSession(s): ApiSession,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    state.app.remove_factor(&s.actor, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RecoveryCodesDto {
+    pub recovery_codes: Vec<String>,
+}
+
+/// Ten new recovery codes, shown this once; the old set stops working.
+#[utoipa::path(post, path = "/api/v1/me/recovery-codes", tag = "me",
+    responses((status = 201, body = RecoveryCodesDto), (status = "4XX", body = ErrorBody)))]
+pub async fn regenerate(
+    State(state): State<AppState>,
+    ApiSession(s): ApiSession,
+) -> ApiResult<(StatusCode, Json<RecoveryCodesDto>)> {
+    let codes = state.app.regenerate_recovery_codes(&s.actor).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(RecoveryCodesDto {
+            recovery_codes: codes,
+        }),
+    ))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginMfaRequest {
+    pub challenge_id: String,
+    /// `totp` or `recovery_code`.
+    pub method: String,
+    pub code: String,
+}
+
+/// Finish a login with a second factor; the session mode is the one the password step asked for.
+#[utoipa::path(post, path = "/api/v1/login/mfa", tag = "auth", request_body = LoginMfaRequest,
+    responses((status = 200, body = super::auth::LoginResponse), (status = 401, body = ErrorBody, description = "invalid_code"),
+        (status = 429, body = ErrorBody, description = "too_many_attempts")))]
+pub async fn login(
+    State(state): State<AppState>,
+    ClientMeta(meta): ClientMeta,
+    Json(req): Json<LoginMfaRequest>,
+) -> ApiResult<Response> {
+    let s = state
+        .app
+        .login_mfa(&req.challenge_id, &req.method, &req.code, &meta)
+        .await?;
+    let mode = if s.cookie {
+        SessionMode::Cookie
+    } else {
+        SessionMode::Token
+    };
+    Ok(super::auth::session_response(&state, mode, &s))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResetRequest {
+    pub email: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ResetAccepted {
+    pub status: &'static str,
+}
+
+/// Ask for a password reset link. The answer is the same whether the email is known or not.
+#[utoipa::path(post, path = "/api/v1/password-reset", tag = "auth", request_body = ResetRequest,
+    responses((status = 202, body = ResetAccepted)))]
+pub async fn request_reset(
+    State(state): State<AppState>,
+    ClientMeta(meta): ClientMeta,
+    Json(req): Json<ResetRequest>,
+) -> (StatusCode, Json<ResetAccepted>) {
+    state.app.request_password_reset(&req.email, &meta);
+    (
+        StatusCode::ACCEPTED,
+        Json(ResetAccepted {
+            status: "if this email belongs to a login, a reset link is on its way",
+        }),
+    )
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResetConfirmRequest {
+    pub token: String,
+    pub new_password: String,
+}
+
+/// Set a new password with the emailed token: every session ends; factors stay.
+#[utoipa::path(post, path = "/api/v1/password-reset/confirm", tag = "auth", request_body = ResetConfirmRequest,
+    responses((status = 204), (status = 422, body = ErrorBody, description = "invalid_reset_token, password_policy")))]
+pub async fn confirm_reset(
+    State(state): State<AppState>,
+    ClientMeta(meta): ClientMeta,
+    Json(req): Json<ResetConfirmRequest>,
+) -> ApiResult<StatusCode> {
+    state
+        .app
+        .confirm_password_reset(&req.token, Password::new(req.new_password), &meta)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,372 @@
+//! MFA on SQLite and PostgreSQL: authenticator enrolment and login with codes from Debian's
+//! `oathtool` (an independent TOTP implementation), replayed and expired codes refused, recovery
+//! codes single use, enforcement by accounts and paid plans, the last factor kept, and password
+//! reset answering alike for known and unknown emails.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use watchword_testkit::{Login, PASSWORD, TestApp, both_backends};
+
+fn code(v: &Value) -> &str {
+    v["error"]["code"].as_str().unwrap_or_default()
+}
+
+/// The TOTP code of `secret` (base32) at `unix` seconds, from oathtool.
+fn oathtool(secret: &str, unix: i64) -> String {
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "oathtool --totp -b -N \"$(date -u -d @{unix} '+%Y-%m-%d %H:%M:%S UTC')\" {secret}"
+        ))
+        .output()
+        .expect("oathtool runs (apt-get install oathtool)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// Enrols an authenticator for `who`; returns the base32 secret, the time its code was taken
+/// at, and the confirmation body.
+async fn enrol(app: &TestApp, who: &Login) -> (String, i64, Value) {
+    let (s, v) = app
+        .post("/api/v1/me/mfa/totp", &who.token, json!({"name": "Phone"}))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let secret = v["secret"].as_str().unwrap().to_owned();
+    assert!(
+        v["otpauth_uri"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("secret={secret}"))
+    );
+    let t = now();
+    let (s, c) = app
+        .post(
+            "/api/v1/me/mfa/totp/confirm",
+            &who.token,
+            json!({"code": oathtool(&secret, t)}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{c}");
+    (secret, t, c)
+}
+
+async fn challenge(app: &TestApp, email: &str) -> Value {
+    let (s, v) = app.login(email, PASSWORD).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["mfa_required"], true, "{v}");
+    assert!(v.get("session_token").is_none());
+    v
+}
+
+async fn finish(app: &TestApp, ch: &Value, method: &str, code: &str) -> (StatusCode, Value) {
+    let body = json!({"challenge_id": ch["challenge_id"], "method": method, "code": code});
+    app.call(Method::POST, "/api/v1/login/mfa", None, Some(body))
+        .await
+}
+
+both_backends!(
+    authenticator_login_replay_and_recovery_codes,
+    |app: TestApp| async move {
+        let ada = app.signup("Acme", "Ada", "ada@example.com").await;
+        let (s, v) = app.get("/api/v1/me/mfa", &ada.token).await;
+        assert_eq!((s, v["factors"].clone()), (StatusCode::OK, json!([])));
+        // Enrolment is confirmed only by a valid code.
+        let (s, v) = app.post("/api/v1/me/mfa/totp", &ada.token, json!({})).await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        let secret = v["secret"].as_str().unwrap().to_owned();
+        let wrong = format!(
+            "{:06}",
+            (oathtool(&secret, now()).parse::<u32>().unwrap() + 1) % 1_000_000
+        );
+        let (s, v) = app
+            .post(
+                "/api/v1/me/mfa/totp/confirm",
+                &ada.token,
+                json!({"code": wrong}),
+            )
+            .await;
+        assert_eq!((s, code(&v)), (StatusCode::UNAUTHORIZED, "invalid_code"));
+        assert_eq!(
+            app.get("/api/v1/me/mfa", &ada.token).await.1["factors"],
+            json!([])
+        );
+        let (secret, t0, confirmed) = enrol(&app, &ada).await;
+        let recovery: Vec<String> =
+            serde_json::from_value(confirmed["recovery_codes"].clone()).unwrap();
+        assert_eq!(recovery.len(), 10);
+        // Sealed at rest under the data directory's key file, readable by its owner only.
+        assert_eq!(app.sql("UPDATE mfa_factors SET key_id = key_id WHERE key_id = 'k1' AND secret_sealed IS NOT NULL AND confirmed_at IS NOT NULL", &[]).await, 1);
+        let key_file = app.data_dir().join("mfa-keys");
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert!(
+            !std::fs::read_to_string(&key_file)
+                .unwrap()
+                .contains(&secret)
+        );
+        let (_, m) = app.get("/api/v1/me/mfa", &ada.token).await;
+        assert_eq!(
+            (
+                m["factors"][0]["kind"].clone(),
+                m["recovery_codes_left"].clone()
+            ),
+            (json!("totp"), json!(10))
+        );
+
+        // The password alone no longer opens a session.
+        let ch = challenge(&app, "ada@example.com").await;
+        assert_eq!(ch["methods"], json!(["totp", "recovery_code"]));
+        // The enrolment's code was accepted once: replay refused; an expired code refused.
+        assert_eq!(
+            code(&finish(&app, &ch, "totp", &oathtool(&secret, t0)).await.1),
+            "invalid_code"
+        );
+        assert_eq!(
+            code(
+                &finish(&app, &ch, "totp", &oathtool(&secret, t0 - 90))
+                    .await
+                    .1
+            ),
+            "invalid_code"
+        );
+        let (s, v) = finish(&app, &ch, "sms", "123456").await;
+        assert_eq!(
+            (s, code(&v)),
+            (StatusCode::UNPROCESSABLE_ENTITY, "unknown_method")
+        );
+        // The next step's code (one step of drift) works, once.
+        let next = oathtool(&secret, t0 + 30);
+        let (s, v) = finish(&app, &ch, "totp", &next).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        let token = v["session_token"].as_str().unwrap().to_owned();
+        assert_eq!(app.get("/api/v1/whoami", &token).await.0, StatusCode::OK);
+        assert_eq!(
+            code(&finish(&app, &ch, "totp", &next).await.1),
+            "invalid_code",
+            "a challenge is used once"
+        );
+        let ch2 = challenge(&app, "ada@example.com").await;
+        assert_eq!(
+            code(&finish(&app, &ch2, "totp", &next).await.1),
+            "invalid_code",
+            "a code is accepted once"
+        );
+
+        // Recovery codes: single use, typed in any case.
+        let (s, _) = finish(&app, &ch2, "recovery_code", &recovery[0].to_lowercase()).await;
+        assert_eq!(s, StatusCode::OK);
+        let ch3 = challenge(&app, "ada@example.com").await;
+        assert_eq!(
+            code(&finish(&app, &ch3, "recovery_code", &recovery[0]).await.1),
+            "invalid_code"
+        );
+        assert_eq!(
+            app.get("/api/v1/me/mfa", &ada.token).await.1["recovery_codes_left"],
+            9
+        );
+        // Regenerating voids the old set.
+        let (s, r) = app
+            .post("/api/v1/me/recovery-codes", &ada.token, json!({}))
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{r}");
+        assert_eq!(
+            code(&finish(&app, &ch3, "recovery_code", &recovery[1]).await.1),
+            "invalid_code"
+        );
+        let fresh = r["recovery_codes"][0].as_str().unwrap();
+        assert_eq!(
+            finish(&app, &ch3, "recovery_code", fresh).await.0,
+            StatusCode::OK
+        );
+
+        // Audited and told by email.
+        let (_, ev) = app
+            .get(
+                &format!("/api/v1/accounts/{}/audit-events", ada.account),
+                &ada.token,
+            )
+            .await;
+        let actions: Vec<&str> = ev["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|e| e["action"].as_str())
+            .collect();
+        for a in [
+            "mfa.factor_added",
+            "mfa.recovery_code_used",
+            "mfa.recovery_codes_regenerated",
+            "mfa.code_failed",
+        ] {
+            assert!(actions.contains(&a), "{a} missing from {actions:?}");
+        }
+        app.wait_for_email("ada@example.com", "A second factor was added")
+            .await;
+        app.wait_for_email("ada@example.com", "A recovery code was used")
+            .await;
+    }
+);
+
+both_backends!(
+    accounts_enforce_mfa_and_the_last_factor_stays,
+    |app: TestApp| async move {
+        let ada = app.signup("Acme", "Ada", "ada@example.com").await;
+        let bob = app
+            .invite_and_accept(&ada, "bob@example.com", "admin")
+            .await;
+        let settings = format!("/api/v1/accounts/{}/settings", ada.account);
+        let members = format!("/api/v1/accounts/{}/members", ada.account);
+        let patch = |on: bool| {
+            app.call(
+                Method::PATCH,
+                &settings,
+                Some(&ada.token),
+                Some(json!({"mfa_required": on})),
+            )
+        };
+        // Requiring MFA needs MFA of whoever turns it on.
+        let (s, v) = patch(true).await;
+        assert_eq!((s, code(&v)), (StatusCode::CONFLICT, "enroll_mfa_first"));
+        enrol(&app, &ada).await;
+        let (s, v) = patch(true).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert_eq!(
+            (v["mfa_required"].clone(), v["members_without_mfa"].clone()),
+            (json!(true), json!(1))
+        );
+        // Bob reaches nothing in the account until enrolled; his own security page works.
+        let (s, v) = app.get(&members, &bob.token).await;
+        assert_eq!(
+            (s, code(&v)),
+            (StatusCode::FORBIDDEN, "mfa_enrollment_required")
+        );
+        let (_, m) = app.get("/api/v1/me/mfa", &bob.token).await;
+        assert_eq!(m["enforced_by"], json!([ada.account]));
+        let (_, _, c) = enrol(&app, &bob).await;
+        assert_eq!(app.get(&members, &bob.token).await.0, StatusCode::OK);
+        let (_, m) = app.get("/api/v1/me/mfa", &bob.token).await;
+        assert_eq!(m["add_backup"], false, "recovery codes are the backup");
+        // His only factor cannot go while the account enforces MFA.
+        let fid = c["factor"]["id"].as_str().unwrap();
+        let (s, v) = app
+            .delete(&format!("/api/v1/me/mfa/{fid}"), &bob.token)
+            .await;
+        assert_eq!(
+            (s, code(&v)),
+            (StatusCode::CONFLICT, "last_factor_required")
+        );
+        // A session that never passed a factor is refused even for an enrolled person.
+        let ada_pw_only = app
+            .sql(
+                "UPDATE sessions SET mfa_at = NULL WHERE person_id = $1",
+                &[&ada.person],
+            )
+            .await;
+        assert!(ada_pw_only >= 1);
+        let (s, v) = app.get(&members, &ada.token).await;
+        assert_eq!(
+            (s, code(&v)),
+            (StatusCode::FORBIDDEN, "mfa_verification_required")
+        );
+        // Paid plans always enforce, whatever the setting says.
+        app.sql(
+            "UPDATE accounts SET plan = 'paid', mfa_required = 0 WHERE id = $1",
+            &[&ada.account],
+        )
+        .await;
+        let (_, v) = app.get(&settings, &bob.token).await;
+        assert_eq!(v["mfa_required"], true, "{v}");
+        // Off with the factor on a free plan: then removal is allowed.
+        app.sql(
+            "UPDATE accounts SET plan = 'free' WHERE id = $1",
+            &[&ada.account],
+        )
+        .await;
+        let (s, _) = app
+            .delete(&format!("/api/v1/me/mfa/{fid}"), &bob.token)
+            .await;
+        assert_eq!(s, StatusCode::NO_CONTENT);
+        let (_, m) = app.get("/api/v1/me/mfa", &bob.token).await;
+        assert_eq!(
+            (m["factors"].clone(), m["recovery_codes_left"].clone()),
+            (json!([]), json!(0))
+        );
+        app.wait_for_email("bob@example.com", "A second factor was removed")
+            .await;
+    }
+);
+
+both_backends!(
+    password_reset_is_single_use_and_tells_nothing,
+    |app: TestApp| async move {
+        let ada = app.signup("Acme", "Ada", "ada@example.com").await;
+        let ask = |email: &'static str| {
+            app.call(
+                Method::POST,
+                "/api/v1/password-reset",
+                None,
+                Some(json!({"email": email})),
+            )
+        };
+        let known = ask("ada@example.com").await;
+        let unknown = ask("nobody@example.com").await;
+        assert_eq!(known.0, StatusCode::ACCEPTED);
+        assert_eq!(known, unknown, "same answer for known and unknown emails");
+        let msg = app
+            .wait_for_email("ada@example.com", "Reset your watchword password")
+            .await;
+        let token = watchword_testkit::mail::link_token(&msg.text).expect("link");
+        app.wait_outbox_empty().await;
+        assert!(app.emails().iter().all(|m| !m.to.contains("nobody")));
+        let confirm = |pw: &'static str| {
+            let body = json!({"token": token.clone(), "new_password": pw});
+            app.call(
+                Method::POST,
+                "/api/v1/password-reset/confirm",
+                None,
+                Some(body),
+            )
+        };
+        let (s, v) = confirm("short").await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+        assert_ne!(
+            code(&v),
+            "invalid_reset_token",
+            "a refused password leaves the link usable"
+        );
+        let (s, v) = confirm("Brand-new-horse-battery-42!").await;
+        assert_eq!(s, StatusCode::NO_CONTENT, "{v}");
+        assert_eq!(
+            app.get("/api/v1/whoami", &ada.token).await.0,
+            StatusCode::UNAUTHORIZED,
+            "sessions end"
+        );
+        let (s, v) = confirm("Another-new-horse-battery-43!").await;
+        assert_eq!(
+            (s, code(&v)),
+            (StatusCode::UNPROCESSABLE_ENTITY, "invalid_reset_token")
+        );
+        assert_eq!(
+            app.login("ada@example.com", "Brand-new-horse-battery-42!")
+                .await
+                .0,
+            StatusCode::OK
+        );
+        app.wait_for_email("ada@example.com", "password was reset")
+            .await;
+    }
+);

@@ -359,7 +359,7 @@ impl App {
     }
 
     pub async fn logout(&self, actor: &Actor) -> Result<(), AppError> {
-        self.end_sessions(actor, Some(actor.session), "logout")
+        self.end_sessions(actor, Ended::One(actor.session), "logout")
             .await
             .map(|_| ())
     }
@@ -375,7 +375,7 @@ impl App {
 
     pub async fn revoke_session(&self, actor: &Actor, id: SessionId) -> Result<(), AppError> {
         match self
-            .end_sessions(actor, Some(id), "session.revoked")
+            .end_sessions(actor, Ended::One(id), "session.revoked")
             .await?
         {
             0 => Err(AppError::NotFound),
@@ -384,24 +384,35 @@ impl App {
     }
 
     pub async fn revoke_other_sessions(&self, actor: &Actor) -> Result<u64, AppError> {
-        self.end_sessions(actor, None, "session.revoked_others")
+        self.end_sessions(actor, Ended::Others, "session.revoked_others")
             .await
     }
 
-    /// Ends one session (`Some`) or all but the actor's own (`None`), with its audit event.
+    /// "Log out everywhere": every session of the person ends, this one included.
+    pub async fn logout_everywhere(&self, actor: &Actor) -> Result<u64, AppError> {
+        self.end_sessions(actor, Ended::All, "session.logged_out_everywhere")
+            .await
+    }
+
+    /// Ends sessions of the actor's person, with its audit event.
     async fn end_sessions(
         &self,
         actor: &Actor,
-        one: Option<SessionId>,
+        which: Ended,
         action: &'static str,
     ) -> Result<u64, AppError> {
         let now = Millis::now();
         let mut tx = self.store().begin().await?;
-        let n = match one {
-            Some(id) => sessions::revoke(&mut tx, actor.person, id, now).await? as u64,
-            None => {
+        let n = match which {
+            Ended::One(id) => sessions::revoke(&mut tx, actor.person, id, now).await? as u64,
+            Ended::Others => {
                 sessions::revoke_all_except(&mut tx, actor.person, Some(actor.session), now).await?
             }
+            Ended::All => sessions::revoke_all_except(&mut tx, actor.person, None, now).await?,
+        };
+        let one = match which {
+            Ended::One(id) => Some(id),
+            _ => None,
         };
         if n > 0 {
             let mut event =
@@ -506,4 +517,12 @@ impl App {
         self.committed();
         Ok(())
     }
+}
+
+/// Which sessions [`App::end_sessions`] ends.
+enum Ended {
+    One(SessionId),
+    /// All but the actor's own.
+    Others,
+    All,
 }

@@ -15,7 +15,9 @@ mod key_loader;
 pub mod mail;
 pub mod members;
 pub mod mfa;
+pub mod passkeys;
 pub mod roles;
+pub mod sms;
 pub mod staff;
 
 pub use context::{Actor, Caller, Meta};
@@ -130,6 +132,8 @@ struct Inner {
     /// A real hash of a random password, verified when an email is unknown so that a login costs
     /// the same either way.
     dummy_hash: String,
+    /// The WebAuthn relying party (None when public_url has no usable host name).
+    webauthn: Option<webauthn_rs::Webauthn>,
 }
 
 impl App {
@@ -137,6 +141,9 @@ impl App {
         let dummy =
             watchword_domain::password::Password::new(watchword_domain::token::random_token());
         let dummy_hash = settings.hash.hash(&dummy);
+        let webauthn = passkeys::relying_party(&settings.public_url)
+            .map_err(|e| tracing::warn!(error = %e, "passkeys are off"))
+            .ok();
         Self {
             inner: Arc::new(Inner {
                 hashing: Semaphore::new(settings.hash_concurrency.max(1)),
@@ -144,6 +151,7 @@ impl App {
                 keys: api_keys::KeyCache::new(settings.api_key_cache_ttl_ms),
                 outbox_ready: Notify::new(),
                 dummy_hash,
+                webauthn,
                 store,
                 settings,
             }),

@@ -33,7 +33,7 @@ pub struct FactorView {
 }
 
 impl FactorView {
-    fn of(f: &FactorRow) -> Self {
+    pub(crate) fn of(f: &FactorRow) -> Self {
         Self {
             id: f.id.clone(),
             kind: FactorKind::parse(&f.kind).map_or("unknown", FactorKind::as_str),
@@ -81,8 +81,46 @@ pub enum LoginOutcome {
     },
 }
 
-fn confirmed(factors: &[FactorRow]) -> impl Iterator<Item = &FactorRow> {
+/// What a person answers a challenge with.
+#[derive(Debug, Clone, Copy)]
+pub enum Proof<'a> {
+    /// A TOTP, SMS or recovery code.
+    Code(&'a str),
+    /// A WebAuthn assertion for a ceremony started with the passkey options call.
+    Passkey {
+        ceremony_id: &'a str,
+        credential: &'a serde_json::Value,
+    },
+}
+
+impl Proof<'_> {
+    fn code(&self) -> Option<&str> {
+        match self {
+            Proof::Code(c) => Some(c),
+            Proof::Passkey { .. } => None,
+        }
+    }
+}
+
+pub(crate) fn confirmed(factors: &[FactorRow]) -> impl Iterator<Item = &FactorRow> {
     factors.iter().filter(|f| f.confirmed_at.is_some())
+}
+
+/// A factor's name as given (trimmed), else `default`: 1 to 100 characters, no control characters.
+pub(crate) fn factor_name(name: Option<&str>, default: &str) -> Result<String, AppError> {
+    let name = name
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .unwrap_or(default);
+    if name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err(DomainError::field(
+            "invalid_name",
+            "name",
+            "a factor name has 1 to 100 characters",
+        )
+        .into());
+    }
+    Ok(name.to_owned())
 }
 
 fn unix_secs(now: Millis) -> u64 {
@@ -104,8 +142,10 @@ impl App {
     async fn methods(&self, c: &mut Conn, person: PersonId) -> Result<Vec<&'static str>, AppError> {
         let factors = store::factors(&mut *c, person).await?;
         let mut m = Vec::new();
-        if confirmed(&factors).any(|f| f.kind == "totp") {
-            m.push("totp");
+        for kind in ["passkey", "totp", "sms"] {
+            if confirmed(&factors).any(|f| f.kind == kind) {
+                m.push(kind);
+            }
         }
         if !m.is_empty() && store::recovery_codes_left(c, person).await? > 0 {
             m.push("recovery_code");
@@ -145,7 +185,7 @@ impl App {
         })
     }
 
-    async fn throttled(
+    pub(crate) async fn throttled(
         &self,
         c: &mut Conn,
         person: PersonId,
@@ -160,18 +200,64 @@ impl App {
         Ok(())
     }
 
-    /// Checks a code by `method` and spends it (a TOTP step or a recovery code is accepted once).
-    /// Returns the factor kind passed, or None for a wrong code.
+    /// Checks a proof by `method` and spends it (a TOTP step, an SMS code, a recovery code or a
+    /// passkey ceremony is accepted once). Returns the factor kind passed, or None when wrong.
     async fn check_code(
         &self,
         c: &mut Conn,
         person: PersonId,
         method: &str,
-        code: &str,
+        proof: Proof<'_>,
         now: Millis,
     ) -> Result<Option<&'static str>, AppError> {
+        let code_needed = || {
+            AppError::from(DomainError::field(
+                "code_required",
+                "code",
+                "this method needs a code",
+            ))
+        };
+        if !self.methods(&mut *c, person).await?.contains(&method) {
+            return Err(
+                if ["passkey", "totp", "sms", "recovery_code"].contains(&method) {
+                    DomainError::field(
+                        "method_not_enrolled",
+                        "method",
+                        "you have not set up this method",
+                    )
+                } else {
+                    DomainError::field(
+                        "unknown_method",
+                        "method",
+                        "method is passkey, totp, sms or recovery_code",
+                    )
+                }
+                .into(),
+            );
+        }
         match method {
+            "passkey" => {
+                let Proof::Passkey {
+                    ceremony_id,
+                    credential,
+                } = proof
+                else {
+                    return Err(DomainError::field(
+                        "credential_required",
+                        "credential",
+                        "a passkey answer needs ceremony_id and credential",
+                    )
+                    .into());
+                };
+                self.check_passkey(c, person, ceremony_id, credential, now)
+                    .await
+            }
+            "sms" => {
+                let code = proof.code().ok_or_else(code_needed)?;
+                self.check_sms(c, person, code, now).await
+            }
             "totp" => {
+                let code = proof.code().ok_or_else(code_needed)?;
                 for f in confirmed(&store::factors(&mut *c, person).await?) {
                     if f.kind != "totp" {
                         continue;
@@ -191,6 +277,7 @@ impl App {
                 Ok(None)
             }
             "recovery_code" => {
+                let code = proof.code().ok_or_else(code_needed)?;
                 let Some(hash) = rules::hash_recovery_code(code) else {
                     return Ok(None);
                 };
@@ -201,7 +288,7 @@ impl App {
             _ => Err(DomainError::field(
                 "unknown_method",
                 "method",
-                "method is totp or recovery_code",
+                "method is passkey, totp, sms or recovery_code",
             )
             .into()),
         }
@@ -209,7 +296,7 @@ impl App {
 
     /// Records a failed code (for throttling) in a transaction of its own, so that it counts
     /// even though the attempt's own transaction is rolled back.
-    async fn code_failed(
+    pub(crate) async fn code_failed(
         &self,
         person: PersonId,
         email: &str,
@@ -239,7 +326,7 @@ impl App {
     }
 
     /// Sends the person a security notice and, for recovery codes, warns when few are left.
-    async fn notify(
+    pub(crate) async fn notify(
         &self,
         c: &mut Conn,
         person: &watchword_store::rows::PersonRow,
@@ -261,7 +348,7 @@ impl App {
         Ok(())
     }
 
-    async fn person(
+    pub(crate) async fn person(
         &self,
         c: &mut Conn,
         id: PersonId,
@@ -272,12 +359,60 @@ impl App {
             .ok_or(AppError::Unauthenticated)
     }
 
+    /// The person a live login challenge belongs to.
+    pub(crate) async fn challenge_person(
+        &self,
+        challenge_id: &str,
+    ) -> Result<Option<PersonId>, AppError> {
+        let now = Millis::now();
+        let mut c = self.store().read().await?;
+        Ok(store::challenge(&mut c, &hash_token(challenge_id))
+            .await?
+            .filter(|ch| {
+                ch.used_at.is_none() && ch.expires_at > now && ch.failures < CHALLENGE_MAX_FAILURES
+            })
+            .map(|ch| ch.person_id))
+    }
+
+    /// The methods a live login challenge can be answered with (none when it is not live).
+    pub async fn challenge_methods(&self, challenge_id: &str) -> Vec<&'static str> {
+        let methods = async {
+            let Some(person) = self.challenge_person(challenge_id).await? else {
+                return Ok(Vec::new());
+            };
+            self.methods(&mut *self.store().read().await?, person).await
+        };
+        methods.await.unwrap_or_else(|e: AppError| {
+            tracing::warn!(error = %e, "could not list challenge methods");
+            Vec::new()
+        })
+    }
+
+    /// Renames a factor of the caller.
+    pub async fn rename_factor(&self, actor: &Actor, id: &str, name: &str) -> Result<(), AppError> {
+        let name = factor_name(Some(name), "")?;
+        if name.is_empty() {
+            return Err(DomainError::field(
+                "invalid_name",
+                "name",
+                "a factor name has 1 to 100 characters",
+            )
+            .into());
+        }
+        let mut tx = self.store().begin().await?;
+        if !store::rename_factor(&mut tx, actor.person, id, &name).await? {
+            return Err(AppError::NotFound);
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Finishes a login with a second factor: a session that records the factor passed.
     pub async fn login_mfa(
         &self,
         challenge_id: &str,
         method: &str,
-        code: &str,
+        proof: Proof<'_>,
         meta: &Meta,
     ) -> Result<IssuedSession, AppError> {
         let hash = hash_token(challenge_id);
@@ -295,7 +430,7 @@ impl App {
             .await
             .map_err(|_| AppError::InvalidCode)?;
         let Some(kind) = self
-            .check_code(&mut tx, person.id, method, code, now)
+            .check_code(&mut tx, person.id, method, proof, now)
             .await?
         else {
             drop(tx);
@@ -368,7 +503,7 @@ impl App {
         &self,
         actor: &Actor,
         method: &str,
-        code: &str,
+        proof: Proof<'_>,
     ) -> Result<(), AppError> {
         let now = Millis::now();
         let mut tx = self.store().begin().await?;
@@ -376,7 +511,7 @@ impl App {
             .await?;
         let person = self.person(&mut tx, actor.person).await?;
         let Some(kind) = self
-            .check_code(&mut tx, actor.person, method, code, now)
+            .check_code(&mut tx, actor.person, method, proof, now)
             .await?
         else {
             drop(tx);
@@ -432,18 +567,7 @@ impl App {
         name: Option<&str>,
     ) -> Result<TotpEnrolment, AppError> {
         self.require_recent_auth(actor, "add a second factor")?;
-        let name = name
-            .map(str::trim)
-            .filter(|n| !n.is_empty())
-            .unwrap_or("Authenticator app");
-        if name.chars().count() > 100 || name.chars().any(char::is_control) {
-            return Err(DomainError::field(
-                "invalid_name",
-                "name",
-                "a factor name has 1 to 100 characters",
-            )
-            .into());
-        }
+        let name = factor_name(name, "Authenticator app")?;
         let secret = rules::new_totp_secret();
         let id = format!("mfa_{}", uuid::Uuid::new_v4().simple());
         let (key_id, sealed) = self.settings().mfa_keyring.seal(&secret, &id);
@@ -456,9 +580,10 @@ impl App {
                 id: &id,
                 person: actor.person,
                 kind: "totp",
-                name,
-                secret_sealed: &sealed,
-                key_id: &key_id,
+                name: &name,
+                sealed: Some((&key_id, &sealed)),
+                passkey: None,
+                phone_hint: None,
             },
             now,
         )
@@ -503,41 +628,13 @@ impl App {
             rules::check_totp(&secret, code, unix_secs(now), None).ok_or(AppError::InvalidCode)?;
         store::accept_step(&mut tx, &pending.id, step as i64, now).await?;
         let first = confirmed(&all).next().is_none();
-        let codes = if first {
-            let codes = rules::new_recovery_codes();
-            let hashes: Vec<Vec<u8>> = codes
-                .iter()
-                .filter_map(|c| rules::hash_recovery_code(c))
-                .collect();
-            store::replace_recovery_codes(&mut tx, actor.person, &hashes, now).await?;
-            Some(codes)
-        } else {
-            None
-        };
-        sessions::mark_mfa(&mut tx, actor.session, "totp", now).await?;
-        let event = events::by_person(actor.person, &actor.email, &actor.meta, None, "mfa.factor_added")
-            .target("mfa_factor", &pending.id)
-            .details(serde_json::json!({ "kind": "totp", "name": pending.name, "recovery_codes_issued": first }));
-        events::fan_out(&mut tx, actor.person, event, now).await?;
-        let advice = if first {
-            "Keep your recovery codes somewhere safe, and add a second method (another app or a security key) so you are never locked out."
-        } else {
-            ""
-        };
         let what = format!(
             "An authenticator app ({}) was added to your watchword login",
             pending.name
         );
-        self.notify(
-            &mut tx,
-            &person,
-            "A second factor was added to your login",
-            &what,
-            advice,
-            &actor.meta,
-            now,
-        )
-        .await?;
+        let codes = self
+            .factor_added(&mut tx, actor, &person, pending, first, &what, now)
+            .await?;
         let mut factor = FactorView::of(pending);
         factor.last_used_at = Some(now);
         tx.commit().await?;
@@ -546,6 +643,53 @@ impl App {
             factor,
             recovery_codes: codes,
         })
+    }
+
+    /// What follows a confirmed new factor: recovery codes when it is the first, the session
+    /// counted as having passed it, an audit event and an email. Returns the codes to show once.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn factor_added(
+        &self,
+        c: &mut Conn,
+        actor: &Actor,
+        person: &watchword_store::rows::PersonRow,
+        factor: &FactorRow,
+        first: bool,
+        what: &str,
+        now: Millis,
+    ) -> Result<Option<Vec<String>>, AppError> {
+        let codes = if first {
+            let codes = rules::new_recovery_codes();
+            let hashes: Vec<Vec<u8>> = codes
+                .iter()
+                .filter_map(|c| rules::hash_recovery_code(c))
+                .collect();
+            store::replace_recovery_codes(&mut *c, actor.person, &hashes, now).await?;
+            Some(codes)
+        } else {
+            None
+        };
+        sessions::mark_mfa(&mut *c, actor.session, &factor.kind, now).await?;
+        let event = events::by_person(actor.person, &actor.email, &actor.meta, None, "mfa.factor_added")
+            .target("mfa_factor", &factor.id)
+            .details(serde_json::json!({ "kind": factor.kind, "name": factor.name, "recovery_codes_issued": first }));
+        events::fan_out(&mut *c, actor.person, event, now).await?;
+        let advice = if first {
+            "Keep your recovery codes somewhere safe, and add a second method (another app or a passkey) so you are never locked out."
+        } else {
+            ""
+        };
+        self.notify(
+            c,
+            person,
+            "A second factor was added to your login",
+            what,
+            advice,
+            &actor.meta,
+            now,
+        )
+        .await?;
+        Ok(codes)
     }
 
     /// Removes a factor. The last one cannot go while an account of the person requires MFA;

@@ -16,16 +16,22 @@ const BASE32: &[u8; 32] = b"ABCDEFGHJKMNPQRSTVWXYZ0123456789";
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FactorKind {
     Totp,
+    Passkey,
+    Sms,
 }
 
 impl FactorKind {
     pub fn as_str(self) -> &'static str {
         match self {
             FactorKind::Totp => "totp",
+            FactorKind::Passkey => "passkey",
+            FactorKind::Sms => "sms",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
-        (s == "totp").then_some(FactorKind::Totp)
+        [FactorKind::Totp, FactorKind::Passkey, FactorKind::Sms]
+            .into_iter()
+            .find(|k| k.as_str() == s)
     }
 }
 

@@ -14,6 +14,7 @@ pub mod outbox;
 pub mod persons;
 pub mod rows;
 pub mod sessions;
+pub mod webauthn;
 
 pub use dialect::Dialect;
 pub use error::StoreError;

@@ -6,7 +6,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 use watchword_domain::{Millis, PersonId};
 
-const FACTOR_COLUMNS: &str = "id, person_id, kind, name, secret_sealed, key_id, last_step, created_at, confirmed_at, last_used_at";
+const FACTOR_COLUMNS: &str = "id, person_id, kind, name, secret_sealed, key_id, last_step, credential, credential_id, phone_hint, created_at, confirmed_at, last_used_at";
 
 #[derive(Debug, Clone)]
 pub struct FactorRow {
@@ -17,6 +17,11 @@ pub struct FactorRow {
     pub secret_sealed: Option<Vec<u8>>,
     pub key_id: Option<String>,
     pub last_step: Option<i64>,
+    /// A passkey's webauthn-rs credential (JSON).
+    pub credential: Option<String>,
+    pub credential_id: Option<String>,
+    /// An SMS factor's last phone digits.
+    pub phone_hint: Option<String>,
     pub created_at: Millis,
     pub confirmed_at: Option<Millis>,
     pub last_used_at: Option<Millis>,
@@ -32,6 +37,9 @@ impl FactorRow {
             secret_sealed: r.try_get("secret_sealed")?,
             key_id: r.try_get("key_id")?,
             last_step: opt_int(r, "last_step")?,
+            credential: r.try_get("credential")?,
+            credential_id: r.try_get("credential_id")?,
+            phone_hint: r.try_get("phone_hint")?,
             created_at: Millis(int(r, "created_at")?),
             confirmed_at: opt_int(r, "confirmed_at")?.map(Millis),
             last_used_at: opt_int(r, "last_used_at")?.map(Millis),
@@ -44,25 +52,79 @@ pub struct NewFactor<'a> {
     pub person: PersonId,
     pub kind: &'a str,
     pub name: &'a str,
-    pub secret_sealed: &'a [u8],
-    pub key_id: &'a str,
+    /// Sealed secret and the key it is sealed under (TOTP seed, SMS phone number).
+    pub sealed: Option<(&'a str, &'a [u8])>,
+    /// A passkey: its credential (JSON) and credential id; confirmed at once.
+    pub passkey: Option<(&'a str, &'a str)>,
+    pub phone_hint: Option<&'a str>,
 }
 
 pub async fn insert_factor(c: &mut Conn, f: NewFactor<'_>, now: Millis) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO mfa_factors (id, person_id, kind, name, secret_sealed, key_id, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO mfa_factors (id, person_id, kind, name, secret_sealed, key_id, credential, credential_id, phone_hint, created_at, confirmed_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     )
     .bind(f.id)
     .bind(f.person.to_string())
     .bind(f.kind)
     .bind(f.name)
-    .bind(f.secret_sealed.to_vec())
-    .bind(f.key_id)
+    .bind(f.sealed.map(|(_, s)| s.to_vec()))
+    .bind(f.sealed.map(|(k, _)| k))
+    .bind(f.passkey.map(|(c, _)| c))
+    .bind(f.passkey.map(|(_, id)| id))
+    .bind(f.phone_hint)
+    .bind(now.0)
+    .bind(f.passkey.map(|_| now.0))
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+/// Stores a passkey's updated credential (signature counter, backup state) after a use.
+pub async fn passkey_used(
+    c: &mut Conn,
+    id: &str,
+    credential: Option<&str>,
+    now: Millis,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE mfa_factors SET credential = COALESCE($2, credential), last_used_at = $3 WHERE id = $1",
+    )
+    .bind(id)
+    .bind(credential)
     .bind(now.0)
     .execute(c)
     .await?;
     Ok(())
+}
+
+/// Renames a confirmed factor of a person; false when there is none with this id.
+pub async fn rename_factor(
+    c: &mut Conn,
+    person: PersonId,
+    id: &str,
+    name: &str,
+) -> Result<bool, StoreError> {
+    let r = sqlx::query("UPDATE mfa_factors SET name = $3 WHERE person_id = $1 AND id = $2")
+        .bind(person.to_string())
+        .bind(id)
+        .bind(name)
+        .execute(c)
+        .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// The factor holding a passkey credential id (passwordless sign-in).
+pub async fn by_credential_id(
+    c: &mut Conn,
+    credential_id: &str,
+) -> Result<Option<FactorRow>, StoreError> {
+    let sql = format!("SELECT {FACTOR_COLUMNS} FROM mfa_factors WHERE credential_id = $1");
+    let row = sqlx::query(&sql)
+        .bind(credential_id)
+        .fetch_optional(c)
+        .await?;
+    row.as_ref().map(FactorRow::from_row).transpose()
 }
 
 /// A person's factors, confirmed or pending, oldest first.
@@ -242,14 +304,26 @@ pub async fn insert_challenge(
     Ok(())
 }
 
+/// A login challenge, without a lock.
+pub async fn challenge(c: &mut Conn, hash: &[u8]) -> Result<Option<ChallengeRow>, StoreError> {
+    challenge_with(c, hash, "").await
+}
+
 pub async fn challenge_for_update(
     c: &mut Conn,
     dialect: Dialect,
     hash: &[u8],
 ) -> Result<Option<ChallengeRow>, StoreError> {
+    challenge_with(c, hash, dialect.for_update()).await
+}
+
+async fn challenge_with(
+    c: &mut Conn,
+    hash: &[u8],
+    lock: &str,
+) -> Result<Option<ChallengeRow>, StoreError> {
     let sql = format!(
-        "SELECT person_id, mode, expires_at, failures, used_at FROM mfa_challenges WHERE token_hash = $1{}",
-        dialect.for_update()
+        "SELECT person_id, mode, expires_at, failures, used_at FROM mfa_challenges WHERE token_hash = $1{lock}"
     );
     let row = sqlx::query(&sql)
         .bind(hash.to_vec())

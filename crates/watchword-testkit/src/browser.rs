@@ -86,13 +86,7 @@ impl Browser {
     /// Clicks a link or submit button and waits (bounded) until the next page has replaced this one.
     pub async fn click(&self, css: &str) {
         let old = self.client.find(Locator::Css("html")).await.expect("page");
-        self.client
-            .find(Locator::Css(css))
-            .await
-            .unwrap_or_else(|e| panic!("{css}: {e}"))
-            .click()
-            .await
-            .expect("click");
+        self.press(css).await;
         for _ in 0..400 {
             match old.tag_name().await {
                 Err(fantoccini::error::CmdError::Standard(e))
@@ -165,5 +159,68 @@ impl Drop for Browser {
             .status();
         let _ = self.driver.kill();
         let _ = self.driver.wait();
+    }
+}
+
+/// WebDriver's "Add Virtual Authenticator" (W3C WebAuthn §11): a CTAP2 authenticator inside the
+/// browser that keeps discoverable credentials and verifies its user, so passkey ceremonies run
+/// for real without a person touching a key.
+#[derive(Debug)]
+struct AddVirtualAuthenticator;
+
+impl fantoccini::wd::WebDriverCompatibleCommand for AddVirtualAuthenticator {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!(
+            "session/{}/webauthn/authenticator",
+            session_id.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        let body = serde_json::json!({
+            "protocol": "ctap2",
+            "transport": "internal",
+            "hasResidentKey": true,
+            "hasUserVerification": true,
+            "isUserConsenting": true,
+            "isUserVerified": true,
+        });
+        (http::Method::POST, Some(body.to_string()))
+    }
+}
+
+impl Browser {
+    /// Gives the browser a virtual passkey authenticator.
+    pub async fn add_virtual_authenticator(&self) {
+        self.client
+            .issue_cmd(AddVirtualAuthenticator)
+            .await
+            .expect("virtual authenticator");
+    }
+
+    /// Clicks a button that starts script work (no page load of its own).
+    pub async fn press(&self, css: &str) {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"))
+            .click()
+            .await
+            .expect("click");
+    }
+
+    /// Waits (bounded) until the page's text contains `needle`.
+    pub async fn wait_for_text(&self, needle: &str) {
+        for _ in 0..400 {
+            if self.text().await.contains(needle) {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        panic!("page never showed {needle:?}: {}", self.text().await);
     }
 }

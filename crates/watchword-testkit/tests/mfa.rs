@@ -143,10 +143,15 @@ both_backends!(
             ),
             "invalid_code"
         );
-        let (s, v) = finish(&app, &ch, "sms", "123456").await;
+        let (s, v) = finish(&app, &ch, "fax", "123456").await;
         assert_eq!(
             (s, code(&v)),
             (StatusCode::UNPROCESSABLE_ENTITY, "unknown_method")
+        );
+        let (s, v) = finish(&app, &ch, "sms", "123456").await;
+        assert_eq!(
+            (s, code(&v)),
+            (StatusCode::UNPROCESSABLE_ENTITY, "method_not_enrolled")
         );
         // The next step's code (one step of drift) works, once.
         let next = oathtool(&secret, t0 + 30);

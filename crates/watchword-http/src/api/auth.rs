@@ -313,6 +313,23 @@ pub async fn revoke_session(
 }
 
 /// Revoke every session of the caller but this one.
+/// Log out everywhere: every session of yours ends, this one included.
+#[utoipa::path(post, path = "/api/v1/me/sessions/revoke-all", tag = "me", responses((status = 200, body = RevokedResponse)))]
+pub async fn revoke_all(
+    State(state): State<AppState>,
+    ApiSession(s): ApiSession,
+) -> ApiResult<Response> {
+    let n = state.app.logout_everywhere(&s.actor).await?;
+    let mut res = Json(RevokedResponse {
+        sessions_revoked: n,
+    })
+    .into_response();
+    if let Ok(v) = HeaderValue::from_str(&clear_session_cookie()) {
+        res.headers_mut().append(header::SET_COOKIE, v);
+    }
+    Ok(res)
+}
+
 #[utoipa::path(post, path = "/api/v1/me/sessions/revoke-others", tag = "me", responses((status = 200, body = RevokedResponse)))]
 pub async fn revoke_others(
     State(state): State<AppState>,
@@ -350,10 +367,14 @@ pub async fn change_password(
 pub struct ReauthenticateRequest {
     /// The password, or:
     pub password: Option<String>,
-    /// `totp` or `recovery_code`, with `code`. Passing a factor also satisfies accounts that
-    /// require MFA.
+    /// `totp`, `sms` or `recovery_code` with `code`; or `passkey` with `ceremony_id` (from
+    /// `POST /api/v1/me/reauthenticate/passkey-options`) and `credential`. Passing a factor also
+    /// satisfies accounts that require MFA.
     pub method: Option<String>,
     pub code: Option<String>,
+    pub ceremony_id: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub credential: Option<serde_json::Value>,
 }
 
 /// Confirm the password or a second factor again: the session counts as freshly authenticated
@@ -365,24 +386,29 @@ pub async fn reauthenticate(
     ApiSession(s): ApiSession,
     Json(req): Json<ReauthenticateRequest>,
 ) -> ApiResult<StatusCode> {
-    match (req.password, req.method, req.code) {
+    let proof = super::mfa::proof(
+        req.code.as_deref(),
+        req.ceremony_id.as_deref(),
+        req.credential.as_ref(),
+    );
+    match (req.password, req.method, proof) {
         (Some(pw), None, None) => {
             state
                 .app
                 .reauthenticate(&s.actor, Password::new(pw))
                 .await?;
         }
-        (None, Some(method), Some(code)) => {
+        (None, Some(method), Some(proof)) => {
             state
                 .app
-                .reauthenticate_with_code(&s.actor, &method, &code)
+                .reauthenticate_with_code(&s.actor, &method, proof)
                 .await?;
         }
         _ => {
             return Err(crate::error::ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "invalid_body",
-                "give either password, or method and code",
+                "give either password, or method with code (or ceremony_id and credential)",
             ));
         }
     }

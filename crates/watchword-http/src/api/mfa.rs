@@ -11,13 +11,13 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 use watchword_app::auth::SessionMode;
-use watchword_app::mfa::FactorView;
+use watchword_app::mfa::{FactorView, Proof};
 use watchword_domain::password::Password;
 
 #[derive(Serialize, ToSchema)]
 pub struct FactorDto {
     pub id: String,
-    /// `totp`.
+    /// `totp`, `passkey` or `sms`.
     pub kind: &'static str,
     pub name: String,
     pub created_at: String,
@@ -150,6 +150,25 @@ pub async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RenameRequest {
+    pub name: String,
+}
+
+/// Rename a factor (e.g. "YubiKey on my keyring").
+#[utoipa::path(patch, path = "/api/v1/me/mfa/{factor_id}", tag = "me", params(("factor_id" = String, Path)),
+    request_body = RenameRequest, responses((status = 204), (status = "4XX", body = ErrorBody)))]
+pub async fn rename(
+    State(state): State<AppState>,
+    ApiSession(s): ApiSession,
+    Path(id): Path<String>,
+    Json(req): Json<RenameRequest>,
+) -> ApiResult<StatusCode> {
+    state.app.rename_factor(&s.actor, &id, &req.name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct RecoveryCodesDto {
     pub recovery_codes: Vec<String>,
@@ -175,9 +194,31 @@ pub async fn regenerate(
 #[serde(deny_unknown_fields)]
 pub struct LoginMfaRequest {
     pub challenge_id: String,
-    /// `totp` or `recovery_code`.
+    /// `passkey`, `totp`, `sms` or `recovery_code`.
     pub method: String,
-    pub code: String,
+    /// The code, for `totp`, `sms` and `recovery_code`.
+    pub code: Option<String>,
+    /// For `passkey`: the ceremony from `POST /api/v1/login/mfa/passkey-options` and the
+    /// browser's `credential.toJSON()`.
+    pub ceremony_id: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub credential: Option<serde_json::Value>,
+}
+
+/// A code, or a passkey answer when both its parts are given.
+pub(crate) fn proof<'a>(
+    code: Option<&'a str>,
+    ceremony_id: Option<&'a str>,
+    credential: Option<&'a serde_json::Value>,
+) -> Option<Proof<'a>> {
+    match (code, ceremony_id, credential) {
+        (Some(c), None, None) => Some(Proof::Code(c)),
+        (None, Some(ceremony_id), Some(credential)) => Some(Proof::Passkey {
+            ceremony_id,
+            credential,
+        }),
+        _ => None,
+    }
 }
 
 /// Finish a login with a second factor; the session mode is the one the password step asked for.
@@ -189,9 +230,21 @@ pub async fn login(
     ClientMeta(meta): ClientMeta,
     Json(req): Json<LoginMfaRequest>,
 ) -> ApiResult<Response> {
+    let proof = proof(
+        req.code.as_deref(),
+        req.ceremony_id.as_deref(),
+        req.credential.as_ref(),
+    )
+    .ok_or_else(|| {
+        crate::error::ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+            "give code, or ceremony_id and credential for a passkey",
+        )
+    })?;
     let s = state
         .app
-        .login_mfa(&req.challenge_id, &req.method, &req.code, &meta)
+        .login_mfa(&req.challenge_id, &req.method, proof, &meta)
         .await?;
     let mode = if s.cookie {
         SessionMode::Cookie

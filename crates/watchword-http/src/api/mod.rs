@@ -7,6 +7,7 @@ pub mod contact;
 pub mod dto;
 pub mod keys;
 pub mod mfa;
+pub mod passkeys;
 
 use crate::AppState;
 use utoipa::OpenApi;
@@ -35,6 +36,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(auth::my_sessions))
         .routes(routes!(auth::revoke_session))
         .routes(routes!(auth::revoke_others))
+        .routes(routes!(auth::revoke_all))
         .routes(routes!(auth::change_password))
         .routes(routes!(accounts::list_accounts))
         .routes(routes!(accounts::get_account))
@@ -54,7 +56,13 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(mfa::status))
         .routes(routes!(mfa::start_totp))
         .routes(routes!(mfa::confirm_totp))
-        .routes(routes!(mfa::remove))
+        .routes(routes!(mfa::remove, mfa::rename))
+        .routes(routes!(passkeys::start))
+        .routes(routes!(passkeys::finish))
+        .routes(routes!(passkeys::login_options))
+        .routes(routes!(passkeys::reauth_options))
+        .routes(routes!(passkeys::passwordless_options))
+        .routes(routes!(passkeys::passwordless))
         .routes(routes!(mfa::regenerate))
         .routes(routes!(mfa::login))
         .routes(routes!(mfa::request_reset))

@@ -3,6 +3,7 @@
 //! when sent from another origin.
 
 mod keys;
+mod me;
 mod pages;
 mod security;
 
@@ -22,6 +23,7 @@ pub fn router() -> Router<AppState> {
         .route("/static/app.css", get(css))
         .route("/static/security.js", get(js))
         .route("/static/copy.js", get(copy_js))
+        .route("/static/passkey.js", get(passkey_js))
         .route(
             "/accounts/{account_id}/api-keys",
             get(keys::page).post(keys::create),
@@ -54,6 +56,7 @@ pub fn router() -> Router<AppState> {
             get(pages::roles).post(pages::create_role),
         )
         .route("/accounts/{account_id}/audit", get(pages::audit))
+        .route("/me/security", get(me::page).post(me::act))
         .route("/me/sessions", get(pages::sessions))
         .route("/me/sessions/revoke-others", post(pages::revoke_others))
         .route("/me/sessions/{session_id}/revoke", post(pages::revoke))
@@ -66,6 +69,16 @@ async fn js() -> impl IntoResponse {
             (header::CACHE_CONTROL, "max-age=3600"),
         ],
         include_str!("../../static/security.js"),
+    )
+}
+
+async fn passkey_js() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript"),
+            (header::CACHE_CONTROL, "max-age=3600"),
+        ],
+        include_str!("../../static/passkey.js"),
     )
 }
 
@@ -209,6 +222,7 @@ pub fn notice(key: Option<&str>) -> Option<String> {
             "role_created" => "Role created.",
             "revoked" => "Session revoked.",
             "revoked_others" => "All other sessions were logged out.",
+            "logged_out_everywhere" => "You were logged out everywhere.",
             "accepted" => "Invitation accepted. Log in with your password.",
             "key_revoked" => "API key revoked. It stopped working at once.",
             "contact" => {

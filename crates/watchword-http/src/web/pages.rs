@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use std::collections::HashMap;
 use uuid::Uuid;
 use watchword_app::auth::{SessionMode, SignupInput};
-use watchword_app::mfa::LoginOutcome;
+use watchword_app::mfa::{LoginOutcome, Proof};
 use watchword_domain::password::Password;
 use watchword_domain::{AccountId, BuiltinRole, MembershipId, Permission, SessionId};
 use watchword_store::audit::Filter;
@@ -80,6 +80,26 @@ struct LoginMfaPage {
     error: Option<String>,
     challenge_id: String,
     methods: Vec<&'static str>,
+    /// The methods answered with a typed code.
+    codes: Vec<&'static str>,
+}
+
+impl LoginMfaPage {
+    fn new(challenge_id: String, methods: Vec<&'static str>, error: Option<String>) -> Self {
+        Self {
+            title: "Two-step verification",
+            chrome: None,
+            notice: None,
+            error,
+            challenge_id,
+            codes: methods
+                .iter()
+                .copied()
+                .filter(|m| *m != "passkey")
+                .collect(),
+            methods,
+        }
+    }
 }
 
 /// The second step of a login: a code for the challenge the password step issued.
@@ -97,20 +117,18 @@ pub async fn login_mfa(
         field(&f, "method"),
         field(&f, "code"),
     );
-    match state.app.login_mfa(challenge, method, code, &meta).await {
+    match state
+        .app
+        .login_mfa(challenge, method, Proof::Code(code), &meta)
+        .await
+    {
         Ok(s) => redirect_with_cookie("/app", issue(&state, SessionMode::Cookie, &s).0),
         Err(e) => {
             let (status, msg) = message(&e);
+            let methods = state.app.challenge_methods(challenge).await;
             render(
                 status,
-                LoginMfaPage {
-                    title: "Two-step verification",
-                    chrome: None,
-                    notice: None,
-                    error: Some(msg),
-                    challenge_id: challenge.to_owned(),
-                    methods: vec!["totp", "recovery_code"],
-                },
+                LoginMfaPage::new(challenge.to_owned(), methods, Some(msg)),
             )
         }
     }
@@ -149,14 +167,7 @@ pub async fn login(
             methods,
         }) => render(
             StatusCode::OK,
-            LoginMfaPage {
-                title: "Two-step verification",
-                chrome: None,
-                notice: None,
-                error: None,
-                challenge_id,
-                methods,
-            },
+            LoginMfaPage::new(challenge_id, methods, None),
         ),
         Err(e) => {
             let (status, msg) = message(&e);

@@ -1,0 +1,254 @@
+//! My security: second factors (authenticator apps with a QR code, passkeys), recovery codes,
+//! and "log out everywhere". Sensitive actions that need a recent authentication ask for the
+//! password or a code on the same page and then complete the action.
+
+use super::pages::{Fields, Params, field, form_guard};
+use super::{Chrome, message, render};
+use crate::AppState;
+use crate::extract::{Session, clear_session_cookie};
+use askama::Template;
+use axum::extract::{Form, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use watchword_app::AppError;
+use watchword_app::mfa::{MfaStatus, Proof};
+use watchword_domain::password::Password;
+use watchword_domain::{DomainError, Millis};
+
+pub struct FactorRowView {
+    id: String,
+    name: String,
+    kind: &'static str,
+    added: String,
+    last_used: String,
+}
+
+pub struct Enrolment {
+    factor_id: String,
+    secret: String,
+    qr_svg: String,
+}
+
+#[derive(Template)]
+#[template(path = "my_security.html")]
+struct MySecurityPage {
+    title: &'static str,
+    chrome: Option<Chrome>,
+    notice: Option<String>,
+    error: Option<String>,
+    csrf: String,
+    factors: Vec<FactorRowView>,
+    recovery_codes_left: i64,
+    recovery_codes_low: bool,
+    add_backup: bool,
+    enforced: bool,
+    enrolment: Option<Enrolment>,
+    new_codes: Vec<String>,
+    /// A sensitive action waiting for the password or a code: (op, target, name).
+    reauth: Option<(String, String, String)>,
+    autostart_passkey: bool,
+}
+
+fn kind_label(kind: &str) -> &'static str {
+    match kind {
+        "passkey" => "Passkey",
+        "totp" => "Authenticator app",
+        "sms" => "Text message (SMS) — the weakest method",
+        _ => "Other",
+    }
+}
+
+#[derive(Default)]
+struct Extra {
+    notice: Option<String>,
+    error: Option<(StatusCode, String)>,
+    enrolment: Option<Enrolment>,
+    new_codes: Vec<String>,
+    reauth: Option<(String, String, String)>,
+    autostart_passkey: bool,
+}
+
+fn qr_svg(uri: &str) -> String {
+    qrcode::QrCode::new(uri.as_bytes())
+        .map(|q| {
+            q.render::<qrcode::render::svg::Color<'_>>()
+                .min_dimensions(200, 200)
+                .build()
+        })
+        .unwrap_or_default()
+}
+
+async fn render_page(state: &AppState, s: &Session, extra: Extra) -> Response {
+    let status: MfaStatus = match state.app.mfa_status(&s.actor).await {
+        Ok(m) => m,
+        Err(e) => return message(&e).into_response(),
+    };
+    let (code, error) = extra
+        .error
+        .map(|(st, e)| (st, Some(e)))
+        .unwrap_or((StatusCode::OK, None));
+    let page = MySecurityPage {
+        title: "My security",
+        chrome: Some(Chrome::new(s, None)),
+        notice: extra.notice,
+        error,
+        csrf: s.csrf_token(),
+        factors: status
+            .factors
+            .iter()
+            .map(|f| FactorRowView {
+                id: f.id.clone(),
+                name: f.name.clone(),
+                kind: kind_label(f.kind),
+                added: f.created_at.rfc3339(),
+                last_used: f.last_used_at.map(Millis::rfc3339).unwrap_or_default(),
+            })
+            .collect(),
+        recovery_codes_left: status.recovery_codes_left,
+        recovery_codes_low: status.recovery_codes_low,
+        add_backup: status.add_backup,
+        enforced: !status.enforced_by.is_empty(),
+        enrolment: extra.enrolment,
+        new_codes: extra.new_codes,
+        reauth: extra.reauth,
+        autostart_passkey: extra.autostart_passkey,
+    };
+    render(code, page)
+}
+
+pub async fn page(State(state): State<AppState>, s: Option<Session>, q: Params) -> Response {
+    let Some(s) = s else { return super::to_login() };
+    let notice = match q.get("done").map(String::as_str) {
+        Some("passkey_added") => Some("Passkey added.".to_owned()),
+        Some("removed") => Some("Factor removed.".to_owned()),
+        Some("added") => Some("Authenticator app added.".to_owned()),
+        _ => None,
+    };
+    let extra = Extra {
+        notice,
+        autostart_passkey: q.get("add").is_some_and(|v| v == "passkey"),
+        ..Extra::default()
+    };
+    render_page(&state, &s, extra).await
+}
+
+/// One form for every action on the page: `op` names it, `target` the factor.
+pub async fn act(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    s: Option<Session>,
+    Form(f): Form<Fields>,
+) -> Response {
+    if let Err(r) = form_guard(&headers, &s, &f) {
+        return r;
+    }
+    let s = s.expect("checked by form_guard");
+    let (op, target, name) = (field(&f, "op"), field(&f, "target"), field(&f, "name"));
+    let mut actor = s.actor.clone();
+    let (pw, code) = (field(&f, "password"), field(&f, "reauth_code"));
+    if !pw.is_empty() || !code.is_empty() {
+        let res = if pw.is_empty() {
+            state
+                .app
+                .reauthenticate_with_code(&actor, field(&f, "reauth_method"), Proof::Code(code))
+                .await
+        } else {
+            state
+                .app
+                .reauthenticate(&actor, Password::new(pw.to_owned()))
+                .await
+        };
+        if let Err(e) = res {
+            let extra = Extra {
+                error: Some(message(&e)),
+                reauth: Some((op.into(), target.into(), name.into())),
+                ..Extra::default()
+            };
+            return render_page(&state, &s, extra).await;
+        }
+        actor.authenticated_at = Millis::now();
+    }
+    let app = &state.app;
+    let result: Result<Response, AppError> = match op {
+        "start_totp" => match app.start_totp(&actor, Some(name)).await {
+            Ok(e) => {
+                let extra = Extra {
+                    enrolment: Some(Enrolment {
+                        qr_svg: qr_svg(&e.otpauth_uri),
+                        factor_id: e.factor_id,
+                        secret: e.secret_base32,
+                    }),
+                    ..Extra::default()
+                };
+                return render_page(&state, &s, extra).await;
+            }
+            Err(e) => Err(e),
+        },
+        "confirm_totp" => match app
+            .confirm_totp(&actor, Some(target), field(&f, "code"))
+            .await
+        {
+            Ok(c) => {
+                let extra = Extra {
+                    notice: Some("Authenticator app added.".into()),
+                    new_codes: c.recovery_codes.unwrap_or_default(),
+                    ..Extra::default()
+                };
+                return render_page(&state, &s, extra).await;
+            }
+            Err(e) => Err(e),
+        },
+        "remove" => app
+            .remove_factor(&actor, target)
+            .await
+            .map(|_| Redirect::to("/me/security?done=removed").into_response()),
+        "regenerate" => match app.regenerate_recovery_codes(&actor).await {
+            Ok(codes) => {
+                let extra = Extra {
+                    notice: Some("New recovery codes: the old ones no longer work.".into()),
+                    new_codes: codes,
+                    ..Extra::default()
+                };
+                return render_page(&state, &s, extra).await;
+            }
+            Err(e) => Err(e),
+        },
+        // The browser registers the passkey; a fresh authentication was what it needed.
+        "add_passkey" if actor.authenticated_at.0 > s.actor.authenticated_at.0 => {
+            Ok(Redirect::to("/me/security?add=passkey").into_response())
+        }
+        "add_passkey" => Err(DomainError::forbidden(
+            "reauthentication_required",
+            "confirm it is you to add a passkey",
+        )
+        .into()),
+        "logout_all" => app.logout_everywhere(&actor).await.map(|_| {
+            let mut res = Redirect::to("/login?done=logged_out_everywhere").into_response();
+            if let Ok(v) = HeaderValue::from_str(&clear_session_cookie()) {
+                res.headers_mut().append(header::SET_COOKIE, v);
+            }
+            res
+        }),
+        _ => Err(DomainError::invalid("unknown_action", "unknown action").into()),
+    };
+    match result {
+        Ok(r) => r,
+        Err(AppError::Domain(DomainError::Forbidden {
+            code: "reauthentication_required",
+            ..
+        })) => {
+            let extra = Extra {
+                reauth: Some((op.into(), target.into(), name.into())),
+                ..Extra::default()
+            };
+            render_page(&state, &s, extra).await
+        }
+        Err(e) => {
+            let extra = Extra {
+                error: Some(message(&e)),
+                ..Extra::default()
+            };
+            render_page(&state, &s, extra).await
+        }
+    }
+}

@@ -17,7 +17,6 @@ pub mod members;
 pub mod mfa;
 pub mod passkeys;
 pub mod roles;
-pub mod sms;
 pub mod staff;
 
 pub use context::{Actor, Caller, Meta};

@@ -252,10 +252,6 @@ impl App {
                 self.check_passkey(c, person, ceremony_id, credential, now)
                     .await
             }
-            "sms" => {
-                let code = proof.code().ok_or_else(code_needed)?;
-                self.check_sms(c, person, code, now).await
-            }
             "totp" => {
                 let code = proof.code().ok_or_else(code_needed)?;
                 for f in confirmed(&store::factors(&mut *c, person).await?) {
@@ -552,7 +548,7 @@ impl App {
             .map(|(a, _)| a.id)
             .collect();
         Ok(MfaStatus {
-            add_backup: factors.len() == 1 && left == 0,
+            add_backup: factors.len() == 1,
             recovery_codes_low: !factors.is_empty() && left as usize <= rules::RECOVERY_CODES_LOW,
             factors,
             recovery_codes_left: left,

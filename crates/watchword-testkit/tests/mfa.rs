@@ -264,7 +264,10 @@ both_backends!(
         let (_, _, c) = enrol(&app, &bob).await;
         assert_eq!(app.get(&members, &bob.token).await.0, StatusCode::OK);
         let (_, m) = app.get("/api/v1/me/mfa", &bob.token).await;
-        assert_eq!(m["add_backup"], false, "recovery codes are the backup");
+        assert_eq!(
+            m["add_backup"], true,
+            "one method: nudged to add a second (recovery codes are a last resort)"
+        );
         // His only factor cannot go while the account enforces MFA.
         let fid = c["factor"]["id"].as_str().unwrap();
         let (s, v) = app

@@ -42,7 +42,7 @@ pub struct MfaDto {
     pub recovery_codes_left: i64,
     /// Three or fewer recovery codes left: regenerate them.
     pub recovery_codes_low: bool,
-    /// Only one method: add a backup so you are never locked out.
+    /// Only one factor: add a backup method so you are never locked out.
     pub add_backup: bool,
     /// Your accounts that require MFA.
     pub enforced_by: Vec<Uuid>,

@@ -5,6 +5,7 @@
 mod keys;
 mod me;
 mod pages;
+mod reset;
 mod security;
 
 use crate::AppState;
@@ -36,8 +37,14 @@ pub fn router() -> Router<AppState> {
             "/accounts/{account_id}/settings/security",
             get(security::page).post(security::save),
         )
+        .route(
+            "/accounts/{account_id}/settings/security/mfa",
+            post(security::save_mfa),
+        )
         .route("/login", get(pages::login_form).post(pages::login))
         .route("/login/mfa", post(pages::login_mfa))
+        .route("/password-reset", get(reset::form).post(reset::request))
+        .route("/reset-password", get(reset::form).post(reset::confirm))
         .route("/signup", get(pages::signup_form).post(pages::signup))
         .route("/logout", post(pages::logout))
         .route(
@@ -223,6 +230,8 @@ pub fn notice(key: Option<&str>) -> Option<String> {
             "revoked" => "Session revoked.",
             "revoked_others" => "All other sessions were logged out.",
             "logged_out_everywhere" => "You were logged out everywhere.",
+            "mfa" => "Multi-factor authentication setting saved.",
+            "password_reset" => "Your password was reset. Log in with the new one.",
             "accepted" => "Invitation accepted. Log in with your password.",
             "key_revoked" => "API key revoked. It stopped working at once.",
             "contact" => {

@@ -1,5 +1,6 @@
 //! Account › Settings › Security: the Security Contact field (Owners and Admins only).
 
+use super::pages::{Fields, field, form_guard};
 use super::{Chrome, message, notice, render};
 use crate::AppState;
 use crate::extract::Session;
@@ -42,12 +43,18 @@ struct SecurityPage {
     history: Vec<(String, String, String, String, String)>,
     reauth: bool,
     chosen: String,
+    mfa_required: bool,
+    members_without_mfa: i64,
+    /// Turning "require MFA" on or off waits for the password.
+    mfa_reauth: Option<bool>,
 }
 
+#[derive(Default)]
 struct Extra {
     notice: Option<String>,
     error: Option<(StatusCode, String)>,
     reauth: Option<String>,
+    mfa_reauth: Option<bool>,
 }
 
 async fn render_page(
@@ -62,12 +69,13 @@ async fn render_page(
         Ok(v) => v,
         Err(e) => return message(&e).into_response(),
     };
-    let (candidates, history) = match (
+    let (candidates, history, mfa) = match (
         app.contact_candidates(&s.actor, account, q).await,
         app.contact_history(&s.actor, account).await,
+        app.mfa_settings(&s.caller(), account).await,
     ) {
-        (Ok(c), Ok(h)) => (c, h),
-        (Err(e), _) | (_, Err(e)) => return message(&e).into_response(),
+        (Ok(c), Ok(h), Ok(m)) => (c, h, m),
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return message(&e).into_response(),
     };
     let set_by = match view.set_by {
         Some(p) => history
@@ -128,6 +136,9 @@ async fn render_page(
             .collect(),
         reauth: extra.reauth.is_some(),
         chosen: extra.reauth.unwrap_or_default(),
+        mfa_required: mfa.0,
+        members_without_mfa: mfa.1,
+        mfa_reauth: extra.mfa_reauth,
     };
     render(status, page)
 }
@@ -141,8 +152,7 @@ pub async fn page(
     let Some(s) = s else { return super::to_login() };
     let extra = Extra {
         notice: notice(q.get("done").map(String::as_str)),
-        error: None,
-        reauth: None,
+        ..Extra::default()
     };
     render_page(
         &state,
@@ -186,7 +196,7 @@ pub async fn save(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "select an eligible member first".into(),
             )),
-            reauth: None,
+            ..Extra::default()
         };
         return render_page(&state, &s, account, "", extra).await;
     };
@@ -201,6 +211,7 @@ pub async fn save(
                 notice: None,
                 error: Some(message(&e)),
                 reauth: Some(member.to_string()),
+                ..Extra::default()
             };
             return render_page(&state, &s, account, "", extra).await;
         }
@@ -222,16 +233,65 @@ pub async fn save(
                 notice: None,
                 error: None,
                 reauth: Some(member.to_string()),
+                ..Extra::default()
             };
             render_page(&state, &s, account, "", extra).await
         }
         Err(e) => {
             let extra = Extra {
-                notice: None,
                 error: Some(message(&e)),
-                reauth: None,
+                ..Extra::default()
             };
             render_page(&state, &s, account, "", extra).await
         }
+    }
+}
+
+/// The "require MFA" switch (Owners and Admins; always on for paid plans).
+pub async fn save_mfa(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    s: Option<Session>,
+    Path(id): Path<Uuid>,
+    Form(f): Form<Fields>,
+) -> Response {
+    if let Err(r) = form_guard(&headers, &s, &f) {
+        return r;
+    }
+    let s = s.expect("checked by form_guard");
+    let account = AccountId(id);
+    let on = field(&f, "mfa_required") == "on";
+    let mut actor = s.actor.clone();
+    let pw = field(&f, "password");
+    let fail = |e: &AppError, reauth: bool| Extra {
+        error: Some(message(e)),
+        mfa_reauth: reauth.then_some(on),
+        ..Extra::default()
+    };
+    if !pw.is_empty() {
+        if let Err(e) = state
+            .app
+            .reauthenticate(&actor, Password::new(pw.to_owned()))
+            .await
+        {
+            return render_page(&state, &s, account, "", fail(&e, true)).await;
+        }
+        actor.authenticated_at = watchword_domain::Millis::now();
+    }
+    match state.app.set_mfa_required(&actor, account, on).await {
+        Ok(_) => {
+            Redirect::to(&format!("/accounts/{id}/settings/security?done=mfa")).into_response()
+        }
+        Err(AppError::Domain(DomainError::Forbidden {
+            code: "reauthentication_required",
+            ..
+        })) => {
+            let extra = Extra {
+                mfa_reauth: Some(on),
+                ..Extra::default()
+            };
+            render_page(&state, &s, account, "", extra).await
+        }
+        Err(e) => render_page(&state, &s, account, "", fail(&e, false)).await,
     }
 }

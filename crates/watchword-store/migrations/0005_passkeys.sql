@@ -1,4 +1,4 @@
--- Second factors gain passkeys (WebAuthn) and SMS. The table is rebuilt because its kind CHECK
+-- Second factors gain passkeys (WebAuthn) and, next, SMS. The table is rebuilt because its kind CHECK
 -- cannot be altered in place on SQLite.
 --   passkey: `credential` holds the webauthn-rs credential (public key, counter; no secret) and
 --            `credential_id` its base64url id, unique, for passwordless sign-in.
@@ -41,28 +41,3 @@ CREATE TABLE webauthn_ceremonies (
     used_at     BIGINT,
     CONSTRAINT webauthn_ceremonies_pk PRIMARY KEY (token_hash)
 );
-
--- Codes sent by SMS; only their SHA-256 (keyed by the factor) is kept.
-CREATE TABLE sms_codes (
-    id          TEXT    NOT NULL,
-    factor_id   TEXT    NOT NULL,
-    person_id   TEXT    NOT NULL,
-    code_hash   BYTEA   NOT NULL,
-    created_at  BIGINT  NOT NULL,
-    expires_at  BIGINT  NOT NULL,
-    used_at     BIGINT,
-    CONSTRAINT sms_codes_pk PRIMARY KEY (id)
-);
-CREATE INDEX sms_codes_person_idx ON sms_codes (person_id, created_at);
-
--- Email changes waiting for confirmation from the new address; only the token's SHA-256 is kept.
-CREATE TABLE email_changes (
-    token_hash  BYTEA  NOT NULL,
-    person_id   TEXT   NOT NULL,
-    new_email   TEXT   NOT NULL,
-    created_at  BIGINT NOT NULL,
-    expires_at  BIGINT NOT NULL,
-    used_at     BIGINT,
-    CONSTRAINT email_changes_pk PRIMARY KEY (token_hash)
-);
-CREATE INDEX email_changes_person_idx ON email_changes (person_id);

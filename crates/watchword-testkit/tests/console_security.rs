@@ -1,0 +1,167 @@
+//! My security and Settings › Security in real headless Chromium, on SQLite and PostgreSQL: an
+//! authenticator app enrolled from the page (QR code and key shown, code from Debian's
+//! oathtool), recovery codes shown once, the backup nudge, the "require MFA" switch with its
+//! count of members without MFA, step-up asked on the page and the action completed, "log out
+//! everywhere", and password reset through the emailed link.
+
+use fantoccini::Locator;
+use reqwest::StatusCode;
+use watchword_testkit::browser::Browser;
+use watchword_testkit::{PASSWORD, TestApp, both_backends};
+
+fn oathtool(secret: &str) -> String {
+    let out = std::process::Command::new("oathtool")
+        .args(["--totp", "-b", secret])
+        .output()
+        .expect("oathtool runs (apt-get install oathtool)");
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+async fn text_of(b: &Browser, id: &str) -> String {
+    b.client
+        .find(Locator::Id(id))
+        .await
+        .unwrap_or_else(|e| panic!("#{id}: {e}"))
+        .text()
+        .await
+        .unwrap()
+}
+
+both_backends!(my_security_and_mfa_settings, |app: TestApp| async move {
+    let b = Browser::start().await;
+    b.goto(&app.url("/signup")).await;
+    b.fill("account_name", "Acme").await;
+    b.fill("name", "Ada Lovelace").await;
+    b.fill("email", "ada@example.com").await;
+    b.fill("password", PASSWORD).await;
+    b.click("form button[type=submit]").await;
+    let settings = b
+        .client
+        .find(Locator::Css("a[href$='/settings/security']"))
+        .await
+        .unwrap()
+        .attr("href")
+        .await
+        .unwrap()
+        .unwrap();
+
+    // Enrol an authenticator app from the page.
+    b.goto(&app.url("/me/security")).await;
+    assert!(b.text().await.contains("password alone"));
+    b.click("#totp-start").await;
+    let svg = b
+        .client
+        .find(Locator::Css("#totp-qr svg"))
+        .await
+        .expect("QR code shown");
+    assert!(
+        svg.attr("viewBox").await.unwrap().is_some() || svg.attr("width").await.unwrap().is_some()
+    );
+    let secret = text_of(&b, "totp-secret").await;
+    b.fill("totp-code", "000000").await;
+    b.click("#totp-confirm").await;
+    assert!(
+        b.text().await.contains("the code is incorrect"),
+        "{}",
+        b.text().await
+    );
+    // The enrolment is still pending: start again and confirm with a real code.
+    b.click("#totp-start").await;
+    let secret2 = text_of(&b, "totp-secret").await;
+    assert_ne!(secret, secret2, "a new secret each time");
+    b.fill("totp-code", &oathtool(&secret2)).await;
+    b.click("#totp-confirm").await;
+    let text = b.text().await;
+    assert!(text.contains("Authenticator app added."), "{text}");
+    assert_eq!(text_of(&b, "recovery-codes").await.lines().count(), 10);
+    assert!(
+        text.contains("You have only one method"),
+        "backup nudge: {text}"
+    );
+    b.goto(&app.url("/me/security")).await;
+    assert!(
+        b.client.find(Locator::Id("recovery-codes")).await.is_err(),
+        "codes are shown once"
+    );
+
+    // Settings › Security: nobody lacks MFA; require it.
+    b.goto(&app.url(&settings)).await;
+    assert!(
+        text_of(&b, "members-without-mfa")
+            .await
+            .starts_with("0 member")
+    );
+    b.client
+        .find(Locator::Id("mfa-required"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.click("#save-mfa").await;
+    assert!(
+        b.text()
+            .await
+            .contains("Multi-factor authentication setting saved."),
+        "{}",
+        b.text().await
+    );
+    let account = settings.split('/').nth(2).unwrap().to_owned();
+    let (_, login) = app.login("ada@example.com", PASSWORD).await;
+    assert_eq!(login["mfa_required"], true);
+    let n = app
+        .sql(
+            "UPDATE accounts SET name = name WHERE id = $1 AND mfa_required = 1",
+            &[&account],
+        )
+        .await;
+    assert_eq!(n, 1, "require MFA stored for {account}");
+
+    // Step-up on the page: an old sign-in is asked for the password, then the action completes.
+    app.sql(
+        "UPDATE sessions SET authenticated_at = authenticated_at - 3600000",
+        &[],
+    )
+    .await;
+    b.goto(&app.url("/me/security")).await;
+    b.click("section[aria-labelledby='recovery-heading'] form button")
+        .await;
+    assert!(
+        b.text().await.contains("Confirm it is you"),
+        "{}",
+        b.text().await
+    );
+    b.fill("reauth-password", PASSWORD).await;
+    b.click("#reauth-submit").await;
+    let text = b.text().await;
+    assert!(text.contains("New recovery codes"), "{text}");
+    assert_eq!(text_of(&b, "recovery-codes").await.lines().count(), 10);
+
+    // Log out everywhere: this browser too.
+    b.click("#logout-all").await;
+    assert_eq!(b.path().await, "/login");
+    assert!(b.text().await.contains("You were logged out everywhere."));
+    b.goto(&app.url("/app")).await;
+    assert_eq!(b.path().await, "/login");
+
+    // Password reset through the emailed link.
+    b.goto(&app.url("/password-reset")).await;
+    b.fill("email", "ada@example.com").await;
+    b.click("form button[type=submit]").await;
+    assert!(b.text().await.contains("a reset link is on its way"));
+    let mail = app
+        .wait_for_email("ada@example.com", "Reset your watchword password")
+        .await;
+    let token = watchword_testkit::mail::link_token(&mail.text).expect("link");
+    b.goto(&app.url(&format!("/reset-password?token={token}")))
+        .await;
+    b.fill("new_password", "another-Strong-pass-92!").await;
+    b.click("form button[type=submit]").await;
+    assert_eq!(b.path().await, "/login");
+    assert!(b.text().await.contains("Your password was reset."));
+    let (s, _) = app
+        .login("ada@example.com", "another-Strong-pass-92!")
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    b.close().await;
+});

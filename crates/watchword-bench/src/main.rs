@@ -1,6 +1,7 @@
 //! `cargo run --release -p watchword-bench -- [--seconds N] [--database-url URL]`
 //! `cargo run --release -p watchword-bench -- sweep --accounts N [--database-url URL]`
 //! `cargo run --release -p watchword-bench -- keys [--keys N] [--seconds N] [--database-url URL]`
+//! `cargo run --release -p watchword-bench -- mfa [--persons N] [--seconds N] [--database-url URL]`
 //!
 //! Starts the release `watchword` binary as its own process, then measures side by side in one
 //! run: requests/s of `GET /healthz` (the floor) and of `GET /api/v1/whoami` with a bearer session
@@ -56,25 +57,17 @@ where
 }
 
 mod keys;
+mod mfa;
 mod sweep;
 
-#[tokio::main]
-async fn main() {
-    if std::env::args().nth(1).as_deref() == Some("sweep") {
-        let n = arg("--accounts")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(100_000);
-        return sweep::run(n, arg("--database-url")).await;
-    }
-    if std::env::args().nth(1).as_deref() == Some("keys") {
-        let n = arg("--keys").and_then(|v| v.parse().ok()).unwrap_or(50_000);
-        let secs = arg("--seconds").and_then(|v| v.parse().ok()).unwrap_or(5);
-        return keys::run(n, arg("--database-url"), secs).await;
-    }
-    let secs: u64 = arg("--seconds").and_then(|s| s.parse().ok()).unwrap_or(10);
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
+/// Starts the release server on a free port with a fresh data directory (and `--database-url`
+/// when given); returns it with its base URL and a client.
+async fn start_server() -> (
+    std::process::Child,
+    String,
+    reqwest::Client,
+    tempfile::TempDir,
+) {
     let dir = tempfile::tempdir().expect("temp dir");
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -97,7 +90,7 @@ async fn main() {
     if let Some(url) = arg("--database-url") {
         cmd.args(["--database-url", &url]);
     }
-    let mut server = cmd
+    let server = cmd
         .env("WATCHWORD_LOG_LEVEL", "warn")
         .stdout(Stdio::null())
         .spawn()
@@ -113,6 +106,32 @@ async fn main() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    (server, base, client, dir)
+}
+
+#[tokio::main]
+async fn main() {
+    if std::env::args().nth(1).as_deref() == Some("sweep") {
+        let n = arg("--accounts")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(100_000);
+        return sweep::run(n, arg("--database-url")).await;
+    }
+    if std::env::args().nth(1).as_deref() == Some("mfa") {
+        let n = arg("--persons").and_then(|v| v.parse().ok()).unwrap_or(400);
+        let secs = arg("--seconds").and_then(|v| v.parse().ok()).unwrap_or(5);
+        return mfa::run(n, secs).await;
+    }
+    if std::env::args().nth(1).as_deref() == Some("keys") {
+        let n = arg("--keys").and_then(|v| v.parse().ok()).unwrap_or(50_000);
+        let secs = arg("--seconds").and_then(|v| v.parse().ok()).unwrap_or(5);
+        return keys::run(n, arg("--database-url"), secs).await;
+    }
+    let secs: u64 = arg("--seconds").and_then(|s| s.parse().ok()).unwrap_or(10);
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let (server, base, client, _dir) = start_server().await;
     let email = format!("bench-{}@example.com", std::process::id());
     let signup: serde_json::Value = client
         .post(format!("{base}/api/v1/signup"))
@@ -212,6 +231,7 @@ async fn main() {
         }
     })
     .await;
+    let mut server = server;
     let _ = server.kill();
     let _ = server.wait();
 

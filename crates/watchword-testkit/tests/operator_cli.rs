@@ -1,6 +1,6 @@
 //! The operator's commands against a real database, on SQLite and PostgreSQL: the Security Contact
-//! job (`--as-of`, `--dry-run`, `--json`), staff grants, and a crash between a change and the
-//! delivery of its emails.
+//! job (`--as-of`, `--dry-run`, `--json`), staff grants, MFA key rotation, and a crash between a
+//! change and the delivery of its emails.
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -357,3 +357,49 @@ async fn crash_between_change_and_delivery_sqlite() {
 async fn crash_between_change_and_delivery_postgres() {
     crash_between_change_and_delivery(Backend::Postgres).await
 }
+
+both_backends!(
+    rotate_mfa_key_reseals_every_secret,
+    |app: TestApp| async move {
+        let ada = app.signup("Acme", "Ada Lovelace", "ada@example.com").await;
+        let (s, v) = app.post("/api/v1/me/mfa/totp", &ada.token, json!({})).await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        let secret = v["secret"].as_str().unwrap();
+        let out = Command::new("oathtool")
+            .args(["--totp", "-b", secret])
+            .output()
+            .expect("oathtool");
+        let code = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+        let (s, v) = app
+            .post(
+                "/api/v1/me/mfa/totp/confirm",
+                &ada.token,
+                json!({"code": code}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        const SEALED_UNDER: &str = "UPDATE mfa_factors SET name = name WHERE key_id = $1";
+        assert_eq!(app.sql(SEALED_UNDER, &["k1"]).await, 1);
+
+        let (ok, stdout, stderr) = run(&app, &["rotate-mfa-key"]);
+        assert!(ok, "{stderr}");
+        assert!(
+            stdout.contains("re-sealed 1 authenticator secrets under key k2"),
+            "{stdout}"
+        );
+        assert_eq!(app.sql(SEALED_UNDER, &["k1"]).await, 0);
+        assert_eq!(app.sql(SEALED_UNDER, &["k2"]).await, 1);
+        let file = app.data_dir().join("mfa-keys");
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert_eq!(
+            text.lines().filter(|l| !l.trim().is_empty()).count(),
+            2,
+            "old key kept to open old values"
+        );
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+);

@@ -216,7 +216,12 @@ impl Browser {
     /// Waits (bounded) until the page's text contains `needle`.
     pub async fn wait_for_text(&self, needle: &str) {
         for _ in 0..400 {
-            if self.text().await.contains(needle) {
+            // The page may be navigating (a script redirects): read errors just mean "not yet".
+            let text = match self.client.find(Locator::Css("body")).await {
+                Ok(body) => body.text().await.unwrap_or_default(),
+                Err(_) => String::new(),
+            };
+            if text.contains(needle) {
                 return;
             }
             tokio::time::sleep(std::time::Duration::from_millis(25)).await;

@@ -112,7 +112,7 @@ pub(crate) fn factor_name(name: Option<&str>, default: &str) -> Result<String, A
         .map(str::trim)
         .filter(|n| !n.is_empty())
         .unwrap_or(default);
-    if name.chars().count() > 100 || name.chars().any(char::is_control) {
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
         return Err(DomainError::field(
             "invalid_name",
             "name",
@@ -386,15 +386,8 @@ impl App {
 
     /// Renames a factor of the caller.
     pub async fn rename_factor(&self, actor: &Actor, id: &str, name: &str) -> Result<(), AppError> {
+        // An empty name is refused by the 1-to-100 rule (no default applies to a rename).
         let name = factor_name(Some(name), "")?;
-        if name.is_empty() {
-            return Err(DomainError::field(
-                "invalid_name",
-                "name",
-                "a factor name has 1 to 100 characters",
-            )
-            .into());
-        }
         let mut tx = self.store().begin().await?;
         if !store::rename_factor(&mut tx, actor.person, id, &name).await? {
             return Err(AppError::NotFound);

@@ -13,7 +13,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use watchword_domain::token::{hash_token, random_token};
 use watchword_domain::*;
-use watchword_store::mfa::{self as store, NewFactor};
+use watchword_store::mfa::{self as store, FactorRow, NewFactor};
 use watchword_store::{Conn, persons, sessions, webauthn as ceremonies};
 use webauthn_rs::prelude::*;
 
@@ -186,6 +186,7 @@ impl App {
             .next()
             .is_none();
         let id = format!("mfa_{}", uuid::Uuid::new_v4().simple());
+        let (credential, cred_id) = (to_json(&passkey)?, credential_id(passkey.cred_id()));
         store::insert_factor(
             &mut tx,
             NewFactor {
@@ -194,7 +195,7 @@ impl App {
                 kind: "passkey",
                 name: &name,
                 sealed: None,
-                passkey: Some((&to_json(&passkey)?, &credential_id(passkey.cred_id()))),
+                passkey: Some((&credential, &cred_id)),
                 phone_hint: None,
             },
             now,
@@ -207,11 +208,21 @@ impl App {
                 AppError::from(e)
             }
         })?;
-        let row = store::factors(&mut tx, actor.person)
-            .await?
-            .into_iter()
-            .find(|f| f.id == id)
-            .ok_or_else(|| AppError::internal("new passkey not found"))?;
+        let row = FactorRow {
+            id,
+            person_id: actor.person,
+            kind: "passkey".into(),
+            name: name.clone(),
+            secret_sealed: None,
+            key_id: None,
+            last_step: None,
+            credential: Some(credential),
+            credential_id: Some(cred_id),
+            phone_hint: None,
+            created_at: now,
+            confirmed_at: Some(now),
+            last_used_at: None,
+        };
         let what = format!("A passkey ({name}) was added to your watchword login");
         let codes = self
             .factor_added(&mut tx, actor, &person, &row, first, &what, now)

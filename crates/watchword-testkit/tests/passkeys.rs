@@ -109,6 +109,18 @@ both_backends!(passkey_register_and_sign_in, |app: TestApp| async move {
 
     // Renamed, then removed on the page (this session is fresh).
     let id = passkey["id"].as_str().unwrap();
+    let (s, v) = app
+        .call(
+            reqwest::Method::PATCH,
+            &format!("/api/v1/me/mfa/{id}"),
+            Some(&token),
+            Some(json!({"name": "  "})),
+        )
+        .await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_name"))
+    );
     let (s, _) = app
         .call(
             reqwest::Method::PATCH,

@@ -191,7 +191,6 @@ pub async fn save(
         .or(Some(get("chosen")).filter(|v| !v.is_empty()));
     let Some(member) = chosen.and_then(MembershipId::parse) else {
         let extra = Extra {
-            notice: None,
             error: Some((
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "select an eligible member first".into(),
@@ -208,7 +207,6 @@ pub async fn save(
             .await
         {
             let extra = Extra {
-                notice: None,
                 error: Some(message(&e)),
                 reauth: Some(member.to_string()),
                 ..Extra::default()
@@ -230,8 +228,6 @@ pub async fn save(
             ..
         })) => {
             let extra = Extra {
-                notice: None,
-                error: None,
                 reauth: Some(member.to_string()),
                 ..Extra::default()
             };

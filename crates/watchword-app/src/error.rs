@@ -22,6 +22,9 @@ pub enum AppError {
     /// Too many failed codes lately, for this person or from this address.
     #[error("too many failed attempts; wait and try again")]
     TooManyAttempts,
+    /// Too many messages asked for lately (e.g. SMS codes); `0` is the stable code.
+    #[error("{1}")]
+    RateLimited(&'static str, String),
     #[error("internal error: {0}")]
     Internal(String),
 }

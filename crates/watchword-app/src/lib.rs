@@ -15,8 +15,11 @@ mod key_loader;
 pub mod mail;
 pub mod members;
 pub mod mfa;
+pub mod outbox;
 pub mod passkeys;
+pub mod recovery;
 pub mod roles;
+pub mod sms;
 pub mod staff;
 
 pub use context::{Actor, Caller, Meta};

@@ -1,18 +1,15 @@
 //! Outbound email: templates (plain text + HTML), the outbox they are written to inside the
-//! change's transaction, and the dispatcher that delivers them by SMTP or to `.eml` files.
+//! change's transaction, and delivery by SMTP or to `.eml` files (the dispatcher is `outbox`).
 
-use crate::{App, AppError};
+use crate::AppError;
 use askama::Template as _;
 use lettre::message::{Mailbox, MultiPart, header};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use std::path::PathBuf;
 use std::time::Duration;
 use watchword_domain::{AccountId, MessageId, Millis};
+use watchword_store::Conn;
 use watchword_store::outbox;
-use watchword_store::{Conn, StoreError};
-
-/// Attempts before a message is marked failed.
-pub const MAX_ATTEMPTS: i64 = 12;
 
 /// Every email watchword sends.
 pub enum Template<'a> {
@@ -38,6 +35,11 @@ pub enum Template<'a> {
         at: Millis,
     },
     PasswordReset {
+        name: &'a str,
+        link: &'a str,
+    },
+    /// To the new address of a requested email change: the link that confirms it.
+    EmailChange {
         name: &'a str,
         link: &'a str,
     },
@@ -140,6 +142,8 @@ mod views {
     }
     password_reset!(PasswordResetTxt, "password_reset.txt");
     password_reset!(PasswordResetHtml, "password_reset.html");
+    password_reset!(EmailChangeTxt, "email_change.txt");
+    password_reset!(EmailChangeHtml, "email_change.html");
 
     macro_rules! contact_changed {
         ($name:ident, $path:literal) => {
@@ -273,6 +277,11 @@ impl Template<'_> {
                 PasswordResetTxt { name, link }.render()?,
                 PasswordResetHtml { name, link }.render()?,
             ),
+            Template::EmailChange { name, link } => (
+                "Confirm your new watchword email".into(),
+                EmailChangeTxt { name, link }.render()?,
+                EmailChangeHtml { name, link }.render()?,
+            ),
             Template::ContactChanged(c) => {
                 let (previous, reason) = (&c.previous, &c.reason);
                 let txt = ContactChangedTxt {
@@ -371,6 +380,7 @@ pub(crate) async fn enqueue(
     let m = outbox::Message {
         id: MessageId::new(),
         account,
+        channel: "email",
         recipient: to.to_owned(),
         subject,
         body_text,
@@ -418,7 +428,7 @@ impl Mailer {
         }
     }
 
-    async fn deliver(&self, m: &outbox::Message) -> Result<(), String> {
+    pub(crate) async fn deliver(&self, m: &outbox::Message) -> Result<(), String> {
         let to: Mailbox = m
             .recipient
             .parse()
@@ -460,71 +470,9 @@ fn parse_from(from: &str) -> Result<Mailbox, String> {
         .map_err(|e| format!("invalid sender address {from:?}: {e}"))
 }
 
-/// Delay before attempt `attempts + 1`: 5 s doubling, at most an hour.
-fn backoff_secs(attempts: i64) -> i64 {
-    (5i64 << attempts.clamp(0, 10)).min(3600)
-}
-
-impl App {
-    /// Claims due messages and delivers them; returns how many were sent.
-    pub async fn dispatch_outbox_once(&self, mailer: &Mailer) -> Result<usize, StoreError> {
-        let now = Millis::now();
-        let mut tx = self.store().begin().await?;
-        let batch = outbox::claim(
-            &mut tx,
-            self.store().dialect(),
-            now,
-            self.settings().outbox_lease_secs,
-            20,
-        )
-        .await?;
-        tx.commit().await?;
-        let mut sent = 0;
-        for m in batch {
-            let result = mailer.deliver(&m).await;
-            let now = Millis::now();
-            let mut tx = self.store().begin().await?;
-            match result {
-                Ok(()) => {
-                    outbox::mark_sent(&mut tx, m.id, now).await?;
-                    sent += 1;
-                }
-                Err(e) => {
-                    let retry = (m.attempts < MAX_ATTEMPTS)
-                        .then(|| now.plus_secs(backoff_secs(m.attempts)));
-                    tracing::warn!(message_id = %m.id, attempts = m.attempts, error = %e, gave_up = retry.is_none(), "email delivery failed");
-                    outbox::mark_failed_attempt(&mut tx, m.id, &e, retry).await?;
-                }
-            }
-            tx.commit().await?;
-        }
-        Ok(sent)
-    }
-
-    /// Delivers forever: woken by commits on this node, and polling every `poll` for messages
-    /// written by other nodes or due for retry.
-    pub async fn run_outbox(self, mailer: Mailer, poll: Duration) {
-        loop {
-            match self.dispatch_outbox_once(&mailer).await {
-                Ok(n) if n > 0 => continue,
-                Ok(_) => {}
-                Err(e) => tracing::error!(error = %e, "outbox dispatch failed"),
-            }
-            let _ = tokio::time::timeout(poll, self.inner.outbox_ready.notified()).await;
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn backoff_grows_and_caps() {
-        assert_eq!(backoff_secs(0), 5);
-        assert_eq!(backoff_secs(1), 10);
-        assert_eq!(backoff_secs(20), 3600);
-    }
 
     #[test]
     fn templates_escape_html_but_not_text() {

@@ -1,12 +1,11 @@
 //! Multi-factor authentication: authenticator apps (TOTP), recovery codes, the login challenge,
-//! step-up with a code, enforcement by accounts, and password reset by email.
+//! step-up with a code, and enforcement by accounts.
 
 use crate::auth::{IssuedSession, SessionMode};
 use crate::events::{self, EventExt};
 use crate::mail::{self, Template};
 use crate::{Actor, App, AppError, Meta};
 use watchword_domain::mfa::{self as rules, FactorKind};
-use watchword_domain::password::{self, Password};
 use watchword_domain::token::{hash_token, random_token};
 use watchword_domain::*;
 use watchword_store::mfa::{self as store, FactorRow, NewFactor};
@@ -28,6 +27,8 @@ pub struct FactorView {
     pub id: String,
     pub kind: &'static str,
     pub name: String,
+    /// An SMS factor's last phone digits.
+    pub phone_hint: Option<String>,
     pub created_at: Millis,
     pub last_used_at: Option<Millis>,
 }
@@ -38,6 +39,7 @@ impl FactorView {
             id: f.id.clone(),
             kind: FactorKind::parse(&f.kind).map_or("unknown", FactorKind::as_str),
             name: f.name.clone(),
+            phone_hint: f.phone_hint.clone(),
             created_at: f.created_at,
             last_used_at: f.last_used_at,
         }
@@ -272,6 +274,10 @@ impl App {
                 }
                 Ok(None)
             }
+            "sms" => {
+                let code = proof.code().ok_or_else(code_needed)?;
+                Ok(self.check_sms(c, person, code, now).await?.then_some("sms"))
+            }
             "recovery_code" => {
                 let code = proof.code().ok_or_else(code_needed)?;
                 let Some(hash) = rules::hash_recovery_code(code) else {
@@ -312,6 +318,9 @@ impl App {
         .await?;
         if let Some(h) = challenge {
             store::challenge_failed(&mut tx, h).await?;
+        }
+        if method == "sms" {
+            self.sms_failed(&mut tx, person).await?;
         }
         let event = events::by_person(person, email, meta, None, "mfa.code_failed")
             .target("person", person)
@@ -475,10 +484,15 @@ impl App {
         } else {
             String::new()
         };
+        let subject = if left as usize <= rules::RECOVERY_CODES_LOW {
+            format!("A recovery code was used: only {left} left")
+        } else {
+            "A recovery code was used to sign in".to_owned()
+        };
         self.notify(
             c,
             person,
-            "A recovery code was used to sign in",
+            &subject,
             "A recovery code was used to sign in to your watchword login",
             &advice,
             meta,
@@ -884,112 +898,6 @@ impl App {
             a.enforces_mfa(),
             store::members_without_mfa(&mut c, account).await?,
         ))
-    }
-
-    /// Emails a reset link when `email` belongs to an active person. Answers the same, at once,
-    /// either way: the work happens off the request path, so timing tells nothing either.
-    pub fn request_password_reset(&self, email: &str, meta: &Meta) {
-        let Ok(email) = EmailAddress::parse(email) else {
-            return;
-        };
-        let (app, meta) = (self.clone(), meta.clone());
-        tokio::spawn(async move {
-            if let Err(e) = app.send_reset(email.as_str(), &meta).await {
-                tracing::warn!(error = %e, "could not prepare a password reset");
-            }
-        });
-    }
-
-    async fn send_reset(&self, email: &str, meta: &Meta) -> Result<(), AppError> {
-        let Some(person) = persons::by_email(&mut *self.store().read().await?, email)
-            .await?
-            .filter(|p| p.active)
-        else {
-            return Ok(());
-        };
-        let token = random_token();
-        let now = Millis::now();
-        let link = format!(
-            "{}/reset-password?token={token}",
-            self.settings().public_url.trim_end_matches('/')
-        );
-        let mut tx = self.store().begin().await?;
-        store::insert_reset(
-            &mut tx,
-            &hash_token(&token),
-            person.id,
-            now,
-            now.plus_secs(self.settings().password_reset_ttl_secs),
-        )
-        .await?;
-        mail::enqueue(
-            &mut tx,
-            None,
-            &person.email,
-            &Template::PasswordReset {
-                name: &person.name,
-                link: &link,
-            },
-            now,
-        )
-        .await?;
-        let event = events::by_person(
-            person.id,
-            &person.email,
-            meta,
-            None,
-            "password.reset_requested",
-        )
-        .target("person", person.id);
-        events::fan_out(&mut tx, person.id, event, now).await?;
-        tx.commit().await?;
-        self.committed();
-        Ok(())
-    }
-
-    /// Sets a new password with a reset token (once, within the hour): every session ends, and
-    /// the person is told. Second factors stay: the next login still asks for one.
-    pub async fn confirm_password_reset(
-        &self,
-        token: &str,
-        new: Password,
-        meta: &Meta,
-    ) -> Result<(), AppError> {
-        let hash = hash_token(token);
-        let invalid = || {
-            AppError::from(DomainError::field(
-                "invalid_reset_token",
-                "token",
-                "this reset link is invalid, used or expired",
-            ))
-        };
-        let now = Millis::now();
-        let mut c = self.store().read().await?;
-        let person_id = store::reset_person(&mut c, &hash, now)
-            .await?
-            .ok_or_else(invalid)?;
-        let person = self
-            .person(&mut c, person_id)
-            .await
-            .map_err(|_| invalid())?;
-        drop(c);
-        password::check_policy(&new, &EmailAddress::parse(&person.email)?, &person.name)?;
-        let phc = self.hashing(move |h| h.hash(&new)).await?;
-        let now = Millis::now();
-        let mut tx = self.store().begin().await?;
-        if store::use_reset(&mut tx, &hash, now).await? != Some(person.id) {
-            return Err(invalid());
-        }
-        persons::set_password(&mut tx, person.id, &phc, now).await?;
-        let revoked = sessions::revoke_all_except(&mut tx, person.id, None, now).await?;
-        let event = events::by_person(person.id, &person.email, meta, None, "password.reset")
-            .target("person", person.id)
-            .details(serde_json::json!({ "sessions_revoked": revoked }));
-        events::fan_out(&mut tx, person.id, event, now).await?;
-        self.notify(&mut tx, &person, "Your watchword password was reset", "The password of your watchword login was reset with an emailed link and every session was signed out", "", meta, now).await?;
-        tx.commit().await?;
-        self.committed();
-        Ok(())
     }
 
     /// Re-seals every authenticator secret not sealed under the keyring's current key (after a

@@ -12,6 +12,7 @@ pub mod role;
 pub mod scope;
 pub mod sealed;
 pub mod session;
+pub mod sms;
 pub mod text;
 pub mod time;
 pub mod token;

@@ -86,6 +86,9 @@ impl From<AppError> for ApiError {
                 "too_many_attempts",
                 "too many failed codes; wait a few minutes and try again",
             ),
+            AppError::RateLimited(code, message) => {
+                Self::new(StatusCode::TOO_MANY_REQUESTS, code, message)
+            }
             AppError::ApiKey(why) => Self::new(
                 StatusCode::UNAUTHORIZED,
                 why.code(),

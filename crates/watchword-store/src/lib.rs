@@ -6,6 +6,7 @@ pub mod api_keys;
 pub mod audit;
 pub mod contacts;
 mod dialect;
+pub mod email_changes;
 mod error;
 pub mod invitations;
 pub mod members;
@@ -14,6 +15,7 @@ pub mod outbox;
 pub mod persons;
 pub mod rows;
 pub mod sessions;
+pub mod sms;
 pub mod webauthn;
 
 pub use dialect::Dialect;

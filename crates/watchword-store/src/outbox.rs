@@ -5,6 +5,8 @@ use watchword_domain::{AccountId, MessageId, Millis};
 #[derive(Debug, Clone)]
 pub struct Message {
     pub id: MessageId,
+    /// `email` or `sms` (an SMS has no subject or HTML body).
+    pub channel: &'static str,
     pub account: Option<AccountId>,
     pub recipient: String,
     pub subject: String,
@@ -16,7 +18,7 @@ pub struct Message {
 pub async fn enqueue(c: &mut Conn, m: &Message, now: Millis) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO outbox (id, account_id, channel, recipient, subject, body_text, body_html, status, attempts, next_attempt_at, created_at) \
-         VALUES ($1, $2, 'email', $3, $4, $5, $6, 'pending', 0, $7, $7)",
+         VALUES ($1, $2, $8, $3, $4, $5, $6, 'pending', 0, $7, $7)",
     )
     .bind(m.id.to_string())
     .bind(m.account.map(|a| a.to_string()))
@@ -25,6 +27,7 @@ pub async fn enqueue(c: &mut Conn, m: &Message, now: Millis) -> Result<(), Store
     .bind(&m.body_text)
     .bind(&m.body_html)
     .bind(now.0)
+    .bind(m.channel)
     .execute(c)
     .await?;
     Ok(())
@@ -43,7 +46,7 @@ pub async fn claim(
         "UPDATE outbox SET locked_until = $2, attempts = attempts + 1 WHERE id IN (\
          SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= $1 \
          AND (locked_until IS NULL OR locked_until <= $1) ORDER BY next_attempt_at LIMIT $3{}) \
-         RETURNING id, account_id, recipient, subject, body_text, body_html, attempts",
+         RETURNING id, account_id, channel, recipient, subject, body_text, body_html, attempts",
         dialect.skip_locked()
     );
     let rows = sqlx::query(&sql)
@@ -57,6 +60,11 @@ pub async fn claim(
             Ok(Message {
                 id: parsed(r, "id", MessageId::parse)?,
                 account: opt_parsed(r, "account_id", AccountId::parse)?,
+                channel: if text(r, "channel")? == "sms" {
+                    "sms"
+                } else {
+                    "email"
+                },
                 recipient: text(r, "recipient")?,
                 subject: text(r, "subject")?,
                 body_text: text(r, "body_text")?,
@@ -67,8 +75,13 @@ pub async fn claim(
         .collect()
 }
 
+/// Blanks an SMS's recipient and body once it needs them no more (they hold a phone number and
+/// a one-time code); an email keeps its copy.
+const SCRUB_SMS: &str = "recipient = CASE WHEN channel = 'sms' THEN '' ELSE recipient END, \
+     body_text = CASE WHEN channel = 'sms' THEN '' ELSE body_text END";
+
 pub async fn mark_sent(c: &mut Conn, id: MessageId, now: Millis) -> Result<(), StoreError> {
-    sqlx::query("UPDATE outbox SET status = 'sent', sent_at = $2, locked_until = NULL, last_error = NULL WHERE id = $1")
+    sqlx::query(&format!("UPDATE outbox SET status = 'sent', sent_at = $2, locked_until = NULL, last_error = NULL, {SCRUB_SMS} WHERE id = $1"))
         .bind(id.to_string())
         .bind(now.0)
         .execute(c)
@@ -83,15 +96,24 @@ pub async fn mark_failed_attempt(
     error: &str,
     retry_at: Option<Millis>,
 ) -> Result<(), StoreError> {
-    sqlx::query(
-        "UPDATE outbox SET status = $2, next_attempt_at = COALESCE($3, next_attempt_at), locked_until = NULL, last_error = $4 WHERE id = $1",
-    )
-    .bind(id.to_string())
-    .bind(if retry_at.is_some() { "pending" } else { "failed" })
-    .bind(retry_at.map(|m| m.0))
-    .bind(error)
-    .execute(c)
-    .await?;
+    let sql = if retry_at.is_some() {
+        "UPDATE outbox SET status = $2, next_attempt_at = COALESCE($3, next_attempt_at), locked_until = NULL, last_error = $4 WHERE id = $1".to_owned()
+    } else {
+        format!(
+            "UPDATE outbox SET status = $2, next_attempt_at = COALESCE($3, next_attempt_at), locked_until = NULL, last_error = $4, {SCRUB_SMS} WHERE id = $1"
+        )
+    };
+    sqlx::query(&sql)
+        .bind(id.to_string())
+        .bind(if retry_at.is_some() {
+            "pending"
+        } else {
+            "failed"
+        })
+        .bind(retry_at.map(|m| m.0))
+        .bind(error)
+        .execute(c)
+        .await?;
     Ok(())
 }
 

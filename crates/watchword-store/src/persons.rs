@@ -56,6 +56,25 @@ pub async fn set_password(
     Ok(())
 }
 
+/// Changes a login email; false when another person holds it already.
+pub async fn set_email(
+    c: &mut Conn,
+    id: PersonId,
+    email: &str,
+    now: Millis,
+) -> Result<bool, StoreError> {
+    let r = sqlx::query(
+        "UPDATE persons SET email = $2, updated_at = $3 WHERE id = $1 \
+         AND NOT EXISTS (SELECT 1 FROM persons o WHERE o.email = $2 AND o.id <> $1)",
+    )
+    .bind(id.to_string())
+    .bind(email)
+    .bind(now.0)
+    .execute(c)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
 /// Records an interactive login.
 pub async fn record_login(c: &mut Conn, id: PersonId, now: Millis) -> Result<(), StoreError> {
     sqlx::query("UPDATE persons SET last_login_at = $2 WHERE id = $1")

@@ -3,6 +3,7 @@
 
 pub mod browser;
 pub mod mail;
+pub mod sms;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -400,6 +401,32 @@ impl TestApp {
             tokio::time::sleep(std::time::Duration::from_millis(25)).await;
         }
         panic!("outbox never emptied");
+    }
+
+    /// Every SMS the embedded provider wrote (the server's `data_dir/sms`).
+    pub fn sms_sent(&self) -> Vec<Value> {
+        sms::read_dir(&self.dir.path().join("sms"))
+    }
+
+    /// Waits (bounded) until the embedded provider wrote `n` SMS; returns the `n`th.
+    pub async fn wait_for_sms(&self, n: usize) -> Value {
+        for _ in 0..200 {
+            if let Some(m) = self.sms_sent().into_iter().nth(n - 1) {
+                return m;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("SMS number {n} never came; have {:?}", self.sms_sent());
+    }
+
+    /// Moves every sent SMS code `secs` into the past (their rate limits and expiry with them).
+    pub async fn age_sms_codes(&self, secs: i64) {
+        let ms = (secs * 1000).to_string();
+        self.sql(
+            "UPDATE sms_codes SET created_at = created_at - CAST($1 AS BIGINT), expires_at = expires_at - CAST($1 AS BIGINT)",
+            &[&ms],
+        )
+        .await;
     }
 
     pub async fn delete(&self, path: &str, token: &str) -> (StatusCode, Value) {

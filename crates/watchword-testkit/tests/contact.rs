@@ -602,13 +602,14 @@ async fn two_schedulers(backend: Backend) {
     // Give both dispatchers a chance to (wrongly) send more, then count.
     for _ in 0..3 {
         app.app()
-            .dispatch_outbox_once(
-                &watchword_app::mail::Mailer::files(
+            .dispatch_outbox_once(&watchword_app::outbox::Outbound {
+                mail: watchword_app::mail::Mailer::files(
                     app.data_dir().join("mail"),
                     "w <w@example.com>",
                 )
                 .unwrap(),
-            )
+                sms: watchword_app::sms::SmsSender::files(app.data_dir().join("sms")),
+            })
             .await
             .unwrap();
     }

@@ -49,9 +49,9 @@ pub async fn contact_check(
         .map_err(app_error)?;
     if !dry_run {
         // Deliver what the check queued; a running server would also pick it up.
-        let mailer = watchword::mailer(config)?;
+        let outbound = watchword::outbound(config)?;
         while app
-            .dispatch_outbox_once(&mailer)
+            .dispatch_outbox_once(&outbound)
             .await
             .map_err(|e| e.to_string())?
             > 0

@@ -21,6 +21,12 @@ pub struct Config {
     /// emails are written as `.eml` files under `data_dir/mail`.
     pub smtp_url: Option<String>,
     pub mail_from: String,
+    /// The operator's SMS gateway: each code is POSTed there as JSON `{"id","to","text"}`
+    /// (retried with backoff on failure). Unset: messages are written as JSON files under
+    /// `data_dir/sms` (for development; logged, never sent).
+    pub sms_webhook_url: Option<String>,
+    /// Signs each webhook POST: `X-Watchword-Signature: sha256=<hex HMAC-SHA256 of the body>`.
+    pub sms_webhook_secret: Option<String>,
     pub session_idle_timeout_secs: i64,
     pub session_absolute_timeout_secs: i64,
     pub invitation_ttl_secs: i64,
@@ -81,6 +87,8 @@ impl Default for Config {
             public_url: None,
             smtp_url: None,
             mail_from: "watchword <no-reply@localhost>".into(),
+            sms_webhook_url: None,
+            sms_webhook_secret: None,
             session_idle_timeout_secs: 2 * 3600,
             session_absolute_timeout_secs: 24 * 3600,
             invitation_ttl_secs: 7 * 24 * 3600,
@@ -118,6 +126,8 @@ const KEYS: &[&str] = &[
     "public_url",
     "smtp_url",
     "mail_from",
+    "sms_webhook_url",
+    "sms_webhook_secret",
     "session_idle_timeout_secs",
     "session_absolute_timeout_secs",
     "invitation_ttl_secs",
@@ -151,6 +161,8 @@ const LIST_KEYS: &[&str] = &["blocked_staff_roles"];
 const SECRET_KEYS: &[&str] = &[
     "database_url",
     "smtp_url",
+    "sms_webhook_url",
+    "sms_webhook_secret",
     "exposure_report_secret",
     "introspection_secret",
     "mfa_keys",
@@ -260,6 +272,7 @@ impl Config {
         for (name, v) in [
             ("exposure_report_secret", &self.exposure_report_secret),
             ("introspection_secret", &self.introspection_secret),
+            ("sms_webhook_secret", &self.sms_webhook_secret),
         ] {
             if v.as_ref().is_some_and(|v| v.len() < 32) {
                 return Err(format!("{name} must be at least 32 characters"));

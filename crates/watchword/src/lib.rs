@@ -10,6 +10,8 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tokio::sync::watch;
 use watchword_app::mail::Mailer;
+use watchword_app::outbox::Outbound;
+use watchword_app::sms::SmsSender;
 use watchword_app::{App, Secret, Settings};
 use watchword_domain::password::HashParams;
 use watchword_domain::sealed::Keyring;
@@ -95,12 +97,18 @@ fn metrics_render() -> watchword_http::MetricsRender {
     Arc::new(move || handle.as_ref().map(|h| h.render()).unwrap_or_default())
 }
 
-/// SMTP when configured, otherwise `.eml` files in the data directory.
-pub fn mailer(config: &Config) -> Result<Mailer, String> {
-    match &config.smtp_url {
-        Some(url) => Mailer::smtp(url, &config.mail_from),
-        None => Mailer::files(config.data_dir.join("mail"), &config.mail_from),
-    }
+/// Where messages go: SMTP when configured, otherwise `.eml` files in the data directory; the
+/// SMS webhook when configured, otherwise JSON files in the data directory.
+pub fn outbound(config: &Config) -> Result<Outbound, String> {
+    let mail = match &config.smtp_url {
+        Some(url) => Mailer::smtp(url, &config.mail_from)?,
+        None => Mailer::files(config.data_dir.join("mail"), &config.mail_from)?,
+    };
+    let sms = match &config.sms_webhook_url {
+        Some(url) => SmsSender::webhook(url, config.sms_webhook_secret.clone())?,
+        None => SmsSender::files(config.data_dir.join("sms")),
+    };
+    Ok(Outbound { mail, sms })
 }
 
 /// The use-case settings a configuration describes.
@@ -184,6 +192,8 @@ pub async fn offline_app(config: &Config) -> Result<App, String> {
 /// Starts serving; the returned `Running` knows the bound address.
 pub async fn start(config: Config) -> Result<Running, String> {
     config.validate()?;
+    // One TLS provider (ring) for every HTTP client in the process.
+    watchword_app::sms::install_crypto_provider();
     let store = open_store(&config).await?;
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
@@ -196,7 +206,7 @@ pub async fn start(config: Config) -> Result<Running, String> {
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let public_url = config.public_url(addr);
     let settings = settings(&config, public_url.clone())?;
-    let mailer = mailer(&config)?;
+    let outbound = outbound(&config)?;
     let app = App::new(store, settings);
     app.watch_key_changes()
         .await
@@ -225,10 +235,10 @@ pub async fn start(config: Config) -> Result<Running, String> {
             tracing::error!(error = %e, "server failed");
         }
     });
-    let outbox = tokio::spawn(
-        app.clone()
-            .run_outbox(mailer, Duration::from_millis(config.outbox_poll_ms.max(50))),
-    );
+    let outbox = tokio::spawn(app.clone().run_outbox(
+        outbound,
+        Duration::from_millis(config.outbox_poll_ms.max(50)),
+    ));
     Ok(Running {
         addr,
         app,

@@ -20,6 +20,9 @@ pub struct FactorDto {
     /// `totp`, `passkey` or `sms`.
     pub kind: &'static str,
     pub name: String,
+    /// For `sms`: the number's last digits.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone_hint: Option<String>,
     pub created_at: String,
     pub last_used_at: Option<String>,
 }
@@ -30,6 +33,7 @@ impl From<&FactorView> for FactorDto {
             id: f.id.clone(),
             kind: f.kind,
             name: f.name.clone(),
+            phone_hint: f.phone_hint.clone(),
             created_at: time(f.created_at),
             last_used_at: f.last_used_at.map(time),
         }

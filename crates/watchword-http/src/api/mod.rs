@@ -5,9 +5,11 @@ pub mod audit;
 pub mod auth;
 pub mod contact;
 pub mod dto;
+pub mod email;
 pub mod keys;
 pub mod mfa;
 pub mod passkeys;
+pub mod sms;
 
 use crate::AppState;
 use utoipa::OpenApi;
@@ -64,6 +66,12 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(passkeys::passwordless_options))
         .routes(routes!(passkeys::passwordless))
         .routes(routes!(mfa::regenerate))
+        .routes(routes!(sms::start))
+        .routes(routes!(sms::confirm))
+        .routes(routes!(sms::login))
+        .routes(routes!(sms::step_up))
+        .routes(routes!(email::request))
+        .routes(routes!(email::confirm))
         .routes(routes!(mfa::login))
         .routes(routes!(mfa::request_reset))
         .routes(routes!(mfa::confirm_reset))

@@ -43,6 +43,10 @@ struct MySecurityPage {
     add_backup: bool,
     enforced: bool,
     enrolment: Option<Enrolment>,
+    /// A phone waiting for its texted code: (factor id, last digits).
+    sms_enrolment: Option<(String, String)>,
+    has_sms: bool,
+    email: String,
     new_codes: Vec<String>,
     /// A sensitive action waiting for the password or a code: (op, target, name).
     reauth: Option<(String, String, String)>,
@@ -63,6 +67,7 @@ struct Extra {
     notice: Option<String>,
     error: Option<(StatusCode, String)>,
     enrolment: Option<Enrolment>,
+    sms_enrolment: Option<(String, String)>,
     new_codes: Vec<String>,
     reauth: Option<(String, String, String)>,
     autostart_passkey: bool,
@@ -104,6 +109,9 @@ async fn render_page(state: &AppState, s: &Session, extra: Extra) -> Response {
                 last_used: f.last_used_at.map(Millis::rfc3339).unwrap_or_default(),
             })
             .collect(),
+        has_sms: status.factors.iter().any(|f| f.kind == "sms"),
+        email: s.actor.email.clone(),
+        sms_enrolment: extra.sms_enrolment,
         recovery_codes_left: status.recovery_codes_left,
         recovery_codes_low: status.recovery_codes_low,
         add_backup: status.add_backup,
@@ -122,6 +130,10 @@ pub async fn page(State(state): State<AppState>, s: Option<Session>, q: Params) 
         Some("passkey_added") => Some("Passkey added.".to_owned()),
         Some("removed") => Some("Factor removed.".to_owned()),
         Some("added") => Some("Authenticator app added.".to_owned()),
+        Some("email_link_sent") => Some(
+            "A confirmation link is on its way to the new address; your email changes once it is followed."
+                .to_owned(),
+        ),
         _ => None,
     };
     let extra = Extra {
@@ -146,6 +158,22 @@ pub async fn act(
     let (op, target, name) = (field(&f, "op"), field(&f, "target"), field(&f, "name"));
     let mut actor = s.actor.clone();
     let (pw, code) = (field(&f, "password"), field(&f, "reauth_code"));
+    if !field(&f, "send_sms").is_empty() {
+        let (notice, error) = match state.app.send_step_up_sms(&actor, None).await {
+            Ok(hint) => (
+                Some(format!("A code is on its way to your phone ending {hint}.")),
+                None,
+            ),
+            Err(e) => (None, Some(message(&e))),
+        };
+        let extra = Extra {
+            notice,
+            error,
+            reauth: Some((op.into(), target.into(), name.into())),
+            ..Extra::default()
+        };
+        return render_page(&state, &s, extra).await;
+    }
     if !pw.is_empty() || !code.is_empty() {
         let res = if pw.is_empty() {
             state
@@ -198,6 +226,46 @@ pub async fn act(
             }
             Err(e) => Err(e),
         },
+        "start_sms" => match app.start_sms(&actor, field(&f, "phone"), Some(name)).await {
+            Ok(e) => {
+                let extra = Extra {
+                    notice: Some(format!(
+                        "A code is on its way to your phone ending {}.",
+                        e.phone_hint
+                    )),
+                    sms_enrolment: Some((e.factor_id, e.phone_hint)),
+                    ..Extra::default()
+                };
+                return render_page(&state, &s, extra).await;
+            }
+            Err(e) => Err(e),
+        },
+        "confirm_sms" => match app
+            .confirm_sms(&actor, Some(target), field(&f, "code"))
+            .await
+        {
+            Ok(c) => {
+                let extra = Extra {
+                    notice: Some("Phone added for text-message codes.".into()),
+                    new_codes: c.recovery_codes.unwrap_or_default(),
+                    ..Extra::default()
+                };
+                return render_page(&state, &s, extra).await;
+            }
+            Err(e) => {
+                let extra = Extra {
+                    error: Some(message(&e)),
+                    sms_enrolment: Some((target.to_owned(), String::new())),
+                    ..Extra::default()
+                };
+                return render_page(&state, &s, extra).await;
+            }
+        },
+        // The new address rides in `name`, so that a step-up in between keeps it.
+        "change_email" => app
+            .request_email_change(&actor, name)
+            .await
+            .map(|_| Redirect::to("/me/security?done=email_link_sent").into_response()),
         "remove" => app
             .remove_factor(&actor, target)
             .await

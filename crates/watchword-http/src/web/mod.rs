@@ -45,6 +45,10 @@ pub fn router() -> Router<AppState> {
         .route("/login/mfa", post(pages::login_mfa))
         .route("/password-reset", get(reset::form).post(reset::request))
         .route("/reset-password", get(reset::form).post(reset::confirm))
+        .route(
+            "/confirm-email",
+            get(reset::email_form).post(reset::email_confirm),
+        )
         .route("/signup", get(pages::signup_form).post(pages::signup))
         .route("/logout", post(pages::logout))
         .route(
@@ -203,6 +207,7 @@ pub fn message(e: &AppError) -> (StatusCode, String) {
             StatusCode::TOO_MANY_REQUESTS,
             "too many failed codes; wait a few minutes and try again".into(),
         ),
+        AppError::RateLimited(_, message) => (StatusCode::TOO_MANY_REQUESTS, message.clone()),
         AppError::InvalidCredentials => (
             StatusCode::UNAUTHORIZED,
             "the email or password is incorrect".into(),

@@ -117,6 +117,27 @@ pub async fn login_mfa(
         field(&f, "method"),
         field(&f, "code"),
     );
+    if !field(&f, "send_sms").is_empty() {
+        let (status, mut page) = match state.app.send_login_sms(challenge, None, &meta).await {
+            Ok(hint) => {
+                let methods = state.app.challenge_methods(challenge).await;
+                let mut page = LoginMfaPage::new(challenge.to_owned(), methods, None);
+                page.notice = Some(format!("A code is on its way to your phone ending {hint}."));
+                (StatusCode::OK, page)
+            }
+            Err(e) => {
+                let (status, msg) = message(&e);
+                let methods = state.app.challenge_methods(challenge).await;
+                (
+                    status,
+                    LoginMfaPage::new(challenge.to_owned(), methods, Some(msg)),
+                )
+            }
+        };
+        // The texted code is what the person types next.
+        page.codes.sort_by_key(|m| *m != "sms");
+        return render(status, page);
+    }
     match state
         .app
         .login_mfa(challenge, method, Proof::Code(code), &meta)

@@ -1,5 +1,6 @@
-//! Password reset pages: ask for a link (the same answer for any email), then set a new password
-//! from the emailed link.
+//! Recovery pages: ask for a password reset link (the same answer for any email), set a new
+//! password from the emailed link, and confirm a new login email from the link sent to it (a
+//! button, so that a mail scanner opening the link changes nothing).
 
 use super::pages::{Fields, Params, field};
 use super::{message, render, same_origin};
@@ -85,6 +86,65 @@ pub async fn confirm(
         Err(e) => {
             let (status, msg) = message(&e);
             page(status, Some(token.to_owned()), None, Some(msg))
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "confirm_email.html")]
+struct ConfirmEmailPage {
+    title: &'static str,
+    chrome: Option<super::Chrome>,
+    notice: Option<String>,
+    error: Option<String>,
+    token: Option<String>,
+}
+
+fn email_page(
+    status: StatusCode,
+    token: Option<String>,
+    notice: Option<String>,
+    error: Option<String>,
+) -> Response {
+    render(
+        status,
+        ConfirmEmailPage {
+            title: "Confirm your new email",
+            chrome: None,
+            notice,
+            error,
+            token,
+        },
+    )
+}
+
+pub async fn email_form(q: Params) -> Response {
+    email_page(StatusCode::OK, q.get("token").cloned(), None, None)
+}
+
+pub async fn email_confirm(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ClientMeta(meta): ClientMeta,
+    Form(f): Form<Fields>,
+) -> Response {
+    if !same_origin(&headers) {
+        return StatusCode::FORBIDDEN.into_response();
+    }
+    match state
+        .app
+        .confirm_email_change(field(&f, "token"), &meta)
+        .await
+    {
+        Ok(email) => email_page(
+            StatusCode::OK,
+            None,
+            Some(format!("Done: you now sign in as {email}.")),
+            None,
+        ),
+        Err(e) => {
+            let (status, msg) = message(&e);
+            email_page(status, None, None, Some(msg))
         }
     }
 }

@@ -1,0 +1,92 @@
+//! The outbox dispatcher: claims due messages (emails and SMS written inside the transactions
+//! that caused them), delivers each through its channel, and retries with backoff.
+
+use crate::App;
+use crate::mail::Mailer;
+use crate::sms::SmsSender;
+use std::time::Duration;
+use watchword_domain::Millis;
+use watchword_store::{StoreError, outbox};
+
+/// Attempts before an email is marked failed.
+pub const MAX_ATTEMPTS: i64 = 12;
+/// Attempts before an SMS is given up on: its code expires in minutes, so later tries are
+/// pointless (5 s, 10 s, 20 s apart).
+pub const MAX_SMS_ATTEMPTS: i64 = 4;
+
+/// Where each channel's messages go.
+#[derive(Clone)]
+pub struct Outbound {
+    pub mail: Mailer,
+    pub sms: SmsSender,
+}
+
+/// Delay before attempt `attempts + 1`: 5 s doubling, at most an hour.
+fn backoff_secs(attempts: i64) -> i64 {
+    (5i64 << attempts.clamp(0, 10)).min(3600)
+}
+
+impl App {
+    /// Claims due messages and delivers them; returns how many were sent.
+    pub async fn dispatch_outbox_once(&self, out: &Outbound) -> Result<usize, StoreError> {
+        let now = Millis::now();
+        let mut tx = self.store().begin().await?;
+        let batch = outbox::claim(
+            &mut tx,
+            self.store().dialect(),
+            now,
+            self.settings().outbox_lease_secs,
+            20,
+        )
+        .await?;
+        tx.commit().await?;
+        let mut sent = 0;
+        for m in batch {
+            let (result, max) = if m.channel == "sms" {
+                (out.sms.deliver(&m).await, MAX_SMS_ATTEMPTS)
+            } else {
+                (out.mail.deliver(&m).await, MAX_ATTEMPTS)
+            };
+            let now = Millis::now();
+            let mut tx = self.store().begin().await?;
+            match result {
+                Ok(()) => {
+                    outbox::mark_sent(&mut tx, m.id, now).await?;
+                    sent += 1;
+                }
+                Err(e) => {
+                    let retry = (m.attempts < max).then(|| now.plus_secs(backoff_secs(m.attempts)));
+                    tracing::warn!(message_id = %m.id, channel = m.channel, attempts = m.attempts, error = %e, gave_up = retry.is_none(), "delivery failed");
+                    outbox::mark_failed_attempt(&mut tx, m.id, &e, retry).await?;
+                }
+            }
+            tx.commit().await?;
+        }
+        Ok(sent)
+    }
+
+    /// Delivers forever: woken by commits on this node, and polling every `poll` for messages
+    /// written by other nodes or due for retry.
+    pub async fn run_outbox(self, out: Outbound, poll: Duration) {
+        loop {
+            match self.dispatch_outbox_once(&out).await {
+                Ok(n) if n > 0 => continue,
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "outbox dispatch failed"),
+            }
+            let _ = tokio::time::timeout(poll, self.inner.outbox_ready.notified()).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_caps() {
+        assert_eq!(backoff_secs(0), 5);
+        assert_eq!(backoff_secs(1), 10);
+        assert_eq!(backoff_secs(20), 3600);
+    }
+}

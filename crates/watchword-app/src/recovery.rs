@@ -1,0 +1,235 @@
+//! Getting back in and staying in control: password reset by email (the same answer for any
+//! address), and a change of login email confirmed from the new address and told to the old.
+
+use crate::events::{self, EventExt};
+use crate::mail::{self, Template};
+use crate::{Actor, App, AppError, Meta};
+use watchword_domain::password::{self, Password};
+use watchword_domain::token::{hash_token, random_token};
+use watchword_domain::*;
+use watchword_store::mfa as store;
+use watchword_store::{email_changes, persons, sessions};
+
+/// How long the link confirming a new email works.
+const EMAIL_CHANGE_TTL_SECS: i64 = 3600;
+
+impl App {
+    /// Emails a reset link when `email` belongs to an active person. Answers the same, at once,
+    /// either way: the work happens off the request path, so timing tells nothing either.
+    pub fn request_password_reset(&self, email: &str, meta: &Meta) {
+        let Ok(email) = EmailAddress::parse(email) else {
+            return;
+        };
+        let (app, meta) = (self.clone(), meta.clone());
+        tokio::spawn(async move {
+            if let Err(e) = app.send_reset(email.as_str(), &meta).await {
+                tracing::warn!(error = %e, "could not prepare a password reset");
+            }
+        });
+    }
+
+    async fn send_reset(&self, email: &str, meta: &Meta) -> Result<(), AppError> {
+        let Some(person) = persons::by_email(&mut *self.store().read().await?, email)
+            .await?
+            .filter(|p| p.active)
+        else {
+            return Ok(());
+        };
+        let token = random_token();
+        let now = Millis::now();
+        let link = format!(
+            "{}/reset-password?token={token}",
+            self.settings().public_url.trim_end_matches('/')
+        );
+        let mut tx = self.store().begin().await?;
+        store::insert_reset(
+            &mut tx,
+            &hash_token(&token),
+            person.id,
+            now,
+            now.plus_secs(self.settings().password_reset_ttl_secs),
+        )
+        .await?;
+        mail::enqueue(
+            &mut tx,
+            None,
+            &person.email,
+            &Template::PasswordReset {
+                name: &person.name,
+                link: &link,
+            },
+            now,
+        )
+        .await?;
+        let event = events::by_person(
+            person.id,
+            &person.email,
+            meta,
+            None,
+            "password.reset_requested",
+        )
+        .target("person", person.id);
+        events::fan_out(&mut tx, person.id, event, now).await?;
+        tx.commit().await?;
+        self.committed();
+        Ok(())
+    }
+
+    /// Sets a new password with a reset token (once, within the hour): every session ends, and
+    /// the person is told. Second factors stay: the next login still asks for one.
+    pub async fn confirm_password_reset(
+        &self,
+        token: &str,
+        new: Password,
+        meta: &Meta,
+    ) -> Result<(), AppError> {
+        let hash = hash_token(token);
+        let invalid = || {
+            AppError::from(DomainError::field(
+                "invalid_reset_token",
+                "token",
+                "this reset link is invalid, used or expired",
+            ))
+        };
+        let now = Millis::now();
+        let mut c = self.store().read().await?;
+        let person_id = store::reset_person(&mut c, &hash, now)
+            .await?
+            .ok_or_else(invalid)?;
+        let person = self
+            .person(&mut c, person_id)
+            .await
+            .map_err(|_| invalid())?;
+        drop(c);
+        password::check_policy(&new, &EmailAddress::parse(&person.email)?, &person.name)?;
+        let phc = self.hashing(move |h| h.hash(&new)).await?;
+        let now = Millis::now();
+        let mut tx = self.store().begin().await?;
+        if store::use_reset(&mut tx, &hash, now).await? != Some(person.id) {
+            return Err(invalid());
+        }
+        persons::set_password(&mut tx, person.id, &phc, now).await?;
+        let revoked = sessions::revoke_all_except(&mut tx, person.id, None, now).await?;
+        let event = events::by_person(person.id, &person.email, meta, None, "password.reset")
+            .target("person", person.id)
+            .details(serde_json::json!({ "sessions_revoked": revoked }));
+        events::fan_out(&mut tx, person.id, event, now).await?;
+        self.notify(&mut tx, &person, "Your watchword password was reset", "The password of your watchword login was reset with an emailed link and every session was signed out", "", meta, now).await?;
+        tx.commit().await?;
+        self.committed();
+        Ok(())
+    }
+
+    /// Asks to change the caller's login email (authentication within 15 minutes): a link goes
+    /// to the new address, and nothing changes until it is followed. An address that another
+    /// login holds gets the same answer (no enumeration); its owner is told instead.
+    pub async fn request_email_change(
+        &self,
+        actor: &Actor,
+        new_email: &str,
+    ) -> Result<(), AppError> {
+        self.require_recent_auth(actor, "change your email")?;
+        let new = EmailAddress::parse(new_email)?;
+        let now = Millis::now();
+        let mut tx = self.store().begin().await?;
+        let person = self.person(&mut tx, actor.person).await?;
+        if new.as_str() == person.email {
+            return Err(
+                DomainError::field("same_email", "email", "this is your email already").into(),
+            );
+        }
+        if let Some(owner) = persons::by_email(&mut tx, new.as_str()).await? {
+            self.notify(
+                &mut tx,
+                &owner,
+                "Someone tried to use your email for another login",
+                "Someone asked to move another watchword login to this address. It already belongs to your login, so nothing changed",
+                "If this was you, sign in with this address instead.",
+                &actor.meta,
+                now,
+            )
+            .await?;
+        } else {
+            let token = random_token();
+            email_changes::insert(
+                &mut tx,
+                &hash_token(&token),
+                person.id,
+                new.as_str(),
+                now,
+                now.plus_secs(EMAIL_CHANGE_TTL_SECS),
+            )
+            .await?;
+            let link = format!(
+                "{}/confirm-email?token={token}",
+                self.settings().public_url.trim_end_matches('/')
+            );
+            let t = Template::EmailChange {
+                name: &person.name,
+                link: &link,
+            };
+            mail::enqueue(&mut tx, None, new.as_str(), &t, now).await?;
+        }
+        let event = events::by_person(
+            actor.person,
+            &actor.email,
+            &actor.meta,
+            None,
+            "person.email_change_requested",
+        )
+        .target("person", actor.person);
+        events::fan_out(&mut tx, actor.person, event, now).await?;
+        tx.commit().await?;
+        self.committed();
+        Ok(())
+    }
+
+    /// Follows the link sent to the new address: the login email changes, and the old address
+    /// is told (with what to do if it was not its owner).
+    pub async fn confirm_email_change(&self, token: &str, meta: &Meta) -> Result<String, AppError> {
+        let invalid = || {
+            AppError::from(DomainError::field(
+                "invalid_email_token",
+                "token",
+                "this link is invalid, used or expired",
+            ))
+        };
+        let now = Millis::now();
+        let mut tx = self.store().begin().await?;
+        let (person_id, new_email) = email_changes::spend(&mut tx, &hash_token(token), now)
+            .await?
+            .ok_or_else(invalid)?;
+        let person = self
+            .person(&mut tx, person_id)
+            .await
+            .map_err(|_| invalid())?;
+        if !persons::set_email(&mut tx, person.id, &new_email, now).await? {
+            return Err(DomainError::conflict(
+                "email_taken",
+                "another login uses this email now; ask for a change to another address",
+            )
+            .into());
+        }
+        let event = events::by_person(person.id, &new_email, meta, None, "person.email_changed")
+            .target("person", person.id)
+            .details(serde_json::json!({ "from": person.email, "to": new_email }));
+        events::fan_out(&mut tx, person.id, event, now).await?;
+        let what = format!(
+            "The email of your watchword login was changed from {} to {new_email}",
+            person.email
+        );
+        self.notify(
+            &mut tx,
+            &person,
+            "Your watchword email was changed",
+            &what,
+            "If you did not do this, someone else may hold your login: tell your account's Owner or support at once.",
+            meta,
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        self.committed();
+        Ok(new_email)
+    }
+}

@@ -165,3 +165,71 @@ both_backends!(my_security_and_mfa_settings, |app: TestApp| async move {
     assert_eq!(s, StatusCode::OK);
     b.close().await;
 });
+
+both_backends!(
+    phone_and_email_from_my_security,
+    |app: TestApp| async move {
+        let b = Browser::start().await;
+        b.goto(&app.url("/signup")).await;
+        b.fill("account_name", "Acme").await;
+        b.fill("name", "Ada Lovelace").await;
+        b.fill("email", "ada@example.com").await;
+        b.fill("password", PASSWORD).await;
+        b.click("form button[type=submit]").await;
+
+        // A phone, labelled the weakest method, confirmed by the texted code.
+        b.goto(&app.url("/me/security")).await;
+        assert!(b.text().await.contains("the weakest method"));
+        b.fill("sms-phone", "+44 20 7946 0958").await;
+        b.click("#sms-start").await;
+        b.wait_for_text("A code is on its way to your phone ending •••58")
+            .await;
+        let code = watchword_testkit::sms::code_of(&app.wait_for_sms(1).await);
+        b.fill("sms-code", &code).await;
+        b.click("#sms-confirm").await;
+        b.wait_for_text("Phone added for text-message codes.").await;
+        let factors = text_of(&b, "factors").await;
+        assert!(factors.contains("Text message (SMS)"), "{factors}");
+        assert_eq!(text_of(&b, "recovery-codes").await.lines().count(), 10);
+
+        // Step-up by SMS on the page: the pending email change then goes ahead.
+        app.sql(
+            "UPDATE sessions SET authenticated_at = authenticated_at - 3600000",
+            &[],
+        )
+        .await;
+        app.age_sms_codes(31).await;
+        b.goto(&app.url("/me/security")).await;
+        b.fill("new-email", "ada.new@example.com").await;
+        b.click("#email-change").await;
+        b.wait_for_text("Confirm it is you").await;
+        b.click("#reauth-send-sms").await;
+        b.wait_for_text("A code is on its way").await;
+        let code = watchword_testkit::sms::code_of(&app.wait_for_sms(2).await);
+        b.fill("reauth-code", &code).await;
+        b.click("#reauth-submit").await;
+        b.wait_for_text("A confirmation link is on its way to the new address")
+            .await;
+
+        // The emailed link opens a page whose button confirms.
+        let mail = app
+            .wait_for_email("ada.new@example.com", "Confirm your new watchword email")
+            .await;
+        let token = watchword_testkit::mail::link_token(&mail.text).unwrap();
+        b.goto(&app.url(&format!("/confirm-email?token={token}")))
+            .await;
+        assert_eq!(
+            app.login("ada@example.com", PASSWORD).await.0,
+            StatusCode::OK,
+            "opening the link alone changes nothing"
+        );
+        b.click("#confirm-email").await;
+        b.wait_for_text("you now sign in as ada.new@example.com")
+            .await;
+        assert_eq!(
+            app.login("ada.new@example.com", PASSWORD).await.0,
+            StatusCode::OK
+        );
+        b.close().await;
+    }
+);

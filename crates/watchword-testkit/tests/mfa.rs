@@ -378,3 +378,44 @@ both_backends!(
             .await;
     }
 );
+
+both_backends!(
+    few_recovery_codes_left_are_warned_by_email,
+    |app: TestApp| async move {
+        let ada = app.signup("Acme", "Ada", "ada@example.com").await;
+        let (_, _, confirmed) = enrol(&app, &ada).await;
+        let codes: Vec<String> =
+            serde_json::from_value(confirmed["recovery_codes"].clone()).unwrap();
+        for (i, c) in codes.iter().take(7).enumerate() {
+            let ch = challenge(&app, "ada@example.com").await;
+            assert_eq!(
+                finish(&app, &ch, "recovery_code", c).await.0,
+                StatusCode::OK
+            );
+            let left = 9 - i;
+            let warned = app
+                .emails()
+                .iter()
+                .any(|m| m.subject.contains("only") && m.subject.contains(&format!("{left} left")));
+            if left > 3 {
+                assert!(!warned, "no warning with {left} left");
+            }
+        }
+        let m = app
+            .wait_for_email("ada@example.com", "A recovery code was used: only 3 left")
+            .await;
+        assert!(
+            m.text.contains("Only 3 recovery codes are left"),
+            "{}",
+            m.text
+        );
+        let (_, s) = app.get("/api/v1/me/mfa", &ada.token).await;
+        assert_eq!(
+            (
+                s["recovery_codes_left"].clone(),
+                s["recovery_codes_low"].clone()
+            ),
+            (json!(3), json!(true))
+        );
+    }
+);

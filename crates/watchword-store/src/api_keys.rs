@@ -53,35 +53,52 @@ impl KeyRow {
     }
 }
 
-impl KeyRow {
-    /// A row as [`by_secret_hashes`] returns it: the values of `COLUMNS`, in order.
-    fn from_json(v: &[serde_json::Value]) -> Result<Self, StoreError> {
+/// A row as [`by_secret_hashes`] returns it: the secret digest in hex, then the values of
+/// `COLUMNS` in order. Decoded straight into types (no intermediate JSON values).
+#[derive(serde::Deserialize)]
+struct JsonRow(
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    String,
+    i64,
+    Option<i64>,
+    Option<i64>,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+    Option<String>,
+    Option<i64>,
+    Option<String>,
+);
+
+impl JsonRow {
+    fn into_key(self) -> Result<(Vec<u8>, KeyRow), StoreError> {
         let bad = |c: &str| StoreError::Corrupt(format!("api_keys.{c} in a batch read"));
-        let s = |i: usize| v.get(i).and_then(|x| x.as_str());
-        let text = |i: usize, c: &str| s(i).map(str::to_owned).ok_or_else(|| bad(c));
-        let opt_text = |i: usize| s(i).map(str::to_owned);
-        let int = |i: usize| v.get(i).and_then(|x| x.as_i64());
-        Ok(Self {
-            id: text(0, "id")?,
-            account_id: s(1)
-                .and_then(AccountId::parse)
-                .ok_or_else(|| bad("account_id"))?,
-            name: text(2, "name")?,
-            scopes: s(3)
-                .and_then(|x| ScopeSet::decode(x).ok())
-                .ok_or_else(|| bad("scopes"))?,
-            created_by: s(4).and_then(PersonId::parse),
-            created_by_email: text(5, "created_by_email")?,
-            created_at: Millis(int(6).ok_or_else(|| bad("created_at"))?),
-            lifetime_secs: int(7),
-            expires_at: int(8).map(Millis),
-            replaced_by: opt_text(9),
-            cloned_from: opt_text(10),
-            last_used_at: int(11).map(Millis),
-            last_used_ip: opt_text(12),
-            revoked_at: int(13).map(Millis),
-            revoked_reason: opt_text(14),
-        })
+        let hash = hex::decode(&self.0).map_err(|_| bad("secret_hash"))?;
+        Ok((
+            hash,
+            KeyRow {
+                id: self.1,
+                account_id: AccountId::parse(&self.2).ok_or_else(|| bad("account_id"))?,
+                name: self.3,
+                scopes: ScopeSet::decode(&self.4).map_err(|_| bad("scopes"))?,
+                created_by: self.5.as_deref().and_then(PersonId::parse),
+                created_by_email: self.6,
+                created_at: Millis(self.7),
+                lifetime_secs: self.8,
+                expires_at: self.9.map(Millis),
+                replaced_by: self.10,
+                cloned_from: self.11,
+                last_used_at: self.12.map(Millis),
+                last_used_ip: self.13,
+                revoked_at: self.14.map(Millis),
+                revoked_reason: self.15,
+            },
+        ))
     }
 }
 
@@ -161,21 +178,9 @@ pub async fn by_secret_hashes(
     let Some(json) = opt_text(&row, "rows")? else {
         return Ok(Vec::new());
     };
-    let corrupt = |what: &str| StoreError::Corrupt(format!("api_keys batch read: {what}"));
-    let rows: Vec<Vec<serde_json::Value>> =
-        serde_json::from_str(&json).map_err(|e| corrupt(&e.to_string()))?;
-    rows.iter()
-        .map(|v| {
-            let hash = v
-                .first()
-                .and_then(|h| h.as_str())
-                .and_then(|h| hex::decode(h).ok());
-            Ok((
-                hash.ok_or_else(|| corrupt("secret_hash"))?,
-                KeyRow::from_json(&v[1..])?,
-            ))
-        })
-        .collect()
+    let rows: Vec<JsonRow> = serde_json::from_str(&json)
+        .map_err(|e| StoreError::Corrupt(format!("api_keys batch read: {e}")))?;
+    rows.into_iter().map(JsonRow::into_key).collect()
 }
 
 /// The most digests [`by_secret_hashes`] takes at once.

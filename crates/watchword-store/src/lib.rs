@@ -51,6 +51,9 @@ impl Store {
             AnyPoolOptions::new()
                 .max_connections(n)
                 .acquire_timeout(Duration::from_secs(10))
+                // A pool ping before each use is a round trip to the connection's worker
+                // thread; an SQLite file connection cannot drop, so only PostgreSQL pings.
+                .test_before_acquire(dialect == Dialect::Postgres)
                 .after_connect(move |conn, _| {
                     Box::pin(async move {
                         for stmt in dialect.session_setup() {

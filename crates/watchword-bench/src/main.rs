@@ -62,6 +62,34 @@ mod sweep;
 
 /// Starts the release server on a free port with a fresh data directory (and `--database-url`
 /// when given); returns it with its base URL and a client.
+/// Argon2id at the server's default parameters: seconds per verify on one core, and verifies/s
+/// with every core hashing at once (what the machine sustains: Argon2 is memory-bound, so cores
+/// slow each other down).
+fn argon2_rates(cores: usize) -> (f64, f64) {
+    let params = HashParams::OWASP_MIN;
+    let pw = Password::new(PASSWORD.into());
+    let phc = params.hash(&pw);
+    let n = 20;
+    let t = Instant::now();
+    for _ in 0..n {
+        params.verify(&pw, &phc);
+    }
+    let verify = t.elapsed().as_secs_f64() / n as f64;
+    let t = Instant::now();
+    let threads: Vec<_> = (0..cores)
+        .map(|_| {
+            let (pw, phc) = (pw.clone(), phc.clone());
+            std::thread::spawn(move || {
+                (0..n).for_each(|_| {
+                    params.verify(&pw, &phc);
+                })
+            })
+        })
+        .collect();
+    threads.into_iter().for_each(|t| t.join().unwrap());
+    (verify, (cores * n) as f64 / t.elapsed().as_secs_f64())
+}
+
 async fn start_server() -> (
     std::process::Child,
     String,
@@ -161,32 +189,8 @@ async fn main() {
         .unwrap();
     let key = key["secret"].as_str().expect("key created").to_owned();
 
-    // Argon2id verify, single thread, same parameters as the server's defaults.
-    let params = HashParams::OWASP_MIN;
-    let pw = Password::new(PASSWORD.into());
-    let phc = params.hash(&pw);
-    let n = 20;
-    let t = Instant::now();
-    for _ in 0..n {
-        params.verify(&pw, &phc);
-    }
-    let verify = t.elapsed().as_secs_f64() / n as f64;
+    let (verify, parallel) = argon2_rates(cores);
     let limit = cores as f64 / verify;
-    // The same verifies on every core at once: what the machine really sustains (Argon2 is
-    // memory-bound, so cores can slow each other down).
-    let t = Instant::now();
-    let threads: Vec<_> = (0..cores)
-        .map(|_| {
-            let (pw, phc) = (pw.clone(), phc.clone());
-            std::thread::spawn(move || {
-                (0..n).for_each(|_| {
-                    params.verify(&pw, &phc);
-                })
-            })
-        })
-        .collect();
-    threads.into_iter().for_each(|t| t.join().unwrap());
-    let parallel = (cores * n) as f64 / t.elapsed().as_secs_f64();
 
     let conc = 32;
     let (c1, b1) = (client.clone(), base.clone());

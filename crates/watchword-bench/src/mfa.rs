@@ -10,7 +10,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use watchword_domain::mfa::{check_totp, new_totp_secret};
-use watchword_domain::password::{HashParams, Password};
 use watchword_domain::sealed::Keyring;
 
 fn unix() -> u64 {
@@ -152,15 +151,7 @@ pub async fn run(persons: usize, secs: u64) {
 
     // The in-process cost of one code check (open the sealed secret, try three steps) against
     // one Argon2id verify.
-    let params = HashParams::OWASP_MIN;
-    let pw = Password::new(PASSWORD.into());
-    let phc = params.hash(&pw);
-    let n = 20;
-    let t = Instant::now();
-    for _ in 0..n {
-        params.verify(&pw, &phc);
-    }
-    let verify = t.elapsed().as_secs_f64() / n as f64;
+    let (verify, parallel) = crate::argon2_rates(cores);
     let ring = Keyring::parse(&Keyring::new_entry("k1")).unwrap();
     let secret = new_totp_secret();
     let (kid, sealed) = ring.seal(&secret, "f1");
@@ -172,21 +163,6 @@ pub async fn run(persons: usize, secs: u64) {
     }
     let check = t.elapsed().as_secs_f64() / m as f64;
     let limit = cores as f64 / verify;
-    // The same verifies on every core at once: what the machine sustains (Argon2 is
-    // memory-bound, so two hashes at once slow each other down).
-    let t = Instant::now();
-    let threads: Vec<_> = (0..cores)
-        .map(|_| {
-            let (pw, phc) = (pw.clone(), phc.clone());
-            std::thread::spawn(move || {
-                (0..n).for_each(|_| {
-                    params.verify(&pw, &phc);
-                })
-            })
-        })
-        .collect();
-    threads.into_iter().for_each(|t| t.join().unwrap());
-    let parallel = (cores * n) as f64 / t.elapsed().as_secs_f64();
 
     let backend = if crate::arg("--database-url").is_some_and(|u| u.starts_with("postgres")) {
         "PostgreSQL"

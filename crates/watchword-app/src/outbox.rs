@@ -11,7 +11,7 @@ use watchword_store::{StoreError, outbox};
 /// Attempts before an email is marked failed.
 pub const MAX_ATTEMPTS: i64 = 12;
 /// Attempts before an SMS is given up on: its code expires in minutes, so later tries are
-/// pointless (5 s, 10 s, 20 s apart).
+/// pointless (retries 10, 20 and 40 s apart).
 pub const MAX_SMS_ATTEMPTS: i64 = 4;
 
 /// Where each channel's messages go.

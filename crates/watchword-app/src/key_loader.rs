@@ -46,11 +46,8 @@ impl KeyLoader {
         }
         let hashes: Vec<Vec<u8>> = waiting.keys().cloned().collect();
         for chunk in hashes.chunks(MAX_BATCH) {
-            let read = async {
-                let mut c = store.read().await?;
-                store::by_secret_hashes(&mut c, store.dialect(), chunk).await
-            };
-            let mut found = read
+            let mut found = store
+                .keys_by_secret_hashes(chunk.to_vec())
                 .await
                 .map(|rows| rows.into_iter().collect::<HashMap<_, _>>());
             for hash in chunk {

@@ -1,6 +1,7 @@
 //! `watchword-bench keys [--keys N] [--database-url URL]`: in-process API key verification, cold
-//! (every key read from the database once, cache empty) and warm (from this node's cache), as
-//! verifications per second in all and per core.
+//! (every key read from the database once, cache empty: first uses, so each also queues a
+//! last-use write), cold again (cache emptied, keys used this minute: reads alone, as after a
+//! restart) and warm (from this node's cache), as verifications per second in all and per core.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -28,6 +29,16 @@ async fn once_each(app: &App, keys: &Arc<Vec<String>>, tasks: usize) -> f64 {
         h.await.unwrap();
     }
     keys.len() as f64 / t.elapsed().as_secs_f64()
+}
+
+/// Whether every key's last use is recorded.
+async fn all_used(app: &App) -> bool {
+    let mut c = app.store().read().await.unwrap();
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM api_keys WHERE last_used_at IS NULL")
+        .fetch_one(&mut *c)
+        .await
+        .unwrap();
+    n == 0
 }
 
 pub async fn run(n: usize, database_url: Option<String>, secs: u64) {
@@ -77,6 +88,20 @@ pub async fn run(n: usize, database_url: Option<String>, secs: u64) {
     // on a loaded node) so that misses arriving together are read together.
     app.invalidate_caches();
     let cold = once_each(&app, &keys, 256).await;
+    // Wait for those first uses to be written (work the cold phase caused), then read every key
+    // cold again, as after a node restart: keys in use were used within the minute, so no
+    // last-use write is due and the phase is reads alone.
+    let t = Instant::now();
+    while !all_used(&app).await {
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "last uses never written"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let written = t.elapsed().as_secs_f64();
+    app.invalidate_caches();
+    let cold_again = once_each(&app, &keys, 256).await;
     // Warm: every key cached; `cores` tasks verify round-robin for `secs` seconds.
     once_each(&app, &keys, cores).await;
     let done = Arc::new(AtomicU64::new(0));
@@ -119,6 +144,16 @@ pub async fn run(n: usize, database_url: Option<String>, secs: u64) {
         } else {
             "20,000"
         }
+    );
+    println!(
+        "{:<44} {:>12.1}  (after the cold phase returned)",
+        "  ... its last-use writes done within s", written
+    );
+    println!(
+        "{:<44} {:>12.0}  per core {:>10.0}  (no last-use write due)",
+        "cold again, keys used this minute",
+        cold_again,
+        cold_again / cores as f64
     );
     println!(
         "{:<44} {:>12.0}  per core {:>10.0}  (target per core >= 1,000,000)",

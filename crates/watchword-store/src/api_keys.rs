@@ -9,8 +9,19 @@ use watchword_domain::{AccountId, Millis, PersonId};
 /// PostgreSQL channel on which key changes are announced to every node.
 pub const CHANGES_CHANNEL: &str = "watchword_api_keys";
 
-const COLUMNS: &str = "id, account_id, name, scopes, created_by, created_by_email, created_at, lifetime_secs, expires_at, \
-                       replaced_by, cloned_from, last_used_at, last_used_ip, revoked_at, revoked_reason";
+macro_rules! key_columns {
+    () => {
+        "id, account_id, name, scopes, created_by, created_by_email, created_at, lifetime_secs, expires_at, \
+         replaced_by, cloned_from, last_used_at, last_used_ip, revoked_at, revoked_reason"
+    };
+}
+const COLUMNS: &str = key_columns!();
+/// One key by secret digest, for the direct SQLite read of the hot path (`key_reads`).
+pub(crate) const KEY_BY_HASH_SQL: &str = concat!(
+    "SELECT ",
+    key_columns!(),
+    " FROM api_keys WHERE secret_hash = ?1"
+);
 
 #[derive(Debug, Clone)]
 pub struct KeyRow {

@@ -9,6 +9,7 @@ mod dialect;
 pub mod email_changes;
 mod error;
 pub mod invitations;
+pub mod key_reads;
 pub mod members;
 pub mod mfa;
 pub mod outbox;
@@ -39,6 +40,8 @@ pub struct Store {
     read: AnyPool,
     dialect: Dialect,
     url: String,
+    /// SQLite files: the hot path's key reads through a direct handle (see `key_reads`).
+    key_reads: Option<std::sync::Arc<key_reads::SqliteKeyReads>>,
 }
 
 impl Store {
@@ -74,11 +77,16 @@ impl Store {
                 (p.clone(), p)
             }
         };
+        let key_reads = match dialect {
+            Dialect::Sqlite => key_reads::SqliteKeyReads::for_url(&url).map(std::sync::Arc::new),
+            Dialect::Postgres => None,
+        };
         Ok(Self {
             write,
             read,
             dialect,
             url,
+            key_reads,
         })
     }
 
@@ -144,6 +152,23 @@ impl Store {
             }
         });
         Ok(())
+    }
+
+    /// The API keys with these secret digests (at most [`api_keys::MAX_BATCH`]), each with its
+    /// digest: the hot path's batched cold read. SQLite files are read through a direct handle
+    /// on the blocking pool; PostgreSQL (and in-memory SQLite) through sqlx.
+    pub async fn keys_by_secret_hashes(
+        &self,
+        hashes: Vec<Vec<u8>>,
+    ) -> Result<Vec<(Vec<u8>, api_keys::KeyRow)>, StoreError> {
+        if let Some(reads) = &self.key_reads {
+            let reads = reads.clone();
+            return tokio::task::spawn_blocking(move || reads.read(&hashes))
+                .await
+                .map_err(|e| StoreError::Corrupt(format!("key read task: {e}")))?;
+        }
+        let mut c = self.read().await?;
+        api_keys::by_secret_hashes(&mut c, self.dialect, &hashes).await
     }
 
     /// Cheap liveness query for /readyz.

@@ -16,11 +16,12 @@ macro_rules! key_columns {
     };
 }
 const COLUMNS: &str = key_columns!();
-/// One key by secret digest, for the direct SQLite read of the hot path (`key_reads`).
+/// Keys by secret digest (an `IN (…)` list follows), for the direct SQLite read of the hot path
+/// (`key_reads`); the digest comes last.
 pub(crate) const KEY_BY_HASH_SQL: &str = concat!(
     "SELECT ",
     key_columns!(),
-    " FROM api_keys WHERE secret_hash = ?1"
+    ", secret_hash FROM api_keys WHERE secret_hash"
 );
 
 #[derive(Debug, Clone)]

@@ -86,12 +86,21 @@ fn read_with(
     let tx = c.unchecked_transaction().map_err(db)?;
     let mut out = Vec::with_capacity(hashes.len());
     {
-        let mut stmt = tx.prepare_cached(KEY_BY_HASH_SQL).map_err(db)?;
-        for hash in hashes {
-            let mut rows = stmt.query([hash]).map_err(db)?;
-            if let Some(r) = rows.next().map_err(db)? {
-                out.push((hash.clone(), key_row(r)?));
-            }
+        // One statement for the batch (padded to a power of two, so few texts are prepared).
+        let n = hashes.len().next_power_of_two();
+        let sql = format!(
+            "{KEY_BY_HASH_SQL} IN ({})",
+            (1..=n)
+                .map(|i| format!("?{i}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let mut stmt = tx.prepare_cached(&sql).map_err(db)?;
+        let params = (0..n).map(|i| &hashes[i.min(hashes.len() - 1)]);
+        let mut rows = stmt.query(rusqlite::params_from_iter(params)).map_err(db)?;
+        while let Some(r) = rows.next().map_err(db)? {
+            let hash: Vec<u8> = r.get(15).map_err(db)?;
+            out.push((hash, key_row(r)?));
         }
     }
     tx.rollback().map_err(db)?;

@@ -143,6 +143,16 @@ impl App {
     /// The methods a person can answer a challenge with.
     async fn methods(&self, c: &mut Conn, person: PersonId) -> Result<Vec<&'static str>, AppError> {
         let factors = store::factors(&mut *c, person).await?;
+        self.methods_with(c, person, &factors).await
+    }
+
+    /// The methods, given the person's factors (read already).
+    async fn methods_with(
+        &self,
+        c: &mut Conn,
+        person: PersonId,
+        factors: &[FactorRow],
+    ) -> Result<Vec<&'static str>, AppError> {
         let mut m = Vec::new();
         for kind in ["passkey", "totp", "sms"] {
             if confirmed(&factors).any(|f| f.kind == kind) {
@@ -219,7 +229,16 @@ impl App {
                 "this method needs a code",
             ))
         };
-        if !self.methods(&mut *c, person).await?.contains(&method) {
+        // One read of the factors serves the enrolment check and the TOTP check.
+        let factors = store::factors(&mut *c, person).await?;
+        let enrolled = match method {
+            "passkey" | "totp" | "sms" => confirmed(&factors).any(|f| f.kind == method),
+            _ => self
+                .methods_with(&mut *c, person, &factors)
+                .await?
+                .contains(&method),
+        };
+        if !enrolled {
             return Err(
                 if ["passkey", "totp", "sms", "recovery_code"].contains(&method) {
                     DomainError::field(
@@ -256,15 +275,13 @@ impl App {
             }
             "totp" => {
                 let code = proof.code().ok_or_else(code_needed)?;
-                for f in confirmed(&store::factors(&mut *c, person).await?) {
+                // The step is recorded by a conditional UPDATE (only a later step than the
+                // last accepted), so two requests cannot both use one code, even concurrently.
+                for f in confirmed(&factors) {
                     if f.kind != "totp" {
                         continue;
                     }
-                    let f =
-                        store::factor_for_update(&mut *c, self.store().dialect(), person, &f.id)
-                            .await?
-                            .ok_or(AppError::InvalidCode)?;
-                    let secret = self.open_secret(&f)?;
+                    let secret = self.open_secret(f)?;
                     let last = f.last_step.and_then(|s| u64::try_from(s).ok());
                     if let Some(step) = rules::check_totp(&secret, code, unix_secs(now), last)
                         && store::accept_step(&mut *c, &f.id, step as i64, now).await?

@@ -30,6 +30,9 @@ impl App {
     /// Claims due messages and delivers them; returns how many were sent.
     pub async fn dispatch_outbox_once(&self, out: &Outbound) -> Result<usize, StoreError> {
         let now = Millis::now();
+        if !outbox::any_due(&mut *self.store().read().await?, now).await? {
+            return Ok(0);
+        }
         let mut tx = self.store().begin().await?;
         let batch = outbox::claim(
             &mut tx,

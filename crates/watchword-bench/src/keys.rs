@@ -31,16 +31,6 @@ async fn once_each(app: &App, keys: &Arc<Vec<String>>, tasks: usize) -> f64 {
     keys.len() as f64 / t.elapsed().as_secs_f64()
 }
 
-/// CPU seconds this process has used (user + system, from /proc/self/stat; Linux), so a phase's
-/// cost per verification can be read apart from time the machine gave to others.
-fn cpu_secs() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    let after = &stat[stat.rfind(')')? + 2..];
-    let f: Vec<&str> = after.split_whitespace().collect();
-    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
-    Some(ticks / 100.0)
-}
-
 /// Whether every key's last use is recorded.
 async fn all_used(app: &App) -> bool {
     let mut c = app.store().read().await.unwrap();
@@ -97,7 +87,7 @@ pub async fn run(n: usize, database_url: Option<String>, secs: u64) {
     // Cold: nothing cached, each key read from the database once, by 256 concurrent callers (as
     // on a loaded node) so that misses arriving together are read together.
     app.invalidate_caches();
-    let cpu0 = cpu_secs();
+    let cpu0 = crate::cpu_secs("self");
     let cold = once_each(&app, &keys, 256).await;
     // Wait for those first uses to be written (work the cold phase caused), then read every key
     // cold again, as after a node restart: keys in use were used within the minute, so no
@@ -112,10 +102,10 @@ pub async fn run(n: usize, database_url: Option<String>, secs: u64) {
     }
     let written = t.elapsed().as_secs_f64();
     // CPU per key of the first cold phase, its writes included (the wait polls, a little extra).
-    let cpu1 = cpu_secs();
+    let cpu1 = crate::cpu_secs("self");
     app.invalidate_caches();
     let cold_again = once_each(&app, &keys, 256).await;
-    let cpu2 = cpu_secs();
+    let cpu2 = crate::cpu_secs("self");
     let per_cpu = |a: Option<f64>, b: Option<f64>| match (a, b) {
         (Some(a), Some(b)) if b > a => n as f64 / (b - a),
         _ => f64::NAN,

@@ -62,6 +62,16 @@ mod sweep;
 
 /// Starts the release server on a free port with a fresh data directory (and `--database-url`
 /// when given); returns it with its base URL and a client.
+/// CPU seconds (user + system) a process has used, from `/proc/<pid>/stat` (Linux; `self` for
+/// this one): a phase's cost apart from time the machine gave to other processes.
+fn cpu_secs(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}
+
 /// Argon2id at the server's default parameters: seconds per verify on one core, and verifies/s
 /// with every core hashing at once (what the machine sustains: Argon2 is memory-bound, so cores
 /// slow each other down).

@@ -97,6 +97,8 @@ pub async fn run(persons: usize, secs: u64) {
     tokio::time::sleep(Duration::from_secs(wait)).await;
 
     let next = Arc::new(AtomicUsize::new(0));
+    let pid = server.id().to_string();
+    let cpu0 = crate::cpu_secs(&pid);
     let start = Instant::now();
     let (c, b, p, nx) = (client.clone(), base.clone(), people.clone(), next.clone());
     let workers: Vec<_> = (0..cores * 4)
@@ -128,6 +130,11 @@ pub async fn run(persons: usize, secs: u64) {
         done += w.await.unwrap();
     }
     let mfa_logins = done as f64 / start.elapsed().as_secs_f64();
+    // The server's own CPU per password + TOTP login (the load generator's excluded).
+    let server_cpu = match (cpu0, crate::cpu_secs(&pid)) {
+        (Some(a), Some(b)) if b > a => (b - a) / done as f64,
+        _ => f64::NAN,
+    };
 
     // Password-only logins, side by side: a person without a factor.
     let email = format!("plain-{}@example.com", std::process::id());
@@ -201,6 +208,21 @@ pub async fn run(persons: usize, secs: u64) {
         "{:<48} {:>12.2}",
         "password + TOTP logins / parallel verifies/s",
         mfa_logins / parallel
+    );
+    println!(
+        "{:<48} {:>12.1}",
+        "server CPU ms per password + TOTP login",
+        server_cpu * 1000.0
+    );
+    println!(
+        "{:<48} {:>12.2}",
+        "verify CPU (both cores hashing) / login CPU",
+        cores as f64 / parallel / server_cpu
+    );
+    println!(
+        "{:<48} {:>12.2}",
+        "verify CPU (one core) / login CPU",
+        verify / server_cpu
     );
     println!(
         "{:<48} {:>12.2}",

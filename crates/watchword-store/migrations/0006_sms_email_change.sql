@@ -24,7 +24,7 @@ INSERT INTO outbox_v2 SELECT id, account_id, channel, recipient, subject, body_t
     attempts, next_attempt_at, locked_until, last_error, created_at, sent_at FROM outbox;
 DROP TABLE outbox;
 ALTER TABLE outbox_v2 RENAME TO outbox;
-CREATE INDEX outbox_due_idx ON outbox (channel, status, next_attempt_at);
+CREATE INDEX outbox_due_idx ON outbox (status, next_attempt_at);
 
 -- One-time codes sent by SMS: to confirm a new phone number (`enrol`) or to answer a login
 -- challenge or a step-up (`verify`). Only SHA-256(id ":" code) is kept; a code lives 5 minutes,

@@ -33,6 +33,19 @@ pub async fn enqueue(c: &mut Conn, m: &Message, now: Millis) -> Result<(), Store
     Ok(())
 }
 
+/// Whether any message is due and unclaimed: a read, so a dispatcher woken by a commit that
+/// wrote no message does not take the write lock to find nothing.
+pub async fn any_due(c: &mut Conn, now: Millis) -> Result<bool, StoreError> {
+    let row = sqlx::query(
+        "SELECT 1 AS due FROM outbox WHERE status = 'pending' AND next_attempt_at <= $1 \
+         AND (locked_until IS NULL OR locked_until <= $1) LIMIT 1",
+    )
+    .bind(now.0)
+    .fetch_optional(c)
+    .await?;
+    Ok(row.is_some())
+}
+
 /// Claims up to `limit` due messages for `lease_secs`: other dispatchers (this node or another)
 /// skip them until the lease ends, so a message is sent by one dispatcher at a time.
 pub async fn claim(

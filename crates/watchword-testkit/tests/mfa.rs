@@ -419,3 +419,21 @@ both_backends!(
         );
     }
 );
+
+both_backends!(one_code_wins_a_concurrent_race, |app: TestApp| async move {
+    let ada = app.signup("Acme", "Ada", "ada@example.com").await;
+    let (secret, t0, _) = enrol(&app, &ada).await;
+    // The next step's code (within the step of drift), sent on eight challenges at once:
+    // exactly one login gets it.
+    let code = oathtool(&secret, t0 + 30);
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let ch = challenge(&app, "ada@example.com").await;
+        let (client, url) = (app.client.clone(), app.url("/api/v1/login/mfa"));
+        let body = json!({"challenge_id": ch["challenge_id"], "method": "totp", "code": code});
+        set.spawn(async move { client.post(url).json(&body).send().await.unwrap().status() });
+    }
+    let statuses = set.join_all().await;
+    let ok = statuses.iter().filter(|s| **s == StatusCode::OK).count();
+    assert_eq!(ok, 1, "{statuses:?}");
+});

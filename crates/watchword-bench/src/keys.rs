@@ -166,7 +166,7 @@ pub async fn run(n: usize, database_url: Option<String>, secs: u64) {
     );
     println!(
         "{:<44} {:>12.0}  = {:.1} µs of CPU each (target >= {})",
-        "cold per CPU-second, writes included",
+        "cold per CPU-second of this process, writes in",
         cold_cpu,
         1e6 / cold_cpu,
         if backend == "SQLite" {
@@ -177,7 +177,7 @@ pub async fn run(n: usize, database_url: Option<String>, secs: u64) {
     );
     println!(
         "{:<44} {:>12.0}  = {:.1} µs of CPU each",
-        "cold again per CPU-second",
+        "cold again per CPU-second of this process",
         again_cpu,
         1e6 / again_cpu
     );

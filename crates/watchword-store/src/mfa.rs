@@ -139,26 +139,6 @@ pub async fn factors(c: &mut Conn, person: PersonId) -> Result<Vec<FactorRow>, S
     rows.iter().map(FactorRow::from_row).collect()
 }
 
-/// One factor of a person, locked on PostgreSQL (a code is checked and its step recorded under
-/// the lock, so two requests cannot both use one code).
-pub async fn factor_for_update(
-    c: &mut Conn,
-    dialect: Dialect,
-    person: PersonId,
-    id: &str,
-) -> Result<Option<FactorRow>, StoreError> {
-    let sql = format!(
-        "SELECT {FACTOR_COLUMNS} FROM mfa_factors WHERE person_id = $1 AND id = $2{}",
-        dialect.for_update()
-    );
-    let row = sqlx::query(&sql)
-        .bind(person.to_string())
-        .bind(id)
-        .fetch_optional(c)
-        .await?;
-    row.as_ref().map(FactorRow::from_row).transpose()
-}
-
 /// Records an accepted code: its step (never moving back) and the time; confirms a pending
 /// factor. False when another request accepted this or a later step first.
 pub async fn accept_step(

@@ -68,6 +68,20 @@ pub fn link_token(text: &str) -> Option<String> {
     )
 }
 
+/// Waits (bounded, 5 s) until something listens on a loopback port.
+pub(crate) async fn listening(port: u16) -> bool {
+    for _ in 0..200 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    false
+}
+
 /// A real SMTP server that stores what it receives in a Maildir.
 pub struct SmtpSink {
     child: Child,
@@ -97,16 +111,11 @@ impl SmtpSink {
             .stderr(Stdio::null())
             .spawn()
             .expect("python3 -m aiosmtpd (pip install aiosmtpd)");
-        for _ in 0..200 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .is_ok()
-            {
-                return Self { child, port, dir };
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-        }
-        panic!("aiosmtpd did not start on port {port}");
+        assert!(
+            listening(port).await,
+            "aiosmtpd did not start on port {port}"
+        );
+        Self { child, port, dir }
     }
 
     pub fn url(&self) -> String {

@@ -80,16 +80,11 @@ impl SmsGateway {
             .stderr(Stdio::null())
             .spawn()
             .expect("python3 runs the SMS gateway");
-        for _ in 0..200 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .is_ok()
-            {
-                return Self { child, port, dir };
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-        }
-        panic!("SMS gateway did not start on port {port}");
+        assert!(
+            crate::mail::listening(port).await,
+            "SMS gateway did not start on port {port}"
+        );
+        Self { child, port, dir }
     }
 
     pub fn url(&self) -> String {

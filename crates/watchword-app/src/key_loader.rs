@@ -55,8 +55,14 @@ impl KeyLoader {
                     Ok(rows) => Ok(rows.remove(hash)),
                     Err(e) => Err(e.to_string()),
                 };
-                for tx in waiting.remove(hash).unwrap_or_default() {
+                // Clones only for extra waiters of the same key; the last takes the row.
+                let mut txs = waiting.remove(hash).unwrap_or_default();
+                let last = txs.pop();
+                for tx in txs {
                     let _ = tx.send(answer.clone());
+                }
+                if let Some(tx) = last {
+                    let _ = tx.send(answer);
                 }
             }
         }

@@ -43,11 +43,12 @@ async fn text_login_code(app: &TestApp, ch: &Value) -> (StatusCode, Value) {
 
 /// Adds the phone for `who` through the embedded provider; returns the confirmation body.
 async fn enrol(app: &TestApp, who: &Login) -> Value {
+    // Counted before asking: the text may be delivered before the answer arrives.
+    let n = app.sms_sent().len() + 1;
     let (s, v) = app
         .post("/api/v1/me/mfa/sms", &who.token, json!({"phone": PHONE}))
         .await;
     assert_eq!(s, StatusCode::ACCEPTED, "{v}");
-    let n = app.sms_sent().len() + 1;
     let msg = app.wait_for_sms(n).await;
     assert_eq!(msg["to"], E164);
     let (s, c) = app
@@ -343,3 +344,37 @@ async fn gateway_signs_and_is_retried_sqlite() {
 async fn gateway_signs_and_is_retried_postgres() {
     gateway_signs_and_is_retried(Backend::Postgres).await
 }
+
+both_backends!(
+    one_ip_asks_for_at_most_twenty_codes_an_hour,
+    |app: TestApp| async move {
+        // Five people on one IP, four texts each (under the per-person limit of five): the 21st
+        // text from that IP is refused.
+        let mut people = Vec::new();
+        for i in 0..5 {
+            let p = app
+                .signup(&format!("A{i}"), "Pat", &format!("p{i}@example.com"))
+                .await;
+            enrol(&app, &p).await;
+            people.push(p);
+        }
+        for _ in 0..3 {
+            app.age_sms_codes(31).await;
+            for p in &people {
+                let (s, v) = app
+                    .post("/api/v1/me/reauthenticate/sms", &p.token, json!({}))
+                    .await;
+                assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+            }
+        }
+        app.wait_for_sms(20).await;
+        app.age_sms_codes(31).await;
+        let (s, v) = app
+            .post("/api/v1/me/reauthenticate/sms", &people[0].token, json!({}))
+            .await;
+        assert_eq!(
+            (s, code(&v)),
+            (StatusCode::TOO_MANY_REQUESTS, "sms_rate_limited")
+        );
+    }
+);

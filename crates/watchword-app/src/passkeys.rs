@@ -18,6 +18,8 @@ use watchword_store::{Conn, persons, sessions, webauthn as ceremonies};
 use webauthn_rs::prelude::*;
 
 const CEREMONY_TTL_SECS: i64 = 5 * 60;
+/// Passwordless sign-ins one IP may have started within a ceremony's lifetime.
+const OPEN_CEREMONIES_PER_IP: i64 = 30;
 
 /// A started ceremony: its id (sent back with the answer) and the options for
 /// `navigator.credentials.create()` / `.get()` (`{"publicKey": …}`).
@@ -81,26 +83,37 @@ impl App {
         })
     }
 
+    /// Stores a ceremony's state. One started by anyone (`ip` given: passwordless sign-in) is
+    /// refused beyond [`OPEN_CEREMONIES_PER_IP`] from that IP in the ceremony lifetime.
     async fn start_ceremony(
         &self,
         person: Option<PersonId>,
         purpose: &str,
         state: String,
         options: serde_json::Value,
+        ip: Option<&str>,
     ) -> Result<Ceremony, AppError> {
         let id = random_token();
         let now = Millis::now();
         let mut tx = self.store().begin().await?;
-        ceremonies::insert(
-            &mut tx,
-            &hash_token(&id),
+        if let Some(ip) = ip {
+            let since = now.minus_secs(CEREMONY_TTL_SECS);
+            if ceremonies::started_from(&mut tx, ip, since).await? >= OPEN_CEREMONIES_PER_IP {
+                return Err(AppError::RateLimited(
+                    "too_many_ceremonies",
+                    "too many passkey sign-ins were started from here; wait a few minutes".into(),
+                ));
+            }
+        }
+        let new = ceremonies::NewCeremony {
+            hash: &hash_token(&id),
             person,
             purpose,
-            &state,
-            now,
-            now.plus_secs(CEREMONY_TTL_SECS),
-        )
-        .await?;
+            state: &state,
+            ip,
+            expires_at: now.plus_secs(CEREMONY_TTL_SECS),
+        };
+        ceremonies::insert(&mut tx, new, now).await?;
         tx.commit().await?;
         Ok(Ceremony {
             ceremony_id: id,
@@ -141,8 +154,14 @@ impl App {
         // A discoverable credential where the authenticator can keep one: it also signs in
         // without a password.
         options["publicKey"]["authenticatorSelection"]["residentKey"] = "preferred".into();
-        self.start_ceremony(Some(actor.person), "register", to_json(&state)?, options)
-            .await
+        self.start_ceremony(
+            Some(actor.person),
+            "register",
+            to_json(&state)?,
+            options,
+            None,
+        )
+        .await
     }
 
     /// Finishes registering a passkey with the browser's answer. The first factor of a person
@@ -251,7 +270,7 @@ impl App {
             .map_err(|e| AppError::internal(format!("passkey authentication: {e}")))?;
         let options = serde_json::to_value(options)
             .map_err(|e| AppError::internal(format!("passkey options: {e}")))?;
-        self.start_ceremony(Some(person), "verify", to_json(&state)?, options)
+        self.start_ceremony(Some(person), "verify", to_json(&state)?, options, None)
             .await
     }
 
@@ -308,7 +327,7 @@ impl App {
     }
 
     /// Options for signing in with a passkey alone (no email, no password).
-    pub async fn passwordless_options(&self) -> Result<Ceremony, AppError> {
+    pub async fn passwordless_options(&self, meta: &Meta) -> Result<Ceremony, AppError> {
         let rp = self.relying_party()?;
         let (options, state) = rp
             .start_discoverable_authentication()
@@ -319,8 +338,14 @@ impl App {
         if let Some(o) = options.as_object_mut() {
             o.remove("mediation");
         }
-        self.start_ceremony(None, "passwordless", to_json(&state)?, options)
-            .await
+        self.start_ceremony(
+            None,
+            "passwordless",
+            to_json(&state)?,
+            options,
+            Some(&meta.ip),
+        )
+        .await
     }
 
     /// Signs in with a discoverable passkey: a session that counts as having passed MFA (the

@@ -1,4 +1,4 @@
--- The outbox gains a second channel, `sms`. The table is rebuilt because its channel CHECK cannot
+-- SMS codes and email changes; the outbox gains a second channel, `sms`. The table is rebuilt because its channel CHECK cannot
 -- be altered in place on SQLite. An SMS carries a one-time code: once delivered (or given up on),
 -- its body and recipient are blanked, so no code or phone number stays behind in plain text.
 CREATE TABLE outbox_v2 (
@@ -61,3 +61,8 @@ CREATE TABLE email_changes (
     CONSTRAINT email_changes_person_fk FOREIGN KEY (person_id) REFERENCES persons (id)
 );
 CREATE INDEX email_changes_person_idx ON email_changes (person_id);
+
+-- Passwordless sign-in ceremonies are started by anyone: the asking IP is kept so that one IP
+-- can start only a few at a time.
+ALTER TABLE webauthn_ceremonies ADD COLUMN ip TEXT;
+CREATE INDEX webauthn_ceremonies_ip_idx ON webauthn_ceremonies (ip, created_at);

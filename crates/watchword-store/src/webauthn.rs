@@ -5,25 +5,28 @@ use crate::rows::{opt_parsed, text};
 use crate::{Conn, StoreError};
 use watchword_domain::{Millis, PersonId};
 
-pub async fn insert(
-    c: &mut Conn,
-    hash: &[u8],
-    person: Option<PersonId>,
-    purpose: &str,
-    state: &str,
-    now: Millis,
-    expires_at: Millis,
-) -> Result<(), StoreError> {
+pub struct NewCeremony<'a> {
+    pub hash: &'a [u8],
+    pub person: Option<PersonId>,
+    pub purpose: &'a str,
+    pub state: &'a str,
+    /// Who asked, for ceremonies anyone may start (passwordless sign-in).
+    pub ip: Option<&'a str>,
+    pub expires_at: Millis,
+}
+
+pub async fn insert(c: &mut Conn, n: NewCeremony<'_>, now: Millis) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO webauthn_ceremonies (token_hash, person_id, purpose, state, created_at, expires_at) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO webauthn_ceremonies (token_hash, person_id, purpose, state, created_at, expires_at, ip) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
-    .bind(hash.to_vec())
-    .bind(person.map(|p| p.to_string()))
-    .bind(purpose)
-    .bind(state)
+    .bind(n.hash.to_vec())
+    .bind(n.person.map(|p| p.to_string()))
+    .bind(n.purpose)
+    .bind(n.state)
     .bind(now.0)
-    .bind(expires_at.0)
+    .bind(n.expires_at.0)
+    .bind(n.ip)
     .execute(&mut *c)
     .await?;
     // Old ceremonies are of no use to anyone.
@@ -32,6 +35,18 @@ pub async fn insert(
         .execute(c)
         .await?;
     Ok(())
+}
+
+/// Ceremonies started from `ip` since `since`.
+pub async fn started_from(c: &mut Conn, ip: &str, since: Millis) -> Result<i64, StoreError> {
+    let row = sqlx::query(
+        "SELECT COUNT(*) AS n FROM webauthn_ceremonies WHERE ip = $1 AND created_at >= $2",
+    )
+    .bind(ip)
+    .bind(since.0)
+    .fetch_one(c)
+    .await?;
+    crate::rows::int(&row, "n")
 }
 
 /// Spends a live ceremony of this purpose: its person and state, or None when unknown, used,

@@ -228,3 +228,33 @@ both_backends!(passkey_api_refusals, |app: TestApp| async move {
     assert_eq!(s, StatusCode::FORBIDDEN, "{v}");
     assert_eq!(v["error"]["code"], "reauthentication_required");
 });
+
+both_backends!(
+    passwordless_options_are_limited_per_ip,
+    |app: TestApp| async move {
+        // Anyone may start a passwordless sign-in, so each stores state: one IP gets 30 open
+        // ceremonies (their 5-minute lifetime), then 429.
+        let options = || {
+            app.call(
+                reqwest::Method::POST,
+                "/api/v1/login/passkey/options",
+                None,
+                None,
+            )
+        };
+        for i in 0..30 {
+            let (s, v) = options().await;
+            assert_eq!(s, reqwest::StatusCode::OK, "call {i}: {v}");
+        }
+        let (s, v) = options().await;
+        assert_eq!(s, reqwest::StatusCode::TOO_MANY_REQUESTS, "{v}");
+        assert_eq!(v["error"]["code"], "too_many_ceremonies");
+        // Once those are older than the lifetime, sign-ins can start again.
+        app.sql(
+            "UPDATE webauthn_ceremonies SET created_at = created_at - 300001",
+            &[],
+        )
+        .await;
+        assert_eq!(options().await.0, reqwest::StatusCode::OK);
+    }
+);

@@ -117,9 +117,12 @@ pub async fn reauth_options(
 
 /// Options to sign in with a passkey alone (no email or password).
 #[utoipa::path(post, path = "/api/v1/login/passkey/options", tag = "auth",
-    responses((status = 200, body = CeremonyDto), (status = "4XX", body = ErrorBody)))]
-pub async fn passwordless_options(State(state): State<AppState>) -> ApiResult<Json<CeremonyDto>> {
-    Ok(Json(state.app.passwordless_options().await?.into()))
+    responses((status = 200, body = CeremonyDto), (status = 429, body = ErrorBody, description = "too_many_ceremonies: 30 open from one IP"), (status = "4XX", body = ErrorBody)))]
+pub async fn passwordless_options(
+    State(state): State<AppState>,
+    ClientMeta(meta): ClientMeta,
+) -> ApiResult<Json<CeremonyDto>> {
+    Ok(Json(state.app.passwordless_options(&meta).await?.into()))
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -231,5 +231,22 @@ both_backends!(
             StatusCode::OK
         );
         b.close().await;
+
+        // Signing in on the login page with a texted code.
+        app.age_sms_codes(31).await;
+        let b = Browser::start().await;
+        b.goto(&app.url("/login")).await;
+        b.fill("email", "ada.new@example.com").await;
+        b.fill("password", PASSWORD).await;
+        b.click("form button[type=submit]").await;
+        b.wait_for_text("Two-step verification").await;
+        b.click("#send-sms").await;
+        b.wait_for_text("A code is on its way to your phone ending •••58")
+            .await;
+        let code = watchword_testkit::sms::code_of(&app.wait_for_sms(3).await);
+        b.fill("code", &code).await;
+        b.click("form button[type=submit]").await;
+        b.wait_for_path("/app").await;
+        b.close().await;
     }
 );

@@ -203,7 +203,13 @@ impl App {
             .person(&mut tx, person_id)
             .await
             .map_err(|_| invalid())?;
-        if !persons::set_email(&mut tx, person.id, &new_email, now).await? {
+        // Taken meanwhile: seen by the check in the UPDATE, or by the unique constraint when
+        // another login took it at the same moment.
+        let changed = match persons::set_email(&mut tx, person.id, &new_email, now).await {
+            Err(e) if e.is_unique() => false,
+            other => other?,
+        };
+        if !changed {
             return Err(DomainError::conflict(
                 "email_taken",
                 "another login uses this email now; ask for a change to another address",

@@ -403,6 +403,16 @@ impl TestApp {
         panic!("outbox never emptied");
     }
 
+    /// Moves every session's last authentication an hour back, so sensitive actions ask for a
+    /// fresh one (`reauthentication_required`).
+    pub async fn age_sign_ins(&self) {
+        self.sql(
+            "UPDATE sessions SET authenticated_at = authenticated_at - 3600000",
+            &[],
+        )
+        .await;
+    }
+
     /// Every SMS the embedded provider wrote (the server's `data_dir/sms`).
     pub fn sms_sent(&self) -> Vec<Value> {
         sms::read_dir(&self.dir.path().join("sms"))

@@ -27,14 +27,19 @@ async fn text_of(b: &Browser, id: &str) -> String {
         .unwrap()
 }
 
-both_backends!(my_security_and_mfa_settings, |app: TestApp| async move {
-    let b = Browser::start().await;
+/// Signs Ada up on the console's signup page (Owner of "Acme").
+async fn sign_up(app: &TestApp, b: &Browser) {
     b.goto(&app.url("/signup")).await;
     b.fill("account_name", "Acme").await;
     b.fill("name", "Ada Lovelace").await;
     b.fill("email", "ada@example.com").await;
     b.fill("password", PASSWORD).await;
     b.click("form button[type=submit]").await;
+}
+
+both_backends!(my_security_and_mfa_settings, |app: TestApp| async move {
+    let b = Browser::start().await;
+    sign_up(&app, &b).await;
     let settings = b
         .client
         .find(Locator::Css("a[href$='/settings/security']"))
@@ -118,11 +123,7 @@ both_backends!(my_security_and_mfa_settings, |app: TestApp| async move {
     assert_eq!(n, 1, "require MFA stored for {account}");
 
     // Step-up on the page: an old sign-in is asked for the password, then the action completes.
-    app.sql(
-        "UPDATE sessions SET authenticated_at = authenticated_at - 3600000",
-        &[],
-    )
-    .await;
+    app.age_sign_ins().await;
     b.goto(&app.url("/me/security")).await;
     b.click("section[aria-labelledby='recovery-heading'] form button")
         .await;
@@ -170,12 +171,7 @@ both_backends!(
     phone_and_email_from_my_security,
     |app: TestApp| async move {
         let b = Browser::start().await;
-        b.goto(&app.url("/signup")).await;
-        b.fill("account_name", "Acme").await;
-        b.fill("name", "Ada Lovelace").await;
-        b.fill("email", "ada@example.com").await;
-        b.fill("password", PASSWORD).await;
-        b.click("form button[type=submit]").await;
+        sign_up(&app, &b).await;
 
         // A phone, labelled the weakest method, confirmed by the texted code.
         b.goto(&app.url("/me/security")).await;
@@ -193,11 +189,7 @@ both_backends!(
         assert_eq!(text_of(&b, "recovery-codes").await.lines().count(), 10);
 
         // Step-up by SMS on the page: the pending email change then goes ahead.
-        app.sql(
-            "UPDATE sessions SET authenticated_at = authenticated_at - 3600000",
-            &[],
-        )
-        .await;
+        app.age_sign_ins().await;
         app.age_sms_codes(31).await;
         b.goto(&app.url("/me/security")).await;
         b.fill("new-email", "ada.new@example.com").await;

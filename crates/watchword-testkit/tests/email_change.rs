@@ -184,11 +184,7 @@ both_backends!(taken_addresses_and_step_up, |app: TestApp| async move {
     let _ = bob;
 
     // An old sign-in must confirm it is you first.
-    app.sql(
-        "UPDATE sessions SET authenticated_at = authenticated_at - 3600000",
-        &[],
-    )
-    .await;
+    app.age_sign_ins().await;
     let (s, v) = app
         .post(
             "/api/v1/me/email",

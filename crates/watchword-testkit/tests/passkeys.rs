@@ -214,11 +214,7 @@ both_backends!(passkey_api_refusals, |app: TestApp| async move {
     .await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
     // Registration needs a recent authentication.
-    app.sql(
-        "UPDATE sessions SET authenticated_at = authenticated_at - 3600000",
-        &[],
-    )
-    .await;
+    app.age_sign_ins().await;
     let (s, v) = post(
         "/api/v1/me/mfa/passkeys",
         Some(ada.token.clone()),

@@ -240,11 +240,7 @@ both_backends!(
         assert_eq!(app.sms_sent().len(), 5);
 
         // Step-up with the texted code.
-        app.sql(
-            "UPDATE sessions SET authenticated_at = authenticated_at - 3600000",
-            &[],
-        )
-        .await;
+        app.age_sign_ins().await;
         let (s, v) = app
             .post("/api/v1/me/recovery-codes", &token, json!({}))
             .await;

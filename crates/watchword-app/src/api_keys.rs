@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use watchword_domain::api_key::{self, KeyState};
 use watchword_domain::scope::{Preset, ScopeSet};
-use watchword_domain::token::hash_token;
+use watchword_domain::token::{TokenHash, hash_token};
 use watchword_domain::*;
 use watchword_store::api_keys::{self as store, KeyRow, KeySettings, NewKey};
 use watchword_store::rows::AccountRow;
@@ -319,7 +319,7 @@ impl App {
             None => {
                 let generation = cache.generation();
                 let row = self
-                    .load_key(hash.clone())
+                    .load_key(hash)
                     .await?
                     .ok_or(AppError::ApiKey(KeyRejected::Unknown))?;
                 let v = Arc::new(VerifiedKey {
@@ -357,7 +357,7 @@ impl App {
     }
 
     /// The key with this digest, read in a batch with other keys missing from the cache.
-    async fn load_key(&self, hash: Vec<u8>) -> Result<Option<KeyRow>, AppError> {
+    async fn load_key(&self, hash: TokenHash) -> Result<Option<KeyRow>, AppError> {
         let (answer, opened) = self.inner.keys.loader.enqueue_read(hash);
         if opened {
             // Read by a task of its own, so the batch is answered even if this request is dropped.

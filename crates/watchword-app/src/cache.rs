@@ -7,9 +7,10 @@ use quick_cache::sync::Cache;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use watchword_domain::Millis;
+use watchword_domain::token::TokenHash;
 
 pub(crate) struct AuthCache<V> {
-    entries: Cache<Vec<u8>, Arc<Entry<V>>>,
+    entries: Cache<TokenHash, Arc<Entry<V>>>,
     generation: AtomicU64,
     ttl_ms: i64,
 }
@@ -29,7 +30,7 @@ impl<V> AuthCache<V> {
         }
     }
 
-    pub(crate) fn get(&self, key: &[u8], now: Millis) -> Option<Arc<V>> {
+    pub(crate) fn get(&self, key: &TokenHash, now: Millis) -> Option<Arc<V>> {
         let e = self.entries.get(key)?;
         let fresh = e.generation == self.generation.load(Ordering::Acquire)
             && now.0 - e.fetched_at.0 < self.ttl_ms;
@@ -41,7 +42,7 @@ impl<V> AuthCache<V> {
         self.generation.load(Ordering::Acquire)
     }
 
-    pub(crate) fn put(&self, key: Vec<u8>, value: Arc<V>, generation: u64, now: Millis) {
+    pub(crate) fn put(&self, key: TokenHash, value: Arc<V>, generation: u64, now: Millis) {
         if self.ttl_ms > 0 {
             self.entries.insert(
                 key,

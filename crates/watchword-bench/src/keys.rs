@@ -34,11 +34,14 @@ async fn once_each(app: &App, keys: &Arc<Vec<String>>, tasks: usize) -> f64 {
 /// Whether every key's last use is recorded.
 async fn all_used(app: &App) -> bool {
     let mut c = app.store().read().await.unwrap();
-    sqlx::query("SELECT 1 FROM api_keys WHERE last_used_at IS NULL LIMIT 1")
-        .fetch_optional(&mut *c)
-        .await
-        .unwrap()
-        .is_none()
+    sqlx::query(
+        "SELECT 1 FROM api_keys LEFT JOIN api_key_uses ON key_id = id \
+         WHERE last_used_at IS NULL LIMIT 1",
+    )
+    .fetch_optional(&mut *c)
+    .await
+    .unwrap()
+    .is_none()
 }
 
 pub async fn run(n: usize, database_url: Option<String>, secs: u64) {

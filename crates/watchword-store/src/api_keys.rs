@@ -3,7 +3,9 @@
 use crate::rows::{int, opt_int, opt_parsed, opt_text, parsed, text};
 use crate::{Conn, Dialect, StoreError};
 use sqlx::any::AnyRow;
+use std::collections::HashMap;
 use watchword_domain::scope::ScopeSet;
+use watchword_domain::token::TokenHash;
 use watchword_domain::{AccountId, Millis, PersonId};
 
 /// PostgreSQL channel on which key changes are announced to every node.
@@ -16,13 +18,35 @@ macro_rules! key_columns {
     };
 }
 const COLUMNS: &str = key_columns!();
-/// Keys by secret digest (an `IN (…)` list follows), for the direct SQLite read of the hot path
-/// (`key_reads`); the digest comes last.
+/// The keys with their last uses (a key has a use row once used).
+macro_rules! keys_table {
+    () => {
+        "api_keys LEFT JOIN api_key_uses ON key_id = id"
+    };
+}
+const KEYS: &str = keys_table!();
+/// A key by secret digest, for the direct SQLite read of the hot path (`sqlite_keys`).
 pub(crate) const KEY_BY_HASH_SQL: &str = concat!(
     "SELECT ",
     key_columns!(),
-    ", secret_hash FROM api_keys WHERE secret_hash"
+    " FROM ",
+    keys_table!(),
+    " WHERE secret_hash = ?1"
 );
+
+/// A key's last use, never moving it back in time (`sqlite_keys`; `touch` is the batched form).
+pub(crate) const TOUCH_SQL: &str = "INSERT INTO api_key_uses (key_id, last_used_at, last_used_ip) \
+     VALUES (?3, ?1, ?2) ON CONFLICT (key_id) DO UPDATE \
+     SET last_used_at = excluded.last_used_at, last_used_ip = excluded.last_used_ip \
+     WHERE api_key_uses.last_used_at < excluded.last_used_at";
+
+/// A use of a key to record: which key, when, from which IP.
+#[derive(Debug, Clone)]
+pub struct KeyUse {
+    pub id: String,
+    pub at: Millis,
+    pub ip: String,
+}
 
 #[derive(Debug, Clone)]
 pub struct KeyRow {
@@ -88,9 +112,10 @@ struct JsonRow(
 );
 
 impl JsonRow {
-    fn into_key(self) -> Result<(Vec<u8>, KeyRow), StoreError> {
+    fn into_key(self) -> Result<(TokenHash, KeyRow), StoreError> {
         let bad = |c: &str| StoreError::Corrupt(format!("api_keys.{c} in a batch read"));
-        let hash = hex::decode(&self.0).map_err(|_| bad("secret_hash"))?;
+        let mut hash = TokenHash::default();
+        hex::decode_to_slice(&self.0, &mut hash).map_err(|_| bad("secret_hash"))?;
         Ok((
             hash,
             KeyRow {
@@ -149,7 +174,7 @@ pub async fn insert(c: &mut Conn, k: NewKey<'_>, now: Millis) -> Result<(), Stor
 
 /// The key with this secret digest, in whatever state: the hot path's database read.
 pub async fn by_secret_hash(c: &mut Conn, hash: &[u8]) -> Result<Option<KeyRow>, StoreError> {
-    let sql = format!("SELECT {COLUMNS} FROM api_keys WHERE secret_hash = $1");
+    let sql = format!("SELECT {COLUMNS} FROM {KEYS} WHERE secret_hash = $1");
     let row = sqlx::query(&sql)
         .bind(hash.to_vec())
         .fetch_optional(c)
@@ -164,8 +189,8 @@ pub async fn by_secret_hash(c: &mut Conn, hash: &[u8]) -> Result<Option<KeyRow>,
 pub async fn by_secret_hashes(
     c: &mut Conn,
     dialect: Dialect,
-    hashes: &[Vec<u8>],
-) -> Result<Vec<(Vec<u8>, KeyRow)>, StoreError> {
+    hashes: &[TokenHash],
+) -> Result<Vec<(TokenHash, KeyRow)>, StoreError> {
     assert!(!hashes.is_empty() && hashes.len() <= MAX_BATCH);
     let n = hashes.len().next_power_of_two();
     let params: Vec<String> = (1..=n).map(|i| format!("${i}")).collect();
@@ -179,12 +204,12 @@ pub async fn by_secret_hashes(
         ),
     };
     let sql = format!(
-        "SELECT {aggregate}({array}({hex}, {COLUMNS})){cast} AS rows FROM api_keys WHERE secret_hash IN ({})",
+        "SELECT {aggregate}({array}({hex}, {COLUMNS})){cast} AS rows FROM {KEYS} WHERE secret_hash IN ({})",
         params.join(", ")
     );
     let mut q = sqlx::query(&sql);
     for i in 0..n {
-        q = q.bind(hashes[i.min(hashes.len() - 1)].clone());
+        q = q.bind(hashes[i.min(hashes.len() - 1)].to_vec());
     }
     let row = q.fetch_one(c).await?;
     let Some(json) = opt_text(&row, "rows")? else {
@@ -218,7 +243,9 @@ async fn get_locked(
     id: &str,
     lock: &str,
 ) -> Result<Option<KeyRow>, StoreError> {
-    let sql = format!("SELECT {COLUMNS} FROM api_keys WHERE account_id = $1 AND id = $2{lock}");
+    // Locks the key's row only (the use row is on the nullable side of the join).
+    let lock = lock.replacen("FOR UPDATE", "FOR UPDATE OF api_keys", 1);
+    let sql = format!("SELECT {COLUMNS} FROM {KEYS} WHERE account_id = $1 AND id = $2{lock}");
     let row = sqlx::query(&sql)
         .bind(account.to_string())
         .bind(id)
@@ -229,9 +256,8 @@ async fn get_locked(
 
 /// Every key of an account, newest first (revoked ones included: the list shows the history).
 pub async fn list(c: &mut Conn, account: AccountId) -> Result<Vec<KeyRow>, StoreError> {
-    let sql = format!(
-        "SELECT {COLUMNS} FROM api_keys WHERE account_id = $1 ORDER BY created_at DESC, id"
-    );
+    let sql =
+        format!("SELECT {COLUMNS} FROM {KEYS} WHERE account_id = $1 ORDER BY created_at DESC, id");
     let rows = sqlx::query(&sql)
         .bind(account.to_string())
         .fetch_all(c)
@@ -280,22 +306,35 @@ pub async fn replace(
     Ok(())
 }
 
-/// Records the last use of these keys (at most [`MAX_BATCH`]), all at `at` from `ip`; never moves
-/// a last use back in time.
-pub async fn touch(c: &mut Conn, ids: &[&str], ip: &str, at: Millis) -> Result<(), StoreError> {
-    assert!(!ids.is_empty() && ids.len() <= MAX_BATCH);
-    let n = ids.len().next_power_of_two();
-    let params: Vec<String> = (3..3 + n).map(|i| format!("${i}")).collect();
-    let sql = format!(
-        "UPDATE api_keys SET last_used_at = $1, last_used_ip = $2 \
-         WHERE id IN ({}) AND (last_used_at IS NULL OR last_used_at < $1)",
-        params.join(", ")
-    );
-    let mut q = sqlx::query(&sql).bind(at.0).bind(ip);
-    for i in 0..n {
-        q = q.bind(ids[i.min(ids.len() - 1)]);
+/// Records these last uses (PostgreSQL, and SQLite without a direct handle), one statement per
+/// chunk of keys; a key's latest use wins. Never moves a last use back in time.
+pub async fn touch_all(c: &mut Conn, uses: &[KeyUse]) -> Result<(), StoreError> {
+    // One value per key (a statement may not update a row twice).
+    let mut latest: HashMap<&str, &KeyUse> = HashMap::new();
+    for u in uses {
+        let e = latest.entry(&u.id).or_insert(u);
+        if u.at > e.at {
+            *e = u;
+        }
     }
-    q.execute(c).await?;
+    let latest: Vec<&KeyUse> = latest.into_values().collect();
+    for chunk in latest.chunks(MAX_BATCH) {
+        let values: Vec<String> = (0..chunk.len())
+            .map(|i| format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3))
+            .collect();
+        let sql = format!(
+            "INSERT INTO api_key_uses (key_id, last_used_at, last_used_ip) VALUES {} \
+             ON CONFLICT (key_id) DO UPDATE \
+             SET last_used_at = excluded.last_used_at, last_used_ip = excluded.last_used_ip \
+             WHERE api_key_uses.last_used_at < excluded.last_used_at",
+            values.join(", ")
+        );
+        let mut q = sqlx::query(&sql);
+        for u in chunk {
+            q = q.bind(&u.id).bind(u.at.0).bind(&u.ip);
+        }
+        q.execute(&mut *c).await?;
+    }
     Ok(())
 }
 
@@ -307,9 +346,11 @@ pub async fn claim_expired(
     limit: i64,
 ) -> Result<Vec<KeyRow>, StoreError> {
     let sql = format!(
-        "SELECT {COLUMNS} FROM api_keys WHERE expiry_recorded = 0 AND expires_at <= $1 AND revoked_at IS NULL \
+        "SELECT {COLUMNS} FROM {KEYS} WHERE expiry_recorded = 0 AND expires_at <= $1 AND revoked_at IS NULL \
          ORDER BY expires_at LIMIT $2{}",
-        dialect.skip_locked()
+        dialect
+            .skip_locked()
+            .replacen("FOR UPDATE", "FOR UPDATE OF api_keys", 1)
     );
     let rows = sqlx::query(&sql)
         .bind(now.0)

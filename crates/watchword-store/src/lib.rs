@@ -9,7 +9,6 @@ mod dialect;
 pub mod email_changes;
 mod error;
 pub mod invitations;
-pub mod key_reads;
 pub mod members;
 pub mod mfa;
 pub mod outbox;
@@ -17,6 +16,7 @@ pub mod persons;
 pub mod rows;
 pub mod sessions;
 pub mod sms;
+pub mod sqlite_keys;
 pub mod webauthn;
 
 pub use dialect::Dialect;
@@ -28,6 +28,7 @@ use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyPool, Transaction};
 use std::time::Duration;
+use watchword_domain::token::TokenHash;
 
 pub type Tx = Transaction<'static, Any>;
 
@@ -40,8 +41,9 @@ pub struct Store {
     read: AnyPool,
     dialect: Dialect,
     url: String,
-    /// SQLite files: the hot path's key reads through a direct handle (see `key_reads`).
-    key_reads: Option<std::sync::Arc<key_reads::SqliteKeyReads>>,
+    /// SQLite files: the hot path's key reads and last-use writes through direct handles (see
+    /// `sqlite_keys`).
+    direct_keys: Option<std::sync::Arc<sqlite_keys::SqliteKeys>>,
 }
 
 impl Store {
@@ -77,8 +79,8 @@ impl Store {
                 (p.clone(), p)
             }
         };
-        let key_reads = match dialect {
-            Dialect::Sqlite => key_reads::SqliteKeyReads::for_url(&url).map(std::sync::Arc::new),
+        let direct_keys = match dialect {
+            Dialect::Sqlite => sqlite_keys::SqliteKeys::for_url(&url).map(std::sync::Arc::new),
             Dialect::Postgres => None,
         };
         Ok(Self {
@@ -86,7 +88,7 @@ impl Store {
             read,
             dialect,
             url,
-            key_reads,
+            direct_keys,
         })
     }
 
@@ -154,21 +156,39 @@ impl Store {
         Ok(())
     }
 
-    /// The API keys with these secret digests (at most [`api_keys::MAX_BATCH`]), each with its
-    /// digest: the hot path's batched cold read. SQLite files are read through a direct handle
-    /// on the blocking pool; PostgreSQL (and in-memory SQLite) through sqlx.
+    /// The API keys with these secret digests (at most [`api_keys::MAX_BATCH`]), each found one
+    /// with its digest: the hot path's batched cold read. SQLite files are read through a direct
+    /// handle on the blocking pool; PostgreSQL (and in-memory SQLite) through sqlx.
     pub async fn keys_by_secret_hashes(
         &self,
-        hashes: Vec<Vec<u8>>,
-    ) -> Result<Vec<(Vec<u8>, api_keys::KeyRow)>, StoreError> {
-        if let Some(reads) = &self.key_reads {
-            let reads = reads.clone();
-            return tokio::task::spawn_blocking(move || reads.read(&hashes))
+        hashes: Vec<TokenHash>,
+    ) -> Result<Vec<(TokenHash, api_keys::KeyRow)>, StoreError> {
+        if let Some(direct) = &self.direct_keys {
+            let direct = direct.clone();
+            return tokio::task::spawn_blocking(move || direct.read(&hashes))
                 .await
                 .map_err(|e| StoreError::Corrupt(format!("key read task: {e}")))?;
         }
         let mut c = self.read().await?;
         api_keys::by_secret_hashes(&mut c, self.dialect, &hashes).await
+    }
+
+    /// Records keys' last uses in one transaction (the hot path's batched write). On SQLite
+    /// files through a direct handle, holding this store's writer meanwhile.
+    pub async fn touch_keys(&self, uses: Vec<api_keys::KeyUse>) -> Result<(), StoreError> {
+        if let Some(direct) = &self.direct_keys {
+            let writer = self.write.acquire().await?;
+            let direct = direct.clone();
+            let done = tokio::task::spawn_blocking(move || direct.touch(&uses))
+                .await
+                .map_err(|e| StoreError::Corrupt(format!("key use task: {e}")))?;
+            drop(writer);
+            return done;
+        }
+        let mut tx = self.begin().await?;
+        api_keys::touch_all(&mut tx, &uses).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Cheap liveness query for /readyz.

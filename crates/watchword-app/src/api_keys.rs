@@ -370,6 +370,11 @@ impl App {
             .map_err(AppError::Internal)
     }
 
+    /// Writes the key uses still queued (a clean shutdown calls this so none is lost).
+    pub async fn flush_key_uses(&self) {
+        self.inner.keys.loader.write_queued(self.store()).await;
+    }
+
     /// Records a key's use at most once a minute per node, off the request path (batched).
     fn touch_key(&self, key: &Arc<VerifiedKey>, now: Millis, meta: &Meta) {
         let last = key.used_at.load(Ordering::Relaxed);

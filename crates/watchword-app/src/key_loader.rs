@@ -84,7 +84,15 @@ impl KeyLoader {
     /// failure loses only these records.
     pub(crate) async fn write_uses(&self, store: &Store) {
         tokio::time::sleep(USES_LINGER).await;
+        self.write_queued(store).await;
+    }
+
+    /// Writes the queued uses now (also at shutdown, so none is lost by a clean stop).
+    pub(crate) async fn write_queued(&self, store: &Store) {
         let (_slot, batch) = self.uses.take().await;
+        if batch.is_empty() {
+            return;
+        }
         let keys = batch.len();
         if let Err(e) = store.touch_keys(batch).await {
             tracing::warn!(error = %e, keys, "could not record API key use");

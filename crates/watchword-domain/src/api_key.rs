@@ -29,10 +29,11 @@ pub fn generate(prefix: &str) -> String {
         }
     }
     let checksum = checksum(body.as_bytes());
+    let checksum = std::str::from_utf8(&checksum).expect("alphabet is ASCII");
     format!("{prefix}{body}{checksum}")
 }
 
-fn checksum(body: &[u8]) -> String {
+fn checksum(body: &[u8]) -> [u8; CHECKSUM_LEN] {
     let d = Sha256::digest(body);
     let mut n = u64::from_be_bytes([0, 0, d[0], d[1], d[2], d[3], d[4], d[5]]) >> 1; // 47 bits
     let mut out = [b'0'; CHECKSUM_LEN];
@@ -40,7 +41,7 @@ fn checksum(body: &[u8]) -> String {
         *c = ALPHABET[(n % 62) as usize];
         n /= 62;
     }
-    String::from_utf8(out.to_vec()).expect("alphabet is ASCII")
+    out
 }
 
 fn is_base62(b: u8) -> bool {
@@ -56,7 +57,7 @@ pub fn is_well_formed(prefix: &str, s: &str) -> bool {
         return false;
     }
     let (body, sum) = rest.split_at(BODY_LEN);
-    crate::token::constant_time_eq(checksum(body.as_bytes()).as_bytes(), sum.as_bytes())
+    crate::token::constant_time_eq(&checksum(body.as_bytes()), sum.as_bytes())
 }
 
 /// The key's public id, e.g. `key_5f0c2a9b41d7e3a86c10`: for lists, logs and scanner reports.

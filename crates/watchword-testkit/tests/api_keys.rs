@@ -543,6 +543,70 @@ both_backends!(
     }
 );
 
+both_backends!(a_last_use_never_moves_back, |app: TestApp| async move {
+    use watchword_store::api_keys::KeyUse;
+    let ada = app.signup("Acme", "Ada", "ada@example.com").await;
+    let (_, v) = create_ok(&app, &ada, json!({"name": "Job"})).await;
+    let id = v["id"].as_str().unwrap().to_owned();
+    let used = |at: i64, ip: &str| KeyUse {
+        id: id.clone(),
+        at: Millis(at),
+        ip: ip.into(),
+    };
+    let store = app.app().store();
+    // Two uses of one key in one batch: the later wins, in either order.
+    store
+        .touch_keys(vec![used(2_000, "10.0.0.2"), used(1_000, "10.0.0.1")])
+        .await
+        .unwrap();
+    let path = format!("{}/{id}", keys_path(&ada));
+    assert_eq!(
+        app.get(&path, &ada.token).await.1["last_used_ip"],
+        "10.0.0.2"
+    );
+    // An older use written later changes nothing; a newer one does.
+    store
+        .touch_keys(vec![used(1_500, "10.0.0.3")])
+        .await
+        .unwrap();
+    assert_eq!(
+        app.get(&path, &ada.token).await.1["last_used_ip"],
+        "10.0.0.2"
+    );
+    store
+        .touch_keys(vec![used(3_000, "10.0.0.4")])
+        .await
+        .unwrap();
+    assert_eq!(
+        app.get(&path, &ada.token).await.1["last_used_ip"],
+        "10.0.0.4"
+    );
+});
+
+both_backends!(
+    a_use_still_queued_is_written_at_a_clean_stop,
+    |app: TestApp| async move {
+        let ada = app.signup("Acme", "Ada", "ada@example.com").await;
+        let (key, v) = create_ok(&app, &ada, json!({"name": "Job"})).await;
+        let id = v["id"].as_str().unwrap().to_owned();
+        assert_eq!(app.get("/api/v1/whoami", &key).await.0, StatusCode::OK);
+        // The use waits a second for others to share its write; stopping at once must not lose it.
+        let mut app = app;
+        app.running.take().unwrap().stop().await;
+        let store = watchword_store::Store::connect(&app.database_url, 1)
+            .await
+            .unwrap();
+        let mut c = store.read().await.unwrap();
+        let ip: Option<(String,)> =
+            sqlx::query_as("SELECT last_used_ip FROM api_key_uses WHERE key_id = $1")
+                .bind(&id)
+                .fetch_optional(&mut *c)
+                .await
+                .unwrap();
+        assert_eq!(ip.map(|r| r.0).as_deref(), Some("127.0.0.1"));
+    }
+);
+
 both_backends!(old_and_unused_keys_are_flagged, |app: TestApp| async move {
     let ada = app.signup("Acme", "Ada", "ada@example.com").await;
     let (key, v) = create_ok(&app, &ada, json!({"name": "Old"})).await;

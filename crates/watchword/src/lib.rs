@@ -33,6 +33,7 @@ impl Running {
     /// Waits until the server stops (a signal or `stop`).
     pub async fn wait(self) {
         let _ = self.server.await;
+        self.app.flush_key_uses().await;
         self.outbox.abort();
         self.checks.abort();
         self.expiry.abort();
@@ -41,6 +42,7 @@ impl Running {
     pub async fn stop(self) {
         let _ = self.shutdown.send(true);
         let _ = self.server.await;
+        self.app.flush_key_uses().await;
         self.outbox.abort();
         self.checks.abort();
         self.expiry.abort();

@@ -25,6 +25,12 @@ pub mod staff;
 pub use context::{Actor, Caller, Meta};
 pub use error::AppError;
 
+/// Makes ring the process's TLS crypto provider (the one lettre uses too), for the HTTP clients
+/// (the SMS webhook). Calling it again does nothing.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 use cache::AuthCache;
 use std::sync::Arc;
 use tokio::sync::{Notify, Semaphore};

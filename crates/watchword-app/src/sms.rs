@@ -23,12 +23,6 @@ const PER_IP_PER_HOUR: i64 = 20;
 /// An SMS enrolment never confirmed is dropped after this long.
 const PENDING_TTL_MS: i64 = 3600_000;
 
-/// Makes ring the process's TLS crypto provider (the one lettre uses too), for HTTP clients.
-/// Calling it again does nothing.
-pub fn install_crypto_provider() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-}
-
 /// Where SMS go.
 #[derive(Clone)]
 pub enum SmsSender {
@@ -59,7 +53,7 @@ impl SmsSender {
         if !["http", "https"].contains(&parsed.scheme()) {
             return Err("the SMS webhook URL must start with http:// or https://".into());
         }
-        install_crypto_provider();
+        crate::install_crypto_provider();
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .redirect(reqwest::redirect::Policy::none())

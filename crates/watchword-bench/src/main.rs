@@ -149,7 +149,7 @@ async fn start_server() -> (
 
 #[tokio::main]
 async fn main() {
-    watchword_app::sms::install_crypto_provider();
+    watchword_app::install_crypto_provider();
     if std::env::args().nth(1).as_deref() == Some("sweep") {
         let n = arg("--accounts")
             .and_then(|v| v.parse().ok())

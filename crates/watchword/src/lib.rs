@@ -195,7 +195,7 @@ pub async fn offline_app(config: &Config) -> Result<App, String> {
 pub async fn start(config: Config) -> Result<Running, String> {
     config.validate()?;
     // One TLS provider (ring) for every HTTP client in the process.
-    watchword_app::sms::install_crypto_provider();
+    watchword_app::install_crypto_provider();
     let store = open_store(&config).await?;
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await

@@ -45,7 +45,8 @@ pub(crate) const KEY_BY_HASH_SQL: &str = concat!(
     " FROM api_keys LEFT JOIN api_key_uses ON key_id = id WHERE secret_hash = ?1"
 );
 
-/// A key's last use, never moving it back in time (`sqlite_keys`; `touch` is the batched form).
+/// A key's last use, never moving it back in time (`sqlite_keys`; `touch_all` is the batched
+/// form).
 pub(crate) const TOUCH_SQL: &str = "INSERT INTO api_key_uses (key_id, last_used_at, last_used_ip) \
      VALUES (?3, ?1, ?2) ON CONFLICT (key_id) DO UPDATE \
      SET last_used_at = excluded.last_used_at, last_used_ip = excluded.last_used_ip \

@@ -2,11 +2,11 @@
 //! last-use writes — through direct SQLite handles on the blocking pool. Through sqlx, each
 //! statement is a round trip to the connection's own thread over channels (measured: about 40 %
 //! of a cold read's time was the kernel switching threads); here a whole batch runs in one
-//! blocking call, one prepared statement stepped per key. Same file, same table, same columns;
+//! blocking call, one prepared statement stepped per key. Same file, same tables, same columns;
 //! PostgreSQL keeps the sqlx queries in `api_keys`.
 
-use crate::StoreError;
 use crate::api_keys::{KEY_BY_HASH_SQL, KeyRow, KeyUse, TOUCH_SQL};
+use crate::{Dialect, StoreError};
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -48,17 +48,15 @@ impl SqliteKeys {
         })
     }
 
-    /// A connection with the pools' settings (`Dialect::session_setup`); readers are query-only.
+    /// A connection with the pools' settings; readers are query-only.
     fn open(&self, reader: bool) -> Result<Connection, rusqlite::Error> {
         let c = Connection::open_with_flags(
             &self.path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
-        c.execute_batch(
-            "PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000; \
-             PRAGMA foreign_keys = ON; \
-             PRAGMA mmap_size = 268435456; PRAGMA cache_size = -32768;",
-        )?;
+        for stmt in Dialect::Sqlite.session_setup() {
+            c.execute_batch(stmt)?;
+        }
         if reader {
             c.execute_batch("PRAGMA query_only = 1")?;
         }

@@ -102,6 +102,14 @@ impl Proof<'_> {
             Proof::Passkey { .. } => None,
         }
     }
+
+    /// The passkey ceremony this proof answers.
+    fn ceremony(&self) -> Option<&str> {
+        match self {
+            Proof::Code(_) => None,
+            Proof::Passkey { ceremony_id, .. } => Some(ceremony_id),
+        }
+    }
 }
 
 pub(crate) fn confirmed(factors: &[FactorRow]) -> impl Iterator<Item = &FactorRow> {
@@ -322,9 +330,15 @@ impl App {
         meta: &Meta,
         method: &str,
         challenge: Option<&[u8]>,
+        ceremony: Option<&str>,
     ) -> Result<(), AppError> {
         let now = Millis::now();
         let mut tx = self.store().begin().await?;
+        // A passkey ceremony answered wrongly is spent too (the check's own spending rolled
+        // back with it), so one ceremony gets one answer.
+        if let Some(id) = ceremony {
+            watchword_store::webauthn::spend(&mut tx, &hash_token(id), now).await?;
+        }
         store::record_failure(
             &mut tx,
             &uuid::Uuid::now_v7().to_string(),
@@ -449,8 +463,15 @@ impl App {
             .await?
         else {
             drop(tx);
-            self.code_failed(person.id, &person.email, meta, method, Some(&hash))
-                .await?;
+            self.code_failed(
+                person.id,
+                &person.email,
+                meta,
+                method,
+                Some(&hash),
+                proof.ceremony(),
+            )
+            .await?;
             return Err(AppError::InvalidCode);
         };
         store::challenge_used(&mut tx, &hash, now).await?;
@@ -535,8 +556,15 @@ impl App {
             .await?
         else {
             drop(tx);
-            self.code_failed(actor.person, &actor.email, &actor.meta, method, None)
-                .await?;
+            self.code_failed(
+                actor.person,
+                &actor.email,
+                &actor.meta,
+                method,
+                None,
+                proof.ceremony(),
+            )
+            .await?;
             return Err(AppError::InvalidCode);
         };
         sessions::mark_mfa(&mut tx, actor.session, kind, now).await?;

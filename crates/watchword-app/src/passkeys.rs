@@ -361,10 +361,13 @@ impl App {
             serde_json::from_value(credential.clone()).map_err(|_| invalid_credential())?;
         let rp = self.relying_party()?;
         let now = Millis::now();
+        // Spent by any answer, right or wrong: committed before the answer is checked.
         let mut tx = self.store().begin().await?;
-        let (_, state) = ceremonies::take(&mut tx, &hash_token(ceremony_id), "passwordless", now)
-            .await?
-            .ok_or(AppError::InvalidCode)?;
+        let taken =
+            ceremonies::take(&mut tx, &hash_token(ceremony_id), "passwordless", now).await?;
+        tx.commit().await?;
+        let (_, state) = taken.ok_or(AppError::InvalidCode)?;
+        let mut tx = self.store().begin().await?;
         let state: DiscoverableAuthentication = from_json(&state)?;
         let (user, cred_id) = rp
             .identify_discoverable_authentication(&answer)
@@ -383,7 +386,7 @@ impl App {
             Ok(r) => r,
             Err(_) => {
                 drop(tx);
-                self.code_failed(person.id, &person.email, meta, "passkey", None)
+                self.code_failed(person.id, &person.email, meta, "passkey", None, None)
                     .await?;
                 return Err(AppError::InvalidCode);
             }

@@ -49,6 +49,18 @@ pub async fn started_from(c: &mut Conn, ip: &str, since: Millis) -> Result<i64, 
     crate::rows::int(&row, "n")
 }
 
+/// Spends a ceremony whatever its purpose or state (a wrong answer to it was given).
+pub async fn spend(c: &mut Conn, hash: &[u8], now: Millis) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE webauthn_ceremonies SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL",
+    )
+    .bind(hash.to_vec())
+    .bind(now.0)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
 /// Spends a live ceremony of this purpose: its person and state, or None when unknown, used,
 /// expired or started for something else.
 pub async fn take(

@@ -8,6 +8,25 @@ use serde_json::json;
 use watchword_testkit::browser::Browser;
 use watchword_testkit::{PASSWORD, TestApp, both_backends};
 
+/// An assertion that parses but no authenticator made.
+fn forged_assertion() -> serde_json::Value {
+    json!({"id": "AAAA", "rawId": "AAAA", "type": "public-key",
+        "response": {"authenticatorData": "AAAA", "clientDataJSON": "AAAA", "signature": "AAAA"}})
+}
+
+/// Whether this ceremony has been spent.
+async fn spent(app: &TestApp, ceremony: &str) -> bool {
+    let hash = watchword_domain::token::hash_token(ceremony).to_vec();
+    let mut c = app.app().store().read().await.unwrap();
+    let (used,): (Option<i64>,) =
+        sqlx::query_as("SELECT used_at FROM webauthn_ceremonies WHERE token_hash = $1")
+            .bind(hash)
+            .fetch_one(&mut *c)
+            .await
+            .unwrap();
+    used.is_some()
+}
+
 both_backends!(passkey_register_and_sign_in, |app: TestApp| async move {
     // Passkeys are bound to a host name: the console is opened as localhost.
     let base = app.base.replace("127.0.0.1", "localhost");
@@ -74,6 +93,32 @@ both_backends!(passkey_register_and_sign_in, |app: TestApp| async move {
     assert_eq!(v["mfa_required"], true, "{v}");
     assert_eq!(v["methods"], json!(["passkey", "recovery_code"]), "{v}");
     let challenge = v["challenge_id"].as_str().unwrap().to_owned();
+    // A wrong answer to a passkey ceremony spends it: one ceremony, one answer.
+    let (s, v) = app
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/login/mfa/passkey-options",
+            None,
+            Some(json!({"challenge_id": challenge})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let ceremony = v["ceremony_id"].as_str().unwrap().to_owned();
+    assert!(!spent(&app, &ceremony).await);
+    let (s, v) = app
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/login/mfa",
+            None,
+            Some(json!({"challenge_id": challenge, "method": "passkey",
+                "ceremony_id": ceremony, "credential": forged_assertion()})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "{v}");
+    assert!(
+        spent(&app, &ceremony).await,
+        "a refused answer spends the ceremony"
+    );
     let first_code = codes.lines().next().unwrap().to_owned();
     let (s, v) = app
         .call(
@@ -85,6 +130,31 @@ both_backends!(passkey_register_and_sign_in, |app: TestApp| async move {
         .await;
     assert_eq!(s, StatusCode::OK, "{v}");
     let token = v["session_token"].as_str().unwrap().to_owned();
+    // The same for step-up.
+    let (s, v) = app
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/me/reauthenticate/passkey-options",
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let ceremony = v["ceremony_id"].as_str().unwrap().to_owned();
+    let (s, v) = app
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/me/reauthenticate",
+            Some(&token),
+            Some(json!({"method": "passkey", "ceremony_id": ceremony,
+                "credential": forged_assertion()})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "{v}");
+    assert!(
+        spent(&app, &ceremony).await,
+        "a refused step-up spends the ceremony"
+    );
     let (_, mfa) = app.get("/api/v1/me/mfa", &token).await;
     let passkey = &mfa["factors"][0];
     assert_eq!(passkey["kind"], "passkey");
@@ -195,6 +265,21 @@ both_backends!(passkey_api_refusals, |app: TestApp| async move {
     )
     .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    // Passwordless: a wrong answer spends the ceremony.
+    let (s, v) = post("/api/v1/login/passkey/options", None, json!({})).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let ceremony = v["ceremony_id"].as_str().unwrap().to_owned();
+    let (s, v) = post(
+        "/api/v1/login/passkey",
+        None,
+        json!({"ceremony_id": ceremony, "credential": forged_assertion()}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "{v}");
+    assert!(
+        spent(&app, &ceremony).await,
+        "a refused sign-in spends the ceremony"
+    );
     // Passwordless with an unknown ceremony.
     let (s, v) = post(
         "/api/v1/login/passkey",

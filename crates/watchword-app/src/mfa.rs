@@ -112,6 +112,27 @@ impl Proof<'_> {
     }
 }
 
+/// The person's pending authenticator-app enrolment (`factor_id`, or the latest one).
+fn pending_totp<'a>(
+    all: &'a [FactorRow],
+    factor_id: Option<&str>,
+    now: Millis,
+) -> Result<&'a FactorRow, AppError> {
+    all.iter()
+        .filter(|f| {
+            f.confirmed_at.is_none() && f.kind == "totp" && now.0 - f.created_at.0 < PENDING_TTL_MS
+        })
+        .filter(|f| factor_id.is_none_or(|id| id == f.id))
+        .next_back()
+        .ok_or_else(|| {
+            DomainError::conflict(
+                "no_pending_enrolment",
+                "start enrolment first (POST /api/v1/me/mfa/totp)",
+            )
+            .into()
+        })
+}
+
 pub(crate) fn confirmed(factors: &[FactorRow]) -> impl Iterator<Item = &FactorRow> {
     factors.iter().filter(|f| f.confirmed_at.is_some())
 }
@@ -644,6 +665,23 @@ impl App {
         })
     }
 
+    /// A pending authenticator-app enrolment shown again (its QR code and key), so that a wrong
+    /// code can be retried with the same app entry.
+    pub async fn pending_totp_enrolment(
+        &self,
+        actor: &Actor,
+        factor_id: &str,
+    ) -> Result<TotpEnrolment, AppError> {
+        let all = store::factors(&mut *self.store().read().await?, actor.person).await?;
+        let pending = pending_totp(&all, Some(factor_id), Millis::now())?;
+        let secret = self.open_secret(pending)?;
+        Ok(TotpEnrolment {
+            otpauth_uri: rules::totp_uri(&secret, &actor.email),
+            secret_base32: rules::totp_secret_base32(&secret),
+            factor_id: pending.id.clone(),
+        })
+    }
+
     /// Confirms an enrolment with a code from the app (`factor_id`, or the latest pending one).
     /// The first factor comes with ten recovery codes; the session counts as having passed it.
     pub async fn confirm_totp(
@@ -656,21 +694,7 @@ impl App {
         let mut tx = self.store().begin().await?;
         let person = self.person(&mut tx, actor.person).await?;
         let all = store::factors(&mut tx, actor.person).await?;
-        let pending = all
-            .iter()
-            .filter(|f| {
-                f.confirmed_at.is_none()
-                    && f.kind == "totp"
-                    && now.0 - f.created_at.0 < PENDING_TTL_MS
-            })
-            .filter(|f| factor_id.is_none_or(|id| id == f.id))
-            .next_back()
-            .ok_or_else(|| {
-                DomainError::conflict(
-                    "no_pending_enrolment",
-                    "start enrolment first (POST /api/v1/me/mfa/totp)",
-                )
-            })?;
+        let pending = pending_totp(&all, factor_id, now)?;
         let secret = self.open_secret(pending)?;
         let step =
             rules::check_totp(&secret, code, unix_secs(now), None).ok_or(AppError::InvalidCode)?;

@@ -63,6 +63,10 @@ both_backends!(my_security_and_mfa_settings, |app: TestApp| async move {
         svg.attr("viewBox").await.unwrap().is_some() || svg.attr("width").await.unwrap().is_some()
     );
     let secret = text_of(&b, "totp-secret").await;
+    b.goto(&app.url("/me/security")).await;
+    b.click("#totp-start").await;
+    let secret2 = text_of(&b, "totp-secret").await;
+    assert_ne!(secret, secret2, "a new secret each time");
     b.fill("totp-code", "000000").await;
     b.click("#totp-confirm").await;
     assert!(
@@ -70,10 +74,12 @@ both_backends!(my_security_and_mfa_settings, |app: TestApp| async move {
         "{}",
         b.text().await
     );
-    // The enrolment is still pending: start again and confirm with a real code.
-    b.click("#totp-start").await;
-    let secret2 = text_of(&b, "totp-secret").await;
-    assert_ne!(secret, secret2, "a new secret each time");
+    // The same enrolment is shown again (QR code and key), so the code can be retried.
+    assert_eq!(text_of(&b, "totp-secret").await, secret2);
+    b.client
+        .find(Locator::Css("#totp-qr svg"))
+        .await
+        .expect("QR code shown again");
     b.fill("totp-code", &oathtool(&secret2)).await;
     b.click("#totp-confirm").await;
     let text = b.text().await;

@@ -29,6 +29,16 @@ pub struct Enrolment {
     qr_svg: String,
 }
 
+impl Enrolment {
+    fn of(e: watchword_app::mfa::TotpEnrolment) -> Self {
+        Self {
+            qr_svg: qr_svg(&e.otpauth_uri),
+            factor_id: e.factor_id,
+            secret: e.secret_base32,
+        }
+    }
+}
+
 #[derive(Template)]
 #[template(path = "my_security.html")]
 struct MySecurityPage {
@@ -201,11 +211,7 @@ pub async fn act(
         "start_totp" => match app.start_totp(&actor, Some(name)).await {
             Ok(e) => {
                 let extra = Extra {
-                    enrolment: Some(Enrolment {
-                        qr_svg: qr_svg(&e.otpauth_uri),
-                        factor_id: e.factor_id,
-                        secret: e.secret_base32,
-                    }),
+                    enrolment: Some(Enrolment::of(e)),
                     ..Extra::default()
                 };
                 return render_page(&state, &s, extra).await;
@@ -220,6 +226,16 @@ pub async fn act(
                 let extra = Extra {
                     notice: Some("Authenticator app added.".into()),
                     new_codes: c.recovery_codes.unwrap_or_default(),
+                    ..Extra::default()
+                };
+                return render_page(&state, &s, extra).await;
+            }
+            // A wrong code: the same enrolment again, to retry with the app entry just made.
+            Err(AppError::InvalidCode) => {
+                let enrolment = app.pending_totp_enrolment(&actor, target).await.ok();
+                let extra = Extra {
+                    error: Some(message(&AppError::InvalidCode)),
+                    enrolment: enrolment.map(Enrolment::of),
                     ..Extra::default()
                 };
                 return render_page(&state, &s, extra).await;

@@ -168,6 +168,13 @@ impl App {
         mode: SessionMode,
         meta: &Meta,
     ) -> Result<crate::mfa::LoginOutcome, AppError> {
+        // Throttled per attempted email (as typed, normalised when it parses) and per IP, before
+        // any Argon2 work and alike for emails with or without a login.
+        let email_key = hash_token(&match EmailAddress::parse(email) {
+            Ok(e) => e.as_str().to_owned(),
+            Err(_) => email.trim().to_lowercase(),
+        });
+        self.login_allowed(&email_key, meta).await?;
         let email = EmailAddress::parse(email).ok();
         let person = match &email {
             Some(e) => persons::by_email(&mut *self.store().read().await?, e.as_str()).await?,
@@ -200,7 +207,7 @@ impl App {
                 event.actor_email = Some(attempted);
                 event.ip = Some(meta.ip.clone());
                 event.user_agent = Some(meta.user_agent.clone());
-                match other {
+                match &other {
                     Some(p) => {
                         event.actor_person = Some(p.id);
                         events::fan_out(&mut tx, p.id, event.target("person", p.id), now).await?
@@ -209,6 +216,8 @@ impl App {
                         .await
                         .map(|_| ())?,
                 }
+                self.login_failed(&mut tx, &email_key, other.as_ref(), meta, now)
+                    .await?;
                 tx.commit().await?;
                 return Err(AppError::InvalidCredentials);
             }

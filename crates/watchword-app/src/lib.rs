@@ -12,6 +12,7 @@ pub mod context;
 pub mod error;
 mod events;
 mod key_loader;
+mod login_guard;
 pub mod mail;
 pub mod members;
 pub mod mfa;

@@ -53,6 +53,20 @@ pub enum Template<'a> {
         login_url: &'a str,
     },
     KeyExposed(&'a KeyExposed<'a>),
+    /// To an account's Security Contact: repeated failed sign-ins to one of its members.
+    LoginAttempts(&'a LoginAttempts<'a>),
+}
+
+/// What the Security Contact's alert about abnormal login attempts says.
+pub struct LoginAttempts<'a> {
+    pub name: &'a str,
+    pub account: &'a str,
+    pub member: &'a str,
+    pub failures: i64,
+    pub window_minutes: i64,
+    pub ip: &'a str,
+    pub at: Millis,
+    pub audit_url: &'a str,
 }
 
 /// What the email about an exposed API key says.
@@ -199,6 +213,25 @@ mod views {
     }
     key_exposed!(KeyExposedTxt, "key_exposed.txt");
     key_exposed!(KeyExposedHtml, "key_exposed.html");
+
+    macro_rules! login_attempts {
+        ($name:ident, $path:literal) => {
+            #[derive(Template)]
+            #[template(path = $path)]
+            pub struct $name<'a> {
+                pub name: &'a str,
+                pub account: &'a str,
+                pub member: &'a str,
+                pub failures: i64,
+                pub window_minutes: i64,
+                pub ip: &'a str,
+                pub at: String,
+                pub audit_url: &'a str,
+            }
+        };
+    }
+    login_attempts!(LoginAttemptsTxt, "login_attempts.txt");
+    login_attempts!(LoginAttemptsHtml, "login_attempts.html");
 }
 
 impl Template<'_> {
@@ -360,6 +393,27 @@ impl Template<'_> {
                     format!("Action needed: an API key of {} was exposed", k.account),
                     view!(KeyExposedTxt).render()?,
                     view!(KeyExposedHtml).render()?,
+                )
+            }
+            Template::LoginAttempts(l) => {
+                macro_rules! view {
+                    ($t:ident) => {
+                        $t {
+                            name: l.name,
+                            account: l.account,
+                            member: l.member,
+                            failures: l.failures,
+                            window_minutes: l.window_minutes,
+                            ip: l.ip,
+                            at: l.at.rfc3339(),
+                            audit_url: l.audit_url,
+                        }
+                    };
+                }
+                (
+                    format!("Abnormal login attempts in {}: {}", l.account, l.member),
+                    view!(LoginAttemptsTxt).render()?,
+                    view!(LoginAttemptsHtml).render()?,
                 )
             }
         })

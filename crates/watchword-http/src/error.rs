@@ -84,7 +84,7 @@ impl From<AppError> for ApiError {
             AppError::TooManyAttempts => Self::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "too_many_attempts",
-                "too many failed codes; wait a few minutes and try again",
+                "too many failed attempts; wait a few minutes and try again",
             ),
             AppError::RateLimited(code, message) => {
                 Self::new(StatusCode::TOO_MANY_REQUESTS, code, message)

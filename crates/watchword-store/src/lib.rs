@@ -9,6 +9,7 @@ mod dialect;
 pub mod email_changes;
 mod error;
 pub mod invitations;
+pub mod logins;
 pub mod members;
 pub mod mfa;
 pub mod outbox;

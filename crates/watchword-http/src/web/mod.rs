@@ -205,7 +205,7 @@ pub fn message(e: &AppError) -> (StatusCode, String) {
         ),
         AppError::TooManyAttempts => (
             StatusCode::TOO_MANY_REQUESTS,
-            "too many failed codes; wait a few minutes and try again".into(),
+            "too many failed attempts; wait a few minutes and try again".into(),
         ),
         AppError::RateLimited(_, message) => (StatusCode::TOO_MANY_REQUESTS, message.clone()),
         AppError::InvalidCredentials => (

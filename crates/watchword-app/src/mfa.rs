@@ -672,6 +672,8 @@ impl App {
         actor: &Actor,
         factor_id: &str,
     ) -> Result<TotpEnrolment, AppError> {
+        // The key is a secret: shown again only as recently as it could be issued.
+        self.require_recent_auth(actor, "add a second factor")?;
         let all = store::factors(&mut *self.store().read().await?, actor.person).await?;
         let pending = pending_totp(&all, Some(factor_id), Millis::now())?;
         let secret = self.open_secret(pending)?;

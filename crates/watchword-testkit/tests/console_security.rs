@@ -128,8 +128,21 @@ both_backends!(my_security_and_mfa_settings, |app: TestApp| async move {
         .await;
     assert_eq!(n, 1, "require MFA stored for {account}");
 
-    // Step-up on the page: an old sign-in is asked for the password, then the action completes.
+    // A pending enrolment's key is shown again only while the sign-in is recent (as starting one
+    // needs): with an old sign-in, a wrong code shows the error and no key.
+    b.goto(&app.url("/me/security")).await;
+    b.click("#totp-start").await;
+    assert!(!text_of(&b, "totp-secret").await.is_empty());
     app.age_sign_ins().await;
+    b.fill("totp-code", "000000").await;
+    b.click("#totp-confirm").await;
+    assert!(b.text().await.contains("the code is incorrect"));
+    assert!(
+        b.client.find(Locator::Id("totp-secret")).await.is_err(),
+        "the key is not shown again after the sign-in went old"
+    );
+
+    // Step-up on the page: an old sign-in is asked for the password, then the action completes.
     b.goto(&app.url("/me/security")).await;
     b.click("section[aria-labelledby='recovery-heading'] form button")
         .await;

@@ -15,7 +15,7 @@ use watchword_domain::token::{TokenHash, hash_token};
 use watchword_domain::*;
 use watchword_store::api_keys::{self as store, KeyRow, KeySettings, NewKey};
 use watchword_store::rows::AccountRow;
-use watchword_store::{Conn, accounts, audit, contacts, members};
+use watchword_store::{Conn, accounts, audit, members};
 
 /// How often at most a key's last use is written, per node.
 const TOUCH_EVERY_MS: i64 = 60_000;
@@ -829,11 +829,7 @@ impl App {
             .map(|a| a.name)
             .unwrap_or_default();
         let mut to: Vec<(String, String)> = Vec::new();
-        if let Some(m) = contacts::get(&mut tx, account)
-            .await?
-            .and_then(|c| c.membership)
-            && let Some(m) = members::get(&mut tx, account, m).await?
-        {
+        if let Some(m) = self.contact_member(&mut tx, account).await? {
             to.push((m.email.clone(), m.name.unwrap_or(m.email)));
         }
         if let Some(p) = key.created_by

@@ -9,7 +9,7 @@ use crate::{App, AppError, Meta};
 use watchword_domain::Millis;
 use watchword_domain::token::TokenHash;
 use watchword_store::rows::PersonRow;
-use watchword_store::{Conn, contacts, logins, members};
+use watchword_store::{Conn, logins, members};
 
 /// The window in which failures count.
 pub const WINDOW_MS: i64 = 15 * 60_000;
@@ -89,13 +89,7 @@ impl App {
             if !member.grants_access(now) {
                 continue;
             }
-            let Some(contact) = contacts::get(&mut *c, account.id)
-                .await?
-                .and_then(|r| r.membership)
-            else {
-                continue;
-            };
-            let Some(contact) = members::get(&mut *c, account.id, contact).await? else {
+            let Some(contact) = self.contact_member(&mut *c, account.id).await? else {
                 continue;
             };
             // The member was told already (their own notice).

@@ -55,6 +55,22 @@ pub enum Template<'a> {
     KeyExposed(&'a KeyExposed<'a>),
     /// To an account's Security Contact: repeated failed sign-ins to one of its members.
     LoginAttempts(&'a LoginAttempts<'a>),
+    /// To an account's Security Contact: a change that widens who administers the account or
+    /// weakens its protection.
+    AccountActivity(&'a AccountActivity<'a>),
+}
+
+/// What the Security Contact's alert about a change in the account says.
+pub struct AccountActivity<'a> {
+    pub name: &'a str,
+    pub account: &'a str,
+    /// What happened, as a sentence without its final stop.
+    pub what: &'a str,
+    /// Who did it (name and email).
+    pub actor: &'a str,
+    pub ip: &'a str,
+    pub at: Millis,
+    pub audit_url: &'a str,
 }
 
 /// What the Security Contact's alert about abnormal login attempts says.
@@ -232,6 +248,24 @@ mod views {
     }
     login_attempts!(LoginAttemptsTxt, "login_attempts.txt");
     login_attempts!(LoginAttemptsHtml, "login_attempts.html");
+
+    macro_rules! account_activity {
+        ($name:ident, $path:literal) => {
+            #[derive(Template)]
+            #[template(path = $path)]
+            pub struct $name<'a> {
+                pub name: &'a str,
+                pub account: &'a str,
+                pub what: &'a str,
+                pub actor: &'a str,
+                pub ip: &'a str,
+                pub at: String,
+                pub audit_url: &'a str,
+            }
+        };
+    }
+    account_activity!(AccountActivityTxt, "account_activity.txt");
+    account_activity!(AccountActivityHtml, "account_activity.html");
 }
 
 impl Template<'_> {
@@ -414,6 +448,26 @@ impl Template<'_> {
                     format!("Abnormal login attempts in {}: {}", l.account, l.member),
                     view!(LoginAttemptsTxt).render()?,
                     view!(LoginAttemptsHtml).render()?,
+                )
+            }
+            Template::AccountActivity(a) => {
+                macro_rules! view {
+                    ($t:ident) => {
+                        $t {
+                            name: a.name,
+                            account: a.account,
+                            what: a.what,
+                            actor: a.actor,
+                            ip: a.ip,
+                            at: a.at.rfc3339(),
+                            audit_url: a.audit_url,
+                        }
+                    };
+                }
+                (
+                    format!("Security activity in {}: {}", a.account, a.what),
+                    view!(AccountActivityTxt).render()?,
+                    view!(AccountActivityHtml).render()?,
                 )
             }
         })

@@ -235,6 +235,17 @@ impl App {
             link: &link,
         };
         mail::enqueue(&mut tx, Some(account), email.as_str(), &t, now).await?;
+        let gained = role.permissions.administration_gained(PermissionSet::EMPTY);
+        if !gained.is_empty() {
+            let what = format!(
+                "{} was invited as {} ({})",
+                email.as_str(),
+                role.name,
+                names(&gained)
+            );
+            self.alert_contact(&mut tx, &access.account, actor, &what, now)
+                .await?;
+        }
         let row = members::get(&mut tx, account, id)
             .await?
             .ok_or(AppError::NotFound)?;
@@ -383,6 +394,17 @@ impl App {
                 "to": role.role.encode(), "to_name": role.name,
             }));
         audit::append(&mut tx, &event, now).await?;
+        let gained = role.permissions.administration_gained(target.permissions);
+        if !gained.is_empty() {
+            let what = format!(
+                "{} was given the role {} ({})",
+                target.email,
+                role.name,
+                names(&gained)
+            );
+            self.alert_contact(&mut tx, &access.account, actor, &what, now)
+                .await?;
+        }
         let row = members::get(&mut tx, account, id)
             .await?
             .ok_or(AppError::NotFound)?;
@@ -516,6 +538,10 @@ impl App {
             "from_membership": access.member.id, "to_membership": to, "to_email": target.email, "previous_role": target.role.encode(),
         }));
         audit::append(&mut tx, &event, now).await?;
+        // Before a default contact follows the Owner: a picked contact hears of it here.
+        let what = format!("Ownership was transferred to {}", target.email);
+        self.alert_contact(&mut tx, &access.account, actor, &what, now)
+            .await?;
         let row = members::get(&mut tx, account, to)
             .await?
             .ok_or(AppError::NotFound)?;
@@ -547,4 +573,9 @@ impl App {
         self.committed();
         Ok(row)
     }
+}
+
+/// Permission names for an alert, e.g. "users:manage, roles:manage".
+fn names(ps: &[Permission]) -> String {
+    ps.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(", ")
 }

@@ -926,6 +926,10 @@ impl App {
                 serde_json::json!({ "mfa_required": { "from": a.mfa_required, "to": on } }),
             );
             audit::append(&mut tx, &event, now).await?;
+            if !on {
+                self.alert_contact(&mut tx, a, actor, "\"Require MFA\" was turned off", now)
+                    .await?;
+            }
             let person = self.person(&mut tx, actor.person).await?;
             let what = format!(
                 "You turned {} \"require MFA\" for the account {}",

@@ -36,6 +36,18 @@ impl Permission {
         Permission::ProfilesWrite,
     ];
 
+    /// Whether it administers the account: who is in it, what they may do, its settings and its
+    /// API keys. Granting one is reported to the Security Contact.
+    pub fn administers(self) -> bool {
+        matches!(
+            self,
+            Permission::UsersManage
+                | Permission::RolesManage
+                | Permission::AccountSettingsEdit
+                | Permission::ApiKeysManage
+        )
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Permission::AccountSettingsRead => "account_settings:read",
@@ -88,6 +100,14 @@ impl PermissionSet {
     /// Permissions in `self` that `other` lacks.
     pub fn missing_from(self, other: PermissionSet) -> Vec<Permission> {
         self.iter().filter(|p| !other.contains(*p)).collect()
+    }
+    /// The permissions of `self` that administer the account (its people, roles, settings and
+    /// API keys) and that `before` lacked: what a change of role newly grants.
+    pub fn administration_gained(self, before: PermissionSet) -> Vec<Permission> {
+        self.missing_from(before)
+            .into_iter()
+            .filter(|p| p.administers())
+            .collect()
     }
     pub fn iter(self) -> impl Iterator<Item = Permission> {
         Permission::ALL
@@ -147,5 +167,33 @@ mod tests {
         assert!(a.is_subset_of(b));
         assert!(!b.is_subset_of(a));
         assert_eq!(b.missing_from(a), vec![Permission::UsersManage]);
+    }
+
+    #[test]
+    fn administration_gained_is_new_administrative_permissions_only() {
+        let analyst = PermissionSet::from_iter([Permission::UsersRead, Permission::AuditLogRead]);
+        let admin = PermissionSet::from_iter([
+            Permission::UsersRead,
+            Permission::UsersManage,
+            Permission::RolesManage,
+            Permission::CampaignsWrite,
+        ]);
+        assert_eq!(
+            admin.administration_gained(analyst),
+            vec![Permission::UsersManage, Permission::RolesManage]
+        );
+        assert!(
+            analyst.administration_gained(admin).is_empty(),
+            "a demotion gains nothing"
+        );
+        assert!(admin.administration_gained(admin).is_empty());
+        let settings = PermissionSet::from_iter([Permission::AccountSettingsEdit]);
+        assert_eq!(
+            settings.administration_gained(PermissionSet::EMPTY),
+            vec![Permission::AccountSettingsEdit]
+        );
+        let work =
+            PermissionSet::from_iter([Permission::CampaignsWrite, Permission::ProfilesWrite]);
+        assert!(work.administration_gained(PermissionSet::EMPTY).is_empty());
     }
 }

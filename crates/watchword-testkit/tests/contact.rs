@@ -635,3 +635,110 @@ async fn two_concurrent_schedulers_revert_once_sqlite() {
 async fn two_concurrent_schedulers_revert_once_postgres() {
     two_schedulers(Backend::Postgres).await
 }
+
+both_backends!(
+    changes_that_widen_administration_alert_the_contact,
+    |app: TestApp| async move {
+        let ada = app.signup("Acme", "Ada Lovelace", "ada@example.com").await;
+        let grace = app
+            .invite_and_accept(&ada, "grace@example.com", "admin")
+            .await;
+        let (s, v) = put_contact(&app, &ada, &grace.membership).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        let alerts = |app: &TestApp| -> Vec<watchword_testkit::mail::Email> {
+            app.emails()
+                .into_iter()
+                .filter(|m| m.subject.starts_with("Security activity in Acme"))
+                .collect()
+        };
+        // Work roles widen nothing: no alert.
+        let bob = app
+            .invite_and_accept(&ada, "bob@example.com", "analyst")
+            .await;
+        app.wait_outbox_empty().await;
+        assert!(alerts(&app).is_empty(), "analyst invitation alerted");
+
+        // Bob made Admin: the contact is told who, what and by whom.
+        let member = format!(
+            "/api/v1/accounts/{}/members/{}",
+            ada.account, bob.membership
+        );
+        let (s, v) = app
+            .call(
+                Method::PATCH,
+                &member,
+                Some(&ada.token),
+                Some(json!({"role": "admin"})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        let m = app
+            .wait_for_email(
+                "grace@example.com",
+                "bob@example.com was given the role Admin",
+            )
+            .await;
+        for needle in [
+            "users:manage",
+            "Ada Lovelace <ada@example.com>",
+            "127.0.0.1",
+            "/audit",
+        ] {
+            assert!(m.text.contains(needle), "{needle} missing: {}", m.text);
+        }
+        // Back to a work role: nothing widened, no alert.
+        let (s, _) = app
+            .call(
+                Method::PATCH,
+                &member,
+                Some(&ada.token),
+                Some(json!({"role": "analyst"})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK);
+        // An invitation as Admin is reported too.
+        let (s, v) = app
+            .post(
+                &format!("/api/v1/accounts/{}/invitations", ada.account),
+                &ada.token,
+                json!({"email": "carol@example.com", "role": "admin"}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        app.wait_for_email(
+            "grace@example.com",
+            "carol@example.com was invited as Admin",
+        )
+        .await;
+        // What the contact does herself is not reported to her.
+        let (s, _) = app
+            .call(
+                Method::PATCH,
+                &member,
+                Some(&grace.token),
+                Some(json!({"role": "admin"})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK);
+        // An ownership transfer is reported to a picked contact.
+        let (s, v) = app
+            .post(
+                &format!("/api/v1/accounts/{}/ownership-transfer", ada.account),
+                &ada.token,
+                json!({"member_id": bob.membership}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        app.wait_for_email(
+            "grace@example.com",
+            "Ownership was transferred to bob@example.com",
+        )
+        .await;
+        app.wait_outbox_empty().await;
+        assert_eq!(
+            alerts(&app).len(),
+            3,
+            "one alert each: promotion, invitation, transfer"
+        );
+    }
+);

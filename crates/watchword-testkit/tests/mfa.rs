@@ -319,6 +319,50 @@ both_backends!(
 );
 
 both_backends!(
+    turning_mfa_off_alerts_the_security_contact,
+    |app: TestApp| async move {
+        let ada = app.signup("Acme", "Ada", "ada@example.com").await;
+        let bob = app
+            .invite_and_accept(&ada, "bob@example.com", "admin")
+            .await;
+        let (s, v) = app
+            .call(
+                Method::PUT,
+                &format!("/api/v1/accounts/{}/security-contact", ada.account),
+                Some(&ada.token),
+                Some(json!({"member_id": bob.membership})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        enrol(&app, &ada).await;
+        let settings = format!("/api/v1/accounts/{}/settings", ada.account);
+        for on in [true, false] {
+            let (s, v) = app
+                .call(
+                    Method::PATCH,
+                    &settings,
+                    Some(&ada.token),
+                    Some(json!({"mfa_required": on})),
+                )
+                .await;
+            assert_eq!(s, StatusCode::OK, "{v}");
+        }
+        let m = app
+            .wait_for_email("bob@example.com", "\"Require MFA\" was turned off")
+            .await;
+        assert!(m.text.contains("Ada <ada@example.com>"), "{}", m.text);
+        // Turning it on weakened nothing: that was not reported.
+        app.wait_outbox_empty().await;
+        let alerts = app
+            .emails()
+            .into_iter()
+            .filter(|m| m.to.contains("bob@") && m.subject.starts_with("Security activity"))
+            .count();
+        assert_eq!(alerts, 1);
+    }
+);
+
+both_backends!(
     password_reset_is_single_use_and_tells_nothing,
     |app: TestApp| async move {
         let ada = app.signup("Acme", "Ada", "ada@example.com").await;

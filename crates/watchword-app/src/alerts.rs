@@ -1,0 +1,61 @@
+//! Security alerts routed to an account's Security Contact (seed 002): changes that widen who
+//! administers the account or weaken its protection. Written to the outbox in the change's own
+//! transaction. Abnormal login attempts are in `login_guard`, exposed API keys in `api_keys`.
+
+use crate::mail::{self, AccountActivity, Template};
+use crate::{Actor, App, AppError};
+use watchword_domain::{AccountId, Millis};
+use watchword_store::rows::{AccountRow, MemberRow};
+use watchword_store::{Conn, contacts, members};
+
+impl App {
+    /// The account's Security Contact as a member, when it has one.
+    pub(crate) async fn contact_member(
+        &self,
+        c: &mut Conn,
+        account: AccountId,
+    ) -> Result<Option<MemberRow>, AppError> {
+        let Some(id) = contacts::get(&mut *c, account)
+            .await?
+            .and_then(|r| r.membership)
+        else {
+            return Ok(None);
+        };
+        Ok(members::get(c, account, id).await?)
+    }
+
+    /// Emails the Security Contact that `what` happened in `account`, unless the contact did it.
+    pub(crate) async fn alert_contact(
+        &self,
+        c: &mut Conn,
+        account: &AccountRow,
+        actor: &Actor,
+        what: &str,
+        now: Millis,
+    ) -> Result<(), AppError> {
+        let Some(contact) = self.contact_member(&mut *c, account.id).await? else {
+            return Ok(());
+        };
+        if contact.person_id == Some(actor.person) {
+            return Ok(());
+        }
+        let audit_url = format!(
+            "{}/accounts/{}/audit",
+            self.settings().public_url.trim_end_matches('/'),
+            account.id
+        );
+        let by = format!("{} <{}>", actor.name, actor.email);
+        let alert = AccountActivity {
+            name: contact.name.as_deref().unwrap_or(&contact.email),
+            account: &account.name,
+            what,
+            actor: &by,
+            ip: &actor.meta.ip,
+            at: now,
+            audit_url: &audit_url,
+        };
+        let t = Template::AccountActivity(&alert);
+        mail::enqueue(c, Some(account.id), &contact.email, &t, now).await?;
+        Ok(())
+    }
+}

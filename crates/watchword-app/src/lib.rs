@@ -2,6 +2,7 @@
 //! loads what it needs, lets the domain decide, and commits the change, its audit events and its
 //! outbound messages in one transaction.
 
+pub mod access_reviews;
 mod alerts;
 pub mod api_keys;
 pub mod audit;

@@ -1,6 +1,7 @@
 //! Pure rules of watchword: validated types, permissions, roles, grant rules and the
 //! password policy. No IO here: every function that needs the time takes it as an argument.
 
+pub mod access_review;
 pub mod api_key;
 pub mod contact;
 pub mod error;

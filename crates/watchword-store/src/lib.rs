@@ -1,6 +1,7 @@
 //! The only code that speaks SQL. One schema history and one query text serve SQLite and
 //! PostgreSQL through sqlx's `Any` driver; the few dialect differences live in `dialect`.
 
+pub mod access_reviews;
 pub mod accounts;
 pub mod api_keys;
 pub mod audit;

@@ -1,5 +1,6 @@
 //! The JSON API under `/api/v1`, collected with its OpenAPI description.
 
+pub mod access_review;
 pub mod accounts;
 pub mod audit;
 pub mod auth;
@@ -51,6 +52,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(accounts::list_roles, accounts::create_role))
         .routes(routes!(accounts::transfer))
         .routes(routes!(audit::list))
+        .routes(routes!(access_review::get, access_review::complete))
         .routes(routes!(contact::get, contact::put))
         .routes(routes!(contact::candidates))
         .routes(routes!(contact::history))

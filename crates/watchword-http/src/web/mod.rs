@@ -6,6 +6,7 @@ mod keys;
 mod me;
 mod pages;
 mod reset;
+mod review;
 mod security;
 
 use crate::AppState;
@@ -67,6 +68,10 @@ pub fn router() -> Router<AppState> {
             get(pages::roles).post(pages::create_role),
         )
         .route("/accounts/{account_id}/audit", get(pages::audit))
+        .route(
+            "/accounts/{account_id}/access-review",
+            get(review::page).post(review::complete),
+        )
         .route("/me/security", get(me::page).post(me::act))
         .route("/me/sessions", get(pages::sessions))
         .route("/me/sessions/revoke-others", post(pages::revoke_others))
@@ -239,6 +244,7 @@ pub fn notice(key: Option<&str>) -> Option<String> {
             "password_reset" => "Your password was reset. Log in with the new one.",
             "accepted" => "Invitation accepted. Log in with your password.",
             "key_revoked" => "API key revoked. It stopped working at once.",
+            "reviewed" => "Access review recorded.",
             "contact" => {
                 "Security Contact changed. The previous and the new contact were notified by email."
             }

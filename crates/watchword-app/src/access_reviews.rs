@@ -4,6 +4,7 @@
 //! (`users:manage`), who can act on what they see.
 
 use crate::events::{self, EventExt};
+use crate::mail::{self, Template};
 use crate::{Actor, App, AppError};
 use watchword_domain::access_review::{self, Facts};
 use watchword_domain::{AccountId, DomainError, Millis, Permission};
@@ -130,5 +131,47 @@ impl App {
             ),
             last,
         })
+    }
+
+    /// Reminds the Owners and Admins (`users:manage`) of every account whose review is due, once
+    /// per review period (a compare-and-set on the account, so once with several nodes too).
+    /// Returns the accounts reminded.
+    pub async fn review_reminders_once(&self, now: Millis) -> Result<Vec<AccountId>, AppError> {
+        const PAGE: i64 = 500;
+        let started_by = Millis(now.0 - access_review::REVIEW_EVERY_DAYS * 24 * 3600 * 1000);
+        let base = self.settings().public_url.trim_end_matches('/').to_owned();
+        let mut reminded = Vec::new();
+        let mut after = None;
+        loop {
+            let page = {
+                let mut c = self.store().read().await?;
+                store::due_unreminded(&mut c, started_by, after, PAGE).await?
+            };
+            for (account, name) in &page {
+                let mut tx = self.store().begin().await?;
+                if !store::mark_reminded(&mut tx, *account, now).await? {
+                    continue;
+                }
+                let url = format!("{base}/accounts/{account}/access-review");
+                for m in members::list(&mut tx, *account).await? {
+                    if !m.grants_access(now) || !m.permissions.contains(Permission::UsersManage) {
+                        continue;
+                    }
+                    let t = Template::ReviewDue {
+                        name: m.name.as_deref().unwrap_or(&m.email),
+                        account: name,
+                        every_days: access_review::REVIEW_EVERY_DAYS,
+                        review_url: &url,
+                    };
+                    mail::enqueue(&mut tx, Some(*account), &m.email, &t, now).await?;
+                }
+                tx.commit().await?;
+                reminded.push(*account);
+            }
+            if (page.len() as i64) < PAGE {
+                return Ok(reminded);
+            }
+            after = page.last().map(|(a, _)| *a);
+        }
     }
 }

@@ -613,6 +613,13 @@ impl App {
                 Ok(_) => {}
                 Err(e) => tracing::error!(error = %e, "security contact check failed"),
             }
+            match self.review_reminders_once(Millis::now()).await {
+                Ok(r) if !r.is_empty() => {
+                    tracing::info!(accounts = r.len(), "access review reminders sent")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "access review reminders failed"),
+            }
         }
     }
 }

@@ -58,6 +58,13 @@ pub enum Template<'a> {
     /// To an account's Security Contact: a change that widens who administers the account or
     /// weakens its protection.
     AccountActivity(&'a AccountActivity<'a>),
+    /// To an account's Owners and Admins: an access review is due.
+    ReviewDue {
+        name: &'a str,
+        account: &'a str,
+        every_days: i64,
+        review_url: &'a str,
+    },
 }
 
 /// What the Security Contact's alert about a change in the account says.
@@ -266,6 +273,21 @@ mod views {
     }
     account_activity!(AccountActivityTxt, "account_activity.txt");
     account_activity!(AccountActivityHtml, "account_activity.html");
+
+    macro_rules! review_due {
+        ($name:ident, $path:literal) => {
+            #[derive(Template)]
+            #[template(path = $path)]
+            pub struct $name<'a> {
+                pub name: &'a str,
+                pub account: &'a str,
+                pub every_days: i64,
+                pub review_url: &'a str,
+            }
+        };
+    }
+    review_due!(ReviewDueTxt, "review_due.txt");
+    review_due!(ReviewDueHtml, "review_due.html");
 }
 
 impl Template<'_> {
@@ -468,6 +490,28 @@ impl Template<'_> {
                     format!("Security activity in {}: {}", a.account, a.what),
                     view!(AccountActivityTxt).render()?,
                     view!(AccountActivityHtml).render()?,
+                )
+            }
+            Template::ReviewDue {
+                name,
+                account,
+                every_days,
+                review_url,
+            } => {
+                macro_rules! view {
+                    ($t:ident) => {
+                        $t {
+                            name,
+                            account,
+                            every_days,
+                            review_url,
+                        }
+                    };
+                }
+                (
+                    format!("An access review of {account} is due"),
+                    view!(ReviewDueTxt).render()?,
+                    view!(ReviewDueHtml).render()?,
                 )
             }
         })

@@ -86,3 +86,54 @@ pub async fn members_with_mfa(
         .filter_map(|(p,)| PersonId::parse(&p))
         .collect())
 }
+
+/// The last completed review of an account, else its creation: where the review period starts.
+const PERIOD_START: &str = "COALESCE((SELECT MAX(r.created_at) FROM access_reviews r WHERE r.account_id = a.id), a.created_at)";
+
+/// Accounts (at most `limit`, by id after `after`) whose period started at or before
+/// `started_by` and whose reviewers were not reminded since it started.
+pub async fn due_unreminded(
+    c: &mut Conn,
+    started_by: Millis,
+    after: Option<AccountId>,
+    limit: i64,
+) -> Result<Vec<(AccountId, String)>, StoreError> {
+    let sql = format!(
+        "SELECT a.id, a.name FROM accounts a WHERE {PERIOD_START} <= $1 \
+         AND (a.access_review_reminded_at IS NULL OR a.access_review_reminded_at < {PERIOD_START}) \
+         AND a.id > $2 ORDER BY a.id LIMIT $3"
+    );
+    let rows: Vec<(String, String)> = sqlx::query_as(&sql)
+        .bind(started_by.0)
+        .bind(after.map(|a| a.to_string()).unwrap_or_default())
+        .bind(limit)
+        .fetch_all(c)
+        .await?;
+    rows.into_iter()
+        .map(|(id, name)| {
+            let id = AccountId::parse(&id)
+                .ok_or_else(|| StoreError::Corrupt(format!("accounts.id {id}")))?;
+            Ok((id, name))
+        })
+        .collect()
+}
+
+/// Marks the account's reviewers reminded now, unless they were since the period started
+/// (another node did it meanwhile): true when this call marked it.
+pub async fn mark_reminded(
+    c: &mut Conn,
+    account: AccountId,
+    now: Millis,
+) -> Result<bool, StoreError> {
+    let sql = format!(
+        "UPDATE accounts SET access_review_reminded_at = $2 WHERE id = $1 AND \
+         (access_review_reminded_at IS NULL OR access_review_reminded_at < \
+          (SELECT {PERIOD_START} FROM accounts a WHERE a.id = $1))"
+    );
+    let done = sqlx::query(&sql)
+        .bind(account.to_string())
+        .bind(now.0)
+        .execute(c)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}

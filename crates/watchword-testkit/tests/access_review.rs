@@ -187,3 +187,68 @@ both_backends!(the_review_page, |app: TestApp| async move {
     );
     b.close().await;
 });
+
+both_backends!(
+    owners_and_admins_are_reminded_once_per_period,
+    |app: TestApp| async move {
+        use watchword_domain::Millis;
+        let ada = app.signup("Acme", "Ada", "ada@example.com").await;
+        app.invite_and_accept(&ada, "grace@example.com", "admin")
+            .await;
+        app.invite_and_accept(&ada, "bob@example.com", "analyst")
+            .await;
+        let remind = || async {
+            app.app()
+                .review_reminders_once(Millis::now())
+                .await
+                .unwrap()
+        };
+        let reminders = |app: &TestApp| -> Vec<String> {
+            let mut to: Vec<String> = app
+                .emails()
+                .into_iter()
+                .filter(|m| m.subject == "An access review of Acme is due")
+                .map(|m| m.to)
+                .collect();
+            to.sort();
+            to
+        };
+        // A new account is not due.
+        assert!(remind().await.is_empty());
+        // 90 days on, Owners and Admins are reminded (not the analyst), once.
+        let ninety_days = "7776000000";
+        app.sql(
+            "UPDATE accounts SET created_at = created_at - CAST($1 AS BIGINT)",
+            &[ninety_days],
+        )
+        .await;
+        assert_eq!(remind().await.len(), 1);
+        assert!(remind().await.is_empty(), "reminded once per period");
+        app.wait_outbox_empty().await;
+        assert_eq!(reminders(&app), ["ada@example.com", "grace@example.com"]);
+        let m = app
+            .wait_for_email("grace@example.com", "An access review of Acme is due")
+            .await;
+        assert!(m.text.contains("/access-review"), "{}", m.text);
+        // A completed review starts a new period; when that is 90 days old, a new reminder.
+        let path = format!("/api/v1/accounts/{}/access-review", ada.account);
+        let (s, v) = app.post(&path, &ada.token, json!({})).await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        assert!(remind().await.is_empty());
+        // 90 days pass: the review and the last reminder move back alike.
+        app.sql(
+            "UPDATE access_reviews SET created_at = created_at - CAST($1 AS BIGINT)",
+            &[ninety_days],
+        )
+        .await;
+        app.sql(
+            "UPDATE accounts SET access_review_reminded_at = \
+             access_review_reminded_at - CAST($1 AS BIGINT)",
+            &[ninety_days],
+        )
+        .await;
+        assert_eq!(remind().await.len(), 1);
+        app.wait_outbox_empty().await;
+        assert_eq!(reminders(&app).len(), 4);
+    }
+);

@@ -15,6 +15,16 @@ fn find(bin: &str, fallback: &str) -> String {
 }
 
 impl Browser {
+    /// Signs Ada Lovelace up as Owner of "Acme" on the console's signup page at `base`.
+    pub async fn sign_up_ada(&self, base: &str) {
+        self.goto(&format!("{base}/signup")).await;
+        self.fill("account_name", "Acme").await;
+        self.fill("name", "Ada Lovelace").await;
+        self.fill("email", "ada@example.com").await;
+        self.fill("password", crate::PASSWORD).await;
+        self.click("form button[type=submit]").await;
+    }
+
     /// Starts chromedriver and a headless Chromium with a fresh profile.
     pub async fn start() -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")

@@ -6,7 +6,7 @@ use fantoccini::Locator;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use watchword_testkit::browser::Browser;
-use watchword_testkit::{PASSWORD, TestApp, both_backends};
+use watchword_testkit::{TestApp, both_backends};
 
 fn code(v: &Value) -> &str {
     v["error"]["code"].as_str().unwrap_or_default()
@@ -158,12 +158,7 @@ both_backends!(a_review_shows_what_to_look_at, |app: TestApp| async move {
 
 both_backends!(the_review_page, |app: TestApp| async move {
     let b = Browser::start().await;
-    b.goto(&app.url("/signup")).await;
-    b.fill("account_name", "Acme").await;
-    b.fill("name", "Ada Lovelace").await;
-    b.fill("email", "ada@example.com").await;
-    b.fill("password", PASSWORD).await;
-    b.click("form button[type=submit]").await;
+    b.sign_up_ada(&app.base).await;
     b.click("a[href$='/members']").await;
     b.click("#access-review-link").await;
     let text = b.text().await;

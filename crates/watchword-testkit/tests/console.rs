@@ -152,12 +152,7 @@ both_backends!(
     forms_refuse_missing_csrf_tokens,
     |app: TestApp| async move {
         let b = Browser::start().await;
-        b.goto(&app.url("/signup")).await;
-        b.fill("account_name", "Acme").await;
-        b.fill("name", "Ada Lovelace").await;
-        b.fill("email", "ada@example.com").await;
-        b.fill("password", PASSWORD).await;
-        b.click("form button[type=submit]").await;
+        b.sign_up_ada(&app.base).await;
         assert!(
             b.text().await.contains("Members of Acme"),
             "{} {}",

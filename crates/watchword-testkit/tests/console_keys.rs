@@ -9,12 +9,7 @@ use watchword_testkit::{PASSWORD, TestApp, both_backends};
 
 both_backends!(api_keys_page_end_to_end, |app: TestApp| async move {
     let b = Browser::start().await;
-    b.goto(&app.url("/signup")).await;
-    b.fill("account_name", "Acme").await;
-    b.fill("name", "Ada Lovelace").await;
-    b.fill("email", "ada@example.com").await;
-    b.fill("password", PASSWORD).await;
-    b.click("form button[type=submit]").await;
+    b.sign_up_ada(&app.base).await;
     b.click("a[href$='/api-keys']").await;
     let keys_path = b.path().await;
     assert!(b.text().await.contains("No API keys yet."));

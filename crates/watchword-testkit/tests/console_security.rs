@@ -27,19 +27,9 @@ async fn text_of(b: &Browser, id: &str) -> String {
         .unwrap()
 }
 
-/// Signs Ada up on the console's signup page (Owner of "Acme").
-async fn sign_up(app: &TestApp, b: &Browser) {
-    b.goto(&app.url("/signup")).await;
-    b.fill("account_name", "Acme").await;
-    b.fill("name", "Ada Lovelace").await;
-    b.fill("email", "ada@example.com").await;
-    b.fill("password", PASSWORD).await;
-    b.click("form button[type=submit]").await;
-}
-
 both_backends!(my_security_and_mfa_settings, |app: TestApp| async move {
     let b = Browser::start().await;
-    sign_up(&app, &b).await;
+    b.sign_up_ada(&app.base).await;
     let settings = b
         .client
         .find(Locator::Css("a[href$='/settings/security']"))
@@ -190,7 +180,7 @@ both_backends!(
     phone_and_email_from_my_security,
     |app: TestApp| async move {
         let b = Browser::start().await;
-        sign_up(&app, &b).await;
+        b.sign_up_ada(&app.base).await;
 
         // A phone, labelled the weakest method, confirmed by the texted code.
         b.goto(&app.url("/me/security")).await;

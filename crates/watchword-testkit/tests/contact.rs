@@ -21,6 +21,16 @@ async fn contact(app: &TestApp, by: &Login) -> Value {
     v
 }
 
+async fn set_role(app: &TestApp, member: &str, by: &Login, role: &str) -> (StatusCode, Value) {
+    app.call(
+        Method::PATCH,
+        member,
+        Some(&by.token),
+        Some(json!({ "role": role })),
+    )
+    .await
+}
+
 async fn put_contact(app: &TestApp, by: &Login, member: &str) -> (StatusCode, Value) {
     app.call(
         Method::PUT,
@@ -663,14 +673,7 @@ both_backends!(
             "/api/v1/accounts/{}/members/{}",
             ada.account, bob.membership
         );
-        let (s, v) = app
-            .call(
-                Method::PATCH,
-                &member,
-                Some(&ada.token),
-                Some(json!({"role": "admin"})),
-            )
-            .await;
+        let (s, v) = set_role(&app, &member, &ada, "admin").await;
         assert_eq!(s, StatusCode::OK, "{v}");
         let m = app
             .wait_for_email(
@@ -687,14 +690,7 @@ both_backends!(
             assert!(m.text.contains(needle), "{needle} missing: {}", m.text);
         }
         // Back to a work role: nothing widened, no alert.
-        let (s, _) = app
-            .call(
-                Method::PATCH,
-                &member,
-                Some(&ada.token),
-                Some(json!({"role": "analyst"})),
-            )
-            .await;
+        let (s, _) = set_role(&app, &member, &ada, "analyst").await;
         assert_eq!(s, StatusCode::OK);
         // An invitation as Admin is reported too.
         let (s, v) = app
@@ -711,14 +707,7 @@ both_backends!(
         )
         .await;
         // What the contact does herself is not reported to her.
-        let (s, _) = app
-            .call(
-                Method::PATCH,
-                &member,
-                Some(&grace.token),
-                Some(json!({"role": "admin"})),
-            )
-            .await;
+        let (s, _) = set_role(&app, &member, &grace, "admin").await;
         assert_eq!(s, StatusCode::OK);
         // An ownership transfer is reported to a picked contact.
         let (s, v) = app

@@ -2,16 +2,17 @@
 //! sessions and password.
 
 use crate::events::{self, EventExt};
+use crate::gate::AfterPassword;
+use crate::limits::PASSWORD_CHECKS_PER_PERSON;
 use crate::mail::{self, Template};
 use crate::{Actor, App, AppError, Meta};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use watchword_domain::password::{self, Password, Verified};
-use watchword_domain::token::{hash_token, random_token};
+use watchword_domain::token::hash_token;
 use watchword_domain::*;
 use watchword_store::rows::{AccountRow, MemberRow, SessionRow};
-use watchword_store::sessions::NewSession;
-use watchword_store::{Conn, accounts, members, persons, sessions};
+use watchword_store::{members, persons, sessions};
 
 /// How often at most a session's last-seen time is written.
 const TOUCH_EVERY_MS: i64 = 60_000;
@@ -61,104 +62,7 @@ pub struct Authenticated {
     pub rendered: std::sync::OnceLock<Vec<u8>>,
 }
 
-pub struct SignupInput {
-    pub account_name: String,
-    pub name: String,
-    pub email: String,
-    pub password: Password,
-    pub mode: SessionMode,
-}
-
-pub struct Signup {
-    pub account: AccountId,
-    pub person: PersonId,
-    pub membership: MembershipId,
-    pub session: IssuedSession,
-}
-
 impl App {
-    /// Creates an account with its creator as Owner. An existing person (proven by their password)
-    /// gets a further account; an email already in use with another password is refused.
-    pub async fn signup(&self, input: SignupInput, meta: &Meta) -> Result<Signup, AppError> {
-        let account_name = AccountName::parse(&input.account_name)?;
-        let name = PersonName::parse(&input.name)?;
-        let email = EmailAddress::parse(&input.email)?;
-        let existing = persons::by_email(&mut *self.store().read().await?, email.as_str()).await?;
-        let (person_id, new_hash) = match &existing {
-            Some(p) => {
-                let (pw, phc) = (input.password.clone(), p.password_hash.clone());
-                if self.hashing(move |h| h.verify(&pw, &phc)).await? == Verified::No || !p.active {
-                    return Err(DomainError::conflict(
-                        "email_unavailable",
-                        "this email cannot be used to sign up; if you already use watchword, log in and create the account from there",
-                    )
-                    .into());
-                }
-                (p.id, None)
-            }
-            None => {
-                password::check_policy(&input.password, &email, name.as_str())?;
-                let pw = input.password.clone();
-                (
-                    PersonId::new(),
-                    Some(self.hashing(move |h| h.hash(&pw)).await?),
-                )
-            }
-        };
-        let now = Millis::now();
-        let account = AccountId::new();
-        let membership = MembershipId::new();
-        let mut tx = self.store().begin().await?;
-        if let Some(hash) = &new_hash {
-            persons::insert(&mut tx, person_id, email.as_str(), name.as_str(), hash, now)
-                .await
-                .map_err(|e| {
-                    if e.is_unique() {
-                        AppError::Domain(DomainError::conflict(
-                            "email_unavailable",
-                            "this email cannot be used to sign up",
-                        ))
-                    } else {
-                        e.into()
-                    }
-                })?;
-        }
-        accounts::insert(&mut tx, account, account_name.as_str(), Plan::Free, now).await?;
-        members::insert(
-            &mut tx,
-            members::NewMembership {
-                id: membership,
-                account,
-                person: Some(person_id),
-                email: email.as_str(),
-                role: RoleRef::Builtin(BuiltinRole::Owner),
-                status: MembershipStatus::Active,
-                invited_by: None,
-            },
-            now,
-        )
-        .await?;
-        // Every account starts with its Owner as the default Security Contact.
-        watchword_store::contacts::set(&mut tx, account, None, membership, "default", None, now)
-            .await?;
-        let session = self
-            .open_session(&mut tx, person_id, input.mode, meta, now)
-            .await?;
-        persons::record_login(&mut tx, person_id, now).await?;
-        let event = events::by_person(person_id, email.as_str(), meta, Some(account), "account.created")
-            .target("account", account)
-            .details(serde_json::json!({ "account_name": account_name.as_str(), "new_person": new_hash.is_some() }));
-        watchword_store::audit::append(&mut tx, &event, now).await?;
-        tx.commit().await?;
-        self.committed();
-        Ok(Signup {
-            account,
-            person: person_id,
-            membership,
-            session,
-        })
-    }
-
     /// Password login. Unknown emails, wrong passwords and deactivated persons get the same answer
     /// after the same work (one Argon2 verify).
     pub async fn login(
@@ -174,7 +78,7 @@ impl App {
             Ok(e) => e.as_str().to_owned(),
             Err(_) => email.trim().to_lowercase(),
         });
-        self.login_allowed(&email_key, meta).await?;
+        let slot = self.reserve_login(&email_key, meta).await?;
         let email = EmailAddress::parse(email).ok();
         let person = match &email {
             Some(e) => persons::by_email(&mut *self.store().read().await?, e.as_str()).await?,
@@ -184,8 +88,9 @@ impl App {
             .as_ref()
             .map(|p| p.password_hash.clone())
             .unwrap_or_else(|| self.inner.dummy_hash.clone());
-        let pw2 = pw.clone();
-        let verified = self.hashing(move |h| h.verify(&pw2, &phc)).await?;
+        let (matched, verified) = self
+            .check_password(person.as_ref().map(|p| p.id), phc, pw.clone())
+            .await?;
         // Rehash before the transaction: Argon2 must not run while the write lock is held.
         let rehash = match (&person, verified) {
             (Some(p), Verified::YesNeedsRehash) if p.active => {
@@ -195,9 +100,9 @@ impl App {
         };
         let now = Millis::now();
         let mut tx = self.store().begin().await?;
-        let person = match person {
-            Some(p) if p.active && verified != Verified::No => p,
-            other => {
+        let (person, matched) = match (person, matched) {
+            (Some(p), Some(m)) if p.active => (p, m),
+            (other, _) => {
                 let attempted = email
                     .as_ref()
                     .map(|e| e.as_str().to_owned())
@@ -216,7 +121,7 @@ impl App {
                         .await
                         .map(|_| ())?,
                 }
-                self.login_failed(&mut tx, &email_key, other.as_ref(), meta, now)
+                self.login_failed(&mut tx, &slot, other.as_ref(), meta, now)
                     .await?;
                 tx.commit().await?;
                 return Err(AppError::InvalidCredentials);
@@ -225,53 +130,29 @@ impl App {
         if let Some(hash) = rehash {
             persons::set_password(&mut tx, person.id, &hash, now).await?;
         }
-        let outcome = self
-            .after_password(&mut tx, person.id, mode, meta, now)
-            .await?;
-        if let crate::mfa::LoginOutcome::Session(session) = &outcome {
-            persons::record_login(&mut tx, person.id, now).await?;
-            let event = events::by_person(person.id, &person.email, meta, None, "login.succeeded")
-                .target("session", session.session)
-                .details(serde_json::json!({ "session_mode": mode.as_str() }));
-            events::fan_out(&mut tx, person.id, event, now).await?;
-        }
+        // A right password does not count against the limits.
+        watchword_store::limits::give_back(&mut tx, &slot.id).await?;
+        let outcome = match self.after_password(&mut tx, matched, mode, now).await? {
+            AfterPassword::Proven(proof) => {
+                let session = self.open_session(&mut tx, proof, mode, meta, now).await?;
+                let event =
+                    events::by_person(person.id, &person.email, meta, None, "login.succeeded")
+                        .target("session", session.session)
+                        .details(serde_json::json!({ "session_mode": mode.as_str() }));
+                events::fan_out(&mut tx, person.id, event, now).await?;
+                crate::mfa::LoginOutcome::Session(session)
+            }
+            AfterPassword::SecondFactor {
+                challenge_id,
+                methods,
+            } => crate::mfa::LoginOutcome::Challenge {
+                challenge_id,
+                methods,
+            },
+        };
         tx.commit().await?;
         self.committed();
         Ok(outcome)
-    }
-
-    pub(crate) async fn open_session(
-        &self,
-        c: &mut Conn,
-        person: PersonId,
-        mode: SessionMode,
-        meta: &Meta,
-        now: Millis,
-    ) -> Result<IssuedSession, AppError> {
-        let token = random_token();
-        let id = SessionId::new();
-        let expires_at = now.plus_secs(self.settings().session_absolute_secs);
-        sessions::insert(
-            c,
-            NewSession {
-                id,
-                person,
-                token_hash: &hash_token(&token),
-                mode: mode.as_str(),
-                user_agent: &meta.user_agent,
-                ip: &meta.ip,
-                expires_at,
-            },
-            now,
-        )
-        .await?;
-        Ok(IssuedSession {
-            token,
-            session: id,
-            person,
-            expires_at,
-            cookie: mode == SessionMode::Cookie,
-        })
     }
 
     /// Resolves a session token to its person and memberships: from this node's cache when fresh,
@@ -448,8 +329,7 @@ impl App {
         let person = persons::get(&mut *self.store().read().await?, actor.person)
             .await?
             .ok_or(AppError::Unauthenticated)?;
-        let phc = person.password_hash.clone();
-        if self.hashing(move |h| h.verify(&current, &phc)).await? == Verified::No {
+        if !self.current_password_ok(&person, current).await? {
             return Err(DomainError::field(
                 "current_password_incorrect",
                 "current_password",
@@ -463,6 +343,7 @@ impl App {
         let now = Millis::now();
         let mut tx = self.store().begin().await?;
         persons::set_password(&mut tx, person.id, &hash, now).await?;
+        watchword_store::mfa::void_resets(&mut tx, person.id, now).await?;
         let revoked =
             sessions::revoke_all_except(&mut tx, person.id, Some(actor.session), now).await?;
         let event = events::by_person(
@@ -506,8 +387,7 @@ impl App {
         let person = persons::get(&mut *self.store().read().await?, actor.person)
             .await?
             .ok_or(AppError::Unauthenticated)?;
-        let phc = person.password_hash.clone();
-        if self.hashing(move |h| h.verify(&pw, &phc)).await? == Verified::No {
+        if !self.current_password_ok(&person, pw).await? {
             return Err(AppError::InvalidCredentials);
         }
         let now = Millis::now();
@@ -525,6 +405,30 @@ impl App {
         tx.commit().await?;
         self.committed();
         Ok(())
+    }
+}
+
+impl App {
+    /// Checks a signed-in person's current password (step-up, password change, factor
+    /// removal), at most [`PASSWORD_CHECKS_PER_PERSON`] wrong ones in 15 minutes: the slot is
+    /// taken before Argon2 runs and given back when the password is right.
+    pub(crate) async fn current_password_ok(
+        &self,
+        person: &watchword_store::rows::PersonRow,
+        pw: Password,
+    ) -> Result<bool, AppError> {
+        let (slot, _) = self
+            .take_slot(&[(PASSWORD_CHECKS_PER_PERSON, &person.id.to_string())], |_| {
+                AppError::TooManyAttempts
+            })
+            .await?;
+        let (matched, _) = self
+            .check_password(Some(person.id), person.password_hash.clone(), pw)
+            .await?;
+        if matched.is_some() {
+            self.give_back(&slot).await?;
+        }
+        Ok(matched.is_some())
     }
 }
 

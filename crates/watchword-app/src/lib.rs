@@ -13,7 +13,9 @@ pub mod contact;
 pub mod context;
 pub mod error;
 mod events;
+mod gate;
 mod key_loader;
+mod limits;
 mod login_guard;
 pub mod mail;
 pub mod members;
@@ -22,6 +24,7 @@ pub mod outbox;
 pub mod passkeys;
 pub mod recovery;
 pub mod roles;
+pub mod signup;
 pub mod sms;
 pub mod staff;
 
@@ -90,6 +93,8 @@ pub struct Settings {
     pub mfa_keyring: watchword_domain::sealed::Keyring,
     /// How long a password reset link works.
     pub password_reset_ttl_secs: i64,
+    /// Signups asked for from one IP in an hour.
+    pub signups_per_ip_per_hour: i64,
 }
 
 impl Default for Settings {
@@ -115,6 +120,7 @@ impl Default for Settings {
             )
             .expect("a generated keyring parses"),
             password_reset_ttl_secs: 3600,
+            signups_per_ip_per_hour: crate::limits::SIGNUPS_PER_IP.max,
             api_key_prefix: watchword_domain::api_key::DEFAULT_PREFIX.into(),
             api_key_cache_ttl_ms: 60_000,
             exposure_report_secret: None,

@@ -4,62 +4,66 @@
 //! person and the Security Contact of each of their accounts are alerted.
 
 use crate::events::{self, EventExt};
+use crate::limits::Limit;
 use crate::mail::{self, LoginAttempts, Template};
 use crate::{App, AppError, Meta};
 use watchword_domain::Millis;
 use watchword_domain::token::TokenHash;
 use watchword_store::rows::PersonRow;
-use watchword_store::{Conn, logins, members};
+use watchword_store::{Conn, members};
 
-/// The window in which failures count.
-pub const WINDOW_MS: i64 = 15 * 60_000;
-/// Failed logins of one email within the window that pause its password login.
-pub const MAX_PER_EMAIL: i64 = 10;
-/// Failed logins from one IP within the window that pause password login from it.
-pub const MAX_PER_IP: i64 = 50;
+/// Password attempts of one email (failed or still being checked) that pause its password login.
+pub const LOGINS_PER_EMAIL: Limit = Limit::new("login-email", 10, 15 * 60);
+/// Password attempts from one IP that pause password login from it.
+pub const LOGINS_PER_IP: Limit = Limit::new("login-ip", 50, 15 * 60);
+pub const MAX_PER_EMAIL: i64 = LOGINS_PER_EMAIL.max;
+const WINDOW_MS: i64 = LOGINS_PER_EMAIL.window_secs * 1000;
+
+/// A login attempt's slot, taken before its password is checked.
+pub(crate) struct LoginSlot {
+    pub id: String,
+    /// This attempt holds the email's last slot: if it fails, the person is alerted.
+    pub last: bool,
+}
 
 impl App {
-    /// Refuses a login attempt while its email or IP is paused. Reads only.
-    pub(crate) async fn login_allowed(
+    /// Takes the attempt's slot for its email and its IP before any Argon2 work, or refuses
+    /// (429, the same for emails with and without a login). A right password gives it back.
+    pub(crate) async fn reserve_login(
         &self,
         email: &TokenHash,
         meta: &Meta,
-    ) -> Result<(), AppError> {
-        let since = Millis(Millis::now().0 - WINDOW_MS);
-        let (by_email, by_ip) =
-            logins::failures_since(&mut *self.store().read().await?, email, &meta.ip, since)
-                .await?;
-        if by_email >= MAX_PER_EMAIL || by_ip >= MAX_PER_IP {
-            return Err(AppError::TooManyAttempts);
-        }
-        Ok(())
+    ) -> Result<LoginSlot, AppError> {
+        let key = hex::encode(email);
+        let (id, counts) = self
+            .take_slot(
+                &[(LOGINS_PER_EMAIL, &key), (LOGINS_PER_IP, &meta.ip)],
+                |_| AppError::TooManyAttempts,
+            )
+            .await?;
+        Ok(LoginSlot {
+            id,
+            last: counts[0] == LOGINS_PER_EMAIL.max,
+        })
     }
 
-    /// Records a failed login on the caller's transaction; when it is the one that reaches a
-    /// known person's limit, alerts them and their accounts' Security Contacts (audit event
-    /// `login.abnormal_attempts` in each account), in the same transaction.
+    /// A failed login (its slot stays taken); when it held a known person's last slot, alerts
+    /// them and their accounts' Security Contacts (audit event `login.abnormal_attempts` in
+    /// each account), in the caller's transaction.
     pub(crate) async fn login_failed(
         &self,
         c: &mut Conn,
-        email: &TokenHash,
+        slot: &LoginSlot,
         person: Option<&PersonRow>,
         meta: &Meta,
         now: Millis,
     ) -> Result<(), AppError> {
-        if let Some(p) = person {
-            // Failures of one person counted one at a time, so exactly one reaches the limit.
-            logins::lock_person(&mut *c, self.store().dialect(), p.id).await?;
+        if !slot.last {
+            return Ok(());
         }
-        let since = Millis(now.0 - WINDOW_MS);
-        let id = uuid::Uuid::now_v7().to_string();
-        logins::record_failure(&mut *c, &id, email, &meta.ip, now, since).await?;
         let Some(person) = person.filter(|p| p.active) else {
             return Ok(());
         };
-        let (by_email, _) = logins::failures_since(&mut *c, email, &meta.ip, since).await?;
-        if by_email != MAX_PER_EMAIL {
-            return Ok(());
-        }
         let minutes = WINDOW_MS / 60_000;
         let what = format!(
             "There were {MAX_PER_EMAIL} failed password sign-ins to your watchword login within \

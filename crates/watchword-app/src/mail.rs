@@ -38,6 +38,11 @@ pub enum Template<'a> {
         name: &'a str,
         link: &'a str,
     },
+    /// To the address typed at signup: the link that creates the account.
+    SignupLink {
+        name: &'a str,
+        link: &'a str,
+    },
     /// To the new address of a requested email change: the link that confirms it.
     EmailChange {
         name: &'a str,
@@ -180,6 +185,8 @@ mod views {
     password_reset!(PasswordResetTxt, "password_reset.txt");
     password_reset!(PasswordResetHtml, "password_reset.html");
     password_reset!(EmailChangeTxt, "email_change.txt");
+    password_reset!(SignupLinkTxt, "signup_link.txt");
+    password_reset!(SignupLinkHtml, "signup_link.html");
     password_reset!(EmailChangeHtml, "email_change.html");
 
     macro_rules! contact_changed {
@@ -365,6 +372,11 @@ impl Template<'_> {
                 "Reset your watchword password".into(),
                 PasswordResetTxt { name, link }.render()?,
                 PasswordResetHtml { name, link }.render()?,
+            ),
+            Template::SignupLink { name, link } => (
+                "Confirm your email to create your watchword account".into(),
+                SignupLinkTxt { name, link }.render()?,
+                SignupLinkHtml { name, link }.render()?,
             ),
             Template::EmailChange { name, link } => (
                 "Confirm your new watchword email".into(),
@@ -610,7 +622,14 @@ impl Mailer {
                 tokio::fs::write(&path, email.formatted())
                     .await
                     .map_err(|e| format!("write {}: {e}", path.display()))?;
-                tracing::info!(to = %m.recipient, subject = %m.subject, file = %path.display(), "email written to file");
+                // Development delivery: the message's first link is printed too, so a signup
+                // or reset works from the log alone (the file holds it in clear anyway).
+                let link = m
+                    .body_text
+                    .split_whitespace()
+                    .find(|w| w.starts_with("http://") || w.starts_with("https://"))
+                    .unwrap_or_default();
+                tracing::info!(to = %m.recipient, subject = %m.subject, file = %path.display(), link, "email written to file");
                 Ok(())
             }
         }

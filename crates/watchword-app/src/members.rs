@@ -2,6 +2,8 @@
 
 use crate::auth::{IssuedSession, SessionMode};
 use crate::events::{self, EventExt};
+use crate::gate::SignInProof;
+use crate::limits::INVITATIONS_PER_ACCOUNT;
 use crate::mail::{self, Template};
 use crate::{Actor, App, AppError, Caller, Meta};
 use watchword_domain::password::{self, Password};
@@ -175,6 +177,20 @@ impl App {
         let access = self.access(&mut tx, actor, account).await?;
         access.require(Permission::UsersManage)?;
         let role = self.grantable_role(&mut tx, &access, role).await?;
+        let slot = uuid::Uuid::now_v7().to_string();
+        let buckets = [INVITATIONS_PER_ACCOUNT.bucket(&account.to_string(), now)];
+        if crate::limits::take(&mut tx, self.store().dialect(), &slot, &buckets, now)
+            .await?
+            .is_err()
+        {
+            return Err(AppError::RateLimited(
+                "too_many_invitations",
+                format!(
+                    "an account sends at most {} invitations an hour; try again later",
+                    INVITATIONS_PER_ACCOUNT.max
+                ),
+            ));
+        }
         if members::by_email(&mut tx, account, email.as_str())
             .await?
             .is_some()
@@ -185,9 +201,9 @@ impl App {
             )
             .into());
         }
-        let person = persons::by_email(&mut tx, email.as_str())
-            .await?
-            .map(|p| p.id);
+        // Not bound to an existing login until that login accepts: nothing about the person is
+        // shown to the account before then.
+        let person = None;
         let id = MembershipId::new();
         let new = members::NewMembership {
             id,
@@ -255,9 +271,12 @@ impl App {
     }
 
     /// Accepts an emailed invitation. A new person chooses a name and password here and gets a
-    /// session; an existing person's membership is activated and they log in as usual.
+    /// session (the link proved their address). An address that has a login already is accepted
+    /// only by that login, signed in (`signed_in`): a link alone never joins a login to an
+    /// account.
     pub async fn accept_invitation(
         &self,
+        signed_in: Option<&Actor>,
         token: &str,
         name: Option<&str>,
         pw: Option<Password>,
@@ -287,6 +306,25 @@ impl App {
             .filter(|m| m.status == MembershipStatus::Invited)
             .ok_or_else(invalid)?;
         let existing = persons::by_email(&mut *self.store().read().await?, &member.email).await?;
+        if let Some(p) = &existing {
+            match signed_in {
+                None => {
+                    return Err(DomainError::forbidden(
+                        "login_required",
+                        "this address has a watchword login: log in with it, then open the invitation link again",
+                    )
+                    .into());
+                }
+                Some(a) if a.person != p.id => {
+                    return Err(DomainError::forbidden(
+                        "invitation_for_another_login",
+                        "this invitation is for another email; log in with the invited address to accept it",
+                    )
+                    .into());
+                }
+                Some(_) => {}
+            }
+        }
         let new_person = match &existing {
             Some(_) => None,
             None => {
@@ -304,21 +342,20 @@ impl App {
         if !invitations::mark_used(&mut tx, inv.id, now).await? {
             return Err(invalid());
         }
-        let person = match (&existing, &new_person) {
-            (Some(p), _) => p.id,
+        let (person, proof) = match (&existing, &new_person) {
+            (Some(p), _) => (p.id, None),
             (None, Some((name, hash))) => {
-                let id = PersonId::new();
-                persons::insert(&mut tx, id, &member.email, name.as_str(), hash, now).await?;
-                id
+                let created = self
+                    .insert_new_person(&mut tx, &member.email, name.as_str(), hash, now)
+                    .await?;
+                let proof = SignInProof::new_person(created);
+                (proof.person(), Some(proof))
             }
             (None, None) => return Err(invalid()),
         };
         members::activate_for(&mut tx, inv.account_id, member.id, person, now).await?;
-        let session = match new_person {
-            Some(_) => {
-                persons::record_login(&mut tx, person, now).await?;
-                Some(self.open_session(&mut tx, person, mode, meta, now).await?)
-            }
+        let session = match proof {
+            Some(proof) => Some(self.open_session(&mut tx, proof, mode, meta, now).await?),
             None => None,
         };
         let event = events::by_person(

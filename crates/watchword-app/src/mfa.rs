@@ -2,23 +2,16 @@
 //! step-up with a code, and enforcement by accounts.
 
 use crate::auth::{IssuedSession, SessionMode};
+use crate::gate::SignInProof;
 use crate::events::{self, EventExt};
 use crate::mail::{self, Template};
 use crate::{Actor, App, AppError, Meta};
 use watchword_domain::mfa::{self as rules, FactorKind};
-use watchword_domain::token::{hash_token, random_token};
+use watchword_domain::token::hash_token;
 use watchword_domain::*;
 use watchword_store::mfa::{self as store, FactorRow, NewFactor};
 use watchword_store::{Conn, accounts, audit, members, persons, sessions};
 
-const CHALLENGE_TTL_SECS: i64 = 5 * 60;
-/// Wrong codes one login challenge survives.
-const CHALLENGE_MAX_FAILURES: i64 = 5;
-/// Failed codes are counted over this window...
-const THROTTLE_WINDOW_MS: i64 = 15 * 60_000;
-/// ...and refused beyond this many per person, or per IP.
-const MAX_FAILURES_PER_PERSON: i64 = 10;
-const MAX_FAILURES_PER_IP: i64 = 50;
 /// An enrolment never confirmed is dropped after this long.
 const PENDING_TTL_MS: i64 = 3600_000;
 
@@ -170,7 +163,7 @@ impl App {
     }
 
     /// The methods a person can answer a challenge with.
-    async fn methods(&self, c: &mut Conn, person: PersonId) -> Result<Vec<&'static str>, AppError> {
+    pub(crate) async fn methods(&self, c: &mut Conn, person: PersonId) -> Result<Vec<&'static str>, AppError> {
         let factors = store::factors(&mut *c, person).await?;
         self.methods_with(c, person, &factors).await
     }
@@ -194,56 +187,10 @@ impl App {
         Ok(m)
     }
 
-    /// After a correct password: a challenge when the person has a second factor, else a
-    /// session. Called inside the login transaction.
-    pub(crate) async fn after_password(
-        &self,
-        c: &mut Conn,
-        person: PersonId,
-        mode: SessionMode,
-        meta: &Meta,
-        now: Millis,
-    ) -> Result<LoginOutcome, AppError> {
-        let methods = self.methods(&mut *c, person).await?;
-        if methods.is_empty() {
-            return Ok(LoginOutcome::Session(
-                self.open_session(c, person, mode, meta, now).await?,
-            ));
-        }
-        let challenge = random_token();
-        store::insert_challenge(
-            c,
-            &hash_token(&challenge),
-            person,
-            mode.as_str(),
-            now,
-            now.plus_secs(CHALLENGE_TTL_SECS),
-        )
-        .await?;
-        Ok(LoginOutcome::Challenge {
-            challenge_id: challenge,
-            methods,
-        })
-    }
-
-    pub(crate) async fn throttled(
-        &self,
-        c: &mut Conn,
-        person: PersonId,
-        ip: &str,
-        now: Millis,
-    ) -> Result<(), AppError> {
-        let (by_person, by_ip) =
-            store::failures_since(c, person, ip, Millis(now.0 - THROTTLE_WINDOW_MS)).await?;
-        if by_person >= MAX_FAILURES_PER_PERSON || by_ip >= MAX_FAILURES_PER_IP {
-            return Err(AppError::TooManyAttempts);
-        }
-        Ok(())
-    }
-
     /// Checks a proof by `method` and spends it (a TOTP step, an SMS code, a recovery code or a
     /// passkey ceremony is accepted once). Returns the factor kind passed, or None when wrong.
-    async fn check_code(
+    /// Only [`App::check_code`] (the gate) calls it.
+    pub(crate) async fn check_code_kind(
         &self,
         c: &mut Conn,
         person: PersonId,
@@ -342,15 +289,15 @@ impl App {
         }
     }
 
-    /// Records a failed code (for throttling) in a transaction of its own, so that it counts
-    /// even though the attempt's own transaction is rolled back.
+    /// Records a wrong answer (its audit event; the SMS code's own count) in a transaction of its
+    /// own, as the attempt's own transaction is rolled back. Its limit slots were taken before
+    /// the check (see [`App::reserve_code_answer`]).
     pub(crate) async fn code_failed(
         &self,
         person: PersonId,
         email: &str,
         meta: &Meta,
         method: &str,
-        challenge: Option<&[u8]>,
         ceremony: Option<&str>,
     ) -> Result<(), AppError> {
         let now = Millis::now();
@@ -359,17 +306,6 @@ impl App {
         // back with it), so one ceremony gets one answer.
         if let Some(id) = ceremony {
             watchword_store::webauthn::spend(&mut tx, &hash_token(id), now).await?;
-        }
-        store::record_failure(
-            &mut tx,
-            &uuid::Uuid::now_v7().to_string(),
-            person,
-            &meta.ip,
-            now,
-        )
-        .await?;
-        if let Some(h) = challenge {
-            store::challenge_failed(&mut tx, h).await?;
         }
         if method == "sms" {
             self.sms_failed(&mut tx, person).await?;
@@ -426,7 +362,7 @@ impl App {
         Ok(store::challenge(&mut c, &hash_token(challenge_id))
             .await?
             .filter(|ch| {
-                ch.used_at.is_none() && ch.expires_at > now && ch.failures < CHALLENGE_MAX_FAILURES
+                ch.used_at.is_none() && ch.expires_at > now && ch.failures < crate::gate::CHALLENGE_MAX_ANSWERS
             })
             .map(|ch| ch.person_id))
     }
@@ -466,46 +402,44 @@ impl App {
         meta: &Meta,
     ) -> Result<IssuedSession, AppError> {
         let hash = hash_token(challenge_id);
+        let person = self
+            .challenge_person(challenge_id)
+            .await?
+            .ok_or(AppError::InvalidCode)?;
+        // One of the challenge's answers and of the person's and IP's, taken before the check.
+        let slot = self.reserve_code_answer(person, Some(&hash), meta).await?;
         let now = Millis::now();
         let mut tx = self.store().begin().await?;
         let ch = store::challenge_for_update(&mut tx, self.store().dialect(), &hash)
             .await?
-            .filter(|c| {
-                c.used_at.is_none() && c.expires_at > now && c.failures < CHALLENGE_MAX_FAILURES
-            })
+            .filter(|c| c.used_at.is_none() && c.expires_at > now)
             .ok_or(AppError::InvalidCode)?;
-        self.throttled(&mut tx, ch.person_id, &meta.ip, now).await?;
         let person = self
             .person(&mut tx, ch.person_id)
             .await
             .map_err(|_| AppError::InvalidCode)?;
-        let Some(kind) = self
+        let Some(passed) = self
             .check_code(&mut tx, person.id, method, proof, now)
             .await?
         else {
             drop(tx);
-            self.code_failed(
-                person.id,
-                &person.email,
-                meta,
-                method,
-                Some(&hash),
-                proof.ceremony(),
-            )
-            .await?;
+            self.code_failed(person.id, &person.email, meta, method, proof.ceremony())
+                .await?;
             return Err(AppError::InvalidCode);
         };
-        store::challenge_used(&mut tx, &hash, now).await?;
+        let kind = passed.kind();
+        if !store::challenge_used(&mut tx, &hash, now).await? {
+            return Err(AppError::InvalidCode);
+        }
+        watchword_store::limits::give_back(&mut tx, &slot).await?;
         let mode = if ch.mode == "cookie" {
             SessionMode::Cookie
         } else {
             SessionMode::Token
         };
         let session = self
-            .open_session(&mut tx, person.id, mode, meta, now)
+            .open_session(&mut tx, SignInProof::second_factor(passed), mode, meta, now)
             .await?;
-        sessions::mark_mfa(&mut tx, session.session, kind, now).await?;
-        persons::record_login(&mut tx, person.id, now).await?;
         let event = events::by_person(person.id, &person.email, meta, None, "login.succeeded")
             .target("session", session.session)
             .details(serde_json::json!({ "session_mode": ch.mode, "mfa": kind }));
@@ -567,12 +501,13 @@ impl App {
         method: &str,
         proof: Proof<'_>,
     ) -> Result<(), AppError> {
+        let slot = self
+            .reserve_code_answer(actor.person, None, &actor.meta)
+            .await?;
         let now = Millis::now();
         let mut tx = self.store().begin().await?;
-        self.throttled(&mut tx, actor.person, &actor.meta.ip, now)
-            .await?;
         let person = self.person(&mut tx, actor.person).await?;
-        let Some(kind) = self
+        let Some(passed) = self
             .check_code(&mut tx, actor.person, method, proof, now)
             .await?
         else {
@@ -582,12 +517,13 @@ impl App {
                 &actor.email,
                 &actor.meta,
                 method,
-                None,
                 proof.ceremony(),
             )
             .await?;
             return Err(AppError::InvalidCode);
         };
+        let kind = passed.kind();
+        watchword_store::limits::give_back(&mut tx, &slot).await?;
         sessions::mark_mfa(&mut tx, actor.session, kind, now).await?;
         let event = events::by_person(
             actor.person,

@@ -7,6 +7,7 @@
 
 use crate::auth::{IssuedSession, SessionMode};
 use crate::events::{self, EventExt};
+use crate::gate::{PasskeyVerified, SignInProof};
 use crate::mfa::{Confirmed, FactorView, confirmed};
 use crate::{Actor, App, AppError, Meta};
 use serde::Serialize;
@@ -14,7 +15,7 @@ use serde::de::DeserializeOwned;
 use watchword_domain::token::{hash_token, random_token};
 use watchword_domain::*;
 use watchword_store::mfa::{self as store, FactorRow, NewFactor};
-use watchword_store::{Conn, persons, sessions, webauthn as ceremonies};
+use watchword_store::{Conn, webauthn as ceremonies};
 use webauthn_rs::prelude::*;
 
 const CEREMONY_TTL_SECS: i64 = 5 * 60;
@@ -380,13 +381,15 @@ impl App {
             .person(&mut tx, factor.person_id)
             .await
             .map_err(|_| AppError::InvalidCode)?;
-        self.throttled(&mut tx, person.id, &meta.ip, now).await?;
+        drop(tx);
+        let slot = self.reserve_code_answer(person.id, None, meta).await?;
+        let mut tx = self.store().begin().await?;
         let mut key: Passkey = from_json(factor.credential.as_deref().unwrap_or("null"))?;
         let result = match rp.finish_discoverable_authentication_v2(&answer, state, &key) {
             Ok(r) => r,
             Err(_) => {
                 drop(tx);
-                self.code_failed(person.id, &person.email, meta, "passkey", None, None)
+                self.code_failed(person.id, &person.email, meta, "passkey", None)
                     .await?;
                 return Err(AppError::InvalidCode);
             }
@@ -397,11 +400,12 @@ impl App {
             None
         };
         store::passkey_used(&mut tx, &factor.id, stored.as_deref(), now).await?;
-        let session = self
-            .open_session(&mut tx, person.id, mode, meta, now)
-            .await?;
-        sessions::mark_mfa(&mut tx, session.session, "passkey", now).await?;
-        persons::record_login(&mut tx, person.id, now).await?;
+        watchword_store::limits::give_back(&mut tx, &slot).await?;
+        let proof = SignInProof::passkey(PasskeyVerified {
+            person: person.id,
+            result: &result,
+        });
+        let session = self.open_session(&mut tx, proof, mode, meta, now).await?;
         let event = events::by_person(person.id, &person.email, meta, None, "login.succeeded")
             .target("session", session.session)
             .details(serde_json::json!({ "session_mode": mode.as_str(), "mfa": "passkey", "passwordless": true }));

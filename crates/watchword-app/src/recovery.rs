@@ -2,6 +2,10 @@
 //! address), and a change of login email confirmed from the new address and told to the old.
 
 use crate::events::{self, EventExt};
+use crate::limits::{
+    EMAIL_CHANGES_PER_PERSON, RESET_MAILS_PER_EMAIL, RESETS_PER_IP, TAKEN_NOTICES_PER_EMAIL,
+    too_many_mails,
+};
 use crate::mail::{self, Template};
 use crate::{Actor, App, AppError, Meta};
 use watchword_domain::password::{self, Password};
@@ -15,10 +19,14 @@ const EMAIL_CHANGE_TTL_SECS: i64 = 3600;
 
 impl App {
     /// Emails a reset link when `email` belongs to an active person. Answers the same, at once,
-    /// either way: the work happens off the request path, so timing tells nothing either.
-    pub fn request_password_reset(&self, email: &str, meta: &Meta) {
+    /// either way: the work happens off the request path, so timing tells nothing either. At
+    /// most [`RESETS_PER_IP`] requests from one IP (429), and [`RESET_MAILS_PER_EMAIL`] mails to
+    /// one address (further requests change nothing, silently).
+    pub async fn request_password_reset(&self, email: &str, meta: &Meta) -> Result<(), AppError> {
+        self.take_slot(&[(RESETS_PER_IP, &meta.ip)], too_many_mails)
+            .await?;
         let Ok(email) = EmailAddress::parse(email) else {
-            return;
+            return Ok(());
         };
         let (app, meta) = (self.clone(), meta.clone());
         tokio::spawn(async move {
@@ -26,9 +34,18 @@ impl App {
                 tracing::warn!(error = %e, "could not prepare a password reset");
             }
         });
+        Ok(())
     }
 
     async fn send_reset(&self, email: &str, meta: &Meta) -> Result<(), AppError> {
+        let key = hex::encode(hash_token(email));
+        if self
+            .take_slot(&[(RESET_MAILS_PER_EMAIL, &key)], too_many_mails)
+            .await
+            .is_err()
+        {
+            return Ok(());
+        }
         let Some(person) = persons::by_email(&mut *self.store().read().await?, email)
             .await?
             .filter(|p| p.active)
@@ -42,6 +59,8 @@ impl App {
             self.settings().public_url.trim_end_matches('/')
         );
         let mut tx = self.store().begin().await?;
+        // One link at a time per person: a newer one voids the older, even when racing.
+        persons::lock(&mut tx, self.store().dialect(), person.id).await?;
         store::insert_reset(
             &mut tx,
             &hash_token(&token),
@@ -130,6 +149,11 @@ impl App {
     ) -> Result<(), AppError> {
         self.require_recent_auth(actor, "change your email")?;
         let new = EmailAddress::parse(new_email)?;
+        self.take_slot(
+            &[(EMAIL_CHANGES_PER_PERSON, &actor.person.to_string())],
+            too_many_mails,
+        )
+        .await?;
         let now = Millis::now();
         let mut tx = self.store().begin().await?;
         let person = self.person(&mut tx, actor.person).await?;
@@ -139,7 +163,15 @@ impl App {
             );
         }
         if let Some(owner) = persons::by_email(&mut tx, new.as_str()).await? {
-            self.notify(
+            // Its holder hears of it once a day at most, whoever asks.
+            let key = owner.id.to_string();
+            let buckets = [TAKEN_NOTICES_PER_EMAIL.bucket(&key, now)];
+            let slot = uuid::Uuid::now_v7().to_string();
+            let first = crate::limits::take(&mut tx, self.store().dialect(), &slot, &buckets, now)
+                .await?
+                .is_ok();
+            if first {
+                self.notify(
                 &mut tx,
                 &owner,
                 "Someone tried to use your email for another login",
@@ -149,6 +181,7 @@ impl App {
                 now,
             )
             .await?;
+            }
         } else {
             let token = random_token();
             email_changes::insert(

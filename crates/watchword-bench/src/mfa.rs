@@ -33,11 +33,16 @@ async fn post(
 }
 
 /// Signs up `n` people with an authenticator app each; returns (email, otpauth URI).
-async fn enrol(c: &reqwest::Client, base: &str, n: usize) -> Vec<(String, String)> {
+async fn enrol(
+    c: &reqwest::Client,
+    base: &str,
+    dir: &std::path::Path,
+    n: usize,
+) -> Vec<(String, String)> {
     let next = Arc::new(AtomicUsize::new(0));
     let tasks: Vec<_> = (0..8)
         .map(|_| {
-            let (c, base, next) = (c.clone(), base.to_owned(), next.clone());
+            let (c, base, next, dir) = (c.clone(), base.to_owned(), next.clone(), dir.to_owned());
             tokio::spawn(async move {
                 let mut out = Vec::new();
                 loop {
@@ -46,7 +51,7 @@ async fn enrol(c: &reqwest::Client, base: &str, n: usize) -> Vec<(String, String
                         return out;
                     }
                     let email = format!("mfa-{i}-{}@example.com", std::process::id());
-                    let s = post(&c, format!("{base}/api/v1/signup"), None, serde_json::json!({"account_name": format!("A{i}"), "name": "Bench", "email": email, "password": PASSWORD, "session_mode": "token"})).await;
+                    let s = crate::signup(&c, &base, &dir, &email, &format!("A{i}")).await;
                     let token = s["session_token"].as_str().expect("signup").to_owned();
                     let e = post(
                         &c,
@@ -84,9 +89,9 @@ pub async fn run(persons: usize, secs: u64) {
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
-    let (mut server, base, client, _dir) = start_server().await;
+    let (mut server, base, client, dir) = start_server().await;
     let t = Instant::now();
-    let people = Arc::new(enrol(&client, &base, persons).await);
+    let people = Arc::new(enrol(&client, &base, dir.path(), persons).await);
     eprintln!(
         "enrolled {} people in {:.1} s",
         people.len(),
@@ -138,7 +143,7 @@ pub async fn run(persons: usize, secs: u64) {
 
     // Password-only logins, side by side: a person without a factor.
     let email = format!("plain-{}@example.com", std::process::id());
-    post(&client, format!("{base}/api/v1/signup"), None, serde_json::json!({"account_name": "Plain", "name": "Bench", "email": email, "password": PASSWORD, "session_mode": "token"})).await;
+    crate::signup(&client, &base, dir.path(), &email, "Plain").await;
     let (c3, b3) = (client.clone(), base.clone());
     let plain = load(cores * 4, secs, move || {
         let (c, u) = (c3.clone(), format!("{b3}/api/v1/login"));

@@ -8,7 +8,7 @@ use axum::extract::{
 };
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, header};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use watchword_app::api_keys::KeyActor;
 use watchword_app::auth::Authenticated;
@@ -54,25 +54,45 @@ fn meta(parts: &Parts, state: &AppState) -> Meta {
     let peer = parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip().to_string())
-        .unwrap_or_default();
-    let forwarded = state
-        .trust_forwarded_for
-        .then(|| {
-            parts
-                .headers
-                .get("x-forwarded-for")
-                .and_then(|v| v.to_str().ok())
-        })
-        .flatten()
-        .and_then(|v| v.split(',').next())
-        .map(|s| s.trim().to_owned());
+        .map(|c| c.0.ip());
+    let forwarded = parts
+        .headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok());
+    let ip = client_ip(peer, forwarded, &state.trusted_proxies);
     let ua = parts
         .headers
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    Meta::new(forwarded.unwrap_or(peer), ua)
+    Meta::new(ip.map(|i| i.to_string()).unwrap_or_default(), ua)
+}
+
+/// The client's address: the peer, unless the peer is a trusted proxy; then the right-most
+/// `X-Forwarded-For` address that is not a trusted proxy (the left-most entries are whatever
+/// the client wrote). An entry that does not parse as an IP stops the walk at the last proxy.
+pub fn client_ip<'a>(
+    peer: Option<IpAddr>,
+    forwarded: impl Iterator<Item = &'a str>,
+    trusted: &[ipnet::IpNet],
+) -> Option<IpAddr> {
+    let trusted_ip = |ip: &IpAddr| trusted.iter().any(|n| n.contains(ip));
+    let mut client = peer?;
+    if !trusted_ip(&client) {
+        return Some(client);
+    }
+    let hops: Vec<&str> = forwarded.flat_map(|v| v.split(',')).collect();
+    for hop in hops.iter().rev() {
+        let Ok(ip) = hop.trim().parse::<IpAddr>() else {
+            return Some(client);
+        };
+        client = ip;
+        if !trusted_ip(&ip) {
+            return Some(ip);
+        }
+    }
+    Some(client)
 }
 
 pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {

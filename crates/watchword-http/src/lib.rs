@@ -27,8 +27,8 @@ pub type MetricsRender = Arc<dyn Fn() -> String + Send + Sync>;
 #[derive(Clone)]
 pub struct AppState {
     pub app: App,
-    /// Take the client address from `X-Forwarded-For` (only behind a trusted proxy).
-    pub trust_forwarded_for: bool,
+    /// Proxies whose `X-Forwarded-For` entries are believed (see `extract::client_ip`).
+    pub trusted_proxies: Arc<Vec<ipnet::IpNet>>,
     pub metrics: Option<MetricsRender>,
 }
 

@@ -321,57 +321,38 @@ async fn challenge_with(
     .transpose()
 }
 
-pub async fn challenge_failed(c: &mut Conn, hash: &[u8]) -> Result<(), StoreError> {
-    sqlx::query("UPDATE mfa_challenges SET failures = failures + 1 WHERE token_hash = $1")
-        .bind(hash.to_vec())
-        .execute(c)
-        .await?;
-    Ok(())
-}
-
-pub async fn challenge_used(c: &mut Conn, hash: &[u8], now: Millis) -> Result<(), StoreError> {
-    sqlx::query("UPDATE mfa_challenges SET used_at = $2 WHERE token_hash = $1")
-        .bind(hash.to_vec())
-        .bind(now.0)
-        .execute(c)
-        .await?;
-    Ok(())
-}
-
-pub async fn record_failure(
+/// Takes one of a live challenge's `max` answers (the `failures` column counts answers), in one
+/// statement: false when the challenge is used, expired or out of answers.
+pub async fn challenge_answer(
     c: &mut Conn,
-    id: &str,
-    person: PersonId,
-    ip: &str,
+    hash: &[u8],
     now: Millis,
-) -> Result<(), StoreError> {
-    sqlx::query("INSERT INTO mfa_failures (id, person_id, ip, at) VALUES ($1, $2, $3, $4)")
-        .bind(id)
-        .bind(person.to_string())
-        .bind(ip)
-        .bind(now.0)
-        .execute(c)
-        .await?;
-    Ok(())
+    max: i64,
+) -> Result<bool, StoreError> {
+    let n = sqlx::query(
+        "UPDATE mfa_challenges SET failures = failures + 1 \
+         WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2 AND failures < $3",
+    )
+    .bind(hash.to_vec())
+    .bind(now.0)
+    .bind(max)
+    .execute(c)
+    .await?
+    .rows_affected();
+    Ok(n == 1)
 }
 
-/// Failed codes since `since`: of this person, and from this IP.
-pub async fn failures_since(
-    c: &mut Conn,
-    person: PersonId,
-    ip: &str,
-    since: Millis,
-) -> Result<(i64, i64), StoreError> {
-    let row = sqlx::query(
-        "SELECT (SELECT COUNT(*) FROM mfa_failures WHERE person_id = $1 AND at >= $3) AS by_person, \
-                (SELECT COUNT(*) FROM mfa_failures WHERE ip = $2 AND at >= $3) AS by_ip",
+/// Ends a challenge with its right answer; false when another answer ended it first.
+pub async fn challenge_used(c: &mut Conn, hash: &[u8], now: Millis) -> Result<bool, StoreError> {
+    let n = sqlx::query(
+        "UPDATE mfa_challenges SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL",
     )
-    .bind(person.to_string())
-    .bind(ip)
-    .bind(since.0)
-    .fetch_one(c)
-    .await?;
-    Ok((int(&row, "by_person")?, int(&row, "by_ip")?))
+    .bind(hash.to_vec())
+    .bind(now.0)
+    .execute(c)
+    .await?
+    .rows_affected();
+    Ok(n == 1)
 }
 
 pub async fn insert_reset(
@@ -381,6 +362,8 @@ pub async fn insert_reset(
     now: Millis,
     expires_at: Millis,
 ) -> Result<(), StoreError> {
+    // A newer link voids the older ones.
+    void_resets(&mut *c, person, now).await?;
     sqlx::query("INSERT INTO password_resets (token_hash, person_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
         .bind(hash.to_vec())
         .bind(person.to_string())
@@ -408,12 +391,18 @@ pub async fn use_reset(
     let Some(row) = row else { return Ok(None) };
     let person = parsed(&row, "person_id", PersonId::parse)?;
     // Any other outstanding link of the person dies with this one.
+    void_resets(c, person, now).await?;
+    Ok(Some(person))
+}
+
+/// Ends every outstanding reset link of a person (a newer link, a reset, a password change).
+pub async fn void_resets(c: &mut Conn, person: PersonId, now: Millis) -> Result<(), StoreError> {
     sqlx::query("UPDATE password_resets SET used_at = $2 WHERE person_id = $1 AND used_at IS NULL")
         .bind(person.to_string())
         .bind(now.0)
         .execute(c)
         .await?;
-    Ok(Some(person))
+    Ok(())
 }
 
 /// The person a live reset token belongs to, without spending it.

@@ -1,5 +1,5 @@
 use crate::rows::PersonRow;
-use crate::{Conn, StoreError};
+use crate::{Conn, Dialect, StoreError};
 use watchword_domain::{Millis, PersonId};
 
 const COLUMNS: &str = "id, email, name, password_hash, status, is_staff, last_login_at, created_at";
@@ -82,5 +82,18 @@ pub async fn record_login(c: &mut Conn, id: PersonId, now: Millis) -> Result<(),
         .bind(now.0)
         .execute(c)
         .await?;
+    Ok(())
+}
+
+/// Locks a person's row for the rest of the transaction (PostgreSQL; SQLite's write transaction
+/// is exclusive already), so that changes of one person are made one at a time.
+pub async fn lock(c: &mut Conn, dialect: Dialect, id: PersonId) -> Result<(), StoreError> {
+    sqlx::query(&format!(
+        "SELECT id FROM persons WHERE id = $1{}",
+        dialect.for_update()
+    ))
+    .bind(id.to_string())
+    .fetch_optional(c)
+    .await?;
     Ok(())
 }

@@ -15,14 +15,24 @@ fn find(bin: &str, fallback: &str) -> String {
 }
 
 impl Browser {
-    /// Signs Ada Lovelace up as Owner of "Acme" on the console's signup page at `base`.
-    pub async fn sign_up_ada(&self, base: &str) {
+    /// Signs Ada Lovelace up as Owner of "Acme" on the console's signup page, and follows the
+    /// emailed link (its page's button creates the account and signs in).
+    pub async fn sign_up_ada(&self, app: &crate::TestApp) {
+        self.sign_up_ada_at(app, &app.base).await
+    }
+
+    /// [`Self::sign_up_ada`] with the console opened at `base` (e.g. as localhost).
+    pub async fn sign_up_ada_at(&self, app: &crate::TestApp, base: &str) {
         self.goto(&format!("{base}/signup")).await;
         self.fill("account_name", "Acme").await;
         self.fill("name", "Ada Lovelace").await;
         self.fill("email", "ada@example.com").await;
         self.fill("password", crate::PASSWORD).await;
         self.click("form button[type=submit]").await;
+        assert!(self.text().await.contains("Check your email"), "{}", self.text().await);
+        let token = app.signup_token("ada@example.com").await;
+        self.goto(&format!("{base}/signup/confirm?token={token}")).await;
+        self.click("#confirm-signup").await;
     }
 
     /// Starts chromedriver and a headless Chromium with a fresh profile.

@@ -263,12 +263,18 @@ impl TestApp {
         self.call(Method::POST, path, Some(token), Some(body)).await
     }
 
+    /// Signs up as a new person: asks, reads the emailed link, confirms it (token session).
     pub async fn signup(&self, account: &str, name: &str, email: &str) -> Login {
-        let body = json!({"account_name": account, "name": name, "email": email, "password": PASSWORD, "session_mode": "token"});
+        let token = self.request_signup(account, name, email).await;
         let (status, v) = self
-            .call(Method::POST, "/api/v1/signup", None, Some(body))
+            .call(
+                Method::POST,
+                "/api/v1/signup/confirm",
+                None,
+                Some(json!({"token": token, "session_mode": "token"})),
+            )
             .await;
-        assert_eq!(status, StatusCode::CREATED, "signup failed: {v}");
+        assert_eq!(status, StatusCode::CREATED, "signup confirmation failed: {v}");
         Login {
             token: v["session_token"].as_str().expect("token").to_owned(),
             account: v["account"]["id"].as_str().expect("account").to_owned(),
@@ -278,6 +284,46 @@ impl TestApp {
                 .expect("membership")
                 .to_owned(),
             email: email.to_owned(),
+        }
+    }
+
+    /// Asks for a signup (202) and returns the token of the link emailed to `email`.
+    pub async fn request_signup(&self, account: &str, name: &str, email: &str) -> String {
+        let body = json!({"account_name": account, "name": name, "email": email, "password": PASSWORD});
+        let (status, v) = self
+            .call(Method::POST, "/api/v1/signup", None, Some(body))
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "signup failed: {v}");
+        assert_eq!(v["status"], "verification_sent");
+        self.signup_token(email).await
+    }
+
+    /// The token of the newest signup link to `email`, read from the outbox (it is written in
+    /// the request's transaction, so it is there whether or not mail is delivered).
+    pub async fn signup_token(&self, email: &str) -> String {
+        use sqlx::Row;
+        let mut c = self.app().store().read().await.expect("read");
+        let rows = sqlx::query(
+            "SELECT body_text FROM outbox WHERE recipient = $1 AND subject LIKE 'Confirm your email to create%' ORDER BY created_at DESC",
+        )
+        .bind(email.to_lowercase())
+        .fetch_all(&mut *c)
+        .await
+        .expect("outbox read");
+        let text: String = rows.first().expect("a signup link in the outbox").get("body_text");
+        mail::link_token(&text).expect("signup link")
+    }
+
+    /// A signed-in person creates a further account they own; returns its login view.
+    pub async fn create_account(&self, by: &Login, name: &str) -> Login {
+        let (status, v) = self
+            .post("/api/v1/accounts", &by.token, json!({"name": name}))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "account creation failed: {v}");
+        Login {
+            account: v["id"].as_str().expect("account").to_owned(),
+            membership: v["membership"]["id"].as_str().expect("membership").to_owned(),
+            ..by.clone()
         }
     }
 

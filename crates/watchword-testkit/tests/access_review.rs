@@ -158,7 +158,7 @@ both_backends!(a_review_shows_what_to_look_at, |app: TestApp| async move {
 
 both_backends!(the_review_page, |app: TestApp| async move {
     let b = Browser::start().await;
-    b.sign_up_ada(&app.base).await;
+    b.sign_up_ada(&app).await;
     b.click("a[href$='/members']").await;
     b.click("#access-review-link").await;
     let text = b.text().await;

@@ -23,6 +23,13 @@ both_backends!(console_end_to_end, |app: TestApp| async move {
     );
     b.fill("password", PASSWORD).await;
     b.click("form button[type=submit]").await;
+    assert!(b.text().await.contains("Check your email"), "{}", b.text().await);
+    // The link's page changes nothing until its button is pressed.
+    let token = app.signup_token("ada@example.com").await;
+    b.goto(&app.url(&format!("/signup/confirm?token={token}"))).await;
+    let (s, _) = app.login("ada@example.com", PASSWORD).await;
+    assert_eq!(s, reqwest::StatusCode::UNAUTHORIZED);
+    b.click("#confirm-signup").await;
     assert!(
         b.text().await.contains("Members of Acme"),
         "{}",
@@ -152,7 +159,7 @@ both_backends!(
     forms_refuse_missing_csrf_tokens,
     |app: TestApp| async move {
         let b = Browser::start().await;
-        b.sign_up_ada(&app.base).await;
+        b.sign_up_ada(&app).await;
         assert!(
             b.text().await.contains("Members of Acme"),
             "{} {}",

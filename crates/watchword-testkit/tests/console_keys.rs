@@ -9,7 +9,7 @@ use watchword_testkit::{PASSWORD, TestApp, both_backends};
 
 both_backends!(api_keys_page_end_to_end, |app: TestApp| async move {
     let b = Browser::start().await;
-    b.sign_up_ada(&app.base).await;
+    b.sign_up_ada(&app).await;
     b.click("a[href$='/api-keys']").await;
     let keys_path = b.path().await;
     assert!(b.text().await.contains("No API keys yet."));

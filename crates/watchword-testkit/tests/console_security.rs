@@ -29,7 +29,7 @@ async fn text_of(b: &Browser, id: &str) -> String {
 
 both_backends!(my_security_and_mfa_settings, |app: TestApp| async move {
     let b = Browser::start().await;
-    b.sign_up_ada(&app.base).await;
+    b.sign_up_ada(&app).await;
     let settings = b
         .client
         .find(Locator::Css("a[href$='/settings/security']"))
@@ -180,7 +180,7 @@ both_backends!(
     phone_and_email_from_my_security,
     |app: TestApp| async move {
         let b = Browser::start().await;
-        b.sign_up_ada(&app.base).await;
+        b.sign_up_ada(&app).await;
 
         // A phone, labelled the weakest method, confirmed by the texted code.
         b.goto(&app.url("/me/security")).await;

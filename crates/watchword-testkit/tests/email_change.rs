@@ -165,7 +165,7 @@ both_backends!(taken_addresses_and_step_up, |app: TestApp| async move {
     assert!(
         !app.emails()
             .iter()
-            .any(|m| m.to == "bob@example.com" && m.subject.contains("Confirm")),
+            .any(|m| m.to == "bob@example.com" && m.subject.contains("Confirm your new")),
         "no link goes to an address another login holds"
     );
     // A link for an address that was taken meanwhile does not steal it.

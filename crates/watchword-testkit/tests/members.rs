@@ -138,11 +138,12 @@ both_backends!(
             .await;
         assert_eq!(s, StatusCode::CREATED);
         let token = app.invitation_token("bob@example.com").await;
+        // Bob accepts signed in as himself (the link alone is refused: tests/hardening.rs).
         let (s, v) = app
             .call(
                 Method::POST,
                 "/api/v1/invitations/accept",
-                None,
+                Some(&bob.token),
                 Some(json!({"token": token})),
             )
             .await;

@@ -33,12 +33,7 @@ both_backends!(passkey_register_and_sign_in, |app: TestApp| async move {
     let url = |p: &str| format!("{base}{p}");
     let b = Browser::start().await;
     b.add_virtual_authenticator().await;
-    b.goto(&url("/signup")).await;
-    b.fill("account_name", "Acme").await;
-    b.fill("name", "Ada Lovelace").await;
-    b.fill("email", "ada@example.com").await;
-    b.fill("password", PASSWORD).await;
-    b.click("form button[type=submit]").await;
+    b.sign_up_ada_at(&app, &base).await;
 
     // Register a passkey: the browser's authenticator answers watchword's options.
     b.goto(&url("/me/security")).await;

@@ -198,7 +198,7 @@ both_backends!(
         assert_eq!(s, StatusCode::UNAUTHORIZED);
 
         // Five wrong tries kill a code, even if the sixth is right.
-        app.sql("DELETE FROM mfa_failures", &[]).await;
+        app.sql("DELETE FROM rate_slots WHERE bucket LIKE 'code-%'", &[]).await;
         let ch3 = challenge(&app, "ada@example.com").await;
         assert_eq!(text_login_code(&app, &ch3).await.0, StatusCode::ACCEPTED);
         let good = code_of(&app.wait_for_sms(4).await);
@@ -222,7 +222,7 @@ both_backends!(
         );
 
         // Five codes an hour per person: four sent so far.
-        app.sql("DELETE FROM mfa_failures", &[]).await;
+        app.sql("DELETE FROM rate_slots WHERE bucket LIKE 'code-%'", &[]).await;
         app.age_sms_codes(31).await;
         let (s, v) = app
             .post("/api/v1/me/reauthenticate/sms", &token, json!({}))

@@ -41,8 +41,12 @@ pub struct Config {
     /// Seconds a node holds the messages it is delivering; after a crash they are retried once
     /// this passes. At least 20 (it must exceed the 15 s SMTP timeout).
     pub outbox_lease_secs: i64,
-    /// Take client IPs from `X-Forwarded-For` (only behind a proxy you control).
-    pub trust_forwarded_for: bool,
+    /// Proxies in front of watchword (CIDR list, e.g. `10.0.0.0/8`; environment:
+    /// comma-separated). The client IP is the right-most `X-Forwarded-For` address that is not
+    /// one of them; empty: the peer address, and the header is ignored.
+    pub trusted_proxies: Vec<String>,
+    /// Signups asked for from one IP in an hour (each sends an email).
+    pub signups_per_ip_per_hour: i64,
     /// `auto` (pretty on a terminal, JSON otherwise), `json` or `pretty`.
     pub log_format: String,
     /// A tracing filter such as `info` or `watchword=debug,info`; `RUST_LOG` wins when set.
@@ -99,7 +103,8 @@ impl Default for Config {
             auth_cache_ttl_ms: 1000,
             outbox_poll_ms: 2000,
             outbox_lease_secs: 60,
-            trust_forwarded_for: false,
+            trusted_proxies: Vec::new(),
+            signups_per_ip_per_hour: 10,
             log_format: "auto".into(),
             log_level: "info".into(),
             security_contact_login_window_days: 365,
@@ -138,7 +143,8 @@ const KEYS: &[&str] = &[
     "auth_cache_ttl_ms",
     "outbox_poll_ms",
     "outbox_lease_secs",
-    "trust_forwarded_for",
+    "trusted_proxies",
+    "signups_per_ip_per_hour",
     "log_format",
     "log_level",
     "security_contact_login_window_days",
@@ -155,7 +161,7 @@ const KEYS: &[&str] = &[
 ];
 
 /// Keys holding lists; their environment values are comma-separated.
-const LIST_KEYS: &[&str] = &["blocked_staff_roles"];
+const LIST_KEYS: &[&str] = &["blocked_staff_roles", "trusted_proxies"];
 
 /// Keys whose value may come from a file named by `WATCHWORD_<KEY>_FILE`.
 const SECRET_KEYS: &[&str] = &[

@@ -140,7 +140,24 @@ pub fn settings(config: &Config, public_url: String) -> Result<Settings, String>
         introspection_secret: config.introspection_secret.clone().map(Secret),
         mfa_keyring: mfa_keyring(config)?,
         password_reset_ttl_secs: 3600,
+        signups_per_ip_per_hour: config.signups_per_ip_per_hour,
     })
+}
+
+/// The configured proxies, parsed (`trusted_proxies`); a bare address is one host.
+pub fn trusted_proxies(config: &Config) -> Result<Vec<ipnet::IpNet>, String> {
+    config
+        .trusted_proxies
+        .iter()
+        .map(|p| {
+            let p = p.trim();
+            p.parse::<ipnet::IpNet>()
+                .or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| {
+                    format!("trusted_proxies: {p:?} is not a CIDR range (e.g. 10.0.0.0/8) or an IP address")
+                })
+        })
+        .collect()
 }
 
 /// Where the MFA keyring lives when `mfa_keys` is not configured.
@@ -221,7 +238,7 @@ pub async fn start(config: Config) -> Result<Running, String> {
     )));
     let state = watchword_http::AppState {
         app: app.clone(),
-        trust_forwarded_for: config.trust_forwarded_for,
+        trusted_proxies: Arc::new(trusted_proxies(&config)?),
         metrics: Some(metrics_render()),
     };
     let router = watchword_http::router(state).into_make_service_with_connect_info::<SocketAddr>();

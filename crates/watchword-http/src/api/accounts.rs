@@ -84,6 +84,31 @@ pub async fn list_accounts(ApiSession(s): ApiSession) -> Json<Vec<AccountMembers
     Json(memberships(&s.auth))
 }
 
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateAccountRequest {
+    pub name: String,
+}
+
+/// Create a further account; the signed-in caller becomes its Owner and Security Contact.
+#[utoipa::path(post, path = "/api/v1/accounts", tag = "accounts", request_body = CreateAccountRequest,
+    responses((status = 201, body = AccountDetail), (status = 422, body = ErrorBody, description = "invalid_account_name")))]
+pub async fn create_account(
+    State(state): State<AppState>,
+    ApiSession(s): ApiSession,
+    Json(req): Json<CreateAccountRequest>,
+) -> ApiResult<(StatusCode, Json<AccountDetail>)> {
+    let (id, _) = state.app.create_account(&s.actor, &req.name).await?;
+    let access = state.app.account(&s.actor, id).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(AccountDetail {
+            account: (&access.account).into(),
+            membership: (&access.member).into(),
+        }),
+    ))
+}
+
 /// One account the caller belongs to; another account answers 404.
 #[utoipa::path(get, path = "/api/v1/accounts/{account_id}", tag = "accounts", params(("account_id" = Uuid, Path)),
     responses((status = 200, body = AccountDetail), (status = 404, body = ErrorBody)))]
@@ -151,12 +176,25 @@ pub async fn invite(
 pub async fn accept(
     State(state): State<AppState>,
     ClientMeta(meta): ClientMeta,
+    headers: axum::http::HeaderMap,
+    signed_in: Option<crate::extract::Session>,
     Json(req): Json<AcceptRequest>,
 ) -> ApiResult<Response> {
+    if let Some(s) = &signed_in
+        && s.via_cookie
+        && !s.csrf_ok(headers.get(crate::extract::CSRF_HEADER).and_then(|v| v.to_str().ok()))
+    {
+        return Err(crate::error::ApiError::new(
+            StatusCode::FORBIDDEN,
+            "csrf_failed",
+            "cookie-authenticated changes need the session's X-CSRF-Token header",
+        ));
+    }
     let mode: SessionMode = req.session_mode.into();
     let out = state
         .app
         .accept_invitation(
+            signed_in.as_ref().map(|s| &s.actor),
             &req.token,
             req.name.as_deref(),
             req.password.map(Password::new),

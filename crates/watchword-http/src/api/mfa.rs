@@ -271,19 +271,20 @@ pub struct ResetAccepted {
 
 /// Ask for a password reset link. The answer is the same whether the email is known or not.
 #[utoipa::path(post, path = "/api/v1/password-reset", tag = "auth", request_body = ResetRequest,
-    responses((status = 202, body = ResetAccepted)))]
+    responses((status = 202, body = ResetAccepted),
+        (status = 429, body = ErrorBody, description = "too_many_requests: 20 requests from this IP in an hour")))]
 pub async fn request_reset(
     State(state): State<AppState>,
     ClientMeta(meta): ClientMeta,
     Json(req): Json<ResetRequest>,
-) -> (StatusCode, Json<ResetAccepted>) {
-    state.app.request_password_reset(&req.email, &meta);
-    (
+) -> ApiResult<(StatusCode, Json<ResetAccepted>)> {
+    state.app.request_password_reset(&req.email, &meta).await?;
+    Ok((
         StatusCode::ACCEPTED,
         Json(ResetAccepted {
             status: "if this email belongs to a login, a reset link is on its way",
         }),
-    )
+    ))
 }
 
 #[derive(Deserialize, ToSchema)]

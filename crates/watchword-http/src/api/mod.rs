@@ -33,6 +33,7 @@ struct ApiDoc;
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(auth::signup))
+        .routes(routes!(auth::confirm_signup))
         .routes(routes!(auth::login))
         .routes(routes!(auth::logout))
         .routes(routes!(auth::whoami))
@@ -41,7 +42,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(auth::revoke_others))
         .routes(routes!(auth::revoke_all))
         .routes(routes!(auth::change_password))
-        .routes(routes!(accounts::list_accounts))
+        .routes(routes!(accounts::list_accounts, accounts::create_account))
         .routes(routes!(accounts::get_account))
         .routes(routes!(accounts::list_members))
         .routes(routes!(accounts::list_invitations, accounts::invite))

@@ -51,6 +51,10 @@ pub fn router() -> Router<AppState> {
             get(reset::email_form).post(reset::email_confirm),
         )
         .route("/signup", get(pages::signup_form).post(pages::signup))
+        .route(
+            "/signup/confirm",
+            get(pages::signup_confirm_form).post(pages::signup_confirm),
+        )
         .route("/logout", post(pages::logout))
         .route(
             "/invitations/accept",

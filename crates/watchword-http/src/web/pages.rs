@@ -11,7 +11,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use std::collections::HashMap;
 use uuid::Uuid;
-use watchword_app::auth::{SessionMode, SignupInput};
+use watchword_app::auth::SessionMode;
+use watchword_app::signup::SignupInput;
 use watchword_app::mfa::{LoginOutcome, Proof};
 use watchword_domain::password::Password;
 use watchword_domain::{AccountId, BuiltinRole, MembershipId, Permission, SessionId};
@@ -245,23 +246,81 @@ pub async fn signup(
         name: field(&f, "name").to_owned(),
         email: field(&f, "email").to_owned(),
         password: Password::new(field(&f, "password").to_owned()),
-        mode: SessionMode::Cookie,
     };
-    match state.app.signup(input, &meta).await {
+    let (status, notice, error) = match state.app.request_signup(input, &meta).await {
+        Ok(()) => (
+            StatusCode::OK,
+            Some(format!(
+                "Check your email: we sent a link to {} that creates the account. It works once, for 24 hours.",
+                field(&f, "email")
+            )),
+            None,
+        ),
+        Err(e) => {
+            let (status, msg) = message(&e);
+            (status, None, Some(msg))
+        }
+    };
+    let page = SignupPage {
+        title: "Sign up",
+        chrome: None,
+        notice,
+        error,
+        account_name: field(&f, "account_name").to_owned(),
+        name: field(&f, "name").to_owned(),
+        email: field(&f, "email").to_owned(),
+    };
+    render(status, page)
+}
+
+#[derive(Template)]
+#[template(path = "signup_confirm.html")]
+struct SignupConfirmPage {
+    title: &'static str,
+    chrome: Option<Chrome>,
+    notice: Option<String>,
+    error: Option<String>,
+    token: Option<String>,
+}
+
+/// The signup link's page: a button, so a mail scanner that opens the link creates nothing.
+pub async fn signup_confirm_form(Query(q): Params) -> Response {
+    let page = SignupConfirmPage {
+        title: "Create your account",
+        chrome: None,
+        notice: None,
+        error: None,
+        token: q.get("token").cloned(),
+    };
+    render(StatusCode::OK, page)
+}
+
+pub async fn signup_confirm(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ClientMeta(meta): ClientMeta,
+    Form(f): Form<Fields>,
+) -> Response {
+    if !same_origin(&headers) {
+        return forbidden();
+    }
+    match state
+        .app
+        .confirm_signup(field(&f, "token"), SessionMode::Cookie, &meta)
+        .await
+    {
         Ok(out) => redirect_with_cookie(
             &format!("/accounts/{}/members", out.account),
             issue(&state, SessionMode::Cookie, &out.session).0,
         ),
         Err(e) => {
             let (status, msg) = message(&e);
-            let page = SignupPage {
-                title: "Sign up",
+            let page = SignupConfirmPage {
+                title: "Create your account",
                 chrome: None,
                 notice: None,
                 error: Some(msg),
-                account_name: field(&f, "account_name").to_owned(),
-                name: field(&f, "name").to_owned(),
-                email: field(&f, "email").to_owned(),
+                token: None,
             };
             render(status, page)
         }
@@ -296,9 +355,15 @@ struct AcceptPage {
     notice: Option<String>,
     error: Option<String>,
     token: String,
+    /// Signed in: the login that accepts, and the form's CSRF token.
+    signed_in: Option<(String, String)>,
 }
 
-pub async fn accept_form(Query(q): Params) -> Response {
+fn signed_in(s: &Option<Session>) -> Option<(String, String)> {
+    s.as_ref().map(|s| (s.actor.email.clone(), s.csrf_token()))
+}
+
+pub async fn accept_form(s: Option<Session>, Query(q): Params) -> Response {
     let token = q.get("token").cloned().unwrap_or_default();
     render(
         StatusCode::OK,
@@ -308,6 +373,7 @@ pub async fn accept_form(Query(q): Params) -> Response {
             notice: None,
             error: None,
             token,
+            signed_in: signed_in(&s),
         },
     )
 }
@@ -316,9 +382,16 @@ pub async fn accept(
     State(state): State<AppState>,
     headers: HeaderMap,
     ClientMeta(meta): ClientMeta,
+    s: Option<Session>,
     Form(f): Form<Fields>,
 ) -> Response {
     if !same_origin(&headers) {
+        return forbidden();
+    }
+    // Signed in, the form carries the session's CSRF token (see accept.html).
+    if let Some(s) = &s
+        && !s.csrf_ok(Some(field(&f, "csrf_token")))
+    {
         return forbidden();
     }
     let name = Some(field(&f, "name")).filter(|n| !n.is_empty());
@@ -327,12 +400,19 @@ pub async fn accept(
         .map(|p| Password::new(p.to_owned()));
     match state
         .app
-        .accept_invitation(field(&f, "token"), name, pw, SessionMode::Cookie, &meta)
+        .accept_invitation(
+            s.as_ref().map(|s| &s.actor),
+            field(&f, "token"),
+            name,
+            pw,
+            SessionMode::Cookie,
+            &meta,
+        )
         .await
     {
         Ok(out) => match out.session {
             Some(s) => redirect_with_cookie("/app", issue(&state, SessionMode::Cookie, &s).0),
-            None => Redirect::to("/login?done=accepted").into_response(),
+            None => Redirect::to(&format!("/accounts/{}/members", out.account)).into_response(),
         },
         Err(e) => {
             let (status, msg) = message(&e);
@@ -344,6 +424,7 @@ pub async fn accept(
                     notice: None,
                     error: Some(msg),
                     token: field(&f, "token").to_owned(),
+                    signed_in: signed_in(&s),
                 },
             )
         }

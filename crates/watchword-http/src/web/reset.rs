@@ -54,7 +54,10 @@ pub async fn request(
     if !same_origin(&headers) {
         return StatusCode::FORBIDDEN.into_response();
     }
-    state.app.request_password_reset(field(&f, "email"), &meta);
+    if let Err(e) = state.app.request_password_reset(field(&f, "email"), &meta).await {
+        let (status, msg) = super::message(&e);
+        return page(status, None, None, Some(msg));
+    }
     page(
         StatusCode::OK,
         None,

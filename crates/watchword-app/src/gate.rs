@@ -1,0 +1,258 @@
+//! The one gate: every session opens here, and only for a [`SignInProof`]. A proof has private
+//! fields and is built only by the constructors below, each from the evidence its sign-in path
+//! produced: a matched password for a person with no second factor, a second factor passed on a
+//! login challenge, a verified passkey, or an emailed link followed by a new person. No other
+//! code can open a session.
+
+use crate::auth::{IssuedSession, SessionMode};
+use crate::limits::{self, Limit};
+use crate::mfa::Proof;
+use crate::{App, AppError, Meta};
+use watchword_domain::password::{Password, Verified};
+use watchword_domain::token::{hash_token, random_token};
+use watchword_domain::*;
+use watchword_store::mfa as store;
+use watchword_store::sessions::{self, NewSession};
+use watchword_store::{Conn, persons};
+
+/// How long a login challenge lives.
+pub(crate) const CHALLENGE_TTL_SECS: i64 = 5 * 60;
+/// Answers one login challenge takes (the right one ends it).
+pub(crate) const CHALLENGE_MAX_ANSWERS: i64 = 5;
+/// Wrong second-factor answers of one person, and from one IP, within 15 minutes.
+pub(crate) const CODES_PER_PERSON: Limit = Limit::new("code-person", 10, 15 * 60);
+pub(crate) const CODES_PER_IP: Limit = Limit::new("code-ip", 50, 15 * 60);
+
+/// Evidence that a person authenticated as their policy demands. See the module documentation.
+pub(crate) struct SignInProof {
+    person: PersonId,
+    /// The second factor (or passkey) passed, recorded on the session.
+    factor: Option<&'static str>,
+}
+
+/// A password that matched a person's hash: only [`App::check_password`] makes one.
+pub(crate) struct PasswordMatched {
+    person: PersonId,
+}
+
+/// A second factor answered rightly: only [`App::check_code`] makes one.
+pub(crate) struct FactorPassed {
+    person: PersonId,
+    kind: &'static str,
+}
+
+impl FactorPassed {
+    pub(crate) fn kind(&self) -> &'static str {
+        self.kind
+    }
+}
+
+/// A discoverable passkey verified by the relying party (webauthn-rs alone makes its result).
+pub(crate) struct PasskeyVerified<'a> {
+    pub person: PersonId,
+    pub result: &'a webauthn_rs::prelude::AuthenticationResult,
+}
+
+/// A person inserted in the caller's transaction: only [`App::insert_new_person`] makes one.
+pub(crate) struct NewPerson(PersonId);
+
+/// What a matched password leads to.
+pub(crate) enum AfterPassword {
+    Proven(SignInProof),
+    /// A second factor is due: the challenge token (to the client) and the methods.
+    SecondFactor {
+        challenge_id: String,
+        methods: Vec<&'static str>,
+    },
+}
+
+impl SignInProof {
+    /// A person created by this very request (see [`App::insert_new_person`]), after it proved
+    /// their address with the link emailed to it: they have no second factor yet.
+    pub(crate) fn new_person(p: NewPerson) -> Self {
+        Self {
+            person: p.0,
+            factor: None,
+        }
+    }
+
+    pub(crate) fn second_factor(passed: FactorPassed) -> Self {
+        Self {
+            person: passed.person,
+            factor: Some(passed.kind),
+        }
+    }
+
+    pub(crate) fn passkey(v: PasskeyVerified<'_>) -> Self {
+        let _ = v.result;
+        Self {
+            person: v.person,
+            factor: Some("passkey"),
+        }
+    }
+
+    pub(crate) fn person(&self) -> PersonId {
+        self.person
+    }
+}
+
+impl App {
+    /// Verifies `pw` against `phc` (a person's hash, or the dummy hash for an unknown email so
+    /// the work is the same). Argon2 runs on the blocking pool, bounded by `hash_concurrency`.
+    pub(crate) async fn check_password(
+        &self,
+        person: Option<PersonId>,
+        phc: String,
+        pw: Password,
+    ) -> Result<(Option<PasswordMatched>, Verified), AppError> {
+        let verified = self.hashing(move |h| h.verify(&pw, &phc)).await?;
+        let matched = match (person, verified) {
+            (Some(person), Verified::Yes | Verified::YesNeedsRehash) => {
+                Some(PasswordMatched { person })
+            }
+            _ => None,
+        };
+        Ok((matched, verified))
+    }
+
+    /// After a matched password: a proof when the person has no second factor, else a login
+    /// challenge. Called inside the login transaction.
+    pub(crate) async fn after_password(
+        &self,
+        c: &mut Conn,
+        matched: PasswordMatched,
+        mode: SessionMode,
+        now: Millis,
+    ) -> Result<AfterPassword, AppError> {
+        let methods = self.methods(&mut *c, matched.person).await?;
+        if methods.is_empty() {
+            return Ok(AfterPassword::Proven(SignInProof {
+                person: matched.person,
+                factor: None,
+            }));
+        }
+        let challenge = random_token();
+        store::insert_challenge(
+            c,
+            &hash_token(&challenge),
+            matched.person,
+            mode.as_str(),
+            now,
+            now.plus_secs(CHALLENGE_TTL_SECS),
+        )
+        .await?;
+        Ok(AfterPassword::SecondFactor {
+            challenge_id: challenge,
+            methods,
+        })
+    }
+
+    /// Takes a second-factor answer's slot before it is checked, in a transaction of its own:
+    /// one of the challenge's answers (when on a login challenge) and one of the person's and
+    /// the IP's. Returns the slot, given back when the answer is right.
+    pub(crate) async fn reserve_code_answer(
+        &self,
+        person: PersonId,
+        challenge: Option<&[u8]>,
+        meta: &Meta,
+    ) -> Result<String, AppError> {
+        let slot = uuid::Uuid::now_v7().to_string();
+        let now = Millis::now();
+        let mut tx = self.store().begin().await?;
+        if let Some(h) = challenge
+            && !store::challenge_answer(&mut tx, h, now, CHALLENGE_MAX_ANSWERS).await?
+        {
+            return Err(AppError::InvalidCode);
+        }
+        let buckets = [
+            CODES_PER_PERSON.bucket(&person.to_string(), now),
+            CODES_PER_IP.bucket(&meta.ip, now),
+        ];
+        if limits::take(&mut tx, self.store().dialect(), &slot, &buckets, now)
+            .await?
+            .is_err()
+        {
+            return Err(AppError::TooManyAttempts);
+        }
+        tx.commit().await?;
+        Ok(slot)
+    }
+
+    /// Checks a proof by `method` and spends it (a TOTP step, an SMS code, a recovery code or a
+    /// passkey ceremony is accepted once). None when wrong.
+    pub(crate) async fn check_code(
+        &self,
+        c: &mut Conn,
+        person: PersonId,
+        method: &str,
+        proof: Proof<'_>,
+        now: Millis,
+    ) -> Result<Option<FactorPassed>, AppError> {
+        let kind = self.check_code_kind(c, person, method, proof, now).await?;
+        Ok(kind.map(|kind| FactorPassed { person, kind }))
+    }
+
+    /// Inserts a person who proved their address by an emailed link (signup or invitation).
+    pub(crate) async fn insert_new_person(
+        &self,
+        c: &mut Conn,
+        email: &str,
+        name: &str,
+        password_hash: &str,
+        now: Millis,
+    ) -> Result<NewPerson, AppError> {
+        let id = PersonId::new();
+        persons::insert(c, id, email, name, password_hash, now)
+            .await
+            .map_err(|e| {
+                if e.is_unique() {
+                    AppError::Domain(DomainError::conflict(
+                        "email_unavailable",
+                        "this email has a login already; log in instead",
+                    ))
+                } else {
+                    e.into()
+                }
+            })?;
+        Ok(NewPerson(id))
+    }
+
+    /// Opens a session for a proven sign-in: the one place a session starts.
+    pub(crate) async fn open_session(
+        &self,
+        c: &mut Conn,
+        proof: SignInProof,
+        mode: SessionMode,
+        meta: &Meta,
+        now: Millis,
+    ) -> Result<IssuedSession, AppError> {
+        let token = random_token();
+        let id = SessionId::new();
+        let expires_at = now.plus_secs(self.settings().session_absolute_secs);
+        sessions::insert(
+            &mut *c,
+            NewSession {
+                id,
+                person: proof.person,
+                token_hash: &hash_token(&token),
+                mode: mode.as_str(),
+                user_agent: &meta.user_agent,
+                ip: &meta.ip,
+                expires_at,
+            },
+            now,
+        )
+        .await?;
+        if let Some(kind) = proof.factor {
+            sessions::mark_mfa(&mut *c, id, kind, now).await?;
+        }
+        persons::record_login(&mut *c, proof.person, now).await?;
+        Ok(IssuedSession {
+            token,
+            session: id,
+            person: proof.person,
+            expires_at,
+            cookie: mode == SessionMode::Cookie,
+        })
+    }
+}

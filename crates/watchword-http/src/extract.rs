@@ -17,9 +17,49 @@ use watchword_app::{Actor, Caller, Meta};
 pub const SESSION_COOKIE: &str = "__Host-watchword_session";
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
-#[derive(FromRequest)]
-#[from_request(via(axum::Json), rejection(ApiError))]
+/// A JSON request body: a JSON object (an array or a scalar is refused even where serde would
+/// read it into a struct) whose texts hold no control characters but tab and line breaks,
+/// read into `T`. Every refusal is a 4xx with a code.
 pub struct Json<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for Json<T> {
+    type Rejection = ApiError;
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        let axum::Json(v) = axum::Json::<serde_json::Value>::from_request(req, state).await?;
+        let invalid = |code, msg: &str| {
+            ApiError::new(axum::http::StatusCode::UNPROCESSABLE_ENTITY, code, msg)
+        };
+        if !v.is_object() {
+            return Err(invalid("invalid_body", "the body must be a JSON object"));
+        }
+        if has_control_characters(&v) {
+            return Err(invalid(
+                "invalid_characters",
+                "text in the body may not contain control characters (tab and line breaks aside)",
+            ));
+        }
+        T::deserialize(v)
+            .map(Json)
+            .map_err(|e| invalid("invalid_body", &e.to_string()))
+    }
+}
+
+/// Whether any string (or key) in a JSON value holds a control character other than tab, line
+/// feed and carriage return.
+fn has_control_characters(v: &serde_json::Value) -> bool {
+    let bad = |s: &str| {
+        s.chars()
+            .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+    };
+    match v {
+        serde_json::Value::String(s) => bad(s),
+        serde_json::Value::Array(a) => a.iter().any(has_control_characters),
+        serde_json::Value::Object(o) => o
+            .iter()
+            .any(|(k, v)| bad(k) || has_control_characters(v)),
+        _ => false,
+    }
+}
 
 impl<T: serde::Serialize> axum::response::IntoResponse for Json<T> {
     fn into_response(self) -> axum::response::Response {
@@ -252,4 +292,37 @@ pub fn session_cookie(token: &str, max_age_secs: i64) -> String {
 
 pub fn clear_session_cookie() -> String {
     format!("{SESSION_COOKIE}=; Path=/; Max-Age=0; Secure; HttpOnly; SameSite=Lax")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::client_ip;
+    use std::net::IpAddr;
+
+    fn ip(s: &str) -> Option<IpAddr> {
+        Some(s.parse().unwrap())
+    }
+
+    #[test]
+    fn the_client_is_the_right_most_address_not_a_trusted_proxy() {
+        let proxies: Vec<ipnet::IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        let peer = ip("10.0.0.5");
+        // A client-written left-most entry is not believed.
+        let h = ["6.6.6.6, 203.0.113.9"];
+        assert_eq!(client_ip(peer, h.into_iter(), &proxies), ip("203.0.113.9"));
+        // Chained trusted proxies are skipped; several headers read as one list.
+        let h = ["6.6.6.6", "203.0.113.9, 10.1.1.1"];
+        assert_eq!(client_ip(peer, h.into_iter(), &proxies), ip("203.0.113.9"));
+        // Text that is not an IP stops the walk at the last proxy.
+        let h = ["203.0.113.9, <script>"];
+        assert_eq!(client_ip(peer, h.into_iter(), &proxies), ip("10.0.0.5"));
+        // From a peer that is not a trusted proxy, the header is ignored.
+        let h = ["203.0.113.9"];
+        assert_eq!(client_ip(ip("198.51.100.7"), h.into_iter(), &proxies), ip("198.51.100.7"));
+        // No proxies configured: always the peer.
+        assert_eq!(client_ip(peer, h.into_iter(), &[]), ip("10.0.0.5"));
+        // Only proxies in the header: the left-most of them.
+        let h = ["10.2.2.2, 10.1.1.1"];
+        assert_eq!(client_ip(peer, h.into_iter(), &proxies), ip("10.2.2.2"));
+    }
 }

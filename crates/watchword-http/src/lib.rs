@@ -47,6 +47,9 @@ pub fn router(state: AppState) -> Router {
             HeaderName::from_static("cross-origin-opener-policy"),
             "same-origin",
         ),
+        // Answers carry credentials (session tokens, CSRF tokens, key secrets once) and
+        // personal data: no cache keeps them. Static assets set their own.
+        (header::CACHE_CONTROL, "no-store"),
     ];
     let mut router = api
         .route(
@@ -62,6 +65,7 @@ pub fn router(state: AppState) -> Router {
         .merge(web::router())
         .route_layer(middleware::from_fn(observe))
         .fallback(|| async { error::ApiError::not_found() })
+        .layer(middleware::from_fn(refuse_control_characters))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state);
     for (name, value) in headers {
@@ -71,6 +75,25 @@ pub fn router(state: AppState) -> Router {
         ));
     }
     router
+}
+
+/// A path or query whose decoded text holds a control character (NUL and the like) is refused
+/// before any handler sees it: 400 `invalid_characters`, alike on both databases.
+async fn refuse_control_characters(req: Request<Body>, next: Next) -> Response {
+    let uri = req.uri();
+    let raw = [uri.path(), uri.query().unwrap_or_default()];
+    let bad = raw.iter().any(|part| {
+        percent_encoding::percent_decode_str(part)
+            .any(|b| b < 0x20 || b == 0x7f)
+    });
+    if bad {
+        return axum::response::IntoResponse::into_response(error::ApiError::new(
+            axum::http::StatusCode::BAD_REQUEST,
+            "invalid_characters",
+            "the path or query contains control characters",
+        ));
+    }
+    next.run(req).await
 }
 
 /// Request metrics and a span per request carrying the matched route.

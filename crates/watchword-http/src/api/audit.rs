@@ -169,7 +169,7 @@ pub async fn list(
     w.write_record(head).map_err(csv_err)?;
     for e in &all {
         let opt = |v: &Option<String>| v.clone().unwrap_or_default();
-        w.write_record([
+        let record = [
             e.id.to_string(),
             e.created_at.rfc3339(),
             e.action.clone(),
@@ -182,9 +182,32 @@ pub async fn list(
             opt(&e.ip),
             opt(&e.user_agent),
             e.details.to_string(),
-        ])
-        .map_err(csv_err)?;
+        ];
+        w.write_record(record.iter().map(|c| neutralise(c).into_owned()))
+            .map_err(csv_err)?;
     }
     let bytes = w.into_inner().map_err(|e| csv_err(e.into_error().into()))?;
     Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], bytes).into_response())
+}
+
+/// OWASP's rule against CSV injection: a cell a spreadsheet would read as a formula (starting
+/// with `=`, `+`, `-`, `@`, a tab or a carriage return) is prefixed with `'` and so shown as text.
+fn neutralise(cell: &str) -> std::borrow::Cow<'_, str> {
+    match cell.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{cell}").into(),
+        _ => cell.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn formula_cells_are_neutralised() {
+        for cell in ["=HYPERLINK(\"http://x\")", "+1", "-2+3", "@SUM(A1)", "\tx", "\rx"] {
+            assert_eq!(super::neutralise(cell), format!("'{cell}"));
+        }
+        for cell in ["Mozilla/5.0", "", "1-2", "a=b"] {
+            assert_eq!(super::neutralise(cell), cell);
+        }
+    }
 }

@@ -40,7 +40,7 @@ pub fn install_crypto_provider() {
 use cache::AuthCache;
 use std::sync::Arc;
 use tokio::sync::{Notify, Semaphore};
-use watchword_domain::password::HashParams;
+use watchword_domain::password::{HashParams, Memory};
 use watchword_store::Store;
 
 /// A credential from the configuration; never printed.
@@ -143,6 +143,8 @@ struct Inner {
     store: Store,
     settings: Settings,
     hashing: Semaphore,
+    /// Argon2 working memories not in use (at most `hash_concurrency` exist).
+    hash_memory: std::sync::Mutex<Vec<Memory>>,
     cache: AuthCache<auth::Authenticated>,
     keys: api_keys::KeyCache,
     outbox_ready: Notify,
@@ -164,6 +166,7 @@ impl App {
         Self {
             inner: Arc::new(Inner {
                 hashing: Semaphore::new(settings.hash_concurrency.max(1)),
+                hash_memory: std::sync::Mutex::new(Vec::new()),
                 cache: AuthCache::new(100_000, settings.auth_cache_ttl_ms),
                 keys: api_keys::KeyCache::new(settings.api_key_cache_ttl_ms),
                 outbox_ready: Notify::new(),
@@ -218,10 +221,12 @@ impl App {
         });
     }
 
-    /// Runs Argon2 on the blocking pool, at most `hash_concurrency` at a time.
+    /// Runs Argon2 on the blocking pool, at most `hash_concurrency` at a time, each in a working
+    /// memory taken from the pool and put back after: the process holds at most
+    /// `hash_concurrency` × `m` KiB for hashing, however many logins come.
     async fn hashing<T: Send + 'static>(
         &self,
-        f: impl FnOnce(HashParams) -> T + Send + 'static,
+        f: impl for<'m> FnOnce(&mut Hasher<'m>) -> T + Send + 'static,
     ) -> Result<T, AppError> {
         let _permit = self
             .inner
@@ -230,8 +235,50 @@ impl App {
             .await
             .map_err(|_| AppError::internal("hashing pool closed"))?;
         let params = self.inner.settings.hash;
-        tokio::task::spawn_blocking(move || f(params))
-            .await
-            .map_err(|e| AppError::internal(format!("hashing task failed: {e}")))
+        let mut memory = self.take_memory();
+        let (out, memory) = tokio::task::spawn_blocking(move || {
+            let out = f(&mut Hasher {
+                params,
+                memory: &mut memory,
+            });
+            (out, memory)
+        })
+        .await
+        .map_err(|e| AppError::internal(format!("hashing task failed: {e}")))?;
+        self.inner
+            .hash_memory
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(memory);
+        Ok(out)
+    }
+
+    fn take_memory(&self) -> Memory {
+        self.inner
+            .hash_memory
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop()
+            .unwrap_or_default()
+    }
+}
+
+/// Argon2id at the server's parameters in a reused working memory (see [`App::hashing`]).
+pub(crate) struct Hasher<'m> {
+    params: HashParams,
+    memory: &'m mut Memory,
+}
+
+impl Hasher<'_> {
+    pub(crate) fn hash(&mut self, pw: &watchword_domain::password::Password) -> String {
+        self.params.hash_in(pw, self.memory)
+    }
+
+    pub(crate) fn verify(
+        &mut self,
+        pw: &watchword_domain::password::Password,
+        phc: &str,
+    ) -> watchword_domain::password::Verified {
+        self.params.verify_in(pw, phc, self.memory)
     }
 }

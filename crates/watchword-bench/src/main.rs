@@ -2,6 +2,7 @@
 //! `cargo run --release -p watchword-bench -- sweep --accounts N [--database-url URL]`
 //! `cargo run --release -p watchword-bench -- keys [--keys N] [--seconds N] [--database-url URL]`
 //! `cargo run --release -p watchword-bench -- mfa [--persons N] [--seconds N] [--database-url URL]`
+//! `cargo run --release -p watchword-bench -- memory [--logins N] [--concurrency N] [--settle S] [--database-url URL]`
 //!
 //! Starts the release `watchword` binary as its own process, then measures side by side in one
 //! run: requests/s of `GET /healthz` (the floor) and of `GET /api/v1/whoami` with a bearer session
@@ -57,6 +58,7 @@ where
 }
 
 mod keys;
+mod memory;
 mod mfa;
 mod sweep;
 
@@ -210,6 +212,9 @@ async fn main() {
             .and_then(|v| v.parse().ok())
             .unwrap_or(100_000);
         return sweep::run(n, arg("--database-url")).await;
+    }
+    if std::env::args().nth(1).as_deref() == Some("memory") {
+        return memory::run().await;
     }
     if std::env::args().nth(1).as_deref() == Some("mfa") {
         let n = arg("--persons").and_then(|v| v.parse().ok()).unwrap_or(400);

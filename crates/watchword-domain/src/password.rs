@@ -2,9 +2,8 @@
 //! common, not about the person) and Argon2id hashing to PHC strings.
 
 use crate::{DomainError, EmailAddress, FieldError};
-use argon2::password_hash::phc::PasswordHash;
-use argon2::password_hash::{PasswordHasher, PasswordVerifier};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::phc::{Output, PasswordHash, Salt};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use std::fmt;
 
 pub const MIN_LEN: usize = 12;
@@ -201,34 +200,99 @@ impl HashParams {
 
     /// Hashes to a PHC string (`$argon2id$v=19$m=…,t=…,p=…$salt$hash`).
     pub fn hash(self, pw: &Password) -> String {
-        self.argon2()
-            .hash_password(pw.expose().as_bytes())
-            .expect("argon2 hashing with validated parameters cannot fail")
-            .to_string()
+        self.hash_in(pw, &mut Memory::default())
     }
 
     /// Verifies with the parameters recorded in the PHC string.
     pub fn verify(self, pw: &Password, phc: &str) -> Verified {
+        self.verify_in(pw, phc, &mut Memory::default())
+    }
+
+    /// [`Self::hash`] in `memory`, which is grown as needed and kept for the next hash.
+    pub fn hash_in(self, pw: &Password, memory: &mut Memory) -> String {
+        let argon = self.argon2();
+        let mut salt = [0u8; 16];
+        getrandom::fill(&mut salt).expect("the operating system gives random bytes");
+        let mut out = [0u8; 32];
+        argon
+            .hash_password_into_with_memory(
+                pw.expose().as_bytes(),
+                &salt,
+                &mut out,
+                memory.blocks(argon.params().block_count()),
+            )
+            .expect("argon2 hashing with validated parameters cannot fail");
+        PasswordHash {
+            algorithm: Algorithm::Argon2id.ident(),
+            version: Some(Version::V0x13.into()),
+            params: argon.params().try_into().expect("validated parameters encode"),
+            salt: Some(Salt::new(&salt).expect("16 bytes is a valid salt")),
+            hash: Some(Output::new(&out).expect("32 bytes is a valid output")),
+        }
+        .to_string()
+    }
+
+    /// [`Self::verify`] in `memory`: recomputes the hash with the string's own algorithm,
+    /// version, parameters and salt, and compares the outputs in constant time.
+    pub fn verify_in(self, pw: &Password, phc: &str, memory: &mut Memory) -> Verified {
         let Ok(parsed) = PasswordHash::new(phc) else {
             return Verified::No;
         };
-        if self
-            .argon2()
-            .verify_password(pw.expose().as_bytes(), &parsed)
-            .is_err()
-        {
+        let (Some(salt), Some(expected)) = (&parsed.salt, &parsed.hash) else {
+            return Verified::No;
+        };
+        let (Ok(algorithm), Ok(params)) = (
+            Algorithm::try_from(parsed.algorithm.as_str()),
+            Params::try_from(&parsed),
+        ) else {
+            return Verified::No;
+        };
+        let version = match parsed.version.map(Version::try_from) {
+            None => Version::default(),
+            Some(Ok(v)) => v,
+            Some(Err(_)) => return Verified::No,
+        };
+        let argon = Argon2::new(algorithm, version, params);
+        let mut out = vec![0u8; expected.len()];
+        let computed = argon.hash_password_into_with_memory(
+            pw.expose().as_bytes(),
+            salt.as_ref(),
+            &mut out,
+            memory.blocks(argon.params().block_count()),
+        );
+        if computed.is_err() || Output::new(&out).ok().as_ref() != Some(expected) {
             return Verified::No;
         }
-        let current = Params::try_from(&parsed).ok();
-        let up_to_date = parsed.algorithm.as_str() == "argon2id"
-            && current.is_some_and(|c| {
-                c.m_cost() >= self.m_kib && c.t_cost() >= self.t && c.p_cost() >= self.p
-            });
+        let current = argon.params();
+        let up_to_date = algorithm == Algorithm::Argon2id
+            && current.m_cost() >= self.m_kib
+            && current.t_cost() >= self.t
+            && current.p_cost() >= self.p;
         if up_to_date {
             Verified::Yes
         } else {
             Verified::YesNeedsRehash
         }
+    }
+}
+
+/// Argon2's working memory (`m` KiB), kept between hashes: a server reuses one per concurrent
+/// hash instead of asking the allocator for 19 MiB each time (which glibc keeps in its arenas
+/// once freed, so a login flood would leave the process holding many of them).
+#[derive(Default)]
+pub struct Memory(Vec<Block>);
+
+impl Memory {
+    fn blocks(&mut self, count: usize) -> &mut [Block] {
+        if self.0.len() < count {
+            self.0 = vec![Block::default(); count];
+        }
+        &mut self.0[..count]
+    }
+
+    /// Bytes held.
+    pub fn size(&self) -> usize {
+        self.0.len() * Block::SIZE
     }
 }
 
@@ -287,5 +351,39 @@ mod tests {
         assert_eq!(stronger.verify(&pw, &phc), Verified::YesNeedsRehash);
         assert!(HashParams::new(4096, 2, 1).is_err());
         assert_eq!(p.verify(&pw, "not a phc"), Verified::No);
+    }
+}
+
+#[cfg(test)]
+mod hashing_tests {
+    use super::*;
+    use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+
+    #[test]
+    fn hashes_in_reused_memory_agree_with_argon2s_own_api() {
+        let params = HashParams::OWASP_MIN;
+        let pw = Password::new("vivid-Lantern-47-orbit!".into());
+        let mut memory = Memory::default();
+        // Ours, checked by argon2's own verifier; and argon2's, checked by ours.
+        let ours = params.hash_in(&pw, &mut memory);
+        assert!(ours.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{ours}");
+        let parsed = PasswordHash::new(&ours).unwrap();
+        assert!(params.argon2().verify_password(b"vivid-Lantern-47-orbit!", &parsed).is_ok());
+        let theirs = params.argon2().hash_password(b"vivid-Lantern-47-orbit!").unwrap().to_string();
+        assert_eq!(params.verify_in(&pw, &theirs, &mut memory), Verified::Yes);
+        // The same memory serves every later hash; wrong passwords and strings are refused.
+        let held = memory.size();
+        assert_eq!(held, 19 * 1024 * 1024);
+        assert_eq!(params.verify_in(&pw, &ours, &mut memory), Verified::Yes);
+        let wrong = Password::new("vivid-Lantern-47-orbit?".into());
+        assert_eq!(params.verify_in(&wrong, &ours, &mut memory), Verified::No);
+        assert_eq!(params.verify_in(&pw, "$argon2id$v=19$garbage", &mut memory), Verified::No);
+        assert_eq!(memory.size(), held);
+        // Weaker stored parameters verify, and ask for a rehash.
+        let weak = Argon2::new(Algorithm::Argon2id, Version::V0x13, Params::new(8192, 1, 1, None).unwrap())
+            .hash_password(b"vivid-Lantern-47-orbit!")
+            .unwrap()
+            .to_string();
+        assert_eq!(params.verify_in(&pw, &weak, &mut memory), Verified::YesNeedsRehash);
     }
 }

@@ -37,7 +37,9 @@ const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-
 
 pub fn router(state: AppState) -> Router {
     let (api, openapi) = api::router().split_for_parts();
-    let openapi = Arc::new(openapi.to_json().unwrap_or_default());
+    let mut doc = serde_json::to_value(&openapi).unwrap_or_default();
+    api::openapi::finish(&mut doc);
+    let openapi = Arc::new(doc.to_string());
     let headers = [
         (header::CONTENT_SECURITY_POLICY, CSP),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),

@@ -82,7 +82,7 @@ pub struct CompleteReviewRequest {
 }
 
 /// Every member with what to look at, the last completed review and whether one is due.
-#[utoipa::path(get, path = "/api/v1/accounts/{account_id}/access-review", tag = "members", params(("account_id" = Uuid, Path)),
+#[utoipa::path(get, path = "/api/v1/accounts/{account_id}/access-review", operation_id = "get_access_review", tag = "members", params(("account_id" = Uuid, Path)),
     responses((status = 200, body = AccessReviewDto), (status = 403, body = ErrorBody, description = "forbidden: needs users:manage")))]
 pub async fn get(
     State(state): State<AppState>,
@@ -94,7 +94,7 @@ pub async fn get(
 }
 
 /// Record that the caller reviewed the account's access now (audit `access_review.completed`).
-#[utoipa::path(post, path = "/api/v1/accounts/{account_id}/access-review", tag = "members", params(("account_id" = Uuid, Path)),
+#[utoipa::path(post, path = "/api/v1/accounts/{account_id}/access-review", operation_id = "complete_access_review", tag = "members", params(("account_id" = Uuid, Path)),
     request_body = CompleteReviewRequest,
     responses((status = 201, body = CompletedReviewDto), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody, description = "invalid_note")))]
 pub async fn complete(

@@ -273,7 +273,7 @@ pub async fn reactivate(
 }
 
 /// Remove a member or withdraw an invitation.
-#[utoipa::path(delete, path = "/api/v1/accounts/{account_id}/members/{member_id}", tag = "members",
+#[utoipa::path(delete, path = "/api/v1/accounts/{account_id}/members/{member_id}", operation_id = "remove_member", tag = "members",
     params(("account_id" = Uuid, Path), ("member_id" = Uuid, Path)), responses((status = 204), (status = "4XX", body = ErrorBody)))]
 pub async fn remove(
     State(state): State<AppState>,

@@ -16,6 +16,7 @@ use watchword_store::audit::{EventRow, Filter};
 const EXPORT_MAX: usize = 100_000;
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
     /// Exact action, e.g. `member.invited`.
@@ -95,7 +96,7 @@ fn instant(field: &'static str, v: Option<&str>) -> Result<Option<Millis>, ApiEr
 }
 
 /// Audit events of the account, newest first; needs `audit_log:read`.
-#[utoipa::path(get, path = "/api/v1/accounts/{account_id}/audit-events", tag = "audit", params(("account_id" = Uuid, Path), AuditQuery),
+#[utoipa::path(get, path = "/api/v1/accounts/{account_id}/audit-events", operation_id = "list_audit_events", tag = "audit", params(("account_id" = Uuid, Path), AuditQuery),
     responses((status = 200, body = AuditPage, description = "JSON page; JSON lines or CSV with `format`"), (status = "4XX", body = ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,

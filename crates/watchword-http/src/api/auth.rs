@@ -213,7 +213,7 @@ pub struct MfaChallengeResponse {
 
 /// Log in with email and password. Wrong email and wrong password answer the same. A person
 /// with a second factor gets a challenge instead of a session.
-#[utoipa::path(post, path = "/api/v1/login", tag = "auth", request_body = LoginRequest,
+#[utoipa::path(post, path = "/api/v1/login", operation_id = "login", tag = "auth", request_body = LoginRequest,
     responses((status = 200, body = LoginResponse, description = "a session; or MfaChallengeResponse when a second factor is due"),
         (status = 401, body = ErrorBody, description = "invalid_credentials"),
         (status = 429, body = ErrorBody, description = "too_many_attempts: 10 failed logins of this email, or 50 from this IP, in 15 minutes")))]

@@ -67,6 +67,7 @@ pub struct CandidateDto {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CandidateQuery {
     /// Prefix of a member's name (any word) or email.
     #[serde(default)]
@@ -104,7 +105,7 @@ impl From<&HistoryRow> for ContactChangeDto {
 }
 
 /// The account's Security Contact.
-#[utoipa::path(get, path = "/api/v1/accounts/{account_id}/security-contact", tag = "security contact", params(("account_id" = Uuid, Path)),
+#[utoipa::path(get, path = "/api/v1/accounts/{account_id}/security-contact", operation_id = "get_security_contact", tag = "security contact", params(("account_id" = Uuid, Path)),
     responses((status = 200, body = SecurityContactDto), (status = 404, body = ErrorBody, description = "also for roles other than Owner and Admin")))]
 pub async fn get(
     State(state): State<AppState>,
@@ -118,7 +119,7 @@ pub async fn get(
 /// Pick the Security Contact. Needs an authentication within the last 15 minutes
 /// (`403 reauthentication_required`; see `POST /api/v1/me/reauthenticate`); an ineligible pick is
 /// `422 ineligible_security_contact` with one field error per reason.
-#[utoipa::path(put, path = "/api/v1/accounts/{account_id}/security-contact", tag = "security contact", params(("account_id" = Uuid, Path)),
+#[utoipa::path(put, path = "/api/v1/accounts/{account_id}/security-contact", operation_id = "set_security_contact", tag = "security contact", params(("account_id" = Uuid, Path)),
     request_body = SetContactRequest, responses((status = 200, body = SecurityContactDto), (status = "4XX", body = ErrorBody)))]
 pub async fn put(
     State(state): State<AppState>,

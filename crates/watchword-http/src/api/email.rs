@@ -21,7 +21,7 @@ pub struct EmailChangeAccepted {
 
 /// Ask to change your login email (authentication within 15 minutes). A link goes to the new
 /// address; the answer is the same whether another login holds that address or not.
-#[utoipa::path(post, path = "/api/v1/me/email", tag = "me", request_body = EmailChangeRequest,
+#[utoipa::path(post, path = "/api/v1/me/email", operation_id = "request_email_change", tag = "me", request_body = EmailChangeRequest,
     responses((status = 202, body = EmailChangeAccepted), (status = "4XX", body = ErrorBody, description = "invalid_email, same_email, reauthentication_required")))]
 pub async fn request(
     State(state): State<AppState>,
@@ -49,7 +49,7 @@ pub struct EmailChanged {
 }
 
 /// Confirm a new login email with the token from the link sent to it; the old address is told.
-#[utoipa::path(post, path = "/api/v1/me/email/confirm", tag = "me", request_body = EmailConfirmRequest,
+#[utoipa::path(post, path = "/api/v1/me/email/confirm", operation_id = "confirm_email_change", tag = "me", request_body = EmailConfirmRequest,
     responses((status = 200, body = EmailChanged), (status = 422, body = ErrorBody, description = "invalid_email_token"),
         (status = 409, body = ErrorBody, description = "email_taken")))]
 pub async fn confirm(

@@ -150,7 +150,7 @@ fn id_path(a: Uuid) -> AccountId {
 }
 
 /// The account's API keys, newest first, revoked ones included.
-#[utoipa::path(get, path = "/api/v1/accounts/{account_id}/api-keys", tag = "api keys", params(("account_id" = Uuid, Path)),
+#[utoipa::path(get, path = "/api/v1/accounts/{account_id}/api-keys", operation_id = "list_api_keys", tag = "api keys", params(("account_id" = Uuid, Path)),
     responses((status = 200, body = Vec<ApiKeyDto>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
@@ -166,7 +166,7 @@ pub async fn list(
 
 /// Create a key (`api_keys:manage`, authentication within 15 minutes). The secret is in this
 /// response only.
-#[utoipa::path(post, path = "/api/v1/accounts/{account_id}/api-keys", tag = "api keys", params(("account_id" = Uuid, Path)),
+#[utoipa::path(post, path = "/api/v1/accounts/{account_id}/api-keys", operation_id = "create_api_key", tag = "api keys", params(("account_id" = Uuid, Path)),
     request_body = CreateApiKeyRequest, responses((status = 201, body = NewApiKeyDto), (status = "4XX", body = ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
@@ -184,7 +184,7 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(issued.into())))
 }
 
-#[utoipa::path(get, path = "/api/v1/accounts/{account_id}/api-keys/{key_id}", tag = "api keys",
+#[utoipa::path(get, path = "/api/v1/accounts/{account_id}/api-keys/{key_id}", operation_id = "get_api_key", tag = "api keys",
     params(("account_id" = Uuid, Path), ("key_id" = String, Path)),
     responses((status = 200, body = ApiKeyDto), (status = 404, body = ErrorBody)))]
 pub async fn get(
@@ -200,7 +200,7 @@ pub async fn get(
 }
 
 /// Revoke a key: it stops working at once on this node and within a second on every node.
-#[utoipa::path(delete, path = "/api/v1/accounts/{account_id}/api-keys/{key_id}", tag = "api keys",
+#[utoipa::path(delete, path = "/api/v1/accounts/{account_id}/api-keys/{key_id}", operation_id = "revoke_api_key", tag = "api keys",
     params(("account_id" = Uuid, Path), ("key_id" = String, Path)),
     responses((status = 204), (status = 404, body = ErrorBody)))]
 pub async fn revoke(
@@ -216,7 +216,7 @@ pub async fn revoke(
 }
 
 /// A new key with the next numbered name, the same scopes and expiry policy.
-#[utoipa::path(post, path = "/api/v1/accounts/{account_id}/api-keys/{key_id}/clone", tag = "api keys",
+#[utoipa::path(post, path = "/api/v1/accounts/{account_id}/api-keys/{key_id}/clone", operation_id = "clone_api_key", tag = "api keys",
     params(("account_id" = Uuid, Path), ("key_id" = String, Path)),
     responses((status = 201, body = NewApiKeyDto), (status = "4XX", body = ErrorBody)))]
 pub async fn clone(
@@ -229,7 +229,7 @@ pub async fn clone(
 }
 
 /// Clone the key and let the old one expire after the grace period (body optional).
-#[utoipa::path(post, path = "/api/v1/accounts/{account_id}/api-keys/{key_id}/rotate", tag = "api keys",
+#[utoipa::path(post, path = "/api/v1/accounts/{account_id}/api-keys/{key_id}/rotate", operation_id = "rotate_api_key", tag = "api keys",
     params(("account_id" = Uuid, Path), ("key_id" = String, Path)), request_body(content = Option<RotateRequest>),
     responses((status = 201, body = NewApiKeyDto), (status = "4XX", body = ErrorBody)))]
 pub async fn rotate(

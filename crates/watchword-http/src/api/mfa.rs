@@ -143,7 +143,7 @@ pub async fn confirm_totp(
 
 /// Remove a factor (authentication within 15 minutes). The last one stays while an account of
 /// yours requires MFA (`409 last_factor_required`).
-#[utoipa::path(delete, path = "/api/v1/me/mfa/{factor_id}", tag = "me", params(("factor_id" = String, Path)),
+#[utoipa::path(delete, path = "/api/v1/me/mfa/{factor_id}", operation_id = "remove_factor", tag = "me", params(("factor_id" = String, Path)),
     responses((status = 204), (status = "4XX", body = ErrorBody)))]
 pub async fn remove(
     State(state): State<AppState>,
@@ -161,7 +161,7 @@ pub struct RenameRequest {
 }
 
 /// Rename a factor (e.g. "YubiKey on my keyring").
-#[utoipa::path(patch, path = "/api/v1/me/mfa/{factor_id}", tag = "me", params(("factor_id" = String, Path)),
+#[utoipa::path(patch, path = "/api/v1/me/mfa/{factor_id}", operation_id = "rename_factor", tag = "me", params(("factor_id" = String, Path)),
     request_body = RenameRequest, responses((status = 204), (status = "4XX", body = ErrorBody)))]
 pub async fn rename(
     State(state): State<AppState>,
@@ -226,7 +226,7 @@ pub(crate) fn proof<'a>(
 }
 
 /// Finish a login with a second factor; the session mode is the one the password step asked for.
-#[utoipa::path(post, path = "/api/v1/login/mfa", tag = "auth", request_body = LoginMfaRequest,
+#[utoipa::path(post, path = "/api/v1/login/mfa", operation_id = "login_second_factor", tag = "auth", request_body = LoginMfaRequest,
     responses((status = 200, body = super::auth::LoginResponse), (status = 401, body = ErrorBody, description = "invalid_code"),
         (status = 429, body = ErrorBody, description = "too_many_attempts")))]
 pub async fn login(

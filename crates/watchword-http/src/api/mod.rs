@@ -9,6 +9,7 @@ pub mod dto;
 pub mod email;
 pub mod keys;
 pub mod mfa;
+pub mod openapi;
 pub mod passkeys;
 pub mod sms;
 

@@ -34,7 +34,7 @@ impl From<Ceremony> for CeremonyDto {
 }
 
 /// Start adding a passkey or security key (authentication within 15 minutes).
-#[utoipa::path(post, path = "/api/v1/me/mfa/passkeys", tag = "me",
+#[utoipa::path(post, path = "/api/v1/me/mfa/passkeys", operation_id = "start_passkey", tag = "me",
     responses((status = 201, body = CeremonyDto), (status = "4XX", body = ErrorBody)))]
 pub async fn start(
     State(state): State<AppState>,

@@ -41,7 +41,7 @@ fn sent(factor_id: Option<String>, phone_hint: String) -> (StatusCode, Json<SmsS
 }
 
 /// Start adding a phone number (authentication within 15 minutes): a code is texted to it.
-#[utoipa::path(post, path = "/api/v1/me/mfa/sms", tag = "me", request_body = StartSmsRequest,
+#[utoipa::path(post, path = "/api/v1/me/mfa/sms", operation_id = "start_sms_factor", tag = "me", request_body = StartSmsRequest,
     responses((status = 202, body = SmsSentDto), (status = 429, body = ErrorBody, description = "sms_rate_limited"), (status = "4XX", body = ErrorBody)))]
 pub async fn start(
     State(state): State<AppState>,
@@ -64,7 +64,7 @@ pub struct ConfirmSmsRequest {
 }
 
 /// Confirm a phone number with the code texted to it.
-#[utoipa::path(post, path = "/api/v1/me/mfa/sms/confirm", tag = "me", request_body = ConfirmSmsRequest,
+#[utoipa::path(post, path = "/api/v1/me/mfa/sms/confirm", operation_id = "confirm_sms_factor", tag = "me", request_body = ConfirmSmsRequest,
     responses((status = 200, body = ConfirmedDto), (status = "4XX", body = ErrorBody)))]
 pub async fn confirm(
     State(state): State<AppState>,
@@ -91,7 +91,7 @@ pub struct LoginSmsRequest {
 
 /// Text a code for the second step of a login; finish with `POST /api/v1/login/mfa`
 /// (`method: sms`).
-#[utoipa::path(post, path = "/api/v1/login/mfa/sms", tag = "auth", request_body = LoginSmsRequest,
+#[utoipa::path(post, path = "/api/v1/login/mfa/sms", operation_id = "send_login_sms", tag = "auth", request_body = LoginSmsRequest,
     responses((status = 202, body = SmsSentDto), (status = 401, body = ErrorBody, description = "invalid_code: the challenge is not live"),
         (status = 429, body = ErrorBody, description = "sms_rate_limited")))]
 pub async fn login(

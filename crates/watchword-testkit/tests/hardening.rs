@@ -433,3 +433,39 @@ both_backends!(
         assert_eq!(res.headers()["cache-control"], "no-store");
     }
 );
+
+both_backends!(
+    every_way_to_a_session_asks_a_person_with_a_second_factor_for_it,
+    |app: TestApp| async move {
+        let ada = app.signup("Acme", "Ada Lovelace", "ada@example.com").await;
+        let bob = app.signup("Bobs", "Bob Builder", "bob@example.com").await;
+        enrol_totp(&app, &bob).await;
+        const SESSIONS: &str = "SELECT COUNT(*) AS n FROM sessions WHERE person_id = $1";
+        let before = count(&app, SESSIONS, &[&bob.person]).await;
+        // Password login: a challenge, no session.
+        let (s, v) = app.login("bob@example.com", PASSWORD).await;
+        assert_eq!(s, StatusCode::OK);
+        assert!(v["mfa_required"] == true && v.get("session_token").is_none(), "{v}");
+        // The challenge without a right code: no session.
+        let body = json!({"challenge_id": v["challenge_id"], "method": "totp", "code": "000000"});
+        let (s, _) = app.call(Method::POST, "/api/v1/login/mfa", None, Some(body)).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+        // Signup with his email and password: 202, no session.
+        let body = json!({"account_name": "X", "name": "Bob", "email": "bob@example.com", "password": PASSWORD});
+        let (s, v) = app.call(Method::POST, "/api/v1/signup", None, Some(body)).await;
+        assert_eq!((s, v), (StatusCode::ACCEPTED, json!({"status": "verification_sent"})));
+        // An invitation link alone: refused.
+        app.post(&format!("/api/v1/accounts/{}/invitations", ada.account), &ada.token, json!({"email": "bob@example.com", "role": "analyst"})).await;
+        let token = app.invitation_token("bob@example.com").await;
+        let body = json!({"token": token, "name": "Bob", "password": PASSWORD, "session_mode": "token"});
+        let (s, v) = app.call(Method::POST, "/api/v1/invitations/accept", None, Some(body)).await;
+        assert_eq!((s, code(&v)), (StatusCode::FORBIDDEN, "login_required"));
+        // A passwordless passkey answer that is not one: no session.
+        let (s, o) = app.call(Method::POST, "/api/v1/login/passkey/options", None, Some(json!({}))).await;
+        assert_eq!(s, StatusCode::OK, "{o}");
+        let body = json!({"ceremony_id": o["ceremony_id"], "credential": {"id": "x", "rawId": "x", "type": "public-key", "response": {}}});
+        let (s, _) = app.call(Method::POST, "/api/v1/login/passkey", None, Some(body)).await;
+        assert!(s.is_client_error());
+        assert_eq!(count(&app, SESSIONS, &[&bob.person]).await, before, "no way opened a session for Bob without his second factor");
+    }
+);

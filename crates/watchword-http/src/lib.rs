@@ -68,6 +68,13 @@ pub fn router(state: AppState) -> Router {
         .route_layer(middleware::from_fn(observe))
         .fallback(|| async { error::ApiError::not_found() })
         .layer(middleware::from_fn(refuse_control_characters))
+        // The last resort: a panicking handler answers the opaque 500 body and is logged; the
+        // server goes on.
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
+            axum::response::IntoResponse::into_response(error::ApiError::from(
+                watchword_app::AppError::internal("a request handler panicked"),
+            ))
+        }))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state);
     for (name, value) in headers {

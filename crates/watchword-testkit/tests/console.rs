@@ -35,6 +35,25 @@ both_backends!(console_end_to_end, |app: TestApp| async move {
         "{}",
         b.text().await
     );
+    // The account switcher creates a further account for the signed-in person.
+    b.goto(&app.url("/app")).await;
+    b.fill("new_account_name", "Acme Labs").await;
+    b.click("#create-account").await;
+    assert!(b.text().await.contains("Members of Acme Labs"), "{}", b.text().await);
+    b.goto(&app.url("/app")).await;
+    assert!(
+        b.text().await.contains("Acme Labs") && b.text().await.contains("Acme"),
+        "{}",
+        b.text().await
+    );
+    b.client
+        .find(Locator::LinkText("Acme"))
+        .await
+        .expect("Acme in the switcher")
+        .click()
+        .await
+        .expect("open Acme");
+    assert!(b.text().await.contains("Members of Acme"), "{}", b.text().await);
     // Invite Grace as Analyst.
     b.fill("invite-email", "grace@example.com").await;
     b.click("form[action$='/members/invite'] button").await;

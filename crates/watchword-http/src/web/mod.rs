@@ -61,6 +61,7 @@ pub fn router() -> Router<AppState> {
             get(pages::accept_form).post(pages::accept),
         )
         .route("/app", get(pages::home))
+        .route("/accounts/new", post(pages::create_account))
         .route("/accounts/{account_id}/members", get(pages::members))
         .route("/accounts/{account_id}/members/invite", post(pages::invite))
         .route(

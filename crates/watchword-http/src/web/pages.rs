@@ -439,10 +439,10 @@ struct HomePage {
     notice: Option<String>,
     error: Option<String>,
     accounts: Vec<(String, String, String)>,
+    csrf: String,
 }
 
-pub async fn home(s: Option<Session>) -> Response {
-    let Some(s) = s else { return to_login() };
+fn home_page(s: &Session, status: StatusCode, error: Option<String>) -> Response {
     let accounts = s
         .auth
         .memberships
@@ -450,15 +450,41 @@ pub async fn home(s: Option<Session>) -> Response {
         .map(|(a, m)| (a.id.to_string(), a.name.clone(), m.role_name.clone()))
         .collect();
     render(
-        StatusCode::OK,
+        status,
         HomePage {
             title: "Accounts",
-            chrome: Some(Chrome::new(&s, None)),
+            chrome: Some(Chrome::new(s, None)),
             notice: None,
-            error: None,
+            error,
             accounts,
+            csrf: s.csrf_token(),
         },
     )
+}
+
+pub async fn home(s: Option<Session>) -> Response {
+    let Some(s) = s else { return to_login() };
+    home_page(&s, StatusCode::OK, None)
+}
+
+/// The account switcher's "New account": a signed-in person creates an account they own.
+pub async fn create_account(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    s: Option<Session>,
+    Form(f): Form<Fields>,
+) -> Response {
+    if let Err(r) = form_guard(&headers, &s, &f) {
+        return r;
+    }
+    let s = s.expect("checked by form_guard");
+    match state.app.create_account(&s.actor, field(&f, "name")).await {
+        Ok((account, _)) => Redirect::to(&format!("/accounts/{account}/members")).into_response(),
+        Err(e) => {
+            let (status, msg) = message(&e);
+            home_page(&s, status, Some(msg))
+        }
+    }
 }
 
 #[derive(Template)]

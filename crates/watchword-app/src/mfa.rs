@@ -187,9 +187,8 @@ impl App {
         Ok(m)
     }
 
-    /// Checks a proof by `method` and spends it (a TOTP step, an SMS code, a recovery code or a
-    /// passkey ceremony is accepted once). Returns the factor kind passed, or None when wrong.
-    /// Only [`App::check_code`] (the gate) calls it.
+    /// The check behind the gate's [`App::check_code`], which alone turns the kind passed into
+    /// a `FactorPassed`.
     pub(crate) async fn check_code_kind(
         &self,
         c: &mut Conn,

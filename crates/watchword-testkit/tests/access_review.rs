@@ -98,12 +98,13 @@ both_backends!(a_review_shows_what_to_look_at, |app: TestApp| async move {
         (s, code(&v)),
         (StatusCode::UNPROCESSABLE_ENTITY, "invalid_note")
     );
+    // A control character is refused at the edge, before the note's own rule.
     let (s, v) = app
         .post(&path, &ada.token, json!({"note": "a\u{7}b"}))
         .await;
     assert_eq!(
         (s, code(&v)),
-        (StatusCode::UNPROCESSABLE_ENTITY, "invalid_note")
+        (StatusCode::UNPROCESSABLE_ENTITY, "invalid_characters")
     );
     assert_eq!(
         app.get(&path, &ada.token).await.1["last_review"],

@@ -143,6 +143,11 @@ impl App {
         ip: &str,
         now: Millis,
     ) -> Result<(), AppError> {
+        // Counted and written one at a time per person and per IP, so parallel requests cannot
+        // both see room (the code is inserted on the same transaction).
+        let keys = [format!("sms-person:{person}"), format!("sms-ip:{ip}")];
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        watchword_store::limits::lock(&mut *c, self.store().dialect(), &keys).await?;
         let (by_person, by_ip, latest) =
             store::sent_since(c, person, ip, now.minus_secs(3600)).await?;
         if latest.is_some_and(|t| now.0 - t.0 < MIN_INTERVAL_SECS * 1000) {

@@ -24,16 +24,8 @@ pub async fn take(
     buckets: &[Bucket],
     now: Millis,
 ) -> Result<Result<Vec<i64>, usize>, StoreError> {
-    let mut order: Vec<usize> = (0..buckets.len()).collect();
-    order.sort_by(|a, b| buckets[*a].key.cmp(&buckets[*b].key));
-    if dialect == Dialect::Postgres {
-        for i in &order {
-            sqlx::query("SELECT CAST(1 AS BIGINT) AS one FROM pg_advisory_xact_lock(hashtextextended($1, 7))")
-                .bind(&buckets[*i].key)
-                .fetch_one(&mut *c)
-                .await?;
-        }
-    }
+    let keys: Vec<&str> = buckets.iter().map(|b| b.key.as_str()).collect();
+    lock(&mut *c, dialect, &keys).await?;
     let mut counts = Vec::with_capacity(buckets.len());
     for (i, b) in buckets.iter().enumerate() {
         // Slots that no longer count are forgotten as the bucket is used.
@@ -61,6 +53,27 @@ pub async fn take(
             .await?;
     }
     Ok(Ok(counts))
+}
+
+/// Locks the named buckets for the rest of the transaction, in key order (so two transactions
+/// never wait on each other crosswise): PostgreSQL transaction-level advisory locks; SQLite's
+/// write transaction is exclusive already. For limits counted over other tables (SMS codes).
+pub async fn lock(c: &mut Conn, dialect: Dialect, keys: &[&str]) -> Result<(), StoreError> {
+    if dialect != Dialect::Postgres {
+        return Ok(());
+    }
+    let mut keys = keys.to_vec();
+    keys.sort_unstable();
+    keys.dedup();
+    for key in keys {
+        sqlx::query(
+            "SELECT CAST(1 AS BIGINT) AS one FROM pg_advisory_xact_lock(hashtextextended($1, 7))",
+        )
+        .bind(key)
+        .fetch_one(&mut *c)
+        .await?;
+    }
+    Ok(())
 }
 
 /// Gives slot `id` back in every bucket (e.g. a login that succeeded does not count).

@@ -469,3 +469,38 @@ both_backends!(
         assert_eq!(count(&app, SESSIONS, &[&bob.person]).await, before, "no way opened a session for Bob without his second factor");
     }
 );
+
+both_backends!(
+    emailed_links_work_once_under_parallel_use,
+    |app: TestApp| async move {
+        let ada = app.signup("Acme", "Ada Lovelace", "ada@example.com").await;
+        // A password reset link, eight times at once.
+        let (s, _) = app.call(Method::POST, "/api/v1/password-reset", None, Some(json!({"email": "ada@example.com"}))).await;
+        assert_eq!(s, StatusCode::ACCEPTED);
+        let mail = app.wait_for_email("ada@example.com", "Reset").await;
+        let token = watchword_testkit::mail::link_token(&mail.text).unwrap();
+        let body = json!({"token": token, "new_password": "another-Lantern-99-orbit!"});
+        let statuses = burst(&app, 8, "/api/v1/password-reset/confirm", None, body).await;
+        assert_eq!(tally(&statuses, 204), 1, "{statuses:?}");
+        assert_eq!(tally(&statuses, 422), 7, "{statuses:?}");
+        // An invitation link, eight new people at once.
+        let (s, v) = app.login("ada@example.com", "another-Lantern-99-orbit!").await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        let token_ada = v["session_token"].as_str().unwrap().to_owned();
+        let (s, _) = app.post(&format!("/api/v1/accounts/{}/invitations", ada.account), &token_ada, json!({"email": "grace@example.com", "role": "analyst"})).await;
+        assert_eq!(s, StatusCode::CREATED);
+        let token = app.invitation_token("grace@example.com").await;
+        let body = json!({"token": token, "name": "Grace Hopper", "password": PASSWORD, "session_mode": "token"});
+        let statuses = burst(&app, 8, "/api/v1/invitations/accept", None, body).await;
+        assert_eq!(tally(&statuses, 200), 1, "{statuses:?}");
+        assert_eq!(count(&app, "SELECT COUNT(*) AS n FROM persons WHERE email = 'grace@example.com'", &[]).await, 1);
+        // An email change link, eight times at once.
+        let (s, _) = app.post("/api/v1/me/email", &token_ada, json!({"email": "ada.l@example.com"})).await;
+        assert_eq!(s, StatusCode::ACCEPTED);
+        let mail = app.wait_for_email("ada.l@example.com", "Confirm your new").await;
+        let token = watchword_testkit::mail::link_token(&mail.text).unwrap();
+        let statuses = burst(&app, 8, "/api/v1/me/email/confirm", None, json!({"token": token})).await;
+        assert_eq!(tally(&statuses, 200), 1, "{statuses:?}");
+        assert_eq!(tally(&statuses, 422), 7, "{statuses:?}");
+    }
+);

@@ -374,3 +374,51 @@ both_backends!(
         );
     }
 );
+
+both_backends!(
+    parallel_requests_get_one_text_per_thirty_seconds,
+    |app: TestApp| async move {
+        let ada = app.signup("Acme", "Ada", "ada@example.com").await;
+        enrol(&app, &ada).await;
+        app.age_sms_codes(3600).await;
+        let ch = challenge(&app, "ada@example.com").await;
+        let calls = (0..20).map(|_| text_login_code(&app, &ch));
+        let statuses: Vec<u16> = futures_util::future::join_all(calls)
+            .await
+            .into_iter()
+            .map(|(s, _)| s.as_u16())
+            .collect();
+        assert_eq!(statuses.iter().filter(|s| **s == 202).count(), 1, "{statuses:?}");
+        assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 19, "{statuses:?}");
+        let mut c = app.app().store().read().await.unwrap();
+        use sqlx::Row;
+        let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM sms_codes WHERE purpose = 'verify'")
+            .fetch_one(&mut *c)
+            .await
+            .unwrap()
+            .get("n");
+        assert_eq!(n, 1, "one code was made");
+        // Step-up texts from several challenges' worth of requests: the same one per 30 s.
+        app.age_sms_codes(3600).await;
+        let calls = (0..20).map(|_| app.post("/api/v1/me/reauthenticate/sms", &ada.token, json!({})));
+        let statuses: Vec<u16> = futures_util::future::join_all(calls)
+            .await
+            .into_iter()
+            .map(|(s, _)| s.as_u16())
+            .collect();
+        assert_eq!(statuses.iter().filter(|s| **s == 202).count(), 1, "{statuses:?}");
+        // And from separate login challenges at once.
+        app.age_sms_codes(3600).await;
+        let mut challenges = Vec::new();
+        for _ in 0..5 {
+            challenges.push(challenge(&app, "ada@example.com").await);
+        }
+        let calls = challenges.iter().map(|ch| text_login_code(&app, ch));
+        let statuses: Vec<u16> = futures_util::future::join_all(calls)
+            .await
+            .into_iter()
+            .map(|(s, _)| s.as_u16())
+            .collect();
+        assert_eq!(statuses.iter().filter(|s| **s == 202).count(), 1, "{statuses:?}");
+    }
+);

@@ -47,12 +47,6 @@ impl FactorPassed {
     }
 }
 
-/// A discoverable passkey verified by the relying party (webauthn-rs alone makes its result).
-pub(crate) struct PasskeyVerified<'a> {
-    pub person: PersonId,
-    pub result: &'a webauthn_rs::prelude::AuthenticationResult,
-}
-
 /// A person inserted in the caller's transaction: only [`App::insert_new_person`] makes one.
 pub(crate) struct NewPerson(PersonId);
 
@@ -83,12 +77,17 @@ impl SignInProof {
         }
     }
 
-    pub(crate) fn passkey(v: PasskeyVerified<'_>) -> Self {
-        let _ = v.result;
-        Self {
-            person: v.person,
+    /// A passkey sign-in: `result` (which only webauthn-rs makes, from a verified assertion)
+    /// must be for `key`, the person's own stored credential.
+    pub(crate) fn passkey(
+        person: PersonId,
+        key: &webauthn_rs::prelude::Passkey,
+        result: &webauthn_rs::prelude::AuthenticationResult,
+    ) -> Option<Self> {
+        (key.cred_id() == result.cred_id()).then_some(Self {
+            person,
             factor: Some("passkey"),
-        }
+        })
     }
 
     pub(crate) fn person(&self) -> PersonId {

@@ -7,7 +7,7 @@
 
 use crate::auth::{IssuedSession, SessionMode};
 use crate::events::{self, EventExt};
-use crate::gate::{PasskeyVerified, SignInProof};
+use crate::gate::SignInProof;
 use crate::mfa::{Confirmed, FactorView, confirmed};
 use crate::{Actor, App, AppError, Meta};
 use serde::Serialize;
@@ -401,10 +401,8 @@ impl App {
         };
         store::passkey_used(&mut tx, &factor.id, stored.as_deref(), now).await?;
         watchword_store::limits::give_back(&mut tx, &slot).await?;
-        let proof = SignInProof::passkey(PasskeyVerified {
-            person: person.id,
-            result: &result,
-        });
+        let proof =
+            SignInProof::passkey(person.id, &key, &result).ok_or(AppError::InvalidCode)?;
         let session = self.open_session(&mut tx, proof, mode, meta, now).await?;
         let event = events::by_person(person.id, &person.email, meta, None, "login.succeeded")
             .target("session", session.session)

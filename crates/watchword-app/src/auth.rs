@@ -418,9 +418,10 @@ impl App {
         pw: Password,
     ) -> Result<bool, AppError> {
         let (slot, _) = self
-            .take_slot(&[(PASSWORD_CHECKS_PER_PERSON, &person.id.to_string())], |_| {
-                AppError::TooManyAttempts
-            })
+            .take_slot(
+                &[(PASSWORD_CHECKS_PER_PERSON, &person.id.to_string())],
+                |_| AppError::TooManyAttempts,
+            )
             .await?;
         let (matched, _) = self
             .check_password(Some(person.id), person.password_hash.clone(), pw)

@@ -2,8 +2,8 @@
 //! step-up with a code, and enforcement by accounts.
 
 use crate::auth::{IssuedSession, SessionMode};
-use crate::gate::SignInProof;
 use crate::events::{self, EventExt};
+use crate::gate::SignInProof;
 use crate::mail::{self, Template};
 use crate::{Actor, App, AppError, Meta};
 use watchword_domain::mfa::{self as rules, FactorKind};
@@ -163,7 +163,11 @@ impl App {
     }
 
     /// The methods a person can answer a challenge with.
-    pub(crate) async fn methods(&self, c: &mut Conn, person: PersonId) -> Result<Vec<&'static str>, AppError> {
+    pub(crate) async fn methods(
+        &self,
+        c: &mut Conn,
+        person: PersonId,
+    ) -> Result<Vec<&'static str>, AppError> {
         let factors = store::factors(&mut *c, person).await?;
         self.methods_with(c, person, &factors).await
     }
@@ -361,7 +365,9 @@ impl App {
         Ok(store::challenge(&mut c, &hash_token(challenge_id))
             .await?
             .filter(|ch| {
-                ch.used_at.is_none() && ch.expires_at > now && ch.failures < crate::gate::CHALLENGE_MAX_ANSWERS
+                ch.used_at.is_none()
+                    && ch.expires_at > now
+                    && ch.failures < crate::gate::CHALLENGE_MAX_ANSWERS
             })
             .map(|ch| ch.person_id))
     }

@@ -401,8 +401,7 @@ impl App {
         };
         store::passkey_used(&mut tx, &factor.id, stored.as_deref(), now).await?;
         watchword_store::limits::give_back(&mut tx, &slot).await?;
-        let proof =
-            SignInProof::passkey(person.id, &key, &result).ok_or(AppError::InvalidCode)?;
+        let proof = SignInProof::passkey(person.id, &key, &result).ok_or(AppError::InvalidCode)?;
         let session = self.open_session(&mut tx, proof, mode, meta, now).await?;
         let event = events::by_person(person.id, &person.email, meta, None, "login.succeeded")
             .target("session", session.session)

@@ -48,7 +48,10 @@ impl App {
         self.take_slot(
             &[
                 (per_ip, &meta.ip),
-                (SIGNUP_MAILS_PER_EMAIL, &hex::encode(hash_token(email.as_str()))),
+                (
+                    SIGNUP_MAILS_PER_EMAIL,
+                    &hex::encode(hash_token(email.as_str())),
+                ),
             ],
             too_many_mails,
         )
@@ -126,7 +129,15 @@ impl App {
         let proof = SignInProof::new_person(created);
         let person = proof.person();
         let (account, membership) = self
-            .insert_account(&mut tx, person, &row.email, &row.account_name, meta, now, true)
+            .insert_account(
+                &mut tx,
+                person,
+                &row.email,
+                &row.account_name,
+                meta,
+                now,
+                true,
+            )
             .await?;
         let session = self.open_session(&mut tx, proof, mode, meta, now).await?;
         tx.commit().await?;

@@ -139,7 +139,10 @@ async fn signup(
 fn signup_token(dir: &std::path::Path, email: &str) -> Option<String> {
     for entry in std::fs::read_dir(dir).ok()?.flatten() {
         let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
-        let text = text.replace("=\r\n", "").replace("=\n", "").replace("=3D", "=");
+        let text = text
+            .replace("=\r\n", "")
+            .replace("=\n", "")
+            .replace("=3D", "=");
         if !text.contains(&format!("To: {email}")) {
             continue;
         }

@@ -30,9 +30,13 @@ fn mib(kib: u64) -> f64 {
 
 pub async fn run() {
     let logins: usize = arg("--logins").and_then(|v| v.parse().ok()).unwrap_or(1000);
-    let conc: usize = arg("--concurrency").and_then(|v| v.parse().ok()).unwrap_or(32);
+    let conc: usize = arg("--concurrency")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(32);
     let settle: u64 = arg("--settle").and_then(|v| v.parse().ok()).unwrap_or(30);
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     let (mut server, base, client, dir) = start_server().await;
     let pid = server.id();
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -43,7 +47,9 @@ pub async fn run() {
     for i in 0..conc {
         let email = format!("memory-{i}-{}@example.com", std::process::id());
         signup(&client, &base, dir.path(), &email, "Memory").await;
-        bodies.push(serde_json::json!({"email": email, "password": PASSWORD, "session_mode": "token"}));
+        bodies.push(
+            serde_json::json!({"email": email, "password": PASSWORD, "session_mode": "token"}),
+        );
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
     // Idle after the signups (each hashed a password: Argon2's working memory is in use already).
@@ -68,7 +74,12 @@ pub async fn run() {
             let (client, base, next) = (client.clone(), base.clone(), next.clone());
             tokio::spawn(async move {
                 while next.fetch_add(1, Ordering::Relaxed) < logins {
-                    let r = client.post(format!("{base}/api/v1/login")).json(&body).send().await.unwrap();
+                    let r = client
+                        .post(format!("{base}/api/v1/login"))
+                        .json(&body)
+                        .send()
+                        .await
+                        .unwrap();
                     assert!(r.status().is_success(), "login: {}", r.status());
                 }
             })
@@ -91,10 +102,27 @@ pub async fn run() {
     // The server's defaults: Argon2 19 MiB, hash_concurrency = cores.
     let argon = 19.0 * cores as f64;
     let bound_peak = argon + 64.0;
-    println!("memory under a login flood ({logins} password logins by {conc} people at once, {flood_secs:.1} s = {logins_per_sec:.1} logins/s, {cores} cores)");
-    println!("  RSS at start         {:8.1} MiB  (before any password was hashed)", mib(fresh));
-    println!("  RSS idle             {:8.1} MiB  (after {conc} signups)", mib(idle));
-    println!("  RSS peak             {:8.1} MiB  (peak − idle {:.1} MiB; bound hash_concurrency × 19 MiB + 64 MiB = {bound_peak:.0} MiB)", mib(peak), mib(peak) - mib(idle));
+    println!(
+        "memory under a login flood ({logins} password logins by {conc} people at once, {flood_secs:.1} s = {logins_per_sec:.1} logins/s, {cores} cores)"
+    );
+    println!(
+        "  RSS at start         {:8.1} MiB  (before any password was hashed)",
+        mib(fresh)
+    );
+    println!(
+        "  RSS idle             {:8.1} MiB  (after {conc} signups)",
+        mib(idle)
+    );
+    println!(
+        "  RSS peak             {:8.1} MiB  (peak − idle {:.1} MiB; bound hash_concurrency × 19 MiB + 64 MiB = {bound_peak:.0} MiB)",
+        mib(peak),
+        mib(peak) - mib(idle)
+    );
     println!("  RSS right after      {:8.1} MiB", mib(right_after));
-    println!("  RSS {settle:>2} s after       {:8.1} MiB  (settled / idle = {:.2}; settled − start = {:.1} MiB, Argon2 memory kept for reuse = {argon:.0} MiB)", mib(settled), settled as f64 / idle.max(1) as f64, mib(settled) - mib(fresh));
+    println!(
+        "  RSS {settle:>2} s after       {:8.1} MiB  (settled / idle = {:.2}; settled − start = {:.1} MiB, Argon2 memory kept for reuse = {argon:.0} MiB)",
+        mib(settled),
+        settled as f64 / idle.max(1) as f64,
+        mib(settled) - mib(fresh)
+    );
 }

@@ -225,7 +225,10 @@ impl HashParams {
         PasswordHash {
             algorithm: Algorithm::Argon2id.ident(),
             version: Some(Version::V0x13.into()),
-            params: argon.params().try_into().expect("validated parameters encode"),
+            params: argon
+                .params()
+                .try_into()
+                .expect("validated parameters encode"),
             salt: Some(Salt::new(&salt).expect("16 bytes is a valid salt")),
             hash: Some(Output::new(&out).expect("32 bytes is a valid output")),
         }
@@ -366,10 +369,22 @@ mod hashing_tests {
         let mut memory = Memory::default();
         // Ours, checked by argon2's own verifier; and argon2's, checked by ours.
         let ours = params.hash_in(&pw, &mut memory);
-        assert!(ours.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{ours}");
+        assert!(
+            ours.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{ours}"
+        );
         let parsed = PasswordHash::new(&ours).unwrap();
-        assert!(params.argon2().verify_password(b"vivid-Lantern-47-orbit!", &parsed).is_ok());
-        let theirs = params.argon2().hash_password(b"vivid-Lantern-47-orbit!").unwrap().to_string();
+        assert!(
+            params
+                .argon2()
+                .verify_password(b"vivid-Lantern-47-orbit!", &parsed)
+                .is_ok()
+        );
+        let theirs = params
+            .argon2()
+            .hash_password(b"vivid-Lantern-47-orbit!")
+            .unwrap()
+            .to_string();
         assert_eq!(params.verify_in(&pw, &theirs, &mut memory), Verified::Yes);
         // The same memory serves every later hash; wrong passwords and strings are refused.
         let held = memory.size();
@@ -377,13 +392,23 @@ mod hashing_tests {
         assert_eq!(params.verify_in(&pw, &ours, &mut memory), Verified::Yes);
         let wrong = Password::new("vivid-Lantern-47-orbit?".into());
         assert_eq!(params.verify_in(&wrong, &ours, &mut memory), Verified::No);
-        assert_eq!(params.verify_in(&pw, "$argon2id$v=19$garbage", &mut memory), Verified::No);
+        assert_eq!(
+            params.verify_in(&pw, "$argon2id$v=19$garbage", &mut memory),
+            Verified::No
+        );
         assert_eq!(memory.size(), held);
         // Weaker stored parameters verify, and ask for a rehash.
-        let weak = Argon2::new(Algorithm::Argon2id, Version::V0x13, Params::new(8192, 1, 1, None).unwrap())
-            .hash_password(b"vivid-Lantern-47-orbit!")
-            .unwrap()
-            .to_string();
-        assert_eq!(params.verify_in(&pw, &weak, &mut memory), Verified::YesNeedsRehash);
+        let weak = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(8192, 1, 1, None).unwrap(),
+        )
+        .hash_password(b"vivid-Lantern-47-orbit!")
+        .unwrap()
+        .to_string();
+        assert_eq!(
+            params.verify_in(&pw, &weak, &mut memory),
+            Verified::YesNeedsRehash
+        );
     }
 }

@@ -171,7 +171,10 @@ mod tests {
         assert!(PersonName::parse("a\u{7}b").is_err());
         assert!(PersonName::parse("Ada\u{202E}ecalevol").is_err());
         assert!(PersonName::parse("A\u{200B}da").is_err());
-        assert_eq!(PersonName::parse("Zoë Ångström").unwrap().as_str(), "Zoë Ångström");
+        assert_eq!(
+            PersonName::parse("Zoë Ångström").unwrap().as_str(),
+            "Zoë Ångström"
+        );
         assert_eq!(AccountName::parse(" Acme ").unwrap().as_str(), "Acme");
     }
 }

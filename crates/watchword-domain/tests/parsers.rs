@@ -47,22 +47,46 @@ fn unescape(line: &str) -> String {
 fn check_all(s: &str) {
     if let Ok(e) = EmailAddress::parse(s) {
         let text = e.as_str();
-        assert!(text.len() <= 254 && text.matches('@').count() == 1, "{text:?}");
-        assert!(!text.chars().any(|c| c.is_control() || c.is_whitespace() || is_invisible(c)), "{text:?}");
+        assert!(
+            text.len() <= 254 && text.matches('@').count() == 1,
+            "{text:?}"
+        );
+        assert!(
+            !text
+                .chars()
+                .any(|c| c.is_control() || c.is_whitespace() || is_invisible(c)),
+            "{text:?}"
+        );
         let domain = text.rsplit('@').next().unwrap();
         assert!(domain.is_ascii(), "domain kept in ASCII form: {text:?}");
-        assert_eq!(EmailAddress::parse(text).as_ref(), Ok(&e), "one address, one form");
+        assert_eq!(
+            EmailAddress::parse(text).as_ref(),
+            Ok(&e),
+            "one address, one form"
+        );
     }
-    for name in [PersonName::parse(s).map(|n| n.as_str().to_owned()), AccountName::parse(s).map(|n| n.as_str().to_owned())]
-        .into_iter()
-        .flatten()
+    for name in [
+        PersonName::parse(s).map(|n| n.as_str().to_owned()),
+        AccountName::parse(s).map(|n| n.as_str().to_owned()),
+    ]
+    .into_iter()
+    .flatten()
     {
-        assert!(!name.is_empty() && name.chars().count() <= 100 && name == name.trim(), "{name:?}");
-        assert!(!name.chars().any(|c| c.is_control() || is_invisible(c)), "{name:?}");
+        assert!(
+            !name.is_empty() && name.chars().count() <= 100 && name == name.trim(),
+            "{name:?}"
+        );
+        assert!(
+            !name.chars().any(|c| c.is_control() || is_invisible(c)),
+            "{name:?}"
+        );
     }
     if let Ok(p) = PhoneNumber::parse(s) {
         let e164 = p.as_str();
-        assert!(e164.starts_with('+') && e164[1..].bytes().all(|b| b.is_ascii_digit()), "{e164}");
+        assert!(
+            e164.starts_with('+') && e164[1..].bytes().all(|b| b.is_ascii_digit()),
+            "{e164}"
+        );
         assert!((9..=16).contains(&e164.len()), "{e164}");
         assert_eq!(PhoneNumber::parse(e164).unwrap().as_str(), e164);
     }
@@ -94,7 +118,12 @@ fn the_hostile_seeds() {
         check_all(s);
     }
     // Seeds that must be refused.
-    for bad in ["ad\u{200B}a@example.com", "p\u{0430}ypal@example.com", "\u{202E}ada@example.com", "ada\u{0}@example.com"] {
+    for bad in [
+        "ad\u{200B}a@example.com",
+        "p\u{0430}ypal@example.com",
+        "\u{202E}ada@example.com",
+        "ada\u{0}@example.com",
+    ] {
         assert!(EmailAddress::parse(bad).is_err(), "{bad:?}");
     }
 }
@@ -108,7 +137,10 @@ fn a_generated_key_is_well_formed_and_any_changed_character_breaks_it() {
         let mut changed = bytes.to_vec();
         changed[i] = if changed[i] == b'a' { b'b' } else { b'a' };
         let changed = String::from_utf8(changed).unwrap();
-        assert!(!api_key::is_well_formed(api_key::DEFAULT_PREFIX, &changed), "{changed}");
+        assert!(
+            !api_key::is_well_formed(api_key::DEFAULT_PREFIX, &changed),
+            "{changed}"
+        );
     }
 }
 

@@ -54,9 +54,7 @@ fn has_control_characters(v: &serde_json::Value) -> bool {
     match v {
         serde_json::Value::String(s) => bad(s),
         serde_json::Value::Array(a) => a.iter().any(has_control_characters),
-        serde_json::Value::Object(o) => o
-            .iter()
-            .any(|(k, v)| bad(k) || has_control_characters(v)),
+        serde_json::Value::Object(o) => o.iter().any(|(k, v)| bad(k) || has_control_characters(v)),
         _ => false,
     }
 }
@@ -318,7 +316,10 @@ mod tests {
         assert_eq!(client_ip(peer, h.into_iter(), &proxies), ip("10.0.0.5"));
         // From a peer that is not a trusted proxy, the header is ignored.
         let h = ["203.0.113.9"];
-        assert_eq!(client_ip(ip("198.51.100.7"), h.into_iter(), &proxies), ip("198.51.100.7"));
+        assert_eq!(
+            client_ip(ip("198.51.100.7"), h.into_iter(), &proxies),
+            ip("198.51.100.7")
+        );
         // No proxies configured: always the peer.
         assert_eq!(client_ip(peer, h.into_iter(), &[]), ip("10.0.0.5"));
         // Only proxies in the header: the left-most of them.

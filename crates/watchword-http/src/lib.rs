@@ -70,11 +70,13 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn(refuse_control_characters))
         // The last resort: a panicking handler answers the opaque 500 body and is logged; the
         // server goes on.
-        .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
-            axum::response::IntoResponse::into_response(error::ApiError::from(
-                watchword_app::AppError::internal("a request handler panicked"),
-            ))
-        }))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            |_: Box<dyn std::any::Any + Send>| {
+                axum::response::IntoResponse::into_response(error::ApiError::from(
+                    watchword_app::AppError::internal("a request handler panicked"),
+                ))
+            },
+        ))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state);
     for (name, value) in headers {
@@ -91,10 +93,9 @@ pub fn router(state: AppState) -> Router {
 async fn refuse_control_characters(req: Request<Body>, next: Next) -> Response {
     let uri = req.uri();
     let raw = [uri.path(), uri.query().unwrap_or_default()];
-    let bad = raw.iter().any(|part| {
-        percent_encoding::percent_decode_str(part)
-            .any(|b| b < 0x20 || b == 0x7f)
-    });
+    let bad = raw
+        .iter()
+        .any(|part| percent_encoding::percent_decode_str(part).any(|b| b < 0x20 || b == 0x7f));
     if bad {
         return axum::response::IntoResponse::into_response(error::ApiError::new(
             axum::http::StatusCode::BAD_REQUEST,

@@ -50,7 +50,11 @@ pub async fn insert(
 }
 
 /// Spends a live request (once): what was typed, or None when unknown, used or expired.
-pub async fn spend(c: &mut Conn, hash: &[u8], now: Millis) -> Result<Option<SignupRow>, StoreError> {
+pub async fn spend(
+    c: &mut Conn,
+    hash: &[u8],
+    now: Millis,
+) -> Result<Option<SignupRow>, StoreError> {
     let row = sqlx::query(
         "UPDATE signup_requests SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2 \
          RETURNING email, name, account_name, password_hash",

@@ -29,9 +29,14 @@ impl Browser {
         self.fill("email", "ada@example.com").await;
         self.fill("password", crate::PASSWORD).await;
         self.click("form button[type=submit]").await;
-        assert!(self.text().await.contains("Check your email"), "{}", self.text().await);
+        assert!(
+            self.text().await.contains("Check your email"),
+            "{}",
+            self.text().await
+        );
         let token = app.signup_token("ada@example.com").await;
-        self.goto(&format!("{base}/signup/confirm?token={token}")).await;
+        self.goto(&format!("{base}/signup/confirm?token={token}"))
+            .await;
         self.click("#confirm-signup").await;
     }
 

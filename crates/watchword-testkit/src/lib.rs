@@ -274,7 +274,11 @@ impl TestApp {
                 Some(json!({"token": token, "session_mode": "token"})),
             )
             .await;
-        assert_eq!(status, StatusCode::CREATED, "signup confirmation failed: {v}");
+        assert_eq!(
+            status,
+            StatusCode::CREATED,
+            "signup confirmation failed: {v}"
+        );
         Login {
             token: v["session_token"].as_str().expect("token").to_owned(),
             account: v["account"]["id"].as_str().expect("account").to_owned(),
@@ -289,7 +293,8 @@ impl TestApp {
 
     /// Asks for a signup (202) and returns the token of the link emailed to `email`.
     pub async fn request_signup(&self, account: &str, name: &str, email: &str) -> String {
-        let body = json!({"account_name": account, "name": name, "email": email, "password": PASSWORD});
+        let body =
+            json!({"account_name": account, "name": name, "email": email, "password": PASSWORD});
         let (status, v) = self
             .call(Method::POST, "/api/v1/signup", None, Some(body))
             .await;
@@ -310,7 +315,10 @@ impl TestApp {
         .fetch_all(&mut *c)
         .await
         .expect("outbox read");
-        let text: String = rows.first().expect("a signup link in the outbox").get("body_text");
+        let text: String = rows
+            .first()
+            .expect("a signup link in the outbox")
+            .get("body_text");
         mail::link_token(&text).expect("signup link")
     }
 
@@ -322,7 +330,10 @@ impl TestApp {
         assert_eq!(status, StatusCode::CREATED, "account creation failed: {v}");
         Login {
             account: v["id"].as_str().expect("account").to_owned(),
-            membership: v["membership"]["id"].as_str().expect("membership").to_owned(),
+            membership: v["membership"]["id"]
+                .as_str()
+                .expect("membership")
+                .to_owned(),
             ..by.clone()
         }
     }

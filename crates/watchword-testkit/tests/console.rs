@@ -23,10 +23,15 @@ both_backends!(console_end_to_end, |app: TestApp| async move {
     );
     b.fill("password", PASSWORD).await;
     b.click("form button[type=submit]").await;
-    assert!(b.text().await.contains("Check your email"), "{}", b.text().await);
+    assert!(
+        b.text().await.contains("Check your email"),
+        "{}",
+        b.text().await
+    );
     // The link's page changes nothing until its button is pressed.
     let token = app.signup_token("ada@example.com").await;
-    b.goto(&app.url(&format!("/signup/confirm?token={token}"))).await;
+    b.goto(&app.url(&format!("/signup/confirm?token={token}")))
+        .await;
     let (s, _) = app.login("ada@example.com", PASSWORD).await;
     assert_eq!(s, reqwest::StatusCode::UNAUTHORIZED);
     b.click("#confirm-signup").await;
@@ -39,7 +44,11 @@ both_backends!(console_end_to_end, |app: TestApp| async move {
     b.goto(&app.url("/app")).await;
     b.fill("new_account_name", "Acme Labs").await;
     b.click("#create-account").await;
-    assert!(b.text().await.contains("Members of Acme Labs"), "{}", b.text().await);
+    assert!(
+        b.text().await.contains("Members of Acme Labs"),
+        "{}",
+        b.text().await
+    );
     b.goto(&app.url("/app")).await;
     assert!(
         b.text().await.contains("Acme Labs") && b.text().await.contains("Acme"),
@@ -53,7 +62,11 @@ both_backends!(console_end_to_end, |app: TestApp| async move {
         .click()
         .await
         .expect("open Acme");
-    assert!(b.text().await.contains("Members of Acme"), "{}", b.text().await);
+    assert!(
+        b.text().await.contains("Members of Acme"),
+        "{}",
+        b.text().await
+    );
     // Invite Grace as Analyst.
     b.fill("invite-email", "grace@example.com").await;
     b.click("form[action$='/members/invite'] button").await;

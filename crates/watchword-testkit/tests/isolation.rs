@@ -39,9 +39,7 @@ fn body_for(doc: &Value, op: &Value) -> Option<Value> {
 
 fn resolve<'a>(doc: &'a Value, schema: &'a Value) -> &'a Value {
     match schema["$ref"].as_str() {
-        Some(r) => doc
-            .pointer(&r.replacen("#", "", 1))
-            .unwrap_or(&Value::Null),
+        Some(r) => doc.pointer(&r.replacen("#", "", 1)).unwrap_or(&Value::Null),
         None => schema,
     }
 }
@@ -67,9 +65,17 @@ async fn snapshot(app: &TestApp, victim: &Login) -> Value {
         strip_volatile(&mut v);
         out.insert(path, v);
     }
-    let (_, audit) = app.get(&format!("/api/v1/accounts/{acct}/audit-events?limit=500"), &victim.token).await;
+    let (_, audit) = app
+        .get(
+            &format!("/api/v1/accounts/{acct}/audit-events?limit=500"),
+            &victim.token,
+        )
+        .await;
     // Reading the audit log is itself not audited; its size must not move.
-    out.insert("audit_events".into(), json!(audit["events"].as_array().map(|a| a.len())));
+    out.insert(
+        "audit_events".into(),
+        json!(audit["events"].as_array().map(|a| a.len())),
+    );
     Value::Object(out)
 }
 
@@ -77,7 +83,13 @@ async fn snapshot(app: &TestApp, victim: &Login) -> Value {
 fn strip_volatile(v: &mut Value) {
     match v {
         Value::Object(o) => {
-            for k in ["last_seen_at", "last_used_at", "last_used_ip", "due", "csrf_token"] {
+            for k in [
+                "last_seen_at",
+                "last_used_at",
+                "last_used_ip",
+                "due",
+                "csrf_token",
+            ] {
                 o.remove(k);
             }
             o.values_mut().for_each(strip_volatile);
@@ -90,26 +102,47 @@ fn strip_volatile(v: &mut Value) {
 both_backends!(
     another_accounts_session_and_key_reach_nothing,
     |app: TestApp| async move {
-        let victim = app.signup("Victim", "Vera Victim", "vera@example.com").await;
-        let member = app.invite_and_accept(&victim, "max@example.com", "admin").await;
+        let victim = app
+            .signup("Victim", "Vera Victim", "vera@example.com")
+            .await;
+        let member = app
+            .invite_and_accept(&victim, "max@example.com", "admin")
+            .await;
         let (s, key) = app
-            .post(&format!("/api/v1/accounts/{}/api-keys", victim.account), &victim.token, json!({"name": "Victim key", "preset": "full"}))
+            .post(
+                &format!("/api/v1/accounts/{}/api-keys", victim.account),
+                &victim.token,
+                json!({"name": "Victim key", "preset": "full"}),
+            )
             .await;
         assert_eq!(s, StatusCode::CREATED, "{key}");
-        let (s, factor) = app.post("/api/v1/me/mfa/totp", &victim.token, json!({"name": "Phone"})).await;
+        let (s, factor) = app
+            .post(
+                "/api/v1/me/mfa/totp",
+                &victim.token,
+                json!({"name": "Phone"}),
+            )
+            .await;
         assert_eq!(s, StatusCode::CREATED, "{factor}");
         let (_, sessions) = app.get("/api/v1/me/sessions", &victim.token).await;
         let ids = [
             ("account_id", victim.account.clone()),
             ("member_id", member.membership.clone()),
             ("key_id", key["id"].as_str().unwrap().to_owned()),
-            ("factor_id", factor["factor_id"].as_str().unwrap().to_owned()),
+            (
+                "factor_id",
+                factor["factor_id"].as_str().unwrap().to_owned(),
+            ),
             ("session_id", sessions[0]["id"].as_str().unwrap().to_owned()),
         ];
 
         let eve = app.signup("Evil", "Eve Example", "eve@example.com").await;
         let (s, eve_key) = app
-            .post(&format!("/api/v1/accounts/{}/api-keys", eve.account), &eve.token, json!({"name": "Eve key", "preset": "full"}))
+            .post(
+                &format!("/api/v1/accounts/{}/api-keys", eve.account),
+                &eve.token,
+                json!({"name": "Eve key", "preset": "full"}),
+            )
             .await;
         assert_eq!(s, StatusCode::CREATED);
         let eve_key = eve_key["secret"].as_str().unwrap().to_owned();
@@ -118,7 +151,10 @@ both_backends!(
         let (_, doc) = app.call(Method::GET, "/api/openapi.json", None, None).await;
         let mut probed = 0;
         for (path, item) in doc["paths"].as_object().unwrap() {
-            if !ids.iter().any(|(name, _)| path.contains(&format!("{{{name}}}"))) {
+            if !ids
+                .iter()
+                .any(|(name, _)| path.contains(&format!("{{{name}}}")))
+            {
                 continue;
             }
             for (method, op) in item.as_object().unwrap() {
@@ -128,10 +164,17 @@ both_backends!(
                 }
                 let body = body_for(&doc, op);
                 let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
-                for (who, token) in [("Eve's session", eve.token.as_str()), ("Eve's key", eve_key.as_str())] {
-                    let (s, v) = app.call(method.clone(), &url, Some(token), body.clone()).await;
+                for (who, token) in [
+                    ("Eve's session", eve.token.as_str()),
+                    ("Eve's key", eve_key.as_str()),
+                ] {
+                    let (s, v) = app
+                        .call(method.clone(), &url, Some(token), body.clone())
+                        .await;
                     let refused = s == StatusCode::NOT_FOUND
-                        || (who == "Eve's key" && s == StatusCode::FORBIDDEN && v["error"]["code"] == "insufficient_scope");
+                        || (who == "Eve's key"
+                            && s == StatusCode::FORBIDDEN
+                            && v["error"]["code"] == "insufficient_scope");
                     assert!(refused, "{method} {url} with {who}: {s} {v}");
                     probed += 1;
                 }

@@ -110,8 +110,7 @@ async fn guessing_is_paused_and_reported(backend: Backend) {
     assert_eq!(alerts(&app), 2);
 
     // Once the failures are older than the window, the right password works again.
-    app.sql("UPDATE rate_slots SET at = at - 900001", &[])
-        .await;
+    app.sql("UPDATE rate_slots SET at = at - 900001", &[]).await;
     let (s, v) = app.login("ada@example.com", PASSWORD).await;
     assert_eq!(s, StatusCode::OK, "{v}");
 }
@@ -139,8 +138,7 @@ both_backends!(
             (StatusCode::TOO_MANY_REQUESTS, "too_many_attempts")
         );
         // Old failures stop counting.
-        app.sql("UPDATE rate_slots SET at = at - 900001", &[])
-            .await;
+        app.sql("UPDATE rate_slots SET at = at - 900001", &[]).await;
         let (s, v) = app.login("someone-else@example.com", WRONG).await;
         assert_eq!(
             (s, code(&v)),

@@ -279,14 +279,23 @@ async fn crash_between_change_and_delivery(backend: Backend) {
     assert_eq!(res.status(), StatusCode::ACCEPTED);
     let mut link = None;
     for _ in 0..200 {
-        if let Some(m) = sink.emails().into_iter().find(|m| m.to == "ada@example.com") {
+        if let Some(m) = sink
+            .emails()
+            .into_iter()
+            .find(|m| m.to == "ada@example.com")
+        {
             link = watchword_testkit::mail::link_token(&m.text);
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(25)).await;
     }
     let confirm = json!({"token": link.expect("signup link"), "session_mode": "token"});
-    let signup: Value = post("/api/v1/signup/confirm", None, confirm).await.unwrap().json().await.unwrap();
+    let signup: Value = post("/api/v1/signup/confirm", None, confirm)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let (token, account) = (
         signup["session_token"].as_str().unwrap().to_owned(),
         signup["account"]["id"].as_str().unwrap().to_owned(),

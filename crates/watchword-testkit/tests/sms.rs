@@ -198,7 +198,8 @@ both_backends!(
         assert_eq!(s, StatusCode::UNAUTHORIZED);
 
         // Five wrong tries kill a code, even if the sixth is right.
-        app.sql("DELETE FROM rate_slots WHERE bucket LIKE 'code-%'", &[]).await;
+        app.sql("DELETE FROM rate_slots WHERE bucket LIKE 'code-%'", &[])
+            .await;
         let ch3 = challenge(&app, "ada@example.com").await;
         assert_eq!(text_login_code(&app, &ch3).await.0, StatusCode::ACCEPTED);
         let good = code_of(&app.wait_for_sms(4).await);
@@ -222,7 +223,8 @@ both_backends!(
         );
 
         // Five codes an hour per person: four sent so far.
-        app.sql("DELETE FROM rate_slots WHERE bucket LIKE 'code-%'", &[]).await;
+        app.sql("DELETE FROM rate_slots WHERE bucket LIKE 'code-%'", &[])
+            .await;
         app.age_sms_codes(31).await;
         let (s, v) = app
             .post("/api/v1/me/reauthenticate/sms", &token, json!({}))
@@ -388,8 +390,16 @@ both_backends!(
             .into_iter()
             .map(|(s, _)| s.as_u16())
             .collect();
-        assert_eq!(statuses.iter().filter(|s| **s == 202).count(), 1, "{statuses:?}");
-        assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 19, "{statuses:?}");
+        assert_eq!(
+            statuses.iter().filter(|s| **s == 202).count(),
+            1,
+            "{statuses:?}"
+        );
+        assert_eq!(
+            statuses.iter().filter(|s| **s == 429).count(),
+            19,
+            "{statuses:?}"
+        );
         let mut c = app.app().store().read().await.unwrap();
         use sqlx::Row;
         let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM sms_codes WHERE purpose = 'verify'")
@@ -400,13 +410,18 @@ both_backends!(
         assert_eq!(n, 1, "one code was made");
         // Step-up texts from several challenges' worth of requests: the same one per 30 s.
         app.age_sms_codes(3600).await;
-        let calls = (0..20).map(|_| app.post("/api/v1/me/reauthenticate/sms", &ada.token, json!({})));
+        let calls =
+            (0..20).map(|_| app.post("/api/v1/me/reauthenticate/sms", &ada.token, json!({})));
         let statuses: Vec<u16> = futures_util::future::join_all(calls)
             .await
             .into_iter()
             .map(|(s, _)| s.as_u16())
             .collect();
-        assert_eq!(statuses.iter().filter(|s| **s == 202).count(), 1, "{statuses:?}");
+        assert_eq!(
+            statuses.iter().filter(|s| **s == 202).count(),
+            1,
+            "{statuses:?}"
+        );
         // And from separate login challenges at once.
         app.age_sms_codes(3600).await;
         let mut challenges = Vec::new();
@@ -419,6 +434,10 @@ both_backends!(
             .into_iter()
             .map(|(s, _)| s.as_u16())
             .collect();
-        assert_eq!(statuses.iter().filter(|s| **s == 202).count(), 1, "{statuses:?}");
+        assert_eq!(
+            statuses.iter().filter(|s| **s == 202).count(),
+            1,
+            "{statuses:?}"
+        );
     }
 );

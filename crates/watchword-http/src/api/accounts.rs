@@ -182,7 +182,11 @@ pub async fn accept(
 ) -> ApiResult<Response> {
     if let Some(s) = &signed_in
         && s.via_cookie
-        && !s.csrf_ok(headers.get(crate::extract::CSRF_HEADER).and_then(|v| v.to_str().ok()))
+        && !s.csrf_ok(
+            headers
+                .get(crate::extract::CSRF_HEADER)
+                .and_then(|v| v.to_str().ok()),
+        )
     {
         return Err(crate::error::ApiError::new(
             StatusCode::FORBIDDEN,

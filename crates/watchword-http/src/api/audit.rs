@@ -204,7 +204,14 @@ fn neutralise(cell: &str) -> std::borrow::Cow<'_, str> {
 mod tests {
     #[test]
     fn formula_cells_are_neutralised() {
-        for cell in ["=HYPERLINK(\"http://x\")", "+1", "-2+3", "@SUM(A1)", "\tx", "\rx"] {
+        for cell in [
+            "=HYPERLINK(\"http://x\")",
+            "+1",
+            "-2+3",
+            "@SUM(A1)",
+            "\tx",
+            "\rx",
+        ] {
             assert_eq!(super::neutralise(cell), format!("'{cell}"));
         }
         for cell in ["Mozilla/5.0", "", "1-2", "a=b"] {

@@ -36,8 +36,20 @@ const KEY_CALLABLE: &[(&str, &str)] = &[
 
 /// Request fields the server refuses when empty: documented with `minLength: 1`.
 const NON_EMPTY: &[&str] = &[
-    "email", "password", "name", "account_name", "token", "code", "challenge_id",
-    "new_password", "current_password", "role", "method", "ceremony_id", "phone", "preset",
+    "email",
+    "password",
+    "name",
+    "account_name",
+    "token",
+    "code",
+    "challenge_id",
+    "new_password",
+    "current_password",
+    "role",
+    "method",
+    "ceremony_id",
+    "phone",
+    "preset",
 ];
 
 pub fn finish(doc: &mut Value) {
@@ -49,8 +61,13 @@ pub fn finish(doc: &mut Value) {
             };
             for (name, prop) in props.iter_mut() {
                 let is_string = prop["type"] == "string"
-                    || prop["type"].as_array().is_some_and(|t| t.iter().any(|t| t == "string"));
-                if NON_EMPTY.contains(&name.as_str()) && is_string && prop.get("minLength").is_none() {
+                    || prop["type"]
+                        .as_array()
+                        .is_some_and(|t| t.iter().any(|t| t == "string"));
+                if NON_EMPTY.contains(&name.as_str())
+                    && is_string
+                    && prop.get("minLength").is_none()
+                {
                     prop["minLength"] = json!(1);
                 }
             }

@@ -54,7 +54,11 @@ pub async fn request(
     if !same_origin(&headers) {
         return StatusCode::FORBIDDEN.into_response();
     }
-    if let Err(e) = state.app.request_password_reset(field(&f, "email"), &meta).await {
+    if let Err(e) = state
+        .app
+        .request_password_reset(field(&f, "email"), &meta)
+        .await
+    {
         let (status, msg) = super::message(&e);
         return page(status, None, None, Some(msg));
     }

@@ -7,6 +7,7 @@ use crate::events::{self, EventExt};
 use crate::mail::{self, Template};
 use crate::{Actor, App, AppError};
 use watchword_domain::access_review::{self, Facts};
+use watchword_domain::audit::AuditAction;
 use watchword_domain::{AccountId, DomainError, Millis, Permission};
 use watchword_store::access_reviews::{self as store, NewReview, ReviewRow};
 use watchword_store::rows::MemberRow;
@@ -77,7 +78,7 @@ impl App {
         };
         let id = uuid::Uuid::now_v7().to_string();
         store::insert(&mut tx, &id, &new, now).await?;
-        let event = events::by_actor(actor, account, "access_review.completed")
+        let event = events::by_actor(actor, account, AuditAction::AccessReviewCompleted)
             .target("access_review", &id)
             .details(serde_json::json!({
                 "members": new.members, "flagged": new.flagged, "note": note,

@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use watchword_domain::api_key::{self, KeyState};
+use watchword_domain::audit::AuditAction;
 use watchword_domain::scope::{Preset, ScopeSet};
 use watchword_domain::token::{TokenHash, hash_token};
 use watchword_domain::*;
@@ -404,7 +405,7 @@ impl App {
             &k.key.row.id,
             &k.meta,
             k.key.row.account_id,
-            "api_key.denied",
+            AuditAction::ApiKeyDenied,
         )
         .target("api_key", &k.key.row.id);
         event.details = serde_json::json!({ "reason": reason, "detail": details });
@@ -477,7 +478,7 @@ impl App {
         let issued = self
             .insert_key(&mut tx, actor, account, &name, scopes, lifetime, None, now)
             .await?;
-        let event = events::by_actor(actor, account, "api_key.created")
+        let event = events::by_actor(actor, account, AuditAction::ApiKeyCreated)
             .target("api_key", &issued.key.row.id)
             .details(serde_json::json!({
                 "name": name,
@@ -502,7 +503,7 @@ impl App {
         let now = Millis::now();
         let mut tx = self.store().begin().await?;
         let (source, issued) = self.clone_in(&mut tx, actor, account, id, now).await?;
-        let event = events::by_actor(actor, account, "api_key.cloned")
+        let event = events::by_actor(actor, account, AuditAction::ApiKeyCloned)
             .target("api_key", &issued.key.row.id)
             .details(
                 serde_json::json!({ "source_key_id": source.id, "name": issued.key.row.name }),
@@ -556,7 +557,7 @@ impl App {
         let ends = now.plus_secs(grace);
         store::replace(&mut tx, &old.id, &issued.key.row.id, ends).await?;
         store::announce_change(&mut tx, self.store().dialect(), &old.id).await?;
-        let event = events::by_actor(actor, account, "api_key.rotated")
+        let event = events::by_actor(actor, account, AuditAction::ApiKeyRotated)
             .target("api_key", &old.id)
             .details(serde_json::json!({
                 "new_key_id": issued.key.row.id,
@@ -666,8 +667,10 @@ impl App {
         }
         store::announce_change(&mut tx, self.store().dialect(), id).await?;
         let event = match caller {
-            Caller::Person(a) => events::by_actor(a, account, "api_key.revoked"),
-            Caller::Key(k) => events::by_key(&k.key.row.id, &k.meta, account, "api_key.revoked"),
+            Caller::Person(a) => events::by_actor(a, account, AuditAction::ApiKeyRevoked),
+            Caller::Key(k) => {
+                events::by_key(&k.key.row.id, &k.meta, account, AuditAction::ApiKeyRevoked)
+            }
         };
         audit::append(&mut tx, &event.target("api_key", id), now).await?;
         tx.commit().await?;
@@ -715,7 +718,7 @@ impl App {
         };
         if after != before {
             store::set_settings(&mut tx, account, after).await?;
-            let event = events::by_actor(actor, account, "account.settings_changed").details(
+            let event = events::by_actor(actor, account, AuditAction::AccountSettingsChanged).details(
                 serde_json::json!({
                     "api_key_rotation_days": { "from": before.rotation_days, "to": after.rotation_days },
                     "api_key_auto_revoke_exposed": { "from": before.auto_revoke_exposed, "to": after.auto_revoke_exposed },
@@ -736,7 +739,7 @@ impl App {
             let mut tx = self.store().begin().await?;
             let keys = store::claim_expired(&mut tx, self.store().dialect(), now, 500).await?;
             for k in &keys {
-                let event = events::system(Some(k.account_id), "api_key.expired")
+                let event = events::system(Some(k.account_id), AuditAction::ApiKeyExpired)
                     .target("api_key", &k.id)
                     .details(serde_json::json!({
                         "expired_at": k.expires_at.map(|m| m.rfc3339()),
@@ -811,7 +814,7 @@ impl App {
         }
         let settings = store::settings(&mut tx, account).await?;
         let revoke = settings.auto_revoke_exposed;
-        let mut event = events::system(Some(account), "api_key.exposed")
+        let mut event = events::system(Some(account), AuditAction::ApiKeyExposed)
             .target("api_key", &key.id)
             .details(serde_json::json!({ "url": url, "source": source, "auto_revoked": revoke }));
         event.ip = Some(meta.ip.clone());
@@ -819,7 +822,7 @@ impl App {
         if revoke {
             store::revoke(&mut tx, &key.id, "exposed", now).await?;
             store::announce_change(&mut tx, self.store().dialect(), &key.id).await?;
-            let event = events::system(Some(account), "api_key.revoked")
+            let event = events::system(Some(account), AuditAction::ApiKeyRevoked)
                 .target("api_key", &key.id)
                 .details(serde_json::json!({ "reason": "exposed" }));
             audit::append(&mut tx, &event, now).await?;

@@ -8,6 +8,7 @@ use crate::mail::{self, Template};
 use crate::{Actor, App, AppError, Meta};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
+use watchword_domain::audit::AuditAction;
 use watchword_domain::password::{self, Password, Verified};
 use watchword_domain::token::hash_token;
 use watchword_domain::*;
@@ -107,7 +108,7 @@ impl App {
                     .as_ref()
                     .map(|e| e.as_str().to_owned())
                     .unwrap_or_default();
-                let mut event = events::system(None, "login.failed")
+                let mut event = events::system(None, AuditAction::LoginFailed)
                     .details(serde_json::json!({ "email": attempted }));
                 event.actor_email = Some(attempted);
                 event.ip = Some(meta.ip.clone());
@@ -135,10 +136,15 @@ impl App {
         let outcome = match self.after_password(&mut tx, matched, mode, now).await? {
             AfterPassword::Proven(proof) => {
                 let session = self.open_session(&mut tx, proof, mode, meta, now).await?;
-                let event =
-                    events::by_person(person.id, &person.email, meta, None, "login.succeeded")
-                        .target("session", session.session)
-                        .details(serde_json::json!({ "session_mode": mode.as_str() }));
+                let event = events::by_person(
+                    person.id,
+                    &person.email,
+                    meta,
+                    None,
+                    AuditAction::LoginSucceeded,
+                )
+                .target("session", session.session)
+                .details(serde_json::json!({ "session_mode": mode.as_str() }));
                 events::fan_out(&mut tx, person.id, event, now).await?;
                 crate::mfa::LoginOutcome::Session(session)
             }
@@ -249,7 +255,7 @@ impl App {
     }
 
     pub async fn logout(&self, actor: &Actor) -> Result<(), AppError> {
-        self.end_sessions(actor, Ended::One(actor.session), "logout")
+        self.end_sessions(actor, Ended::One(actor.session), AuditAction::Logout)
             .await
             .map(|_| ())
     }
@@ -265,7 +271,7 @@ impl App {
 
     pub async fn revoke_session(&self, actor: &Actor, id: SessionId) -> Result<(), AppError> {
         match self
-            .end_sessions(actor, Ended::One(id), "session.revoked")
+            .end_sessions(actor, Ended::One(id), AuditAction::SessionRevoked)
             .await?
         {
             0 => Err(AppError::NotFound),
@@ -274,13 +280,13 @@ impl App {
     }
 
     pub async fn revoke_other_sessions(&self, actor: &Actor) -> Result<u64, AppError> {
-        self.end_sessions(actor, Ended::Others, "session.revoked_others")
+        self.end_sessions(actor, Ended::Others, AuditAction::SessionRevokedOthers)
             .await
     }
 
     /// "Log out everywhere": every session of the person ends, this one included.
     pub async fn logout_everywhere(&self, actor: &Actor) -> Result<u64, AppError> {
-        self.end_sessions(actor, Ended::All, "session.logged_out_everywhere")
+        self.end_sessions(actor, Ended::All, AuditAction::SessionLoggedOutEverywhere)
             .await
     }
 
@@ -289,7 +295,7 @@ impl App {
         &self,
         actor: &Actor,
         which: Ended,
-        action: &'static str,
+        action: AuditAction,
     ) -> Result<u64, AppError> {
         let now = Millis::now();
         let mut tx = self.store().begin().await?;
@@ -351,7 +357,7 @@ impl App {
             &actor.email,
             &actor.meta,
             None,
-            "password.changed",
+            AuditAction::PasswordChanged,
         )
         .target("person", person.id)
         .details(serde_json::json!({ "other_sessions_revoked": revoked }));
@@ -398,7 +404,7 @@ impl App {
             &actor.email,
             &actor.meta,
             None,
-            "session.reauthenticated",
+            AuditAction::SessionReauthenticated,
         )
         .target("session", actor.session);
         events::fan_out(&mut tx, actor.person, event, now).await?;

@@ -6,6 +6,7 @@ use crate::events::{self, EventExt};
 use crate::mail::{self, ContactChanged, Template};
 use crate::members::Access;
 use crate::{Actor, App, AppError};
+use watchword_domain::audit::AuditAction;
 use watchword_domain::contact::{Candidate, Ineligible, Rules};
 use watchword_domain::*;
 use watchword_store::contacts::{self, Change, ContactRow, HistoryRow};
@@ -271,8 +272,8 @@ impl App {
         };
         contacts::record_change(&mut *c, &ch, now).await?;
         let mut event = match by {
-            Some(a) => events::by_actor(a, current.account, "security_contact.changed"),
-            None => events::system(Some(current.account), "security_contact.changed"),
+            Some(a) => events::by_actor(a, current.account, AuditAction::SecurityContactChanged),
+            None => events::system(Some(current.account), AuditAction::SecurityContactChanged),
         };
         event = event.target("membership", new.id).details(serde_json::json!({
             "previous": previous.map(|p| serde_json::json!({"member_id": p.id, "email": p.email})),
@@ -327,7 +328,7 @@ impl App {
         c: &mut Conn,
         account: AccountId,
         now: Millis,
-        trigger: &str,
+        trigger: AuditAction,
     ) -> Result<Option<Reverted>, AppError> {
         let Some(current) = contacts::get(&mut *c, account).await? else {
             return Ok(None);
@@ -336,7 +337,7 @@ impl App {
             Some(id) => members::get(&mut *c, account, id).await?,
             None => None,
         };
-        self.revert_if_invalid(c, &current, member, now, Some(trigger), None)
+        self.revert_if_invalid(c, &current, member, now, Some(trigger.as_str()), None)
             .await
     }
 
@@ -403,7 +404,7 @@ impl App {
         c: &mut Conn,
         account: AccountId,
         removed: &MemberRow,
-        trigger: &str,
+        trigger: AuditAction,
     ) -> Result<(), AppError> {
         let Some(current) = contacts::get(&mut *c, account).await? else {
             return Ok(());
@@ -414,7 +415,7 @@ impl App {
                 &current,
                 Some(removed.clone()),
                 Millis::now(),
-                Some(trigger),
+                Some(trigger.as_str()),
                 Some("removed"),
             )
             .await?;

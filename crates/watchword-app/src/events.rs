@@ -1,11 +1,12 @@
 //! Building audit events from who acted and where from.
 
 use crate::{Actor, Meta};
+use watchword_domain::audit::AuditAction;
 use watchword_domain::{AccountId, Millis, PersonId};
 use watchword_store::audit::{self, NewEvent};
 use watchword_store::{Conn, StoreError, members};
 
-pub(crate) fn by_actor(actor: &Actor, account: AccountId, action: &'static str) -> NewEvent {
+pub(crate) fn by_actor(actor: &Actor, account: AccountId, action: AuditAction) -> NewEvent {
     by_person(
         actor.person,
         &actor.email,
@@ -20,14 +21,14 @@ pub(crate) fn by_person(
     email: &str,
     meta: &Meta,
     account: Option<AccountId>,
-    action: &'static str,
+    action: AuditAction,
 ) -> NewEvent {
     NewEvent {
         account,
         actor_person: Some(person),
         actor_email: Some(email.to_owned()),
         actor_key: None,
-        action,
+        action: action.as_str(),
         target_kind: None,
         target_id: None,
         ip: Some(meta.ip.clone()),
@@ -38,13 +39,13 @@ pub(crate) fn by_person(
 
 /// An event with no person behind it: the automatic checks, the operator's CLI, and attempts by
 /// someone not (yet) known.
-pub(crate) fn system(account: Option<AccountId>, action: &'static str) -> NewEvent {
+pub(crate) fn system(account: Option<AccountId>, action: AuditAction) -> NewEvent {
     NewEvent {
         account,
         actor_person: None,
         actor_email: None,
         actor_key: None,
-        action,
+        action: action.as_str(),
         target_kind: None,
         target_id: None,
         ip: None,
@@ -54,7 +55,7 @@ pub(crate) fn system(account: Option<AccountId>, action: &'static str) -> NewEve
 }
 
 /// An event caused by a request authenticated with an API key.
-pub(crate) fn by_key(key: &str, meta: &Meta, account: AccountId, action: &'static str) -> NewEvent {
+pub(crate) fn by_key(key: &str, meta: &Meta, account: AccountId, action: AuditAction) -> NewEvent {
     NewEvent {
         actor_key: Some(key.to_owned()),
         ip: Some(meta.ip.clone()),

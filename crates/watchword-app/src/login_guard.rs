@@ -8,6 +8,7 @@ use crate::limits::Limit;
 use crate::mail::{self, LoginAttempts, Template};
 use crate::{App, AppError, Meta};
 use watchword_domain::Millis;
+use watchword_domain::audit::AuditAction;
 use watchword_domain::token::TokenHash;
 use watchword_store::rows::PersonRow;
 use watchword_store::{Conn, members};
@@ -79,7 +80,7 @@ impl App {
             now,
         )
         .await?;
-        let event = events::system(None, "login.abnormal_attempts")
+        let event = events::system(None, AuditAction::LoginAbnormalAttempts)
             .target("person", person.id)
             .details(serde_json::json!({
                 "email": person.email,

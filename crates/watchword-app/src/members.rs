@@ -6,6 +6,7 @@ use crate::gate::SignInProof;
 use crate::limits::INVITATIONS_PER_ACCOUNT;
 use crate::mail::{self, Template};
 use crate::{Actor, App, AppError, Caller, Meta};
+use watchword_domain::audit::AuditAction;
 use watchword_domain::password::{self, Password};
 use watchword_domain::role::{check_grant, check_manage_member};
 use watchword_domain::token::{hash_token, random_token};
@@ -236,7 +237,7 @@ impl App {
             expires,
         )
         .await?;
-        let event = events::by_actor(actor, account, "member.invited")
+        let event = events::by_actor(actor, account, AuditAction::MemberInvited)
             .target("membership", id)
             .details(serde_json::json!({ "email": email.as_str(), "role": role.role.encode(), "role_name": role.name }));
         audit::append(&mut tx, &event, now).await?;
@@ -363,7 +364,7 @@ impl App {
             &member.email,
             meta,
             Some(inv.account_id),
-            "invitation.accepted",
+            AuditAction::InvitationAccepted,
         )
         .target("membership", member.id)
         .details(
@@ -421,9 +422,9 @@ impl App {
         }
         let role = self.grantable_role(&mut tx, &access, role).await?;
         members::set_role(&mut tx, account, id, role.role, now).await?;
-        self.recheck_contact(&mut tx, account, now, "member.role_changed")
+        self.recheck_contact(&mut tx, account, now, AuditAction::MemberRoleChanged)
             .await?;
-        let event = events::by_actor(actor, account, "member.role_changed")
+        let event = events::by_actor(actor, account, AuditAction::MemberRoleChanged)
             .target("membership", id)
             .details(serde_json::json!({
                 "email": target.email,
@@ -464,12 +465,12 @@ impl App {
             true => (
                 MembershipStatus::Deactivated,
                 MembershipStatus::Active,
-                "member.reactivated",
+                AuditAction::MemberReactivated,
             ),
             false => (
                 MembershipStatus::Active,
                 MembershipStatus::Deactivated,
-                "member.deactivated",
+                AuditAction::MemberDeactivated,
             ),
         };
         if target.status != from {
@@ -485,7 +486,7 @@ impl App {
         }
         members::set_status(&mut tx, account, id, to, now).await?;
         if !active {
-            self.recheck_contact(&mut tx, account, now, "member.deactivated")
+            self.recheck_contact(&mut tx, account, now, AuditAction::MemberDeactivated)
                 .await?;
         }
         let event = events::by_actor(actor, account, action)
@@ -510,10 +511,10 @@ impl App {
         let now = Millis::now();
         let mut tx = self.store().begin().await?;
         let (_, target) = self.managed_member(&mut tx, actor, account, id).await?;
-        self.release_contact(&mut tx, account, &target, "member.removed")
+        self.release_contact(&mut tx, account, &target, AuditAction::MemberRemoved)
             .await?;
         members::delete(&mut tx, account, id).await?;
-        let event = events::by_actor(actor, account, "member.removed")
+        let event = events::by_actor(actor, account, AuditAction::MemberRemoved)
             .target("membership", id)
             .details(serde_json::json!({ "email": target.email, "status": target.status.as_str(), "role": target.role.encode() }));
         audit::append(&mut tx, &event, now).await?;
@@ -571,7 +572,7 @@ impl App {
             now,
         )
         .await?;
-        let event = events::by_actor(actor, account, "ownership.transferred").target("membership", to).details(serde_json::json!({
+        let event = events::by_actor(actor, account, AuditAction::OwnershipTransferred).target("membership", to).details(serde_json::json!({
             "from_membership": access.member.id, "to_membership": to, "to_email": target.email, "previous_role": target.role.encode(),
         }));
         audit::append(&mut tx, &event, now).await?;

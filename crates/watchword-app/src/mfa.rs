@@ -6,6 +6,7 @@ use crate::events::{self, EventExt};
 use crate::gate::SignInProof;
 use crate::mail::{self, Template};
 use crate::{Actor, App, AppError, Meta};
+use watchword_domain::audit::AuditAction;
 use watchword_domain::mfa::{self as rules, FactorKind};
 use watchword_domain::token::hash_token;
 use watchword_domain::*;
@@ -313,7 +314,7 @@ impl App {
         if method == "sms" {
             self.sms_failed(&mut tx, person).await?;
         }
-        let event = events::by_person(person, email, meta, None, "mfa.code_failed")
+        let event = events::by_person(person, email, meta, None, AuditAction::MfaCodeFailed)
             .target("person", person)
             .details(serde_json::json!({ "method": method }));
         events::fan_out(&mut tx, person, event, now).await?;
@@ -445,9 +446,15 @@ impl App {
         let session = self
             .open_session(&mut tx, SignInProof::second_factor(passed), mode, meta, now)
             .await?;
-        let event = events::by_person(person.id, &person.email, meta, None, "login.succeeded")
-            .target("session", session.session)
-            .details(serde_json::json!({ "session_mode": ch.mode, "mfa": kind }));
+        let event = events::by_person(
+            person.id,
+            &person.email,
+            meta,
+            None,
+            AuditAction::LoginSucceeded,
+        )
+        .target("session", session.session)
+        .details(serde_json::json!({ "session_mode": ch.mode, "mfa": kind }));
         events::fan_out(&mut tx, person.id, event, now).await?;
         if kind == "recovery_code" {
             self.recovery_code_used(&mut tx, &person, meta, now).await?;
@@ -470,7 +477,7 @@ impl App {
             &person.email,
             meta,
             None,
-            "mfa.recovery_code_used",
+            AuditAction::MfaRecoveryCodeUsed,
         )
         .target("person", person.id)
         .details(serde_json::json!({ "recovery_codes_left": left }));
@@ -535,7 +542,7 @@ impl App {
             &actor.email,
             &actor.meta,
             None,
-            "session.reauthenticated",
+            AuditAction::SessionReauthenticated,
         )
         .target("session", actor.session)
         .details(serde_json::json!({ "mfa": kind }));
@@ -685,7 +692,7 @@ impl App {
             None
         };
         sessions::mark_mfa(&mut *c, actor.session, &factor.kind, now).await?;
-        let event = events::by_person(actor.person, &actor.email, &actor.meta, None, "mfa.factor_added")
+        let event = events::by_person(actor.person, &actor.email, &actor.meta, None, AuditAction::MfaFactorAdded)
             .target("mfa_factor", &factor.id)
             .details(serde_json::json!({ "kind": factor.kind, "name": factor.name, "recovery_codes_issued": first }));
         events::fan_out(&mut *c, actor.person, event, now).await?;
@@ -738,7 +745,7 @@ impl App {
                 &actor.email,
                 &actor.meta,
                 None,
-                "mfa.factor_removed",
+                AuditAction::MfaFactorRemoved,
             )
             .target("mfa_factor", id)
             .details(
@@ -797,7 +804,7 @@ impl App {
             &actor.email,
             &actor.meta,
             None,
-            "mfa.recovery_codes_regenerated",
+            AuditAction::MfaRecoveryCodesRegenerated,
         )
         .target("person", actor.person);
         events::fan_out(&mut tx, actor.person, event, now).await?;
@@ -863,9 +870,10 @@ impl App {
         }
         if a.mfa_required != on {
             accounts::set_mfa_required(&mut tx, account, on).await?;
-            let event = events::by_actor(actor, account, "account.settings_changed").details(
-                serde_json::json!({ "mfa_required": { "from": a.mfa_required, "to": on } }),
-            );
+            let event = events::by_actor(actor, account, AuditAction::AccountSettingsChanged)
+                .details(
+                    serde_json::json!({ "mfa_required": { "from": a.mfa_required, "to": on } }),
+                );
             audit::append(&mut tx, &event, now).await?;
             if !on {
                 self.alert_contact(&mut tx, a, actor, "\"Require MFA\" was turned off", now)
@@ -932,7 +940,7 @@ impl App {
             store::reseal(&mut tx, &f.id, &key_id, &sealed).await?;
             n += 1;
         }
-        let event = events::system(None, "mfa.keys_rotated")
+        let event = events::system(None, AuditAction::MfaKeysRotated)
             .details(serde_json::json!({ "key_id": ring.current_id(), "resealed": n }));
         audit::append(&mut tx, &event, now).await?;
         tx.commit().await?;

@@ -12,6 +12,7 @@ use crate::mfa::{Confirmed, FactorView, confirmed};
 use crate::{Actor, App, AppError, Meta};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use watchword_domain::audit::AuditAction;
 use watchword_domain::token::{hash_token, random_token};
 use watchword_domain::*;
 use watchword_store::mfa::{self as store, FactorRow, NewFactor};
@@ -403,7 +404,7 @@ impl App {
         watchword_store::limits::give_back(&mut tx, &slot).await?;
         let proof = SignInProof::passkey(person.id, &key, &result).ok_or(AppError::InvalidCode)?;
         let session = self.open_session(&mut tx, proof, mode, meta, now).await?;
-        let event = events::by_person(person.id, &person.email, meta, None, "login.succeeded")
+        let event = events::by_person(person.id, &person.email, meta, None, AuditAction::LoginSucceeded)
             .target("session", session.session)
             .details(serde_json::json!({ "session_mode": mode.as_str(), "mfa": "passkey", "passwordless": true }));
         events::fan_out(&mut tx, person.id, event, now).await?;

@@ -8,6 +8,7 @@ use crate::limits::{
 };
 use crate::mail::{self, Template};
 use crate::{Actor, App, AppError, Meta};
+use watchword_domain::audit::AuditAction;
 use watchword_domain::password::{self, Password};
 use watchword_domain::token::{hash_token, random_token};
 use watchword_domain::*;
@@ -85,7 +86,7 @@ impl App {
             &person.email,
             meta,
             None,
-            "password.reset_requested",
+            AuditAction::PasswordResetRequested,
         )
         .target("person", person.id);
         events::fan_out(&mut tx, person.id, event, now).await?;
@@ -129,9 +130,15 @@ impl App {
         }
         persons::set_password(&mut tx, person.id, &phc, now).await?;
         let revoked = sessions::revoke_all_except(&mut tx, person.id, None, now).await?;
-        let event = events::by_person(person.id, &person.email, meta, None, "password.reset")
-            .target("person", person.id)
-            .details(serde_json::json!({ "sessions_revoked": revoked }));
+        let event = events::by_person(
+            person.id,
+            &person.email,
+            meta,
+            None,
+            AuditAction::PasswordReset,
+        )
+        .target("person", person.id)
+        .details(serde_json::json!({ "sessions_revoked": revoked }));
         events::fan_out(&mut tx, person.id, event, now).await?;
         self.notify(&mut tx, &person, "Your watchword password was reset", "The password of your watchword login was reset with an emailed link and every session was signed out", "", meta, now).await?;
         tx.commit().await?;
@@ -208,7 +215,7 @@ impl App {
             &actor.email,
             &actor.meta,
             None,
-            "person.email_change_requested",
+            AuditAction::PersonEmailChangeRequested,
         )
         .target("person", actor.person);
         events::fan_out(&mut tx, actor.person, event, now).await?;
@@ -249,9 +256,15 @@ impl App {
             )
             .into());
         }
-        let event = events::by_person(person.id, &new_email, meta, None, "person.email_changed")
-            .target("person", person.id)
-            .details(serde_json::json!({ "from": person.email, "to": new_email }));
+        let event = events::by_person(
+            person.id,
+            &new_email,
+            meta,
+            None,
+            AuditAction::PersonEmailChanged,
+        )
+        .target("person", person.id)
+        .details(serde_json::json!({ "from": person.email, "to": new_email }));
         events::fan_out(&mut tx, person.id, event, now).await?;
         let what = format!(
             "The email of your watchword login was changed from {} to {new_email}",

@@ -2,6 +2,7 @@
 
 use crate::events::{self, EventExt};
 use crate::{Actor, App, AppError, Caller};
+use watchword_domain::audit::AuditAction;
 use watchword_domain::role::check_grant;
 use watchword_domain::*;
 use watchword_store::rows::RoleRow;
@@ -73,7 +74,7 @@ impl App {
                 }
                 false => AppError::from(e),
             })?;
-        let event = events::by_actor(actor, account, "role.created")
+        let event = events::by_actor(actor, account, AuditAction::RoleCreated)
             .target("role", id)
             .details(serde_json::json!({ "name": name, "permissions": perms.to_strings() }));
         audit::append(&mut tx, &event, now).await?;

@@ -9,6 +9,7 @@ use crate::gate::SignInProof;
 use crate::limits::{Limit, SIGNUP_MAILS_PER_EMAIL, SIGNUPS_PER_IP, too_many_mails};
 use crate::mail::{self, Template};
 use crate::{Actor, App, AppError, Meta};
+use watchword_domain::audit::AuditAction;
 use watchword_domain::password::{self, Password};
 use watchword_domain::token::{hash_token, random_token};
 use watchword_domain::*;
@@ -206,9 +207,15 @@ impl App {
         .await?;
         watchword_store::contacts::set(&mut *c, account, None, membership, "default", None, now)
             .await?;
-        let event = events::by_person(person, email, meta, Some(account), "account.created")
-            .target("account", account)
-            .details(serde_json::json!({ "account_name": account_name, "new_person": new_person }));
+        let event = events::by_person(
+            person,
+            email,
+            meta,
+            Some(account),
+            AuditAction::AccountCreated,
+        )
+        .target("account", account)
+        .details(serde_json::json!({ "account_name": account_name, "new_person": new_person }));
         watchword_store::audit::append(&mut *c, &event, now).await?;
         Ok((account, membership))
     }

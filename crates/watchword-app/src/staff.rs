@@ -2,13 +2,14 @@
 
 use crate::events::{self, EventExt};
 use crate::{App, AppError};
+use watchword_domain::audit::AuditAction;
 use watchword_domain::*;
 use watchword_store::audit::NewEvent;
 use watchword_store::{audit, members, persons};
 
 fn system_event(
     account: AccountId,
-    action: &'static str,
+    action: AuditAction,
     membership: MembershipId,
     details: serde_json::Value,
 ) -> NewEvent {
@@ -72,7 +73,7 @@ impl App {
         let details = serde_json::json!({ "email": email.as_str(), "expires_at": expires.map(|e| e.rfc3339()) });
         audit::append(
             &mut tx,
-            &system_event(account, "staff.granted", id, details),
+            &system_event(account, AuditAction::StaffGranted, id, details),
             now,
         )
         .await?;
@@ -90,14 +91,14 @@ impl App {
             .await?
             .filter(|m| m.role.is_staff())
             .ok_or(AppError::NotFound)?;
-        self.release_contact(&mut tx, account, &m, "staff.revoked")
+        self.release_contact(&mut tx, account, &m, AuditAction::StaffRevoked)
             .await?;
         members::delete(&mut tx, account, m.id).await?;
         audit::append(
             &mut tx,
             &system_event(
                 account,
-                "staff.revoked",
+                AuditAction::StaffRevoked,
                 m.id,
                 serde_json::json!({ "email": m.email }),
             ),

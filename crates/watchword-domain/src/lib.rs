@@ -3,6 +3,7 @@
 
 pub mod access_review;
 pub mod api_key;
+pub mod audit;
 pub mod contact;
 pub mod error;
 pub mod ids;

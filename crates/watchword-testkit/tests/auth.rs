@@ -466,6 +466,52 @@ both_backends!(
         ] {
             assert!(doc["paths"].get(path).is_some(), "{path} undocumented");
         }
+        // A valid, complete document: unique operation ids, path parameters only in their path,
+        // a security requirement and an error answer on every operation, the schemes named.
+        let mut ids = std::collections::HashSet::new();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                let id = op["operationId"].as_str().unwrap();
+                assert!(ids.insert(id.to_owned()), "operationId {id} twice");
+                for p in op["parameters"].as_array().into_iter().flatten() {
+                    if p["in"] == "path" {
+                        let name = p["name"].as_str().unwrap();
+                        assert!(
+                            path.contains(&format!("{{{name}}}")),
+                            "{method} {path}: {name} is not in the path"
+                        );
+                    }
+                }
+                assert!(op["security"].is_array(), "{method} {path}: no security");
+                assert!(
+                    op["responses"].get("4XX").is_some(),
+                    "{method} {path}: no error answer"
+                );
+            }
+        }
+        for scheme in ["session", "cookie", "csrf", "api_key", "introspection"] {
+            assert!(
+                doc["components"]["securitySchemes"].get(scheme).is_some(),
+                "{scheme}"
+            );
+        }
+        let whoami = &doc["paths"]["/api/v1/whoami"]["get"]["responses"]["200"]["content"]["application/json"]
+            ["schema"];
+        assert_eq!(
+            whoami["oneOf"].as_array().map(Vec::len),
+            Some(2),
+            "{whoami}"
+        );
+        let actions =
+            doc["components"]["schemas"]["AuditEventDto"]["properties"]["action"]["enum"].clone();
+        assert!(
+            actions.as_array().unwrap().contains(&json!("login.failed")),
+            "{actions}"
+        );
+        assert_eq!(
+            doc["components"]["schemas"]["SignupRequest"]["properties"]["email"]["minLength"],
+            1
+        );
         assert_eq!(
             app.client
                 .get(app.url("/healthz"))

@@ -125,6 +125,17 @@ pub fn finish(doc: &mut Value) {
             }
         }
     }
+    // The audit log's vocabulary, listed once in the domain.
+    let actions: Vec<&str> = watchword_domain::audit::AuditAction::ALL
+        .iter()
+        .map(|a| a.as_str())
+        .collect();
+    if let Some(action) = doc
+        .pointer_mut("/components/schemas/AuditEventDto/properties/action")
+        .and_then(Value::as_object_mut)
+    {
+        action.insert("enum".into(), json!(actions));
+    }
     // whoami answers a person's view or, for an API key, the key's.
     doc["paths"]["/api/v1/whoami"]["get"]["responses"]["200"]["content"]["application/json"]["schema"] = json!({
         "oneOf": [

@@ -106,17 +106,49 @@ async fn refuse_control_characters(req: Request<Body>, next: Next) -> Response {
     next.run(req).await
 }
 
-/// Request metrics and a span per request carrying the matched route.
+/// How long a request may take before it is answered 503 `timeout` (its work is dropped; a
+/// change commits whole or not at all).
+pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Request metrics, a span per request carrying the matched route and the request id (the
+/// caller's `X-Request-Id` when it is a short token, else a new UUID; echoed in the answer),
+/// and the request timeout.
 async fn observe(req: Request<Body>, next: Next) -> Response {
     let route = req
         .extensions()
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_owned())
         .unwrap_or_else(|| "unmatched".into());
+    let request_id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 64
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        })
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
     let method = req.method().clone();
     let start = Instant::now();
-    let span = tracing::info_span!("request", %method, route = %route);
-    let res = tracing::Instrument::instrument(next.run(req), span).await;
+    let span = tracing::info_span!("request", %method, route = %route, request_id = %request_id);
+    let run = tokio::time::timeout(REQUEST_TIMEOUT, next.run(req));
+    let mut res = match tracing::Instrument::instrument(run, span).await {
+        Ok(res) => res,
+        Err(_) => {
+            tracing::warn!(%method, route = %route, %request_id, "request timed out");
+            axum::response::IntoResponse::into_response(error::ApiError::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "timeout",
+                "the request took too long; try again",
+            ))
+        }
+    };
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        res.headers_mut().insert("x-request-id", v);
+    }
     let status = res.status().as_u16().to_string();
     metrics::counter!("watchword_http_requests_total", "route" => route.clone(), "status" => status).increment(1);
     metrics::histogram!("watchword_http_request_seconds", "route" => route)

@@ -18,6 +18,7 @@ use watchword_store::{members, persons, sessions};
 /// How often at most a session's last-seen time is written.
 const TOUCH_EVERY_MS: i64 = 60_000;
 
+/// How a session travels: a browser's cookie or a program's bearer token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SessionMode {
     Cookie,
@@ -25,10 +26,19 @@ pub enum SessionMode {
 }
 
 impl SessionMode {
-    pub(crate) fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             SessionMode::Cookie => "cookie",
             SessionMode::Token => "token",
+        }
+    }
+
+    /// The stored form; anything else reads as a token session (the stricter: no cookie).
+    pub fn parse(s: &str) -> Self {
+        if s == "cookie" {
+            SessionMode::Cookie
+        } else {
+            SessionMode::Token
         }
     }
 }
@@ -200,7 +210,7 @@ impl App {
             email: auth.person.email.clone(),
             name: auth.person.name.clone(),
             session: s.id,
-            session_mode: s.mode.clone(),
+            session_mode: SessionMode::parse(&s.mode),
             authenticated_at: s.authenticated_at,
             mfa_at: s.mfa_at,
             meta: meta.clone(),

@@ -7,6 +7,7 @@ use crate::mail::{self, ContactChanged, Template};
 use crate::members::Access;
 use crate::{Actor, App, AppError};
 use watchword_domain::audit::AuditAction;
+use watchword_domain::contact::ContactSource;
 use watchword_domain::contact::{Candidate, Ineligible, Rules};
 use watchword_domain::*;
 use watchword_store::contacts::{self, Change, ContactRow, HistoryRow};
@@ -206,7 +207,9 @@ impl App {
         let current = contacts::get(&mut tx, account)
             .await?
             .ok_or(AppError::NotFound)?;
-        if current.membership == Some(member) && current.source == "manual" {
+        if current.membership == Some(member)
+            && ContactSource::parse(&current.source) == Some(ContactSource::Manual)
+        {
             tx.commit().await?;
             return self.security_contact(actor, account).await;
         }
@@ -219,7 +222,7 @@ impl App {
             &current,
             previous.as_ref(),
             &target,
-            "manual",
+            ContactSource::Manual,
             Some(actor),
             None,
             now,
@@ -239,7 +242,7 @@ impl App {
         current: &ContactRow,
         previous: Option<&MemberRow>,
         new: &MemberRow,
-        source: &'static str,
+        source: ContactSource,
         by: Option<&Actor>,
         reason: Option<String>,
         now: Millis,
@@ -250,7 +253,7 @@ impl App {
             current.account,
             current.membership,
             new.id,
-            source,
+            source.as_str(),
             actor.as_ref().map(|a| a.0),
             now,
         )
@@ -266,7 +269,7 @@ impl App {
             account: current.account,
             previous: previous.map(|p| (p.id, p.email.clone())),
             new: (new.id, new.email.clone()),
-            source,
+            source: source.as_str(),
             actor: actor.clone(),
             reason: reason.clone(),
         };
@@ -279,7 +282,7 @@ impl App {
             "previous": previous.map(|p| serde_json::json!({"member_id": p.id, "email": p.email})),
             "new": {"member_id": new.id, "email": new.email},
             "actor": actor.as_ref().map(|a| a.1.clone()).unwrap_or_else(|| "automatic check".into()),
-            "source": source,
+            "source": source.as_str(),
             "reason": reason,
         }));
         audit::append(&mut *c, &event, now).await?;
@@ -388,7 +391,7 @@ impl App {
             current,
             member.as_ref(),
             &owner,
-            "default",
+            ContactSource::Default,
             None,
             Some(why),
             Millis::now(),

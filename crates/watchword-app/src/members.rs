@@ -7,6 +7,7 @@ use crate::limits::INVITATIONS_PER_ACCOUNT;
 use crate::mail::{self, Template};
 use crate::{Actor, App, AppError, Caller, Meta};
 use watchword_domain::audit::AuditAction;
+use watchword_domain::contact::ContactSource;
 use watchword_domain::password::{self, Password};
 use watchword_domain::role::{check_grant, check_manage_member};
 use watchword_domain::token::{hash_token, random_token};
@@ -585,7 +586,9 @@ impl App {
             .ok_or(AppError::NotFound)?;
         // A default Security Contact follows the Owner; a picked one stays.
         if let Some(current) = watchword_store::contacts::get(&mut tx, account).await? {
-            if current.source == "default" && current.membership != Some(to) {
+            if ContactSource::parse(&current.source) == Some(ContactSource::Default)
+                && current.membership != Some(to)
+            {
                 let previous = match current.membership {
                     Some(p) => members::get(&mut tx, account, p).await?,
                     None => None,
@@ -599,7 +602,7 @@ impl App {
                     &current,
                     previous.as_ref(),
                     &row,
-                    "default",
+                    ContactSource::Default,
                     Some(actor),
                     why,
                     now,

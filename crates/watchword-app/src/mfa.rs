@@ -438,11 +438,7 @@ impl App {
             return Err(AppError::InvalidCode);
         }
         watchword_store::limits::give_back(&mut tx, &slot).await?;
-        let mode = if ch.mode == "cookie" {
-            SessionMode::Cookie
-        } else {
-            SessionMode::Token
-        };
+        let mode = SessionMode::parse(&ch.mode);
         let session = self
             .open_session(&mut tx, SignInProof::second_factor(passed), mode, meta, now)
             .await?;

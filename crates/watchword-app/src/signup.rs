@@ -205,8 +205,16 @@ impl App {
             now,
         )
         .await?;
-        watchword_store::contacts::set(&mut *c, account, None, membership, "default", None, now)
-            .await?;
+        watchword_store::contacts::set(
+            &mut *c,
+            account,
+            None,
+            membership,
+            watchword_domain::contact::ContactSource::Default.as_str(),
+            None,
+            now,
+        )
+        .await?;
         let event = events::by_person(
             person,
             email,

@@ -214,3 +214,26 @@ mod tests {
         }
     }
 }
+
+/// How an account's Security Contact came to be: the Owner by default (it follows ownership), or
+/// picked by an Owner or Admin (it stays until changed or invalid).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContactSource {
+    Default,
+    Manual,
+}
+
+impl ContactSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ContactSource::Default => "default",
+            ContactSource::Manual => "manual",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [ContactSource::Default, ContactSource::Manual]
+            .into_iter()
+            .find(|c| c.as_str() == s)
+    }
+}

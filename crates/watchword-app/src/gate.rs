@@ -8,6 +8,7 @@ use crate::auth::{IssuedSession, SessionMode};
 use crate::limits::{self, Limit};
 use crate::mfa::Proof;
 use crate::{App, AppError, Meta};
+use watchword_domain::mfa::Method;
 use watchword_domain::password::{Password, Verified};
 use watchword_domain::token::{hash_token, random_token};
 use watchword_domain::*;
@@ -27,7 +28,7 @@ pub(crate) const CODES_PER_IP: Limit = Limit::new("code-ip", 50, 15 * 60);
 pub(crate) struct SignInProof {
     person: PersonId,
     /// The second factor (or passkey) passed, recorded on the session.
-    factor: Option<&'static str>,
+    factor: Option<Method>,
 }
 
 /// A password that matched a person's hash: only [`App::check_password`] makes one.
@@ -38,11 +39,11 @@ pub(crate) struct PasswordMatched {
 /// A second factor answered rightly: only [`App::check_code`] makes one.
 pub(crate) struct FactorPassed {
     person: PersonId,
-    kind: &'static str,
+    kind: Method,
 }
 
 impl FactorPassed {
-    pub(crate) fn kind(&self) -> &'static str {
+    pub(crate) fn kind(&self) -> Method {
         self.kind
     }
 }
@@ -86,7 +87,7 @@ impl SignInProof {
     ) -> Option<Self> {
         (key.cred_id() == result.cred_id()).then_some(Self {
             person,
-            factor: Some("passkey"),
+            factor: Some(Method::Passkey),
         })
     }
 
@@ -142,7 +143,7 @@ impl App {
         .await?;
         Ok(AfterPassword::SecondFactor {
             challenge_id: challenge,
-            methods,
+            methods: methods.into_iter().map(Method::as_str).collect(),
         })
     }
 
@@ -183,7 +184,7 @@ impl App {
         &self,
         c: &mut Conn,
         person: PersonId,
-        method: &str,
+        method: Method,
         proof: Proof<'_>,
         now: Millis,
     ) -> Result<Option<FactorPassed>, AppError> {
@@ -243,7 +244,7 @@ impl App {
         )
         .await?;
         if let Some(kind) = proof.factor {
-            sessions::mark_mfa(&mut *c, id, kind, now).await?;
+            sessions::mark_mfa(&mut *c, id, kind.as_str(), now).await?;
         }
         persons::record_login(&mut *c, proof.person, now).await?;
         Ok(IssuedSession {

@@ -7,7 +7,7 @@ use crate::gate::SignInProof;
 use crate::mail::{self, Template};
 use crate::{Actor, App, AppError, Meta};
 use watchword_domain::audit::AuditAction;
-use watchword_domain::mfa::{self as rules, FactorKind};
+use watchword_domain::mfa::{self as rules, FactorKind, Method};
 use watchword_domain::token::hash_token;
 use watchword_domain::*;
 use watchword_store::mfa::{self as store, FactorRow, NewFactor};
@@ -106,6 +106,18 @@ impl Proof<'_> {
     }
 }
 
+/// A method named by a request: `unknown_method` before any slot is taken or code checked.
+fn parse_method(method: &str) -> Result<Method, AppError> {
+    Method::parse(method).ok_or_else(|| {
+        DomainError::field(
+            "unknown_method",
+            "method",
+            "method is passkey, totp, sms or recovery_code",
+        )
+        .into()
+    })
+}
+
 /// The person's pending authenticator-app enrolment (`factor_id`, or the latest one).
 fn pending_totp<'a>(
     all: &'a [FactorRow],
@@ -168,7 +180,7 @@ impl App {
         &self,
         c: &mut Conn,
         person: PersonId,
-    ) -> Result<Vec<&'static str>, AppError> {
+    ) -> Result<Vec<Method>, AppError> {
         let factors = store::factors(&mut *c, person).await?;
         self.methods_with(c, person, &factors).await
     }
@@ -179,15 +191,15 @@ impl App {
         c: &mut Conn,
         person: PersonId,
         factors: &[FactorRow],
-    ) -> Result<Vec<&'static str>, AppError> {
+    ) -> Result<Vec<Method>, AppError> {
         let mut m = Vec::new();
-        for kind in ["passkey", "totp", "sms"] {
-            if confirmed(&factors).any(|f| f.kind == kind) {
-                m.push(kind);
+        for method in [Method::Passkey, Method::Totp, Method::Sms] {
+            if confirmed(factors).any(|f| f.kind == method.as_str()) {
+                m.push(method);
             }
         }
         if !m.is_empty() && store::recovery_codes_left(c, person).await? > 0 {
-            m.push("recovery_code");
+            m.push(Method::RecoveryCode);
         }
         Ok(m)
     }
@@ -198,10 +210,10 @@ impl App {
         &self,
         c: &mut Conn,
         person: PersonId,
-        method: &str,
+        method: Method,
         proof: Proof<'_>,
         now: Millis,
-    ) -> Result<Option<&'static str>, AppError> {
+    ) -> Result<Option<Method>, AppError> {
         let code_needed = || {
             AppError::from(DomainError::field(
                 "code_required",
@@ -211,33 +223,23 @@ impl App {
         };
         // One read of the factors serves the enrolment check and the TOTP check.
         let factors = store::factors(&mut *c, person).await?;
-        let enrolled = match method {
-            "passkey" | "totp" | "sms" => confirmed(&factors).any(|f| f.kind == method),
-            _ => self
+        let enrolled = match method.factor() {
+            Some(kind) => confirmed(&factors).any(|f| f.kind == kind.as_str()),
+            None => self
                 .methods_with(&mut *c, person, &factors)
                 .await?
                 .contains(&method),
         };
         if !enrolled {
-            return Err(
-                if ["passkey", "totp", "sms", "recovery_code"].contains(&method) {
-                    DomainError::field(
-                        "method_not_enrolled",
-                        "method",
-                        "you have not set up this method",
-                    )
-                } else {
-                    DomainError::field(
-                        "unknown_method",
-                        "method",
-                        "method is passkey, totp, sms or recovery_code",
-                    )
-                }
-                .into(),
-            );
+            return Err(DomainError::field(
+                "method_not_enrolled",
+                "method",
+                "you have not set up this method",
+            )
+            .into());
         }
         match method {
-            "passkey" => {
+            Method::Passkey => {
                 let Proof::Passkey {
                     ceremony_id,
                     credential,
@@ -253,7 +255,7 @@ impl App {
                 self.check_passkey(c, person, ceremony_id, credential, now)
                     .await
             }
-            "totp" => {
+            Method::Totp => {
                 let code = proof.code().ok_or_else(code_needed)?;
                 // The step is recorded by a conditional UPDATE (only a later step than the
                 // last accepted), so two requests cannot both use one code, even concurrently.
@@ -266,30 +268,27 @@ impl App {
                     if let Some(step) = rules::check_totp(&secret, code, unix_secs(now), last)
                         && store::accept_step(&mut *c, &f.id, step as i64, now).await?
                     {
-                        return Ok(Some("totp"));
+                        return Ok(Some(Method::Totp));
                     }
                 }
                 Ok(None)
             }
-            "sms" => {
+            Method::Sms => {
                 let code = proof.code().ok_or_else(code_needed)?;
-                Ok(self.check_sms(c, person, code, now).await?.then_some("sms"))
+                Ok(self
+                    .check_sms(c, person, code, now)
+                    .await?
+                    .then_some(Method::Sms))
             }
-            "recovery_code" => {
+            Method::RecoveryCode => {
                 let code = proof.code().ok_or_else(code_needed)?;
                 let Some(hash) = rules::hash_recovery_code(code) else {
                     return Ok(None);
                 };
                 Ok(store::use_recovery_code(c, person, &hash, now)
                     .await?
-                    .then_some("recovery_code"))
+                    .then_some(Method::RecoveryCode))
             }
-            _ => Err(DomainError::field(
-                "unknown_method",
-                "method",
-                "method is passkey, totp, sms or recovery_code",
-            )
-            .into()),
         }
     }
 
@@ -301,7 +300,7 @@ impl App {
         person: PersonId,
         email: &str,
         meta: &Meta,
-        method: &str,
+        method: Method,
         ceremony: Option<&str>,
     ) -> Result<(), AppError> {
         let now = Millis::now();
@@ -311,12 +310,12 @@ impl App {
         if let Some(id) = ceremony {
             watchword_store::webauthn::spend(&mut tx, &hash_token(id), now).await?;
         }
-        if method == "sms" {
+        if method == Method::Sms {
             self.sms_failed(&mut tx, person).await?;
         }
         let event = events::by_person(person, email, meta, None, AuditAction::MfaCodeFailed)
             .target("person", person)
-            .details(serde_json::json!({ "method": method }));
+            .details(serde_json::json!({ "method": method.as_str() }));
         events::fan_out(&mut tx, person, event, now).await?;
         tx.commit().await?;
         Ok(())
@@ -381,10 +380,15 @@ impl App {
             };
             self.methods(&mut *self.store().read().await?, person).await
         };
-        methods.await.unwrap_or_else(|e: AppError| {
-            tracing::warn!(error = %e, "could not list challenge methods");
-            Vec::new()
-        })
+        methods
+            .await
+            .unwrap_or_else(|e: AppError| {
+                tracing::warn!(error = %e, "could not list challenge methods");
+                Vec::new()
+            })
+            .into_iter()
+            .map(Method::as_str)
+            .collect()
     }
 
     /// Renames a factor of the caller.
@@ -407,6 +411,7 @@ impl App {
         proof: Proof<'_>,
         meta: &Meta,
     ) -> Result<IssuedSession, AppError> {
+        let method = parse_method(method)?;
         let hash = hash_token(challenge_id);
         let person = self
             .challenge_person(challenge_id)
@@ -450,9 +455,9 @@ impl App {
             AuditAction::LoginSucceeded,
         )
         .target("session", session.session)
-        .details(serde_json::json!({ "session_mode": ch.mode, "mfa": kind }));
+        .details(serde_json::json!({ "session_mode": ch.mode, "mfa": kind.as_str() }));
         events::fan_out(&mut tx, person.id, event, now).await?;
-        if kind == "recovery_code" {
+        if kind == Method::RecoveryCode {
             self.recovery_code_used(&mut tx, &person, meta, now).await?;
         }
         tx.commit().await?;
@@ -509,6 +514,7 @@ impl App {
         method: &str,
         proof: Proof<'_>,
     ) -> Result<(), AppError> {
+        let method = parse_method(method)?;
         let slot = self
             .reserve_code_answer(actor.person, None, &actor.meta)
             .await?;
@@ -532,7 +538,7 @@ impl App {
         };
         let kind = passed.kind();
         watchword_store::limits::give_back(&mut tx, &slot).await?;
-        sessions::mark_mfa(&mut tx, actor.session, kind, now).await?;
+        sessions::mark_mfa(&mut tx, actor.session, kind.as_str(), now).await?;
         let event = events::by_person(
             actor.person,
             &actor.email,
@@ -541,9 +547,9 @@ impl App {
             AuditAction::SessionReauthenticated,
         )
         .target("session", actor.session)
-        .details(serde_json::json!({ "mfa": kind }));
+        .details(serde_json::json!({ "mfa": kind.as_str() }));
         events::fan_out(&mut tx, actor.person, event, now).await?;
-        if kind == "recovery_code" {
+        if kind == Method::RecoveryCode {
             self.recovery_code_used(&mut tx, &person, &actor.meta, now)
                 .await?;
         }

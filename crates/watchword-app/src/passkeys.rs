@@ -13,6 +13,7 @@ use crate::{Actor, App, AppError, Meta};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use watchword_domain::audit::AuditAction;
+use watchword_domain::mfa::Method;
 use watchword_domain::token::{hash_token, random_token};
 use watchword_domain::*;
 use watchword_store::mfa::{self as store, FactorRow, NewFactor};
@@ -294,7 +295,7 @@ impl App {
     }
 
     /// Checks a passkey assertion of `person` for a ceremony started for them; stores the
-    /// credential's new counter. Some("passkey") when it verifies.
+    /// credential's new counter. Some(Method::Passkey) when it verifies.
     pub(crate) async fn check_passkey(
         &self,
         c: &mut Conn,
@@ -302,7 +303,7 @@ impl App {
         ceremony_id: &str,
         credential: &serde_json::Value,
         now: Millis,
-    ) -> Result<Option<&'static str>, AppError> {
+    ) -> Result<Option<Method>, AppError> {
         let answer: PublicKeyCredential =
             serde_json::from_value(credential.clone()).map_err(|_| invalid_credential())?;
         let rp = self.relying_party()?;
@@ -325,7 +326,7 @@ impl App {
                 store::passkey_used(&mut *c, &id, stored.as_deref(), now).await?;
             }
         }
-        Ok(Some("passkey"))
+        Ok(Some(Method::Passkey))
     }
 
     /// Options for signing in with a passkey alone (no email, no password).
@@ -390,7 +391,7 @@ impl App {
             Ok(r) => r,
             Err(_) => {
                 drop(tx);
-                self.code_failed(person.id, &person.email, meta, "passkey", None)
+                self.code_failed(person.id, &person.email, meta, Method::Passkey, None)
                     .await?;
                 return Err(AppError::InvalidCode);
             }

@@ -35,6 +35,48 @@ impl FactorKind {
     }
 }
 
+/// A way to answer a second-factor challenge or a step-up: a factor, or a recovery code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Passkey,
+    Totp,
+    Sms,
+    RecoveryCode,
+}
+
+impl Method {
+    /// In the order they are offered (strongest first).
+    pub const ALL: [Method; 4] = [
+        Method::Passkey,
+        Method::Totp,
+        Method::Sms,
+        Method::RecoveryCode,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Passkey => "passkey",
+            Method::Totp => "totp",
+            Method::Sms => "sms",
+            Method::RecoveryCode => "recovery_code",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|m| m.as_str() == s)
+    }
+
+    /// The factor this method answers with (none for recovery codes).
+    pub fn factor(self) -> Option<FactorKind> {
+        match self {
+            Method::Passkey => Some(FactorKind::Passkey),
+            Method::Totp => Some(FactorKind::Totp),
+            Method::Sms => Some(FactorKind::Sms),
+            Method::RecoveryCode => None,
+        }
+    }
+}
+
 /// A new authenticator secret: 160 random bits, as RFC 4226 recommends.
 pub fn new_totp_secret() -> Vec<u8> {
     let mut b = vec![0u8; 20];

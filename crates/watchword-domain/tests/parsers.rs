@@ -102,6 +102,9 @@ fn check_all(s: &str) {
         assert_eq!(PermissionSet::decode(&set.encode()), Ok(set));
     }
     let _ = PermissionSet::decode(s);
+    if let Some(m) = mfa::Method::parse(s) {
+        assert_eq!(m.as_str(), s);
+    }
     let _ = mfa::hash_recovery_code(s);
     assert!(mfa::check_totp(&[7u8; 20], s, 1_800_000_000, None).is_none() || s.trim().len() == 6);
     let _ = sealed::Keyring::parse(s);

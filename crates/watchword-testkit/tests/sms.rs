@@ -377,6 +377,17 @@ both_backends!(
     }
 );
 
+/// The statuses of requests sent at once.
+async fn statuses_of(
+    calls: impl Iterator<Item = impl std::future::Future<Output = (StatusCode, Value)>>,
+) -> Vec<u16> {
+    futures_util::future::join_all(calls)
+        .await
+        .into_iter()
+        .map(|(s, _)| s.as_u16())
+        .collect()
+}
+
 both_backends!(
     parallel_requests_get_one_text_per_thirty_seconds,
     |app: TestApp| async move {
@@ -385,11 +396,7 @@ both_backends!(
         app.age_sms_codes(3600).await;
         let ch = challenge(&app, "ada@example.com").await;
         let calls = (0..20).map(|_| text_login_code(&app, &ch));
-        let statuses: Vec<u16> = futures_util::future::join_all(calls)
-            .await
-            .into_iter()
-            .map(|(s, _)| s.as_u16())
-            .collect();
+        let statuses = statuses_of(calls).await;
         assert_eq!(
             statuses.iter().filter(|s| **s == 202).count(),
             1,
@@ -412,11 +419,7 @@ both_backends!(
         app.age_sms_codes(3600).await;
         let calls =
             (0..20).map(|_| app.post("/api/v1/me/reauthenticate/sms", &ada.token, json!({})));
-        let statuses: Vec<u16> = futures_util::future::join_all(calls)
-            .await
-            .into_iter()
-            .map(|(s, _)| s.as_u16())
-            .collect();
+        let statuses = statuses_of(calls).await;
         assert_eq!(
             statuses.iter().filter(|s| **s == 202).count(),
             1,
@@ -429,11 +432,7 @@ both_backends!(
             challenges.push(challenge(&app, "ada@example.com").await);
         }
         let calls = challenges.iter().map(|ch| text_login_code(&app, ch));
-        let statuses: Vec<u16> = futures_util::future::join_all(calls)
-            .await
-            .into_iter()
-            .map(|(s, _)| s.as_u16())
-            .collect();
+        let statuses = statuses_of(calls).await;
         assert_eq!(
             statuses.iter().filter(|s| **s == 202).count(),
             1,

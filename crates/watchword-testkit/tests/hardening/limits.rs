@@ -2,6 +2,17 @@
 
 use super::*;
 
+/// Asks for a password reset for `email` and returns the emailed link's token.
+async fn reset_link(app: &TestApp, email: &str) -> String {
+    let body = json!({"email": email});
+    let (s, _) = app
+        .call(Method::POST, "/api/v1/password-reset", None, Some(body))
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    let mail = app.wait_for_email(email, "Reset").await;
+    watchword_testkit::mail::link_token(&mail.text).unwrap()
+}
+
 both_backends!(
     parallel_wrong_passwords_are_checked_up_to_the_limit_exactly,
     |app: TestApp| async move {
@@ -233,17 +244,7 @@ both_backends!(
     a_password_change_ends_outstanding_reset_links,
     |app: TestApp| async move {
         let ada = app.signup("Acme", "Ada Lovelace", "ada@example.com").await;
-        let (s, _) = app
-            .call(
-                Method::POST,
-                "/api/v1/password-reset",
-                None,
-                Some(json!({"email": "ada@example.com"})),
-            )
-            .await;
-        assert_eq!(s, StatusCode::ACCEPTED);
-        let link = app.wait_for_email("ada@example.com", "Reset").await;
-        let token = watchword_testkit::mail::link_token(&link.text).unwrap();
+        let token = reset_link(&app, "ada@example.com").await;
         let body =
             json!({"current_password": PASSWORD, "new_password": "another-Lantern-99-orbit!"});
         let (s, v) = app.post("/api/v1/me/password", &ada.token, body).await;
@@ -269,17 +270,7 @@ both_backends!(
     |app: TestApp| async move {
         let ada = app.signup("Acme", "Ada Lovelace", "ada@example.com").await;
         // A password reset link, eight times at once.
-        let (s, _) = app
-            .call(
-                Method::POST,
-                "/api/v1/password-reset",
-                None,
-                Some(json!({"email": "ada@example.com"})),
-            )
-            .await;
-        assert_eq!(s, StatusCode::ACCEPTED);
-        let mail = app.wait_for_email("ada@example.com", "Reset").await;
-        let token = watchword_testkit::mail::link_token(&mail.text).unwrap();
+        let token = reset_link(&app, "ada@example.com").await;
         let body = json!({"token": token, "new_password": "another-Lantern-99-orbit!"});
         let statuses = burst(&app, 8, "/api/v1/password-reset/confirm", None, body).await;
         assert_eq!(tally(&statuses, 204), 1, "{statuses:?}");

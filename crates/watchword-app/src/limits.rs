@@ -43,6 +43,8 @@ pub const RESETS_PER_IP: Limit = Limit::new("reset-ip", 20, 3600);
 pub const EMAIL_CHANGES_PER_PERSON: Limit = Limit::new("email-change-person", 5, 3600);
 /// Notices to the holder of a taken address in a day, whoever asks.
 pub const TAKEN_NOTICES_PER_EMAIL: Limit = Limit::new("taken-notice-email", 1, 86_400);
+/// Accounts a signed-in person creates in a day.
+pub const ACCOUNTS_PER_PERSON: Limit = Limit::new("accounts-person", 10, 86_400);
 /// Invitations an account sends in an hour.
 pub const INVITATIONS_PER_ACCOUNT: Limit = Limit::new("invitations-account", 50, 3600);
 /// Wrong current passwords of one person (step-up, password change, factor removal) in 15

@@ -6,7 +6,9 @@
 use crate::auth::{IssuedSession, SessionMode};
 use crate::events::{self, EventExt};
 use crate::gate::SignInProof;
-use crate::limits::{Limit, SIGNUP_MAILS_PER_EMAIL, SIGNUPS_PER_IP, too_many_mails};
+use crate::limits::{
+    ACCOUNTS_PER_PERSON, Limit, SIGNUP_MAILS_PER_EMAIL, SIGNUPS_PER_IP, too_many_mails,
+};
 use crate::mail::{self, Template};
 use crate::{Actor, App, AppError, Meta};
 use watchword_domain::audit::AuditAction;
@@ -158,6 +160,13 @@ impl App {
         name: &str,
     ) -> Result<(AccountId, MembershipId), AppError> {
         let account_name = AccountName::parse(name)?;
+        self.take_slot(&[(ACCOUNTS_PER_PERSON, &actor.person.to_string())], |l| {
+            AppError::RateLimited(
+                "too_many_accounts",
+                format!("a person creates at most {} accounts a day", l.max),
+            )
+        })
+        .await?;
         let now = Millis::now();
         let mut tx = self.store().begin().await?;
         let ids = self

@@ -84,13 +84,3 @@ pub async fn give_back(c: &mut Conn, id: &str) -> Result<(), StoreError> {
         .await?;
     Ok(())
 }
-
-/// Slots taken in `bucket` since `since` (without taking one).
-pub async fn used(c: &mut Conn, bucket: &str, since: Millis) -> Result<i64, StoreError> {
-    let row = sqlx::query("SELECT COUNT(*) AS n FROM rate_slots WHERE bucket = $1 AND at >= $2")
-        .bind(bucket)
-        .bind(since.0)
-        .fetch_one(c)
-        .await?;
-    int(&row, "n")
-}

@@ -327,3 +327,26 @@ both_backends!(
         assert_eq!(tally(&statuses, 422), 7, "{statuses:?}");
     }
 );
+
+both_backends!(
+    a_person_creates_ten_accounts_a_day,
+    |app: TestApp| async move {
+        let ada = app.signup("Acme", "Ada Lovelace", "ada@example.com").await;
+        let calls = (0..14).map(|i| {
+            app.post(
+                "/api/v1/accounts",
+                &ada.token,
+                json!({"name": format!("Acme {i}")}),
+            )
+        });
+        let statuses: Vec<u16> = join_all(calls)
+            .await
+            .into_iter()
+            .map(|(s, _)| s.as_u16())
+            .collect();
+        assert_eq!(tally(&statuses, 201), 10, "{statuses:?}");
+        assert_eq!(tally(&statuses, 429), 4, "{statuses:?}");
+        let (_, v) = app.get("/api/v1/accounts", &ada.token).await;
+        assert_eq!(v.as_array().unwrap().len(), 11);
+    }
+);

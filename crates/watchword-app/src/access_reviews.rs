@@ -4,7 +4,7 @@
 //! (`users:manage`), who can act on what they see.
 
 use crate::events::{self, EventExt};
-use crate::mail::{self, Template};
+use crate::mail;
 use crate::{Actor, App, AppError};
 use watchword_domain::access_review::{self, Facts};
 use watchword_domain::audit::AuditAction;
@@ -158,7 +158,7 @@ impl App {
                     if !m.grants_access(now) || !m.permissions.contains(Permission::UsersManage) {
                         continue;
                     }
-                    let t = Template::ReviewDue {
+                    let t = mail::ReviewDue {
                         name: m.name.as_deref().unwrap_or(&m.email),
                         account: name,
                         every_days: access_review::REVIEW_EVERY_DAYS,

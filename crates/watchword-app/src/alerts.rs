@@ -2,7 +2,7 @@
 //! administers the account or weaken its protection. Written to the outbox in the change's own
 //! transaction. Abnormal login attempts are in `login_guard`, exposed API keys in `api_keys`.
 
-use crate::mail::{self, AccountActivity, Template};
+use crate::mail::{self, AccountActivity};
 use crate::{Actor, App, AppError};
 use watchword_domain::{AccountId, Millis};
 use watchword_store::rows::{AccountRow, MemberRow};
@@ -54,7 +54,7 @@ impl App {
             at: now,
             audit_url: &audit_url,
         };
-        let t = Template::AccountActivity(&alert);
+        let t = alert;
         mail::enqueue(c, Some(account.id), &contact.email, &t, now).await?;
         Ok(())
     }

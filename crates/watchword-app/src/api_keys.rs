@@ -4,7 +4,7 @@
 use crate::cache::AuthCache;
 use crate::events::{self, EventExt};
 use crate::key_loader::KeyLoader;
-use crate::mail::{self, KeyExposed, Template};
+use crate::mail::{self, KeyExposed};
 use crate::{Actor, App, AppError, Caller, Meta};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -857,14 +857,7 @@ impl App {
                 revoked: revoke,
                 keys_url: &keys_url,
             };
-            mail::enqueue(
-                &mut tx,
-                Some(account),
-                email,
-                &Template::KeyExposed(&t),
-                now,
-            )
-            .await?;
+            mail::enqueue(&mut tx, Some(account), email, &t, now).await?;
         }
         tx.commit().await?;
         self.committed();

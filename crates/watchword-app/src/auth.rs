@@ -4,7 +4,7 @@
 use crate::events::{self, EventExt};
 use crate::gate::AfterPassword;
 use crate::limits::PASSWORD_CHECKS_PER_PERSON;
-use crate::mail::{self, Template};
+use crate::mail;
 use crate::{Actor, App, AppError, Meta};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -372,7 +372,7 @@ impl App {
         .target("person", person.id)
         .details(serde_json::json!({ "other_sessions_revoked": revoked }));
         events::fan_out(&mut tx, person.id, event, now).await?;
-        let t = Template::PasswordChanged {
+        let t = mail::PasswordChanged {
             name: &person.name,
             ip: &actor.meta.ip,
             at: now,

@@ -3,7 +3,7 @@
 //! the emails to the previous and new contact in one transaction.
 
 use crate::events::{self, EventExt};
-use crate::mail::{self, ContactChanged, Template};
+use crate::mail::{self, ContactChanged};
 use crate::members::Access;
 use crate::{Actor, App, AppError};
 use watchword_domain::audit::AuditAction;
@@ -312,14 +312,7 @@ impl App {
             }
         }
         for to in recipients {
-            mail::enqueue(
-                &mut *c,
-                Some(current.account),
-                &to,
-                &Template::ContactChanged(&body),
-                now,
-            )
-            .await?;
+            mail::enqueue(&mut *c, Some(current.account), &to, &body, now).await?;
         }
         Ok(())
     }
@@ -590,7 +583,7 @@ impl App {
         }
         let login_url = format!("{}/login", self.settings().public_url.trim_end_matches('/'));
         let name = m.name.clone().unwrap_or_default();
-        let t = Template::ContactWarning {
+        let t = mail::ContactWarning {
             name: &name,
             account: &current.account_name,
             window_days: self.settings().contact_login_window_days,

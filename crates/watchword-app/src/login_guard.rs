@@ -5,7 +5,7 @@
 
 use crate::events::{self, EventExt};
 use crate::limits::Limit;
-use crate::mail::{self, LoginAttempts, Template};
+use crate::mail::{self, LoginAttempts};
 use crate::{App, AppError, Meta};
 use watchword_domain::Millis;
 use watchword_domain::audit::AuditAction;
@@ -112,7 +112,7 @@ impl App {
                 at: now,
                 audit_url: &audit_url,
             };
-            let t = Template::LoginAttempts(&alert);
+            let t = alert;
             mail::enqueue(&mut *c, Some(account.id), &contact.email, &t, now).await?;
         }
         Ok(())

@@ -4,7 +4,7 @@ use crate::auth::{IssuedSession, SessionMode};
 use crate::events::{self, EventExt};
 use crate::gate::SignInProof;
 use crate::limits::INVITATIONS_PER_ACCOUNT;
-use crate::mail::{self, Template};
+use crate::mail;
 use crate::{Actor, App, AppError, Caller, Meta};
 use watchword_domain::audit::AuditAction;
 use watchword_domain::contact::ContactSource;
@@ -246,7 +246,7 @@ impl App {
             "{}/invitations/accept?token={token}",
             self.settings().public_url.trim_end_matches('/')
         );
-        let t = Template::Invitation {
+        let t = mail::Invitation {
             inviter: &actor.name,
             account: &access.account.name,
             role: &role.name,

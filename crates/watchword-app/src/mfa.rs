@@ -4,7 +4,7 @@
 use crate::auth::{IssuedSession, SessionMode};
 use crate::events::{self, EventExt};
 use crate::gate::SignInProof;
-use crate::mail::{self, Template};
+use crate::mail;
 use crate::{Actor, App, AppError, Meta};
 use watchword_domain::audit::AuditAction;
 use watchword_domain::mfa::{self as rules, FactorKind, Method};
@@ -332,7 +332,7 @@ impl App {
         meta: &Meta,
         now: Millis,
     ) -> Result<(), AppError> {
-        let t = Template::SecurityNotice {
+        let t = mail::SecurityNotice {
             name: &person.name,
             subject,
             what,

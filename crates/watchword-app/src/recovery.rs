@@ -6,7 +6,7 @@ use crate::limits::{
     EMAIL_CHANGES_PER_PERSON, RESET_MAILS_PER_EMAIL, RESETS_PER_IP, TAKEN_NOTICES_PER_EMAIL,
     too_many_mails,
 };
-use crate::mail::{self, Template};
+use crate::mail;
 use crate::{Actor, App, AppError, Meta};
 use watchword_domain::audit::AuditAction;
 use watchword_domain::password::{self, Password};
@@ -74,7 +74,7 @@ impl App {
             &mut tx,
             None,
             &person.email,
-            &Template::PasswordReset {
+            &mail::PasswordReset {
                 name: &person.name,
                 link: &link,
             },
@@ -204,7 +204,7 @@ impl App {
                 "{}/confirm-email?token={token}",
                 self.settings().public_url.trim_end_matches('/')
             );
-            let t = Template::EmailChange {
+            let t = mail::EmailChange {
                 name: &person.name,
                 link: &link,
             };

@@ -9,7 +9,7 @@ use crate::gate::SignInProof;
 use crate::limits::{
     ACCOUNTS_PER_PERSON, Limit, SIGNUP_MAILS_PER_EMAIL, SIGNUPS_PER_IP, too_many_mails,
 };
-use crate::mail::{self, Template};
+use crate::mail;
 use crate::{Actor, App, AppError, Meta};
 use watchword_domain::audit::AuditAction;
 use watchword_domain::password::{self, Password};
@@ -95,7 +95,7 @@ impl App {
                     "{}/signup/confirm?token={token}",
                     self.settings().public_url.trim_end_matches('/')
                 );
-                let t = Template::SignupLink {
+                let t = mail::SignupLink {
                     name: name.as_str(),
                     link: &link,
                 };

@@ -659,3 +659,76 @@ async fn rehash_on_login_sqlite() {
 async fn rehash_on_login_postgres() {
     rehash_on_login(watchword_testkit::Backend::Postgres).await
 }
+
+both_backends!(
+    every_signed_in_console_form_checks_session_origin_and_token,
+    |app: TestApp| async move {
+        let ada = app.signup("Acme", "Ada Lovelace", "ada@example.com").await;
+        let res = app
+            .client
+            .post(app.url("/api/v1/login"))
+            .json(&json!({"email": "ada@example.com", "password": PASSWORD}))
+            .send()
+            .await
+            .unwrap();
+        let cookie = res.headers()["set-cookie"].to_str().unwrap().to_owned();
+        let cookie = cookie.split(';').next().unwrap().to_owned();
+        let csrf = res.json::<Value>().await.unwrap()["csrf_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let (a, m, s) = (&ada.account, &ada.membership, uuid::Uuid::new_v4());
+        let forms = [
+            "/logout".to_owned(),
+            "/accounts/new".into(),
+            format!("/accounts/{a}/members/invite"),
+            format!("/accounts/{a}/members/{m}/remove"),
+            format!("/accounts/{a}/roles"),
+            format!("/accounts/{a}/api-keys"),
+            format!("/accounts/{a}/api-keys/key_x/revoke"),
+            format!("/accounts/{a}/settings/security"),
+            format!("/accounts/{a}/settings/security/mfa"),
+            format!("/accounts/{a}/access-review"),
+            "/me/security".into(),
+            "/me/sessions/revoke-others".into(),
+            format!("/me/sessions/{s}/revoke"),
+        ];
+        let audit = format!("/api/v1/accounts/{a}/audit-events?limit=1000");
+        let before = app.get(&audit, &ada.token).await.1["events"].to_string();
+        let fields = [
+            ("name", "Evil"),
+            ("email", "eve@example.com"),
+            ("role", "owner"),
+            ("confirm", "yes"),
+            ("op", "remove"),
+        ];
+        for path in &forms {
+            let post = |cookie: Option<&str>, token: Option<&str>, site: &str| {
+                let mut form: Vec<(&str, &str)> = fields.to_vec();
+                form.extend(token.map(|t| ("csrf_token", t)));
+                let mut req = app
+                    .client
+                    .post(app.url(path))
+                    .header("sec-fetch-site", site)
+                    .form(&form);
+                if let Some(c) = cookie {
+                    req = req.header("cookie", c);
+                }
+                async move { req.send().await.unwrap() }
+            };
+            let anonymous = post(None, Some(&csrf), "same-origin").await;
+            assert_eq!(anonymous.status(), StatusCode::SEE_OTHER, "{path}");
+            assert_eq!(anonymous.headers()["location"], "/login", "{path}");
+            let tokenless = post(Some(&cookie), None, "same-origin").await;
+            assert_eq!(tokenless.status(), StatusCode::FORBIDDEN, "{path}");
+            let forged = post(Some(&cookie), Some("forged"), "same-origin").await;
+            assert_eq!(forged.status(), StatusCode::FORBIDDEN, "{path}");
+            let cross = post(Some(&cookie), Some(&csrf), "cross-site").await;
+            assert_eq!(cross.status(), StatusCode::FORBIDDEN, "{path}");
+        }
+        let after = app.get(&audit, &ada.token).await.1["events"].to_string();
+        assert_eq!(after, before, "no refused form changed anything");
+        let (status, _) = app.get("/api/v1/whoami", &ada.token).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+);

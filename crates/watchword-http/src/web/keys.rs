@@ -2,13 +2,14 @@
 //! picker; the secret shown once; clone, rotate with a grace period, revoke with confirmation.
 //! Actions that need a recent sign-in ask for the password and then complete.
 
-use super::pages::{Fields, Params, field, form_guard};
+use super::Params;
+use super::form::{Fields, SignedForm, field};
 use super::{Chrome, message, notice, render};
 use crate::AppState;
 use crate::extract::Session;
 use askama::Template;
-use axum::extract::{Form, Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use uuid::Uuid;
 use watchword_app::api_keys::{IssuedKey, NewKeyRequest};
@@ -86,7 +87,7 @@ async fn render_page(
 ) -> Response {
     let keys = match state.app.list_api_keys(&s.caller(), account).await {
         Ok(k) => k,
-        Err(e) => return message(&e).into_response(),
+        Err(e) => return message(e).into_response(),
     };
     let now = Millis::now();
     let keys = keys
@@ -218,20 +219,17 @@ async fn failed(
         let pending = Pending { action, fields };
         return render_page(state, s, account, None, None, Some(pending)).await;
     }
-    render_page(state, s, account, None, Some(message(&e)), None).await
+    render_page(state, s, account, None, Some(message(e)), None).await
 }
 
 pub async fn create(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    s: Option<Session>,
     Path(id): Path<Uuid>,
-    Form(f): Form<Fields>,
+    SignedForm {
+        session: s,
+        form: f,
+    }: SignedForm<Fields>,
 ) -> Response {
-    if let Err(r) = form_guard(&headers, &s, &f) {
-        return r;
-    }
-    let s = s.expect("checked by form_guard");
     let account = AccountId(id);
     let action = format!("/accounts/{id}/api-keys");
     let preset = field(&f, "preset");
@@ -273,15 +271,12 @@ pub async fn create(
 
 pub async fn key_op(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    s: Option<Session>,
     Path((id, key, op)): Path<(Uuid, String, String)>,
-    Form(f): Form<Fields>,
+    SignedForm {
+        session: s,
+        form: f,
+    }: SignedForm<Fields>,
 ) -> Response {
-    if let Err(r) = form_guard(&headers, &s, &f) {
-        return r;
-    }
-    let s = s.expect("checked by form_guard");
     let account = AccountId(id);
     let action = format!("/accounts/{id}/api-keys/{key}/{op}");
     let actor = match actor_for(&state, &s, &f).await {
@@ -313,6 +308,6 @@ pub async fn key_op(
                 Err(e) => failed(&state, &s, account, action, &f, e).await,
             }
         }
-        _ => super::message(&AppError::NotFound).into_response(),
+        _ => super::message(AppError::NotFound).into_response(),
     }
 }

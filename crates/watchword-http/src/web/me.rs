@@ -2,13 +2,14 @@
 //! and "log out everywhere". Sensitive actions that need a recent authentication ask for the
 //! password or a code on the same page and then complete the action.
 
-use super::pages::{Fields, Params, field, form_guard};
+use super::Params;
+use super::form::{Fields, SignedForm, field};
 use super::{Chrome, message, render};
 use crate::AppState;
 use crate::extract::{Session, clear_session_cookie};
 use askama::Template;
-use axum::extract::{Form, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use watchword_app::AppError;
 use watchword_app::mfa::{MfaStatus, Proof};
@@ -96,7 +97,7 @@ fn qr_svg(uri: &str) -> String {
 async fn render_page(state: &AppState, s: &Session, extra: Extra) -> Response {
     let status: MfaStatus = match state.app.mfa_status(&s.actor).await {
         Ok(m) => m,
-        Err(e) => return message(&e).into_response(),
+        Err(e) => return message(e).into_response(),
     };
     let (code, error) = extra
         .error
@@ -157,14 +158,11 @@ pub async fn page(State(state): State<AppState>, s: Option<Session>, q: Params) 
 /// One form for every action on the page: `op` names it, `target` the factor.
 pub async fn act(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    s: Option<Session>,
-    Form(f): Form<Fields>,
+    SignedForm {
+        session: s,
+        form: f,
+    }: SignedForm<Fields>,
 ) -> Response {
-    if let Err(r) = form_guard(&headers, &s, &f) {
-        return r;
-    }
-    let s = s.expect("checked by form_guard");
     let (op, target, name) = (field(&f, "op"), field(&f, "target"), field(&f, "name"));
     let mut actor = s.actor.clone();
     let (pw, code) = (field(&f, "password"), field(&f, "reauth_code"));
@@ -174,7 +172,7 @@ pub async fn act(
                 Some(format!("A code is on its way to your phone ending {hint}.")),
                 None,
             ),
-            Err(e) => (None, Some(message(&e))),
+            Err(e) => (None, Some(message(e))),
         };
         let extra = Extra {
             notice,
@@ -198,7 +196,7 @@ pub async fn act(
         };
         if let Err(e) = res {
             let extra = Extra {
-                error: Some(message(&e)),
+                error: Some(message(e)),
                 reauth: Some((op.into(), target.into(), name.into())),
                 ..Extra::default()
             };
@@ -234,7 +232,7 @@ pub async fn act(
             Err(AppError::InvalidCode) => {
                 let enrolment = app.pending_totp_enrolment(&actor, target).await.ok();
                 let extra = Extra {
-                    error: Some(message(&AppError::InvalidCode)),
+                    error: Some(message(AppError::InvalidCode)),
                     enrolment: enrolment.map(Enrolment::of),
                     ..Extra::default()
                 };
@@ -270,7 +268,7 @@ pub async fn act(
             }
             Err(e) => {
                 let extra = Extra {
-                    error: Some(message(&e)),
+                    error: Some(message(e)),
                     sms_enrolment: Some((target.to_owned(), String::new())),
                     ..Extra::default()
                 };
@@ -329,7 +327,7 @@ pub async fn act(
         }
         Err(e) => {
             let extra = Extra {
-                error: Some(message(&e)),
+                error: Some(message(e)),
                 ..Extra::default()
             };
             render_page(&state, &s, extra).await

@@ -2,26 +2,40 @@
 //! forms, no script. Cookie sessions; every form carries the session's CSRF token and is refused
 //! when sent from another origin.
 
+mod audit;
+mod form;
+mod home;
+mod invitations;
 mod keys;
+mod login;
 mod me;
-mod pages;
+mod members;
 mod reset;
 mod review;
+mod roles;
 mod security;
+mod sessions;
+mod signup;
 
 use crate::AppState;
+use crate::error::ApiError;
 use crate::extract::Session;
 use askama::Template;
 use axum::Router;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::Query;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
+use std::collections::HashMap;
 use watchword_app::AppError;
-use watchword_domain::{AccountId, BuiltinRole, DomainError, RoleRef};
+use watchword_domain::{AccountId, BuiltinRole, RoleRef};
+
+/// A page's query string.
+pub type Params = Query<HashMap<String, String>>;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/", get(pages::index))
+        .route("/", get(login::index))
         .route("/static/app.css", get(css))
         .route("/static/security.js", get(js))
         .route("/static/copy.js", get(copy_js))
@@ -42,45 +56,48 @@ pub fn router() -> Router<AppState> {
             "/accounts/{account_id}/settings/security/mfa",
             post(security::save_mfa),
         )
-        .route("/login", get(pages::login_form).post(pages::login))
-        .route("/login/mfa", post(pages::login_mfa))
+        .route("/login", get(login::login_form).post(login::login))
+        .route("/login/mfa", post(login::login_mfa))
         .route("/password-reset", get(reset::form).post(reset::request))
         .route("/reset-password", get(reset::form).post(reset::confirm))
         .route(
             "/confirm-email",
             get(reset::email_form).post(reset::email_confirm),
         )
-        .route("/signup", get(pages::signup_form).post(pages::signup))
+        .route("/signup", get(signup::signup_form).post(signup::signup))
         .route(
             "/signup/confirm",
-            get(pages::signup_confirm_form).post(pages::signup_confirm),
+            get(signup::signup_confirm_form).post(signup::signup_confirm),
         )
-        .route("/logout", post(pages::logout))
+        .route("/logout", post(login::logout))
         .route(
             "/invitations/accept",
-            get(pages::accept_form).post(pages::accept),
+            get(invitations::accept_form).post(invitations::accept),
         )
-        .route("/app", get(pages::home))
-        .route("/accounts/new", post(pages::create_account))
-        .route("/accounts/{account_id}/members", get(pages::members))
-        .route("/accounts/{account_id}/members/invite", post(pages::invite))
+        .route("/app", get(home::home))
+        .route("/accounts/new", post(home::create_account))
+        .route("/accounts/{account_id}/members", get(members::members))
+        .route(
+            "/accounts/{account_id}/members/invite",
+            post(members::invite),
+        )
         .route(
             "/accounts/{account_id}/members/{member_id}/{op}",
-            post(pages::member_op),
+            post(members::member_op),
         )
         .route(
             "/accounts/{account_id}/roles",
-            get(pages::roles).post(pages::create_role),
+            get(roles::roles).post(roles::create_role),
         )
-        .route("/accounts/{account_id}/audit", get(pages::audit))
+        .route("/accounts/{account_id}/audit", get(audit::audit))
         .route(
             "/accounts/{account_id}/access-review",
             get(review::page).post(review::complete),
         )
         .route("/me/security", get(me::page).post(me::act))
-        .route("/me/sessions", get(pages::sessions))
-        .route("/me/sessions/revoke-others", post(pages::revoke_others))
-        .route("/me/sessions/{session_id}/revoke", post(pages::revoke))
+        .route("/me/sessions", get(sessions::sessions))
+        .route("/me/sessions/revoke-others", post(sessions::revoke_others))
+        .route("/me/sessions/{session_id}/revoke", post(sessions::revoke))
 }
 
 async fn js() -> impl IntoResponse {
@@ -193,43 +210,20 @@ pub fn same_origin(headers: &HeaderMap) -> bool {
     }
 }
 
-/// A human message for an error shown on a page; internal errors stay opaque.
-pub fn message(e: &AppError) -> (StatusCode, String) {
-    match e {
-        AppError::Domain(DomainError::Invalid { message, .. }) => {
-            (StatusCode::UNPROCESSABLE_ENTITY, message.clone())
-        }
-        AppError::Domain(DomainError::Forbidden { message, .. }) => {
-            (StatusCode::FORBIDDEN, message.clone())
-        }
-        AppError::Domain(DomainError::Conflict { message, .. }) => {
-            (StatusCode::CONFLICT, message.clone())
-        }
-        AppError::NotFound => (StatusCode::NOT_FOUND, "not found".into()),
-        AppError::Unauthenticated | AppError::ApiKey(_) => {
-            (StatusCode::UNAUTHORIZED, "log in first".into())
-        }
-        AppError::InvalidCode => (
-            StatusCode::UNAUTHORIZED,
-            "the code is incorrect, used already or expired".into(),
-        ),
-        AppError::TooManyAttempts => (
-            StatusCode::TOO_MANY_REQUESTS,
-            "too many failed attempts; wait a few minutes and try again".into(),
-        ),
-        AppError::RateLimited(_, message) => (StatusCode::TOO_MANY_REQUESTS, message.clone()),
-        AppError::InvalidCredentials => (
-            StatusCode::UNAUTHORIZED,
-            "the email or password is incorrect".into(),
-        ),
-        AppError::Internal(cause) => {
-            tracing::error!(%cause, "internal error");
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "something went wrong; it has been logged".into(),
-            )
-        }
+/// The status and message a page shows for an error: the API's one mapping (`ApiError`), so a
+/// page and the API never disagree; internal errors stay opaque (the cause is logged).
+pub fn message(e: AppError) -> (StatusCode, String) {
+    let e = ApiError::from(e);
+    (e.status, e.message)
+}
+
+/// A redirect after a form post, setting a cookie when one is given.
+pub fn redirect_with_cookie(to: &str, cookie: Option<HeaderValue>) -> Response {
+    let mut res = Redirect::to(to).into_response();
+    if let Some(c) = cookie {
+        res.headers_mut().append(header::SET_COOKIE, c);
     }
+    res
 }
 
 /// Fixed notices shown after a successful form post (`?done=key`); never text from the URL.

@@ -2,13 +2,13 @@
 //! password from the emailed link, and confirm a new login email from the link sent to it (a
 //! button, so that a mail scanner opening the link changes nothing).
 
-use super::pages::{Fields, Params, field};
-use super::{message, render, same_origin};
+use super::form::{Fields, SiteForm, field};
+use super::{Params, message, render};
 use crate::AppState;
 use crate::extract::ClientMeta;
 use askama::Template;
-use axum::extract::{Form, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use watchword_domain::password::Password;
 
@@ -47,19 +47,15 @@ pub async fn form(q: Params) -> Response {
 
 pub async fn request(
     State(state): State<AppState>,
-    headers: HeaderMap,
     ClientMeta(meta): ClientMeta,
-    Form(f): Form<Fields>,
+    SiteForm(f): SiteForm<Fields>,
 ) -> Response {
-    if !same_origin(&headers) {
-        return StatusCode::FORBIDDEN.into_response();
-    }
     if let Err(e) = state
         .app
         .request_password_reset(field(&f, "email"), &meta)
         .await
     {
-        let (status, msg) = super::message(&e);
+        let (status, msg) = super::message(e);
         return page(status, None, None, Some(msg));
     }
     page(
@@ -72,13 +68,9 @@ pub async fn request(
 
 pub async fn confirm(
     State(state): State<AppState>,
-    headers: HeaderMap,
     ClientMeta(meta): ClientMeta,
-    Form(f): Form<Fields>,
+    SiteForm(f): SiteForm<Fields>,
 ) -> Response {
-    if !same_origin(&headers) {
-        return StatusCode::FORBIDDEN.into_response();
-    }
     let token = field(&f, "token");
     match state
         .app
@@ -91,7 +83,7 @@ pub async fn confirm(
     {
         Ok(()) => Redirect::to("/login?done=password_reset").into_response(),
         Err(e) => {
-            let (status, msg) = message(&e);
+            let (status, msg) = message(e);
             page(status, Some(token.to_owned()), None, Some(msg))
         }
     }
@@ -131,13 +123,9 @@ pub async fn email_form(q: Params) -> Response {
 
 pub async fn email_confirm(
     State(state): State<AppState>,
-    headers: HeaderMap,
     ClientMeta(meta): ClientMeta,
-    Form(f): Form<Fields>,
+    SiteForm(f): SiteForm<Fields>,
 ) -> Response {
-    if !same_origin(&headers) {
-        return StatusCode::FORBIDDEN.into_response();
-    }
     match state
         .app
         .confirm_email_change(field(&f, "token"), &meta)
@@ -150,7 +138,7 @@ pub async fn email_confirm(
             None,
         ),
         Err(e) => {
-            let (status, msg) = message(&e);
+            let (status, msg) = message(e);
             email_page(status, None, None, Some(msg))
         }
     }

@@ -1,13 +1,14 @@
 //! The access review page: every member with what to look at, the last completed review, and
 //! a button to record this one (Owners and Admins).
 
-use super::pages::{Fields, Params, field, form_guard};
+use super::Params;
+use super::form::{Fields, SignedForm, field};
 use super::{Chrome, message, notice, render, to_login};
 use crate::AppState;
 use crate::extract::Session;
 use askama::Template;
-use axum::extract::{Form, Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use uuid::Uuid;
 use watchword_app::access_reviews::AccessReview;
@@ -34,7 +35,7 @@ async fn review_page(
 ) -> Response {
     let review = match state.app.access_review(&s.actor, account).await {
         Ok(r) => r,
-        Err(e) => return message(&e).into_response(),
+        Err(e) => return message(e).into_response(),
     };
     let (status, error) = match error {
         Some((st, e)) => (st, Some(e)),
@@ -67,15 +68,12 @@ pub async fn page(
 
 pub async fn complete(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    s: Option<Session>,
     Path(id): Path<Uuid>,
-    Form(f): Form<Fields>,
+    SignedForm {
+        session: s,
+        form: f,
+    }: SignedForm<Fields>,
 ) -> Response {
-    if let Err(r) = form_guard(&headers, &s, &f) {
-        return r;
-    }
-    let s = s.expect("checked by form_guard");
     match state
         .app
         .complete_access_review(&s.actor, AccountId(id), field(&f, "note"))
@@ -84,6 +82,6 @@ pub async fn complete(
         Ok(_) => {
             Redirect::to(&format!("/accounts/{id}/access-review?done=reviewed")).into_response()
         }
-        Err(e) => review_page(&state, &s, AccountId(id), None, Some(message(&e))).await,
+        Err(e) => review_page(&state, &s, AccountId(id), None, Some(message(e))).await,
     }
 }

@@ -1,12 +1,12 @@
 //! Account › Settings › Security: the Security Contact field (Owners and Admins only).
 
-use super::pages::{Fields, field, form_guard};
+use super::form::{Fields, SignedForm, field};
 use super::{Chrome, message, notice, render};
 use crate::AppState;
 use crate::extract::Session;
 use askama::Template;
-use axum::extract::{Form, Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -67,7 +67,7 @@ async fn render_page(
     let app = &state.app;
     let view = match app.security_contact(&s.actor, account).await {
         Ok(v) => v,
-        Err(e) => return message(&e).into_response(),
+        Err(e) => return message(e).into_response(),
     };
     let (candidates, history, mfa) = match (
         app.contact_candidates(&s.actor, account, q).await,
@@ -75,7 +75,7 @@ async fn render_page(
         app.mfa_settings(&s.caller(), account).await,
     ) {
         (Ok(c), Ok(h), Ok(m)) => (c, h, m),
-        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return message(&e).into_response(),
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return message(e).into_response(),
     };
     let set_by = match view.set_by {
         Some(p) => history
@@ -166,25 +166,13 @@ pub async fn page(
 
 pub async fn save(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    s: Option<Session>,
     Path(id): Path<Uuid>,
-    Form(f): Form<Vec<(String, String)>>,
+    SignedForm {
+        session: s,
+        form: f,
+    }: SignedForm<Fields>,
 ) -> Response {
-    let get = |k: &str| {
-        f.iter()
-            .find(|(n, _)| n == k)
-            .map(|(_, v)| v.as_str())
-            .unwrap_or_default()
-    };
-    let Some(s) = s else { return super::to_login() };
-    if !super::same_origin(&headers) || !s.csrf_ok(Some(get("csrf_token"))) {
-        return (
-            StatusCode::FORBIDDEN,
-            "request refused: it did not come from this site's own form",
-        )
-            .into_response();
-    }
+    let get = |k: &str| field(&f, k);
     let account = AccountId(id);
     let chosen = Some(get("member_id"))
         .filter(|v| !v.is_empty())
@@ -207,7 +195,7 @@ pub async fn save(
             .await
         {
             let extra = Extra {
-                error: Some(message(&e)),
+                error: Some(message(e)),
                 reauth: Some(member.to_string()),
                 ..Extra::default()
             };
@@ -235,7 +223,7 @@ pub async fn save(
         }
         Err(e) => {
             let extra = Extra {
-                error: Some(message(&e)),
+                error: Some(message(e)),
                 ..Extra::default()
             };
             render_page(&state, &s, account, "", extra).await
@@ -246,20 +234,17 @@ pub async fn save(
 /// The "require MFA" switch (Owners and Admins; always on for paid plans).
 pub async fn save_mfa(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    s: Option<Session>,
     Path(id): Path<Uuid>,
-    Form(f): Form<Fields>,
+    SignedForm {
+        session: s,
+        form: f,
+    }: SignedForm<Fields>,
 ) -> Response {
-    if let Err(r) = form_guard(&headers, &s, &f) {
-        return r;
-    }
-    let s = s.expect("checked by form_guard");
     let account = AccountId(id);
     let on = field(&f, "mfa_required") == "on";
     let mut actor = s.actor.clone();
     let pw = field(&f, "password");
-    let fail = |e: &AppError, reauth: bool| Extra {
+    let fail = |e: AppError, reauth: bool| Extra {
         error: Some(message(e)),
         mfa_reauth: reauth.then_some(on),
         ..Extra::default()
@@ -270,7 +255,7 @@ pub async fn save_mfa(
             .reauthenticate(&actor, Password::new(pw.to_owned()))
             .await
         {
-            return render_page(&state, &s, account, "", fail(&e, true)).await;
+            return render_page(&state, &s, account, "", fail(e, true)).await;
         }
         actor.authenticated_at = watchword_domain::Millis::now();
     }
@@ -288,6 +273,6 @@ pub async fn save_mfa(
             };
             render_page(&state, &s, account, "", extra).await
         }
-        Err(e) => render_page(&state, &s, account, "", fail(&e, false)).await,
+        Err(e) => render_page(&state, &s, account, "", fail(e, false)).await,
     }
 }

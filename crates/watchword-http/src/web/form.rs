@@ -1,0 +1,102 @@
+//! The console's form extractors: the one place a form post is checked before its handler runs.
+//!
+//! - [`SignedForm`]: a signed-in person's form: the session (else to the login page), the same
+//!   origin and the session's CSRF token (else 403), then the fields as `T`.
+//! - [`SiteForm`]: a form anyone may send (login, signup, reset): the same origin, then `T`.
+//!
+//! Fields are read with `serde_urlencoded`; a form with repeated fields takes `Fields`.
+
+use super::{same_origin, to_login};
+use crate::AppState;
+use crate::extract::Session;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, OptionalFromRequestParts, Request};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
+
+/// A form's fields in order, repeated ones included.
+pub type Fields = Vec<(String, String)>;
+
+/// The value of a field of `Fields` (empty when absent).
+pub fn field<'a>(f: &'a Fields, name: &str) -> &'a str {
+    f.iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+        .unwrap_or_default()
+}
+
+pub fn forbidden() -> Response {
+    (
+        StatusCode::FORBIDDEN,
+        "request refused: it did not come from this site's own form",
+    )
+        .into_response()
+}
+
+/// A signed-in person's form post, checked: session, same origin, CSRF token.
+pub struct SignedForm<T> {
+    pub session: Session,
+    pub form: T,
+}
+
+/// A form post from this site, signed in or not.
+pub struct SiteForm<T>(pub T);
+
+async fn body(req: Request, state: &AppState) -> Result<Bytes, Response> {
+    Bytes::from_request(req, state)
+        .await
+        .map_err(IntoResponse::into_response)
+}
+
+fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Response> {
+    serde_urlencoded::from_bytes(bytes).map_err(|e| {
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("the form could not be read: {e}"),
+        )
+            .into_response()
+    })
+}
+
+impl<T: DeserializeOwned + Send> FromRequest<AppState> for SignedForm<T> {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Response> {
+        let (mut parts, b) = req.into_parts();
+        let session =
+            <Session as OptionalFromRequestParts<AppState>>::from_request_parts(&mut parts, state)
+                .await
+                .map_err(IntoResponse::into_response)?;
+        let Some(session) = session else {
+            return Err(to_login());
+        };
+        if !same_origin(&parts.headers) {
+            return Err(forbidden());
+        }
+        let bytes = body(Request::from_parts(parts, b), state).await?;
+        let fields: Fields = parse(&bytes)?;
+        if !session.csrf_ok(Some(field(&fields, "csrf_token"))) {
+            return Err(forbidden());
+        }
+        Ok(Self {
+            session,
+            form: parse(&bytes)?,
+        })
+    }
+}
+
+impl<T: DeserializeOwned + Send> FromRequest<AppState> for SiteForm<T> {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Response> {
+        if !same_origin(req.headers()) {
+            return Err(forbidden());
+        }
+        Ok(Self(parse(&body(req, state).await?)?))
+    }
+}
+
+/// A form with no fields besides its CSRF token (a button).
+#[derive(serde::Deserialize)]
+pub struct Submit {}

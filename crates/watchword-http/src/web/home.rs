@@ -1,0 +1,67 @@
+//! The signed-in home page: the person's accounts, and "New account".
+
+use super::form::SignedForm;
+use super::{Chrome, message, render, to_login};
+use crate::AppState;
+use crate::extract::Session;
+use askama::Template;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+#[derive(Template)]
+#[template(path = "home.html")]
+struct HomePage {
+    title: &'static str,
+    chrome: Option<Chrome>,
+    notice: Option<String>,
+    error: Option<String>,
+    accounts: Vec<(String, String, String)>,
+    csrf: String,
+}
+
+fn home_page(s: &Session, status: StatusCode, error: Option<String>) -> Response {
+    let accounts = s
+        .auth
+        .memberships
+        .iter()
+        .map(|(a, m)| (a.id.to_string(), a.name.clone(), m.role_name.clone()))
+        .collect();
+    render(
+        status,
+        HomePage {
+            title: "Accounts",
+            chrome: Some(Chrome::new(s, None)),
+            notice: None,
+            error,
+            accounts,
+            csrf: s.csrf_token(),
+        },
+    )
+}
+
+pub async fn home(s: Option<Session>) -> Response {
+    let Some(s) = s else { return to_login() };
+    home_page(&s, StatusCode::OK, None)
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct NewAccountForm {
+    name: String,
+}
+
+/// The account switcher's "New account": a signed-in person creates an account they own.
+pub async fn create_account(
+    State(state): State<AppState>,
+    SignedForm { session: s, form }: SignedForm<NewAccountForm>,
+) -> Response {
+    match state.app.create_account(&s.actor, &form.name).await {
+        Ok((account, _)) => Redirect::to(&format!("/accounts/{account}/members")).into_response(),
+        Err(e) => {
+            let (status, msg) = message(e);
+            home_page(&s, status, Some(msg))
+        }
+    }
+}

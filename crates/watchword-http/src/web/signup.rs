@@ -1,0 +1,142 @@
+//! Signing up: the form that sends the emailed link, and the link's page that creates the
+//! account (a button, so a mail scanner that opens the link creates nothing).
+
+use super::form::SiteForm;
+use super::{Chrome, Params, message, redirect_with_cookie, render};
+use crate::AppState;
+use crate::api::auth::issue;
+use crate::extract::ClientMeta;
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::Deserialize;
+use watchword_app::auth::SessionMode;
+use watchword_app::signup::SignupInput;
+use watchword_domain::password::Password;
+
+#[derive(Template)]
+#[template(path = "signup.html")]
+struct SignupPage {
+    title: &'static str,
+    chrome: Option<Chrome>,
+    notice: Option<String>,
+    error: Option<String>,
+    account_name: String,
+    name: String,
+    email: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct SignupForm {
+    account_name: String,
+    name: String,
+    email: String,
+    password: String,
+}
+
+pub async fn signup_form() -> Response {
+    let page = SignupPage {
+        title: "Sign up",
+        chrome: None,
+        notice: None,
+        error: None,
+        account_name: String::new(),
+        name: String::new(),
+        email: String::new(),
+    };
+    render(StatusCode::OK, page)
+}
+
+pub async fn signup(
+    State(state): State<AppState>,
+    ClientMeta(meta): ClientMeta,
+    SiteForm(f): SiteForm<SignupForm>,
+) -> Response {
+    let input = SignupInput {
+        account_name: f.account_name.clone(),
+        name: f.name.clone(),
+        email: f.email.clone(),
+        password: Password::new(f.password),
+    };
+    let (status, notice, error) = match state.app.request_signup(input, &meta).await {
+        Ok(()) => (
+            StatusCode::OK,
+            Some(format!(
+                "Check your email: we sent a link to {} that creates the account. It works once, for 24 hours.",
+                f.email
+            )),
+            None,
+        ),
+        Err(e) => {
+            let (status, msg) = message(e);
+            (status, None, Some(msg))
+        }
+    };
+    let page = SignupPage {
+        title: "Sign up",
+        chrome: None,
+        notice,
+        error,
+        account_name: f.account_name,
+        name: f.name,
+        email: f.email,
+    };
+    render(status, page)
+}
+
+#[derive(Template)]
+#[template(path = "signup_confirm.html")]
+struct SignupConfirmPage {
+    title: &'static str,
+    chrome: Option<Chrome>,
+    notice: Option<String>,
+    error: Option<String>,
+    token: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct TokenForm {
+    token: String,
+}
+
+pub async fn signup_confirm_form(Query(q): Params) -> Response {
+    let page = SignupConfirmPage {
+        title: "Create your account",
+        chrome: None,
+        notice: None,
+        error: None,
+        token: q.get("token").cloned(),
+    };
+    render(StatusCode::OK, page)
+}
+
+pub async fn signup_confirm(
+    State(state): State<AppState>,
+    ClientMeta(meta): ClientMeta,
+    SiteForm(f): SiteForm<TokenForm>,
+) -> Response {
+    match state
+        .app
+        .confirm_signup(&f.token, SessionMode::Cookie, &meta)
+        .await
+    {
+        Ok(out) => redirect_with_cookie(
+            &format!("/accounts/{}/members", out.account),
+            issue(&state, SessionMode::Cookie, &out.session).0,
+        ),
+        Err(e) => {
+            let (status, msg) = message(e);
+            let page = SignupConfirmPage {
+                title: "Create your account",
+                chrome: None,
+                notice: None,
+                error: Some(msg),
+                token: None,
+            };
+            render(status, page)
+        }
+    }
+}

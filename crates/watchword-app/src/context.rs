@@ -23,7 +23,7 @@ pub struct Actor {
     pub email: String,
     pub name: String,
     pub session: SessionId,
-    pub session_mode: crate::auth::SessionMode,
+    pub session_mode: crate::sessions::SessionMode,
     pub authenticated_at: Millis,
     /// When this session last passed a second factor (None: password only).
     pub mfa_at: Option<Millis>,

@@ -4,9 +4,9 @@
 //! login challenge, a verified passkey, or an emailed link followed by a new person. No other
 //! code can open a session.
 
-use crate::auth::{IssuedSession, SessionMode};
 use crate::limits::{self, Limit};
 use crate::mfa::Proof;
+use crate::sessions::{IssuedSession, SessionMode};
 use crate::{App, AppError, Meta};
 use watchword_domain::mfa::Method;
 use watchword_domain::password::{Password, Verified};

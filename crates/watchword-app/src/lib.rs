@@ -6,13 +6,13 @@ pub mod access_reviews;
 mod alerts;
 pub mod api_keys;
 pub mod audit;
-pub mod auth;
 mod batch;
 mod cache;
 pub mod contact;
 pub mod context;
 pub mod error;
 mod events;
+pub mod factors;
 mod gate;
 mod key_loader;
 mod limits;
@@ -22,11 +22,15 @@ pub mod members;
 pub mod mfa;
 pub mod outbox;
 pub mod passkeys;
+pub mod password;
 pub mod recovery;
 pub mod roles;
+pub mod sessions;
+pub mod signin;
 pub mod signup;
 pub mod sms;
 pub mod staff;
+pub mod views;
 
 pub use context::{Actor, Caller, Meta};
 pub use error::AppError;
@@ -145,7 +149,7 @@ struct Inner {
     hashing: Semaphore,
     /// Argon2 working memories not in use (at most `hash_concurrency` exist).
     hash_memory: std::sync::Mutex<Vec<Memory>>,
-    cache: AuthCache<auth::Authenticated>,
+    cache: AuthCache<sessions::Authenticated>,
     keys: api_keys::KeyCache,
     outbox_ready: Notify,
     /// A real hash of a random password, verified when an email is unknown so that a login costs

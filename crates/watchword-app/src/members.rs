@@ -1,10 +1,10 @@
 //! Membership: who is in an account, with which role, and the invitations that bring people in.
 
-use crate::auth::{IssuedSession, SessionMode};
 use crate::events::{self, EventExt};
 use crate::gate::SignInProof;
 use crate::limits::INVITATIONS_PER_ACCOUNT;
 use crate::mail;
+use crate::sessions::{IssuedSession, SessionMode};
 use crate::{Actor, App, AppError, Caller, Meta};
 use watchword_domain::audit::AuditAction;
 use watchword_domain::contact::ContactSource;

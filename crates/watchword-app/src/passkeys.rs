@@ -5,10 +5,11 @@
 //! Each ceremony's server-side state lives in the database for five minutes and is spent once, so
 //! a ceremony started on one node can finish on another.
 
-use crate::auth::{IssuedSession, SessionMode};
 use crate::events::{self, EventExt};
+use crate::factors::{Confirmed, FactorView};
 use crate::gate::SignInProof;
-use crate::mfa::{Confirmed, FactorView, confirmed};
+use crate::mfa::confirmed;
+use crate::sessions::{IssuedSession, SessionMode};
 use crate::{Actor, App, AppError, Meta};
 use serde::Serialize;
 use serde::de::DeserializeOwned;

@@ -3,13 +3,13 @@
 //! person, their account (as Owner and Security Contact) and a session. A signed-in person adds
 //! further accounts with [`App::create_account`].
 
-use crate::auth::{IssuedSession, SessionMode};
 use crate::events::{self, EventExt};
 use crate::gate::SignInProof;
 use crate::limits::{
     ACCOUNTS_PER_PERSON, Limit, SIGNUP_MAILS_PER_EMAIL, SIGNUPS_PER_IP, too_many_mails,
 };
 use crate::mail;
+use crate::sessions::{IssuedSession, SessionMode};
 use crate::{Actor, App, AppError, Meta};
 use watchword_domain::audit::AuditAction;
 use watchword_domain::password::{self, Password};

@@ -5,7 +5,8 @@
 //! HMAC-SHA256 when a secret is set; failures are retried by the outbox), and the embedded
 //! default that writes each message as a JSON file under the data directory and logs that it did.
 
-use crate::mfa::{Confirmed, FactorView, confirmed, factor_name};
+use crate::factors::{Confirmed, FactorView};
+use crate::mfa::{confirmed, factor_name};
 use crate::{Actor, App, AppError, Meta};
 use std::path::PathBuf;
 use std::time::Duration;

@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, Method, header};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use watchword_app::api_keys::KeyActor;
-use watchword_app::auth::Authenticated;
+use watchword_app::sessions::Authenticated;
 use watchword_app::{Actor, Caller, Meta};
 
 pub const SESSION_COOKIE: &str = "__Host-watchword_session";

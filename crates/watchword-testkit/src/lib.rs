@@ -12,6 +12,32 @@ use watchword::{Config, Running};
 
 pub const PASSWORD: &str = "vivid-Lantern-47-orbit!";
 
+/// The machine-readable code of an error answer (`{"error": {"code"}}`), or "".
+pub fn code(v: &Value) -> &str {
+    v["error"]["code"].as_str().unwrap_or_default()
+}
+
+/// The TOTP code of a base32 secret now, from Debian's `oathtool` (an implementation independent
+/// of watchword's).
+pub fn oathtool(secret: &str) -> String {
+    oathtool_at(secret, None)
+}
+
+/// The TOTP code of a base32 secret at `unix` seconds (now when `None`), from `oathtool`.
+pub fn oathtool_at(secret: &str, unix: Option<i64>) -> String {
+    let mut cmd = std::process::Command::new("oathtool");
+    cmd.args(["--totp", "-b"]);
+    if let Some(unix) = unix {
+        cmd.args(["-N", &format!("@{unix}")]);
+    }
+    let out = cmd
+        .arg(secret)
+        .output()
+        .expect("oathtool runs (apt-get install oathtool)");
+    assert!(out.status.success(), "oathtool: {out:?}");
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
@@ -150,6 +176,16 @@ impl Drop for Node {
             let _ = r.shutdown_handle().send(true);
         }
     }
+}
+
+/// The `action` of each event of an audit page.
+pub fn event_actions(page: &Value) -> Vec<String> {
+    page["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap().to_owned())
+        .collect()
 }
 
 /// The result of a signup: a person holding a session in an account.
@@ -336,6 +372,14 @@ impl TestApp {
                 .to_owned(),
             ..by.clone()
         }
+    }
+
+    /// The actions of an account's audit events, newest first, as `by` sees them.
+    pub async fn audit_actions(&self, by: &str, account: &str) -> Vec<String> {
+        let path = format!("/api/v1/accounts/{account}/audit-events?limit=1000");
+        let (s, v) = self.get(&path, by).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        event_actions(&v)
     }
 
     pub async fn login(&self, email: &str, password: &str) -> (StatusCode, Value) {

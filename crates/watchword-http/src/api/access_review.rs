@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 use watchword_app::access_reviews::AccessReview;
+use watchword_app::views::ReviewRow;
 use watchword_domain::AccountId;
-use watchword_store::access_reviews::ReviewRow;
 
 #[derive(Serialize, ToSchema)]
 pub struct ReviewedMemberDto {

@@ -1,7 +1,7 @@
 //! Accounts, members, invitations, roles and ownership.
 
-use super::auth::{issue, with_cookie};
 use super::dto::*;
+use super::sessions::{issue, with_cookie};
 use crate::AppState;
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{ApiCaller, ApiSession, ClientMeta, Json, Path};
@@ -11,7 +11,7 @@ use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
-use watchword_app::auth::SessionMode;
+use watchword_app::sessions::SessionMode;
 use watchword_domain::password::Password;
 use watchword_domain::{AccountId, BuiltinRole, MembershipId};
 

@@ -9,8 +9,8 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
+use watchword_app::views::{AuditFilter as Filter, EventRow};
 use watchword_domain::{AccountId, AuditEventId, Millis, PersonId};
-use watchword_store::audit::{EventRow, Filter};
 
 /// Export stops after this many events; narrow the time range for more.
 const EXPORT_MAX: usize = 100_000;

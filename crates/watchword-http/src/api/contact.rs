@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 use watchword_app::contact::ContactView;
+use watchword_app::views::HistoryRow;
 use watchword_domain::{AccountId, MembershipId};
-use watchword_store::contacts::HistoryRow;
 
 #[derive(Serialize, ToSchema)]
 pub struct SecurityContactDto {

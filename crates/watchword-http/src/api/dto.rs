@@ -3,9 +3,9 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
-use watchword_app::auth::{Authenticated, SessionMode};
+use watchword_app::sessions::{Authenticated, SessionMode};
+use watchword_app::views::{AccountRow, MemberRow, RoleRow, SessionRow};
 use watchword_domain::{Millis, PermissionSet, RoleRef};
-use watchword_store::rows::{AccountRow, MemberRow, RoleRow, SessionRow};
 
 #[derive(Debug, Clone, Copy, Deserialize, ToSchema, Default)]
 #[serde(rename_all = "lowercase")]

@@ -13,8 +13,8 @@ use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 use watchword_app::api_keys::{Introspection, IssuedKey, KeyView, NewKeyRequest, VerifiedKey};
+use watchword_app::views::KeySettings;
 use watchword_domain::AccountId;
-use watchword_store::api_keys::KeySettings;
 
 #[derive(Serialize, ToSchema)]
 pub struct ApiKeyDto {

@@ -3,14 +3,17 @@
 pub mod access_review;
 pub mod accounts;
 pub mod audit;
-pub mod auth;
 pub mod contact;
 pub mod dto;
 pub mod email;
+pub mod factors;
 pub mod keys;
-pub mod mfa;
 pub mod openapi;
 pub mod passkeys;
+pub mod password;
+pub mod sessions;
+pub mod signin;
+pub mod signup;
 pub mod sms;
 
 use crate::AppState;
@@ -28,21 +31,21 @@ use utoipa_axum::routes;
         (name = "operator", description = "For the operator's backends and partners, not for people"), (name = "ops")
     )
 )]
-#[openapi(components(schemas(auth::KeyWhoamiResponse, auth::MfaChallengeResponse)))]
+#[openapi(components(schemas(sessions::KeyWhoamiResponse, signin::MfaChallengeResponse)))]
 struct ApiDoc;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .routes(routes!(auth::signup))
-        .routes(routes!(auth::confirm_signup))
-        .routes(routes!(auth::login))
-        .routes(routes!(auth::logout))
-        .routes(routes!(auth::whoami))
-        .routes(routes!(auth::my_sessions))
-        .routes(routes!(auth::revoke_session))
-        .routes(routes!(auth::revoke_others))
-        .routes(routes!(auth::revoke_all))
-        .routes(routes!(auth::change_password))
+        .routes(routes!(signup::signup))
+        .routes(routes!(signup::confirm_signup))
+        .routes(routes!(signin::login))
+        .routes(routes!(sessions::logout))
+        .routes(routes!(sessions::whoami))
+        .routes(routes!(sessions::my_sessions))
+        .routes(routes!(sessions::revoke_session))
+        .routes(routes!(sessions::revoke_others))
+        .routes(routes!(sessions::revoke_all))
+        .routes(routes!(password::change_password))
         .routes(routes!(accounts::list_accounts, accounts::create_account))
         .routes(routes!(accounts::get_account))
         .routes(routes!(accounts::list_members))
@@ -58,27 +61,27 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(contact::get, contact::put))
         .routes(routes!(contact::candidates))
         .routes(routes!(contact::history))
-        .routes(routes!(auth::reauthenticate))
-        .routes(routes!(mfa::status))
-        .routes(routes!(mfa::start_totp))
-        .routes(routes!(mfa::confirm_totp))
-        .routes(routes!(mfa::remove, mfa::rename))
+        .routes(routes!(signin::reauthenticate))
+        .routes(routes!(factors::status))
+        .routes(routes!(factors::start_totp))
+        .routes(routes!(factors::confirm_totp))
+        .routes(routes!(factors::remove, factors::rename))
         .routes(routes!(passkeys::start))
         .routes(routes!(passkeys::finish))
         .routes(routes!(passkeys::login_options))
         .routes(routes!(passkeys::reauth_options))
         .routes(routes!(passkeys::passwordless_options))
         .routes(routes!(passkeys::passwordless))
-        .routes(routes!(mfa::regenerate))
+        .routes(routes!(factors::regenerate))
         .routes(routes!(sms::start))
         .routes(routes!(sms::confirm))
         .routes(routes!(sms::login))
         .routes(routes!(sms::step_up))
         .routes(routes!(email::request))
         .routes(routes!(email::confirm))
-        .routes(routes!(mfa::login))
-        .routes(routes!(mfa::request_reset))
-        .routes(routes!(mfa::confirm_reset))
+        .routes(routes!(signin::login_mfa))
+        .routes(routes!(password::request_reset))
+        .routes(routes!(password::confirm_reset))
         .routes(routes!(keys::list, keys::create))
         .routes(routes!(keys::get, keys::revoke))
         .routes(routes!(keys::clone))

@@ -4,7 +4,7 @@
 //! answers are the browser's `credential.toJSON()`.
 
 use super::dto::SessionModeDto;
-use super::mfa::{ConfirmedDto, FactorDto};
+use super::factors::{ConfirmedDto, FactorDto};
 use crate::AppState;
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{ApiSession, ClientMeta, Json};
@@ -137,7 +137,7 @@ pub struct PasswordlessRequest {
 
 /// Sign in with a passkey: the session counts as having passed MFA.
 #[utoipa::path(post, path = "/api/v1/login/passkey", tag = "auth", request_body = PasswordlessRequest,
-    responses((status = 200, body = super::auth::LoginResponse), (status = 401, body = ErrorBody, description = "invalid_code")))]
+    responses((status = 200, body = super::sessions::LoginResponse), (status = 401, body = ErrorBody, description = "invalid_code")))]
 pub async fn passwordless(
     State(state): State<AppState>,
     ClientMeta(meta): ClientMeta,
@@ -148,5 +148,5 @@ pub async fn passwordless(
         .app
         .login_with_passkey(&req.ceremony_id, &req.credential, mode, &meta)
         .await?;
-    Ok(super::auth::session_response(&state, mode, &s))
+    Ok(super::sessions::session_response(&state, mode, &s))
 }

@@ -2,7 +2,7 @@
 //! SMS is the weakest second factor (numbers can be ported or intercepted): prefer a passkey or
 //! an authenticator app.
 
-use super::mfa::{ConfirmedDto, FactorDto};
+use super::factors::{ConfirmedDto, FactorDto};
 use crate::AppState;
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{ApiSession, ClientMeta, Json};

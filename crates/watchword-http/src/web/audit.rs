@@ -8,8 +8,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use uuid::Uuid;
+use watchword_app::views::AuditFilter as Filter;
 use watchword_domain::AccountId;
-use watchword_store::audit::Filter;
 
 pub struct EventView {
     created_at: String,

@@ -4,13 +4,13 @@
 use super::form::{SiteForm, field, forbidden};
 use super::{Chrome, Params, message, redirect_with_cookie, render};
 use crate::AppState;
-use crate::api::auth::issue;
+use crate::api::sessions::issue;
 use crate::extract::{ClientMeta, Session};
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use watchword_app::auth::SessionMode;
+use watchword_app::sessions::SessionMode;
 use watchword_domain::password::Password;
 
 #[derive(Template)]

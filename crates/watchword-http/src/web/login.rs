@@ -3,15 +3,16 @@
 use super::form::{SignedForm, SiteForm, Submit};
 use super::{Chrome, Params, message, notice, redirect_with_cookie, render};
 use crate::AppState;
-use crate::api::auth::issue;
+use crate::api::sessions::issue;
 use crate::extract::{ClientMeta, Session, clear_session_cookie};
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
-use watchword_app::auth::SessionMode;
-use watchword_app::mfa::{LoginOutcome, Proof};
+use watchword_app::mfa::Proof;
+use watchword_app::sessions::SessionMode;
+use watchword_app::signin::LoginOutcome;
 use watchword_domain::password::Password;
 
 pub async fn index(s: Option<Session>) -> Response {

@@ -12,7 +12,8 @@ use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use watchword_app::AppError;
-use watchword_app::mfa::{MfaStatus, Proof};
+use watchword_app::factors::MfaStatus;
+use watchword_app::mfa::Proof;
 use watchword_domain::password::Password;
 use watchword_domain::{DomainError, Millis};
 
@@ -31,7 +32,7 @@ pub struct Enrolment {
 }
 
 impl Enrolment {
-    fn of(e: watchword_app::mfa::TotpEnrolment) -> Self {
+    fn of(e: watchword_app::factors::TotpEnrolment) -> Self {
         Self {
             qr_svg: qr_svg(&e.otpauth_uri),
             factor_id: e.factor_id,

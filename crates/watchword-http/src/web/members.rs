@@ -10,8 +10,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use uuid::Uuid;
+use watchword_app::views::MemberRow;
 use watchword_domain::{AccountId, BuiltinRole, DomainError, MembershipId, Permission};
-use watchword_store::rows::MemberRow;
 
 #[derive(Template)]
 #[template(path = "members.html")]

@@ -4,14 +4,14 @@
 use super::form::SiteForm;
 use super::{Chrome, Params, message, redirect_with_cookie, render};
 use crate::AppState;
-use crate::api::auth::issue;
+use crate::api::sessions::issue;
 use crate::extract::ClientMeta;
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
-use watchword_app::auth::SessionMode;
+use watchword_app::sessions::SessionMode;
 use watchword_app::signup::SignupInput;
 use watchword_domain::password::Password;
 

@@ -5,28 +5,7 @@
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use watchword_testkit::{Login, PASSWORD, TestApp, both_backends};
-
-fn code(v: &Value) -> &str {
-    v["error"]["code"].as_str().unwrap_or_default()
-}
-
-/// The TOTP code of `secret` (base32) at `unix` seconds, from oathtool.
-fn oathtool(secret: &str, unix: i64) -> String {
-    let out = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "oathtool --totp -b -N \"$(date -u -d @{unix} '+%Y-%m-%d %H:%M:%S UTC')\" {secret}"
-        ))
-        .output()
-        .expect("oathtool runs (apt-get install oathtool)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
+use watchword_testkit::{Login, PASSWORD, TestApp, both_backends, code, oathtool_at};
 
 fn now() -> i64 {
     std::time::SystemTime::now()
@@ -54,7 +33,7 @@ async fn enrol(app: &TestApp, who: &Login) -> (String, i64, Value) {
         .post(
             "/api/v1/me/mfa/totp/confirm",
             &who.token,
-            json!({"code": oathtool(&secret, t)}),
+            json!({"code": oathtool_at(&secret, Some(t))}),
         )
         .await;
     assert_eq!(s, StatusCode::OK, "{c}");
@@ -87,7 +66,7 @@ both_backends!(
         let secret = v["secret"].as_str().unwrap().to_owned();
         let wrong = format!(
             "{:06}",
-            (oathtool(&secret, now()).parse::<u32>().unwrap() + 1) % 1_000_000
+            (oathtool_at(&secret, Some(now())).parse::<u32>().unwrap() + 1) % 1_000_000
         );
         let (s, v) = app
             .post(
@@ -132,12 +111,16 @@ both_backends!(
         assert_eq!(ch["methods"], json!(["totp", "recovery_code"]));
         // The enrolment's code was accepted once: replay refused; an expired code refused.
         assert_eq!(
-            code(&finish(&app, &ch, "totp", &oathtool(&secret, t0)).await.1),
+            code(
+                &finish(&app, &ch, "totp", &oathtool_at(&secret, Some(t0)))
+                    .await
+                    .1
+            ),
             "invalid_code"
         );
         assert_eq!(
             code(
-                &finish(&app, &ch, "totp", &oathtool(&secret, t0 - 90))
+                &finish(&app, &ch, "totp", &oathtool_at(&secret, Some(t0 - 90)))
                     .await
                     .1
             ),
@@ -154,7 +137,7 @@ both_backends!(
             (StatusCode::UNPROCESSABLE_ENTITY, "method_not_enrolled")
         );
         // The next step's code (one step of drift) works, once.
-        let next = oathtool(&secret, t0 + 30);
+        let next = oathtool_at(&secret, Some(t0 + 30));
         let (s, v) = finish(&app, &ch, "totp", &next).await;
         assert_eq!(s, StatusCode::OK, "{v}");
         let token = v["session_token"].as_str().unwrap().to_owned();
@@ -469,7 +452,7 @@ both_backends!(one_code_wins_a_concurrent_race, |app: TestApp| async move {
     let (secret, t0, _) = enrol(&app, &ada).await;
     // The next step's code (within the step of drift), sent on eight challenges at once:
     // exactly one login gets it.
-    let code = oathtool(&secret, t0 + 30);
+    let code = oathtool_at(&secret, Some(t0 + 30));
     let mut set = tokio::task::JoinSet::new();
     for _ in 0..8 {
         let ch = challenge(&app, "ada@example.com").await;

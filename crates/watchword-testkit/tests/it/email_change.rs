@@ -5,11 +5,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use watchword_testkit::mail::link_token;
-use watchword_testkit::{PASSWORD, TestApp, both_backends};
-
-fn code(v: &Value) -> &str {
-    v["error"]["code"].as_str().unwrap_or_default()
-}
+use watchword_testkit::{PASSWORD, TestApp, both_backends, code};
 
 async fn confirm(app: &TestApp, token: &str) -> (StatusCode, Value) {
     app.call(

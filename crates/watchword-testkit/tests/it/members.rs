@@ -2,27 +2,8 @@
 //! and PostgreSQL.
 
 use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
-use watchword_testkit::{Login, PASSWORD, TestApp, both_backends};
-
-fn code(v: &Value) -> &str {
-    v["error"]["code"].as_str().unwrap_or_default()
-}
-
-async fn actions(app: &TestApp, by: &Login) -> Vec<String> {
-    let (_, v) = app
-        .get(
-            &format!("/api/v1/accounts/{}/audit-events?limit=1000", by.account),
-            &by.token,
-        )
-        .await;
-    v["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["action"].as_str().unwrap().to_owned())
-        .collect()
-}
+use serde_json::json;
+use watchword_testkit::{PASSWORD, TestApp, both_backends, code};
 
 both_backends!(
     invitation_by_email_creates_the_person_and_a_membership,
@@ -105,7 +86,7 @@ both_backends!(
                 ("grace@example.com", "active")
             ]
         );
-        let a = actions(&app, &ada).await;
+        let a = app.audit_actions(&ada.token, &ada.account).await;
         assert!(
             a.contains(&"member.invited".into()) && a.contains(&"invitation.accepted".into()),
             "{a:?}"
@@ -138,7 +119,7 @@ both_backends!(
             .await;
         assert_eq!(s, StatusCode::CREATED);
         let token = app.invitation_token("bob@example.com").await;
-        // Bob accepts signed in as himself (the link alone is refused: tests/hardening.rs).
+        // Bob accepts signed in as himself (the link alone is refused: the hardening module).
         let (s, v) = app
             .call(
                 Method::POST,
@@ -333,7 +314,7 @@ both_backends!(
         assert_eq!((s, code(&v)), (StatusCode::CONFLICT, "role_name_taken"));
         let (_, list) = app.get(&roles, &ada.token).await;
         assert_eq!(list.as_array().unwrap().len(), 7);
-        let a = actions(&app, &ada).await;
+        let a = app.audit_actions(&ada.token, &ada.account).await;
         assert!(
             a.contains(&"role.created".into()) && a.contains(&"member.role_changed".into()),
             "{a:?}"
@@ -447,7 +428,7 @@ both_backends!(
         );
         let (_, members) = app.get(&format!("{account}/members"), &ada.token).await;
         assert_eq!(members.as_array().unwrap().len(), 1);
-        let a = actions(&app, &ada).await;
+        let a = app.audit_actions(&ada.token, &ada.account).await;
         for x in ["member.deactivated", "member.reactivated", "member.removed"] {
             assert!(a.contains(&x.to_string()), "{x}: {a:?}");
         }
@@ -515,7 +496,7 @@ both_backends!(
         let (_, who) = app.get("/api/v1/whoami", &ada.token).await;
         assert_eq!(who["accounts"][0]["role"]["key"], "admin");
         assert!(
-            actions(&app, &grace)
+            app.audit_actions(&grace.token, &grace.account)
                 .await
                 .contains(&"ownership.transferred".into())
         );

@@ -1,22 +1,23 @@
 //! API keys: creating, cloning, rotating and revoking them, verifying them on the hot path, their
 //! expiry, reports of exposed keys, and introspection for the operator's backends.
 
+mod exposure;
+mod verify;
+
 use crate::cache::AuthCache;
 use crate::events::{self, EventExt};
 use crate::key_loader::KeyLoader;
-use crate::mail::{self, KeyExposed};
 use crate::{Actor, App, AppError, Caller, Meta};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::AtomicI64;
 use std::sync::{Arc, Mutex, OnceLock};
 use watchword_domain::api_key::{self, KeyState};
 use watchword_domain::audit::AuditAction;
 use watchword_domain::scope::{Preset, ScopeSet};
-use watchword_domain::token::{TokenHash, hash_token};
+use watchword_domain::token::hash_token;
 use watchword_domain::*;
 use watchword_store::api_keys::{self as store, KeyRow, KeySettings, NewKey};
-use watchword_store::rows::AccountRow;
-use watchword_store::{Conn, accounts, audit, members};
+use watchword_store::{Conn, audit};
 
 /// How often at most a key's last use is written, per node.
 const TOUCH_EVERY_MS: i64 = 60_000;
@@ -104,7 +105,7 @@ pub struct NewKeyRequest {
 pub enum Introspection {
     Inactive,
     Key(Arc<VerifiedKey>),
-    Session(Arc<crate::auth::Authenticated>),
+    Session(Arc<crate::sessions::Authenticated>),
 }
 
 /// Why a presented key does not authenticate.
@@ -250,170 +251,6 @@ fn insufficient_scope(scope: &str) -> AppError {
 }
 
 impl App {
-    fn keys_changed(&self) {
-        self.inner.keys.invalidate_all();
-    }
-
-    /// Keeps this node's key cache in step with other nodes (PostgreSQL LISTEN); call once at
-    /// start. Returns once listening.
-    pub async fn watch_key_changes(&self) -> Result<(), AppError> {
-        let app = self.clone();
-        self.store()
-            .listen(store::CHANGES_CHANNEL, move || app.keys_changed())
-            .await?;
-        Ok(())
-    }
-
-    /// The account a caller may act in when it holds `need` (a person) or `scope` (a key). A
-    /// key never reaches another account than its own.
-    pub(crate) async fn authorize(
-        &self,
-        c: &mut Conn,
-        caller: &Caller,
-        account: AccountId,
-        need: Permission,
-        scope: &'static str,
-    ) -> Result<AccountRow, AppError> {
-        match caller {
-            Caller::Person(actor) => {
-                let access = self.access(c, actor, account).await?;
-                access.require(need)?;
-                Ok(access.account)
-            }
-            Caller::Key(k) => {
-                if k.key.row.account_id != account {
-                    self.key_failed(
-                        k,
-                        "other_account",
-                        serde_json::json!({ "account_id": account }),
-                    );
-                    return Err(AppError::NotFound);
-                }
-                if !k.key.row.scopes.allows(scope) {
-                    self.key_failed(
-                        k,
-                        "insufficient_scope",
-                        serde_json::json!({ "scope": scope }),
-                    );
-                    return Err(insufficient_scope(scope));
-                }
-                accounts::get(c, account).await?.ok_or(AppError::NotFound)
-            }
-        }
-    }
-
-    /// Checks a presented API key: format and checksum first (no database), then this node's
-    /// cache, then the database. Writes nothing on the request path.
-    pub async fn verify_api_key(
-        &self,
-        key: &str,
-        meta: &Meta,
-    ) -> Result<Arc<VerifiedKey>, AppError> {
-        if !api_key::is_well_formed(&self.settings().api_key_prefix, key) {
-            return Err(AppError::ApiKey(KeyRejected::Unknown));
-        }
-        let hash = hash_token(key);
-        let now = Millis::now();
-        let cache = &self.inner.keys.entries;
-        let verified = match cache.get(&hash, now) {
-            Some(v) => v,
-            None => {
-                let generation = cache.generation();
-                let row = self
-                    .load_key(hash)
-                    .await?
-                    .ok_or(AppError::ApiKey(KeyRejected::Unknown))?;
-                let v = Arc::new(VerifiedKey {
-                    permissions: row.scopes.permissions(),
-                    used_at: AtomicI64::new(row.last_used_at.map_or(0, |m| m.0)),
-                    rendered: OnceLock::new(),
-                    row,
-                });
-                cache.put(hash, v.clone(), generation, now);
-                v
-            }
-        };
-        let r = &verified.row;
-        let rejected = match KeyState::of(now, r.expires_at, r.revoked_at, r.replaced_by.is_some())
-        {
-            KeyState::Revoked => Some(KeyRejected::Revoked),
-            KeyState::Expired => Some(KeyRejected::Expired),
-            KeyState::Active | KeyState::Expiring => None,
-        };
-        if let Some(why) = rejected {
-            let actor = KeyActor {
-                key: verified.clone(),
-                meta: meta.clone(),
-            };
-            let reason = if why == KeyRejected::Revoked {
-                "revoked"
-            } else {
-                "expired"
-            };
-            self.key_failed(&actor, reason, serde_json::json!({}));
-            return Err(AppError::ApiKey(why));
-        }
-        self.touch_key(&verified, now, meta);
-        Ok(verified)
-    }
-
-    /// The key with this digest, read in a batch with other keys missing from the cache.
-    async fn load_key(&self, hash: TokenHash) -> Result<Option<KeyRow>, AppError> {
-        let (answer, opened) = self.inner.keys.loader.enqueue_read(hash);
-        if opened {
-            // Read by a task of its own, so the batch is answered even if this request is dropped.
-            let app = self.clone();
-            tokio::spawn(async move { app.inner.keys.loader.read(app.store()).await });
-        }
-        answer
-            .await
-            .map_err(|_| AppError::internal("API key read abandoned"))?
-            .map_err(AppError::Internal)
-    }
-
-    /// Writes the key uses still queued (a clean shutdown calls this so none is lost).
-    pub async fn flush_key_uses(&self) {
-        self.inner.keys.loader.write_queued(self.store()).await;
-    }
-
-    /// Records a key's use at most once a minute per node, off the request path (batched).
-    fn touch_key(&self, key: &Arc<VerifiedKey>, now: Millis, meta: &Meta) {
-        let last = key.used_at.load(Ordering::Relaxed);
-        if now.0 - last < TOUCH_EVERY_MS
-            || key
-                .used_at
-                .compare_exchange(last, now.0, Ordering::AcqRel, Ordering::Relaxed)
-                .is_err()
-        {
-            return;
-        }
-        let loader = &self.inner.keys.loader;
-        if loader.enqueue_use(key.row.id.clone(), now, meta.ip.clone()) {
-            let app = self.clone();
-            tokio::spawn(async move { app.inner.keys.loader.write_uses(app.store()).await });
-        }
-    }
-
-    /// Audits a failed use of a key (wrong scope or account, expired, revoked), coalesced so a
-    /// misbehaving client cannot flood the log; off the request path.
-    fn key_failed(&self, k: &KeyActor, reason: &'static str, details: serde_json::Value) {
-        let now = Millis::now();
-        if !self.inner.keys.failure_due(&k.key.row.id, reason, now) {
-            return;
-        }
-        let mut event = events::by_key(
-            &k.key.row.id,
-            &k.meta,
-            k.key.row.account_id,
-            AuditAction::ApiKeyDenied,
-        )
-        .target("api_key", &k.key.row.id);
-        event.details = serde_json::json!({ "reason": reason, "detail": details });
-        self.write_in_background("audit a failed API key use", move |c| {
-            Box::pin(async move { audit::append(c, &event, now).await.map(|_| ()) })
-        });
-    }
-
     pub async fn list_api_keys(
         &self,
         caller: &Caller,
@@ -729,171 +566,5 @@ impl App {
         tx.commit().await?;
         self.committed();
         Ok(after)
-    }
-
-    /// Records `api_key.expired` for every key whose expiry passed; each key once, even with
-    /// several nodes running this. Returns how many were recorded.
-    pub async fn record_key_expiries(&self, now: Millis) -> Result<usize, AppError> {
-        let mut total = 0;
-        loop {
-            let mut tx = self.store().begin().await?;
-            let keys = store::claim_expired(&mut tx, self.store().dialect(), now, 500).await?;
-            for k in &keys {
-                let event = events::system(Some(k.account_id), AuditAction::ApiKeyExpired)
-                    .target("api_key", &k.id)
-                    .details(serde_json::json!({
-                        "expired_at": k.expires_at.map(|m| m.rfc3339()),
-                        "replaced_by": k.replaced_by,
-                    }));
-                audit::append(&mut tx, &event, now).await?;
-            }
-            tx.commit().await?;
-            total += keys.len();
-            if keys.len() < 500 {
-                return Ok(total);
-            }
-        }
-    }
-
-    /// Runs `record_key_expiries` every `every`, forever.
-    pub async fn run_key_expiry(self, every: std::time::Duration) {
-        let mut tick = tokio::time::interval(every);
-        loop {
-            tick.tick().await;
-            if let Err(e) = self.record_key_expiries(Millis::now()).await {
-                tracing::warn!(error = %e, "recording API key expiries failed");
-            }
-        }
-    }
-
-    /// Whether a partner's report is signed with the configured secret: the header value is
-    /// `sha256=<hex of HMAC-SHA256 over the raw body>` (checked in constant time).
-    pub fn exposure_report_authentic(&self, body: &[u8], signature: Option<&str>) -> bool {
-        use hmac::Mac;
-        let (Some(secret), Some(sig)) = (&self.settings().exposure_report_secret, signature) else {
-            return false;
-        };
-        let Some(Ok(sig)) = sig.trim().strip_prefix("sha256=").map(hex::decode) else {
-            return false;
-        };
-        let Ok(mut mac) = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.0.as_bytes()) else {
-            return false;
-        };
-        mac.update(body);
-        mac.verify_slice(&sig).is_ok()
-    }
-
-    /// Handles one report of an exposed key from a scanning partner: unknown and revoked keys
-    /// change nothing; a real key gets an audit event, emails to the Security Contact and its
-    /// creator, and revocation where the account chose that.
-    pub async fn key_exposed(
-        &self,
-        token: &str,
-        url: &str,
-        source: &str,
-        meta: &Meta,
-    ) -> Result<(), AppError> {
-        if !api_key::is_well_formed(&self.settings().api_key_prefix, token) {
-            return Ok(());
-        }
-        let hash = hash_token(token);
-        let Some(found) = store::by_secret_hash(&mut *self.store().read().await?, &hash).await?
-        else {
-            return Ok(());
-        };
-        let now = Millis::now();
-        let account = found.account_id;
-        let mut tx = self.store().begin().await?;
-        let Some(key) =
-            store::get_for_update(&mut tx, self.store().dialect(), account, &found.id).await?
-        else {
-            return Ok(());
-        };
-        if key.revoked_at.is_some() {
-            return Ok(());
-        }
-        let settings = store::settings(&mut tx, account).await?;
-        let revoke = settings.auto_revoke_exposed;
-        let mut event = events::system(Some(account), AuditAction::ApiKeyExposed)
-            .target("api_key", &key.id)
-            .details(serde_json::json!({ "url": url, "source": source, "auto_revoked": revoke }));
-        event.ip = Some(meta.ip.clone());
-        audit::append(&mut tx, &event, now).await?;
-        if revoke {
-            store::revoke(&mut tx, &key.id, "exposed", now).await?;
-            store::announce_change(&mut tx, self.store().dialect(), &key.id).await?;
-            let event = events::system(Some(account), AuditAction::ApiKeyRevoked)
-                .target("api_key", &key.id)
-                .details(serde_json::json!({ "reason": "exposed" }));
-            audit::append(&mut tx, &event, now).await?;
-        }
-        let account_name = accounts::get(&mut tx, account)
-            .await?
-            .map(|a| a.name)
-            .unwrap_or_default();
-        let mut to: Vec<(String, String)> = Vec::new();
-        if let Some(m) = self.contact_member(&mut tx, account).await? {
-            to.push((m.email.clone(), m.name.unwrap_or(m.email)));
-        }
-        if let Some(p) = key.created_by
-            && let Some(m) = members::of_person(&mut tx, account, p).await?
-            && m.grants_access(now)
-            && !to.iter().any(|(e, _)| *e == m.email)
-        {
-            to.push((m.email.clone(), m.name.unwrap_or(m.email)));
-        }
-        let keys_url = format!(
-            "{}/accounts/{account}/api-keys",
-            self.settings().public_url.trim_end_matches('/')
-        );
-        for (email, name) in &to {
-            let t = KeyExposed {
-                name,
-                account: &account_name,
-                key_name: &key.name,
-                key_id: &key.id,
-                url,
-                source,
-                revoked: revoke,
-                keys_url: &keys_url,
-            };
-            mail::enqueue(&mut tx, Some(account), email, &t, now).await?;
-        }
-        tx.commit().await?;
-        self.committed();
-        if revoke {
-            self.keys_changed();
-        }
-        Ok(())
-    }
-
-    /// RFC 7662 introspection for the operator's backends: what a key or session token is now.
-    /// The caller proves itself with the configured operator credential.
-    pub async fn introspect(
-        &self,
-        credential: Option<&str>,
-        token: &str,
-        meta: &Meta,
-    ) -> Result<Introspection, AppError> {
-        let expected = self.settings().introspection_secret.as_ref();
-        let ok = match (expected, credential) {
-            (Some(e), Some(c)) => token::constant_time_eq(&hash_token(&e.0), &hash_token(c)),
-            _ => false,
-        };
-        if !ok {
-            return Err(AppError::Unauthenticated);
-        }
-        if api_key::is_well_formed(&self.settings().api_key_prefix, token) {
-            return match self.verify_api_key(token, meta).await {
-                Ok(k) => Ok(Introspection::Key(k)),
-                Err(AppError::ApiKey(_)) => Ok(Introspection::Inactive),
-                Err(e) => Err(e),
-            };
-        }
-        match self.authenticate(token, meta).await {
-            Ok((_, auth)) => Ok(Introspection::Session(auth)),
-            Err(AppError::Unauthenticated) => Ok(Introspection::Inactive),
-            Err(e) => Err(e),
-        }
     }
 }

@@ -7,15 +7,7 @@
 use fantoccini::Locator;
 use reqwest::StatusCode;
 use watchword_testkit::browser::Browser;
-use watchword_testkit::{PASSWORD, TestApp, both_backends};
-
-fn oathtool(secret: &str) -> String {
-    let out = std::process::Command::new("oathtool")
-        .args(["--totp", "-b", secret])
-        .output()
-        .expect("oathtool runs (apt-get install oathtool)");
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
+use watchword_testkit::{PASSWORD, TestApp, both_backends, oathtool};
 
 async fn text_of(b: &Browser, id: &str) -> String {
     b.client

@@ -4,14 +4,10 @@
 //! SMTP, the Security Contact of their account, with an audit event.
 
 use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
-use watchword_testkit::{Backend, PASSWORD, TestApp, both_backends};
+use serde_json::json;
+use watchword_testkit::{Backend, PASSWORD, TestApp, both_backends, code};
 
 const WRONG: &str = "not-the-Password-00!";
-
-fn code(v: &Value) -> &str {
-    v["error"]["code"].as_str().unwrap_or_default()
-}
 
 /// `n` failed logins of `email`, each answered 401.
 async fn fail(app: &TestApp, email: &str, n: usize) {

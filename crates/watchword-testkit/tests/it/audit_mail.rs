@@ -3,7 +3,7 @@
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use watchword_testkit::{Backend, TestApp, both_backends};
+use watchword_testkit::{Backend, TestApp, both_backends, event_actions};
 
 async fn page(app: &TestApp, token: &str, account: &str, query: &str) -> Value {
     let (s, v) = app
@@ -14,15 +14,6 @@ async fn page(app: &TestApp, token: &str, account: &str, query: &str) -> Value {
         .await;
     assert_eq!(s, StatusCode::OK, "{query}: {v}");
     v
-}
-
-fn actions(v: &Value) -> Vec<String> {
-    v["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["action"].as_str().unwrap().to_owned())
-        .collect()
 }
 
 both_backends!(
@@ -43,7 +34,7 @@ both_backends!(
             assert_eq!(s, StatusCode::CREATED);
         }
         let all = page(&app, &ada.token, &ada.account, "limit=1000").await;
-        let every = actions(&all);
+        let every = event_actions(&all);
         assert_eq!(
             every.first().map(String::as_str),
             Some("member.invited"),
@@ -60,7 +51,7 @@ both_backends!(
         assert!(e["created_at"].as_str().unwrap().ends_with('Z'));
         // Filter by action and by actor.
         let invited = page(&app, &ada.token, &ada.account, "action=member.invited").await;
-        assert_eq!(actions(&invited).len(), 6);
+        assert_eq!(event_actions(&invited).len(), 6);
         let by_grace = page(
             &app,
             &ada.token,
@@ -68,7 +59,7 @@ both_backends!(
             &format!("actor={}&action=member.invited", grace.person),
         )
         .await;
-        assert_eq!(actions(&by_grace).len(), 5);
+        assert_eq!(event_actions(&by_grace).len(), 5);
         // Cursor pagination visits every event once.
         let mut seen = Vec::new();
         let mut cursor = String::new();
@@ -100,11 +91,12 @@ both_backends!(
         assert_eq!(seen, ids);
         // Time range: nothing before the epoch of 2000, everything up to far in the future.
         assert_eq!(
-            actions(&page(&app, &ada.token, &ada.account, "to=2000-01-01T00:00:00Z").await).len(),
+            event_actions(&page(&app, &ada.token, &ada.account, "to=2000-01-01T00:00:00Z").await)
+                .len(),
             0
         );
         assert_eq!(
-            actions(
+            event_actions(
                 &page(
                     &app,
                     &ada.token,

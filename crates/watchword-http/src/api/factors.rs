@@ -1,18 +1,15 @@
-//! A person's second factors and recovery codes, the second step of a login, and password reset.
+//! A person's second factors: status, authenticator apps, renaming and removing, recovery codes.
 
-use super::dto::time;
+use super::dto::*;
 use crate::AppState;
 use crate::error::{ApiResult, ErrorBody};
-use crate::extract::{ApiSession, ClientMeta, Json, Path};
+use crate::extract::{ApiSession, Json, Path};
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
-use watchword_app::auth::SessionMode;
-use watchword_app::mfa::{FactorView, Proof};
-use watchword_domain::password::Password;
+use watchword_app::factors::FactorView;
 
 #[derive(Serialize, ToSchema)]
 pub struct FactorDto {
@@ -192,119 +189,4 @@ pub async fn regenerate(
             recovery_codes: codes,
         }),
     ))
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct LoginMfaRequest {
-    pub challenge_id: String,
-    /// `passkey`, `totp`, `sms` or `recovery_code`.
-    pub method: String,
-    /// The code, for `totp`, `sms` and `recovery_code`.
-    pub code: Option<String>,
-    /// For `passkey`: the ceremony from `POST /api/v1/login/mfa/passkey-options` and the
-    /// browser's `credential.toJSON()`.
-    pub ceremony_id: Option<String>,
-    #[schema(value_type = Option<Object>)]
-    pub credential: Option<serde_json::Value>,
-}
-
-/// A code, or a passkey answer when both its parts are given.
-pub(crate) fn proof<'a>(
-    code: Option<&'a str>,
-    ceremony_id: Option<&'a str>,
-    credential: Option<&'a serde_json::Value>,
-) -> Option<Proof<'a>> {
-    match (code, ceremony_id, credential) {
-        (Some(c), None, None) => Some(Proof::Code(c)),
-        (None, Some(ceremony_id), Some(credential)) => Some(Proof::Passkey {
-            ceremony_id,
-            credential,
-        }),
-        _ => None,
-    }
-}
-
-/// Finish a login with a second factor; the session mode is the one the password step asked for.
-#[utoipa::path(post, path = "/api/v1/login/mfa", operation_id = "login_second_factor", tag = "auth", request_body = LoginMfaRequest,
-    responses((status = 200, body = super::auth::LoginResponse), (status = 401, body = ErrorBody, description = "invalid_code"),
-        (status = 429, body = ErrorBody, description = "too_many_attempts")))]
-pub async fn login(
-    State(state): State<AppState>,
-    ClientMeta(meta): ClientMeta,
-    Json(req): Json<LoginMfaRequest>,
-) -> ApiResult<Response> {
-    let proof = proof(
-        req.code.as_deref(),
-        req.ceremony_id.as_deref(),
-        req.credential.as_ref(),
-    )
-    .ok_or_else(|| {
-        crate::error::ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_body",
-            "give code, or ceremony_id and credential for a passkey",
-        )
-    })?;
-    let s = state
-        .app
-        .login_mfa(&req.challenge_id, &req.method, proof, &meta)
-        .await?;
-    let mode = if s.cookie {
-        SessionMode::Cookie
-    } else {
-        SessionMode::Token
-    };
-    Ok(super::auth::session_response(&state, mode, &s))
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ResetRequest {
-    pub email: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct ResetAccepted {
-    pub status: &'static str,
-}
-
-/// Ask for a password reset link. The answer is the same whether the email is known or not.
-#[utoipa::path(post, path = "/api/v1/password-reset", tag = "auth", request_body = ResetRequest,
-    responses((status = 202, body = ResetAccepted),
-        (status = 429, body = ErrorBody, description = "too_many_requests: 20 requests from this IP in an hour")))]
-pub async fn request_reset(
-    State(state): State<AppState>,
-    ClientMeta(meta): ClientMeta,
-    Json(req): Json<ResetRequest>,
-) -> ApiResult<(StatusCode, Json<ResetAccepted>)> {
-    state.app.request_password_reset(&req.email, &meta).await?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(ResetAccepted {
-            status: "if this email belongs to a login, a reset link is on its way",
-        }),
-    ))
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ResetConfirmRequest {
-    pub token: String,
-    pub new_password: String,
-}
-
-/// Set a new password with the emailed token: every session ends; factors stay.
-#[utoipa::path(post, path = "/api/v1/password-reset/confirm", tag = "auth", request_body = ResetConfirmRequest,
-    responses((status = 204), (status = 422, body = ErrorBody, description = "invalid_reset_token, password_policy")))]
-pub async fn confirm_reset(
-    State(state): State<AppState>,
-    ClientMeta(meta): ClientMeta,
-    Json(req): Json<ResetConfirmRequest>,
-) -> ApiResult<StatusCode> {
-    state
-        .app
-        .confirm_password_reset(&req.token, Password::new(req.new_password), &meta)
-        .await?;
-    Ok(StatusCode::NO_CONTENT)
 }

@@ -6,11 +6,7 @@ use fantoccini::Locator;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use watchword_testkit::browser::Browser;
-use watchword_testkit::{TestApp, both_backends};
-
-fn code(v: &Value) -> &str {
-    v["error"]["code"].as_str().unwrap_or_default()
-}
+use watchword_testkit::{TestApp, both_backends, code};
 
 fn flags_of(review: &Value, email: &str) -> Vec<String> {
     review["members"]

@@ -14,9 +14,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use watchword_testkit::{Login, PASSWORD, TestApp, both_backends};
 
-pub fn code(v: &Value) -> &str {
-    v["error"]["code"].as_str().unwrap_or_default()
-}
+pub use watchword_testkit::code;
 
 /// Counts rows of a query on the server's database (`SELECT COUNT(*) AS n …`).
 pub async fn count(app: &TestApp, sql: &str, binds: &[&str]) -> i64 {

@@ -6,14 +6,10 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use watchword_testkit::sms::{SmsGateway, code_of};
-use watchword_testkit::{Backend, Login, PASSWORD, TestApp, both_backends};
+use watchword_testkit::{Backend, Login, PASSWORD, TestApp, both_backends, code};
 
 const PHONE: &str = "+44 20 7946 0958";
 const E164: &str = "+442079460958";
-
-fn code(v: &Value) -> &str {
-    v["error"]["code"].as_str().unwrap_or_default()
-}
 
 fn other_than(c: &str) -> String {
     format!("{:06}", (c.parse::<u32>().unwrap() + 1) % 1_000_000)

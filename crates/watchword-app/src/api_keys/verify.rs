@@ -1,0 +1,216 @@
+//! The hot path: a presented key verified (cached per node, batched loads, revocation
+//! broadcast), its use recorded (coalesced), and introspection for the operator's services.
+
+use super::*;
+use crate::events::{self, EventExt};
+use crate::{App, AppError, Caller, Meta};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, OnceLock};
+use watchword_domain::api_key::{self, KeyState};
+use watchword_domain::audit::AuditAction;
+use watchword_domain::token::{TokenHash, hash_token};
+use watchword_domain::*;
+use watchword_store::api_keys::{self as store, KeyRow};
+use watchword_store::rows::AccountRow;
+use watchword_store::{Conn, accounts, audit};
+
+impl App {
+    pub(super) fn keys_changed(&self) {
+        self.inner.keys.invalidate_all();
+    }
+
+    /// Keeps this node's key cache in step with other nodes (PostgreSQL LISTEN); call once at
+    /// start. Returns once listening.
+    pub async fn watch_key_changes(&self) -> Result<(), AppError> {
+        let app = self.clone();
+        self.store()
+            .listen(store::CHANGES_CHANNEL, move || app.keys_changed())
+            .await?;
+        Ok(())
+    }
+
+    /// The account a caller may act in when it holds `need` (a person) or `scope` (a key). A
+    /// key never reaches another account than its own.
+    pub(crate) async fn authorize(
+        &self,
+        c: &mut Conn,
+        caller: &Caller,
+        account: AccountId,
+        need: Permission,
+        scope: &'static str,
+    ) -> Result<AccountRow, AppError> {
+        match caller {
+            Caller::Person(actor) => {
+                let access = self.access(c, actor, account).await?;
+                access.require(need)?;
+                Ok(access.account)
+            }
+            Caller::Key(k) => {
+                if k.key.row.account_id != account {
+                    self.key_failed(
+                        k,
+                        "other_account",
+                        serde_json::json!({ "account_id": account }),
+                    );
+                    return Err(AppError::NotFound);
+                }
+                if !k.key.row.scopes.allows(scope) {
+                    self.key_failed(
+                        k,
+                        "insufficient_scope",
+                        serde_json::json!({ "scope": scope }),
+                    );
+                    return Err(insufficient_scope(scope));
+                }
+                accounts::get(c, account).await?.ok_or(AppError::NotFound)
+            }
+        }
+    }
+
+    /// Checks a presented API key: format and checksum first (no database), then this node's
+    /// cache, then the database. Writes nothing on the request path.
+    pub async fn verify_api_key(
+        &self,
+        key: &str,
+        meta: &Meta,
+    ) -> Result<Arc<VerifiedKey>, AppError> {
+        if !api_key::is_well_formed(&self.settings().api_key_prefix, key) {
+            return Err(AppError::ApiKey(KeyRejected::Unknown));
+        }
+        let hash = hash_token(key);
+        let now = Millis::now();
+        let cache = &self.inner.keys.entries;
+        let verified = match cache.get(&hash, now) {
+            Some(v) => v,
+            None => {
+                let generation = cache.generation();
+                let row = self
+                    .load_key(hash)
+                    .await?
+                    .ok_or(AppError::ApiKey(KeyRejected::Unknown))?;
+                let v = Arc::new(VerifiedKey {
+                    permissions: row.scopes.permissions(),
+                    used_at: AtomicI64::new(row.last_used_at.map_or(0, |m| m.0)),
+                    rendered: OnceLock::new(),
+                    row,
+                });
+                cache.put(hash, v.clone(), generation, now);
+                v
+            }
+        };
+        let r = &verified.row;
+        let rejected = match KeyState::of(now, r.expires_at, r.revoked_at, r.replaced_by.is_some())
+        {
+            KeyState::Revoked => Some(KeyRejected::Revoked),
+            KeyState::Expired => Some(KeyRejected::Expired),
+            KeyState::Active | KeyState::Expiring => None,
+        };
+        if let Some(why) = rejected {
+            let actor = KeyActor {
+                key: verified.clone(),
+                meta: meta.clone(),
+            };
+            let reason = if why == KeyRejected::Revoked {
+                "revoked"
+            } else {
+                "expired"
+            };
+            self.key_failed(&actor, reason, serde_json::json!({}));
+            return Err(AppError::ApiKey(why));
+        }
+        self.touch_key(&verified, now, meta);
+        Ok(verified)
+    }
+
+    /// The key with this digest, read in a batch with other keys missing from the cache.
+    pub(super) async fn load_key(&self, hash: TokenHash) -> Result<Option<KeyRow>, AppError> {
+        let (answer, opened) = self.inner.keys.loader.enqueue_read(hash);
+        if opened {
+            // Read by a task of its own, so the batch is answered even if this request is dropped.
+            let app = self.clone();
+            tokio::spawn(async move { app.inner.keys.loader.read(app.store()).await });
+        }
+        answer
+            .await
+            .map_err(|_| AppError::internal("API key read abandoned"))?
+            .map_err(AppError::Internal)
+    }
+
+    /// Writes the key uses still queued (a clean shutdown calls this so none is lost).
+    pub async fn flush_key_uses(&self) {
+        self.inner.keys.loader.write_queued(self.store()).await;
+    }
+
+    /// Records a key's use at most once a minute per node, off the request path (batched).
+    pub(super) fn touch_key(&self, key: &Arc<VerifiedKey>, now: Millis, meta: &Meta) {
+        let last = key.used_at.load(Ordering::Relaxed);
+        if now.0 - last < TOUCH_EVERY_MS
+            || key
+                .used_at
+                .compare_exchange(last, now.0, Ordering::AcqRel, Ordering::Relaxed)
+                .is_err()
+        {
+            return;
+        }
+        let loader = &self.inner.keys.loader;
+        if loader.enqueue_use(key.row.id.clone(), now, meta.ip.clone()) {
+            let app = self.clone();
+            tokio::spawn(async move { app.inner.keys.loader.write_uses(app.store()).await });
+        }
+    }
+
+    /// Audits a failed use of a key (wrong scope or account, expired, revoked), coalesced so a
+    /// misbehaving client cannot flood the log; off the request path.
+    pub(super) fn key_failed(
+        &self,
+        k: &KeyActor,
+        reason: &'static str,
+        details: serde_json::Value,
+    ) {
+        let now = Millis::now();
+        if !self.inner.keys.failure_due(&k.key.row.id, reason, now) {
+            return;
+        }
+        let mut event = events::by_key(
+            &k.key.row.id,
+            &k.meta,
+            k.key.row.account_id,
+            AuditAction::ApiKeyDenied,
+        )
+        .target("api_key", &k.key.row.id);
+        event.details = serde_json::json!({ "reason": reason, "detail": details });
+        self.write_in_background("audit a failed API key use", move |c| {
+            Box::pin(async move { audit::append(c, &event, now).await.map(|_| ()) })
+        });
+    }
+
+    /// RFC 7662 introspection for the operator's backends: what a key or session token is now.
+    /// The caller proves itself with the configured operator credential.
+    pub async fn introspect(
+        &self,
+        credential: Option<&str>,
+        token: &str,
+        meta: &Meta,
+    ) -> Result<Introspection, AppError> {
+        let expected = self.settings().introspection_secret.as_ref();
+        let ok = match (expected, credential) {
+            (Some(e), Some(c)) => token::constant_time_eq(&hash_token(&e.0), &hash_token(c)),
+            _ => false,
+        };
+        if !ok {
+            return Err(AppError::Unauthenticated);
+        }
+        if api_key::is_well_formed(&self.settings().api_key_prefix, token) {
+            return match self.verify_api_key(token, meta).await {
+                Ok(k) => Ok(Introspection::Key(k)),
+                Err(AppError::ApiKey(_)) => Ok(Introspection::Inactive),
+                Err(e) => Err(e),
+            };
+        }
+        match self.authenticate(token, meta).await {
+            Ok((_, auth)) => Ok(Introspection::Session(auth)),
+            Err(AppError::Unauthenticated) => Ok(Introspection::Inactive),
+            Err(e) => Err(e),
+        }
+    }
+}

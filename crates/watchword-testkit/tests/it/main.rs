@@ -1,0 +1,23 @@
+//! The integration suite: one binary (one link of the whole app), a module per capability. Each
+//! test starts a real watchword server on port 0 with its own database, and runs on SQLite and
+//! on PostgreSQL (`both_backends!`); shared helpers live in the testkit crate.
+
+mod access_review;
+mod api_keys;
+mod audit_mail;
+mod auth;
+mod console;
+mod console_keys;
+mod console_security;
+mod contact;
+mod email_change;
+mod hardening;
+mod isolation;
+mod login_throttle;
+mod members;
+mod mfa;
+mod migrations;
+mod operator_cli;
+mod passkeys;
+mod scan;
+mod sms;

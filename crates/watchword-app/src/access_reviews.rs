@@ -42,7 +42,7 @@ impl App {
         account: AccountId,
     ) -> Result<AccessReview, AppError> {
         let mut c = self.store().read().await?;
-        self.review(&mut c, actor, account, Millis::now()).await
+        self.review(&mut c, actor, account, self.now()).await
     }
 
     /// Records that the actor reviewed the account's access now, with an optional note.
@@ -65,7 +65,7 @@ impl App {
             )
             .into());
         }
-        let now = Millis::now();
+        let now = self.now();
         let mut tx = self.store().begin().await?;
         let review = self.review(&mut tx, actor, account, now).await?;
         let new = NewReview {

@@ -133,7 +133,7 @@ impl App {
         let member = members::get(&mut c, account, id)
             .await?
             .ok_or_else(|| AppError::internal("Security Contact membership missing"))?;
-        Ok(self.view(&row, member, Millis::now()))
+        Ok(self.view(&row, member, self.now()))
     }
 
     /// Members matching `q` (name or email prefix), eligible ones first, each with its reasons.
@@ -145,7 +145,7 @@ impl App {
     ) -> Result<Vec<(MemberRow, Vec<Ineligible>)>, AppError> {
         let mut c = self.store().read().await?;
         self.contact_access(&mut c, actor, account).await?;
-        let now = Millis::now();
+        let now = self.now();
         let found = contacts::search_members(&mut c, account, q.trim(), 50).await?;
         let mut out: Vec<_> = found
             .into_iter()
@@ -177,7 +177,7 @@ impl App {
         member: MembershipId,
     ) -> Result<ContactView, AppError> {
         self.require_recent_auth(actor, "change the Security Contact")?;
-        let now = Millis::now();
+        let now = self.now();
         let mut tx = self.store().begin().await?;
         self.contact_access(&mut tx, actor, account).await?;
         let target = members::get(&mut tx, account, member)
@@ -387,7 +387,7 @@ impl App {
             ContactSource::Default,
             None,
             Some(why),
-            Millis::now(),
+            self.now(),
         )
         .await?;
         Ok(Some(report))
@@ -410,7 +410,7 @@ impl App {
                 c,
                 &current,
                 Some(removed.clone()),
-                Millis::now(),
+                self.now(),
                 Some(trigger.as_str()),
                 Some("removed"),
             )
@@ -577,7 +577,7 @@ impl App {
             contact_email: m.email.clone(),
             lapses_at,
         };
-        let written = Millis::now();
+        let written = self.now();
         if !contacts::mark_warned(&mut *c, current.account, m.id, written).await? {
             return Ok(None);
         }
@@ -599,7 +599,7 @@ impl App {
     pub async fn run_contact_checks(self, interval: std::time::Duration) {
         loop {
             tokio::time::sleep(interval).await;
-            match self.contact_check_once(Millis::now(), false).await {
+            match self.contact_check_once(self.now(), false).await {
                 Ok(r) if !r.reverted.is_empty() || !r.warned.is_empty() => {
                     tracing::info!(
                         reverted = r.reverted.len(),
@@ -610,7 +610,7 @@ impl App {
                 Ok(_) => {}
                 Err(e) => tracing::error!(error = %e, "security contact check failed"),
             }
-            match self.review_reminders_once(Millis::now()).await {
+            match self.review_reminders_once(self.now()).await {
                 Ok(r) if !r.is_empty() => {
                     tracing::info!(accounts = r.len(), "access review reminders sent")
                 }

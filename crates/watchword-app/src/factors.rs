@@ -106,7 +106,7 @@ impl App {
         let enforced_by = members::of_person_all(&mut c, actor.person)
             .await?
             .into_iter()
-            .filter(|(a, m)| a.enforces_mfa() && m.grants_access(Millis::now()))
+            .filter(|(a, m)| a.enforces_mfa() && m.grants_access(self.now()))
             .map(|(a, _)| a.id)
             .collect();
         Ok(MfaStatus {
@@ -129,7 +129,7 @@ impl App {
         let secret = rules::new_totp_secret();
         let id = format!("mfa_{}", uuid::Uuid::new_v4().simple());
         let (key_id, sealed) = self.settings().mfa_keyring.seal(&secret, &id);
-        let now = Millis::now();
+        let now = self.now();
         let mut tx = self.store().begin().await?;
         store::delete_pending(&mut tx, actor.person, Millis(now.0 - PENDING_TTL_MS)).await?;
         store::insert_factor(
@@ -164,7 +164,7 @@ impl App {
         // The key is a secret: shown again only as recently as it could be issued.
         self.require_recent_auth(actor, "add a second factor")?;
         let all = store::factors(&mut *self.store().read().await?, actor.person).await?;
-        let pending = pending_totp(&all, Some(factor_id), Millis::now())?;
+        let pending = pending_totp(&all, Some(factor_id), self.now())?;
         let secret = self.open_secret(pending)?;
         Ok(TotpEnrolment {
             otpauth_uri: rules::totp_uri(&secret, &actor.email),
@@ -181,7 +181,7 @@ impl App {
         factor_id: Option<&str>,
         code: &str,
     ) -> Result<Confirmed, AppError> {
-        let now = Millis::now();
+        let now = self.now();
         let mut tx = self.store().begin().await?;
         let person = self.person(&mut tx, actor.person).await?;
         let all = store::factors(&mut tx, actor.person).await?;
@@ -259,7 +259,7 @@ impl App {
     /// with the last one go the recovery codes.
     pub async fn remove_factor(&self, actor: &Actor, id: &str) -> Result<(), AppError> {
         self.require_recent_auth(actor, "remove a second factor")?;
-        let now = Millis::now();
+        let now = self.now();
         let mut tx = self.store().begin().await?;
         let person = self.person(&mut tx, actor.person).await?;
         let all = store::factors(&mut tx, actor.person).await?;
@@ -321,7 +321,7 @@ impl App {
     /// A new set of ten recovery codes (shown this once); the old set stops working.
     pub async fn regenerate_recovery_codes(&self, actor: &Actor) -> Result<Vec<String>, AppError> {
         self.require_recent_auth(actor, "regenerate recovery codes")?;
-        let now = Millis::now();
+        let now = self.now();
         let mut tx = self.store().begin().await?;
         let person = self.person(&mut tx, actor.person).await?;
         if confirmed(&store::factors(&mut tx, actor.person).await?)
@@ -358,7 +358,7 @@ impl App {
     /// key was added). Returns how many were re-sealed.
     pub async fn reseal_mfa_secrets(&self) -> Result<usize, AppError> {
         let ring = &self.settings().mfa_keyring;
-        let now = Millis::now();
+        let now = self.now();
         let mut tx = self.store().begin().await?;
         let mut n = 0;
         for f in store::all_sealed(&mut tx).await? {

@@ -157,7 +157,7 @@ impl App {
         meta: &Meta,
     ) -> Result<String, AppError> {
         let slot = uuid::Uuid::now_v7().to_string();
-        let now = Millis::now();
+        let now = self.now();
         let mut tx = self.store().begin().await?;
         if let Some(h) = challenge
             && !store::challenge_answer(&mut tx, h, now, CHALLENGE_MAX_ANSWERS).await?

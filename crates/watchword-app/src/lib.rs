@@ -8,6 +8,7 @@ pub mod api_keys;
 pub mod audit;
 mod batch;
 mod cache;
+pub mod clock;
 pub mod contact;
 pub mod context;
 pub mod error;
@@ -152,6 +153,7 @@ struct Inner {
     cache: AuthCache<sessions::Authenticated>,
     keys: api_keys::KeyCache,
     outbox_ready: Notify,
+    clock: clock::Clock,
     /// A real hash of a random password, verified when an email is unknown so that a login costs
     /// the same either way.
     dummy_hash: String,
@@ -174,12 +176,22 @@ impl App {
                 cache: AuthCache::new(100_000, settings.auth_cache_ttl_ms),
                 keys: api_keys::KeyCache::new(settings.api_key_cache_ttl_ms),
                 outbox_ready: Notify::new(),
+                clock: clock::Clock::default(),
                 dummy_hash,
                 webauthn,
                 store,
                 settings,
             }),
         }
+    }
+
+    /// The time every use case of this app reads.
+    pub fn now(&self) -> watchword_domain::Millis {
+        self.inner.clock.now()
+    }
+
+    pub fn clock(&self) -> &clock::Clock {
+        &self.inner.clock
     }
 
     pub fn store(&self) -> &Store {

@@ -59,7 +59,7 @@ impl App {
         limits: &[(Limit, &str)],
         refused: impl FnOnce(Limit) -> AppError,
     ) -> Result<(String, Vec<i64>), AppError> {
-        let now = Millis::now();
+        let now = self.now();
         let id = uuid::Uuid::now_v7().to_string();
         let buckets: Vec<Bucket> = limits.iter().map(|(l, k)| l.bucket(k, now)).collect();
         let mut tx = self.store().begin().await?;

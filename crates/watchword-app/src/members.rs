@@ -64,7 +64,7 @@ impl App {
     ) -> Result<Access, AppError> {
         let member = members::of_person(&mut *c, account, actor.person).await?;
         let member = member
-            .filter(|m| m.grants_access(Millis::now()))
+            .filter(|m| m.grants_access(self.now()))
             .ok_or(AppError::NotFound)?;
         let account = accounts::get(&mut *c, account)
             .await?
@@ -174,7 +174,7 @@ impl App {
         role: &str,
     ) -> Result<MemberRow, AppError> {
         let email = EmailAddress::parse(email)?;
-        let now = Millis::now();
+        let now = self.now();
         let mut tx = self.store().begin().await?;
         let access = self.access(&mut tx, actor, account).await?;
         access.require(Permission::UsersManage)?;
@@ -291,7 +291,7 @@ impl App {
                 "this invitation link is invalid, used or expired",
             ))
         };
-        let now = Millis::now();
+        let now = self.now();
         let inv = invitations::by_token_hash(&mut *self.store().read().await?, &hash_token(token))
             .await?
             .ok_or_else(invalid)?;
@@ -411,7 +411,7 @@ impl App {
         id: MembershipId,
         role: &str,
     ) -> Result<MemberRow, AppError> {
-        let now = Millis::now();
+        let now = self.now();
         let mut tx = self.store().begin().await?;
         let (access, target) = self.managed_member(&mut tx, actor, account, id).await?;
         if target.role.is_staff() {
@@ -459,7 +459,7 @@ impl App {
         id: MembershipId,
         active: bool,
     ) -> Result<MemberRow, AppError> {
-        let now = Millis::now();
+        let now = self.now();
         let mut tx = self.store().begin().await?;
         let (_, target) = self.managed_member(&mut tx, actor, account, id).await?;
         let (from, to, action) = match active {
@@ -509,7 +509,7 @@ impl App {
         account: AccountId,
         id: MembershipId,
     ) -> Result<(), AppError> {
-        let now = Millis::now();
+        let now = self.now();
         let mut tx = self.store().begin().await?;
         let (_, target) = self.managed_member(&mut tx, actor, account, id).await?;
         self.release_contact(&mut tx, account, &target, AuditAction::MemberRemoved)
@@ -531,7 +531,7 @@ impl App {
         account: AccountId,
         to: MembershipId,
     ) -> Result<MemberRow, AppError> {
-        let now = Millis::now();
+        let now = self.now();
         let mut tx = self.store().begin().await?;
         let access = self.access(&mut tx, actor, account).await?;
         if !access.member.role.is_owner() {

@@ -217,7 +217,7 @@ impl App {
         method: Method,
         ceremony: Option<&str>,
     ) -> Result<(), AppError> {
-        let now = Millis::now();
+        let now = self.now();
         let mut tx = self.store().begin().await?;
         // A passkey ceremony answered wrongly is spent too (the check's own spending rolled
         // back with it), so one ceremony gets one answer.
@@ -305,7 +305,7 @@ impl App {
         on: bool,
     ) -> Result<bool, AppError> {
         self.require_recent_auth(actor, "change account security settings")?;
-        let now = Millis::now();
+        let now = self.now();
         let mut tx = self.store().begin().await?;
         let access = self.access(&mut tx, actor, account).await?;
         access.require(Permission::AccountSettingsEdit)?;

@@ -5,7 +5,6 @@ use crate::App;
 use crate::mail::Mailer;
 use crate::sms::SmsSender;
 use std::time::Duration;
-use watchword_domain::Millis;
 use watchword_store::{StoreError, outbox};
 
 /// Attempts before an email is marked failed.
@@ -29,7 +28,7 @@ fn backoff_secs(attempts: i64) -> i64 {
 impl App {
     /// Claims due messages and delivers them; returns how many were sent.
     pub async fn dispatch_outbox_once(&self, out: &Outbound) -> Result<usize, StoreError> {
-        let now = Millis::now();
+        let now = self.now();
         if !outbox::any_due(&mut *self.store().read().await?, now).await? {
             return Ok(0);
         }
@@ -50,7 +49,7 @@ impl App {
             } else {
                 (out.mail.deliver(&m).await, MAX_ATTEMPTS)
             };
-            let now = Millis::now();
+            let now = self.now();
             let mut tx = self.store().begin().await?;
             match result {
                 Ok(()) => {

@@ -98,7 +98,7 @@ impl App {
         ip: Option<&str>,
     ) -> Result<Ceremony, AppError> {
         let id = random_token();
-        let now = Millis::now();
+        let now = self.now();
         let mut tx = self.store().begin().await?;
         if let Some(ip) = ip {
             let since = now.minus_secs(CEREMONY_TTL_SECS);
@@ -181,7 +181,7 @@ impl App {
         let reg: RegisterPublicKeyCredential =
             serde_json::from_value(credential.clone()).map_err(|_| invalid_credential())?;
         let rp = self.relying_party()?;
-        let now = Millis::now();
+        let now = self.now();
         let mut tx = self.store().begin().await?;
         let person = self.person(&mut tx, actor.person).await?;
         let (owner, state) = ceremonies::take(&mut tx, &hash_token(ceremony_id), "register", now)
@@ -364,7 +364,7 @@ impl App {
         let answer: PublicKeyCredential =
             serde_json::from_value(credential.clone()).map_err(|_| invalid_credential())?;
         let rp = self.relying_party()?;
-        let now = Millis::now();
+        let now = self.now();
         // Spent by any answer, right or wrong: committed before the answer is checked.
         let mut tx = self.store().begin().await?;
         let taken =

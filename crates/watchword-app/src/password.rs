@@ -33,7 +33,7 @@ impl App {
         let email = EmailAddress::parse(&person.email)?;
         password::check_policy(&new, &email, &person.name)?;
         let hash = self.hashing(move |h| h.hash(&new)).await?;
-        let now = Millis::now();
+        let now = self.now();
         let mut tx = self.store().begin().await?;
         persons::set_password(&mut tx, person.id, &hash, now).await?;
         watchword_store::mfa::void_resets(&mut tx, person.id, now).await?;
@@ -64,7 +64,7 @@ impl App {
 impl App {
     /// Sensitive actions need a login or re-authentication within `recent_auth_secs`.
     pub(crate) fn require_recent_auth(&self, actor: &Actor, what: &str) -> Result<(), AppError> {
-        if Millis::now().0 - actor.authenticated_at.0 > self.settings().recent_auth_secs * 1000 {
+        if self.now().0 - actor.authenticated_at.0 > self.settings().recent_auth_secs * 1000 {
             return Err(DomainError::forbidden(
                 "reauthentication_required",
                 format!("confirm your password (POST /api/v1/me/reauthenticate) to {what}"),
@@ -83,7 +83,7 @@ impl App {
         if !self.current_password_ok(&person, pw).await? {
             return Err(AppError::InvalidCredentials);
         }
-        let now = Millis::now();
+        let now = self.now();
         let mut tx = self.store().begin().await?;
         sessions::mark_authenticated(&mut tx, actor.session, now).await?;
         let event = events::by_person(

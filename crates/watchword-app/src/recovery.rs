@@ -54,7 +54,7 @@ impl App {
             return Ok(());
         };
         let token = random_token();
-        let now = Millis::now();
+        let now = self.now();
         let link = format!(
             "{}/reset-password?token={token}",
             self.settings().public_url.trim_end_matches('/')
@@ -111,7 +111,7 @@ impl App {
                 "this reset link is invalid, used or expired",
             ))
         };
-        let now = Millis::now();
+        let now = self.now();
         let mut c = self.store().read().await?;
         let person_id = store::reset_person(&mut c, &hash, now)
             .await?
@@ -123,7 +123,7 @@ impl App {
         drop(c);
         password::check_policy(&new, &EmailAddress::parse(&person.email)?, &person.name)?;
         let phc = self.hashing(move |h| h.hash(&new)).await?;
-        let now = Millis::now();
+        let now = self.now();
         let mut tx = self.store().begin().await?;
         if store::use_reset(&mut tx, &hash, now).await? != Some(person.id) {
             return Err(invalid());
@@ -161,7 +161,7 @@ impl App {
             too_many_mails,
         )
         .await?;
-        let now = Millis::now();
+        let now = self.now();
         let mut tx = self.store().begin().await?;
         let person = self.person(&mut tx, actor.person).await?;
         if new.as_str() == person.email {
@@ -234,7 +234,7 @@ impl App {
                 "this link is invalid, used or expired",
             ))
         };
-        let now = Millis::now();
+        let now = self.now();
         let mut tx = self.store().begin().await?;
         let (person_id, new_email) = email_changes::spend(&mut tx, &hash_token(token), now)
             .await?

@@ -60,7 +60,7 @@ impl App {
             )
             .into());
         }
-        let now = Millis::now();
+        let now = self.now();
         let mut tx = self.store().begin().await?;
         let access = self.access(&mut tx, actor, account).await?;
         access.require(Permission::RolesManage)?;

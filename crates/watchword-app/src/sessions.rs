@@ -78,7 +78,7 @@ impl App {
         meta: &Meta,
     ) -> Result<(Actor, Arc<Authenticated>), AppError> {
         let key = hash_token(token);
-        let now = Millis::now();
+        let now = self.now();
         let auth = match self.inner.cache.get(&key, now) {
             Some(a) => a,
             None => {
@@ -129,7 +129,7 @@ impl App {
         let memberships = members::of_person_all(&mut c, person.id)
             .await?
             .into_iter()
-            .filter(|(_, m)| m.grants_access(Millis::now()))
+            .filter(|(_, m)| m.grants_access(self.now()))
             .collect();
         let touched_at = AtomicI64::new(session.last_seen_at.0);
         Ok(Authenticated {
@@ -170,12 +170,7 @@ impl App {
     }
 
     pub async fn my_sessions(&self, actor: &Actor) -> Result<Vec<SessionRow>, AppError> {
-        Ok(sessions::list_live(
-            &mut *self.store().read().await?,
-            actor.person,
-            Millis::now(),
-        )
-        .await?)
+        Ok(sessions::list_live(&mut *self.store().read().await?, actor.person, self.now()).await?)
     }
 
     pub async fn revoke_session(&self, actor: &Actor, id: SessionId) -> Result<(), AppError> {
@@ -206,7 +201,7 @@ impl App {
         which: Ended,
         action: AuditAction,
     ) -> Result<u64, AppError> {
-        let now = Millis::now();
+        let now = self.now();
         let mut tx = self.store().begin().await?;
         let n = match which {
             Ended::One(id) => sessions::revoke(&mut tx, actor.person, id, now).await? as u64,

@@ -61,7 +61,7 @@ impl App {
             }
             _ => None,
         };
-        let now = Millis::now();
+        let now = self.now();
         let mut tx = self.store().begin().await?;
         let (person, matched) = match (person, matched) {
             (Some(p), Some(m)) if p.active => (p, m),
@@ -130,7 +130,7 @@ impl App {
         &self,
         challenge_id: &str,
     ) -> Result<Option<PersonId>, AppError> {
-        let now = Millis::now();
+        let now = self.now();
         let mut c = self.store().read().await?;
         Ok(store::challenge(&mut c, &hash_token(challenge_id))
             .await?
@@ -177,7 +177,7 @@ impl App {
             .ok_or(AppError::InvalidCode)?;
         // One of the challenge's answers and of the person's and IP's, taken before the check.
         let slot = self.reserve_code_answer(person, Some(&hash), meta).await?;
-        let now = Millis::now();
+        let now = self.now();
         let mut tx = self.store().begin().await?;
         let ch = store::challenge_for_update(&mut tx, self.store().dialect(), &hash)
             .await?
@@ -276,7 +276,7 @@ impl App {
         let slot = self
             .reserve_code_answer(actor.person, None, &actor.meta)
             .await?;
-        let now = Millis::now();
+        let now = self.now();
         let mut tx = self.store().begin().await?;
         let person = self.person(&mut tx, actor.person).await?;
         let Some(passed) = self

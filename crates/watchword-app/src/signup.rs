@@ -61,7 +61,7 @@ impl App {
         .await?;
         let pw = input.password;
         let password_hash = self.hashing(move |h| h.hash(&pw)).await?;
-        let now = Millis::now();
+        let now = self.now();
         let mut tx = self.store().begin().await?;
         match persons::by_email(&mut tx, email.as_str()).await? {
             Some(person) => {
@@ -115,7 +115,7 @@ impl App {
         mode: SessionMode,
         meta: &Meta,
     ) -> Result<Signup, AppError> {
-        let now = Millis::now();
+        let now = self.now();
         let mut tx = self.store().begin().await?;
         let row = signups::spend(&mut tx, &hash_token(token), now)
             .await?
@@ -167,7 +167,7 @@ impl App {
             )
         })
         .await?;
-        let now = Millis::now();
+        let now = self.now();
         let mut tx = self.store().begin().await?;
         let ids = self
             .insert_account(

@@ -236,7 +236,7 @@ impl App {
             .settings()
             .mfa_keyring
             .seal(phone.as_str().as_bytes(), &id);
-        let now = Millis::now();
+        let now = self.now();
         let mut tx = self.store().begin().await?;
         factors::delete_pending(&mut tx, actor.person, Millis(now.0 - PENDING_TTL_MS)).await?;
         let new = NewFactor {
@@ -281,7 +281,7 @@ impl App {
         factor_id: Option<&str>,
         code: &str,
     ) -> Result<Confirmed, AppError> {
-        let now = Millis::now();
+        let now = self.now();
         let mut tx = self.store().begin().await?;
         let person = self.person(&mut tx, actor.person).await?;
         let all = factors::factors(&mut tx, actor.person).await?;
@@ -382,7 +382,7 @@ impl App {
         factor_id: Option<&str>,
         meta: &Meta,
     ) -> Result<String, AppError> {
-        let now = Millis::now();
+        let now = self.now();
         let mut tx = self.store().begin().await?;
         let f = self.sms_factor(&mut tx, person, factor_id).await?;
         self.send_code(&mut tx, &f, "verify", &meta.ip, now).await?;
@@ -418,7 +418,7 @@ impl App {
 
     /// Counts a wrong texted code against the code itself (it dies after five).
     pub(crate) async fn sms_failed(&self, c: &mut Conn, person: PersonId) -> Result<(), AppError> {
-        store::failed(c, person, "verify", Millis::now()).await?;
+        store::failed(c, person, "verify", self.now()).await?;
         Ok(())
     }
 }

@@ -27,7 +27,7 @@ impl App {
         expires: Option<Millis>,
     ) -> Result<MembershipId, AppError> {
         let email = EmailAddress::parse(email)?;
-        let now = Millis::now();
+        let now = self.now();
         if expires.is_some_and(|e| e <= now) {
             return Err(
                 DomainError::invalid("invalid_expiry", "the expiry must be in the future").into(),
@@ -85,7 +85,7 @@ impl App {
     /// Ends a staff grant.
     pub async fn revoke_staff(&self, account: AccountId, email: &str) -> Result<(), AppError> {
         let email = EmailAddress::parse(email)?;
-        let now = Millis::now();
+        let now = self.now();
         let mut tx = self.store().begin().await?;
         let m = members::by_email(&mut tx, account, email.as_str())
             .await?

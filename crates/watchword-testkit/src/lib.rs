@@ -506,6 +506,18 @@ impl TestApp {
 
     /// Moves every session's last authentication an hour back, so sensitive actions ask for a
     /// fresh one (`reauthentication_required`).
+    /// Moves the server's clock `secs` forward: every time-based rule of its use cases sees the
+    /// later time (sign-ins grow old, codes and links expire) with no row edited.
+    pub fn advance_clock(&self, secs: i64) {
+        self.app().clock().advance(secs);
+    }
+
+    /// Past the step-up window (`recent_auth_secs`, 15 minutes): sign-ins are no longer recent.
+    pub fn make_sign_ins_old(&self) {
+        self.advance_clock(15 * 60 + 1);
+    }
+
+    /// Ages sign-ins by editing rows, for a test whose codes must stay fresh meanwhile.
     pub async fn age_sign_ins(&self) {
         self.sql(
             "UPDATE sessions SET authenticated_at = authenticated_at - 3600000",

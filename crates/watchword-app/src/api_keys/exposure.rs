@@ -41,7 +41,7 @@ impl App {
         let mut tick = tokio::time::interval(every);
         loop {
             tick.tick().await;
-            if let Err(e) = self.record_key_expiries(Millis::now()).await {
+            if let Err(e) = self.record_key_expiries(self.now()).await {
                 tracing::warn!(error = %e, "recording API key expiries failed");
             }
         }
@@ -82,7 +82,7 @@ impl App {
         else {
             return Ok(());
         };
-        let now = Millis::now();
+        let now = self.now();
         let account = found.account_id;
         let mut tx = self.store().begin().await?;
         let Some(key) =

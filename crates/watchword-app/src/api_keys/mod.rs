@@ -266,7 +266,7 @@ impl App {
         )
         .await?;
         let settings = store::settings(&mut c, account).await?;
-        let now = Millis::now();
+        let now = self.now();
         Ok(store::list(&mut c, account)
             .await?
             .into_iter()
@@ -293,7 +293,7 @@ impl App {
         let row = store::get(&mut c, account, id)
             .await?
             .ok_or(AppError::NotFound)?;
-        Ok(view(row, Millis::now(), settings.rotation_days))
+        Ok(view(row, self.now(), settings.rotation_days))
     }
 
     /// Creates a key. Needs `api_keys:manage` and a recent authentication; scopes never exceed
@@ -307,7 +307,7 @@ impl App {
         self.require_recent_auth(actor, "create an API key")?;
         let name = key_name(&req.name)?;
         let lifetime = lifetime(req.expires_in_days)?;
-        let now = Millis::now();
+        let now = self.now();
         let mut tx = self.store().begin().await?;
         let access = self.access(&mut tx, actor, account).await?;
         access.require(Permission::ApiKeysManage)?;
@@ -337,7 +337,7 @@ impl App {
         id: &str,
     ) -> Result<IssuedKey, AppError> {
         self.require_recent_auth(actor, "clone an API key")?;
-        let now = Millis::now();
+        let now = self.now();
         let mut tx = self.store().begin().await?;
         let (source, issued) = self.clone_in(&mut tx, actor, account, id, now).await?;
         let event = events::by_actor(actor, account, AuditAction::ApiKeyCloned)
@@ -370,7 +370,7 @@ impl App {
             )
             .into());
         }
-        let now = Millis::now();
+        let now = self.now();
         let mut tx = self.store().begin().await?;
         let (old, issued) = self.clone_in(&mut tx, actor, account, id, now).await?;
         let state = KeyState::of(now, old.expires_at, old.revoked_at, false);
@@ -486,7 +486,7 @@ impl App {
         account: AccountId,
         id: &str,
     ) -> Result<(), AppError> {
-        let now = Millis::now();
+        let now = self.now();
         let mut tx = self.store().begin().await?;
         self.authorize(
             &mut tx,
@@ -543,7 +543,7 @@ impl App {
     ) -> Result<KeySettings, AppError> {
         self.require_recent_auth(actor, "change account security settings")?;
         check_rotation_days(rotation_days)?;
-        let now = Millis::now();
+        let now = self.now();
         let mut tx = self.store().begin().await?;
         self.access(&mut tx, actor, account)
             .await?

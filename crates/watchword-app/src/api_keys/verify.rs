@@ -78,7 +78,7 @@ impl App {
             return Err(AppError::ApiKey(KeyRejected::Unknown));
         }
         let hash = hash_token(key);
-        let now = Millis::now();
+        let now = self.now();
         let cache = &self.inner.keys.entries;
         let verified = match cache.get(&hash, now) {
             Some(v) => v,
@@ -167,7 +167,7 @@ impl App {
         reason: &'static str,
         details: serde_json::Value,
     ) {
-        let now = Millis::now();
+        let now = self.now();
         if !self.inner.keys.failure_due(&k.key.row.id, reason, now) {
             return;
         }

@@ -89,7 +89,7 @@ async fn render_page(
         Ok(k) => k,
         Err(e) => return message(e).into_response(),
     };
-    let now = Millis::now();
+    let now = state.app.now();
     let keys = keys
         .into_iter()
         .map(|k| KeyRowView {
@@ -158,7 +158,7 @@ async fn actor_for(state: &AppState, s: &Session, f: &Fields) -> Result<Actor, A
             .app
             .reauthenticate(&actor, Password::new(pw.to_owned()))
             .await?;
-        actor.authenticated_at = Millis::now();
+        actor.authenticated_at = state.app.now();
     }
     Ok(actor)
 }

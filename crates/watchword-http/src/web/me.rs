@@ -203,7 +203,7 @@ pub async fn act(
             };
             return render_page(&state, &s, extra).await;
         }
-        actor.authenticated_at = Millis::now();
+        actor.authenticated_at = state.app.now();
     }
     let app = &state.app;
     let result: Result<Response, AppError> = match op {

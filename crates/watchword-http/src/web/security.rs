@@ -201,7 +201,7 @@ pub async fn save(
             };
             return render_page(&state, &s, account, "", extra).await;
         }
-        actor.authenticated_at = watchword_domain::Millis::now();
+        actor.authenticated_at = state.app.now();
     }
     match state
         .app
@@ -257,7 +257,7 @@ pub async fn save_mfa(
         {
             return render_page(&state, &s, account, "", fail(e, true)).await;
         }
-        actor.authenticated_at = watchword_domain::Millis::now();
+        actor.authenticated_at = state.app.now();
     }
     match state.app.set_mfa_required(&actor, account, on).await {
         Ok(_) => {

@@ -115,7 +115,7 @@ both_backends!(my_security_and_mfa_settings, |app: TestApp| async move {
     b.goto(&app.url("/me/security")).await;
     b.click("#totp-start").await;
     assert!(!text_of(&b, "totp-secret").await.is_empty());
-    app.age_sign_ins().await;
+    app.make_sign_ins_old();
     b.fill("totp-code", "000000").await;
     b.click("#totp-confirm").await;
     assert!(b.text().await.contains("the code is incorrect"));
@@ -190,7 +190,7 @@ both_backends!(
         assert_eq!(text_of(&b, "recovery-codes").await.lines().count(), 10);
 
         // Step-up by SMS on the page: the pending email change then goes ahead.
-        app.age_sign_ins().await;
+        app.make_sign_ins_old();
         app.age_sms_codes(31).await;
         b.goto(&app.url("/me/security")).await;
         b.fill("new-email", "ada.new@example.com").await;

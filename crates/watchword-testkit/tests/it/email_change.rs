@@ -180,7 +180,7 @@ both_backends!(taken_addresses_and_step_up, |app: TestApp| async move {
     let _ = bob;
 
     // An old sign-in must confirm it is you first.
-    app.age_sign_ins().await;
+    app.make_sign_ins_old();
     let (s, v) = app
         .post(
             "/api/v1/me/email",

@@ -294,7 +294,7 @@ both_backends!(passkey_api_refusals, |app: TestApp| async move {
     .await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
     // Registration needs a recent authentication.
-    app.age_sign_ins().await;
+    app.make_sign_ins_old();
     let (s, v) = post(
         "/api/v1/me/mfa/passkeys",
         Some(ada.token.clone()),

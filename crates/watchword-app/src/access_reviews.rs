@@ -36,6 +36,7 @@ impl AccessReview {
 }
 
 impl App {
+    #[tracing::instrument(skip_all, fields(account = %account, person = %actor.person))]
     pub async fn access_review(
         &self,
         actor: &Actor,
@@ -46,6 +47,7 @@ impl App {
     }
 
     /// Records that the actor reviewed the account's access now, with an optional note.
+    #[tracing::instrument(skip_all, fields(account = %account, person = %actor.person))]
     pub async fn complete_access_review(
         &self,
         actor: &Actor,

@@ -24,6 +24,25 @@ impl App {
         Ok(members::get(c, account, id).await?)
     }
 
+    /// Alerts the Security Contact when a change gives administrative permissions (`gained`):
+    /// `what` says what happened, the permissions are named after it. Nothing when none.
+    pub(crate) async fn alert_administration(
+        &self,
+        c: &mut Conn,
+        account: &AccountRow,
+        actor: &Actor,
+        gained: &[watchword_domain::Permission],
+        what: String,
+        now: Millis,
+    ) -> Result<(), AppError> {
+        if gained.is_empty() {
+            return Ok(());
+        }
+        let names: Vec<&str> = gained.iter().map(|p| p.as_str()).collect();
+        let what = format!("{what} ({})", names.join(", "));
+        self.alert_contact(c, account, actor, &what, now).await
+    }
+
     /// Emails the Security Contact that `what` happened in `account`, unless the contact did it.
     pub(crate) async fn alert_contact(
         &self,

@@ -8,6 +8,7 @@ pub const MAX_PAGE: i64 = 1000;
 
 impl App {
     /// One page of an account's audit events, newest first, and the cursor of the next page.
+    #[tracing::instrument(skip_all, fields(account = %account))]
     pub async fn audit_events(
         &self,
         caller: &Caller,

@@ -4,6 +4,7 @@ use crate::{Actor, Meta};
 use watchword_domain::audit::AuditAction;
 use watchword_domain::{AccountId, Millis, PersonId};
 use watchword_store::audit::{self, NewEvent};
+use watchword_store::rows::PersonRow;
 use watchword_store::{Conn, StoreError, members};
 
 pub(crate) fn by_actor(actor: &Actor, account: AccountId, action: AuditAction) -> NewEvent {
@@ -14,6 +15,16 @@ pub(crate) fn by_actor(actor: &Actor, account: AccountId, action: AuditAction) -
         Some(account),
         action,
     )
+}
+
+/// An event of a person's own login, not of an account (fanned out to their accounts).
+pub(crate) fn by_self(actor: &Actor, action: AuditAction) -> NewEvent {
+    by_person(actor.person, &actor.email, &actor.meta, None, action)
+}
+
+/// An event of a person found by the request (a login, a reset), not of an account.
+pub(crate) fn of_person(person: &PersonRow, meta: &Meta, action: AuditAction) -> NewEvent {
+    by_person(person.id, &person.email, meta, None, action)
 }
 
 pub(crate) fn by_person(

@@ -73,8 +73,7 @@ fn pending_totp<'a>(
         .filter(|f| {
             f.confirmed_at.is_none() && f.kind == "totp" && now.0 - f.created_at.0 < PENDING_TTL_MS
         })
-        .filter(|f| factor_id.is_none_or(|id| id == f.id))
-        .next_back()
+        .rfind(|f| factor_id.is_none_or(|id| id == f.id))
         .ok_or_else(|| {
             DomainError::conflict(
                 "no_pending_enrolment",
@@ -86,6 +85,7 @@ fn pending_totp<'a>(
 
 impl App {
     /// Renames a factor of the caller.
+    #[tracing::instrument(skip_all, fields(person = %actor.person))]
     pub async fn rename_factor(&self, actor: &Actor, id: &str, name: &str) -> Result<(), AppError> {
         // An empty name is refused by the 1-to-100 rule (no default applies to a rename).
         let name = factor_name(Some(name), "")?;
@@ -97,6 +97,7 @@ impl App {
         Ok(())
     }
 
+    #[tracing::instrument(skip_all, fields(person = %actor.person))]
     pub async fn mfa_status(&self, actor: &Actor) -> Result<MfaStatus, AppError> {
         let mut c = self.store().read().await?;
         let factors: Vec<FactorView> = confirmed(&store::factors(&mut c, actor.person).await?)
@@ -119,6 +120,7 @@ impl App {
     }
 
     /// Starts enrolling an authenticator app: a new secret, shown this once, waiting for a code.
+    #[tracing::instrument(skip_all, fields(person = %actor.person))]
     pub async fn start_totp(
         &self,
         actor: &Actor,
@@ -156,6 +158,7 @@ impl App {
 
     /// A pending authenticator-app enrolment shown again (its QR code and key), so that a wrong
     /// code can be retried with the same app entry.
+    #[tracing::instrument(skip_all, fields(person = %actor.person))]
     pub async fn pending_totp_enrolment(
         &self,
         actor: &Actor,
@@ -175,6 +178,7 @@ impl App {
 
     /// Confirms an enrolment with a code from the app (`factor_id`, or the latest pending one).
     /// The first factor comes with ten recovery codes; the session counts as having passed it.
+    #[tracing::instrument(skip_all, fields(person = %actor.person))]
     pub async fn confirm_totp(
         &self,
         actor: &Actor,
@@ -190,13 +194,29 @@ impl App {
         let step =
             rules::check_totp(&secret, code, unix_secs(now), None).ok_or(AppError::InvalidCode)?;
         store::accept_step(&mut tx, &pending.id, step as i64, now).await?;
-        let first = confirmed(&all).next().is_none();
         let what = format!(
             "An authenticator app ({}) was added to your watchword login",
             pending.name
         );
+        self.finish_enrolment(tx, actor, &person, &all, pending, &what, now)
+            .await
+    }
+
+    /// Commits a confirmed new factor with what follows it (`factor_added`) and shows it.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn finish_enrolment(
+        &self,
+        mut tx: watchword_store::Tx,
+        actor: &Actor,
+        person: &watchword_store::rows::PersonRow,
+        all: &[FactorRow],
+        pending: &FactorRow,
+        what: &str,
+        now: Millis,
+    ) -> Result<Confirmed, AppError> {
+        let first = confirmed(all).next().is_none();
         let codes = self
-            .factor_added(&mut tx, actor, &person, pending, first, &what, now)
+            .factor_added(&mut tx, actor, person, pending, first, what, now)
             .await?;
         let mut factor = FactorView::of(pending);
         factor.last_used_at = Some(now);
@@ -233,7 +253,7 @@ impl App {
             None
         };
         sessions::mark_mfa(&mut *c, actor.session, &factor.kind, now).await?;
-        let event = events::by_person(actor.person, &actor.email, &actor.meta, None, AuditAction::MfaFactorAdded)
+        let event = events::by_self(actor, AuditAction::MfaFactorAdded)
             .target("mfa_factor", &factor.id)
             .details(serde_json::json!({ "kind": factor.kind, "name": factor.name, "recovery_codes_issued": first }));
         events::fan_out(&mut *c, actor.person, event, now).await?;
@@ -257,6 +277,7 @@ impl App {
 
     /// Removes a factor. The last one cannot go while an account of the person requires MFA;
     /// with the last one go the recovery codes.
+    #[tracing::instrument(skip_all, fields(person = %actor.person))]
     pub async fn remove_factor(&self, actor: &Actor, id: &str) -> Result<(), AppError> {
         self.require_recent_auth(actor, "remove a second factor")?;
         let now = self.now();
@@ -281,13 +302,7 @@ impl App {
         }
         store::delete_factor(&mut tx, actor.person, id).await?;
         if factor.confirmed_at.is_some() {
-            let event = events::by_person(
-                actor.person,
-                &actor.email,
-                &actor.meta,
-                None,
-                AuditAction::MfaFactorRemoved,
-            )
+            let event = events::by_self(actor, AuditAction::MfaFactorRemoved)
             .target("mfa_factor", id)
             .details(
                 serde_json::json!({ "kind": factor.kind, "name": factor.name, "mfa_off": last }),
@@ -319,6 +334,7 @@ impl App {
     }
 
     /// A new set of ten recovery codes (shown this once); the old set stops working.
+    #[tracing::instrument(skip_all, fields(person = %actor.person))]
     pub async fn regenerate_recovery_codes(&self, actor: &Actor) -> Result<Vec<String>, AppError> {
         self.require_recent_auth(actor, "regenerate recovery codes")?;
         let now = self.now();
@@ -340,14 +356,8 @@ impl App {
             .filter_map(|c| rules::hash_recovery_code(c))
             .collect();
         store::replace_recovery_codes(&mut tx, actor.person, &hashes, now).await?;
-        let event = events::by_person(
-            actor.person,
-            &actor.email,
-            &actor.meta,
-            None,
-            AuditAction::MfaRecoveryCodesRegenerated,
-        )
-        .target("person", actor.person);
+        let event = events::by_self(actor, AuditAction::MfaRecoveryCodesRegenerated)
+            .target("person", actor.person);
         events::fan_out(&mut tx, actor.person, event, now).await?;
         self.notify(&mut tx, &person, "New recovery codes were generated", "A new set of recovery codes was generated for your watchword login; the old codes no longer work", "", &actor.meta, now).await?;
         tx.commit().await?;

@@ -59,19 +59,8 @@ pub(crate) fn confirmed(factors: &[FactorRow]) -> impl Iterator<Item = &FactorRo
 
 /// A factor's name as given (trimmed), else `default`: 1 to 100 characters, no control characters.
 pub(crate) fn factor_name(name: Option<&str>, default: &str) -> Result<String, AppError> {
-    let name = name
-        .map(str::trim)
-        .filter(|n| !n.is_empty())
-        .unwrap_or(default);
-    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-        return Err(DomainError::field(
-            "invalid_name",
-            "name",
-            "a factor name has 1 to 100 characters",
-        )
-        .into());
-    }
-    Ok(name.to_owned())
+    let name = name.filter(|n| !n.trim().is_empty()).unwrap_or(default);
+    Ok(watchword_domain::text::label(name, "a factor name")?)
 }
 
 pub(crate) fn unix_secs(now: Millis) -> u64 {
@@ -298,6 +287,7 @@ impl App {
 
     /// "Require MFA" for an account (Owners and Admins; always on for paid plans). Turning it
     /// on needs the person doing it to have MFA, so they do not lock themselves out.
+    #[tracing::instrument(skip_all, fields(account = %account, person = %actor.person))]
     pub async fn set_mfa_required(
         &self,
         actor: &Actor,
@@ -359,6 +349,7 @@ impl App {
 
     /// Whether an account requires MFA, and how many of its members have no second factor
     /// (Account > Settings > Security).
+    #[tracing::instrument(skip_all, fields(account = %account))]
     pub async fn mfa_settings(
         &self,
         caller: &crate::Caller,

@@ -139,6 +139,7 @@ impl App {
     }
 
     /// Starts registering a passkey (authentication within 15 minutes).
+    #[tracing::instrument(skip_all, fields(person = %actor.person))]
     pub async fn start_passkey(&self, actor: &Actor) -> Result<Ceremony, AppError> {
         self.require_recent_auth(actor, "add a passkey")?;
         let rp = self.relying_party()?;
@@ -170,6 +171,7 @@ impl App {
 
     /// Finishes registering a passkey with the browser's answer. The first factor of a person
     /// comes with ten recovery codes.
+    #[tracing::instrument(skip_all, fields(person = %actor.person))]
     pub async fn finish_passkey(
         &self,
         actor: &Actor,
@@ -288,6 +290,7 @@ impl App {
     }
 
     /// Passkey options to confirm a sensitive action (step-up).
+    #[tracing::instrument(skip_all, fields(person = %actor.person))]
     pub async fn reauthenticate_passkey_options(
         &self,
         actor: &Actor,
@@ -406,7 +409,7 @@ impl App {
         watchword_store::limits::give_back(&mut tx, &slot).await?;
         let proof = SignInProof::passkey(person.id, &key, &result).ok_or(AppError::InvalidCode)?;
         let session = self.open_session(&mut tx, proof, mode, meta, now).await?;
-        let event = events::by_person(person.id, &person.email, meta, None, AuditAction::LoginSucceeded)
+        let event = events::of_person(&person, meta, AuditAction::LoginSucceeded)
             .target("session", session.session)
             .details(serde_json::json!({ "session_mode": mode.as_str(), "mfa": "passkey", "passwordless": true }));
         events::fan_out(&mut tx, person.id, event, now).await?;

@@ -13,6 +13,7 @@ use watchword_store::{persons, sessions};
 impl App {
     /// Changes the actor's password after checking the current one; every other session ends and
     /// the person is told by email.
+    #[tracing::instrument(skip_all, fields(person = %actor.person))]
     pub async fn change_password(
         &self,
         actor: &Actor,
@@ -39,15 +40,9 @@ impl App {
         watchword_store::mfa::void_resets(&mut tx, person.id, now).await?;
         let revoked =
             sessions::revoke_all_except(&mut tx, person.id, Some(actor.session), now).await?;
-        let event = events::by_person(
-            actor.person,
-            &actor.email,
-            &actor.meta,
-            None,
-            AuditAction::PasswordChanged,
-        )
-        .target("person", person.id)
-        .details(serde_json::json!({ "other_sessions_revoked": revoked }));
+        let event = events::by_self(actor, AuditAction::PasswordChanged)
+            .target("person", person.id)
+            .details(serde_json::json!({ "other_sessions_revoked": revoked }));
         events::fan_out(&mut tx, person.id, event, now).await?;
         let t = mail::PasswordChanged {
             name: &person.name,
@@ -76,6 +71,7 @@ impl App {
 
     /// Confirms the password again for a sensitive action: the session counts as freshly
     /// authenticated.
+    #[tracing::instrument(skip_all, fields(person = %actor.person))]
     pub async fn reauthenticate(&self, actor: &Actor, pw: Password) -> Result<(), AppError> {
         let person = persons::get(&mut *self.store().read().await?, actor.person)
             .await?
@@ -86,14 +82,8 @@ impl App {
         let now = self.now();
         let mut tx = self.store().begin().await?;
         sessions::mark_authenticated(&mut tx, actor.session, now).await?;
-        let event = events::by_person(
-            actor.person,
-            &actor.email,
-            &actor.meta,
-            None,
-            AuditAction::SessionReauthenticated,
-        )
-        .target("session", actor.session);
+        let event = events::by_self(actor, AuditAction::SessionReauthenticated)
+            .target("session", actor.session);
         events::fan_out(&mut tx, actor.person, event, now).await?;
         tx.commit().await?;
         self.committed();

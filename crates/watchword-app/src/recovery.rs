@@ -81,14 +81,8 @@ impl App {
             now,
         )
         .await?;
-        let event = events::by_person(
-            person.id,
-            &person.email,
-            meta,
-            None,
-            AuditAction::PasswordResetRequested,
-        )
-        .target("person", person.id);
+        let event = events::of_person(&person, meta, AuditAction::PasswordResetRequested)
+            .target("person", person.id);
         events::fan_out(&mut tx, person.id, event, now).await?;
         tx.commit().await?;
         self.committed();
@@ -130,15 +124,9 @@ impl App {
         }
         persons::set_password(&mut tx, person.id, &phc, now).await?;
         let revoked = sessions::revoke_all_except(&mut tx, person.id, None, now).await?;
-        let event = events::by_person(
-            person.id,
-            &person.email,
-            meta,
-            None,
-            AuditAction::PasswordReset,
-        )
-        .target("person", person.id)
-        .details(serde_json::json!({ "sessions_revoked": revoked }));
+        let event = events::of_person(&person, meta, AuditAction::PasswordReset)
+            .target("person", person.id)
+            .details(serde_json::json!({ "sessions_revoked": revoked }));
         events::fan_out(&mut tx, person.id, event, now).await?;
         self.notify(&mut tx, &person, "Your watchword password was reset", "The password of your watchword login was reset with an emailed link and every session was signed out", "", meta, now).await?;
         tx.commit().await?;
@@ -149,6 +137,7 @@ impl App {
     /// Asks to change the caller's login email (authentication within 15 minutes): a link goes
     /// to the new address, and nothing changes until it is followed. An address that another
     /// login holds gets the same answer (no enumeration); its owner is told instead.
+    #[tracing::instrument(skip_all, fields(person = %actor.person))]
     pub async fn request_email_change(
         &self,
         actor: &Actor,
@@ -210,14 +199,8 @@ impl App {
             };
             mail::enqueue(&mut tx, None, new.as_str(), &t, now).await?;
         }
-        let event = events::by_person(
-            actor.person,
-            &actor.email,
-            &actor.meta,
-            None,
-            AuditAction::PersonEmailChangeRequested,
-        )
-        .target("person", actor.person);
+        let event = events::by_self(actor, AuditAction::PersonEmailChangeRequested)
+            .target("person", actor.person);
         events::fan_out(&mut tx, actor.person, event, now).await?;
         tx.commit().await?;
         self.committed();

@@ -9,6 +9,7 @@ use watchword_store::rows::RoleRow;
 use watchword_store::{accounts, audit};
 
 impl App {
+    #[tracing::instrument(skip_all, fields(account = %account))]
     pub async fn list_roles(
         &self,
         caller: &Caller,
@@ -20,6 +21,7 @@ impl App {
         Ok(accounts::roles(&mut c, account).await?)
     }
 
+    #[tracing::instrument(skip_all, fields(account = %account, person = %actor.person))]
     pub async fn create_role(
         &self,
         actor: &Actor,

@@ -163,16 +163,19 @@ impl App {
         });
     }
 
+    #[tracing::instrument(skip_all, fields(person = %actor.person))]
     pub async fn logout(&self, actor: &Actor) -> Result<(), AppError> {
         self.end_sessions(actor, Ended::One(actor.session), AuditAction::Logout)
             .await
             .map(|_| ())
     }
 
+    #[tracing::instrument(skip_all, fields(person = %actor.person))]
     pub async fn my_sessions(&self, actor: &Actor) -> Result<Vec<SessionRow>, AppError> {
         Ok(sessions::list_live(&mut *self.store().read().await?, actor.person, self.now()).await?)
     }
 
+    #[tracing::instrument(skip_all, fields(person = %actor.person))]
     pub async fn revoke_session(&self, actor: &Actor, id: SessionId) -> Result<(), AppError> {
         match self
             .end_sessions(actor, Ended::One(id), AuditAction::SessionRevoked)
@@ -183,12 +186,14 @@ impl App {
         }
     }
 
+    #[tracing::instrument(skip_all, fields(person = %actor.person))]
     pub async fn revoke_other_sessions(&self, actor: &Actor) -> Result<u64, AppError> {
         self.end_sessions(actor, Ended::Others, AuditAction::SessionRevokedOthers)
             .await
     }
 
     /// "Log out everywhere": every session of the person ends, this one included.
+    #[tracing::instrument(skip_all, fields(person = %actor.person))]
     pub async fn logout_everywhere(&self, actor: &Actor) -> Result<u64, AppError> {
         self.end_sessions(actor, Ended::All, AuditAction::SessionLoggedOutEverywhere)
             .await
@@ -215,9 +220,8 @@ impl App {
             _ => None,
         };
         if n > 0 {
-            let mut event =
-                events::by_person(actor.person, &actor.email, &actor.meta, None, action)
-                    .details(serde_json::json!({ "sessions_revoked": n }));
+            let mut event = events::by_self(actor, action)
+                .details(serde_json::json!({ "sessions_revoked": n }));
             if let Some(id) = one {
                 event = event.target("session", id);
             }

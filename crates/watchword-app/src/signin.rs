@@ -98,15 +98,9 @@ impl App {
         let outcome = match self.after_password(&mut tx, matched, mode, now).await? {
             AfterPassword::Proven(proof) => {
                 let session = self.open_session(&mut tx, proof, mode, meta, now).await?;
-                let event = events::by_person(
-                    person.id,
-                    &person.email,
-                    meta,
-                    None,
-                    AuditAction::LoginSucceeded,
-                )
-                .target("session", session.session)
-                .details(serde_json::json!({ "session_mode": mode.as_str() }));
+                let event = events::of_person(&person, meta, AuditAction::LoginSucceeded)
+                    .target("session", session.session)
+                    .details(serde_json::json!({ "session_mode": mode.as_str() }));
                 events::fan_out(&mut tx, person.id, event, now).await?;
                 crate::signin::LoginOutcome::Session(session)
             }
@@ -205,15 +199,9 @@ impl App {
         let session = self
             .open_session(&mut tx, SignInProof::second_factor(passed), mode, meta, now)
             .await?;
-        let event = events::by_person(
-            person.id,
-            &person.email,
-            meta,
-            None,
-            AuditAction::LoginSucceeded,
-        )
-        .target("session", session.session)
-        .details(serde_json::json!({ "session_mode": ch.mode, "mfa": kind.as_str() }));
+        let event = events::of_person(&person, meta, AuditAction::LoginSucceeded)
+            .target("session", session.session)
+            .details(serde_json::json!({ "session_mode": ch.mode, "mfa": kind.as_str() }));
         events::fan_out(&mut tx, person.id, event, now).await?;
         if kind == Method::RecoveryCode {
             self.recovery_code_used(&mut tx, &person, meta, now).await?;
@@ -231,15 +219,9 @@ impl App {
         now: Millis,
     ) -> Result<(), AppError> {
         let left = store::recovery_codes_left(&mut *c, person.id).await?;
-        let event = events::by_person(
-            person.id,
-            &person.email,
-            meta,
-            None,
-            AuditAction::MfaRecoveryCodeUsed,
-        )
-        .target("person", person.id)
-        .details(serde_json::json!({ "recovery_codes_left": left }));
+        let event = events::of_person(person, meta, AuditAction::MfaRecoveryCodeUsed)
+            .target("person", person.id)
+            .details(serde_json::json!({ "recovery_codes_left": left }));
         events::fan_out(&mut *c, person.id, event, now).await?;
         let advice = if left as usize <= rules::RECOVERY_CODES_LOW {
             format!(
@@ -266,6 +248,7 @@ impl App {
     }
 
     /// Confirms the password or a second-factor code again before a sensitive action.
+    #[tracing::instrument(skip_all, fields(person = %actor.person))]
     pub async fn reauthenticate_with_code(
         &self,
         actor: &Actor,
@@ -297,15 +280,9 @@ impl App {
         let kind = passed.kind();
         watchword_store::limits::give_back(&mut tx, &slot).await?;
         sessions::mark_mfa(&mut tx, actor.session, kind.as_str(), now).await?;
-        let event = events::by_person(
-            actor.person,
-            &actor.email,
-            &actor.meta,
-            None,
-            AuditAction::SessionReauthenticated,
-        )
-        .target("session", actor.session)
-        .details(serde_json::json!({ "mfa": kind.as_str() }));
+        let event = events::by_self(actor, AuditAction::SessionReauthenticated)
+            .target("session", actor.session)
+            .details(serde_json::json!({ "mfa": kind.as_str() }));
         events::fan_out(&mut tx, actor.person, event, now).await?;
         if kind == Method::RecoveryCode {
             self.recovery_code_used(&mut tx, &person, &actor.meta, now)

@@ -154,6 +154,7 @@ impl App {
     }
 
     /// A signed-in person creates a further account, which they own.
+    #[tracing::instrument(skip_all, fields(person = %actor.person))]
     pub async fn create_account(
         &self,
         actor: &Actor,

@@ -5,7 +5,7 @@
 //! HMAC-SHA256 when a secret is set; failures are retried by the outbox), and the embedded
 //! default that writes each message as a JSON file under the data directory and logs that it did.
 
-use crate::factors::{Confirmed, FactorView};
+use crate::factors::Confirmed;
 use crate::mfa::{confirmed, factor_name};
 use crate::{Actor, App, AppError, Meta};
 use std::path::PathBuf;
@@ -221,6 +221,7 @@ impl App {
 
     /// Starts adding a phone number (authentication within 15 minutes): a code is sent to it,
     /// and the number counts once that code comes back.
+    #[tracing::instrument(skip_all, fields(person = %actor.person))]
     pub async fn start_sms(
         &self,
         actor: &Actor,
@@ -275,6 +276,7 @@ impl App {
     }
 
     /// Confirms a phone number with the code sent to it (`factor_id`, or the latest pending).
+    #[tracing::instrument(skip_all, fields(person = %actor.person))]
     pub async fn confirm_sms(
         &self,
         actor: &Actor,
@@ -313,22 +315,12 @@ impl App {
             return Err(AppError::InvalidCode);
         }
         store::confirm_factor(&mut tx, &pending.id, now).await?;
-        let first = confirmed(&all).next().is_none();
         let what = format!(
             "A phone number ending {} was added to your watchword login for text-message codes",
             pending.phone_hint.as_deref().unwrap_or("")
         );
-        let codes = self
-            .factor_added(&mut tx, actor, &person, pending, first, &what, now)
-            .await?;
-        let mut factor = FactorView::of(pending);
-        factor.last_used_at = Some(now);
-        tx.commit().await?;
-        self.committed();
-        Ok(Confirmed {
-            factor,
-            recovery_codes: codes,
-        })
+        self.finish_enrolment(tx, actor, &person, &all, pending, &what, now)
+            .await
     }
 
     /// The confirmed SMS factor to text: `factor_id`, or the most recently added.
@@ -368,6 +360,7 @@ impl App {
     }
 
     /// Texts a code for a step-up (a sensitive action). Returns the number's hint.
+    #[tracing::instrument(skip_all, fields(person = %actor.person))]
     pub async fn send_step_up_sms(
         &self,
         actor: &Actor,

@@ -20,6 +20,7 @@ fn system_event(
 
 impl App {
     /// Gives an existing person the `staff_access` role in an account, optionally until `expires`.
+    #[tracing::instrument(skip_all, fields(account = %account))]
     pub async fn grant_staff(
         &self,
         account: AccountId,
@@ -83,6 +84,7 @@ impl App {
     }
 
     /// Ends a staff grant.
+    #[tracing::instrument(skip_all, fields(account = %account))]
     pub async fn revoke_staff(&self, account: AccountId, email: &str) -> Result<(), AppError> {
         let email = EmailAddress::parse(email)?;
         let now = self.now();

@@ -140,7 +140,7 @@ pub async fn run(n: usize, database_url: Option<String>, secs: u64) {
                 let meta = Meta::new("127.0.0.1", "bench");
                 let mut j = i;
                 let mut count = 0u64;
-                while count % 4096 != 0 || Instant::now() < deadline {
+                while !count.is_multiple_of(4096) || Instant::now() < deadline {
                     app.verify_api_key(&keys[j % keys.len()], &meta)
                         .await
                         .expect("key verifies");

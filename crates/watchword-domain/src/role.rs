@@ -243,7 +243,7 @@ mod tests {
         let manager = BuiltinRole::Manager.permissions();
         assert!(
             check_grant(manager, BuiltinRole::Analyst.permissions()).is_err()
-                == !BuiltinRole::Analyst.permissions().is_subset_of(manager)
+                != BuiltinRole::Analyst.permissions().is_subset_of(manager)
         );
         assert!(check_grant(manager, BuiltinRole::Admin.permissions()).is_err());
         assert!(

@@ -88,6 +88,21 @@ fn display_name(raw: &str, field: &'static str, what: &str) -> Result<String, Do
     Ok(s.to_owned())
 }
 
+/// A label a person gives a thing (a key, a factor, a connection): 1–100 characters once
+/// trimmed, no control, invisible or direction characters; `invalid_name` otherwise.
+pub fn label(raw: &str, what: &str) -> Result<String, DomainError> {
+    let s = raw.trim();
+    let bad = |c: char| c.is_control() || is_invisible(c);
+    if s.is_empty() || s.chars().count() > 100 || s.chars().any(bad) {
+        return Err(DomainError::field(
+            "invalid_name",
+            "name",
+            format!("{what} has 1 to 100 characters and no control or invisible characters"),
+        ));
+    }
+    Ok(s.to_owned())
+}
+
 /// Characters that show nothing or change the direction of the text around them (Unicode's
 /// default-ignorable code points and bidirectional controls): refused in emails and names, where
 /// they make one text look like another.

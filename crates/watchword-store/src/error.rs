@@ -14,10 +14,10 @@ pub enum StoreError {
 
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
-        if let sqlx::Error::Database(db) = &e {
-            if db.is_unique_violation() {
-                return StoreError::Unique(db.constraint().unwrap_or_default().to_owned());
-            }
+        if let sqlx::Error::Database(db) = &e
+            && db.is_unique_violation()
+        {
+            return StoreError::Unique(db.constraint().unwrap_or_default().to_owned());
         }
         StoreError::Db(e)
     }

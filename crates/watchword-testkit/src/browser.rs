@@ -137,10 +137,21 @@ impl Browser {
     }
 
     pub async fn text(&self) -> String {
-        self.client
-            .find(Locator::Css("body"))
-            .await
-            .expect("body")
+        self.text_of("body").await
+    }
+
+    /// On a page asking "Confirm it is you": types the password and presses `submit`.
+    pub async fn confirm_it_is_you(&self, submit: &str) {
+        let text = self.text().await;
+        assert!(text.contains("Confirm it is you"), "{text}");
+        self.fill("reauth-password", crate::PASSWORD).await;
+        self.click(submit).await;
+    }
+
+    /// The text of the first element matching `css`.
+    pub async fn text_of(&self, css: &str) -> String {
+        let e = self.client.find(Locator::Css(css)).await;
+        e.unwrap_or_else(|_| panic!("no {css} on the page"))
             .text()
             .await
             .expect("text")

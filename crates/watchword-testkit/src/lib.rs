@@ -2,6 +2,7 @@
 //! in a temp dir, or a fresh PostgreSQL database), a real mail sink, and helpers per endpoint.
 
 pub mod browser;
+mod client;
 pub mod mail;
 pub mod sms;
 
@@ -64,6 +65,24 @@ macro_rules! both_backends {
                     return;
                 };
                 ($body)(app).await
+            }
+        }
+    };
+}
+
+/// Runs `f(backend)`, a test that starts what it needs itself, as two tests: `name::sqlite` and
+/// `name::postgres`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($name:ident, $f:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$f($crate::Backend::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$f($crate::Backend::Postgres).await
             }
         }
     };

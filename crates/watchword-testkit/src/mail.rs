@@ -125,6 +125,17 @@ impl SmtpSink {
     pub fn emails(&self) -> Vec<Email> {
         read_dir(&self.dir.path().join("Maildir"))
     }
+
+    /// The token of the link in the first email to `to`, waited for (bounded).
+    pub async fn link_to(&self, to: &str) -> String {
+        for _ in 0..200 {
+            if let Some(m) = self.emails().into_iter().find(|m| m.to == to) {
+                return link_token(&m.text).expect("a link in the email");
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        panic!("no email to {to}");
+    }
 }
 
 impl Drop for SmtpSink {

@@ -83,8 +83,8 @@ pub async fn contact_check(
         }
     );
     println!(
-        "{:<38} {:<24} {:<30} {:<30} {}",
-        "account", "action", "previous contact", "new contact", "reasons"
+        "{:<38} {:<24} {:<30} {:<30} reasons",
+        "account", "action", "previous contact", "new contact"
     );
     for r in &report.reverted {
         println!(

@@ -193,12 +193,12 @@ impl Config {
         for key in KEYS {
             let var = format!("WATCHWORD_{}", key.to_uppercase());
             let mut value = std::env::var(&var).ok();
-            if SECRET_KEYS.contains(key) {
-                if let Ok(file) = std::env::var(format!("{var}_FILE")) {
-                    let v = std::fs::read_to_string(&file)
-                        .map_err(|e| format!("{var}_FILE: cannot read {file}: {e}"))?;
-                    value = Some(v.trim().to_owned());
-                }
+            if SECRET_KEYS.contains(key)
+                && let Ok(file) = std::env::var(format!("{var}_FILE"))
+            {
+                let v = std::fs::read_to_string(&file)
+                    .map_err(|e| format!("{var}_FILE: cannot read {file}: {e}"))?;
+                value = Some(v.trim().to_owned());
             }
             if let Some(v) = value {
                 let value = if LIST_KEYS.contains(key) {

@@ -142,16 +142,7 @@ fn view(row: KeyRow, now: Millis, rotation_days: Option<i64>) -> KeyView {
 }
 
 fn key_name(name: &str) -> Result<String, AppError> {
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-        return Err(DomainError::field(
-            "invalid_name",
-            "name",
-            "a key name has 1 to 100 characters and no control characters",
-        )
-        .into());
-    }
-    Ok(name.to_owned())
+    Ok(watchword_domain::text::label(name, "a key name")?)
 }
 
 fn lifetime(days: Option<i64>) -> Result<Option<i64>, AppError> {
@@ -251,21 +242,27 @@ fn insufficient_scope(scope: &str) -> AppError {
 }
 
 impl App {
+    /// The account's key settings, for a caller allowed to read its keys.
+    async fn key_settings_for(
+        &self,
+        c: &mut Conn,
+        caller: &Caller,
+        account: AccountId,
+    ) -> Result<store::KeySettings, AppError> {
+        let read = "api_keys:read";
+        self.authorize(&mut *c, caller, account, Permission::ApiKeysManage, read)
+            .await?;
+        Ok(store::settings(c, account).await?)
+    }
+
+    #[tracing::instrument(skip_all, fields(account = %account))]
     pub async fn list_api_keys(
         &self,
         caller: &Caller,
         account: AccountId,
     ) -> Result<Vec<KeyView>, AppError> {
         let mut c = self.store().read().await?;
-        self.authorize(
-            &mut c,
-            caller,
-            account,
-            Permission::ApiKeysManage,
-            "api_keys:read",
-        )
-        .await?;
-        let settings = store::settings(&mut c, account).await?;
+        let settings = self.key_settings_for(&mut c, caller, account).await?;
         let now = self.now();
         Ok(store::list(&mut c, account)
             .await?
@@ -274,6 +271,7 @@ impl App {
             .collect())
     }
 
+    #[tracing::instrument(skip_all, fields(account = %account))]
     pub async fn get_api_key(
         &self,
         caller: &Caller,
@@ -281,15 +279,7 @@ impl App {
         id: &str,
     ) -> Result<KeyView, AppError> {
         let mut c = self.store().read().await?;
-        self.authorize(
-            &mut c,
-            caller,
-            account,
-            Permission::ApiKeysManage,
-            "api_keys:read",
-        )
-        .await?;
-        let settings = store::settings(&mut c, account).await?;
+        let settings = self.key_settings_for(&mut c, caller, account).await?;
         let row = store::get(&mut c, account, id)
             .await?
             .ok_or(AppError::NotFound)?;
@@ -298,6 +288,7 @@ impl App {
 
     /// Creates a key. Needs `api_keys:manage` and a recent authentication; scopes never exceed
     /// the creator's permissions.
+    #[tracing::instrument(skip_all, fields(account = %account, person = %actor.person))]
     pub async fn create_api_key(
         &self,
         actor: &Actor,
@@ -330,6 +321,7 @@ impl App {
 
     /// A new key like an existing one (any state): the next numbered name, the same scopes and
     /// the same expiry policy.
+    #[tracing::instrument(skip_all, fields(account = %account, person = %actor.person))]
     pub async fn clone_api_key(
         &self,
         actor: &Actor,
@@ -353,6 +345,7 @@ impl App {
 
     /// Clones a working key and lets the old one expire after `grace_secs` (0: now), so an
     /// integration can switch without downtime.
+    #[tracing::instrument(skip_all, fields(account = %account, person = %actor.person))]
     pub async fn rotate_api_key(
         &self,
         actor: &Actor,
@@ -480,6 +473,7 @@ impl App {
 
     /// Revokes a key at once, on this node and (PostgreSQL) on every other within milliseconds.
     /// Revoking a revoked key changes nothing.
+    #[tracing::instrument(skip_all, fields(account = %account))]
     pub async fn revoke_api_key(
         &self,
         caller: &Caller,
@@ -516,6 +510,7 @@ impl App {
         Ok(())
     }
 
+    #[tracing::instrument(skip_all, fields(account = %account))]
     pub async fn key_settings(
         &self,
         caller: &Caller,
@@ -534,6 +529,7 @@ impl App {
     }
 
     /// Changes the account's key settings (`account_settings:edit`, recent authentication).
+    #[tracing::instrument(skip_all, fields(account = %account, person = %actor.person))]
     pub async fn set_key_settings(
         &self,
         actor: &Actor,

@@ -119,6 +119,7 @@ impl App {
         }
     }
 
+    #[tracing::instrument(skip_all, fields(account = %account, person = %actor.person))]
     pub async fn security_contact(
         &self,
         actor: &Actor,
@@ -139,6 +140,7 @@ impl App {
     }
 
     /// Members matching `q` (name or email prefix), eligible ones first, each with its reasons.
+    #[tracing::instrument(skip_all, fields(account = %account, person = %actor.person))]
     pub async fn contact_candidates(
         &self,
         actor: &Actor,
@@ -160,6 +162,7 @@ impl App {
         Ok(out)
     }
 
+    #[tracing::instrument(skip_all, fields(account = %account, person = %actor.person))]
     pub async fn contact_history(
         &self,
         actor: &Actor,
@@ -172,6 +175,7 @@ impl App {
 
     /// Picks a new Security Contact. Needs a recent authentication; an ineligible pick is refused
     /// with every reason.
+    #[tracing::instrument(skip_all, fields(account = %account, person = %actor.person))]
     pub async fn set_security_contact(
         &self,
         actor: &Actor,
@@ -308,10 +312,10 @@ impl App {
             ),
         };
         let mut recipients = vec![new.email.clone()];
-        if let Some(p) = previous {
-            if p.email != new.email {
-                recipients.insert(0, p.email.clone());
-            }
+        if let Some(p) = previous
+            && p.email != new.email
+        {
+            recipients.insert(0, p.email.clone());
         }
         for to in recipients {
             mail::enqueue(&mut *c, Some(current.account), &to, &body, now).await?;

@@ -16,6 +16,7 @@ use watchword_store::rows::MemberRow;
 use watchword_store::{audit, invitations, members, persons};
 
 impl App {
+    #[tracing::instrument(skip_all, fields(account = %account))]
     pub async fn list_invitations(
         &self,
         caller: &Caller,
@@ -29,6 +30,7 @@ impl App {
     }
 
     /// Invites an email address with a role; the link goes out by email, from the outbox.
+    #[tracing::instrument(skip_all, fields(account = %account, person = %actor.person))]
     pub async fn invite(
         &self,
         actor: &Actor,
@@ -117,22 +119,10 @@ impl App {
         };
         mail::enqueue(&mut tx, Some(account), email.as_str(), &t, now).await?;
         let gained = role.permissions.administration_gained(PermissionSet::EMPTY);
-        if !gained.is_empty() {
-            let what = format!(
-                "{} was invited as {} ({})",
-                email.as_str(),
-                role.name,
-                names(&gained)
-            );
-            self.alert_contact(&mut tx, &access.account, actor, &what, now)
-                .await?;
-        }
-        let row = members::get(&mut tx, account, id)
-            .await?
-            .ok_or(AppError::NotFound)?;
-        tx.commit().await?;
-        self.committed();
-        Ok(row)
+        let what = format!("{} was invited as {}", email.as_str(), role.name);
+        self.alert_administration(&mut tx, &access.account, actor, &gained, what, now)
+            .await?;
+        self.commit_member(tx, account, id).await
     }
 
     /// Accepts an emailed invitation. A new person chooses a name and password here and gets a

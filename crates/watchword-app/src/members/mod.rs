@@ -53,6 +53,7 @@ pub struct Accepted {
 impl App {
     /// Loads the actor's active membership; anything else is indistinguishable from a missing
     /// account.
+    #[tracing::instrument(skip_all, fields(account = %account, person = %actor.person))]
     pub async fn access(
         &self,
         c: &mut Conn,
@@ -128,11 +129,13 @@ impl App {
         Ok(role)
     }
 
+    #[tracing::instrument(skip_all, fields(account = %account, person = %actor.person))]
     pub async fn account(&self, actor: &Actor, account: AccountId) -> Result<Access, AppError> {
         self.access(&mut *self.store().read().await?, actor, account)
             .await
     }
 
+    #[tracing::instrument(skip_all, fields(account = %account))]
     pub async fn list_members(
         &self,
         caller: &Caller,
@@ -172,6 +175,7 @@ impl App {
         Ok((access, target))
     }
 
+    #[tracing::instrument(skip_all, fields(account = %account, person = %actor.person))]
     pub async fn change_role(
         &self,
         actor: &Actor,
@@ -202,16 +206,19 @@ impl App {
             }));
         audit::append(&mut tx, &event, now).await?;
         let gained = role.permissions.administration_gained(target.permissions);
-        if !gained.is_empty() {
-            let what = format!(
-                "{} was given the role {} ({})",
-                target.email,
-                role.name,
-                names(&gained)
-            );
-            self.alert_contact(&mut tx, &access.account, actor, &what, now)
-                .await?;
-        }
+        let what = format!("{} was given the role {}", target.email, role.name);
+        self.alert_administration(&mut tx, &access.account, actor, &gained, what, now)
+            .await?;
+        self.commit_member(tx, account, id).await
+    }
+
+    /// Commits a change to a membership and returns the membership as it now is.
+    pub(crate) async fn commit_member(
+        &self,
+        mut tx: watchword_store::Tx,
+        account: AccountId,
+        id: MembershipId,
+    ) -> Result<MemberRow, AppError> {
         let row = members::get(&mut tx, account, id)
             .await?
             .ok_or(AppError::NotFound)?;
@@ -220,6 +227,7 @@ impl App {
         Ok(row)
     }
 
+    #[tracing::instrument(skip_all, fields(account = %account, person = %actor.person))]
     pub async fn set_member_active(
         &self,
         actor: &Actor,
@@ -262,15 +270,11 @@ impl App {
             .target("membership", id)
             .details(serde_json::json!({ "email": target.email }));
         audit::append(&mut tx, &event, now).await?;
-        let row = members::get(&mut tx, account, id)
-            .await?
-            .ok_or(AppError::NotFound)?;
-        tx.commit().await?;
-        self.committed();
-        Ok(row)
+        self.commit_member(tx, account, id).await
     }
 
     /// Removes a member (or withdraws an invitation).
+    #[tracing::instrument(skip_all, fields(account = %account, person = %actor.person))]
     pub async fn remove_member(
         &self,
         actor: &Actor,
@@ -293,6 +297,7 @@ impl App {
     }
 
     /// The Owner hands ownership to an active member and becomes an Admin.
+    #[tracing::instrument(skip_all, fields(account = %account, person = %actor.person))]
     pub async fn transfer_ownership(
         &self,
         actor: &Actor,
@@ -353,38 +358,32 @@ impl App {
             .await?
             .ok_or(AppError::NotFound)?;
         // A default Security Contact follows the Owner; a picked one stays.
-        if let Some(current) = watchword_store::contacts::get(&mut tx, account).await? {
-            if ContactSource::parse(&current.source) == Some(ContactSource::Default)
-                && current.membership != Some(to)
-            {
-                let previous = match current.membership {
-                    Some(p) => members::get(&mut tx, account, p).await?,
-                    None => None,
-                };
-                let why = Some(
-                    "the default Security Contact follows the Owner after an ownership transfer"
-                        .to_owned(),
-                );
-                self.change_contact(
-                    &mut tx,
-                    &current,
-                    previous.as_ref(),
-                    &row,
-                    ContactSource::Default,
-                    Some(actor),
-                    why,
-                    now,
-                )
-                .await?;
-            }
+        if let Some(current) = watchword_store::contacts::get(&mut tx, account).await?
+            && ContactSource::parse(&current.source) == Some(ContactSource::Default)
+            && current.membership != Some(to)
+        {
+            let previous = match current.membership {
+                Some(p) => members::get(&mut tx, account, p).await?,
+                None => None,
+            };
+            let why = Some(
+                "the default Security Contact follows the Owner after an ownership transfer"
+                    .to_owned(),
+            );
+            self.change_contact(
+                &mut tx,
+                &current,
+                previous.as_ref(),
+                &row,
+                ContactSource::Default,
+                Some(actor),
+                why,
+                now,
+            )
+            .await?;
         }
         tx.commit().await?;
         self.committed();
         Ok(row)
     }
-}
-
-/// Permission names for an alert, e.g. "users:manage, roles:manage".
-fn names(ps: &[Permission]) -> String {
-    ps.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(", ")
 }

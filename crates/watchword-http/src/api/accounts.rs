@@ -132,11 +132,14 @@ pub async fn list_members(
     caller: ApiCaller,
     Path(id): Path<Uuid>,
 ) -> ApiResult<Json<Vec<MemberDto>>> {
-    let rows = state
-        .app
-        .list_members(&caller.caller(), AccountId(id))
-        .await?;
-    Ok(Json(rows.iter().map(MemberDto::from).collect()))
+    let caller = caller.caller();
+    Ok(member_list(
+        state.app.list_members(&caller, AccountId(id)).await?,
+    ))
+}
+
+fn member_list(rows: Vec<watchword_app::views::MemberRow>) -> Json<Vec<MemberDto>> {
+    Json(rows.iter().map(MemberDto::from).collect())
 }
 
 /// Pending invitations.
@@ -147,11 +150,10 @@ pub async fn list_invitations(
     caller: ApiCaller,
     Path(id): Path<Uuid>,
 ) -> ApiResult<Json<Vec<MemberDto>>> {
-    let rows = state
-        .app
-        .list_invitations(&caller.caller(), AccountId(id))
-        .await?;
-    Ok(Json(rows.iter().map(MemberDto::from).collect()))
+    let caller = caller.caller();
+    Ok(member_list(
+        state.app.list_invitations(&caller, AccountId(id)).await?,
+    ))
 }
 
 /// Invite someone by email with a role; needs `users:manage` and every permission of the role.
@@ -254,11 +256,7 @@ pub async fn deactivate(
     ApiSession(s): ApiSession,
     Path((a, m)): Path<(Uuid, Uuid)>,
 ) -> ApiResult<Json<MemberDto>> {
-    let row = state
-        .app
-        .set_member_active(&s.actor, AccountId(a), MembershipId(m), false)
-        .await?;
-    Ok(Json((&row).into()))
+    set_active(&state, &s, (a, m), false).await
 }
 
 /// Reactivate a deactivated member.
@@ -269,9 +267,18 @@ pub async fn reactivate(
     ApiSession(s): ApiSession,
     Path((a, m)): Path<(Uuid, Uuid)>,
 ) -> ApiResult<Json<MemberDto>> {
-    let row = state
-        .app
-        .set_member_active(&s.actor, AccountId(a), MembershipId(m), true)
+    set_active(&state, &s, (a, m), true).await
+}
+
+async fn set_active(
+    state: &AppState,
+    s: &crate::extract::Session,
+    (a, m): (Uuid, Uuid),
+    on: bool,
+) -> ApiResult<Json<MemberDto>> {
+    let app = &state.app;
+    let row = app
+        .set_member_active(&s.actor, AccountId(a), MembershipId(m), on)
         .await?;
     Ok(Json((&row).into()))
 }

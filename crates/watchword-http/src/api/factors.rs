@@ -120,6 +120,15 @@ pub struct ConfirmedDto {
     pub recovery_codes: Option<Vec<String>>,
 }
 
+impl From<watchword_app::factors::Confirmed> for ConfirmedDto {
+    fn from(c: watchword_app::factors::Confirmed) -> Self {
+        Self {
+            factor: FactorDto::from(&c.factor),
+            recovery_codes: c.recovery_codes,
+        }
+    }
+}
+
 /// Confirm an authenticator app with a code from it.
 #[utoipa::path(post, path = "/api/v1/me/mfa/totp/confirm", tag = "me", request_body = ConfirmTotpRequest,
     responses((status = 200, body = ConfirmedDto), (status = "4XX", body = ErrorBody)))]
@@ -132,10 +141,7 @@ pub async fn confirm_totp(
         .app
         .confirm_totp(&s.actor, req.factor_id.as_deref(), &req.code)
         .await?;
-    Ok(Json(ConfirmedDto {
-        factor: FactorDto::from(&c.factor),
-        recovery_codes: c.recovery_codes,
-    }))
+    Ok(Json(c.into()))
 }
 
 /// Remove a factor (authentication within 15 minutes). The last one stays while an account of

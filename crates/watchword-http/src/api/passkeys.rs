@@ -4,7 +4,7 @@
 //! answers are the browser's `credential.toJSON()`.
 
 use super::dto::SessionModeDto;
-use super::factors::{ConfirmedDto, FactorDto};
+use super::factors::ConfirmedDto;
 use crate::AppState;
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{ApiSession, ClientMeta, Json};
@@ -71,10 +71,7 @@ pub async fn finish(
             &req.credential,
         )
         .await?;
-    Ok(Json(ConfirmedDto {
-        factor: FactorDto::from(&c.factor),
-        recovery_codes: c.recovery_codes,
-    }))
+    Ok(Json(c.into()))
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -2,7 +2,7 @@
 //! SMS is the weakest second factor (numbers can be ported or intercepted): prefer a passkey or
 //! an authenticator app.
 
-use super::factors::{ConfirmedDto, FactorDto};
+use super::factors::ConfirmedDto;
 use crate::AppState;
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{ApiSession, ClientMeta, Json};
@@ -75,10 +75,7 @@ pub async fn confirm(
         .app
         .confirm_sms(&s.actor, req.factor_id.as_deref(), &req.code)
         .await?;
-    Ok(Json(ConfirmedDto {
-        factor: FactorDto::from(&c.factor),
-        recovery_codes: c.recovery_codes,
-    }))
+    Ok(Json(c.into()))
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -1,13 +1,12 @@
 //! Account › Audit log: the account's events, newest first, filtered by action.
 
-use super::{Chrome, Params, message, render, to_login};
+use super::Frame;
+use super::page::{AccountPage, Shown};
+use super::render;
 use crate::AppState;
-use crate::extract::Session;
 use askama::Template;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use uuid::Uuid;
 use watchword_app::views::AuditFilter as Filter;
 use watchword_domain::AccountId;
 
@@ -23,23 +22,15 @@ pub struct EventView {
 #[derive(Template)]
 #[template(path = "audit.html")]
 struct AuditPage {
-    title: &'static str,
-    chrome: Option<Chrome>,
-    notice: Option<String>,
-    error: Option<String>,
+    frame: Frame,
     account_id: String,
     action: String,
     events: Vec<EventView>,
     next_cursor: Option<String>,
 }
 
-pub async fn audit(
-    State(state): State<AppState>,
-    s: Option<Session>,
-    Path(id): Path<Uuid>,
-    Query(q): Params,
-) -> Response {
-    let Some(s) = s else { return to_login() };
+pub async fn audit(State(state): State<AppState>, p: AccountPage) -> Shown {
+    let (s, q, id) = (&p.session, &p.query, p.account.0);
     let action = q.get("action").cloned().unwrap_or_default();
     let filter = Filter {
         action: Some(action.clone()).filter(|a| !a.is_empty()),
@@ -49,14 +40,10 @@ pub async fn audit(
         limit: 100,
         ..Filter::default()
     };
-    let (rows, next_cursor) = match state
+    let (rows, next_cursor) = state
         .app
         .audit_events(&s.caller(), AccountId(id), filter)
-        .await
-    {
-        Ok(r) => r,
-        Err(e) => return message(e).into_response(),
-    };
+        .await?;
     let events = rows
         .iter()
         .map(|e| EventView {
@@ -75,14 +62,11 @@ pub async fn audit(
         })
         .collect();
     let page = AuditPage {
-        title: "Audit log",
-        chrome: Some(Chrome::new(&s, Some(AccountId(id)))),
-        notice: None,
-        error: None,
+        frame: Frame::signed_in("Audit log", s, Some(AccountId(id)), None, None),
         account_id: id.to_string(),
         action,
         events,
         next_cursor,
     };
-    render(StatusCode::OK, page)
+    Ok(render(StatusCode::OK, page))
 }

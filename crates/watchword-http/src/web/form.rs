@@ -10,10 +10,14 @@ use super::{same_origin, to_login};
 use crate::AppState;
 use crate::extract::Session;
 use axum::body::Bytes;
-use axum::extract::{FromRequest, OptionalFromRequestParts, Request};
+use axum::extract::{
+    FromRequest, FromRequestParts, OptionalFromRequestParts, RawPathParams, Request,
+};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
+use uuid::Uuid;
+use watchword_domain::AccountId;
 
 /// A form's fields in order, repeated ones included.
 pub type Fields = Vec<(String, String)>;
@@ -39,6 +43,10 @@ pub struct SignedForm<T> {
     pub session: Session,
     pub form: T,
 }
+
+/// A signed-in person's form to a page of one account (`/accounts/{account_id}/…`), checked
+/// as [`SignedForm`]: the session, the account and the fields.
+pub struct AccountForm<T>(pub Session, pub AccountId, pub T);
 
 /// A form post from this site, signed in or not.
 pub struct SiteForm<T>(pub T);
@@ -83,6 +91,26 @@ impl<T: DeserializeOwned + Send> FromRequest<AppState> for SignedForm<T> {
             session,
             form: parse(&bytes)?,
         })
+    }
+}
+
+impl<T: DeserializeOwned + Send> FromRequest<AppState> for AccountForm<T> {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Response> {
+        let (mut parts, b) = req.into_parts();
+        let params = RawPathParams::from_request_parts(&mut parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let account = params
+            .iter()
+            .find(|(k, _)| *k == "account_id")
+            .and_then(|(_, v)| Uuid::parse_str(v).ok())
+            .map(AccountId)
+            .ok_or_else(|| StatusCode::NOT_FOUND.into_response())?;
+        let SignedForm { session, form } =
+            SignedForm::from_request(Request::from_parts(parts, b), state).await?;
+        Ok(Self(session, account, form))
     }
 }
 

@@ -1,7 +1,9 @@
 //! The signed-in home page: the person's accounts, and "New account".
 
+use super::Frame;
 use super::form::SignedForm;
-use super::{Chrome, message, render, to_login};
+use super::page::SignedIn;
+use super::{message, render};
 use crate::AppState;
 use crate::extract::Session;
 use askama::Template;
@@ -13,10 +15,7 @@ use serde::Deserialize;
 #[derive(Template)]
 #[template(path = "home.html")]
 struct HomePage {
-    title: &'static str,
-    chrome: Option<Chrome>,
-    notice: Option<String>,
-    error: Option<String>,
+    frame: Frame,
     accounts: Vec<(String, String, String)>,
     csrf: String,
 }
@@ -31,18 +30,14 @@ fn home_page(s: &Session, status: StatusCode, error: Option<String>) -> Response
     render(
         status,
         HomePage {
-            title: "Accounts",
-            chrome: Some(Chrome::new(s, None)),
-            notice: None,
-            error,
+            frame: Frame::signed_in("Accounts", s, None, None, error),
             accounts,
             csrf: s.csrf_token(),
         },
     )
 }
 
-pub async fn home(s: Option<Session>) -> Response {
-    let Some(s) = s else { return to_login() };
+pub async fn home(SignedIn(s): SignedIn) -> Response {
     home_page(&s, StatusCode::OK, None)
 }
 

@@ -1,8 +1,9 @@
 //! Accepting an invitation: a new person sets a name and password; an existing login accepts
 //! signed in as itself (the form then carries the session's CSRF token).
 
+use super::Frame;
 use super::form::{SiteForm, field, forbidden};
-use super::{Chrome, Params, message, redirect_with_cookie, render};
+use super::{Params, message, redirect_with_cookie, render};
 use crate::AppState;
 use crate::api::sessions::issue;
 use crate::extract::{ClientMeta, Session};
@@ -16,10 +17,7 @@ use watchword_domain::password::Password;
 #[derive(Template)]
 #[template(path = "accept.html")]
 struct AcceptPage {
-    title: &'static str,
-    chrome: Option<Chrome>,
-    notice: Option<String>,
-    error: Option<String>,
+    frame: Frame,
     token: String,
     /// Signed in: the login that accepts, and the form's CSRF token.
     signed_in: Option<(String, String)>,
@@ -28,10 +26,7 @@ struct AcceptPage {
 impl AcceptPage {
     fn new(token: String, s: &Option<Session>, error: Option<String>) -> Self {
         Self {
-            title: "Accept invitation",
-            chrome: None,
-            notice: None,
-            error,
+            frame: Frame::public("Accept invitation", None, error),
             token,
             signed_in: s.as_ref().map(|s| (s.actor.email.clone(), s.csrf_token())),
         }

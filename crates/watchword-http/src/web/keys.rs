@@ -2,21 +2,21 @@
 //! picker; the secret shown once; clone, rotate with a grace period, revoke with confirmation.
 //! Actions that need a recent sign-in ask for the password and then complete.
 
-use super::Params;
-use super::form::{Fields, SignedForm, field};
-use super::{Chrome, message, notice, render};
+use super::Frame;
+use super::form::{AccountForm, Fields, field};
+use super::page::{AccountPage, Outcome, Shown, confirmed_actor, needs_password};
+use super::render;
 use crate::AppState;
 use crate::extract::Session;
 use askama::Template;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect};
 use uuid::Uuid;
+use watchword_app::AppError;
 use watchword_app::api_keys::{IssuedKey, NewKeyRequest};
-use watchword_app::{Actor, AppError};
-use watchword_domain::password::Password;
 use watchword_domain::scope::ScopeSet;
-use watchword_domain::{AccountId, DomainError, Millis};
+use watchword_domain::{AccountId, Millis};
 
 struct KeyRowView {
     id: String,
@@ -40,10 +40,7 @@ struct Pending {
 #[derive(Template)]
 #[template(path = "api_keys.html")]
 struct KeysPage {
-    title: &'static str,
-    chrome: Option<Chrome>,
-    notice: Option<String>,
-    error: Option<String>,
+    frame: Frame,
     account_id: String,
     csrf: String,
     keys: Vec<KeyRowView>,
@@ -54,10 +51,7 @@ struct KeysPage {
 #[derive(Template)]
 #[template(path = "api_key_created.html")]
 struct CreatedPage {
-    title: &'static str,
-    chrome: Option<Chrome>,
-    notice: Option<String>,
-    error: Option<String>,
+    frame: Frame,
     account_id: String,
     heading: &'static str,
     secret: String,
@@ -81,14 +75,10 @@ async fn render_page(
     state: &AppState,
     s: &Session,
     account: AccountId,
-    notice: Option<String>,
-    error: Option<(StatusCode, String)>,
+    out: Outcome,
     pending: Option<Pending>,
-) -> Response {
-    let keys = match state.app.list_api_keys(&s.caller(), account).await {
-        Ok(k) => k,
-        Err(e) => return message(e).into_response(),
-    };
+) -> Shown {
+    let keys = state.app.list_api_keys(&s.caller(), account).await?;
     let now = state.app.now();
     let keys = keys
         .into_iter()
@@ -119,48 +109,20 @@ async fn render_page(
                 .unwrap_or_else(|| "never".into()),
         })
         .collect();
-    let (status, error) = error
-        .map(|(st, e)| (st, Some(e)))
-        .unwrap_or((StatusCode::OK, None));
+    let (status, notice, error) = out.banners();
     let page = KeysPage {
-        title: "API keys",
-        chrome: Some(Chrome::new(s, Some(account))),
-        notice,
-        error,
+        frame: Frame::signed_in("API keys", s, Some(account), notice, error),
         account_id: account.to_string(),
         csrf: s.csrf_token(),
         keys,
         scopes: ScopeSet::names().collect(),
         pending,
     };
-    render(status, page)
+    Ok(render(status, page))
 }
 
-pub async fn page(
-    State(state): State<AppState>,
-    s: Option<Session>,
-    Path(id): Path<Uuid>,
-    Query(q): Params,
-) -> Response {
-    let Some(s) = s else {
-        return super::to_login();
-    };
-    let done = notice(q.get("done").map(String::as_str));
-    render_page(&state, &s, AccountId(id), done, None, None).await
-}
-
-/// The actor, freshly re-authenticated when the form carried a password.
-async fn actor_for(state: &AppState, s: &Session, f: &Fields) -> Result<Actor, AppError> {
-    let mut actor = s.actor.clone();
-    let pw = field(f, "password");
-    if !pw.is_empty() {
-        state
-            .app
-            .reauthenticate(&actor, Password::new(pw.to_owned()))
-            .await?;
-        actor.authenticated_at = state.app.now();
-    }
-    Ok(actor)
+pub async fn page(State(state): State<AppState>, p: AccountPage) -> Shown {
+    render_page(&state, &p.session, p.account, Outcome::done(p.done), None).await
 }
 
 /// Renders the outcome of an action that makes a key, or the page again with its error (and a
@@ -175,14 +137,11 @@ async fn answer(
     heading: &'static str,
     note: Option<String>,
     result: Result<IssuedKey, AppError>,
-) -> Response {
+) -> Shown {
     match result {
         Ok(k) => {
             let page = CreatedPage {
-                title: "API key created",
-                chrome: Some(Chrome::new(s, Some(account))),
-                notice: None,
-                error: None,
+                frame: Frame::signed_in("API key created", s, Some(account), None, None),
                 account_id: account.to_string(),
                 heading,
                 id: k.key.row.id.clone(),
@@ -192,7 +151,7 @@ async fn answer(
                 secret: k.secret,
                 note,
             };
-            render(StatusCode::CREATED, page)
+            Ok(render(StatusCode::CREATED, page))
         }
         Err(e) => failed(state, s, account, action, f, e).await,
     }
@@ -205,33 +164,24 @@ async fn failed(
     action: String,
     f: &Fields,
     e: AppError,
-) -> Response {
-    if let AppError::Domain(DomainError::Forbidden {
-        code: "reauthentication_required",
-        ..
-    }) = e
-    {
+) -> Shown {
+    if needs_password(&e) {
         let fields = f
             .iter()
             .filter(|(k, _)| k != "csrf_token" && k != "password")
             .cloned()
             .collect();
         let pending = Pending { action, fields };
-        return render_page(state, s, account, None, None, Some(pending)).await;
+        return render_page(state, s, account, Outcome::default(), Some(pending)).await;
     }
-    render_page(state, s, account, None, Some(message(e)), None).await
+    render_page(state, s, account, Outcome::failed(e), None).await
 }
 
 pub async fn create(
     State(state): State<AppState>,
-    Path(id): Path<Uuid>,
-    SignedForm {
-        session: s,
-        form: f,
-    }: SignedForm<Fields>,
-) -> Response {
-    let account = AccountId(id);
-    let action = format!("/accounts/{id}/api-keys");
+    AccountForm(s, account, f): AccountForm<Fields>,
+) -> Shown {
+    let action = format!("/accounts/{account}/api-keys");
     let preset = field(&f, "preset");
     let scopes: Vec<String> = f
         .iter()
@@ -252,7 +202,7 @@ pub async fn create(
         preset: (preset != "custom" && !preset.is_empty()).then(|| preset.to_owned()),
         expires_in_days,
     };
-    let result = match actor_for(&state, &s, &f).await {
+    let result = match confirmed_actor(&state, &s, field(&f, "password")).await {
         Ok(actor) => state.app.create_api_key(&actor, account, req).await,
         Err(e) => Err(e),
     };
@@ -271,15 +221,11 @@ pub async fn create(
 
 pub async fn key_op(
     State(state): State<AppState>,
-    Path((id, key, op)): Path<(Uuid, String, String)>,
-    SignedForm {
-        session: s,
-        form: f,
-    }: SignedForm<Fields>,
-) -> Response {
-    let account = AccountId(id);
-    let action = format!("/accounts/{id}/api-keys/{key}/{op}");
-    let actor = match actor_for(&state, &s, &f).await {
+    Path((_, key, op)): Path<(Uuid, String, String)>,
+    AccountForm(s, account, f): AccountForm<Fields>,
+) -> Shown {
+    let action = format!("/accounts/{account}/api-keys/{key}/{op}");
+    let actor = match confirmed_actor(&state, &s, field(&f, "password")).await {
         Ok(a) => a,
         Err(e) => return failed(&state, &s, account, action, &f, e).await,
     };
@@ -303,11 +249,13 @@ pub async fn key_op(
                 .revoke_api_key(&watchword_app::Caller::Person(actor), account, &key)
                 .await;
             match r {
-                Ok(()) => Redirect::to(&format!("/accounts/{id}/api-keys?done=key_revoked"))
-                    .into_response(),
+                Ok(()) => Ok(Redirect::to(&format!(
+                    "/accounts/{account}/api-keys?done=key_revoked"
+                ))
+                .into_response()),
                 Err(e) => failed(&state, &s, account, action, &f, e).await,
             }
         }
-        _ => super::message(AppError::NotFound).into_response(),
+        _ => Err(AppError::NotFound.into()),
     }
 }

@@ -1,7 +1,8 @@
 //! Logging in and out: the password step, the second step, logout.
 
+use super::Frame;
 use super::form::{SignedForm, SiteForm, Submit};
-use super::{Chrome, Params, message, notice, redirect_with_cookie, render};
+use super::{Params, message, notice, redirect_with_cookie, render};
 use crate::AppState;
 use crate::api::sessions::issue;
 use crate::extract::{ClientMeta, Session, clear_session_cookie};
@@ -22,20 +23,14 @@ pub async fn index(s: Option<Session>) -> Response {
 #[derive(Template)]
 #[template(path = "login.html")]
 struct LoginPage {
-    title: &'static str,
-    chrome: Option<Chrome>,
-    notice: Option<String>,
-    error: Option<String>,
+    frame: Frame,
     email: String,
 }
 
 impl LoginPage {
     fn new(email: String, notice: Option<String>, error: Option<String>) -> Self {
         Self {
-            title: "Log in",
-            chrome: None,
-            notice,
-            error,
+            frame: Frame::public("Log in", notice, error),
             email,
         }
     }
@@ -44,10 +39,7 @@ impl LoginPage {
 #[derive(Template)]
 #[template(path = "login_mfa.html")]
 struct LoginMfaPage {
-    title: &'static str,
-    chrome: Option<Chrome>,
-    notice: Option<String>,
-    error: Option<String>,
+    frame: Frame,
     challenge_id: String,
     methods: Vec<&'static str>,
     /// The methods answered with a typed code.
@@ -57,10 +49,7 @@ struct LoginMfaPage {
 impl LoginMfaPage {
     fn new(challenge_id: String, methods: Vec<&'static str>, error: Option<String>) -> Self {
         Self {
-            title: "Two-step verification",
-            chrome: None,
-            notice: None,
-            error,
+            frame: Frame::public("Two-step verification", None, error),
             challenge_id,
             codes: methods
                 .iter()
@@ -137,7 +126,8 @@ pub async fn login_mfa(
         let (status, mut page) = match state.app.send_login_sms(challenge, None, &meta).await {
             Ok(hint) => {
                 let mut page = again(None).await;
-                page.notice = Some(format!("A code is on its way to your phone ending {hint}."));
+                page.frame.notice =
+                    Some(format!("A code is on its way to your phone ending {hint}."));
                 (StatusCode::OK, page)
             }
             Err(e) => {

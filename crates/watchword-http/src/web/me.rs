@@ -2,9 +2,11 @@
 //! and "log out everywhere". Sensitive actions that need a recent authentication ask for the
 //! password or a code on the same page and then complete the action.
 
+use super::Frame;
 use super::Params;
 use super::form::{Fields, SignedForm, field};
-use super::{Chrome, message, render};
+use super::page::{Shown, SignedIn, banner, needs_password};
+use super::{message, render};
 use crate::AppState;
 use crate::extract::{Session, clear_session_cookie};
 use askama::Template;
@@ -44,10 +46,7 @@ impl Enrolment {
 #[derive(Template)]
 #[template(path = "my_security.html")]
 struct MySecurityPage {
-    title: &'static str,
-    chrome: Option<Chrome>,
-    notice: Option<String>,
-    error: Option<String>,
+    frame: Frame,
     csrf: String,
     factors: Vec<FactorRowView>,
     recovery_codes_left: i64,
@@ -95,20 +94,11 @@ fn qr_svg(uri: &str) -> String {
         .unwrap_or_default()
 }
 
-async fn render_page(state: &AppState, s: &Session, extra: Extra) -> Response {
-    let status: MfaStatus = match state.app.mfa_status(&s.actor).await {
-        Ok(m) => m,
-        Err(e) => return message(e).into_response(),
-    };
-    let (code, error) = extra
-        .error
-        .map(|(st, e)| (st, Some(e)))
-        .unwrap_or((StatusCode::OK, None));
+async fn render_page(state: &AppState, s: &Session, extra: Extra) -> Shown {
+    let status: MfaStatus = state.app.mfa_status(&s.actor).await?;
+    let (code, error) = banner(extra.error);
     let page = MySecurityPage {
-        title: "My security",
-        chrome: Some(Chrome::new(s, None)),
-        notice: extra.notice,
-        error,
+        frame: Frame::signed_in("My security", s, None, extra.notice, error),
         csrf: s.csrf_token(),
         factors: status
             .factors
@@ -133,11 +123,10 @@ async fn render_page(state: &AppState, s: &Session, extra: Extra) -> Response {
         reauth: extra.reauth,
         autostart_passkey: extra.autostart_passkey,
     };
-    render(code, page)
+    Ok(render(code, page))
 }
 
-pub async fn page(State(state): State<AppState>, s: Option<Session>, q: Params) -> Response {
-    let Some(s) = s else { return super::to_login() };
+pub async fn page(State(state): State<AppState>, SignedIn(s): SignedIn, q: Params) -> Shown {
     let notice = match q.get("done").map(String::as_str) {
         Some("passkey_added") => Some("Passkey added.".to_owned()),
         Some("removed") => Some("Factor removed.".to_owned()),
@@ -163,7 +152,7 @@ pub async fn act(
         session: s,
         form: f,
     }: SignedForm<Fields>,
-) -> Response {
+) -> Shown {
     let (op, target, name) = (field(&f, "op"), field(&f, "target"), field(&f, "name"));
     let mut actor = s.actor.clone();
     let (pw, code) = (field(&f, "password"), field(&f, "reauth_code"));
@@ -315,11 +304,8 @@ pub async fn act(
         _ => Err(DomainError::invalid("unknown_action", "unknown action").into()),
     };
     match result {
-        Ok(r) => r,
-        Err(AppError::Domain(DomainError::Forbidden {
-            code: "reauthentication_required",
-            ..
-        })) => {
+        Ok(r) => Ok(r),
+        Err(e) if needs_password(&e) => {
             let extra = Extra {
                 reauth: Some((op.into(), target.into(), name.into())),
                 ..Extra::default()

@@ -1,13 +1,15 @@
 //! Account › Members: the list, invitations, role changes, deactivation and removal.
 
-use super::form::SignedForm;
-use super::{Chrome, Params, message, notice, render, to_login};
+use super::Frame;
+use super::form::AccountForm;
+use super::page::{AccountPage, Outcome, Shown};
+use super::render;
 use crate::AppState;
 use crate::extract::Session;
 use askama::Template;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect};
 use serde::Deserialize;
 use uuid::Uuid;
 use watchword_app::views::MemberRow;
@@ -16,10 +18,7 @@ use watchword_domain::{AccountId, BuiltinRole, DomainError, MembershipId, Permis
 #[derive(Template)]
 #[template(path = "members.html")]
 struct MembersPage {
-    title: &'static str,
-    chrome: Option<Chrome>,
-    notice: Option<String>,
-    error: Option<String>,
+    frame: Frame,
     account_id: String,
     account_name: String,
     csrf: String,
@@ -28,21 +27,9 @@ struct MembersPage {
     roles: Vec<(String, String)>,
 }
 
-async fn members_page(
-    state: &AppState,
-    s: &Session,
-    account: AccountId,
-    notice: Option<String>,
-    error: Option<(StatusCode, String)>,
-) -> Response {
-    let access = match state.app.account(&s.actor, account).await {
-        Ok(a) => a,
-        Err(e) => return message(e).into_response(),
-    };
-    let members = match state.app.list_members(&s.caller(), account).await {
-        Ok(m) => m,
-        Err(e) => return message(e).into_response(),
-    };
+async fn members_page(state: &AppState, s: &Session, account: AccountId, out: Outcome) -> Shown {
+    let access = state.app.account(&s.actor, account).await?;
+    let members = state.app.list_members(&s.caller(), account).await?;
     let mut roles: Vec<(String, String)> = BuiltinRole::CUSTOMER
         .iter()
         .map(|b| (b.key().to_owned(), b.name().to_owned()))
@@ -50,15 +37,9 @@ async fn members_page(
     if let Ok(custom) = state.app.list_roles(&s.caller(), account).await {
         roles.extend(custom.iter().map(|r| (r.id.to_string(), r.name.clone())));
     }
-    let (status, error) = match error {
-        Some((st, e)) => (st, Some(e)),
-        None => (StatusCode::OK, None),
-    };
+    let (status, notice, error) = out.banners();
     let page = MembersPage {
-        title: "Members",
-        chrome: Some(Chrome::new(s, Some(account))),
-        notice,
-        error,
+        frame: Frame::signed_in("Members", s, Some(account), notice, error),
         account_id: account.to_string(),
         account_name: access.account.name.clone(),
         csrf: s.csrf_token(),
@@ -66,18 +47,11 @@ async fn members_page(
         members,
         roles,
     };
-    render(status, page)
+    Ok(render(status, page))
 }
 
-pub async fn members(
-    State(state): State<AppState>,
-    s: Option<Session>,
-    Path(id): Path<Uuid>,
-    Query(q): Params,
-) -> Response {
-    let Some(s) = s else { return to_login() };
-    let done = notice(q.get("done").map(String::as_str));
-    members_page(&state, &s, AccountId(id), done, None).await
+pub async fn members(State(state): State<AppState>, p: AccountPage) -> Shown {
+    members_page(&state, &p.session, p.account, Outcome::done(p.done)).await
 }
 
 #[derive(Deserialize, Default)]
@@ -89,16 +63,17 @@ pub struct InviteForm {
 
 pub async fn invite(
     State(state): State<AppState>,
-    Path(id): Path<Uuid>,
-    SignedForm { session: s, form }: SignedForm<InviteForm>,
-) -> Response {
+    AccountForm(s, account, form): AccountForm<InviteForm>,
+) -> Shown {
     match state
         .app
-        .invite(&s.actor, AccountId(id), &form.email, &form.role)
+        .invite(&s.actor, account, &form.email, &form.role)
         .await
     {
-        Ok(_) => Redirect::to(&format!("/accounts/{id}/members?done=invited")).into_response(),
-        Err(e) => members_page(&state, &s, AccountId(id), None, Some(message(e))).await,
+        Ok(_) => {
+            Ok(Redirect::to(&format!("/accounts/{account}/members?done=invited")).into_response())
+        }
+        Err(e) => members_page(&state, &s, account, Outcome::failed(e)).await,
     }
 }
 
@@ -111,10 +86,10 @@ pub struct MemberForm {
 
 pub async fn member_op(
     State(state): State<AppState>,
-    Path((id, member, op)): Path<(Uuid, Uuid, String)>,
-    SignedForm { session: s, form }: SignedForm<MemberForm>,
-) -> Response {
-    let (account, member) = (AccountId(id), MembershipId(member));
+    Path((_, member, op)): Path<(Uuid, Uuid, String)>,
+    AccountForm(s, account, form): AccountForm<MemberForm>,
+) -> Shown {
+    let member = MembershipId(member);
     let app = &state.app;
     let result = match op.as_str() {
         "role" => app
@@ -131,10 +106,12 @@ pub async fn member_op(
             "tick confirm to remove the member",
         )
         .into()),
-        _ => return StatusCode::NOT_FOUND.into_response(),
+        _ => return Ok(StatusCode::NOT_FOUND.into_response()),
     };
     match result {
-        Ok(()) => Redirect::to(&format!("/accounts/{id}/members?done={op}")).into_response(),
-        Err(e) => members_page(&state, &s, account, None, Some(message(e))).await,
+        Ok(()) => {
+            Ok(Redirect::to(&format!("/accounts/{account}/members?done={op}")).into_response())
+        }
+        Err(e) => members_page(&state, &s, account, Outcome::failed(e)).await,
     }
 }

@@ -10,6 +10,7 @@ mod keys;
 mod login;
 mod me;
 mod members;
+mod page;
 mod reset;
 mod review;
 mod roles;
@@ -176,6 +177,43 @@ impl Chrome {
                     && m.permissions
                         .contains(watchword_domain::Permission::ApiKeysManage)
             }),
+        }
+    }
+}
+
+/// What the layout shows around every page: its title, the signed-in person's navigation, and
+/// the notice and error banners.
+pub struct Frame {
+    pub title: &'static str,
+    pub chrome: Option<Chrome>,
+    pub notice: Option<String>,
+    pub error: Option<String>,
+}
+
+impl Frame {
+    /// A page for anyone (login, signup, reset): no navigation.
+    pub fn public(title: &'static str, notice: Option<String>, error: Option<String>) -> Self {
+        Self {
+            title,
+            chrome: None,
+            notice,
+            error,
+        }
+    }
+
+    /// A signed-in person's page, in `account` when it belongs to one.
+    pub fn signed_in(
+        title: &'static str,
+        s: &Session,
+        account: Option<AccountId>,
+        notice: Option<String>,
+        error: Option<String>,
+    ) -> Self {
+        Self {
+            title,
+            chrome: Some(Chrome::new(s, account)),
+            notice,
+            error,
         }
     }
 }

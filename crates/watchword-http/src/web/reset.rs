@@ -2,6 +2,7 @@
 //! password from the emailed link, and confirm a new login email from the link sent to it (a
 //! button, so that a mail scanner opening the link changes nothing).
 
+use super::Frame;
 use super::form::{Fields, SiteForm, field};
 use super::{Params, message, render};
 use crate::AppState;
@@ -15,10 +16,7 @@ use watchword_domain::password::Password;
 #[derive(Template)]
 #[template(path = "password_reset.html")]
 struct ResetPage {
-    title: &'static str,
-    chrome: Option<super::Chrome>,
-    notice: Option<String>,
-    error: Option<String>,
+    frame: Frame,
     /// The emailed token: the page asks for a new password; else for an email.
     token: Option<String>,
 }
@@ -32,10 +30,7 @@ fn page(
     render(
         status,
         ResetPage {
-            title: "Reset your password",
-            chrome: None,
-            notice,
-            error,
+            frame: Frame::public("Reset your password", notice, error),
             token,
         },
     )
@@ -92,10 +87,7 @@ pub async fn confirm(
 #[derive(Template)]
 #[template(path = "confirm_email.html")]
 struct ConfirmEmailPage {
-    title: &'static str,
-    chrome: Option<super::Chrome>,
-    notice: Option<String>,
-    error: Option<String>,
+    frame: Frame,
     token: Option<String>,
 }
 
@@ -108,10 +100,7 @@ fn email_page(
     render(
         status,
         ConfirmEmailPage {
-            title: "Confirm your new email",
-            chrome: None,
-            notice,
-            error,
+            frame: Frame::public("Confirm your new email", notice, error),
             token,
         },
     )

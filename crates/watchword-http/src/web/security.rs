@@ -1,18 +1,17 @@
 //! Account › Settings › Security: the Security Contact field (Owners and Admins only).
 
-use super::form::{Fields, SignedForm, field};
-use super::{Chrome, message, notice, render};
+use super::Frame;
+use super::form::{AccountForm, Fields, field};
+use super::page::{AccountPage, Shown, banner, confirmed_actor, needs_password};
+use super::{message, render};
 use crate::AppState;
 use crate::extract::Session;
 use askama::Template;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
-use std::collections::HashMap;
-use uuid::Uuid;
+use axum::response::{IntoResponse, Redirect};
 use watchword_app::AppError;
-use watchword_domain::password::Password;
-use watchword_domain::{AccountId, DomainError, MembershipId};
+use watchword_domain::{AccountId, MembershipId};
 
 pub struct CandidateView {
     id: String,
@@ -26,10 +25,7 @@ pub struct CandidateView {
 #[derive(Template)]
 #[template(path = "security.html")]
 struct SecurityPage {
-    title: &'static str,
-    chrome: Option<Chrome>,
-    notice: Option<String>,
-    error: Option<String>,
+    frame: Frame,
     account_id: String,
     csrf: String,
     current_name: String,
@@ -63,20 +59,12 @@ async fn render_page(
     account: AccountId,
     q: &str,
     extra: Extra,
-) -> Response {
+) -> Shown {
     let app = &state.app;
-    let view = match app.security_contact(&s.actor, account).await {
-        Ok(v) => v,
-        Err(e) => return message(e).into_response(),
-    };
-    let (candidates, history, mfa) = match (
-        app.contact_candidates(&s.actor, account, q).await,
-        app.contact_history(&s.actor, account).await,
-        app.mfa_settings(&s.caller(), account).await,
-    ) {
-        (Ok(c), Ok(h), Ok(m)) => (c, h, m),
-        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return message(e).into_response(),
-    };
+    let view = app.security_contact(&s.actor, account).await?;
+    let candidates = app.contact_candidates(&s.actor, account, q).await?;
+    let history = app.contact_history(&s.actor, account).await?;
+    let mfa = app.mfa_settings(&s.caller(), account).await?;
     let set_by = match view.set_by {
         Some(p) => history
             .iter()
@@ -84,15 +72,9 @@ async fn render_page(
             .and_then(|h| h.actor_email.clone()),
         None => None,
     };
-    let (status, error) = extra
-        .error
-        .map(|(st, e)| (st, Some(e)))
-        .unwrap_or((StatusCode::OK, None));
+    let (status, error) = banner(extra.error);
     let page = SecurityPage {
-        title: "Security settings",
-        chrome: Some(Chrome::new(s, Some(account))),
-        notice: extra.notice,
-        error,
+        frame: Frame::signed_in("Security settings", s, Some(account), extra.notice, error),
         account_id: account.to_string(),
         csrf: s.csrf_token(),
         current_name: view
@@ -140,40 +122,24 @@ async fn render_page(
         members_without_mfa: mfa.1,
         mfa_reauth: extra.mfa_reauth,
     };
-    render(status, page)
+    Ok(render(status, page))
 }
 
-pub async fn page(
-    State(state): State<AppState>,
-    s: Option<Session>,
-    Path(id): Path<Uuid>,
-    Query(q): Query<HashMap<String, String>>,
-) -> Response {
-    let Some(s) = s else { return super::to_login() };
+pub async fn page(State(state): State<AppState>, p: AccountPage) -> Shown {
+    let q = p.query.get("q").map(String::as_str).unwrap_or_default();
     let extra = Extra {
-        notice: notice(q.get("done").map(String::as_str)),
+        notice: p.done,
         ..Extra::default()
     };
-    render_page(
-        &state,
-        &s,
-        AccountId(id),
-        q.get("q").map(String::as_str).unwrap_or_default(),
-        extra,
-    )
-    .await
+    render_page(&state, &p.session, p.account, q, extra).await
 }
 
 pub async fn save(
     State(state): State<AppState>,
-    Path(id): Path<Uuid>,
-    SignedForm {
-        session: s,
-        form: f,
-    }: SignedForm<Fields>,
-) -> Response {
+    AccountForm(s, account, f): AccountForm<Fields>,
+) -> Shown {
     let get = |k: &str| field(&f, k);
-    let account = AccountId(id);
+    let account = account;
     let chosen = Some(get("member_id"))
         .filter(|v| !v.is_empty())
         .or(Some(get("chosen")).filter(|v| !v.is_empty()));
@@ -187,13 +153,9 @@ pub async fn save(
         };
         return render_page(&state, &s, account, "", extra).await;
     };
-    let mut actor = s.actor.clone();
-    if !get("password").is_empty() {
-        if let Err(e) = state
-            .app
-            .reauthenticate(&actor, Password::new(get("password").to_owned()))
-            .await
-        {
+    let actor = match confirmed_actor(&state, &s, get("password")).await {
+        Ok(a) => a,
+        Err(e) => {
             let extra = Extra {
                 error: Some(message(e)),
                 reauth: Some(member.to_string()),
@@ -201,78 +163,53 @@ pub async fn save(
             };
             return render_page(&state, &s, account, "", extra).await;
         }
-        actor.authenticated_at = state.app.now();
-    }
-    match state
+    };
+    let extra = match state
         .app
         .set_security_contact(&actor, account, member)
         .await
     {
         Ok(_) => {
-            Redirect::to(&format!("/accounts/{id}/settings/security?done=contact")).into_response()
+            let to = format!("/accounts/{account}/settings/security?done=contact");
+            return Ok(Redirect::to(&to).into_response());
         }
-        Err(AppError::Domain(DomainError::Forbidden {
-            code: "reauthentication_required",
-            ..
-        })) => {
-            let extra = Extra {
-                reauth: Some(member.to_string()),
-                ..Extra::default()
-            };
-            render_page(&state, &s, account, "", extra).await
-        }
-        Err(e) => {
-            let extra = Extra {
-                error: Some(message(e)),
-                ..Extra::default()
-            };
-            render_page(&state, &s, account, "", extra).await
-        }
-    }
+        Err(e) if needs_password(&e) => Extra {
+            reauth: Some(member.to_string()),
+            ..Extra::default()
+        },
+        Err(e) => Extra {
+            error: Some(message(e)),
+            ..Extra::default()
+        },
+    };
+    render_page(&state, &s, account, "", extra).await
 }
 
 /// The "require MFA" switch (Owners and Admins; always on for paid plans).
 pub async fn save_mfa(
     State(state): State<AppState>,
-    Path(id): Path<Uuid>,
-    SignedForm {
-        session: s,
-        form: f,
-    }: SignedForm<Fields>,
-) -> Response {
-    let account = AccountId(id);
+    AccountForm(s, account, f): AccountForm<Fields>,
+) -> Shown {
     let on = field(&f, "mfa_required") == "on";
-    let mut actor = s.actor.clone();
-    let pw = field(&f, "password");
     let fail = |e: AppError, reauth: bool| Extra {
         error: Some(message(e)),
         mfa_reauth: reauth.then_some(on),
         ..Extra::default()
     };
-    if !pw.is_empty() {
-        if let Err(e) = state
-            .app
-            .reauthenticate(&actor, Password::new(pw.to_owned()))
-            .await
-        {
-            return render_page(&state, &s, account, "", fail(e, true)).await;
-        }
-        actor.authenticated_at = state.app.now();
-    }
-    match state.app.set_mfa_required(&actor, account, on).await {
+    let actor = match confirmed_actor(&state, &s, field(&f, "password")).await {
+        Ok(a) => a,
+        Err(e) => return render_page(&state, &s, account, "", fail(e, true)).await,
+    };
+    let extra = match state.app.set_mfa_required(&actor, account, on).await {
         Ok(_) => {
-            Redirect::to(&format!("/accounts/{id}/settings/security?done=mfa")).into_response()
+            let to = format!("/accounts/{account}/settings/security?done=mfa");
+            return Ok(Redirect::to(&to).into_response());
         }
-        Err(AppError::Domain(DomainError::Forbidden {
-            code: "reauthentication_required",
-            ..
-        })) => {
-            let extra = Extra {
-                mfa_reauth: Some(on),
-                ..Extra::default()
-            };
-            render_page(&state, &s, account, "", extra).await
-        }
-        Err(e) => render_page(&state, &s, account, "", fail(e, false)).await,
-    }
+        Err(e) if needs_password(&e) => Extra {
+            mfa_reauth: Some(on),
+            ..Extra::default()
+        },
+        Err(e) => fail(e, false),
+    };
+    render_page(&state, &s, account, "", extra).await
 }

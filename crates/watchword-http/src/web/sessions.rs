@@ -1,10 +1,11 @@
 //! Me › Sessions: the person's sessions, revoking one or all the others.
 
+use super::Frame;
 use super::form::{SignedForm, Submit};
-use super::{Chrome, Params, message, notice, render, to_login};
+use super::page::{Shown, SignedIn};
+use super::{Params, message, notice, render};
 use crate::AppState;
 use crate::api::dto::SessionDto;
-use crate::extract::Session;
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -15,36 +16,32 @@ use watchword_domain::SessionId;
 #[derive(Template)]
 #[template(path = "sessions.html")]
 struct SessionsPage {
-    title: &'static str,
-    chrome: Option<Chrome>,
-    notice: Option<String>,
-    error: Option<String>,
+    frame: Frame,
     csrf: String,
     sessions: Vec<SessionDto>,
 }
 
 pub async fn sessions(
     State(state): State<AppState>,
-    s: Option<Session>,
+    SignedIn(s): SignedIn,
     Query(q): Params,
-) -> Response {
-    let Some(s) = s else { return to_login() };
-    let rows = match state.app.my_sessions(&s.actor).await {
-        Ok(r) => r,
-        Err(e) => return message(e).into_response(),
-    };
+) -> Shown {
+    let rows = state.app.my_sessions(&s.actor).await?;
     let page = SessionsPage {
-        title: "My sessions",
-        chrome: Some(Chrome::new(&s, None)),
-        notice: notice(q.get("done").map(String::as_str)),
-        error: None,
+        frame: Frame::signed_in(
+            "My sessions",
+            &s,
+            None,
+            notice(q.get("done").map(String::as_str)),
+            None,
+        ),
         csrf: s.csrf_token(),
         sessions: rows
             .iter()
             .map(|r| SessionDto::from_row(r, s.actor.session))
             .collect(),
     };
-    render(StatusCode::OK, page)
+    Ok(render(StatusCode::OK, page))
 }
 
 pub async fn revoke(

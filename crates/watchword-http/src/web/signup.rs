@@ -1,8 +1,9 @@
 //! Signing up: the form that sends the emailed link, and the link's page that creates the
 //! account (a button, so a mail scanner that opens the link creates nothing).
 
+use super::Frame;
 use super::form::SiteForm;
-use super::{Chrome, Params, message, redirect_with_cookie, render};
+use super::{Params, message, redirect_with_cookie, render};
 use crate::AppState;
 use crate::api::sessions::issue;
 use crate::extract::ClientMeta;
@@ -18,10 +19,7 @@ use watchword_domain::password::Password;
 #[derive(Template)]
 #[template(path = "signup.html")]
 struct SignupPage {
-    title: &'static str,
-    chrome: Option<Chrome>,
-    notice: Option<String>,
-    error: Option<String>,
+    frame: Frame,
     account_name: String,
     name: String,
     email: String,
@@ -38,10 +36,7 @@ pub struct SignupForm {
 
 pub async fn signup_form() -> Response {
     let page = SignupPage {
-        title: "Sign up",
-        chrome: None,
-        notice: None,
-        error: None,
+        frame: Frame::public("Sign up", None, None),
         account_name: String::new(),
         name: String::new(),
         email: String::new(),
@@ -75,10 +70,7 @@ pub async fn signup(
         }
     };
     let page = SignupPage {
-        title: "Sign up",
-        chrome: None,
-        notice,
-        error,
+        frame: Frame::public("Sign up", notice, error),
         account_name: f.account_name,
         name: f.name,
         email: f.email,
@@ -89,10 +81,7 @@ pub async fn signup(
 #[derive(Template)]
 #[template(path = "signup_confirm.html")]
 struct SignupConfirmPage {
-    title: &'static str,
-    chrome: Option<Chrome>,
-    notice: Option<String>,
-    error: Option<String>,
+    frame: Frame,
     token: Option<String>,
 }
 
@@ -104,10 +93,7 @@ pub struct TokenForm {
 
 pub async fn signup_confirm_form(Query(q): Params) -> Response {
     let page = SignupConfirmPage {
-        title: "Create your account",
-        chrome: None,
-        notice: None,
-        error: None,
+        frame: Frame::public("Create your account", None, None),
         token: q.get("token").cloned(),
     };
     render(StatusCode::OK, page)
@@ -130,10 +116,7 @@ pub async fn signup_confirm(
         Err(e) => {
             let (status, msg) = message(e);
             let page = SignupConfirmPage {
-                title: "Create your account",
-                chrome: None,
-                notice: None,
-                error: Some(msg),
+                frame: Frame::public("Create your account", None, Some(msg)),
                 token: None,
             };
             render(status, page)

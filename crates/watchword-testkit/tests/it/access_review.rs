@@ -2,7 +2,6 @@
 //! administrator, stale invitation, deactivated), due after 90 days without one, completed with
 //! an audit event, Owners and Admins only; and the console page in headless Chromium.
 
-use fantoccini::Locator;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use watchword_testkit::browser::Browser;
@@ -30,13 +29,7 @@ both_backends!(a_review_shows_what_to_look_at, |app: TestApp| async move {
     let bob = app
         .invite_and_accept(&ada, "bob@example.com", "analyst")
         .await;
-    let (s, v) = app
-        .post(
-            &format!("/api/v1/accounts/{}/invitations", ada.account),
-            &ada.token,
-            json!({"email": "carol@example.com", "role": "analyst"}),
-        )
-        .await;
+    let (s, v) = app.invite(&ada, "carol@example.com", "analyst").await;
     assert_eq!(s, StatusCode::CREATED, "{v}");
     let path = format!("/api/v1/accounts/{}/access-review", ada.account);
 
@@ -64,16 +57,7 @@ both_backends!(a_review_shows_what_to_look_at, |app: TestApp| async move {
         &[&old],
     )
     .await;
-    let (s, v) = app
-        .post(
-            &format!(
-                "/api/v1/accounts/{}/members/{}/deactivate",
-                ada.account, grace.membership
-            ),
-            &ada.token,
-            json!({}),
-        )
-        .await;
+    let (s, v) = app.set_member_active(&ada, &grace.membership, false).await;
     assert_eq!(s, StatusCode::OK, "{v}");
     let (_, r) = app.get(&path, &ada.token).await;
     assert_eq!(flags_of(&r, "bob@example.com"), ["inactive", "no_mfa"]);
@@ -128,14 +112,8 @@ both_backends!(a_review_shows_what_to_look_at, |app: TestApp| async move {
     );
     let (_, r) = app.get(&path, &ada.token).await;
     assert_eq!(r["last_review"]["id"], done["id"]);
-    let (_, audit) = app
-        .get(
-            &format!(
-                "/api/v1/accounts/{}/audit-events?action=access_review.completed",
-                ada.account
-            ),
-            &ada.token,
-        )
+    let audit = app
+        .audit_events(&ada, "action=access_review.completed")
         .await;
     let e = &audit["events"][0];
     assert_eq!(
@@ -161,13 +139,8 @@ both_backends!(the_review_page, |app: TestApp| async move {
     let text = b.text().await;
     assert!(text.contains("Never reviewed."), "{text}");
     let flags = b
-        .client
-        .find(Locator::Css("tr[data-member='ada@example.com'] td.flags"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+        .text_of("tr[data-member='ada@example.com'] td.flags")
+        .await;
     assert_eq!(flags, "no_mfa, administrator");
     b.fill("note", "All fine").await;
     b.click("#complete-review").await;

@@ -19,10 +19,7 @@ async fn page(app: &TestApp, token: &str, account: &str, query: &str) -> Value {
 both_backends!(
     audit_log_filters_paginates_and_exports,
     |app: TestApp| async move {
-        let ada = app.signup("Acme", "Ada Lovelace", "ada@example.com").await;
-        let grace = app
-            .invite_and_accept(&ada, "grace@example.com", "admin")
-            .await;
+        let (ada, grace) = app.ada_and_grace().await;
         for i in 0..5 {
             let (s, _) = app
                 .post(
@@ -127,16 +124,7 @@ both_backends!(
         );
         assert!(!first_time.is_empty());
         // Exports.
-        let res = app
-            .client
-            .get(app.url(&format!(
-                "/api/v1/accounts/{}/audit-events?format=jsonl",
-                ada.account
-            )))
-            .bearer_auth(&ada.token)
-            .send()
-            .await
-            .unwrap();
+        let res = app.export_audit(&ada, "jsonl").await;
         assert_eq!(res.headers()["content-type"], "application/jsonl");
         let body = res.text().await.unwrap();
         let lines: Vec<Value> = body
@@ -219,15 +207,7 @@ async fn smtp_delivery(backend: Backend) {
     assert!(!grace.token.is_empty());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn smtp_delivery_sqlite() {
-    smtp_delivery(Backend::Sqlite).await
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn smtp_delivery_postgres() {
-    smtp_delivery(Backend::Postgres).await
-}
+watchword_testkit::on_both_backends!(smtp_delivery, smtp_delivery);
 
 /// An unreachable mail server does not lose the message: it stays pending and is delivered once
 /// the server is back (same database, new process).
@@ -247,13 +227,7 @@ async fn outbox_survives_a_mail_outage(backend: Backend) {
     let ada = app.signup("Acme", "Ada Lovelace", "ada@example.com").await;
     // Only the invitation below waits in the outbox (the signup link was read from it).
     app.sql("DELETE FROM outbox", &[]).await;
-    let (s, _) = app
-        .post(
-            &format!("/api/v1/accounts/{}/invitations", ada.account),
-            &ada.token,
-            json!({"email": "grace@example.com", "role": "support"}),
-        )
-        .await;
+    let (s, _) = app.invite(&ada, "grace@example.com", "support").await;
     assert_eq!(s, StatusCode::CREATED);
     // Wait until the dispatcher has tried and failed at least once.
     let store = app.running.as_ref().unwrap().app.store().clone();
@@ -309,12 +283,4 @@ async fn force_due(c: &mut watchword_store::Conn) {
     watchword_store::outbox::make_all_due(c).await.unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn outbox_survives_a_mail_outage_sqlite() {
-    outbox_survives_a_mail_outage(Backend::Sqlite).await
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn outbox_survives_a_mail_outage_postgres() {
-    outbox_survives_a_mail_outage(Backend::Postgres).await
-}
+watchword_testkit::on_both_backends!(outbox_survives_a_mail_outage, outbox_survives_a_mail_outage);

@@ -139,14 +139,7 @@ both_backends!(console_end_to_end, |app: TestApp| async move {
     b.click("tr[data-member='grace@example.com'] form[action$='/deactivate'] button")
         .await;
     assert!(b.text().await.contains("Member deactivated."));
-    let row = b
-        .client
-        .find(Locator::Css("tr[data-member='grace@example.com']"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let row = b.text_of("tr[data-member='grace@example.com']").await;
     assert!(
         row.contains("Manager") && row.contains("deactivated"),
         "{row}"
@@ -274,14 +267,7 @@ both_backends!(
             tokio::time::sleep(std::time::Duration::from_millis(25)).await;
         }
         assert!(ready, "live search shows grace and gregory");
-        let analyst_row = b
-            .client
-            .find(Locator::Css("#candidates li.ineligible"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let analyst_row = b.text_of("#candidates li.ineligible").await;
         assert!(
             analyst_row.contains("gregory@example.com")
                 && analyst_row.contains("account_settings:edit"),
@@ -307,13 +293,8 @@ both_backends!(
         let text = b.text().await;
         assert!(text.contains("Security Contact changed."), "{text}");
         assert!(
-            b.client
-                .find(Locator::Id("current-contact"))
+            b.text_of("#current-contact")
                 .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap()
                 .contains("grace@example.com")
         );
         assert!(text.contains("Picked by"));

@@ -5,7 +5,7 @@ use fantoccini::Locator;
 use reqwest::StatusCode;
 use watchword_domain::Millis;
 use watchword_testkit::browser::Browser;
-use watchword_testkit::{PASSWORD, TestApp, both_backends};
+use watchword_testkit::{TestApp, both_backends};
 
 both_backends!(api_keys_page_end_to_end, |app: TestApp| async move {
     let b = Browser::start().await;
@@ -31,14 +31,7 @@ both_backends!(api_keys_page_end_to_end, |app: TestApp| async move {
         "{}",
         b.text().await
     );
-    let secret = b
-        .client
-        .find(Locator::Id("new-key"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let secret = b.text_of("#new-key").await;
     assert!(secret.starts_with("ww_"), "{secret}");
     let copy = b
         .client
@@ -49,7 +42,7 @@ both_backends!(api_keys_page_end_to_end, |app: TestApp| async move {
         copy.is_displayed().await.unwrap(),
         "copy button shown by script"
     );
-    let (s, who) = app.get("/api/v1/whoami", &secret).await;
+    let (s, who) = app.whoami(&secret).await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(
         who["api_key"]["scopes"],
@@ -70,31 +63,15 @@ both_backends!(api_keys_page_end_to_end, |app: TestApp| async move {
     .await;
     b.click(&format!("#row-{id} form[action$='/rotate'] button"))
         .await;
-    assert!(
-        b.text().await.contains("Confirm it is you"),
-        "{}",
-        b.text().await
-    );
-    b.fill("reauth-password", PASSWORD).await;
-    b.click("form.reauth button").await;
+    b.confirm_it_is_you("form.reauth button").await;
     let text = b.text().await;
     assert!(
         text.contains("API key rotated") && text.contains("Zapier (2)"),
         "{text}"
     );
-    let new_secret = b
-        .client
-        .find(Locator::Id("new-key"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert_eq!(
-        app.get("/api/v1/whoami", &new_secret).await.0,
-        StatusCode::OK
-    );
-    assert_eq!(app.get("/api/v1/whoami", &secret).await.0, StatusCode::OK);
+    let new_secret = b.text_of("#new-key").await;
+    assert_eq!(app.whoami(&new_secret).await.0, StatusCode::OK);
+    assert_eq!(app.whoami(&secret).await.0, StatusCode::OK);
     // Revoke the old key after confirming.
     b.goto(&app.url(&keys_path)).await;
     assert!(b.text().await.contains("expiring"));
@@ -111,13 +88,7 @@ both_backends!(api_keys_page_end_to_end, |app: TestApp| async move {
         "{}",
         b.text().await
     );
-    assert_eq!(
-        app.get("/api/v1/whoami", &secret).await.0,
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(
-        app.get("/api/v1/whoami", &new_secret).await.0,
-        StatusCode::OK
-    );
+    assert_eq!(app.whoami(&secret).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(app.whoami(&new_secret).await.0, StatusCode::OK);
     b.close().await;
 });

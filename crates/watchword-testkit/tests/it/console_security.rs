@@ -9,16 +9,6 @@ use reqwest::StatusCode;
 use watchword_testkit::browser::Browser;
 use watchword_testkit::{PASSWORD, TestApp, both_backends, oathtool};
 
-async fn text_of(b: &Browser, id: &str) -> String {
-    b.client
-        .find(Locator::Id(id))
-        .await
-        .unwrap_or_else(|e| panic!("#{id}: {e}"))
-        .text()
-        .await
-        .unwrap()
-}
-
 both_backends!(my_security_and_mfa_settings, |app: TestApp| async move {
     let b = Browser::start().await;
     b.sign_up_ada(&app).await;
@@ -44,10 +34,10 @@ both_backends!(my_security_and_mfa_settings, |app: TestApp| async move {
     assert!(
         svg.attr("viewBox").await.unwrap().is_some() || svg.attr("width").await.unwrap().is_some()
     );
-    let secret = text_of(&b, "totp-secret").await;
+    let secret = b.text_of("#totp-secret").await;
     b.goto(&app.url("/me/security")).await;
     b.click("#totp-start").await;
-    let secret2 = text_of(&b, "totp-secret").await;
+    let secret2 = b.text_of("#totp-secret").await;
     assert_ne!(secret, secret2, "a new secret each time");
     b.fill("totp-code", "000000").await;
     b.click("#totp-confirm").await;
@@ -57,7 +47,7 @@ both_backends!(my_security_and_mfa_settings, |app: TestApp| async move {
         b.text().await
     );
     // The same enrolment is shown again (QR code and key), so the code can be retried.
-    assert_eq!(text_of(&b, "totp-secret").await, secret2);
+    assert_eq!(b.text_of("#totp-secret").await, secret2);
     b.client
         .find(Locator::Css("#totp-qr svg"))
         .await
@@ -66,7 +56,7 @@ both_backends!(my_security_and_mfa_settings, |app: TestApp| async move {
     b.click("#totp-confirm").await;
     let text = b.text().await;
     assert!(text.contains("Authenticator app added."), "{text}");
-    assert_eq!(text_of(&b, "recovery-codes").await.lines().count(), 10);
+    assert_eq!(b.text_of("#recovery-codes").await.lines().count(), 10);
     assert!(
         text.contains("You have only one method"),
         "backup nudge: {text}"
@@ -80,7 +70,7 @@ both_backends!(my_security_and_mfa_settings, |app: TestApp| async move {
     // Settings › Security: nobody lacks MFA; require it.
     b.goto(&app.url(&settings)).await;
     assert!(
-        text_of(&b, "members-without-mfa")
+        b.text_of("#members-without-mfa")
             .await
             .starts_with("0 member")
     );
@@ -114,7 +104,7 @@ both_backends!(my_security_and_mfa_settings, |app: TestApp| async move {
     // needs): with an old sign-in, a wrong code shows the error and no key.
     b.goto(&app.url("/me/security")).await;
     b.click("#totp-start").await;
-    assert!(!text_of(&b, "totp-secret").await.is_empty());
+    assert!(!b.text_of("#totp-secret").await.is_empty());
     app.make_sign_ins_old();
     b.fill("totp-code", "000000").await;
     b.click("#totp-confirm").await;
@@ -128,16 +118,10 @@ both_backends!(my_security_and_mfa_settings, |app: TestApp| async move {
     b.goto(&app.url("/me/security")).await;
     b.click("section[aria-labelledby='recovery-heading'] form button")
         .await;
-    assert!(
-        b.text().await.contains("Confirm it is you"),
-        "{}",
-        b.text().await
-    );
-    b.fill("reauth-password", PASSWORD).await;
-    b.click("#reauth-submit").await;
+    b.confirm_it_is_you("#reauth-submit").await;
     let text = b.text().await;
     assert!(text.contains("New recovery codes"), "{text}");
-    assert_eq!(text_of(&b, "recovery-codes").await.lines().count(), 10);
+    assert_eq!(b.text_of("#recovery-codes").await.lines().count(), 10);
 
     // Log out everywhere: this browser too.
     b.click("#logout-all").await;
@@ -185,9 +169,9 @@ both_backends!(
         b.fill("sms-code", &code).await;
         b.click("#sms-confirm").await;
         b.wait_for_text("Phone added for text-message codes.").await;
-        let factors = text_of(&b, "factors").await;
+        let factors = b.text_of("#factors").await;
         assert!(factors.contains("Text message (SMS)"), "{factors}");
-        assert_eq!(text_of(&b, "recovery-codes").await.lines().count(), 10);
+        assert_eq!(b.text_of("#recovery-codes").await.lines().count(), 10);
 
         // Step-up by SMS on the page: the pending email change then goes ahead.
         app.make_sign_ins_old();

@@ -82,7 +82,7 @@ both_backends!(confirmed_from_the_new_address, |app: TestApp| async move {
         StatusCode::UNAUTHORIZED
     );
     // The session goes on, under the new address; the old address was told.
-    let (_, me) = app.get("/api/v1/whoami", &ada.token).await;
+    let (_, me) = app.whoami(&ada.token).await;
     assert_eq!(me["person"]["email"], "ada.new@example.com", "{me}");
     let told = app
         .wait_for_email("ada@example.com", "Your watchword email was changed")
@@ -192,13 +192,7 @@ both_backends!(taken_addresses_and_step_up, |app: TestApp| async move {
         (s, code(&v)),
         (StatusCode::FORBIDDEN, "reauthentication_required")
     );
-    let (s, _) = app
-        .post(
-            "/api/v1/me/reauthenticate",
-            &ada.token,
-            json!({"password": PASSWORD}),
-        )
-        .await;
+    let s = app.reauthenticate(&ada.token).await;
     assert!(s.is_success());
     let (s, _) = app
         .post(

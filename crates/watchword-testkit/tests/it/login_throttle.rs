@@ -3,8 +3,7 @@
 //! pause that IP, and the failure that reaches a person's limit alerts the person and, over real
 //! SMTP, the Security Contact of their account, with an audit event.
 
-use reqwest::{Method, StatusCode};
-use serde_json::json;
+use reqwest::StatusCode;
 use watchword_testkit::{Backend, PASSWORD, TestApp, both_backends, code};
 
 const WRONG: &str = "not-the-Password-00!";
@@ -26,14 +25,7 @@ async fn guessing_is_paused_and_reported(backend: Backend) {
     let grace = app
         .invite_and_accept(&ada, "grace@example.com", "admin")
         .await;
-    let (s, v) = app
-        .call(
-            Method::PUT,
-            &format!("/api/v1/accounts/{}/security-contact", ada.account),
-            Some(&ada.token),
-            Some(json!({"member_id": grace.membership})),
-        )
-        .await;
+    let (s, v) = app.put_security_contact(&ada, &grace.membership).await;
     assert_eq!(s, StatusCode::OK, "{v}");
 
     // Nine failures: still answered, no alert yet.
@@ -111,15 +103,10 @@ async fn guessing_is_paused_and_reported(backend: Backend) {
     assert_eq!(s, StatusCode::OK, "{v}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn guessing_is_paused_and_reported_sqlite() {
-    guessing_is_paused_and_reported(Backend::Sqlite).await
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn guessing_is_paused_and_reported_postgres() {
-    guessing_is_paused_and_reported(Backend::Postgres).await
-}
+watchword_testkit::on_both_backends!(
+    guessing_is_paused_and_reported,
+    guessing_is_paused_and_reported
+);
 
 both_backends!(
     one_ip_is_paused_after_fifty_failures,

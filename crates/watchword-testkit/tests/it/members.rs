@@ -9,13 +9,7 @@ both_backends!(
     invitation_by_email_creates_the_person_and_a_membership,
     |app: TestApp| async move {
         let ada = app.signup("Acme", "Ada Lovelace", "ada@example.com").await;
-        let (s, inv) = app
-            .post(
-                &format!("/api/v1/accounts/{}/invitations", ada.account),
-                &ada.token,
-                json!({"email": "Grace@Example.com", "role": "analyst"}),
-            )
-            .await;
+        let (s, inv) = app.invite(&ada, "Grace@Example.com", "analyst").await;
         assert_eq!(s, StatusCode::CREATED, "{inv}");
         assert_eq!(
             (inv["status"].as_str(), inv["role"]["key"].as_str()),
@@ -52,7 +46,7 @@ both_backends!(
         let (s, v) = app.call(Method::POST, "/api/v1/invitations/accept", None, Some(json!({"token": token, "name": "Grace Hopper", "password": PASSWORD, "session_mode": "token"}))).await;
         assert_eq!(s, StatusCode::OK, "{v}");
         let grace = v["session_token"].as_str().unwrap().to_owned();
-        let (_, who) = app.get("/api/v1/whoami", &grace).await;
+        let (_, who) = app.whoami(&grace).await;
         assert_eq!(who["accounts"][0]["role"]["key"], "analyst");
         // Single use.
         let (s, v) = app
@@ -92,13 +86,7 @@ both_backends!(
             "{a:?}"
         );
         // Inviting the same address again is a conflict.
-        let (s, v) = app
-            .post(
-                &format!("/api/v1/accounts/{}/invitations", ada.account),
-                &ada.token,
-                json!({"email": "grace@example.com", "role": "support"}),
-            )
-            .await;
+        let (s, v) = app.invite(&ada, "grace@example.com", "support").await;
         assert_eq!((s, code(&v)), (StatusCode::CONFLICT, "already_member"));
     }
 );
@@ -110,13 +98,7 @@ both_backends!(
         let bob = app
             .signup("Bobs Agency", "Bob Builder", "bob@example.com")
             .await;
-        let (s, _) = app
-            .post(
-                &format!("/api/v1/accounts/{}/invitations", ada.account),
-                &ada.token,
-                json!({"email": "bob@example.com", "role": "manager"}),
-            )
-            .await;
+        let (s, _) = app.invite(&ada, "bob@example.com", "manager").await;
         assert_eq!(s, StatusCode::CREATED);
         let token = app.invitation_token("bob@example.com").await;
         // Bob accepts signed in as himself (the link alone is refused: the hardening module).
@@ -131,7 +113,7 @@ both_backends!(
         assert_eq!(s, StatusCode::OK, "{v}");
         assert_eq!(v["login_required"], true);
         assert!(v.get("session_token").is_none());
-        let (_, who) = app.get("/api/v1/whoami", &bob.token).await;
+        let (_, who) = app.whoami(&bob.token).await;
         let mut roles: Vec<_> = who["accounts"]
             .as_array()
             .unwrap()
@@ -377,7 +359,7 @@ both_backends!(
             .call(Method::DELETE, &path, Some(&eve.token), None)
             .await;
         assert_eq!(s, StatusCode::NOT_FOUND);
-        let (_, who) = app.get("/api/v1/whoami", &other.token).await;
+        let (_, who) = app.whoami(&other.token).await;
         assert_eq!(who["accounts"][0]["role"]["key"], "analyst", "unchanged");
     }
 );
@@ -407,7 +389,7 @@ both_backends!(
             app.get(&format!("{account}/members"), &grace.token).await.0,
             StatusCode::NOT_FOUND
         );
-        let (_, who) = app.get("/api/v1/whoami", &grace.token).await;
+        let (_, who) = app.whoami(&grace.token).await;
         assert_eq!(who["accounts"].as_array().unwrap().len(), 0);
         let (s, v) = app
             .post(&format!("{member}/deactivate"), &ada.token, json!({}))
@@ -438,45 +420,19 @@ both_backends!(
 both_backends!(
     ownership_moves_to_an_active_member_and_there_is_exactly_one_owner,
     |app: TestApp| async move {
-        let ada = app.signup("Acme", "Ada Lovelace", "ada@example.com").await;
-        let grace = app
-            .invite_and_accept(&ada, "grace@example.com", "admin")
-            .await;
+        let (ada, grace) = app.ada_and_grace().await;
         let lin = app
             .invite_and_accept(&ada, "lin@example.com", "analyst")
             .await;
-        let transfer = format!("/api/v1/accounts/{}/ownership-transfer", ada.account);
-        let (s, v) = app
-            .post(
-                &transfer,
-                &grace.token,
-                json!({"member_id": lin.membership}),
-            )
-            .await;
+        let (s, v) = app.transfer_ownership(&grace, &lin.membership).await;
         assert_eq!((s, code(&v)), (StatusCode::FORBIDDEN, "owner_only"));
-        app.post(
-            &format!(
-                "/api/v1/accounts/{}/members/{}/deactivate",
-                ada.account, lin.membership
-            ),
-            &ada.token,
-            json!({}),
-        )
-        .await;
-        let (s, v) = app
-            .post(&transfer, &ada.token, json!({"member_id": lin.membership}))
-            .await;
+        app.set_member_active(&ada, &lin.membership, false).await;
+        let (s, v) = app.transfer_ownership(&ada, &lin.membership).await;
         assert_eq!(
             (s, code(&v)),
             (StatusCode::UNPROCESSABLE_ENTITY, "member_not_active")
         );
-        let (s, v) = app
-            .post(
-                &transfer,
-                &ada.token,
-                json!({"member_id": grace.membership}),
-            )
-            .await;
+        let (s, v) = app.transfer_ownership(&ada, &grace.membership).await;
         assert_eq!(s, StatusCode::OK, "{v}");
         assert_eq!(v["role"]["key"], "owner");
         let (_, members) = app
@@ -493,7 +449,7 @@ both_backends!(
             .map(|m| m["email"].clone())
             .collect();
         assert_eq!(owners, vec![json!("grace@example.com")]);
-        let (_, who) = app.get("/api/v1/whoami", &ada.token).await;
+        let (_, who) = app.whoami(&ada.token).await;
         assert_eq!(who["accounts"][0]["role"]["key"], "admin");
         assert!(
             app.audit_actions(&grace.token, &grace.account)
@@ -509,13 +465,7 @@ async fn expired_invitation(backend: watchword_testkit::Backend) {
         return;
     };
     let ada = app.signup("Acme", "Ada Lovelace", "ada@example.com").await;
-    let (s, _) = app
-        .post(
-            &format!("/api/v1/accounts/{}/invitations", ada.account),
-            &ada.token,
-            json!({"email": "grace@example.com", "role": "analyst"}),
-        )
-        .await;
+    let (s, _) = app.invite(&ada, "grace@example.com", "analyst").await;
     assert_eq!(s, StatusCode::CREATED);
     let token = app.invitation_token("grace@example.com").await;
     let body = json!({"token": token, "name": "Grace Hopper", "password": PASSWORD});
@@ -533,12 +483,4 @@ async fn expired_invitation(backend: watchword_testkit::Backend) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_expired_invitation_is_refused_sqlite() {
-    expired_invitation(watchword_testkit::Backend::Sqlite).await
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_expired_invitation_is_refused_postgres() {
-    expired_invitation(watchword_testkit::Backend::Postgres).await
-}
+watchword_testkit::on_both_backends!(an_expired_invitation_is_refused, expired_invitation);

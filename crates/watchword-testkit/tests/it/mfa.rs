@@ -5,7 +5,7 @@
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use watchword_testkit::{Login, PASSWORD, TestApp, both_backends, code, oathtool_at};
+use watchword_testkit::{Login, TestApp, both_backends, code, oathtool_at};
 
 fn now() -> i64 {
     std::time::SystemTime::now()
@@ -38,20 +38,6 @@ async fn enrol(app: &TestApp, who: &Login) -> (String, i64, Value) {
         .await;
     assert_eq!(s, StatusCode::OK, "{c}");
     (secret, t, c)
-}
-
-async fn challenge(app: &TestApp, email: &str) -> Value {
-    let (s, v) = app.login(email, PASSWORD).await;
-    assert_eq!(s, StatusCode::OK, "{v}");
-    assert_eq!(v["mfa_required"], true, "{v}");
-    assert!(v.get("session_token").is_none());
-    v
-}
-
-async fn finish(app: &TestApp, ch: &Value, method: &str, code: &str) -> (StatusCode, Value) {
-    let body = json!({"challenge_id": ch["challenge_id"], "method": method, "code": code});
-    app.call(Method::POST, "/api/v1/login/mfa", None, Some(body))
-        .await
 }
 
 both_backends!(
@@ -107,12 +93,12 @@ both_backends!(
         );
 
         // The password alone no longer opens a session.
-        let ch = challenge(&app, "ada@example.com").await;
+        let ch = app.challenge("ada@example.com").await;
         assert_eq!(ch["methods"], json!(["totp", "recovery_code"]));
         // The enrolment's code was accepted once: replay refused; an expired code refused.
         assert_eq!(
             code(
-                &finish(&app, &ch, "totp", &oathtool_at(&secret, Some(t0)))
+                &app.finish_login(&ch, "totp", &oathtool_at(&secret, Some(t0)))
                     .await
                     .1
             ),
@@ -120,46 +106,52 @@ both_backends!(
         );
         assert_eq!(
             code(
-                &finish(&app, &ch, "totp", &oathtool_at(&secret, Some(t0 - 90)))
+                &app.finish_login(&ch, "totp", &oathtool_at(&secret, Some(t0 - 90)))
                     .await
                     .1
             ),
             "invalid_code"
         );
-        let (s, v) = finish(&app, &ch, "fax", "123456").await;
+        let (s, v) = app.finish_login(&ch, "fax", "123456").await;
         assert_eq!(
             (s, code(&v)),
             (StatusCode::UNPROCESSABLE_ENTITY, "unknown_method")
         );
-        let (s, v) = finish(&app, &ch, "sms", "123456").await;
+        let (s, v) = app.finish_login(&ch, "sms", "123456").await;
         assert_eq!(
             (s, code(&v)),
             (StatusCode::UNPROCESSABLE_ENTITY, "method_not_enrolled")
         );
         // The next step's code (one step of drift) works, once.
         let next = oathtool_at(&secret, Some(t0 + 30));
-        let (s, v) = finish(&app, &ch, "totp", &next).await;
+        let (s, v) = app.finish_login(&ch, "totp", &next).await;
         assert_eq!(s, StatusCode::OK, "{v}");
         let token = v["session_token"].as_str().unwrap().to_owned();
-        assert_eq!(app.get("/api/v1/whoami", &token).await.0, StatusCode::OK);
+        assert_eq!(app.whoami(&token).await.0, StatusCode::OK);
         assert_eq!(
-            code(&finish(&app, &ch, "totp", &next).await.1),
+            code(&app.finish_login(&ch, "totp", &next).await.1),
             "invalid_code",
             "a challenge is used once"
         );
-        let ch2 = challenge(&app, "ada@example.com").await;
+        let ch2 = app.challenge("ada@example.com").await;
         assert_eq!(
-            code(&finish(&app, &ch2, "totp", &next).await.1),
+            code(&app.finish_login(&ch2, "totp", &next).await.1),
             "invalid_code",
             "a code is accepted once"
         );
 
         // Recovery codes: single use, typed in any case.
-        let (s, _) = finish(&app, &ch2, "recovery_code", &recovery[0].to_lowercase()).await;
+        let (s, _) = app
+            .finish_login(&ch2, "recovery_code", &recovery[0].to_lowercase())
+            .await;
         assert_eq!(s, StatusCode::OK);
-        let ch3 = challenge(&app, "ada@example.com").await;
+        let ch3 = app.challenge("ada@example.com").await;
         assert_eq!(
-            code(&finish(&app, &ch3, "recovery_code", &recovery[0]).await.1),
+            code(
+                &app.finish_login(&ch3, "recovery_code", &recovery[0])
+                    .await
+                    .1
+            ),
             "invalid_code"
         );
         assert_eq!(
@@ -172,12 +164,16 @@ both_backends!(
             .await;
         assert_eq!(s, StatusCode::CREATED, "{r}");
         assert_eq!(
-            code(&finish(&app, &ch3, "recovery_code", &recovery[1]).await.1),
+            code(
+                &app.finish_login(&ch3, "recovery_code", &recovery[1])
+                    .await
+                    .1
+            ),
             "invalid_code"
         );
         let fresh = r["recovery_codes"][0].as_str().unwrap();
         assert_eq!(
-            finish(&app, &ch3, "recovery_code", fresh).await.0,
+            app.finish_login(&ch3, "recovery_code", fresh).await.0,
             StatusCode::OK
         );
 
@@ -308,14 +304,7 @@ both_backends!(
         let bob = app
             .invite_and_accept(&ada, "bob@example.com", "admin")
             .await;
-        let (s, v) = app
-            .call(
-                Method::PUT,
-                &format!("/api/v1/accounts/{}/security-contact", ada.account),
-                Some(&ada.token),
-                Some(json!({"member_id": bob.membership})),
-            )
-            .await;
+        let (s, v) = app.put_security_contact(&ada, &bob.membership).await;
         assert_eq!(s, StatusCode::OK, "{v}");
         enrol(&app, &ada).await;
         let settings = format!("/api/v1/accounts/{}/settings", ada.account);
@@ -386,7 +375,7 @@ both_backends!(
         let (s, v) = confirm("Brand-new-horse-battery-42!").await;
         assert_eq!(s, StatusCode::NO_CONTENT, "{v}");
         assert_eq!(
-            app.get("/api/v1/whoami", &ada.token).await.0,
+            app.whoami(&ada.token).await.0,
             StatusCode::UNAUTHORIZED,
             "sessions end"
         );
@@ -414,9 +403,9 @@ both_backends!(
         let codes: Vec<String> =
             serde_json::from_value(confirmed["recovery_codes"].clone()).unwrap();
         for (i, c) in codes.iter().take(7).enumerate() {
-            let ch = challenge(&app, "ada@example.com").await;
+            let ch = app.challenge("ada@example.com").await;
             assert_eq!(
-                finish(&app, &ch, "recovery_code", c).await.0,
+                app.finish_login(&ch, "recovery_code", c).await.0,
                 StatusCode::OK
             );
             let left = 9 - i;
@@ -455,7 +444,7 @@ both_backends!(one_code_wins_a_concurrent_race, |app: TestApp| async move {
     let code = oathtool_at(&secret, Some(t0 + 30));
     let mut set = tokio::task::JoinSet::new();
     for _ in 0..8 {
-        let ch = challenge(&app, "ada@example.com").await;
+        let ch = app.challenge("ada@example.com").await;
         let (client, url) = (app.client.clone(), app.url("/api/v1/login/mfa"));
         let body = json!({"challenge_id": ch["challenge_id"], "method": "totp", "code": code});
         set.spawn(async move { client.post(url).json(&body).send().await.unwrap().status() });

@@ -27,10 +27,7 @@ fn run(app: &TestApp, args: &[&str]) -> (bool, String, String) {
 both_backends!(
     contact_check_job_previews_and_applies,
     |app: TestApp| async move {
-        let ada = app.signup("Acme", "Ada Lovelace", "ada@example.com").await;
-        let grace = app
-            .invite_and_accept(&ada, "grace@example.com", "admin")
-            .await;
+        let (ada, grace) = app.ada_and_grace().await;
         let path = format!("/api/v1/accounts/{}/security-contact", ada.account);
         let (s, _) = app
             .call(
@@ -92,32 +89,10 @@ both_backends!(
         let sam = app
             .signup("Operator", "Sam Staff", "sam@operator.example")
             .await;
-        let (ok, out, err) = run(
-            &app,
-            &[
-                "staff",
-                "grant",
-                &ada.account,
-                "sam@operator.example",
-                "--expires",
-                "2099-01-01T00:00:00Z",
-            ],
-        );
+        let (ok, out, err) = grant_sam(&app, &ada);
         assert!(ok, "{err}");
         assert!(out.contains("granted staff_access"), "{out}");
-        let (_, members) = app
-            .get(
-                &format!("/api/v1/accounts/{}/members", ada.account),
-                &ada.token,
-            )
-            .await;
-        let row = members
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|m| m["email"] == "sam@operator.example")
-            .unwrap()
-            .clone();
+        let row = app.member(&ada, "sam@operator.example").await;
         assert_eq!(
             (row["staff"].as_bool(), row["staff_expires_at"].as_str()),
             (Some(true), Some("2099-01-01T00:00:00Z"))
@@ -127,13 +102,7 @@ both_backends!(
             .await;
         assert_eq!(s, StatusCode::OK, "staff can reach the account");
         // Customers cannot hand out the staff role themselves.
-        let (s, v) = app
-            .post(
-                &format!("/api/v1/accounts/{}/invitations", ada.account),
-                &ada.token,
-                json!({"email": "x@example.com", "role": "staff_access"}),
-            )
-            .await;
+        let (s, v) = app.invite(&ada, "x@example.com", "staff_access").await;
         assert_eq!(
             (s, v["error"]["code"].as_str()),
             (
@@ -169,17 +138,7 @@ both_backends!(
             actions.contains(&"staff.granted".into()) && actions.contains(&"staff.revoked".into())
         );
         // An expired grant no longer opens the account.
-        let (ok, _, err) = run(
-            &app,
-            &[
-                "staff",
-                "grant",
-                &ada.account,
-                "sam@operator.example",
-                "--expires",
-                "2099-01-01T00:00:00Z",
-            ],
-        );
+        let (ok, _, err) = grant_sam(&app, &ada);
         assert!(ok, "{err}");
         app.sql(
             "UPDATE memberships SET staff_expires_at = 1 WHERE email = $1",
@@ -221,6 +180,13 @@ impl Drop for Process {
 }
 
 /// Starts `watchword serve` as its own process and returns it with its base URL.
+/// Grants Sam of the operator's staff access to Ada's account until 2099.
+fn grant_sam(app: &TestApp, ada: &watchword_testkit::Login) -> (bool, String, String) {
+    let args = ["staff", "grant", &ada.account, "sam@operator.example"];
+    let until = ["--expires", "2099-01-01T00:00:00Z"];
+    run(app, &[&args[..], &until[..]].concat())
+}
+
 fn serve(dir: &std::path::Path, db: &str, smtp: &str) -> (Process, String) {
     let mut child = Command::new(watchword_bin())
         .args([
@@ -277,19 +243,8 @@ async fn crash_between_change_and_delivery(backend: Backend) {
     let pw = watchword_testkit::PASSWORD;
     let res = post("/api/v1/signup", None, json!({"account_name": "Acme", "name": "Ada Lovelace", "email": "ada@example.com", "password": pw})).await.unwrap();
     assert_eq!(res.status(), StatusCode::ACCEPTED);
-    let mut link = None;
-    for _ in 0..200 {
-        if let Some(m) = sink
-            .emails()
-            .into_iter()
-            .find(|m| m.to == "ada@example.com")
-        {
-            link = watchword_testkit::mail::link_token(&m.text);
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-    }
-    let confirm = json!({"token": link.expect("signup link"), "session_mode": "token"});
+    let link = sink.link_to("ada@example.com").await;
+    let confirm = json!({"token": link, "session_mode": "token"});
     let signup: Value = post("/api/v1/signup/confirm", None, confirm)
         .await
         .unwrap()
@@ -308,22 +263,11 @@ async fn crash_between_change_and_delivery(backend: Backend) {
     .await
     .unwrap();
     assert_eq!(res.status(), StatusCode::CREATED);
-    let mut invite = None;
-    for _ in 0..200 {
-        if let Some(m) = sink
-            .emails()
-            .into_iter()
-            .find(|m| m.to == "grace@example.com")
-        {
-            invite = watchword_testkit::mail::link_token(&m.text);
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-    }
+    let invite = sink.link_to("grace@example.com").await;
     let accepted: Value = post(
         "/api/v1/invitations/accept",
         None,
-        json!({"token": invite.expect("invitation"), "name": "Grace Hopper", "password": pw}),
+        json!({"token": invite, "name": "Grace Hopper", "password": pw}),
     )
     .await
     .unwrap()
@@ -368,15 +312,10 @@ async fn crash_between_change_and_delivery(backend: Backend) {
     second.kill();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn crash_between_change_and_delivery_sqlite() {
-    crash_between_change_and_delivery(Backend::Sqlite).await
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn crash_between_change_and_delivery_postgres() {
-    crash_between_change_and_delivery(Backend::Postgres).await
-}
+watchword_testkit::on_both_backends!(
+    crash_between_change_and_delivery,
+    crash_between_change_and_delivery
+);
 
 both_backends!(
     rotate_mfa_key_reseals_every_secret,

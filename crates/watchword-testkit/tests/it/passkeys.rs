@@ -154,7 +154,7 @@ both_backends!(passkey_register_and_sign_in, |app: TestApp| async move {
     let passkey = &mfa["factors"][0];
     assert_eq!(passkey["kind"], "passkey");
     assert!(passkey["last_used_at"].is_string(), "{mfa}");
-    let account = app.get("/api/v1/whoami", &token).await.1["accounts"][0]["account"]["id"]
+    let account = app.whoami(&token).await.1["accounts"][0]["account"]["id"]
         .as_str()
         .unwrap()
         .to_owned();

@@ -103,8 +103,12 @@ async fn scan_finds_planted_keys_and_nothing_in_random_text() {
         while text.len() < 4 << 20 {
             let n = (noise.next() % 60) as usize;
             text.push_str(&noise.alnum(n));
-            text.push(if noise.next() % 4 == 0 { '\n' } else { ' ' });
-            if noise.next() % 10 == 0 {
+            text.push(if noise.next().is_multiple_of(4) {
+                '\n'
+            } else {
+                ' '
+            });
+            if noise.next().is_multiple_of(10) {
                 text.push_str("ww_");
                 text.push_str(&noise.alnum(48));
                 text.push(' ');

@@ -6,29 +6,13 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use watchword_testkit::sms::{SmsGateway, code_of};
-use watchword_testkit::{Backend, Login, PASSWORD, TestApp, both_backends, code};
+use watchword_testkit::{Backend, Login, TestApp, both_backends, code};
 
 const PHONE: &str = "+44 20 7946 0958";
 const E164: &str = "+442079460958";
 
 fn other_than(c: &str) -> String {
     format!("{:06}", (c.parse::<u32>().unwrap() + 1) % 1_000_000)
-}
-
-async fn challenge(app: &TestApp, email: &str) -> Value {
-    let (s, v) = app.login(email, PASSWORD).await;
-    assert_eq!(
-        (s, v["mfa_required"].clone()),
-        (StatusCode::OK, json!(true)),
-        "{v}"
-    );
-    v
-}
-
-async fn finish(app: &TestApp, ch: &Value, code: &str) -> (StatusCode, Value) {
-    let body = json!({"challenge_id": ch["challenge_id"], "method": "sms", "code": code});
-    app.call(Method::POST, "/api/v1/login/mfa", None, Some(body))
-        .await
 }
 
 async fn text_login_code(app: &TestApp, ch: &Value) -> (StatusCode, Value) {
@@ -157,7 +141,7 @@ both_backends!(
     |app: TestApp| async move {
         let ada = app.signup("Acme", "Ada", "ada@example.com").await;
         enrol(&app, &ada).await;
-        let ch = challenge(&app, "ada@example.com").await;
+        let ch = app.challenge("ada@example.com").await;
         let methods: Vec<String> = serde_json::from_value(ch["methods"].clone()).unwrap();
         assert_eq!(methods, ["sms", "recovery_code"]);
         // One code per 30 s per person: the enrolment code was just sent.
@@ -172,14 +156,14 @@ both_backends!(
         assert_eq!(v["phone_hint"], "•••58");
         let sent = code_of(&app.wait_for_sms(2).await);
         // A code for the login does not confirm anything else, and a wrong one is refused.
-        let (s, v) = finish(&app, &ch, &other_than(&sent)).await;
+        let (s, v) = app.finish_login(&ch, "sms", &other_than(&sent)).await;
         assert_eq!((s, code(&v)), (StatusCode::UNAUTHORIZED, "invalid_code"));
-        let (s, v) = finish(&app, &ch, &sent).await;
+        let (s, v) = app.finish_login(&ch, "sms", &sent).await;
         assert_eq!(s, StatusCode::OK, "{v}");
         let token = v["session_token"].as_str().unwrap().to_owned();
         // Replayed on a new challenge: refused.
-        let ch2 = challenge(&app, "ada@example.com").await;
-        let (s, v) = finish(&app, &ch2, &sent).await;
+        let ch2 = app.challenge("ada@example.com").await;
+        let (s, v) = app.finish_login(&ch2, "sms", &sent).await;
         assert_eq!((s, code(&v)), (StatusCode::UNAUTHORIZED, "invalid_code"));
         // An unknown challenge cannot make watchword text anyone.
         let (s, v) = text_login_code(&app, &json!({"challenge_id": "nope"})).await;
@@ -190,18 +174,18 @@ both_backends!(
         assert_eq!(text_login_code(&app, &ch2).await.0, StatusCode::ACCEPTED);
         let late = code_of(&app.wait_for_sms(3).await);
         app.age_sms_codes(5 * 60).await;
-        let (s, _) = finish(&app, &ch2, &late).await;
+        let (s, _) = app.finish_login(&ch2, "sms", &late).await;
         assert_eq!(s, StatusCode::UNAUTHORIZED);
 
         // Five wrong tries kill a code, even if the sixth is right.
         app.sql("DELETE FROM rate_slots WHERE bucket LIKE 'code-%'", &[])
             .await;
-        let ch3 = challenge(&app, "ada@example.com").await;
+        let ch3 = app.challenge("ada@example.com").await;
         assert_eq!(text_login_code(&app, &ch3).await.0, StatusCode::ACCEPTED);
         let good = code_of(&app.wait_for_sms(4).await);
         for _ in 0..4 {
             assert_eq!(
-                finish(&app, &ch3, &other_than(&good)).await.0,
+                app.finish_login(&ch3, "sms", &other_than(&good)).await.0,
                 StatusCode::UNAUTHORIZED
             );
         }
@@ -210,8 +194,8 @@ both_backends!(
             app.post("/api/v1/me/reauthenticate", &token, body).await.0,
             StatusCode::UNAUTHORIZED
         );
-        let ch4 = challenge(&app, "ada@example.com").await;
-        let (s, _) = finish(&app, &ch4, &good).await;
+        let ch4 = app.challenge("ada@example.com").await;
+        let (s, _) = app.finish_login(&ch4, "sms", &good).await;
         assert_eq!(
             s,
             StatusCode::UNAUTHORIZED,
@@ -329,15 +313,7 @@ async fn gateway_signs_and_is_retried(backend: Backend) {
     assert_eq!(s, StatusCode::OK, "{v}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn gateway_signs_and_is_retried_sqlite() {
-    gateway_signs_and_is_retried(Backend::Sqlite).await
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn gateway_signs_and_is_retried_postgres() {
-    gateway_signs_and_is_retried(Backend::Postgres).await
-}
+watchword_testkit::on_both_backends!(gateway_signs_and_is_retried, gateway_signs_and_is_retried);
 
 both_backends!(
     one_ip_asks_for_at_most_twenty_codes_an_hour,
@@ -390,7 +366,7 @@ both_backends!(
         let ada = app.signup("Acme", "Ada", "ada@example.com").await;
         enrol(&app, &ada).await;
         app.age_sms_codes(3600).await;
-        let ch = challenge(&app, "ada@example.com").await;
+        let ch = app.challenge("ada@example.com").await;
         let calls = (0..20).map(|_| text_login_code(&app, &ch));
         let statuses = statuses_of(calls).await;
         assert_eq!(
@@ -425,7 +401,7 @@ both_backends!(
         app.age_sms_codes(3600).await;
         let mut challenges = Vec::new();
         for _ in 0..5 {
-            challenges.push(challenge(&app, "ada@example.com").await);
+            challenges.push(app.challenge("ada@example.com").await);
         }
         let calls = challenges.iter().map(|ch| text_login_code(&app, ch));
         let statuses = statuses_of(calls).await;

@@ -203,7 +203,7 @@ async fn exposed_keys_are_reported_to_the_contact_and_the_creator() {
             );
             assert!(!m.text.contains(&key[3..]) && !m.html.contains(&key[3..]));
         }
-        let e = wait_event(&app, &ada, "api_key.exposed").await;
+        let e = app.wait_event(&ada, "api_key.exposed").await;
         assert_eq!(
             (
                 e["target_id"].as_str(),
@@ -211,7 +211,7 @@ async fn exposed_keys_are_reported_to_the_contact_and_the_creator() {
             ),
             (Some(id), Some(false))
         );
-        assert_eq!(app.get("/api/v1/whoami", &key).await.0, StatusCode::OK);
+        assert_eq!(app.whoami(&key).await.0, StatusCode::OK);
         // With auto-revoke on, the next report ends the key at once.
         let settings = format!("/api/v1/accounts/{}/settings", ada.account);
         let (s, _) = app
@@ -232,7 +232,7 @@ async fn exposed_keys_are_reported_to_the_contact_and_the_creator() {
         )
         .await;
         assert_eq!(s, StatusCode::OK);
-        let (s, e) = app.get("/api/v1/whoami", &key).await;
+        let (s, e) = app.whoami(&key).await;
         assert_eq!((s, code(&e)), (StatusCode::UNAUTHORIZED, "api_key_revoked"));
         app.wait_outbox_empty().await;
         let revoked_mails: Vec<_> = app

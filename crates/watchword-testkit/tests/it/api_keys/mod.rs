@@ -27,37 +27,8 @@ async fn create_ok(app: &TestApp, by: &Login, body: Value) -> (String, Value) {
     (v["secret"].as_str().expect("secret").to_owned(), v)
 }
 
-/// Waits (bounded) for an audit event with this action and returns it.
-async fn wait_event(app: &TestApp, by: &Login, action: &str) -> Value {
-    for _ in 0..200 {
-        let (s, v) = app
-            .get(
-                &format!(
-                    "/api/v1/accounts/{}/audit-events?action={action}",
-                    by.account
-                ),
-                &by.token,
-            )
-            .await;
-        assert_eq!(s, StatusCode::OK, "{v}");
-        if let Some(e) = v["events"].as_array().and_then(|a| a.first()) {
-            return e.clone();
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-    }
-    panic!("no {action} event");
-}
-
 async fn count_events(app: &TestApp, by: &Login, action: &str) -> usize {
-    let (_, v) = app
-        .get(
-            &format!(
-                "/api/v1/accounts/{}/audit-events?action={action}",
-                by.account
-            ),
-            &by.token,
-        )
-        .await;
+    let v = app.audit_events(by, &format!("action={action}")).await;
     v["events"].as_array().map_or(0, Vec::len)
 }
 
@@ -95,7 +66,7 @@ both_backends!(
         }
         assert_eq!(list[0]["id"], id.as_str());
         assert_eq!(
-            wait_event(&app, &ada, "api_key.created").await["target_id"],
+            app.wait_event(&ada, "api_key.created").await["target_id"],
             id.as_str()
         );
         // The database holds the SHA-256 of the key and nothing from which it could be read.
@@ -127,7 +98,7 @@ both_backends!(
             json!({"name": "Sync", "scopes": ["members:read"]}),
         )
         .await;
-        let (s, who) = app.get("/api/v1/whoami", &key).await;
+        let (s, who) = app.whoami(&key).await;
         assert_eq!(s, StatusCode::OK, "{who}");
         assert_eq!(who["api_key"]["id"], v["id"]);
         assert_eq!(who["api_key"]["account_id"], ada.account.as_str());
@@ -186,12 +157,12 @@ both_backends!(
         assert_eq!(s, StatusCode::NOT_FOUND);
         // A key-shaped string that is no key, and a broken checksum.
         let fake = watchword_domain::api_key::generate("ww_");
-        let (s, e) = app.get("/api/v1/whoami", &fake).await;
+        let (s, e) = app.whoami(&fake).await;
         assert_eq!((s, code(&e)), (StatusCode::UNAUTHORIZED, "invalid_api_key"));
         let mut broken = key.clone();
         broken.replace_range(10..11, if &key[10..11] == "a" { "b" } else { "a" });
         // A broken checksum is not a key at all (and no session either).
-        let (s, e) = app.get("/api/v1/whoami", &broken).await;
+        let (s, e) = app.whoami(&broken).await;
         assert_eq!((s, code(&e)), (StatusCode::UNAUTHORIZED, "unauthenticated"));
         // Failed uses are audited (coalesced); successful ones are not.
         let e = denied_event(&app, &ada, "insufficient_scope")
@@ -202,15 +173,7 @@ both_backends!(
         assert_eq!(e["details"]["detail"]["scope"], "audit_log:read");
         assert!(denied_event(&app, &ada, "other_account").await.is_some());
         // Coalesced: the second refusal of the same kind within a minute adds no event.
-        let (_, log) = app
-            .get(
-                &format!(
-                    "/api/v1/accounts/{}/audit-events?action=api_key.denied",
-                    ada.account
-                ),
-                &ada.token,
-            )
-            .await;
+        let log = app.audit_events(&ada, "action=api_key.denied").await;
         let scope_events = log["events"]
             .as_array()
             .unwrap()
@@ -224,15 +187,7 @@ both_backends!(
 /// Waits (bounded) for an `api_key.denied` event with this reason.
 async fn denied_event(app: &TestApp, by: &Login, reason: &str) -> Option<Value> {
     for _ in 0..200 {
-        let (_, v) = app
-            .get(
-                &format!(
-                    "/api/v1/accounts/{}/audit-events?action=api_key.denied",
-                    by.account
-                ),
-                &by.token,
-            )
-            .await;
+        let v = app.audit_events(by, "action=api_key.denied").await;
         let found = v["events"]
             .as_array()
             .and_then(|a| a.iter().find(|e| e["details"]["reason"] == reason).cloned());

@@ -39,8 +39,8 @@ both_backends!(
         assert_eq!(s, StatusCode::CREATED, "{r}");
         assert_eq!(r["name"], "Zapier (3)");
         let new_key = r["secret"].as_str().unwrap();
-        assert_eq!(app.get("/api/v1/whoami", new_key).await.0, StatusCode::OK);
-        assert_eq!(app.get("/api/v1/whoami", &old_key).await.0, StatusCode::OK);
+        assert_eq!(app.whoami(new_key).await.0, StatusCode::OK);
+        assert_eq!(app.whoami(&old_key).await.0, StatusCode::OK);
         let (_, o) = app
             .get(&format!("{}/{old_id}", keys_path(&ada)), &ada.token)
             .await;
@@ -51,7 +51,7 @@ both_backends!(
             (ends.0 - before.0 - 3_600_000).abs() < 60_000,
             "grace ends at {ends:?}"
         );
-        let e = wait_event(&app, &ada, "api_key.rotated").await;
+        let e = app.wait_event(&ada, "api_key.rotated").await;
         assert_eq!(e["details"]["new_key_id"], r["id"]);
         let (s, e) = app
             .post(
@@ -71,7 +71,7 @@ both_backends!(
             )
             .await;
         assert_eq!(s, StatusCode::CREATED);
-        let (s, e) = app.get("/api/v1/whoami", &k2).await;
+        let (s, e) = app.whoami(&k2).await;
         assert_eq!((s, code(&e)), (StatusCode::UNAUTHORIZED, "api_key_expired"));
         assert_eq!(
             app.app().record_key_expiries(Millis::now()).await.unwrap(),
@@ -82,7 +82,7 @@ both_backends!(
             0
         );
         assert_eq!(
-            wait_event(&app, &ada, "api_key.expired").await["target_id"],
+            app.wait_event(&ada, "api_key.expired").await["target_id"],
             v2["id"]
         );
         let (s, e) = app
@@ -136,7 +136,7 @@ both_backends!(
         )
         .await;
         let id = v["id"].as_str().unwrap();
-        assert_eq!(app.get("/api/v1/whoami", &key).await.0, StatusCode::OK);
+        assert_eq!(app.whoami(&key).await.0, StatusCode::OK);
         let (reader, _) = create_ok(
             &app,
             &ada,
@@ -162,9 +162,9 @@ both_backends!(
             .delete(&format!("{}/{id}", keys_path(&ada)), &writer)
             .await;
         assert_eq!(s, StatusCode::NO_CONTENT);
-        let (s, e) = app.get("/api/v1/whoami", &key).await;
+        let (s, e) = app.whoami(&key).await;
         assert_eq!((s, code(&e)), (StatusCode::UNAUTHORIZED, "api_key_revoked"));
-        let e = wait_event(&app, &ada, "api_key.revoked").await;
+        let e = app.wait_event(&ada, "api_key.revoked").await;
         assert_eq!(
             (e["actor_kind"].as_str(), e["actor_key_id"].as_str()),
             (Some("api_key"), w["id"].as_str())
@@ -233,7 +233,7 @@ both_backends!(
         let ada = app.signup("Acme", "Ada", "ada@example.com").await;
         let (key, v) = create_ok(&app, &ada, json!({"name": "Job"})).await;
         let id = v["id"].as_str().unwrap().to_owned();
-        assert_eq!(app.get("/api/v1/whoami", &key).await.0, StatusCode::OK);
+        assert_eq!(app.whoami(&key).await.0, StatusCode::OK);
         // The use waits a second for others to share its write; stopping at once must not lose it.
         let mut app = app;
         app.running.take().unwrap().stop().await;
@@ -283,7 +283,7 @@ both_backends!(old_and_unused_keys_are_flagged, |app: TestApp| async move {
         json!(["unused", "rotation_due"])
     );
     // Use clears `unused` (the coalesced write lands off the request path).
-    assert_eq!(app.get("/api/v1/whoami", &key).await.0, StatusCode::OK);
+    assert_eq!(app.whoami(&key).await.0, StatusCode::OK);
     let mut flags = Value::Null;
     for _ in 0..200 {
         flags = app.get(&path, &ada.token).await.1["flags"].clone();
@@ -319,7 +319,7 @@ both_backends!(old_and_unused_keys_are_flagged, |app: TestApp| async move {
         (StatusCode::UNPROCESSABLE_ENTITY, "invalid_rotation_period")
     );
     assert_eq!(
-        wait_event(&app, &ada, "account.settings_changed").await["details"]["api_key_rotation_days"]
+        app.wait_event(&ada, "account.settings_changed").await["details"]["api_key_rotation_days"]
             ["to"],
         Value::Null
     );

@@ -19,7 +19,7 @@ both_backends!(
     signup_makes_an_owner_with_a_session,
     |app: TestApp| async move {
         let ada = app.signup("Acme", "Ada Lovelace", "Ada@Example.com").await;
-        let (s, who) = app.get("/api/v1/whoami", &ada.token).await;
+        let (s, who) = app.whoami(&ada.token).await;
         assert_eq!(s, StatusCode::OK);
         assert_eq!(who["person"]["email"], "ada@example.com");
         let acc = &who["accounts"][0];
@@ -96,21 +96,13 @@ both_backends!(
         let (s, ok) = app.login("ADA@example.com", PASSWORD).await;
         assert_eq!(s, StatusCode::OK, "{ok}");
         let token = ok["session_token"].as_str().unwrap();
-        assert_eq!(app.get("/api/v1/whoami", token).await.0, StatusCode::OK);
+        assert_eq!(app.whoami(token).await.0, StatusCode::OK);
         let actions = app.audit_actions(&ada.token, &ada.account).await;
         assert!(
             actions.contains(&"login.failed".into()) && actions.contains(&"login.succeeded".into()),
             "{actions:?}"
         );
-        let (_, page) = app
-            .get(
-                &format!(
-                    "/api/v1/accounts/{}/audit-events?action=login.failed",
-                    ada.account
-                ),
-                &ada.token,
-            )
-            .await;
+        let page = app.audit_events(&ada, "action=login.failed").await;
         let e = &page["events"][0];
         assert_eq!(e["actor_person_id"], ada.person.as_str());
         assert!(!e["ip"].as_str().unwrap().is_empty() && e["user_agent"].is_string());
@@ -121,13 +113,7 @@ both_backends!(
     cookie_sessions_are_host_cookies_and_need_csrf_for_changes,
     |app: TestApp| async move {
         app.signup("Acme", "Ada Lovelace", "ada@example.com").await;
-        let res = app
-            .client
-            .post(app.url("/api/v1/login"))
-            .json(&json!({"email": "ada@example.com", "password": PASSWORD}))
-            .send()
-            .await
-            .unwrap();
+        let res = app.cookie_login("ada@example.com").await;
         assert_eq!(res.status(), StatusCode::OK);
         let cookie = res
             .headers()
@@ -209,31 +195,14 @@ both_backends!(sessions_are_listed_and_revoked, |app: TestApp| async move {
     for key in ["device", "ip", "created_at", "last_seen_at"] {
         assert!(list[0][key].is_string(), "{key}");
     }
-    let (_, who2) = app.get("/api/v1/whoami", &second).await;
+    let (_, who2) = app.whoami(&second).await;
     let id2 = who2["session"]["id"].as_str().unwrap();
-    let (s, _) = app
-        .call(
-            Method::DELETE,
-            &format!("/api/v1/me/sessions/{id2}"),
-            Some(&ada.token),
-            None,
-        )
-        .await;
+    let s = app.revoke_session(&ada.token, id2).await;
     assert_eq!(s, StatusCode::NO_CONTENT);
-    assert_eq!(
-        app.get("/api/v1/whoami", &second).await.0,
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(app.get("/api/v1/whoami", &third).await.0, StatusCode::OK);
+    assert_eq!(app.whoami(&second).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(app.whoami(&third).await.0, StatusCode::OK);
     // Revoking it again, or someone else's id, is a 404.
-    let (s, _) = app
-        .call(
-            Method::DELETE,
-            &format!("/api/v1/me/sessions/{id2}"),
-            Some(&ada.token),
-            None,
-        )
-        .await;
+    let s = app.revoke_session(&ada.token, id2).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     let (s, v) = app
         .post("/api/v1/me/sessions/revoke-others", &ada.token, json!({}))
@@ -242,20 +211,11 @@ both_backends!(sessions_are_listed_and_revoked, |app: TestApp| async move {
         (s, v["sessions_revoked"].as_u64()),
         (StatusCode::OK, Some(1))
     );
-    assert_eq!(
-        app.get("/api/v1/whoami", &third).await.0,
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(
-        app.get("/api/v1/whoami", &ada.token).await.0,
-        StatusCode::OK
-    );
+    assert_eq!(app.whoami(&third).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(app.whoami(&ada.token).await.0, StatusCode::OK);
     let (s, _) = app.post("/api/v1/logout", &ada.token, json!({})).await;
     assert_eq!(s, StatusCode::NO_CONTENT);
-    assert_eq!(
-        app.get("/api/v1/whoami", &ada.token).await.0,
-        StatusCode::UNAUTHORIZED
-    );
+    assert_eq!(app.whoami(&ada.token).await.0, StatusCode::UNAUTHORIZED);
     let actions = {
         let (_, l) = app.login("ada@example.com", PASSWORD).await;
         app.audit_actions(l["session_token"].as_str().unwrap(), &ada.account)
@@ -307,14 +267,8 @@ both_backends!(
             .await;
         assert_eq!(s, StatusCode::OK, "{v}");
         assert_eq!(v["sessions_revoked"], 1);
-        assert_eq!(
-            app.get("/api/v1/whoami", &other).await.0,
-            StatusCode::UNAUTHORIZED
-        );
-        assert_eq!(
-            app.get("/api/v1/whoami", &ada.token).await.0,
-            StatusCode::OK
-        );
+        assert_eq!(app.whoami(&other).await.0, StatusCode::UNAUTHORIZED);
+        assert_eq!(app.whoami(&ada.token).await.0, StatusCode::OK);
         assert_eq!(
             app.login("ada@example.com", PASSWORD).await.0,
             StatusCode::UNAUTHORIZED
@@ -418,7 +372,7 @@ both_backends!(
             (s, v["error"]["code"].as_str()),
             (StatusCode::BAD_REQUEST, Some("invalid_query"))
         );
-        let (s, v) = app.get("/api/v1/whoami", "made-up-token").await;
+        let (s, v) = app.whoami("made-up-token").await;
         assert_eq!(
             (s, v["error"]["code"].as_str()),
             (StatusCode::UNAUTHORIZED, Some("unauthenticated"))

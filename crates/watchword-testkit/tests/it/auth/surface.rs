@@ -209,27 +209,13 @@ async fn rehash_on_login(backend: watchword_testkit::Backend) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rehash_on_login_sqlite() {
-    rehash_on_login(watchword_testkit::Backend::Sqlite).await
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rehash_on_login_postgres() {
-    rehash_on_login(watchword_testkit::Backend::Postgres).await
-}
+watchword_testkit::on_both_backends!(rehash_on_login, rehash_on_login);
 
 both_backends!(
     every_signed_in_console_form_checks_session_origin_and_token,
     |app: TestApp| async move {
         let ada = app.signup("Acme", "Ada Lovelace", "ada@example.com").await;
-        let res = app
-            .client
-            .post(app.url("/api/v1/login"))
-            .json(&json!({"email": "ada@example.com", "password": PASSWORD}))
-            .send()
-            .await
-            .unwrap();
+        let res = app.cookie_login("ada@example.com").await;
         let cookie = res.headers()["set-cookie"].to_str().unwrap().to_owned();
         let cookie = cookie.split(';').next().unwrap().to_owned();
         let csrf = res.json::<Value>().await.unwrap()["csrf_token"]
@@ -287,7 +273,7 @@ both_backends!(
         }
         let after = app.get(&audit, &ada.token).await.1["events"].to_string();
         assert_eq!(after, before, "no refused form changed anything");
-        let (status, _) = app.get("/api/v1/whoami", &ada.token).await;
+        let (status, _) = app.whoami(&ada.token).await;
         assert_eq!(status, StatusCode::OK);
     }
 );

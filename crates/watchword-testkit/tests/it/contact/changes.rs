@@ -6,48 +6,24 @@ use super::*;
 both_backends!(
     a_default_contact_follows_the_owner_a_picked_one_stays,
     |app: TestApp| async move {
-        let ada = app.signup("Acme", "Ada Lovelace", "ada@example.com").await;
-        let grace = app
-            .invite_and_accept(&ada, "grace@example.com", "admin")
-            .await;
+        let (ada, grace) = app.ada_and_grace().await;
         let lin = app
             .invite_and_accept(&ada, "lin@example.com", "admin")
             .await;
-        let transfer = format!("/api/v1/accounts/{}/ownership-transfer", ada.account);
-        let (s, _) = app
-            .post(
-                &transfer,
-                &ada.token,
-                json!({"member_id": grace.membership}),
-            )
-            .await;
+        let (s, _) = app.transfer_ownership(&ada, &grace.membership).await;
         assert_eq!(s, StatusCode::OK);
-        let v = contact(&app, &grace).await;
-        assert_eq!(
-            (v["email"].as_str(), v["source"].as_str()),
-            (Some("grace@example.com"), Some("default"))
-        );
+        assert_contact(&app, &grace, "grace@example.com", "default").await;
         let mails = wait_contact_mails(&app, 2).await;
         assert!(
             mails.iter().any(|m| m.to == "ada@example.com")
                 && mails.iter().any(|m| m.to == "grace@example.com")
         );
         // Grace picks Lin; a later transfer back to Ada leaves Lin in place.
-        let (s, _) = put_contact(&app, &grace, &lin.membership).await;
+        let (s, _) = app.put_security_contact(&grace, &lin.membership).await;
         assert_eq!(s, StatusCode::OK);
-        let (s, _) = app
-            .post(
-                &transfer,
-                &grace.token,
-                json!({"member_id": ada.membership}),
-            )
-            .await;
+        let (s, _) = app.transfer_ownership(&grace, &ada.membership).await;
         assert_eq!(s, StatusCode::OK);
-        let v = contact(&app, &ada).await;
-        assert_eq!(
-            (v["email"].as_str(), v["source"].as_str()),
-            (Some("lin@example.com"), Some("manual"))
-        );
+        assert_contact(&app, &ada, "lin@example.com", "manual").await;
     }
 );
 
@@ -61,7 +37,7 @@ both_backends!(
             let m = app
                 .invite_and_accept(&ada, &format!("admin{i}@example.com"), "admin")
                 .await;
-            let (s, _) = put_contact(&app, &ada, &m.membership).await;
+            let (s, _) = app.put_security_contact(&ada, &m.membership).await;
             assert_eq!(s, StatusCode::OK);
             sent += 2;
             let path = format!("{members}/{}", m.membership);
@@ -85,7 +61,7 @@ both_backends!(
                 }
             };
             assert!(s.is_success(), "{how}");
-            let v = contact(&app, &ada).await;
+            let v = app.security_contact(&ada).await;
             assert_eq!(
                 (v["email"].as_str(), v["source"].as_str()),
                 (Some("ada@example.com"), Some("default")),
@@ -127,11 +103,8 @@ both_backends!(
 both_backends!(
     the_periodic_check_reverts_as_of_an_instant_and_dry_runs_change_nothing,
     |app: TestApp| async move {
-        let ada = app.signup("Acme", "Ada Lovelace", "ada@example.com").await;
-        let grace = app
-            .invite_and_accept(&ada, "grace@example.com", "admin")
-            .await;
-        put_contact(&app, &ada, &grace.membership).await;
+        let (ada, grace) = app.ada_and_grace().await;
+        app.put_security_contact(&ada, &grace.membership).await;
         wait_contact_mails(&app, 2).await;
         let now = Millis::now();
         let report = app.app().contact_check_once(now, false).await.unwrap();
@@ -141,31 +114,21 @@ both_backends!(
         assert_eq!(dry.reverted.len(), 1);
         assert_eq!(dry.reverted[0].reasons, vec!["no_recent_login"]);
         assert_eq!(
-            contact(&app, &ada).await["email"],
+            app.security_contact(&ada).await["email"],
             "grace@example.com",
             "dry run changed nothing"
         );
         let real = app.app().contact_check_once(later, false).await.unwrap();
         assert_eq!(real.reverted.len(), 1);
-        let v = contact(&app, &ada).await;
-        assert_eq!(
-            (v["email"].as_str(), v["source"].as_str()),
-            (Some("ada@example.com"), Some("default"))
-        );
+        assert_contact(&app, &ada, "ada@example.com", "default").await;
         let mails = wait_contact_mails(&app, 4).await;
         assert!(
             mails[2..]
                 .iter()
                 .all(|m| m.text.contains("has not logged in"))
         );
-        let (_, events) = app
-            .get(
-                &format!(
-                    "/api/v1/accounts/{}/audit-events?action=security_contact.changed",
-                    ada.account
-                ),
-                &ada.token,
-            )
+        let events = app
+            .audit_events(&ada, "action=security_contact.changed")
             .await;
         assert_eq!(events["events"][0]["actor_kind"], "system");
         assert_eq!(events["events"][0]["details"]["actor"], "automatic check");
@@ -175,11 +138,8 @@ both_backends!(
 both_backends!(
     a_contact_about_to_lapse_is_warned_once,
     |app: TestApp| async move {
-        let ada = app.signup("Acme", "Ada Lovelace", "ada@example.com").await;
-        let grace = app
-            .invite_and_accept(&ada, "grace@example.com", "admin")
-            .await;
-        put_contact(&app, &ada, &grace.membership).await;
+        let (ada, grace) = app.ada_and_grace().await;
+        app.put_security_contact(&ada, &grace.membership).await;
         app.set_last_login_days_ago("grace@example.com", 340).await;
         let first = app
             .app()
@@ -197,7 +157,7 @@ both_backends!(
             .wait_for_email("grace@example.com", "Log in to stay the Security Contact")
             .await;
         assert!(w.text.contains("/login") && !w.text.contains("token="));
-        let v = contact(&app, &ada).await;
+        let v = app.security_contact(&ada).await;
         assert_eq!(v["lapse_warning"], true);
     }
 );
@@ -207,11 +167,8 @@ async fn two_schedulers(backend: Backend) {
     let Some(app) = TestApp::spawn(backend).await else {
         return;
     };
-    let ada = app.signup("Acme", "Ada Lovelace", "ada@example.com").await;
-    let grace = app
-        .invite_and_accept(&ada, "grace@example.com", "admin")
-        .await;
-    put_contact(&app, &ada, &grace.membership).await;
+    let (ada, grace) = app.ada_and_grace().await;
+    app.put_security_contact(&ada, &grace.membership).await;
     wait_contact_mails(&app, 2).await;
     let config = watchword::Config {
         listen: "127.0.0.1:0".into(),
@@ -256,24 +213,13 @@ async fn two_schedulers(backend: Backend) {
     second.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_concurrent_schedulers_revert_once_sqlite() {
-    two_schedulers(Backend::Sqlite).await
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_concurrent_schedulers_revert_once_postgres() {
-    two_schedulers(Backend::Postgres).await
-}
+watchword_testkit::on_both_backends!(two_concurrent_schedulers_revert_once, two_schedulers);
 
 both_backends!(
     changes_that_widen_administration_alert_the_contact,
     |app: TestApp| async move {
-        let ada = app.signup("Acme", "Ada Lovelace", "ada@example.com").await;
-        let grace = app
-            .invite_and_accept(&ada, "grace@example.com", "admin")
-            .await;
-        let (s, v) = put_contact(&app, &ada, &grace.membership).await;
+        let (ada, grace) = app.ada_and_grace().await;
+        let (s, v) = app.put_security_contact(&ada, &grace.membership).await;
         assert_eq!(s, StatusCode::OK, "{v}");
         let alerts = |app: &TestApp| -> Vec<watchword_testkit::mail::Email> {
             app.emails()
@@ -289,11 +235,7 @@ both_backends!(
         assert!(alerts(&app).is_empty(), "analyst invitation alerted");
 
         // Bob made Admin: the contact is told who, what and by whom.
-        let member = format!(
-            "/api/v1/accounts/{}/members/{}",
-            ada.account, bob.membership
-        );
-        let (s, v) = set_role(&app, &member, &ada, "admin").await;
+        let (s, v) = app.set_role(&ada, &bob.membership, "admin").await;
         assert_eq!(s, StatusCode::OK, "{v}");
         let m = app
             .wait_for_email(
@@ -310,16 +252,10 @@ both_backends!(
             assert!(m.text.contains(needle), "{needle} missing: {}", m.text);
         }
         // Back to a work role: nothing widened, no alert.
-        let (s, _) = set_role(&app, &member, &ada, "analyst").await;
+        let (s, _) = app.set_role(&ada, &bob.membership, "analyst").await;
         assert_eq!(s, StatusCode::OK);
         // An invitation as Admin is reported too.
-        let (s, v) = app
-            .post(
-                &format!("/api/v1/accounts/{}/invitations", ada.account),
-                &ada.token,
-                json!({"email": "carol@example.com", "role": "admin"}),
-            )
-            .await;
+        let (s, v) = app.invite(&ada, "carol@example.com", "admin").await;
         assert_eq!(s, StatusCode::CREATED, "{v}");
         app.wait_for_email(
             "grace@example.com",
@@ -327,16 +263,10 @@ both_backends!(
         )
         .await;
         // What the contact does herself is not reported to her.
-        let (s, _) = set_role(&app, &member, &grace, "admin").await;
+        let (s, _) = app.set_role(&grace, &bob.membership, "admin").await;
         assert_eq!(s, StatusCode::OK);
         // An ownership transfer is reported to a picked contact.
-        let (s, v) = app
-            .post(
-                &format!("/api/v1/accounts/{}/ownership-transfer", ada.account),
-                &ada.token,
-                json!({"member_id": bob.membership}),
-            )
-            .await;
+        let (s, v) = app.transfer_ownership(&ada, &bob.membership).await;
         assert_eq!(s, StatusCode::OK, "{v}");
         app.wait_for_email(
             "grace@example.com",

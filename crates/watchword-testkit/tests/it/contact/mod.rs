@@ -5,38 +5,19 @@
 mod changes;
 
 use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
+use serde_json::json;
 use watchword_domain::Millis;
-use watchword_testkit::{Backend, Login, PASSWORD, TestApp, both_backends, code};
+use watchword_testkit::{Backend, Login, TestApp, both_backends, code};
 
 fn contact_path(l: &Login) -> String {
     format!("/api/v1/accounts/{}/security-contact", l.account)
 }
 
-async fn contact(app: &TestApp, by: &Login) -> Value {
-    let (s, v) = app.get(&contact_path(by), &by.token).await;
-    assert_eq!(s, StatusCode::OK, "{v}");
-    v
-}
-
-async fn set_role(app: &TestApp, member: &str, by: &Login, role: &str) -> (StatusCode, Value) {
-    app.call(
-        Method::PATCH,
-        member,
-        Some(&by.token),
-        Some(json!({ "role": role })),
-    )
-    .await
-}
-
-async fn put_contact(app: &TestApp, by: &Login, member: &str) -> (StatusCode, Value) {
-    app.call(
-        Method::PUT,
-        &contact_path(by),
-        Some(&by.token),
-        Some(json!({"member_id": member})),
-    )
-    .await
+/// Checks who the account's Security Contact is and how they came to be it.
+async fn assert_contact(app: &TestApp, by: &Login, email: &str, source: &str) {
+    let v = app.security_contact(by).await;
+    let got = (v["email"].as_str(), v["source"].as_str());
+    assert_eq!(got, (Some(email), Some(source)), "{v}");
 }
 
 fn contact_mails(app: &TestApp) -> Vec<watchword_testkit::mail::Email> {
@@ -65,7 +46,7 @@ both_backends!(
     every_account_starts_with_its_owner_as_default_contact,
     |app: TestApp| async move {
         let ada = app.signup("Acme", "Ada Lovelace", "ada@example.com").await;
-        let v = contact(&app, &ada).await;
+        let v = app.security_contact(&ada).await;
         assert_eq!(v["member_id"], ada.membership.as_str());
         assert_eq!(
             (v["email"].as_str(), v["source"].as_str()),
@@ -112,7 +93,7 @@ both_backends!(
                     "{role} {suffix}"
                 );
             }
-            let (s, _) = put_contact(&app, &m, &m.membership).await;
+            let (s, _) = app.put_security_contact(&m, &m.membership).await;
             assert_eq!(s, StatusCode::NOT_FOUND, "{role}");
         }
         // A custom role may be eligible as contact, yet it is not Owner or Admin: it does not see the field.
@@ -143,15 +124,7 @@ both_backends!(
         let editor = app
             .invite_and_accept(&ada, "editor@example.com", roles["key"].as_str().unwrap())
             .await;
-        app.post(
-            &format!(
-                "/api/v1/accounts/{}/members/{}/deactivate",
-                ada.account, gone.membership
-            ),
-            &ada.token,
-            json!({}),
-        )
-        .await;
+        app.set_member_active(&ada, &gone.membership, false).await;
         app.set_last_login_days_ago("stale@example.com", 366).await;
         let account = watchword_domain::AccountId::parse(&ada.account).unwrap();
         let staff_member = app
@@ -168,7 +141,7 @@ both_backends!(
             (staff_member.as_str(), vec!["blocked_staff_role"]),
         ];
         for (member, want) in cases {
-            let (s, v) = put_contact(&app, &ada, member).await;
+            let (s, v) = app.put_security_contact(&ada, member).await;
             assert_eq!(
                 (s, code(&v)),
                 (
@@ -186,11 +159,11 @@ both_backends!(
             assert_eq!(got, want);
         }
         assert_eq!(
-            contact(&app, &ada).await["source"],
+            app.security_contact(&ada).await["source"],
             "default",
             "nothing changed"
         );
-        let (s, v) = put_contact(&app, &ada, &editor.membership).await;
+        let (s, v) = app.put_security_contact(&ada, &editor.membership).await;
         assert_eq!(
             s,
             StatusCode::OK,
@@ -233,19 +206,7 @@ both_backends!(
             .await;
         assert_eq!(by_name[0]["reasons"][0]["code"], "blocked_staff_role");
         // Staff are marked as such for Owners and Admins, with their grant.
-        let (_, members) = app
-            .get(
-                &format!("/api/v1/accounts/{}/members", ada.account),
-                &ada.token,
-            )
-            .await;
-        let sam = members
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|m| m["email"] == "sam@operator.example")
-            .unwrap()
-            .clone();
+        let sam = app.member(&ada, "sam@operator.example").await;
         assert_eq!(
             (sam["staff"].as_bool(), sam["role"]["key"].as_str()),
             (Some(true), Some("staff_access"))
@@ -257,11 +218,8 @@ async fn both_emails_over_smtp(backend: Backend) {
     let Some(app) = TestApp::spawn_with_smtp(backend).await else {
         return;
     };
-    let ada = app.signup("Acme", "Ada Lovelace", "ada@example.com").await;
-    let grace = app
-        .invite_and_accept(&ada, "grace@example.com", "admin")
-        .await;
-    let (s, v) = put_contact(&app, &ada, &grace.membership).await;
+    let (ada, grace) = app.ada_and_grace().await;
+    let (s, v) = app.put_security_contact(&ada, &grace.membership).await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(
         (v["email"].as_str(), v["source"].as_str()),
@@ -288,14 +246,8 @@ async fn both_emails_over_smtp(backend: Backend) {
         assert!(m.html.contains("Acme"));
     }
     // The audit event and the history say who, what and from whom.
-    let (_, events) = app
-        .get(
-            &format!(
-                "/api/v1/accounts/{}/audit-events?action=security_contact.changed",
-                ada.account
-            ),
-            &ada.token,
-        )
+    let events = app
+        .audit_events(&ada, "action=security_contact.changed")
         .await;
     let d = &events["events"][0]["details"];
     assert_eq!(
@@ -308,26 +260,21 @@ async fn both_emails_over_smtp(backend: Backend) {
         .await;
     assert_eq!(history.as_array().unwrap().len(), 1);
     // Saving the same pick again changes nothing and sends nothing.
-    let (s, _) = put_contact(&app, &ada, &grace.membership).await;
+    let (s, _) = app.put_security_contact(&ada, &grace.membership).await;
     assert_eq!(s, StatusCode::OK);
     app.wait_outbox_empty().await;
     assert_eq!(contact_mails(&app).len(), 2);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_change_emails_previous_and_new_contact_over_smtp_sqlite() {
-    both_emails_over_smtp(Backend::Sqlite).await
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_change_emails_previous_and_new_contact_over_smtp_postgres() {
-    both_emails_over_smtp(Backend::Postgres).await
-}
+watchword_testkit::on_both_backends!(
+    a_change_emails_previous_and_new_contact_over_smtp,
+    both_emails_over_smtp
+);
 
 both_backends!(same_person_gets_one_email, |app: TestApp| async move {
     let ada = app.signup("Acme", "Ada Lovelace", "ada@example.com").await;
     // Picking the default Owner makes the pick manual: a change, but one person.
-    let (s, v) = put_contact(&app, &ada, &ada.membership).await;
+    let (s, v) = app.put_security_contact(&ada, &ada.membership).await;
     assert_eq!((s, v["source"].as_str()), (StatusCode::OK, Some("manual")));
     let mails = wait_contact_mails(&app, 1).await;
     assert_eq!(mails.len(), 1);
@@ -337,17 +284,14 @@ both_backends!(same_person_gets_one_email, |app: TestApp| async move {
 both_backends!(
     changing_the_contact_needs_a_recent_authentication,
     |app: TestApp| async move {
-        let ada = app.signup("Acme", "Ada Lovelace", "ada@example.com").await;
-        let grace = app
-            .invite_and_accept(&ada, "grace@example.com", "admin")
-            .await;
+        let (ada, grace) = app.ada_and_grace().await;
         let old = Millis::now().minus_secs(16 * 60).0.to_string();
         app.sql(
             "UPDATE sessions SET authenticated_at = CAST($1 AS BIGINT)",
             &[&old],
         )
         .await;
-        let (s, v) = put_contact(&app, &ada, &grace.membership).await;
+        let (s, v) = app.put_security_contact(&ada, &grace.membership).await;
         let (s, v) = if s == StatusCode::OK {
             panic!("changed with a stale authentication: {v}")
         } else {
@@ -368,15 +312,9 @@ both_backends!(
             (s, code(&v)),
             (StatusCode::UNAUTHORIZED, "invalid_credentials")
         );
-        let (s, _) = app
-            .post(
-                "/api/v1/me/reauthenticate",
-                &ada.token,
-                json!({"password": PASSWORD}),
-            )
-            .await;
+        let s = app.reauthenticate(&ada.token).await;
         assert_eq!(s, StatusCode::NO_CONTENT);
-        let (s, v) = put_contact(&app, &ada, &grace.membership).await;
+        let (s, v) = app.put_security_contact(&ada, &grace.membership).await;
         assert_eq!(s, StatusCode::OK, "{v}");
     }
 );

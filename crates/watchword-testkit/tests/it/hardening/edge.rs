@@ -121,32 +121,14 @@ both_backends!(
             .await
             .unwrap();
         assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
-        let csv = app
-            .client
-            .get(app.url(&format!(
-                "/api/v1/accounts/{}/audit-events?format=csv",
-                ada.account
-            )))
-            .bearer_auth(&ada.token)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let csv = app.export_audit(&ada, "csv").await.text().await.unwrap();
         assert!(csv.contains("'=HYPERLINK"), "{csv}");
         assert!(
             !csv.contains(",=HYPERLINK") && !csv.contains(",\"=HYPERLINK"),
             "{csv}"
         );
         // Every answer that carries a credential, and authenticated pages, say no-store.
-        let res = app
-            .client
-            .post(app.url("/api/v1/login"))
-            .json(&json!({"email": "ada@example.com", "password": PASSWORD, "session_mode": "cookie"}))
-            .send()
-            .await
-            .unwrap();
+        let res = app.cookie_login("ada@example.com").await;
         assert_eq!(res.status(), StatusCode::OK);
         assert_eq!(res.headers()["cache-control"], "no-store");
         let cookie = res.headers()["set-cookie"]

@@ -6,7 +6,7 @@ both_backends!(
     signup_with_an_existing_email_and_password_opens_no_session,
     |app: TestApp| async move {
         let ada = app.signup("Acme", "Ada Lovelace", "ada@example.com").await;
-        enrol_totp(&app, &ada).await;
+        app.enrol_totp(&ada).await;
         app.wait_outbox_empty().await;
         let before = app.emails().len();
         let body = json!({"account_name": "Mine now", "name": "Eve", "email": "ada@example.com", "password": PASSWORD, "session_mode": "token"});
@@ -149,7 +149,7 @@ both_backends!(
         let victim = app
             .invite_and_accept(&corp, "victim@corp.example", "analyst")
             .await;
-        let (s, v) = app.get("/api/v1/whoami", &victim.token).await;
+        let (s, v) = app.whoami(&victim.token).await;
         assert_eq!(s, StatusCode::OK);
         assert_eq!(v["person"]["email"], "victim@corp.example");
         // Eve's pending link no longer makes anything.
@@ -176,33 +176,15 @@ both_backends!(
         let ada = app.signup("Acme", "Ada Lovelace", "ada@example.com").await;
         let bob = app.signup("Bobs", "Bob Builder", "bob@example.com").await;
         let eve = app.signup("Evil", "Eve Example", "eve@example.com").await;
-        enrol_totp(&app, &bob).await;
-        let (s, v) = app
-            .post(
-                &format!("/api/v1/accounts/{}/invitations", ada.account),
-                &ada.token,
-                json!({"email": "bob@example.com", "role": "admin"}),
-            )
-            .await;
+        app.enrol_totp(&bob).await;
+        let (s, v) = app.invite(&ada, "bob@example.com", "admin").await;
         assert_eq!(s, StatusCode::CREATED, "{v}");
         // Nothing about Bob shows before he accepts: no person, name or last login.
         assert!(
             v["person_id"].is_null() && v["name"].is_null() && v["last_login_at"].is_null(),
             "{v}"
         );
-        let (_, members) = app
-            .get(
-                &format!("/api/v1/accounts/{}/members", ada.account),
-                &ada.token,
-            )
-            .await;
-        let invited = members
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|m| m["email"] == "bob@example.com")
-            .unwrap()
-            .clone();
+        let invited = app.member(&ada, "bob@example.com").await;
         assert!(
             invited["person_id"].is_null()
                 && invited["name"].is_null()
@@ -280,7 +262,7 @@ both_backends!(
     |app: TestApp| async move {
         let ada = app.signup("Acme", "Ada Lovelace", "ada@example.com").await;
         let bob = app.signup("Bobs", "Bob Builder", "bob@example.com").await;
-        enrol_totp(&app, &bob).await;
+        app.enrol_totp(&bob).await;
         const SESSIONS: &str = "SELECT COUNT(*) AS n FROM sessions WHERE person_id = $1";
         let before = count(&app, SESSIONS, &[&bob.person]).await;
         // Password login: a challenge, no session.
@@ -306,12 +288,7 @@ both_backends!(
             (StatusCode::ACCEPTED, json!({"status": "verification_sent"}))
         );
         // An invitation link alone: refused.
-        app.post(
-            &format!("/api/v1/accounts/{}/invitations", ada.account),
-            &ada.token,
-            json!({"email": "bob@example.com", "role": "analyst"}),
-        )
-        .await;
+        app.invite(&ada, "bob@example.com", "analyst").await;
         let token = app.invitation_token("bob@example.com").await;
         let body =
             json!({"token": token, "name": "Bob", "password": PASSWORD, "session_mode": "token"});

@@ -55,7 +55,7 @@ both_backends!(
     parallel_answers_to_one_challenge_are_checked_five_times_at_most,
     |app: TestApp| async move {
         let ada = app.signup("Acme", "Ada Lovelace", "ada@example.com").await;
-        enrol_totp(&app, &ada).await;
+        app.enrol_totp(&ada).await;
         let (s, ch) = app.login("ada@example.com", PASSWORD).await;
         assert_eq!(s, StatusCode::OK);
         let body = json!({"challenge_id": ch["challenge_id"], "method": "recovery_code", "code": "aaaa-bbbb-cccc"});

@@ -46,24 +46,3 @@ pub async fn burst(
 pub fn tally(statuses: &[u16], status: u16) -> usize {
     statuses.iter().filter(|s| **s == status).count()
 }
-
-/// Enrols an authenticator app for `who`, with the current code from Debian's oathtool.
-pub async fn enrol_totp(app: &TestApp, who: &Login) {
-    let (s, v) = app
-        .post("/api/v1/me/mfa/totp", &who.token, json!({"name": "Phone"}))
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{v}");
-    let out = std::process::Command::new("oathtool")
-        .args(["--totp", "-b", v["secret"].as_str().unwrap()])
-        .output()
-        .expect("oathtool runs (apt-get install oathtool)");
-    let code = String::from_utf8(out.stdout).unwrap().trim().to_owned();
-    let (s, v) = app
-        .post(
-            "/api/v1/me/mfa/totp/confirm",
-            &who.token,
-            json!({"code": code}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK, "{v}");
-}

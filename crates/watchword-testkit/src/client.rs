@@ -1,0 +1,167 @@
+//! Typed calls to the API for the tests: one method per endpoint the tests use often, so a test
+//! says what it does (`app.transfer_ownership(&ada, &grace.membership)`) and a path is spelled
+//! once. Each returns the status and the JSON body unless its name says it checks the status.
+
+use crate::{Login, PASSWORD, TestApp, oathtool};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+fn account(by: &Login, rest: &str) -> String {
+    format!("/api/v1/accounts/{}{rest}", by.account)
+}
+
+impl TestApp {
+    /// Ada signs up as the Owner of Acme and invites Grace as an Admin: the two logins.
+    pub async fn ada_and_grace(&self) -> (Login, Login) {
+        let ada = self.signup("Acme", "Ada Lovelace", "ada@example.com").await;
+        let grace = self
+            .invite_and_accept(&ada, "grace@example.com", "admin")
+            .await;
+        (ada, grace)
+    }
+
+    /// A browser-style login (cookie session) with the right password: the raw answer.
+    pub async fn cookie_login(&self, email: &str) -> reqwest::Response {
+        let body = json!({ "email": email, "password": PASSWORD, "session_mode": "cookie" });
+        let req = self.client.post(self.url("/api/v1/login")).json(&body);
+        req.send().await.expect("request sent")
+    }
+
+    /// The account's audit log exported as `format` (`csv` or `jsonl`): the raw answer.
+    pub async fn export_audit(&self, by: &Login, format: &str) -> reqwest::Response {
+        let path = account(by, &format!("/audit-events?format={format}"));
+        let req = self.client.get(self.url(&path)).bearer_auth(&by.token);
+        req.send().await.expect("request sent")
+    }
+
+    pub async fn whoami(&self, token: &str) -> (StatusCode, Value) {
+        self.get("/api/v1/whoami", token).await
+    }
+
+    /// The account's audit events matching `query` (e.g. `action=member.removed`), checked 200.
+    pub async fn audit_events(&self, by: &Login, query: &str) -> Value {
+        let (s, v) = self
+            .get(&account(by, &format!("/audit-events?{query}")), &by.token)
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        v
+    }
+
+    /// The newest audit event with `action`, waited for (bounded) as events may follow a reply.
+    pub async fn wait_event(&self, by: &Login, action: &str) -> Value {
+        for _ in 0..200 {
+            let v = self.audit_events(by, &format!("action={action}")).await;
+            if let Some(e) = v["events"].as_array().and_then(|a| a.first()) {
+                return e.clone();
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        panic!("no {action} event");
+    }
+
+    /// The account's members (invitations included) as `by` sees them, checked 200.
+    pub async fn members(&self, by: &Login) -> Vec<Value> {
+        let (s, v) = self.get(&account(by, "/members"), &by.token).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        v.as_array().expect("a list").clone()
+    }
+
+    /// The member with `email` as `by` sees them.
+    pub async fn member(&self, by: &Login, email: &str) -> Value {
+        let all = self.members(by).await;
+        let found = all.iter().find(|m| m["email"] == email);
+        found
+            .unwrap_or_else(|| panic!("{email} is not a member"))
+            .clone()
+    }
+
+    pub async fn transfer_ownership(&self, by: &Login, to: &str) -> (StatusCode, Value) {
+        let body = json!({ "member_id": to });
+        self.post(&account(by, "/ownership-transfer"), &by.token, body)
+            .await
+    }
+
+    /// Deactivates (`active` false) or reactivates a member.
+    pub async fn set_member_active(
+        &self,
+        by: &Login,
+        member: &str,
+        active: bool,
+    ) -> (StatusCode, Value) {
+        let op = if active { "reactivate" } else { "deactivate" };
+        let path = account(by, &format!("/members/{member}/{op}"));
+        self.post(&path, &by.token, json!({})).await
+    }
+
+    pub async fn set_role(&self, by: &Login, member: &str, role: &str) -> (StatusCode, Value) {
+        let path = account(by, &format!("/members/{member}"));
+        let body = Some(json!({ "role": role }));
+        self.call(Method::PATCH, &path, Some(&by.token), body).await
+    }
+
+    pub async fn remove_member(&self, by: &Login, member: &str) -> (StatusCode, Value) {
+        let path = account(by, &format!("/members/{member}"));
+        self.delete(&path, &by.token).await
+    }
+
+    pub async fn invite(&self, by: &Login, email: &str, role: &str) -> (StatusCode, Value) {
+        let body = json!({ "email": email, "role": role });
+        self.post(&account(by, "/invitations"), &by.token, body)
+            .await
+    }
+
+    /// The account's Security Contact as `by` sees it, checked 200.
+    pub async fn security_contact(&self, by: &Login) -> Value {
+        let (s, v) = self.get(&account(by, "/security-contact"), &by.token).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        v
+    }
+
+    pub async fn put_security_contact(&self, by: &Login, member: &str) -> (StatusCode, Value) {
+        let body = Some(json!({ "member_id": member }));
+        let path = account(by, "/security-contact");
+        self.call(Method::PUT, &path, Some(&by.token), body).await
+    }
+
+    pub async fn revoke_session(&self, token: &str, id: &str) -> StatusCode {
+        let path = format!("/api/v1/me/sessions/{id}");
+        self.call(Method::DELETE, &path, Some(token), None).await.0
+    }
+
+    /// Confirms it is the person with the password again (a recent sign-in).
+    pub async fn reauthenticate(&self, token: &str) -> StatusCode {
+        let body = json!({ "password": PASSWORD });
+        self.post("/api/v1/me/reauthenticate", token, body).await.0
+    }
+
+    /// Enrols an authenticator app for `who` with the current code from Debian's oathtool;
+    /// returns the base32 secret.
+    pub async fn enrol_totp(&self, who: &Login) -> String {
+        let body = json!({ "name": "Phone" });
+        let (s, v) = self.post("/api/v1/me/mfa/totp", &who.token, body).await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        let secret = v["secret"].as_str().unwrap().to_owned();
+        let body = json!({ "code": oathtool(&secret) });
+        let (s, v) = self
+            .post("/api/v1/me/mfa/totp/confirm", &who.token, body)
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        secret
+    }
+
+    /// A login with the right password by a person with a second factor: the challenge.
+    pub async fn challenge(&self, email: &str) -> Value {
+        let (s, v) = self.login(email, PASSWORD).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert_eq!(v["mfa_required"], true, "{v}");
+        assert!(v.get("session_token").is_none());
+        v
+    }
+
+    /// The login's second step: a challenge answered by `method` with `code`.
+    pub async fn finish_login(&self, ch: &Value, method: &str, code: &str) -> (StatusCode, Value) {
+        let body = json!({"challenge_id": ch["challenge_id"], "method": method, "code": code});
+        self.call(Method::POST, "/api/v1/login/mfa", None, Some(body))
+            .await
+    }
+}

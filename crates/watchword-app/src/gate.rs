@@ -1,8 +1,9 @@
 //! The one gate: every session opens here, and only for a [`SignInProof`]. A proof has private
 //! fields and is built only by the constructors below, each from the evidence its sign-in path
 //! produced: a matched password for a person with no second factor, a second factor passed on a
-//! login challenge, a verified passkey, or an emailed link followed by a new person. No other
-//! code can open a session.
+//! login challenge, a verified passkey, an emailed link followed by a new person, or an identity
+//! an SSO connection's provider asserted and watchword verified. No other code can open a
+//! session.
 
 use crate::limits::{self, Limit};
 use crate::mfa::Proof;
@@ -27,8 +28,20 @@ pub(crate) const CODES_PER_IP: Limit = Limit::new("code-ip", 50, 15 * 60);
 /// Evidence that a person authenticated as their policy demands. See the module documentation.
 pub(crate) struct SignInProof {
     person: PersonId,
-    /// The second factor (or passkey) passed, recorded on the session.
-    factor: Option<Method>,
+    /// The second factor (or passkey) passed, recorded on the session: a method's name, or
+    /// `idp` when a connection trusts its provider's MFA and the provider said it was done.
+    factor: Option<&'static str>,
+}
+
+/// The MFA an identity provider reported, on a connection that trusts it.
+pub(crate) const IDP_MFA: &str = "idp";
+
+/// An identity a connection's provider asserted, verified (signature, issuer, audience, expiry,
+/// nonce) and mapped to a person: only the SSO sign-in (`sso::signin`) makes one.
+pub(crate) struct IdpAsserted {
+    pub(crate) person: PersonId,
+    /// The connection trusts its provider's MFA and the provider reported MFA.
+    pub(crate) mfa: bool,
 }
 
 /// A password that matched a person's hash: only [`App::check_password`] makes one.
@@ -74,7 +87,7 @@ impl SignInProof {
     pub(crate) fn second_factor(passed: FactorPassed) -> Self {
         Self {
             person: passed.person,
-            factor: Some(passed.kind),
+            factor: Some(passed.kind.as_str()),
         }
     }
 
@@ -87,7 +100,7 @@ impl SignInProof {
     ) -> Option<Self> {
         (key.cred_id() == result.cred_id()).then_some(Self {
             person,
-            factor: Some(Method::Passkey),
+            factor: Some(Method::Passkey.as_str()),
         })
     }
 
@@ -124,10 +137,38 @@ impl App {
         mode: SessionMode,
         now: Millis,
     ) -> Result<AfterPassword, AppError> {
-        let methods = self.methods(&mut *c, matched.person).await?;
+        self.after_first_factor(c, matched.person, mode, now).await
+    }
+
+    /// After an SSO sign-in: a proof when the provider's MFA counts (see [`IdpAsserted`]) or the
+    /// person has no second factor of their own, else a login challenge.
+    pub(crate) async fn after_sso(
+        &self,
+        c: &mut Conn,
+        asserted: IdpAsserted,
+        mode: SessionMode,
+        now: Millis,
+    ) -> Result<AfterPassword, AppError> {
+        if asserted.mfa {
+            return Ok(AfterPassword::Proven(SignInProof {
+                person: asserted.person,
+                factor: Some(IDP_MFA),
+            }));
+        }
+        self.after_first_factor(c, asserted.person, mode, now).await
+    }
+
+    async fn after_first_factor(
+        &self,
+        c: &mut Conn,
+        person: PersonId,
+        mode: SessionMode,
+        now: Millis,
+    ) -> Result<AfterPassword, AppError> {
+        let methods = self.methods(&mut *c, person).await?;
         if methods.is_empty() {
             return Ok(AfterPassword::Proven(SignInProof {
-                person: matched.person,
+                person,
                 factor: None,
             }));
         }
@@ -135,7 +176,7 @@ impl App {
         store::insert_challenge(
             c,
             &hash_token(&challenge),
-            matched.person,
+            person,
             mode.as_str(),
             now,
             now.plus_secs(CHALLENGE_TTL_SECS),
@@ -244,7 +285,7 @@ impl App {
         )
         .await?;
         if let Some(kind) = proof.factor {
-            sessions::mark_mfa(&mut *c, id, kind.as_str(), now).await?;
+            sessions::mark_mfa(&mut *c, id, kind, now).await?;
         }
         persons::record_login(&mut *c, proof.person, now).await?;
         Ok(IssuedSession {

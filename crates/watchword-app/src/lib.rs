@@ -30,6 +30,7 @@ pub mod sessions;
 pub mod signin;
 pub mod signup;
 pub mod sms;
+pub mod sso;
 pub mod staff;
 pub mod views;
 
@@ -100,6 +101,10 @@ pub struct Settings {
     pub password_reset_ttl_secs: i64,
     /// Signups asked for from one IP in an hour.
     pub signups_per_ip_per_hour: i64,
+    /// The operator's credential for `/api/v1/operator/…` (bearer); refused while unset.
+    pub operator_secret: Option<Secret>,
+    /// The DNS server asked for domain verification records (None: the system's).
+    pub dns_resolver: Option<std::net::SocketAddr>,
 }
 
 impl Default for Settings {
@@ -130,6 +135,8 @@ impl Default for Settings {
             api_key_cache_ttl_ms: 60_000,
             exposure_report_secret: None,
             introspection_secret: None,
+            operator_secret: None,
+            dns_resolver: None,
         }
     }
 }
@@ -159,6 +166,8 @@ struct Inner {
     dummy_hash: String,
     /// The WebAuthn relying party (None when public_url has no usable host name).
     webauthn: Option<webauthn_rs::Webauthn>,
+    /// The OIDC relying party of SSO connections (discovery and keys cached per issuer).
+    oidc: sso::oidc::Oidc,
 }
 
 impl App {
@@ -179,6 +188,7 @@ impl App {
                 clock: clock::Clock::default(),
                 dummy_hash,
                 webauthn,
+                oidc: sso::oidc::Oidc::new(),
                 store,
                 settings,
             }),
@@ -200,6 +210,11 @@ impl App {
 
     pub fn settings(&self) -> &Settings {
         &self.inner.settings
+    }
+
+    /// The OIDC relying party (SSO connections).
+    pub fn oidc(&self) -> &sso::oidc::Oidc {
+        &self.inner.oidc
     }
 
     /// Called after every commit that may change who can do what: drops this node's cached

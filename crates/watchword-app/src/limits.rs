@@ -49,6 +49,8 @@ pub const ACCOUNTS_PER_PERSON: Limit = Limit::new("accounts-person", 10, 86_400)
 pub const INVITATIONS_PER_ACCOUNT: Limit = Limit::new("invitations-account", 50, 3600);
 /// Wrong current passwords of one person (step-up, password change, factor removal) in 15
 /// minutes.
+/// SSO sign-ins started from one IP (each writes a short-lived request row).
+pub const SSO_STARTS_PER_IP: Limit = Limit::new("sso-start-ip", 60, 10 * 60);
 pub const PASSWORD_CHECKS_PER_PERSON: Limit = Limit::new("password-check", 10, 15 * 60);
 
 impl App {

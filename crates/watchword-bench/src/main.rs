@@ -60,6 +60,7 @@ where
 mod keys;
 mod memory;
 mod mfa;
+mod sso;
 mod sweep;
 
 /// Starts the release server on a free port with a fresh data directory (and `--database-url`
@@ -215,6 +216,10 @@ async fn main() {
             .and_then(|v| v.parse().ok())
             .unwrap_or(100_000);
         return sweep::run(n, arg("--database-url")).await;
+    }
+    if std::env::args().nth(1).as_deref() == Some("sso") {
+        let secs = arg("--seconds").and_then(|v| v.parse().ok()).unwrap_or(5);
+        return sso::run(secs).await;
     }
     if std::env::args().nth(1).as_deref() == Some("memory") {
         return memory::run().await;

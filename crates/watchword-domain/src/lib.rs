@@ -15,6 +15,7 @@ pub mod scope;
 pub mod sealed;
 pub mod session;
 pub mod sms;
+pub mod sso;
 pub mod text;
 pub mod time;
 pub mod token;

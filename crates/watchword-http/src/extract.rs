@@ -288,6 +288,16 @@ pub fn session_cookie(token: &str, max_age_secs: i64) -> String {
     )
 }
 
+/// The cookie binding an SSO sign-in to the browser that started it (sent back on the
+/// provider's top-level redirect: `SameSite=Lax`).
+pub const SSO_STATE_COOKIE: &str = "__Host-watchword_sso";
+
+pub fn sso_state_cookie(state: &str, max_age_secs: i64) -> String {
+    format!(
+        "{SSO_STATE_COOKIE}={state}; Path=/; Max-Age={max_age_secs}; Secure; HttpOnly; SameSite=Lax"
+    )
+}
+
 pub fn clear_session_cookie() -> String {
     format!("{SESSION_COOKIE}=; Path=/; Max-Age=0; Secure; HttpOnly; SameSite=Lax")
 }

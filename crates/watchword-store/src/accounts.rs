@@ -84,3 +84,12 @@ pub async fn set_mfa_required(c: &mut Conn, id: AccountId, on: bool) -> Result<(
         .await?;
     Ok(())
 }
+
+pub async fn set_plan(c: &mut Conn, id: AccountId, plan: Plan) -> Result<(), StoreError> {
+    sqlx::query("UPDATE accounts SET plan = $2 WHERE id = $1")
+        .bind(id.to_string())
+        .bind(plan.as_str())
+        .execute(c)
+        .await?;
+    Ok(())
+}

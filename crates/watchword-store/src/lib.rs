@@ -20,6 +20,7 @@ pub mod sessions;
 pub mod signups;
 pub mod sms;
 pub mod sqlite_keys;
+pub mod sso;
 pub mod webauthn;
 
 pub use dialect::Dialect;

@@ -164,4 +164,73 @@ impl TestApp {
         self.call(Method::POST, "/api/v1/login/mfa", None, Some(body))
             .await
     }
+
+    /// Sets the account's plan as the operator's billing does.
+    pub async fn set_plan(&self, by: &Login, plan: &str) {
+        let id = watchword_domain::AccountId::parse(&by.account).expect("account id");
+        let plan = watchword_domain::Plan::parse(plan).expect("free or paid");
+        self.app()
+            .set_plan(id, plan, "test")
+            .await
+            .expect("plan set");
+    }
+
+    pub async fn add_sso_domain(&self, by: &Login, domain: &str) -> (StatusCode, Value) {
+        let body = json!({ "domain": domain });
+        self.post(&account(by, "/sso/domains"), &by.token, body)
+            .await
+    }
+
+    pub async fn verify_sso_domain(&self, by: &Login, id: &str) -> (StatusCode, Value) {
+        let path = account(by, &format!("/sso/domains/{id}/verify"));
+        self.post(&path, &by.token, json!({})).await
+    }
+
+    pub async fn create_sso_connection(&self, by: &Login, body: Value) -> (StatusCode, Value) {
+        self.post(&account(by, "/sso/connections"), &by.token, body)
+            .await
+    }
+
+    pub async fn update_sso_connection(
+        &self,
+        by: &Login,
+        id: &str,
+        body: Value,
+    ) -> (StatusCode, Value) {
+        let path = account(by, &format!("/sso/connections/{id}"));
+        self.call(Method::PATCH, &path, Some(&by.token), Some(body))
+            .await
+    }
+
+    /// Where `email` signs in (`POST /api/v1/sso/start`): the raw answer, with `redirect_url`
+    /// and the state cookie when it goes to an IdP.
+    pub async fn sso_start(&self, email: &str) -> reqwest::Response {
+        let body = json!({ "email": email });
+        let req = self.client.post(self.url("/api/v1/sso/start")).json(&body);
+        req.send().await.expect("request sent")
+    }
+
+    /// Signs `login` in at `idp` after asking where `email` signs in, as a browser would, and
+    /// returns the answer to the provider's redirect back (the state cookie sent along).
+    pub async fn sso_sign_in(
+        &self,
+        idp: &crate::sso::OidcIdp,
+        email: &str,
+        login: &str,
+    ) -> reqwest::Response {
+        let start = self.sso_start(email).await;
+        assert_eq!(start.status(), StatusCode::OK);
+        let state_cookie = first_cookie(&start).expect("the state cookie");
+        let v: Value = start.json().await.expect("JSON");
+        let to_idp = v["redirect_url"].as_str().expect("a redirect to the IdP");
+        let back = idp.sign_in(to_idp, login).await;
+        let req = self.client.get(&back).header("cookie", state_cookie);
+        req.send().await.expect("request sent")
+    }
+}
+
+/// The `name=value` of an answer's first Set-Cookie.
+pub fn first_cookie(res: &reqwest::Response) -> Option<String> {
+    let c = res.headers().get("set-cookie")?.to_str().ok()?;
+    c.split(';').next().map(str::to_owned)
 }

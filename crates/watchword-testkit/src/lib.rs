@@ -3,8 +3,10 @@
 
 pub mod browser;
 mod client;
+pub use client::first_cookie;
 pub mod mail;
 pub mod sms;
+pub mod sso;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};

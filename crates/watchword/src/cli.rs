@@ -145,6 +145,23 @@ pub async fn staff(config: &Config, cmd: Staff) -> Result<(), String> {
     Ok(())
 }
 
+/// `watchword accounts set-plan ACCOUNT_ID free|paid`.
+pub async fn set_plan(config: &Config, account_id: &str, plan: &str) -> Result<(), String> {
+    let plan = watchword_domain::Plan::parse(plan)
+        .ok_or_else(|| format!("the plan is free or paid, not {plan:?}"))?;
+    let app = watchword::offline_app(config).await?;
+    let changed = app
+        .set_plan(account(account_id)?, plan, "operator CLI")
+        .await
+        .map_err(app_error)?;
+    println!(
+        "{account_id}: {}{}",
+        plan.as_str(),
+        if changed { "" } else { " (unchanged)" }
+    );
+    Ok(())
+}
+
 /// Writes `FILE:LINE: KEY_ID` for every API key under `paths`; returns how many were found.
 /// Unreadable entries are an error after the rest was scanned.
 pub fn scan(

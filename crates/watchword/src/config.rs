@@ -75,6 +75,11 @@ pub struct Config {
     /// Bearer credential of the operator's backends for `POST /api/v1/introspect`; unset:
     /// introspection is refused.
     pub introspection_secret: Option<String>,
+    /// Bearer credential of the operator's billing for `PUT /api/v1/operator/accounts/{id}/plan`;
+    /// unset: the operator API is refused.
+    pub operator_secret: Option<String>,
+    /// DNS server (`IP:PORT`) asked for domain verification TXT records; unset: the system's.
+    pub dns_resolver: Option<String>,
     /// Keys sealing authenticator secrets: `id:base64key` entries, comma-separated, the last one
     /// sealing new values. Unset: a key file `mfa-keys` in the data directory, created on first
     /// start (give every node the same keys when several share a database).
@@ -117,6 +122,8 @@ impl Default for Config {
             api_key_expiry_check_interval_secs: 60,
             exposure_report_secret: None,
             introspection_secret: None,
+            operator_secret: None,
+            dns_resolver: None,
             mfa_keys: None,
         }
     }
@@ -157,6 +164,8 @@ const KEYS: &[&str] = &[
     "api_key_expiry_check_interval_secs",
     "exposure_report_secret",
     "introspection_secret",
+    "operator_secret",
+    "dns_resolver",
     "mfa_keys",
 ];
 
@@ -171,6 +180,7 @@ const SECRET_KEYS: &[&str] = &[
     "sms_webhook_secret",
     "exposure_report_secret",
     "introspection_secret",
+    "operator_secret",
     "mfa_keys",
 ];
 
@@ -278,6 +288,7 @@ impl Config {
         for (name, v) in [
             ("exposure_report_secret", &self.exposure_report_secret),
             ("introspection_secret", &self.introspection_secret),
+            ("operator_secret", &self.operator_secret),
             ("sms_webhook_secret", &self.sms_webhook_secret),
         ] {
             if v.as_ref().is_some_and(|v| v.len() < 32) {

@@ -141,6 +141,16 @@ pub fn settings(config: &Config, public_url: String) -> Result<Settings, String>
         mfa_keyring: mfa_keyring(config)?,
         password_reset_ttl_secs: 3600,
         signups_per_ip_per_hour: config.signups_per_ip_per_hour,
+        operator_secret: config.operator_secret.clone().map(Secret),
+        dns_resolver: config
+            .dns_resolver
+            .as_deref()
+            .map(|r| {
+                r.parse::<std::net::SocketAddr>().map_err(|_| {
+                    format!("dns_resolver must be IP:PORT (e.g. 127.0.0.1:53), not {r:?}")
+                })
+            })
+            .transpose()?,
     })
 }
 

@@ -68,6 +68,22 @@ enum Command {
         #[command(subcommand)]
         command: StaffCommand,
     },
+    /// Customer accounts as the operator's billing sees them.
+    Accounts {
+        #[command(subcommand)]
+        command: AccountsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AccountsCommand {
+    /// Set an account's plan (`free` or `paid`); audited in the account.
+    SetPlan {
+        account_id: String,
+        plan: String,
+        #[command(flatten)]
+        common: Common,
+    },
 }
 
 #[derive(Subcommand)]
@@ -231,6 +247,18 @@ async fn main() -> ExitCode {
             apply(&mut config, common);
             init_tracing(&config);
             cli::staff(&config, result).await
+        }
+        Command::Accounts {
+            command:
+                AccountsCommand::SetPlan {
+                    account_id,
+                    plan,
+                    common,
+                },
+        } => {
+            apply(&mut config, common);
+            init_tracing(&config);
+            cli::set_plan(&config, &account_id, &plan).await
         }
     };
     match result {

@@ -102,7 +102,7 @@ impl App {
     }
 
     /// A role an actor may hand out: anything but Owner, holding nothing the actor lacks.
-    async fn grantable_role(
+    pub(crate) async fn grantable_role(
         &self,
         c: &mut Conn,
         access: &Access,

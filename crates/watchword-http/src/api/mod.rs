@@ -15,6 +15,7 @@ pub mod sessions;
 pub mod signin;
 pub mod signup;
 pub mod sms;
+pub mod sso;
 
 use crate::AppState;
 use utoipa::OpenApi;
@@ -89,6 +90,18 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(keys::get_settings, keys::patch_settings))
         .routes(routes!(keys::introspect))
         .routes(routes!(keys::exposed_keys))
+        .routes(routes!(sso::list_domains, sso::add_domain))
+        .routes(routes!(sso::verify_domain))
+        .routes(routes!(sso::remove_domain))
+        .routes(routes!(sso::list_connections, sso::create_connection))
+        .routes(routes!(
+            sso::get_connection,
+            sso::update_connection,
+            sso::delete_connection
+        ))
+        .routes(routes!(sso::test_connection))
+        .routes(routes!(sso::start))
+        .routes(routes!(sso::set_plan))
         .routes(routes!(crate::ops::healthz))
         .routes(routes!(crate::ops::readyz))
 }

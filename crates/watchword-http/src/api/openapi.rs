@@ -17,6 +17,7 @@ const PUBLIC: &[(&str, &str)] = &[
     ("post", "/api/v1/password-reset"),
     ("post", "/api/v1/password-reset/confirm"),
     ("post", "/api/v1/me/email/confirm"),
+    ("post", "/api/v1/sso/start"),
     ("get", "/healthz"),
     ("get", "/readyz"),
 ];
@@ -79,6 +80,7 @@ pub fn finish(doc: &mut Value) {
         "csrf": {"type": "apiKey", "in": "header", "name": "X-CSRF-Token", "description": "With a cookie session, every change carries the session's CSRF token (`csrf_token` of login and whoami)."},
         "api_key": {"type": "http", "scheme": "bearer", "bearerFormat": "ww_…", "description": "An account's API key, within its scopes."},
         "introspection": {"type": "http", "scheme": "bearer", "description": "The operator's `introspection_secret`."},
+        "operator": {"type": "http", "scheme": "bearer", "description": "The operator's `operator_secret`."},
         "exposure_signature": {"type": "apiKey", "in": "header", "name": "X-Watchword-Signature", "description": "`sha256=<hex HMAC-SHA256 of the body>` with `exposure_report_secret`."},
     });
     let Some(paths) = doc["paths"].as_object_mut() else {
@@ -99,6 +101,8 @@ pub fn finish(doc: &mut Value) {
                 vec![]
             } else if path == "/api/v1/introspect" {
                 vec![json!({"introspection": []})]
+            } else if path.starts_with("/api/v1/operator/") {
+                vec![json!({"operator": []})]
             } else if path == "/api/v1/exposed-keys" {
                 vec![json!({"exposure_signature": []})]
             } else if path == "/api/v1/invitations/accept" {

@@ -22,13 +22,13 @@ pub async fn index(s: Option<Session>) -> Response {
 
 #[derive(Template)]
 #[template(path = "login.html")]
-struct LoginPage {
+pub(super) struct LoginPage {
     frame: Frame,
     email: String,
 }
 
 impl LoginPage {
-    fn new(email: String, notice: Option<String>, error: Option<String>) -> Self {
+    pub(super) fn new(email: String, notice: Option<String>, error: Option<String>) -> Self {
         Self {
             frame: Frame::public("Log in", notice, error),
             email,
@@ -38,7 +38,7 @@ impl LoginPage {
 
 #[derive(Template)]
 #[template(path = "login_mfa.html")]
-struct LoginMfaPage {
+pub(super) struct LoginMfaPage {
     frame: Frame,
     challenge_id: String,
     methods: Vec<&'static str>,
@@ -47,7 +47,11 @@ struct LoginMfaPage {
 }
 
 impl LoginMfaPage {
-    fn new(challenge_id: String, methods: Vec<&'static str>, error: Option<String>) -> Self {
+    pub(super) fn new(
+        challenge_id: String,
+        methods: Vec<&'static str>,
+        error: Option<String>,
+    ) -> Self {
         Self {
             frame: Frame::public("Two-step verification", None, error),
             challenge_id,

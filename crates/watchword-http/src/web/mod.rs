@@ -17,6 +17,8 @@ mod roles;
 mod security;
 mod sessions;
 mod signup;
+mod sso;
+mod sso_settings;
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -57,6 +59,26 @@ pub fn router() -> Router<AppState> {
             "/accounts/{account_id}/settings/security/mfa",
             post(security::save_mfa),
         )
+        .route(
+            "/accounts/{account_id}/settings/sso",
+            get(sso_settings::page),
+        )
+        .route(
+            "/accounts/{account_id}/settings/sso/domains",
+            post(sso_settings::add_domain),
+        )
+        .route(
+            "/accounts/{account_id}/settings/sso/domains/{domain_id}/verify",
+            post(sso_settings::verify_domain),
+        )
+        .route(
+            "/accounts/{account_id}/settings/sso/connections",
+            post(sso_settings::add_connection),
+        )
+        .route(
+            "/accounts/{account_id}/settings/sso/connections/{connection_id}/{op}",
+            post(sso_settings::connection_op),
+        )
         .route("/login", get(login::login_form).post(login::login))
         .route("/login/mfa", post(login::login_mfa))
         .route("/password-reset", get(reset::form).post(reset::request))
@@ -71,6 +93,8 @@ pub fn router() -> Router<AppState> {
             get(signup::signup_confirm_form).post(signup::signup_confirm),
         )
         .route("/logout", post(login::logout))
+        .route("/sso/start", post(sso::start))
+        .route("/sso/oidc/callback", get(sso::callback))
         .route(
             "/invitations/accept",
             get(invitations::accept_form).post(invitations::accept),
@@ -282,6 +306,9 @@ pub fn notice(key: Option<&str>) -> Option<String> {
             "accepted" => "Invitation accepted. Log in with your password.",
             "key_revoked" => "API key revoked. It stopped working at once.",
             "reviewed" => "Access review recorded.",
+            "sso_domain" => "Domain added: publish its TXT record, then verify it.",
+            "sso_verified" => "Domain verified.",
+            "sso_connection" => "Single sign-on connection saved.",
             "contact" => {
                 "Security Contact changed. The previous and the new contact were notified by email."
             }

@@ -21,3 +21,4 @@ mod operator_cli;
 mod passkeys;
 mod scan;
 mod sms;
+mod sso;

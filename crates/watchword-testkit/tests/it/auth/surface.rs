@@ -237,6 +237,10 @@ both_backends!(
             "/me/security".into(),
             "/me/sessions/revoke-others".into(),
             format!("/me/sessions/{s}/revoke"),
+            format!("/accounts/{a}/settings/sso/domains"),
+            format!("/accounts/{a}/settings/sso/domains/dom_x/verify"),
+            format!("/accounts/{a}/settings/sso/connections"),
+            format!("/accounts/{a}/settings/sso/connections/sso_x/enable"),
         ];
         let audit = format!("/api/v1/accounts/{a}/audit-events?limit=1000");
         let before = app.get(&audit, &ada.token).await.1["events"].to_string();

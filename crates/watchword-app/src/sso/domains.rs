@@ -1,0 +1,231 @@
+//! Verified domains: an account claims an email domain and proves it holds it with a DNS TXT
+//! record `watchword-verification=<token>` at the domain. A domain is verified by one account
+//! only; only people whose email is in a verified domain are routed to, or provisioned by, that
+//! account's identity provider.
+
+use super::SsoAdmin;
+use crate::events::{self, EventExt};
+use crate::{Actor, App, AppError};
+use hickory_resolver::Resolver;
+use hickory_resolver::config::{NameServerConfig, ResolverConfig, ResolverOpts};
+use hickory_resolver::name_server::TokioConnectionProvider;
+use hickory_resolver::proto::xfer::Protocol;
+use std::time::Duration;
+use watchword_domain::audit::AuditAction;
+use watchword_domain::sso::{TXT_PREFIX, parse_domain, txt_record};
+use watchword_domain::token::random_token;
+use watchword_domain::*;
+use watchword_store::audit;
+use watchword_store::sso::{self as store, DomainRow};
+
+/// Domains one account may claim.
+pub const MAX_DOMAINS: usize = 20;
+
+/// A claimed domain with the record that proves it.
+#[derive(Debug, Clone)]
+pub struct DomainView {
+    pub id: String,
+    pub domain: String,
+    /// The TXT record to publish at `domain`.
+    pub txt_value: String,
+    pub verified_at: Option<Millis>,
+    pub created_at: Millis,
+}
+
+impl From<&DomainRow> for DomainView {
+    fn from(d: &DomainRow) -> Self {
+        Self {
+            id: d.id.clone(),
+            domain: d.domain.clone(),
+            txt_value: txt_record(&d.token),
+            verified_at: d.verified_at,
+            created_at: d.created_at,
+        }
+    }
+}
+
+impl App {
+    #[tracing::instrument(skip_all, fields(account = %account, person = %actor.person))]
+    pub async fn sso_domains(
+        &self,
+        actor: &Actor,
+        account: AccountId,
+    ) -> Result<Vec<DomainView>, AppError> {
+        let mut c = self.store().read().await?;
+        self.sso_admin(&mut c, actor, account, SsoAdmin::Read)
+            .await?;
+        let rows = store::domains(&mut c, account).await?;
+        Ok(rows.iter().map(DomainView::from).collect())
+    }
+
+    /// Claims a domain; it routes nobody until verified.
+    #[tracing::instrument(skip_all, fields(account = %account, person = %actor.person))]
+    pub async fn add_sso_domain(
+        &self,
+        actor: &Actor,
+        account: AccountId,
+        domain: &str,
+    ) -> Result<DomainView, AppError> {
+        let now = self.now();
+        let mut tx = self.store().begin().await?;
+        self.sso_admin(&mut tx, actor, account, SsoAdmin::Change)
+            .await?;
+        let domain = parse_domain(domain)?;
+        if store::domains(&mut tx, account).await?.len() >= MAX_DOMAINS {
+            return Err(DomainError::conflict(
+                "too_many_domains",
+                format!("an account claims at most {MAX_DOMAINS} domains"),
+            )
+            .into());
+        }
+        let row = DomainRow {
+            id: format!("dom_{}", uuid::Uuid::now_v7().simple()),
+            account_id: account.to_string(),
+            domain,
+            token: random_token(),
+            created_at: now,
+            verified_at: None,
+        };
+        store::insert_domain(&mut tx, &row).await.map_err(|e| {
+            if e.is_unique() {
+                DomainError::conflict("domain_exists", "the account claimed this domain already")
+                    .into()
+            } else {
+                AppError::from(e)
+            }
+        })?;
+        let event = events::by_actor(actor, account, AuditAction::SsoDomainAdded)
+            .target("sso_domain", &row.id)
+            .details(serde_json::json!({ "domain": row.domain }));
+        audit::append(&mut tx, &event, now).await?;
+        tx.commit().await?;
+        Ok(DomainView::from(&row))
+    }
+
+    /// Looks the TXT record up now; verified when it holds the claim's token. A domain another
+    /// account verified first is refused (`domain_taken`).
+    #[tracing::instrument(skip_all, fields(account = %account, person = %actor.person))]
+    pub async fn verify_sso_domain(
+        &self,
+        actor: &Actor,
+        account: AccountId,
+        id: &str,
+    ) -> Result<DomainView, AppError> {
+        let row = {
+            let mut c = self.store().read().await?;
+            self.sso_admin(&mut c, actor, account, SsoAdmin::Change)
+                .await?;
+            store::domain(&mut c, account, id)
+                .await?
+                .ok_or(AppError::NotFound)?
+        };
+        if row.verified_at.is_some() {
+            return Ok(DomainView::from(&row));
+        }
+        let expected = txt_record(&row.token);
+        let found = self.txt_records(&row.domain).await;
+        if !found.iter().any(|t| t.trim() == expected) {
+            let seen = found.iter().filter(|t| t.starts_with(TXT_PREFIX)).count();
+            return Err(DomainError::field(
+                "verification_failed",
+                "domain",
+                format!(
+                    "no TXT record \"{expected}\" at {} ({seen} other watchword records found); DNS changes can take a while to show",
+                    row.domain
+                ),
+            )
+            .into());
+        }
+        let now = self.now();
+        let mut tx = self.store().begin().await?;
+        let access = self
+            .sso_admin(&mut tx, actor, account, SsoAdmin::Change)
+            .await?;
+        match store::mark_verified(&mut tx, &row.id, now).await {
+            Ok(_) => {}
+            Err(e) if e.is_unique() => {
+                return Err(DomainError::conflict(
+                    "domain_taken",
+                    "another account has verified this domain",
+                )
+                .into());
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let event = events::by_actor(actor, account, AuditAction::SsoDomainVerified)
+            .target("sso_domain", &row.id)
+            .details(serde_json::json!({ "domain": row.domain }));
+        audit::append(&mut tx, &event, now).await?;
+        let what = format!("The domain {} was verified for single sign-on", row.domain);
+        self.alert_contact(&mut tx, &access.account, actor, &what, now)
+            .await?;
+        let row = store::domain(&mut tx, account, id)
+            .await?
+            .ok_or(AppError::NotFound)?;
+        tx.commit().await?;
+        self.committed();
+        Ok(DomainView::from(&row))
+    }
+
+    #[tracing::instrument(skip_all, fields(account = %account, person = %actor.person))]
+    pub async fn remove_sso_domain(
+        &self,
+        actor: &Actor,
+        account: AccountId,
+        id: &str,
+    ) -> Result<(), AppError> {
+        let now = self.now();
+        let mut tx = self.store().begin().await?;
+        self.sso_admin(&mut tx, actor, account, SsoAdmin::Change)
+            .await?;
+        let row = store::domain(&mut tx, account, id)
+            .await?
+            .ok_or(AppError::NotFound)?;
+        store::delete_domain(&mut tx, account, id).await?;
+        let event = events::by_actor(actor, account, AuditAction::SsoDomainRemoved)
+            .target("sso_domain", id)
+            .details(serde_json::json!({ "domain": row.domain }));
+        audit::append(&mut tx, &event, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The TXT strings at `domain`, through the configured resolver (`dns_resolver`) or the
+    /// system's; none when the lookup fails. Nothing is cached: a record just published counts.
+    async fn txt_records(&self, domain: &str) -> Vec<String> {
+        let mut opts = ResolverOpts::default();
+        opts.cache_size = 0;
+        opts.timeout = Duration::from_secs(5);
+        opts.attempts = 2;
+        let builder = match self.settings().dns_resolver {
+            Some(addr) => {
+                let mut config = ResolverConfig::new();
+                config.add_name_server(NameServerConfig::new(addr, Protocol::Udp));
+                Resolver::builder_with_config(config, TokioConnectionProvider::default())
+            }
+            None => match Resolver::builder_tokio() {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::warn!(error = %e, "the system's DNS configuration could not be read");
+                    return Vec::new();
+                }
+            },
+        };
+        let resolver = builder.with_options(opts).build();
+        match resolver.txt_lookup(format!("{domain}.")).await {
+            Ok(lookup) => lookup
+                .iter()
+                .map(|txt| {
+                    txt.txt_data()
+                        .iter()
+                        .map(|part| String::from_utf8_lossy(part).into_owned())
+                        .collect::<String>()
+                })
+                .collect(),
+            Err(e) => {
+                tracing::info!(domain, error = %e, "TXT lookup found nothing");
+                Vec::new()
+            }
+        }
+    }
+}

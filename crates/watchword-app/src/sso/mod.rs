@@ -1,0 +1,88 @@
+//! Single sign-on through each account's own identity provider (paid plans): verified domains
+//! (`domains`), connections (`connections`), the OIDC relying party (`oidc`) and signing in
+//! (`signin`), which ends in the one session gate like every other way in.
+
+mod connections;
+mod domains;
+pub mod oidc;
+mod signin;
+
+pub use connections::{ConnectionChange, ConnectionView};
+pub use domains::DomainView;
+pub use signin::{SsoFinish, SsoStart};
+
+use crate::events::{self, EventExt};
+use crate::members::Access;
+use crate::{Actor, App, AppError};
+use watchword_domain::audit::AuditAction;
+use watchword_domain::*;
+use watchword_store::{Conn, accounts, audit};
+
+/// What the actor is about to do with the account's SSO.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SsoAdmin {
+    Read,
+    /// A change also needs a recent sign-in.
+    Change,
+}
+
+impl App {
+    /// SSO is managed by members holding `account_settings:edit` (a change with a recent
+    /// sign-in), on paid plans only (`403 plan_required`).
+    pub(crate) async fn sso_admin(
+        &self,
+        c: &mut Conn,
+        actor: &Actor,
+        account: AccountId,
+        what: SsoAdmin,
+    ) -> Result<Access, AppError> {
+        let access = self.access(c, actor, account).await?;
+        access.require(Permission::AccountSettingsEdit)?;
+        if access.account.plan != Plan::Paid {
+            return Err(DomainError::forbidden(
+                "plan_required",
+                "single sign-on comes with the paid plan",
+            )
+            .into());
+        }
+        if what == SsoAdmin::Change {
+            self.require_recent_auth(actor, "change single sign-on")?;
+        }
+        Ok(access)
+    }
+
+    /// The operator's billing sets an account's plan (CLI or the operator API); audited in the
+    /// account. Returns whether it changed.
+    #[tracing::instrument(skip_all, fields(account = %account))]
+    pub async fn set_plan(
+        &self,
+        account: AccountId,
+        plan: Plan,
+        by: &str,
+    ) -> Result<bool, AppError> {
+        let now = self.now();
+        let mut tx = self.store().begin().await?;
+        let a = accounts::get(&mut tx, account)
+            .await?
+            .ok_or(AppError::NotFound)?;
+        if a.plan == plan {
+            return Ok(false);
+        }
+        accounts::set_plan(&mut tx, account, plan).await?;
+        let event = events::system(Some(account), AuditAction::AccountPlanChanged)
+            .target("account", account)
+            .details(serde_json::json!({ "from": a.plan.as_str(), "to": plan.as_str(), "by": by }));
+        audit::append(&mut tx, &event, now).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Checks the operator's credential (`operator_secret`), in constant time.
+    pub fn check_operator(&self, credential: Option<&str>) -> Result<(), AppError> {
+        use watchword_domain::token::{constant_time_eq, hash_token};
+        match (&self.settings().operator_secret, credential) {
+            (Some(e), Some(c)) if constant_time_eq(&hash_token(&e.0), &hash_token(c)) => Ok(()),
+            _ => Err(AppError::Unauthenticated),
+        }
+    }
+}

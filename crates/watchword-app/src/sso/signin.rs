@@ -1,0 +1,476 @@
+//! Signing in through an account's identity provider (SP-initiated OIDC).
+//!
+//! `start_sso` routes an email by its domain alone: to the IdP of the account that verified the
+//! domain when it has an enabled connection, else nowhere — the same answer whether or not the
+//! person exists. `finish_oidc` spends the request (once, before anything else), exchanges the
+//! code and verifies the ID token, then maps the identity to a person: by (connection, subject)
+//! after the first sign-in, by email only at the first one and only for an email in one of the
+//! account's verified domains. A person deactivated in the account stays out whatever the IdP
+//! says. The session opens at the one gate; every refusal is audited as `sso.login_failed`.
+
+use super::oidc::{Failure, IdClaims, Settings};
+use crate::events::{self, EventExt};
+use crate::gate::{AfterPassword, IdpAsserted, SignInProof};
+use crate::limits::SSO_STARTS_PER_IP;
+use crate::sessions::{IssuedSession, SessionMode};
+use crate::{Actor, App, AppError, Meta};
+use watchword_domain::audit::AuditAction;
+use watchword_domain::sso::{REQUEST_TTL_SECS, amr_is_mfa, email_domain};
+use watchword_domain::text::EmailAddress;
+use watchword_domain::token::hash_token;
+use watchword_domain::*;
+use watchword_store::sso::{self as store, ConnectionRow, NewRequest};
+use watchword_store::{Conn, accounts, audit, members, persons};
+
+/// A person without a password of their own (provisioned by an IdP): no password matches it.
+const NO_PASSWORD: &str = "!sso";
+
+/// Where to send the browser, and the `state` the browser keeps (a cookie) to prove at the
+/// callback that it started this sign-in.
+#[derive(Debug, Clone)]
+pub struct SsoStart {
+    pub redirect_url: String,
+    pub state: String,
+}
+
+/// How a sign-in through an IdP ended.
+#[derive(Debug)]
+pub enum SsoFinish {
+    Session(IssuedSession),
+    /// The person's own second factor is due (the provider's MFA is not trusted or not done).
+    SecondFactor {
+        challenge_id: String,
+        methods: Vec<&'static str>,
+    },
+    /// A test sign-in of a connection: what came back and the first problem found.
+    Test {
+        claims: serde_json::Value,
+        problem: Option<String>,
+    },
+}
+
+impl App {
+    /// The IdP sign-in for `email`, when its domain is verified by an account (on a paid plan)
+    /// with an enabled connection; None otherwise.
+    pub async fn start_sso(
+        &self,
+        email: &str,
+        mode: SessionMode,
+        meta: &Meta,
+    ) -> Result<Option<SsoStart>, AppError> {
+        let email = EmailAddress::parse(email)?;
+        self.take_slot(
+            &[(SSO_STARTS_PER_IP, &meta.ip)],
+            crate::limits::too_many_mails,
+        )
+        .await?;
+        let conn = {
+            let mut c = self.store().read().await?;
+            self.route(&mut c, email_domain(email.as_str())).await?
+        };
+        match conn {
+            Some(conn) => self.begin(&conn, mode, false).await.map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Starts a test sign-in of a connection (enabled or not) for its administrators.
+    #[tracing::instrument(skip_all, fields(account = %account, person = %actor.person))]
+    pub async fn test_sso_connection(
+        &self,
+        actor: &Actor,
+        account: AccountId,
+        id: &str,
+    ) -> Result<SsoStart, AppError> {
+        let conn = {
+            let mut c = self.store().read().await?;
+            self.sso_admin(&mut c, actor, account, super::SsoAdmin::Change)
+                .await?;
+            store::connection(&mut c, id)
+                .await?
+                .filter(|r| r.account_id == account.to_string())
+                .ok_or(AppError::NotFound)?
+        };
+        self.begin(&conn, SessionMode::Cookie, true).await
+    }
+
+    /// The enabled connection serving `domain`, if an account on a paid plan verified it.
+    async fn route(&self, c: &mut Conn, domain: &str) -> Result<Option<ConnectionRow>, AppError> {
+        let Some(d) = store::verified_domain(&mut *c, domain).await? else {
+            return Ok(None);
+        };
+        let Some(account) = AccountId::parse(&d.account_id) else {
+            return Ok(None);
+        };
+        let paid = accounts::get(&mut *c, account)
+            .await?
+            .is_some_and(|a| a.plan == Plan::Paid);
+        let conns = store::connections(&mut *c, account).await?;
+        Ok(conns
+            .into_iter()
+            .find(|x| paid && x.enabled && x.kind == "oidc"))
+    }
+
+    fn oidc_settings<'a>(
+        &self,
+        conn: &'a ConnectionRow,
+        redirect: &'a str,
+    ) -> Result<Settings<'a>, AppError> {
+        Ok(Settings {
+            issuer: conn.issuer.as_deref().unwrap_or_default(),
+            client_id: conn.client_id.as_deref().unwrap_or_default(),
+            client_secret: self.client_secret(conn)?,
+            scopes: &conn.scopes,
+            redirect_uri: redirect,
+        })
+    }
+
+    async fn begin(
+        &self,
+        conn: &ConnectionRow,
+        mode: SessionMode,
+        test: bool,
+    ) -> Result<SsoStart, AppError> {
+        let redirect = self.sso_redirect_uri();
+        let settings = self.oidc_settings(conn, &redirect)?;
+        let auth = self.oidc().authorize(&settings).await.map_err(|f| {
+            DomainError::conflict(
+                "idp_unavailable",
+                format!("the identity provider: {}", f.message),
+            )
+        })?;
+        let now = self.now();
+        let mut tx = self.store().begin().await?;
+        let request = NewRequest {
+            state_hash: &hash_token(&auth.state),
+            connection: &conn.id,
+            verifier: &auth.verifier,
+            nonce: &auth.nonce,
+            mode: mode.as_str(),
+            test,
+            expires_at: now.plus_secs(REQUEST_TTL_SECS),
+        };
+        store::insert_request(&mut tx, &request, now).await?;
+        tx.commit().await?;
+        Ok(SsoStart {
+            redirect_url: auth.url,
+            state: auth.state,
+        })
+    }
+
+    /// The provider's answer at the redirect URI: `state`, and `code` or the IdP's `error`.
+    /// `browser_state` is what the browser kept at the start: a sign-in (not a test) finishes
+    /// only in the browser that started it, so nobody can sign a victim into their own identity.
+    pub async fn finish_oidc(
+        &self,
+        state: &str,
+        browser_state: Option<&str>,
+        code: Option<&str>,
+        idp_error: Option<&str>,
+        meta: &Meta,
+    ) -> Result<SsoFinish, AppError> {
+        let now = self.now();
+        let mut tx = self.store().begin().await?;
+        let request = store::take_request(&mut tx, &hash_token(state), now).await?;
+        tx.commit().await?;
+        let Some(request) = request else {
+            return Err(DomainError::field(
+                "invalid_state",
+                "state",
+                "this sign-in expired or was used already; start again",
+            )
+            .into());
+        };
+        let mut c = self.store().read().await?;
+        let conn = store::connection(&mut c, &request.connection_id)
+            .await?
+            .ok_or(AppError::NotFound)?;
+        drop(c);
+        let fail = |f: Failure| (conn.clone(), f);
+        let same_browser = browser_state.is_some_and(|b| {
+            watchword_domain::token::constant_time_eq(&hash_token(b), &hash_token(state))
+        });
+        let outcome: Result<IdClaims, (ConnectionRow, Failure)> = async {
+            if !request.test && !same_browser {
+                return Err(fail(Failure::new(
+                    "state_mismatch",
+                    "this sign-in was started in another browser; start again here",
+                )));
+            }
+            if let Some(e) = idp_error {
+                let e: String = e.chars().filter(|c| !c.is_control()).take(100).collect();
+                return Err(fail(Failure::new(
+                    "idp_error",
+                    format!("the provider answered {e}"),
+                )));
+            }
+            let code =
+                code.ok_or_else(|| fail(Failure::new("missing_code", "no code came back")))?;
+            if !request.test && !conn.enabled {
+                return Err(fail(Failure::new(
+                    "connection_disabled",
+                    "the connection is disabled",
+                )));
+            }
+            let redirect = self.sso_redirect_uri();
+            let settings = self
+                .oidc_settings(&conn, &redirect)
+                .map_err(|e| fail(Failure::new("configuration", e.to_string())))?;
+            let now_secs = now.0 / 1000;
+            self.oidc()
+                .finish(&settings, code, &request.verifier, &request.nonce, now_secs)
+                .await
+                .map_err(fail)
+        }
+        .await;
+        let claims = match outcome {
+            Ok(c) => c,
+            Err((conn, f)) if request.test => {
+                let _ = conn;
+                return Ok(SsoFinish::Test {
+                    claims: serde_json::Value::Null,
+                    problem: Some(format!("{}: {}", f.reason, f.message)),
+                });
+            }
+            Err((conn, f)) => return Err(self.sso_failed(&conn, None, f, meta).await),
+        };
+        if request.test {
+            let mut c = self.store().read().await?;
+            let problem = self
+                .verified_email(&mut c, &conn, &claims)
+                .await?
+                .err()
+                .map(|f| format!("{}: {}", f.reason, f.message));
+            return Ok(SsoFinish::Test {
+                claims: claims.all,
+                problem,
+            });
+        }
+        let mode = SessionMode::parse(&request.mode);
+        match self.sso_sign_in(&conn, &claims, mode, meta, now).await? {
+            Ok(done) => Ok(done),
+            Err(f) => Err(self.sso_failed(&conn, Some(&claims.subject), f, meta).await),
+        }
+    }
+
+    /// The claims' email when it is in one of the connection's account's verified domains and
+    /// the provider did not say it is unverified.
+    async fn verified_email(
+        &self,
+        c: &mut Conn,
+        conn: &ConnectionRow,
+        claims: &IdClaims,
+    ) -> Result<Result<EmailAddress, Failure>, AppError> {
+        let Some(email) = claims
+            .email
+            .as_deref()
+            .and_then(|e| EmailAddress::parse(e).ok())
+        else {
+            return Ok(Err(Failure::new(
+                "missing_email",
+                "the provider sent no usable email claim (ask for the email scope)",
+            )));
+        };
+        if claims.email_verified == Some(false) {
+            return Ok(Err(Failure::new(
+                "email_not_verified",
+                "the provider says the email is not verified",
+            )));
+        }
+        let ours = store::verified_domain(c, email_domain(email.as_str()))
+            .await?
+            .is_some_and(|d| d.account_id == conn.account_id);
+        if !ours {
+            return Ok(Err(Failure::new(
+                "unverified_domain",
+                format!(
+                    "{} is not in a domain this account verified",
+                    email.as_str()
+                ),
+            )));
+        }
+        Ok(Ok(email))
+    }
+
+    /// Maps the identity to a person and member (linking or provisioning them), then opens the
+    /// session at the gate, all in one transaction. A refusal comes back as a `Failure`.
+    async fn sso_sign_in(
+        &self,
+        conn: &ConnectionRow,
+        claims: &IdClaims,
+        mode: SessionMode,
+        meta: &Meta,
+        now: Millis,
+    ) -> Result<Result<SsoFinish, Failure>, AppError> {
+        let account = AccountId::parse(&conn.account_id)
+            .ok_or_else(|| AppError::internal("connection with a bad account id"))?;
+        let mut tx = self.store().begin().await?;
+        let email = match self.verified_email(&mut tx, conn, claims).await? {
+            Ok(e) => e,
+            Err(f) => return Ok(Err(f)),
+        };
+        let linked = store::identity(&mut tx, &conn.id, &claims.subject).await?;
+        let person = match linked {
+            Some(p) => p,
+            None => {
+                let existing = persons::by_email(&mut tx, email.as_str()).await?;
+                let p = match existing {
+                    Some(p) => p.id,
+                    None if conn.jit => {
+                        let name = claims
+                            .name
+                            .as_deref()
+                            .and_then(|n| text::PersonName::parse(n).ok())
+                            .map(|n| n.as_str().to_owned())
+                            .unwrap_or_else(|| email.local_part().to_owned());
+                        let id = PersonId::new();
+                        persons::insert(&mut tx, id, email.as_str(), &name, NO_PASSWORD, now)
+                            .await?;
+                        id
+                    }
+                    None => {
+                        return Ok(Err(Failure::new(
+                            "not_provisioned",
+                            "no login for this email and the connection does not provision people",
+                        )));
+                    }
+                };
+                store::link_identity(&mut tx, &conn.id, &claims.subject, p, now).await?;
+                p
+            }
+        };
+        let member = members::of_person(&mut tx, account, person).await?;
+        let member = match member {
+            Some(m) => Some(m),
+            None => members::by_email(&mut tx, account, email.as_str()).await?,
+        };
+        match member {
+            Some(m) if m.status == MembershipStatus::Deactivated => {
+                return Ok(Err(Failure::new(
+                    "member_deactivated",
+                    "this member is deactivated in the account",
+                )));
+            }
+            Some(m) if m.status == MembershipStatus::Invited => {
+                members::activate_for(&mut tx, account, m.id, person, now).await?;
+                let event = events::by_person(
+                    person,
+                    email.as_str(),
+                    meta,
+                    Some(account),
+                    AuditAction::InvitationAccepted,
+                )
+                .target("membership", m.id)
+                .details(serde_json::json!({ "email": email.as_str(), "sso_connection": conn.id }));
+                audit::append(&mut tx, &event, now).await?;
+            }
+            Some(_) => {}
+            None if conn.jit => {
+                let role = self
+                    .resolve_role(&mut tx, account, &conn.default_role)
+                    .await?;
+                let id = MembershipId::new();
+                let m = members::NewMembership {
+                    id,
+                    account,
+                    person: Some(person),
+                    email: email.as_str(),
+                    role: role.role,
+                    status: MembershipStatus::Active,
+                    invited_by: None,
+                };
+                members::insert(&mut tx, m, now).await?;
+                let event = events::system(Some(account), AuditAction::SsoMemberProvisioned)
+                    .target("membership", id)
+                    .details(serde_json::json!({
+                        "email": email.as_str(), "role": role.name, "sso_connection": conn.id,
+                    }));
+                audit::append(&mut tx, &event, now).await?;
+            }
+            None => {
+                return Ok(Err(Failure::new(
+                    "not_a_member",
+                    "this person is not a member and the connection does not provision members",
+                )));
+            }
+        }
+        let asserted = IdpAsserted {
+            person,
+            mfa: conn.trust_idp_mfa && amr_is_mfa(&claims.amr),
+        };
+        store::touch_identity(&mut tx, &conn.id, &claims.subject, now).await?;
+        let event = events::by_person(
+            person,
+            email.as_str(),
+            meta,
+            Some(account),
+            AuditAction::SsoLogin,
+        )
+        .target("sso_connection", &conn.id)
+        .details(serde_json::json!({
+            "subject": claims.subject, "amr": claims.amr, "idp_mfa": asserted.mfa,
+        }));
+        audit::append(&mut tx, &event, now).await?;
+        let finish = match self.after_sso(&mut tx, asserted, mode, now).await? {
+            AfterPassword::Proven(proof) => {
+                let session = self
+                    .open_sso_session(&mut tx, proof, conn, mode, meta, now)
+                    .await?;
+                SsoFinish::Session(session)
+            }
+            AfterPassword::SecondFactor {
+                challenge_id,
+                methods,
+            } => SsoFinish::SecondFactor {
+                challenge_id,
+                methods,
+            },
+        };
+        tx.commit().await?;
+        self.committed();
+        Ok(Ok(finish))
+    }
+
+    async fn open_sso_session(
+        &self,
+        c: &mut Conn,
+        proof: SignInProof,
+        conn: &ConnectionRow,
+        mode: SessionMode,
+        meta: &Meta,
+        now: Millis,
+    ) -> Result<IssuedSession, AppError> {
+        let session = self.open_session(&mut *c, proof, mode, meta, now).await?;
+        store::mark_session(c, session.session, &conn.id).await?;
+        Ok(session)
+    }
+
+    /// Records a refused SSO sign-in in the connection's account (its own transaction) and
+    /// returns the error to show: the reason is the code.
+    async fn sso_failed(
+        &self,
+        conn: &ConnectionRow,
+        subject: Option<&str>,
+        f: Failure,
+        meta: &Meta,
+    ) -> AppError {
+        tracing::info!(connection = %conn.id, reason = f.reason, message = %f.message, "SSO sign-in refused");
+        let write = async {
+            let account = AccountId::parse(&conn.account_id)
+                .ok_or_else(|| AppError::internal("connection with a bad account id"))?;
+            let mut tx = self.store().begin().await?;
+            let mut event = events::system(Some(account), AuditAction::SsoLoginFailed)
+                .target("sso_connection", &conn.id)
+                .details(serde_json::json!({ "reason": f.reason, "subject": subject }));
+            event.ip = Some(meta.ip.clone());
+            event.user_agent = Some(meta.user_agent.clone());
+            audit::append(&mut tx, &event, self.now()).await?;
+            tx.commit().await?;
+            Ok::<(), AppError>(())
+        };
+        if let Err(e) = write.await {
+            return e;
+        }
+        DomainError::forbidden(f.reason, f.message).into()
+    }
+}

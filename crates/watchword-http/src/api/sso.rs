@@ -1,0 +1,388 @@
+//! Single sign-on: an account's verified domains and connections (members holding
+//! `account_settings:edit`, paid plans), where an email signs in, and the operator's plan switch.
+
+use super::dto::time;
+use crate::AppState;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::{ApiSession, ClientMeta, Json, Path, sso_state_cookie};
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+use watchword_app::sessions::SessionMode;
+use watchword_app::sso::{ConnectionChange, ConnectionView, DomainView};
+use watchword_domain::{AccountId, Plan};
+
+#[derive(Serialize, ToSchema)]
+pub struct SsoDomainDto {
+    pub id: String,
+    pub domain: String,
+    /// Publish this TXT record at `domain`, then verify.
+    pub txt_record: String,
+    pub verified: bool,
+    pub verified_at: Option<String>,
+    pub created_at: String,
+}
+
+impl From<&DomainView> for SsoDomainDto {
+    fn from(d: &DomainView) -> Self {
+        Self {
+            id: d.id.clone(),
+            domain: d.domain.clone(),
+            txt_record: d.txt_value.clone(),
+            verified: d.verified_at.is_some(),
+            verified_at: d.verified_at.map(time),
+            created_at: time(d.created_at),
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddDomainRequest {
+    pub domain: String,
+}
+
+/// The account's claimed domains, verified or not.
+#[utoipa::path(get, path = "/api/v1/accounts/{account_id}/sso/domains", operation_id = "list_sso_domains", tag = "sso",
+    params(("account_id" = Uuid, Path)), responses((status = 200, body = Vec<SsoDomainDto>), (status = 403, body = ErrorBody, description = "plan_required")))]
+pub async fn list_domains(
+    State(state): State<AppState>,
+    ApiSession(s): ApiSession,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<Vec<SsoDomainDto>>> {
+    let rows = state.app.sso_domains(&s.actor, AccountId(id)).await?;
+    Ok(Json(rows.iter().map(SsoDomainDto::from).collect()))
+}
+
+/// Claim a domain; publish the returned TXT record, then verify it.
+#[utoipa::path(post, path = "/api/v1/accounts/{account_id}/sso/domains", operation_id = "add_sso_domain", tag = "sso",
+    params(("account_id" = Uuid, Path)), request_body = AddDomainRequest,
+    responses((status = 201, body = SsoDomainDto), (status = "4XX", body = ErrorBody)))]
+pub async fn add_domain(
+    State(state): State<AppState>,
+    ApiSession(s): ApiSession,
+    Path(id): Path<Uuid>,
+    Json(req): Json<AddDomainRequest>,
+) -> ApiResult<(StatusCode, Json<SsoDomainDto>)> {
+    let d = state
+        .app
+        .add_sso_domain(&s.actor, AccountId(id), &req.domain)
+        .await?;
+    Ok((StatusCode::CREATED, Json((&d).into())))
+}
+
+/// Look the TXT record up now: `422 verification_failed` when it is not there,
+/// `409 domain_taken` when another account verified the domain first.
+#[utoipa::path(post, path = "/api/v1/accounts/{account_id}/sso/domains/{domain_id}/verify", operation_id = "verify_sso_domain", tag = "sso",
+    params(("account_id" = Uuid, Path), ("domain_id" = String, Path)),
+    responses((status = 200, body = SsoDomainDto), (status = "4XX", body = ErrorBody)))]
+pub async fn verify_domain(
+    State(state): State<AppState>,
+    ApiSession(s): ApiSession,
+    Path((id, domain)): Path<(Uuid, String)>,
+) -> ApiResult<Json<SsoDomainDto>> {
+    let d = state
+        .app
+        .verify_sso_domain(&s.actor, AccountId(id), &domain)
+        .await?;
+    Ok(Json((&d).into()))
+}
+
+/// Give a domain up.
+#[utoipa::path(delete, path = "/api/v1/accounts/{account_id}/sso/domains/{domain_id}", operation_id = "remove_sso_domain", tag = "sso",
+    params(("account_id" = Uuid, Path), ("domain_id" = String, Path)),
+    responses((status = 204), (status = "4XX", body = ErrorBody)))]
+pub async fn remove_domain(
+    State(state): State<AppState>,
+    ApiSession(s): ApiSession,
+    Path((id, domain)): Path<(Uuid, String)>,
+) -> ApiResult<StatusCode> {
+    state
+        .app
+        .remove_sso_domain(&s.actor, AccountId(id), &domain)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SsoConnectionDto {
+    pub id: String,
+    /// `oidc` (SAML is not available yet).
+    pub kind: &'static str,
+    pub name: String,
+    pub enabled: bool,
+    pub issuer: Option<String>,
+    pub client_id: Option<String>,
+    /// The client secret is stored sealed and never shown.
+    pub has_client_secret: bool,
+    pub scopes: String,
+    pub groups_claim: Option<String>,
+    /// Role of people provisioned at their first sign-in.
+    pub default_role: String,
+    /// Just-in-time provisioning of people with emails in the verified domains.
+    pub jit: bool,
+    /// Accept the provider's MFA (`amr`) instead of asking for watchword's own second factor.
+    pub trust_idp_mfa: bool,
+    /// Register this redirect URI at the provider.
+    pub redirect_uri: String,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<&ConnectionView> for SsoConnectionDto {
+    fn from(c: &ConnectionView) -> Self {
+        Self {
+            id: c.id.clone(),
+            kind: c.kind,
+            name: c.name.clone(),
+            enabled: c.enabled,
+            issuer: c.issuer.clone(),
+            client_id: c.client_id.clone(),
+            has_client_secret: c.has_client_secret,
+            scopes: c.scopes.clone(),
+            groups_claim: c.groups_claim.clone(),
+            default_role: c.default_role.clone(),
+            jit: c.jit,
+            trust_idp_mfa: c.trust_idp_mfa,
+            redirect_uri: c.redirect_uri.clone(),
+            created_at: time(c.created_at),
+            updated_at: time(c.updated_at),
+        }
+    }
+}
+
+/// A new connection, or the fields a change sets.
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectionRequest {
+    /// `oidc`; fixed once created.
+    pub kind: Option<String>,
+    pub name: Option<String>,
+    pub enabled: Option<bool>,
+    /// The provider's issuer URL (`https`, or `http` on a loopback address); its
+    /// `/.well-known/openid-configuration` is read to check it.
+    pub issuer: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    /// Space-separated; must include `openid`. Default `openid email profile`.
+    pub scopes: Option<String>,
+    pub groups_claim: Option<String>,
+    pub default_role: Option<String>,
+    pub jit: Option<bool>,
+    pub trust_idp_mfa: Option<bool>,
+}
+
+impl From<ConnectionRequest> for ConnectionChange {
+    fn from(r: ConnectionRequest) -> Self {
+        Self {
+            kind: r.kind,
+            name: r.name,
+            enabled: r.enabled,
+            issuer: r.issuer,
+            client_id: r.client_id,
+            client_secret: r.client_secret,
+            scopes: r.scopes,
+            groups_claim: r.groups_claim,
+            default_role: r.default_role,
+            jit: r.jit,
+            trust_idp_mfa: r.trust_idp_mfa,
+        }
+    }
+}
+
+/// The account's connections.
+#[utoipa::path(get, path = "/api/v1/accounts/{account_id}/sso/connections", operation_id = "list_sso_connections", tag = "sso",
+    params(("account_id" = Uuid, Path)), responses((status = 200, body = Vec<SsoConnectionDto>), (status = 403, body = ErrorBody, description = "plan_required")))]
+pub async fn list_connections(
+    State(state): State<AppState>,
+    ApiSession(s): ApiSession,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<Vec<SsoConnectionDto>>> {
+    let rows = state.app.sso_connections(&s.actor, AccountId(id)).await?;
+    Ok(Json(rows.iter().map(SsoConnectionDto::from).collect()))
+}
+
+/// Add a connection (`name`, `issuer`, `client_id` and `client_secret` required); checked
+/// against the provider's discovery document (`422 discovery_failed`). Needs a recent sign-in.
+#[utoipa::path(post, path = "/api/v1/accounts/{account_id}/sso/connections", operation_id = "create_sso_connection", tag = "sso",
+    params(("account_id" = Uuid, Path)), request_body = ConnectionRequest,
+    responses((status = 201, body = SsoConnectionDto), (status = "4XX", body = ErrorBody)))]
+pub async fn create_connection(
+    State(state): State<AppState>,
+    ApiSession(s): ApiSession,
+    Path(id): Path<Uuid>,
+    Json(req): Json<ConnectionRequest>,
+) -> ApiResult<(StatusCode, Json<SsoConnectionDto>)> {
+    let c = state
+        .app
+        .create_sso_connection(&s.actor, AccountId(id), req.into())
+        .await?;
+    Ok((StatusCode::CREATED, Json((&c).into())))
+}
+
+#[utoipa::path(get, path = "/api/v1/accounts/{account_id}/sso/connections/{connection_id}", operation_id = "get_sso_connection", tag = "sso",
+    params(("account_id" = Uuid, Path), ("connection_id" = String, Path)),
+    responses((status = 200, body = SsoConnectionDto), (status = "4XX", body = ErrorBody)))]
+pub async fn get_connection(
+    State(state): State<AppState>,
+    ApiSession(s): ApiSession,
+    Path((id, conn)): Path<(Uuid, String)>,
+) -> ApiResult<Json<SsoConnectionDto>> {
+    let c = state
+        .app
+        .sso_connection(&s.actor, AccountId(id), &conn)
+        .await?;
+    Ok(Json((&c).into()))
+}
+
+/// Change the fields given (`kind` cannot change). Needs a recent sign-in.
+#[utoipa::path(patch, path = "/api/v1/accounts/{account_id}/sso/connections/{connection_id}", operation_id = "update_sso_connection", tag = "sso",
+    params(("account_id" = Uuid, Path), ("connection_id" = String, Path)), request_body = ConnectionRequest,
+    responses((status = 200, body = SsoConnectionDto), (status = "4XX", body = ErrorBody)))]
+pub async fn update_connection(
+    State(state): State<AppState>,
+    ApiSession(s): ApiSession,
+    Path((id, conn)): Path<(Uuid, String)>,
+    Json(req): Json<ConnectionRequest>,
+) -> ApiResult<Json<SsoConnectionDto>> {
+    let c = state
+        .app
+        .update_sso_connection(&s.actor, AccountId(id), &conn, req.into())
+        .await?;
+    Ok(Json((&c).into()))
+}
+
+/// Delete a connection; its people keep their logins. Needs a recent sign-in.
+#[utoipa::path(delete, path = "/api/v1/accounts/{account_id}/sso/connections/{connection_id}", operation_id = "delete_sso_connection", tag = "sso",
+    params(("account_id" = Uuid, Path), ("connection_id" = String, Path)),
+    responses((status = 204), (status = "4XX", body = ErrorBody)))]
+pub async fn delete_connection(
+    State(state): State<AppState>,
+    ApiSession(s): ApiSession,
+    Path((id, conn)): Path<(Uuid, String)>,
+) -> ApiResult<StatusCode> {
+    state
+        .app
+        .delete_sso_connection(&s.actor, AccountId(id), &conn)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SsoRedirectDto {
+    /// Where to send the browser; null when the email does not sign in through an IdP.
+    pub redirect_url: Option<String>,
+}
+
+/// Test a connection (enabled or not): open `redirect_url` in a browser; the page it ends on
+/// shows the claims that came back and the first problem found. No session is opened.
+#[utoipa::path(post, path = "/api/v1/accounts/{account_id}/sso/connections/{connection_id}/test", operation_id = "test_sso_connection", tag = "sso",
+    params(("account_id" = Uuid, Path), ("connection_id" = String, Path)),
+    responses((status = 200, body = SsoRedirectDto), (status = "4XX", body = ErrorBody)))]
+pub async fn test_connection(
+    State(state): State<AppState>,
+    ApiSession(s): ApiSession,
+    Path((id, conn)): Path<(Uuid, String)>,
+) -> ApiResult<Json<SsoRedirectDto>> {
+    let start = state
+        .app
+        .test_sso_connection(&s.actor, AccountId(id), &conn)
+        .await?;
+    Ok(Json(SsoRedirectDto {
+        redirect_url: Some(start.redirect_url),
+    }))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SsoStartRequest {
+    pub email: String,
+}
+
+/// Where an email signs in: its account's identity provider when the email's domain is verified
+/// by an account with an enabled connection (`redirect_url`, and a cookie binding the sign-in to
+/// this browser), else null (use the password or a passkey). Decided by the domain alone: the
+/// answer says nothing about who has a login.
+#[utoipa::path(post, path = "/api/v1/sso/start", operation_id = "start_sso", tag = "sso", request_body = SsoStartRequest,
+    responses((status = 200, body = SsoRedirectDto), (status = "4XX", body = ErrorBody)))]
+pub async fn start(
+    State(state): State<AppState>,
+    ClientMeta(meta): ClientMeta,
+    Json(req): Json<SsoStartRequest>,
+) -> ApiResult<(HeaderMap, Json<SsoRedirectDto>)> {
+    let start = state
+        .app
+        .start_sso(&req.email, SessionMode::Cookie, &meta)
+        .await?;
+    let mut headers = HeaderMap::new();
+    if let Some(v) = start
+        .as_ref()
+        .and_then(|s| HeaderValue::from_str(&sso_state_cookie(&s.state, 600)).ok())
+    {
+        headers.append(header::SET_COOKIE, v);
+    }
+    Ok((
+        headers,
+        Json(SsoRedirectDto {
+            redirect_url: start.map(|s| s.redirect_url),
+        }),
+    ))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlanRequest {
+    /// `free` or `paid`.
+    pub plan: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PlanDto {
+    pub account_id: Uuid,
+    pub plan: &'static str,
+    pub changed: bool,
+}
+
+/// Set an account's plan (the operator's billing): `Authorization: Bearer <operator_secret>`.
+/// Audited in the account as `account.plan_changed`.
+#[utoipa::path(put, path = "/api/v1/operator/accounts/{account_id}/plan", operation_id = "set_account_plan", tag = "operator",
+    params(("account_id" = Uuid, Path)), request_body = PlanRequest,
+    responses((status = 200, body = PlanDto), (status = 401, body = ErrorBody), (status = "4XX", body = ErrorBody)))]
+pub async fn set_plan(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<Uuid>,
+    Json(req): Json<PlanRequest>,
+) -> ApiResult<Json<PlanDto>> {
+    let credential = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, t)| t.trim());
+    state.app.check_operator(credential).map_err(|_| {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_operator_credential",
+            "this needs the operator's secret (operator_secret) as a bearer token",
+        )
+    })?;
+    let plan = Plan::parse(&req.plan).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_plan",
+            "plan is free or paid",
+        )
+    })?;
+    let changed = state
+        .app
+        .set_plan(AccountId(id), plan, "operator API")
+        .await?;
+    Ok(Json(PlanDto {
+        account_id: id,
+        plan: plan.as_str(),
+        changed,
+    }))
+}

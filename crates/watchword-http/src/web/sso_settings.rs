@@ -1,0 +1,160 @@
+//! Account › Settings › Single sign-on: domains with their TXT records and a Verify button,
+//! connections with the redirect URI to copy, enable/disable, test sign-in, and adding an OIDC
+//! connection. Every change carries the password (a recent sign-in); no script needed.
+
+use super::form::{AccountForm, Fields, field};
+use super::page::{AccountPage, Outcome, Shown, confirmed_actor};
+use super::{Frame, render};
+use crate::AppState;
+use crate::extract::Session;
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Redirect};
+use uuid::Uuid;
+use watchword_app::sso::{ConnectionChange, ConnectionView, DomainView};
+use watchword_app::{Actor, AppError};
+use watchword_domain::{AccountId, DomainError};
+
+#[derive(Template)]
+#[template(path = "sso.html")]
+struct SsoPage {
+    frame: Frame,
+    account_id: String,
+    csrf: String,
+    paid: bool,
+    redirect_uri: String,
+    domains: Vec<DomainView>,
+    connections: Vec<ConnectionView>,
+}
+
+async fn sso_page(state: &AppState, s: &Session, account: AccountId, out: Outcome) -> Shown {
+    let (status, notice, error) = out.banners();
+    let app = &state.app;
+    let (paid, domains, connections) = match app.sso_domains(&s.actor, account).await {
+        Ok(d) => (true, d, app.sso_connections(&s.actor, account).await?),
+        Err(AppError::Domain(DomainError::Forbidden {
+            code: "plan_required",
+            ..
+        })) => (false, Vec::new(), Vec::new()),
+        Err(e) => return Err(e.into()),
+    };
+    let page = SsoPage {
+        frame: Frame::signed_in("Single sign-on", s, Some(account), notice, error),
+        account_id: account.to_string(),
+        csrf: s.csrf_token(),
+        paid,
+        redirect_uri: app.sso_redirect_uri(),
+        domains,
+        connections,
+    };
+    Ok(render(status, page))
+}
+
+pub async fn page(State(state): State<AppState>, p: AccountPage) -> Shown {
+    sso_page(&state, &p.session, p.account, Outcome::done(p.done)).await
+}
+
+/// Runs a change with the actor confirmed by the form's password, then shows the page again
+/// (`done` on success, the error otherwise).
+async fn change<F, Fut>(
+    state: &AppState,
+    s: &Session,
+    account: AccountId,
+    f: &Fields,
+    done: &str,
+    act: F,
+) -> Shown
+where
+    F: FnOnce(Actor) -> Fut,
+    Fut: std::future::Future<Output = Result<(), AppError>>,
+{
+    let result = match confirmed_actor(state, s, field(f, "password")).await {
+        Ok(actor) => act(actor).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(()) => {
+            let to = format!("/accounts/{account}/settings/sso?done={done}");
+            Ok(Redirect::to(&to).into_response())
+        }
+        Err(e) => sso_page(state, s, account, Outcome::failed(e)).await,
+    }
+}
+
+pub async fn add_domain(
+    State(state): State<AppState>,
+    AccountForm(s, account, f): AccountForm<Fields>,
+) -> Shown {
+    let app = &state.app;
+    let domain = field(&f, "domain").to_owned();
+    change(&state, &s, account, &f, "sso_domain", |a| async move {
+        app.add_sso_domain(&a, account, &domain).await.map(|_| ())
+    })
+    .await
+}
+
+pub async fn verify_domain(
+    State(state): State<AppState>,
+    Path((_, id)): Path<(Uuid, String)>,
+    AccountForm(s, account, f): AccountForm<Fields>,
+) -> Shown {
+    let app = &state.app;
+    change(&state, &s, account, &f, "sso_verified", |a| async move {
+        app.verify_sso_domain(&a, account, &id).await.map(|_| ())
+    })
+    .await
+}
+
+pub async fn add_connection(
+    State(state): State<AppState>,
+    AccountForm(s, account, f): AccountForm<Fields>,
+) -> Shown {
+    let app = &state.app;
+    let new = ConnectionChange {
+        kind: Some("oidc".into()),
+        name: Some(field(&f, "name").to_owned()),
+        issuer: Some(field(&f, "issuer").to_owned()),
+        client_id: Some(field(&f, "client_id").to_owned()),
+        client_secret: Some(field(&f, "client_secret").to_owned()),
+        ..ConnectionChange::default()
+    };
+    change(&state, &s, account, &f, "sso_connection", |a| async move {
+        app.create_sso_connection(&a, account, new)
+            .await
+            .map(|_| ())
+    })
+    .await
+}
+
+pub async fn connection_op(
+    State(state): State<AppState>,
+    Path((_, id, op)): Path<(Uuid, String, String)>,
+    AccountForm(s, account, f): AccountForm<Fields>,
+) -> Shown {
+    let app = &state.app;
+    if op == "test" {
+        let result = match confirmed_actor(&state, &s, field(&f, "password")).await {
+            Ok(a) => app.test_sso_connection(&a, account, &id).await,
+            Err(e) => Err(e),
+        };
+        return match result {
+            Ok(start) => Ok(super::sso::to_idp(&start.redirect_url)),
+            Err(e) => sso_page(&state, &s, account, Outcome::failed(e)).await,
+        };
+    }
+    let enabled = match op.as_str() {
+        "enable" => true,
+        "disable" => false,
+        _ => return Err(AppError::NotFound.into()),
+    };
+    let patch = ConnectionChange {
+        enabled: Some(enabled),
+        ..ConnectionChange::default()
+    };
+    change(&state, &s, account, &f, "sso_connection", |a| async move {
+        app.update_sso_connection(&a, account, &id, patch)
+            .await
+            .map(|_| ())
+    })
+    .await
+}

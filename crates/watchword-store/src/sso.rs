@@ -1,0 +1,375 @@
+//! Single sign-on: claimed domains, connections, linked identities and sign-ins in flight.
+
+use crate::rows::{int, opt_int, opt_text, text};
+use crate::{Conn, StoreError};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+use watchword_domain::{AccountId, Millis, PersonId};
+
+#[derive(Debug, Clone)]
+pub struct DomainRow {
+    pub id: String,
+    pub account_id: String,
+    pub domain: String,
+    pub token: String,
+    pub created_at: Millis,
+    pub verified_at: Option<Millis>,
+}
+
+fn domain_row(r: &AnyRow) -> Result<DomainRow, StoreError> {
+    Ok(DomainRow {
+        id: text(r, "id")?,
+        account_id: text(r, "account_id")?,
+        domain: text(r, "domain")?,
+        token: text(r, "token")?,
+        created_at: Millis(int(r, "created_at")?),
+        verified_at: opt_int(r, "verified_at")?.map(Millis),
+    })
+}
+
+const DOMAIN_COLUMNS: &str = "id, account_id, domain, token, created_at, verified_at";
+
+pub async fn insert_domain(c: &mut Conn, d: &DomainRow) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO sso_domains (id, account_id, domain, token, created_at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(&d.id)
+    .bind(&d.account_id)
+    .bind(&d.domain)
+    .bind(&d.token)
+    .bind(d.created_at.0)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+pub async fn domains(c: &mut Conn, account: AccountId) -> Result<Vec<DomainRow>, StoreError> {
+    let q =
+        format!("SELECT {DOMAIN_COLUMNS} FROM sso_domains WHERE account_id = $1 ORDER BY domain");
+    let rows = sqlx::query(&q)
+        .bind(account.to_string())
+        .fetch_all(c)
+        .await?;
+    rows.iter().map(domain_row).collect()
+}
+
+pub async fn domain(
+    c: &mut Conn,
+    account: AccountId,
+    id: &str,
+) -> Result<Option<DomainRow>, StoreError> {
+    let q = format!("SELECT {DOMAIN_COLUMNS} FROM sso_domains WHERE account_id = $1 AND id = $2");
+    let row = sqlx::query(&q)
+        .bind(account.to_string())
+        .bind(id)
+        .fetch_optional(c)
+        .await?;
+    row.as_ref().map(domain_row).transpose()
+}
+
+/// The account that verified `domain`, if any (one at most).
+pub async fn verified_domain(c: &mut Conn, domain: &str) -> Result<Option<DomainRow>, StoreError> {
+    let q = format!(
+        "SELECT {DOMAIN_COLUMNS} FROM sso_domains WHERE domain = $1 AND verified_at IS NOT NULL"
+    );
+    let row = sqlx::query(&q).bind(domain).fetch_optional(c).await?;
+    row.as_ref().map(domain_row).transpose()
+}
+
+/// Marks a claim verified; a unique violation when another account verified the domain first.
+pub async fn mark_verified(c: &mut Conn, id: &str, now: Millis) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "UPDATE sso_domains SET verified_at = $1 WHERE id = $2 AND verified_at IS NULL",
+    )
+    .bind(now.0)
+    .bind(id)
+    .execute(c)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn delete_domain(c: &mut Conn, account: AccountId, id: &str) -> Result<bool, StoreError> {
+    let done = sqlx::query("DELETE FROM sso_domains WHERE account_id = $1 AND id = $2")
+        .bind(account.to_string())
+        .bind(id)
+        .execute(c)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+#[derive(Debug, Clone)]
+pub struct ConnectionRow {
+    pub id: String,
+    pub account_id: String,
+    pub kind: String,
+    pub name: String,
+    pub enabled: bool,
+    pub issuer: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret_sealed: Option<Vec<u8>>,
+    pub key_id: Option<String>,
+    pub scopes: String,
+    pub groups_claim: Option<String>,
+    pub saml_metadata: Option<String>,
+    pub default_role: String,
+    pub jit: bool,
+    pub trust_idp_mfa: bool,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+const CONNECTION_COLUMNS: &str = "id, account_id, kind, name, enabled, issuer, client_id, \
+    client_secret_sealed, key_id, scopes, groups_claim, saml_metadata, default_role, jit, \
+    trust_idp_mfa, created_at, updated_at";
+
+fn connection_row(r: &AnyRow) -> Result<ConnectionRow, StoreError> {
+    Ok(ConnectionRow {
+        id: text(r, "id")?,
+        account_id: text(r, "account_id")?,
+        kind: text(r, "kind")?,
+        name: text(r, "name")?,
+        enabled: int(r, "enabled")? != 0,
+        issuer: opt_text(r, "issuer")?,
+        client_id: opt_text(r, "client_id")?,
+        client_secret_sealed: r.try_get("client_secret_sealed")?,
+        key_id: opt_text(r, "key_id")?,
+        scopes: text(r, "scopes")?,
+        groups_claim: opt_text(r, "groups_claim")?,
+        saml_metadata: opt_text(r, "saml_metadata")?,
+        default_role: text(r, "default_role")?,
+        jit: int(r, "jit")? != 0,
+        trust_idp_mfa: int(r, "trust_idp_mfa")? != 0,
+        created_at: Millis(int(r, "created_at")?),
+        updated_at: Millis(int(r, "updated_at")?),
+    })
+}
+
+/// Inserts or, when the id exists, replaces a connection's settings.
+pub async fn save_connection(c: &mut Conn, x: &ConnectionRow) -> Result<(), StoreError> {
+    let exists = sqlx::query("SELECT 1 AS one FROM sso_connections WHERE id = $1")
+        .bind(&x.id)
+        .fetch_optional(&mut *c)
+        .await?
+        .is_some();
+    let sql = if exists {
+        "UPDATE sso_connections SET account_id = $2, kind = $3, name = $4, enabled = $5, issuer = $6, \
+         client_id = $7, client_secret_sealed = $8, key_id = $9, scopes = $10, groups_claim = $11, \
+         saml_metadata = $12, default_role = $13, jit = $14, trust_idp_mfa = $15, created_at = $16, \
+         updated_at = $17 WHERE id = $1"
+    } else {
+        "INSERT INTO sso_connections (id, account_id, kind, name, enabled, issuer, client_id, \
+         client_secret_sealed, key_id, scopes, groups_claim, saml_metadata, default_role, jit, \
+         trust_idp_mfa, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+    };
+    sqlx::query(sql)
+        .bind(&x.id)
+        .bind(&x.account_id)
+        .bind(&x.kind)
+        .bind(&x.name)
+        .bind(i64::from(x.enabled))
+        .bind(&x.issuer)
+        .bind(&x.client_id)
+        .bind(&x.client_secret_sealed)
+        .bind(&x.key_id)
+        .bind(&x.scopes)
+        .bind(&x.groups_claim)
+        .bind(&x.saml_metadata)
+        .bind(&x.default_role)
+        .bind(i64::from(x.jit))
+        .bind(i64::from(x.trust_idp_mfa))
+        .bind(x.created_at.0)
+        .bind(x.updated_at.0)
+        .execute(c)
+        .await?;
+    Ok(())
+}
+
+pub async fn connections(
+    c: &mut Conn,
+    account: AccountId,
+) -> Result<Vec<ConnectionRow>, StoreError> {
+    let q = format!(
+        "SELECT {CONNECTION_COLUMNS} FROM sso_connections WHERE account_id = $1 ORDER BY created_at, id"
+    );
+    let rows = sqlx::query(&q)
+        .bind(account.to_string())
+        .fetch_all(c)
+        .await?;
+    rows.iter().map(connection_row).collect()
+}
+
+/// A connection by id alone (sign-in callbacks carry no account).
+pub async fn connection(c: &mut Conn, id: &str) -> Result<Option<ConnectionRow>, StoreError> {
+    let q = format!("SELECT {CONNECTION_COLUMNS} FROM sso_connections WHERE id = $1");
+    let row = sqlx::query(&q).bind(id).fetch_optional(c).await?;
+    row.as_ref().map(connection_row).transpose()
+}
+
+pub async fn delete_connection(
+    c: &mut Conn,
+    account: AccountId,
+    id: &str,
+) -> Result<bool, StoreError> {
+    sqlx::query("DELETE FROM sso_requests WHERE connection_id = $1")
+        .bind(id)
+        .execute(&mut *c)
+        .await?;
+    sqlx::query("DELETE FROM sso_identities WHERE connection_id = $1")
+        .bind(id)
+        .execute(&mut *c)
+        .await?;
+    let done = sqlx::query("DELETE FROM sso_connections WHERE account_id = $1 AND id = $2")
+        .bind(account.to_string())
+        .bind(id)
+        .execute(c)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// The person linked to (connection, subject), if any.
+pub async fn identity(
+    c: &mut Conn,
+    connection: &str,
+    subject: &str,
+) -> Result<Option<PersonId>, StoreError> {
+    let row = sqlx::query(
+        "SELECT person_id FROM sso_identities WHERE connection_id = $1 AND subject = $2",
+    )
+    .bind(connection)
+    .bind(subject)
+    .fetch_optional(c)
+    .await?;
+    row.map(|r| {
+        let id = text(&r, "person_id")?;
+        PersonId::parse(&id).ok_or_else(|| StoreError::Corrupt(format!("person_id {id:?}")))
+    })
+    .transpose()
+}
+
+pub async fn link_identity(
+    c: &mut Conn,
+    connection: &str,
+    subject: &str,
+    person: PersonId,
+    now: Millis,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO sso_identities (connection_id, subject, person_id, created_at, last_login_at) \
+         VALUES ($1, $2, $3, $4, $4)",
+    )
+    .bind(connection)
+    .bind(subject)
+    .bind(person.to_string())
+    .bind(now.0)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+pub async fn touch_identity(
+    c: &mut Conn,
+    connection: &str,
+    subject: &str,
+    now: Millis,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE sso_identities SET last_login_at = $1 WHERE connection_id = $2 AND subject = $3",
+    )
+    .bind(now.0)
+    .bind(connection)
+    .bind(subject)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+pub struct NewRequest<'a> {
+    pub state_hash: &'a [u8],
+    pub connection: &'a str,
+    pub verifier: &'a str,
+    pub nonce: &'a str,
+    pub mode: &'a str,
+    pub test: bool,
+    pub expires_at: Millis,
+}
+
+pub async fn insert_request(
+    c: &mut Conn,
+    r: &NewRequest<'_>,
+    now: Millis,
+) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM sso_requests WHERE expires_at < $1")
+        .bind(now.0)
+        .execute(&mut *c)
+        .await?;
+    sqlx::query(
+        "INSERT INTO sso_requests (state_hash, connection_id, verifier, nonce, mode, test, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(r.state_hash)
+    .bind(r.connection)
+    .bind(r.verifier)
+    .bind(r.nonce)
+    .bind(r.mode)
+    .bind(i64::from(r.test))
+    .bind(now.0)
+    .bind(r.expires_at.0)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone)]
+pub struct RequestRow {
+    pub connection_id: String,
+    pub verifier: String,
+    pub nonce: String,
+    pub mode: String,
+    pub test: bool,
+}
+
+/// Spends a live sign-in request (once: a second use, or one past its expiry, finds nothing).
+pub async fn take_request(
+    c: &mut Conn,
+    state_hash: &[u8],
+    now: Millis,
+) -> Result<Option<RequestRow>, StoreError> {
+    let spent = sqlx::query(
+        "UPDATE sso_requests SET used_at = $1 WHERE state_hash = $2 AND used_at IS NULL AND expires_at > $1",
+    )
+    .bind(now.0)
+    .bind(state_hash)
+    .execute(&mut *c)
+    .await?;
+    if spent.rows_affected() != 1 {
+        return Ok(None);
+    }
+    let r = sqlx::query(
+        "SELECT connection_id, verifier, nonce, mode, test FROM sso_requests WHERE state_hash = $1",
+    )
+    .bind(state_hash)
+    .fetch_one(c)
+    .await?;
+    Ok(Some(RequestRow {
+        connection_id: text(&r, "connection_id")?,
+        verifier: text(&r, "verifier")?,
+        nonce: text(&r, "nonce")?,
+        mode: text(&r, "mode")?,
+        test: int(&r, "test")? != 0,
+    }))
+}
+
+/// Records that a session came from a connection.
+pub async fn mark_session(
+    c: &mut Conn,
+    session: watchword_domain::SessionId,
+    connection: &str,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE sessions SET sso_connection_id = $1 WHERE id = $2")
+        .bind(connection)
+        .bind(session.to_string())
+        .execute(c)
+        .await?;
+    Ok(())
+}

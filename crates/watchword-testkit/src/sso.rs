@@ -1,0 +1,199 @@
+//! Identity-provider peers for the SSO tests, nobody here wrote them: npm `oidc-provider` (an
+//! OpenID Provider with its development login page) and a DNS server on loopback (PyPI `dnslib`)
+//! answering TXT questions from a file the test rewrites. `scripts/test` installs both.
+
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+fn scripts() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/sso")
+}
+
+/// Starts `cmd`, returns it and the `host:port` of its first output line `listening …`.
+fn spawn_listening(mut cmd: Command, what: &str) -> (Child, String) {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{what} starts (run scripts/test once to install it): {e}"));
+    let mut line = String::new();
+    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
+    out.read_line(&mut line).expect("a first line");
+    // Whatever it prints later is read and dropped: a closed pipe would stop it.
+    std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+    let addr = line
+        .trim()
+        .strip_prefix("listening ")
+        .unwrap_or_else(|| panic!("{what} did not start: {line:?}"))
+        .to_owned();
+    (child, addr)
+}
+
+/// A running OpenID Provider. Its login page signs anyone in under the login typed, which
+/// becomes the subject and the email.
+pub struct OidcIdp {
+    child: Child,
+    pub issuer: String,
+}
+
+/// The client watchword is registered as at the provider.
+pub const CLIENT_ID: &str = "watchword";
+pub const CLIENT_SECRET: &str = "idp-client-secret-0123456789";
+/// A second client of the same provider (tokens for it are for another audience).
+pub const OTHER_CLIENT_ID: &str = "another-app";
+
+impl OidcIdp {
+    /// Starts the provider with watchword (redirecting to `redirect_uri`) and another client
+    /// registered.
+    pub fn start(redirect_uri: &str) -> Self {
+        let clients = json!([
+            {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "redirect_uris": [redirect_uri]},
+            {"client_id": OTHER_CLIENT_ID, "client_secret": CLIENT_SECRET, "redirect_uris": [redirect_uri]},
+        ]);
+        let mut cmd = Command::new("node");
+        cmd.arg(scripts().join("oidc-idp.mjs"))
+            .env("IDP_CLIENTS", clients.to_string());
+        let (child, addr) = spawn_listening(cmd, "the OIDC provider (node oidc-provider)");
+        Self {
+            child,
+            issuer: addr,
+        }
+    }
+
+    /// Signs `login` in at the provider from `authorize_url` (its login page, then its consent
+    /// page) as a browser would, and returns where the provider sends the browser back.
+    pub async fn sign_in(&self, authorize_url: &str, login: &str) -> String {
+        let client = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let mut url = authorize_url.to_owned();
+        for _ in 0..12 {
+            if !url.starts_with(&self.issuer) {
+                return url;
+            }
+            let res = if url.contains("/interaction/") {
+                let page = client.get(&url).send().await.unwrap().text().await.unwrap();
+                let form = if page.contains(r#"value="login""#) {
+                    vec![("prompt", "login"), ("login", login), ("password", "any")]
+                } else {
+                    vec![("prompt", "consent")]
+                };
+                client.post(&url).form(&form).send().await.unwrap()
+            } else {
+                client.get(&url).send().await.unwrap()
+            };
+            let next = res
+                .headers()
+                .get("location")
+                .unwrap_or_else(|| panic!("the provider stopped at {url}: {}", res.status()))
+                .to_str()
+                .unwrap()
+                .to_owned();
+            url = if next.starts_with('/') {
+                format!("{}{next}", self.issuer)
+            } else {
+                next
+            };
+        }
+        panic!("the provider did not send the browser back");
+    }
+
+    /// A genuine ID token for `client_id`, got as a relying party would (code flow with PKCE)
+    /// for `login`, with `nonce`.
+    pub async fn id_token(
+        &self,
+        client_id: &str,
+        redirect_uri: &str,
+        login: &str,
+        nonce: &str,
+    ) -> String {
+        let verifier = "a-pkce-verifier-of-the-tests-0123456789-0123456789";
+        let challenge = {
+            use sha2::Digest;
+            let d = sha2::Sha256::digest(verifier.as_bytes());
+            use base64::Engine;
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(d)
+        };
+        let authorize = reqwest::Url::parse_with_params(
+            &format!("{}/auth", self.issuer),
+            &[
+                ("client_id", client_id),
+                ("response_type", "code"),
+                ("scope", "openid email profile"),
+                ("redirect_uri", redirect_uri),
+                ("state", "s"),
+                ("nonce", nonce),
+                ("code_challenge", &challenge),
+                ("code_challenge_method", "S256"),
+            ],
+        )
+        .unwrap();
+        let back = self.sign_in(authorize.as_str(), login).await;
+        let code = reqwest::Url::parse(&back)
+            .unwrap()
+            .query_pairs()
+            .find(|(k, _)| k == "code")
+            .map(|(_, v)| v.into_owned())
+            .expect("a code");
+        let res: Value = reqwest::Client::new()
+            .post(format!("{}/token", self.issuer))
+            .basic_auth(client_id, Some(CLIENT_SECRET))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", redirect_uri),
+                ("code_verifier", verifier),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        res["id_token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no id_token: {res}"))
+            .to_owned()
+    }
+}
+
+impl Drop for OidcIdp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A DNS server on loopback answering TXT questions from a file.
+pub struct Dns {
+    child: Child,
+    file: tempfile::NamedTempFile,
+    pub addr: String,
+}
+
+impl Dns {
+    pub fn start() -> Self {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), "{}").unwrap();
+        let mut cmd = Command::new("python3");
+        cmd.arg(scripts().join("dns.py")).arg(file.path());
+        let (child, addr) = spawn_listening(cmd, "the DNS server (python3 dnslib)");
+        Self { child, file, addr }
+    }
+
+    /// Publishes exactly these TXT records (name → texts), replacing the previous ones.
+    pub fn publish(&self, records: Value) {
+        std::fs::write(self.file.path(), records.to_string()).unwrap();
+    }
+}
+
+impl Drop for Dns {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

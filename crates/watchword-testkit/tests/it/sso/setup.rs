@@ -1,0 +1,53 @@
+//! An account ready for SSO: Acme on the paid plan, `acme.test` verified through the DNS
+//! server, and an enabled OIDC connection to a running provider.
+
+use super::spawn;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use watchword_testkit::sso::{CLIENT_ID, CLIENT_SECRET, Dns, OidcIdp};
+use watchword_testkit::{Backend, Login, TestApp};
+
+pub struct World {
+    pub app: TestApp,
+    pub idp: OidcIdp,
+    pub ada: Login,
+    pub connection: String,
+    _dns: Dns,
+}
+
+impl World {
+    pub async fn new(backend: Backend) -> Option<Self> {
+        let dns = Dns::start();
+        let app = spawn(backend, &dns).await?;
+        let idp = OidcIdp::start(&app.url("/sso/oidc/callback"));
+        let ada = app.signup("Acme", "Ada Lovelace", "ada@example.com").await;
+        app.set_plan(&ada, "paid").await;
+        app.enrol_totp(&ada).await;
+        let (_, d) = app.add_sso_domain(&ada, "acme.test").await;
+        dns.publish(json!({"acme.test": [d["txt_record"]]}));
+        let (s, v) = app.verify_sso_domain(&ada, d["id"].as_str().unwrap()).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        let (s, c) = app
+            .create_sso_connection(&ada, connection_body(&idp, true))
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{c}");
+        Some(Self {
+            connection: c["id"].as_str().unwrap().to_owned(),
+            app,
+            idp,
+            ada,
+            _dns: dns,
+        })
+    }
+}
+
+pub fn connection_body(idp: &OidcIdp, enabled: bool) -> Value {
+    json!({
+        "kind": "oidc",
+        "name": "Acme IdP",
+        "issuer": idp.issuer,
+        "client_id": CLIENT_ID,
+        "client_secret": CLIENT_SECRET,
+        "enabled": enabled,
+    })
+}

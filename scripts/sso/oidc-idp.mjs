@@ -1,0 +1,42 @@
+// An OpenID Provider for the SSO tests: npm `oidc-provider` (certified, nobody here wrote it)
+// with its development login page, which signs anyone in under the login name they type. The
+// login becomes the subject and the email (`grace@acme.test`); `name` is derived from it.
+//
+// Usage: node oidc-idp.mjs  (env IDP_CLIENTS: JSON list of {client_id, client_secret,
+// redirect_uris}; IDP_PORT: port, 0 for any). Prints "listening http://127.0.0.1:PORT" once up.
+import Provider from 'oidc-provider';
+import http from 'node:http';
+
+const clients = JSON.parse(process.env.IDP_CLIENTS || '[]').map((c) => ({
+  grant_types: ['authorization_code'],
+  response_types: ['code'],
+  token_endpoint_auth_method: 'client_secret_basic',
+  ...c,
+}));
+
+const server = http.createServer();
+server.listen(Number(process.env.IDP_PORT || 0), '127.0.0.1', () => {
+  const { port } = server.address();
+  const issuer = `http://127.0.0.1:${port}`;
+  const provider = new Provider(issuer, {
+    clients,
+    pkce: { required: () => true },
+    // Put the scopes' claims (email, name) in the ID token, as Okta and Entra ID do.
+    conformIdTokenClaims: false,
+    claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name'] },
+    features: { devInteractions: { enabled: true } },
+    cookies: { keys: ['watchword-tests-only-cookie-key'] },
+    async findAccount(ctx, id) {
+      return {
+        accountId: id,
+        async claims() {
+          const local = id.split('@')[0];
+          return { sub: id, email: id, email_verified: true, name: `${local[0].toUpperCase()}${local.slice(1)} Example` };
+        },
+      };
+    },
+  });
+  provider.proxy = false;
+  server.on('request', provider.callback());
+  console.log(`listening ${issuer}`);
+});

@@ -27,6 +27,8 @@ pub struct Actor {
     pub authenticated_at: Millis,
     /// When this session last passed a second factor (None: password only).
     pub mfa_at: Option<Millis>,
+    /// The SSO connection this session came from (None: password, passkey or a link).
+    pub sso_connection: Option<String>,
     pub meta: Meta,
 }
 

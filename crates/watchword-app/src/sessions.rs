@@ -112,6 +112,7 @@ impl App {
             session_mode: SessionMode::parse(&s.mode),
             authenticated_at: s.authenticated_at,
             mfa_at: s.mfa_at,
+            sso_connection: s.sso_connection.clone(),
             meta: meta.clone(),
         };
         Ok((actor, auth))

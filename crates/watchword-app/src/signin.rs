@@ -199,6 +199,9 @@ impl App {
         let session = self
             .open_session(&mut tx, SignInProof::second_factor(passed), mode, meta, now)
             .await?;
+        if let Some(conn) = &ch.sso_connection {
+            watchword_store::sso::mark_session(&mut tx, session.session, conn).await?;
+        }
         let event = events::of_person(&person, meta, AuditAction::LoginSucceeded)
             .target("session", session.session)
             .details(serde_json::json!({ "session_mode": ch.mode, "mfa": kind.as_str() }));

@@ -71,3 +71,10 @@ CREATE INDEX sso_requests_expiry_idx ON sso_requests (expires_at);
 
 -- Which connection a session came from (NULL: password, passkey or a link).
 ALTER TABLE sessions ADD COLUMN sso_connection_id TEXT;
+-- A login challenge after an SSO sign-in (the person's own factor is due) passes it on.
+ALTER TABLE mfa_challenges ADD COLUMN sso_connection_id TEXT;
+
+-- SSO-only: members with emails in the account's verified domains reach it only with a session
+-- from one of its connections; the Owner keeps a password + MFA login while break-glass is on.
+ALTER TABLE accounts ADD COLUMN sso_required INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE accounts ADD COLUMN sso_break_glass INTEGER NOT NULL DEFAULT 1;

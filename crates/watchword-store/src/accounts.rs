@@ -21,7 +21,7 @@ pub async fn insert(
 
 pub async fn get(c: &mut Conn, id: AccountId) -> Result<Option<AccountRow>, StoreError> {
     let row =
-        sqlx::query("SELECT id, name, plan, created_at, mfa_required FROM accounts WHERE id = $1")
+        sqlx::query("SELECT id, name, plan, created_at, mfa_required, sso_required, sso_break_glass FROM accounts WHERE id = $1")
             .bind(id.to_string())
             .fetch_optional(c)
             .await?;
@@ -89,6 +89,21 @@ pub async fn set_plan(c: &mut Conn, id: AccountId, plan: Plan) -> Result<(), Sto
     sqlx::query("UPDATE accounts SET plan = $2 WHERE id = $1")
         .bind(id.to_string())
         .bind(plan.as_str())
+        .execute(c)
+        .await?;
+    Ok(())
+}
+
+pub async fn set_sso_required(
+    c: &mut Conn,
+    id: AccountId,
+    required: bool,
+    break_glass: bool,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE accounts SET sso_required = $2, sso_break_glass = $3 WHERE id = $1")
+        .bind(id.to_string())
+        .bind(i32::from(required))
+        .bind(i32::from(break_glass))
         .execute(c)
         .await?;
     Ok(())

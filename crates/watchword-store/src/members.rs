@@ -103,7 +103,7 @@ pub async fn of_person_all(
     person: PersonId,
 ) -> Result<Vec<(AccountRow, MemberRow)>, StoreError> {
     let sql = format!(
-        "SELECT a.id AS a_id, a.name AS a_name, a.plan AS a_plan, a.created_at AS a_created_at, a.mfa_required AS a_mfa_required, q.* FROM ({SELECT} \
+        "SELECT a.id AS a_id, a.name AS a_name, a.plan AS a_plan, a.created_at AS a_created_at, a.mfa_required AS a_mfa_required, a.sso_required AS a_sso_required, a.sso_break_glass AS a_sso_break_glass, q.* FROM ({SELECT} \
          WHERE m.person_id = $1 AND m.status <> 'invited') q JOIN accounts a ON a.id = q.account_id ORDER BY q.created_at"
     );
     let rows = sqlx::query(&sql)
@@ -119,6 +119,8 @@ pub async fn of_person_all(
                 plan: parsed(r, "a_plan", Plan::parse)?,
                 created_at: Millis(int(r, "a_created_at")?),
                 mfa_required: int(r, "a_mfa_required")? != 0,
+                sso_required: int(r, "a_sso_required")? != 0,
+                sso_break_glass: int(r, "a_sso_break_glass")? != 0,
             };
             Ok((account, MemberRow::from_row(r)?))
         })

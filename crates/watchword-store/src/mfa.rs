@@ -1,6 +1,6 @@
 //! Second factors, recovery codes, login challenges, failed-code counts and password resets.
 
-use crate::rows::{int, opt_int, parsed, text};
+use crate::rows::{int, opt_int, opt_text, parsed, text};
 use crate::{Conn, Dialect, StoreError};
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -261,6 +261,8 @@ pub struct ChallengeRow {
     pub expires_at: Millis,
     pub failures: i64,
     pub used_at: Option<Millis>,
+    /// The SSO connection whose sign-in this challenge completes.
+    pub sso_connection: Option<String>,
 }
 
 pub async fn insert_challenge(
@@ -303,7 +305,7 @@ async fn challenge_with(
     lock: &str,
 ) -> Result<Option<ChallengeRow>, StoreError> {
     let sql = format!(
-        "SELECT person_id, mode, expires_at, failures, used_at FROM mfa_challenges WHERE token_hash = $1{lock}"
+        "SELECT person_id, mode, expires_at, failures, used_at, sso_connection_id FROM mfa_challenges WHERE token_hash = $1{lock}"
     );
     let row = sqlx::query(&sql)
         .bind(hash.to_vec())
@@ -316,9 +318,24 @@ async fn challenge_with(
             expires_at: Millis(int(&r, "expires_at")?),
             failures: int(&r, "failures")?,
             used_at: opt_int(&r, "used_at")?.map(Millis),
+            sso_connection: opt_text(&r, "sso_connection_id")?,
         })
     })
     .transpose()
+}
+
+/// Marks a challenge as the second step of an SSO sign-in through `connection`.
+pub async fn set_challenge_sso(
+    c: &mut Conn,
+    hash: &[u8],
+    connection: &str,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE mfa_challenges SET sso_connection_id = $2 WHERE token_hash = $1")
+        .bind(hash.to_vec())
+        .bind(connection)
+        .execute(c)
+        .await?;
+    Ok(())
 }
 
 /// Takes one of a live challenge's `max` answers (the `failures` column counts answers), in one

@@ -73,6 +73,10 @@ pub struct AccountRow {
     pub created_at: Millis,
     /// The "require MFA" setting as stored; see [`AccountRow::enforces_mfa`].
     pub mfa_required: bool,
+    /// SSO-only: members in the verified domains need a session from the account's IdP.
+    pub sso_required: bool,
+    /// While SSO-only, the Owner may still use a password + MFA login.
+    pub sso_break_glass: bool,
 }
 
 impl AccountRow {
@@ -83,6 +87,8 @@ impl AccountRow {
             plan: parsed(r, "plan", Plan::parse)?,
             created_at: Millis(int(r, "created_at")?),
             mfa_required: int(r, "mfa_required")? != 0,
+            sso_required: int(r, "sso_required")? != 0,
+            sso_break_glass: int(r, "sso_break_glass")? != 0,
         })
     }
 
@@ -185,6 +191,8 @@ pub struct SessionRow {
     /// Second factors this session passed (besides the password), and when it last did.
     pub mfa_factors: Vec<String>,
     pub mfa_at: Option<Millis>,
+    /// The SSO connection the session came from.
+    pub sso_connection: Option<String>,
 }
 
 impl SessionRow {
@@ -204,6 +212,7 @@ impl SessionRow {
                 .map(|f| f.split_whitespace().map(str::to_owned).collect())
                 .unwrap_or_default(),
             mfa_at: opt_int(r, "mfa_at")?.map(Millis),
+            sso_connection: opt_text(r, "sso_connection_id")?,
         })
     }
 }

@@ -2,7 +2,7 @@ use crate::rows::SessionRow;
 use crate::{Conn, StoreError};
 use watchword_domain::{Millis, PersonId, SessionId};
 
-const COLUMNS: &str = "id, person_id, mode, user_agent, ip, created_at, last_seen_at, authenticated_at, expires_at, revoked_at, mfa_factors, mfa_at";
+const COLUMNS: &str = "id, person_id, mode, user_agent, ip, created_at, last_seen_at, authenticated_at, expires_at, revoked_at, mfa_factors, mfa_at, sso_connection_id";
 
 pub struct NewSession<'a> {
     pub id: SessionId,

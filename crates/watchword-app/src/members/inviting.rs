@@ -160,6 +160,8 @@ impl App {
         let member = member
             .filter(|m| m.status == MembershipStatus::Invited)
             .ok_or_else(invalid)?;
+        self.refuse_if_sso_only(inv.account_id, &member.email)
+            .await?;
         let existing = persons::by_email(&mut *self.store().read().await?, &member.email).await?;
         if let Some(p) = &existing {
             match signed_in {

@@ -68,6 +68,7 @@ impl App {
             .await?
             .ok_or(AppError::NotFound)?;
         self.check_mfa_enforced(c, actor, &account).await?;
+        self.check_sso_enforced(c, actor, &account, &member).await?;
         Ok(Access { account, member })
     }
 

@@ -4,11 +4,13 @@
 
 mod connections;
 mod domains;
+mod enforcement;
 pub mod oidc;
 mod signin;
 
 pub use connections::{ConnectionChange, ConnectionView};
 pub use domains::DomainView;
+pub use enforcement::Enforcement;
 pub use signin::{SsoFinish, SsoStart};
 
 use crate::events::{self, EventExt};

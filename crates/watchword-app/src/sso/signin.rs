@@ -421,10 +421,14 @@ impl App {
             AfterPassword::SecondFactor {
                 challenge_id,
                 methods,
-            } => SsoFinish::SecondFactor {
-                challenge_id,
-                methods,
-            },
+            } => {
+                let hash = hash_token(&challenge_id);
+                watchword_store::mfa::set_challenge_sso(&mut tx, &hash, &conn.id).await?;
+                SsoFinish::SecondFactor {
+                    challenge_id,
+                    methods,
+                }
+            }
         };
         tx.commit().await?;
         self.committed();

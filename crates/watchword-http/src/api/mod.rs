@@ -100,6 +100,7 @@ pub fn router() -> OpenApiRouter<AppState> {
             sso::delete_connection
         ))
         .routes(routes!(sso::test_connection))
+        .routes(routes!(sso::get_enforcement, sso::set_enforcement))
         .routes(routes!(sso::start))
         .routes(routes!(sso::set_plan))
         .routes(routes!(crate::ops::healthz))

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 use watchword_app::sessions::SessionMode;
-use watchword_app::sso::{ConnectionChange, ConnectionView, DomainView};
+use watchword_app::sso::{ConnectionChange, ConnectionView, DomainView, Enforcement};
 use watchword_domain::{AccountId, Plan};
 
 #[derive(Serialize, ToSchema)]
@@ -329,6 +329,61 @@ pub async fn start(
             redirect_url: start.map(|s| s.redirect_url),
         }),
     ))
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EnforcementDto {
+    /// Members with emails in the verified domains reach the account only through its IdP.
+    pub sso_required: bool,
+    /// The Owner keeps a password + MFA login while SSO-only (default true).
+    #[serde(default = "yes")]
+    pub break_glass: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// The account's SSO-only setting.
+#[utoipa::path(get, path = "/api/v1/accounts/{account_id}/sso/enforcement", operation_id = "get_sso_enforcement", tag = "sso",
+    params(("account_id" = Uuid, Path)), responses((status = 200, body = EnforcementDto), (status = "4XX", body = ErrorBody)))]
+pub async fn get_enforcement(
+    State(state): State<AppState>,
+    ApiSession(s): ApiSession,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<EnforcementDto>> {
+    let e = state.app.sso_enforcement(&s.actor, AccountId(id)).await?;
+    Ok(Json(EnforcementDto {
+        sso_required: e.sso_required,
+        break_glass: e.break_glass,
+    }))
+}
+
+/// Turn SSO-only on or off: on needs a verified domain and an enabled connection
+/// (`409 sso_not_ready`) and may not lock out the session making the change (`409 sso_lockout`).
+/// Needs a recent sign-in; audited (`sso.enforcement_changed`) and the Security Contact is told.
+#[utoipa::path(put, path = "/api/v1/accounts/{account_id}/sso/enforcement", operation_id = "set_sso_enforcement", tag = "sso",
+    params(("account_id" = Uuid, Path)), request_body = EnforcementDto,
+    responses((status = 200, body = EnforcementDto), (status = "4XX", body = ErrorBody)))]
+pub async fn set_enforcement(
+    State(state): State<AppState>,
+    ApiSession(s): ApiSession,
+    Path(id): Path<Uuid>,
+    Json(req): Json<EnforcementDto>,
+) -> ApiResult<Json<EnforcementDto>> {
+    let want = Enforcement {
+        sso_required: req.sso_required,
+        break_glass: req.break_glass,
+    };
+    let e = state
+        .app
+        .set_sso_enforcement(&s.actor, AccountId(id), want)
+        .await?;
+    Ok(Json(EnforcementDto {
+        sso_required: e.sso_required,
+        break_glass: e.break_glass,
+    }))
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -2,6 +2,7 @@
 //! as the OIDC provider and a `dnslib` DNS server on loopback for domain verification.
 
 mod console;
+mod enforcement;
 mod oidc;
 mod setup;
 

@@ -1,0 +1,169 @@
+//! SSO-only: members in the verified domains reach the account only with a session from its IdP
+//! (their own second factor still asked when the IdP's MFA is not trusted); the Owner's password
+//! + MFA login stays while break-glass is on; turning it on needs a ready connection.
+
+use super::setup::World;
+use reqwest::StatusCode;
+use serde_json::json;
+use watchword_testkit::{Backend, TestApp, code, first_cookie, oathtool_at};
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// The challenge id in a "Two-step verification" page.
+fn challenge_in(page: &str) -> String {
+    let at = page
+        .find(r#"name="challenge_id" value=""#)
+        .expect("a challenge");
+    let rest = &page[at + r#"name="challenge_id" value=""#.len()..];
+    rest[..rest.find('"').unwrap()].to_owned()
+}
+
+async fn members_status(
+    app: &TestApp,
+    account: &str,
+    cookie: Option<&str>,
+    token: Option<&str>,
+) -> (StatusCode, String) {
+    let mut req = app
+        .client
+        .get(app.url(&format!("/api/v1/accounts/{account}/members")));
+    if let Some(c) = cookie {
+        req = req.header("cookie", c);
+    }
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let res = req.send().await.unwrap();
+    let s = res.status();
+    let v: serde_json::Value = res.json().await.unwrap_or_default();
+    (s, code(&v).to_owned())
+}
+
+async fn sso_only_lets_members_in_through_the_idp_alone(backend: Backend) {
+    let Some(w) = World::new(backend).await else {
+        return;
+    };
+    let (app, ada) = (&w.app, &w.ada);
+    let grace = app.invite_and_accept(ada, "grace@acme.test", "admin").await;
+    let secret = app.enrol_totp(&grace).await;
+    let enforcement = format!("/api/v1/accounts/{}/sso/enforcement", ada.account);
+    let put = |body: serde_json::Value| {
+        app.call(
+            reqwest::Method::PUT,
+            &enforcement,
+            Some(&ada.token),
+            Some(body),
+        )
+    };
+    // Not ready without an enabled connection.
+    app.update_sso_connection(ada, &w.connection, json!({"enabled": false}))
+        .await;
+    let (s, v) = put(json!({"sso_required": true})).await;
+    assert_eq!((s, code(&v)), (StatusCode::CONFLICT, "sso_not_ready"));
+    app.update_sso_connection(ada, &w.connection, json!({"enabled": true}))
+        .await;
+    // Before: Grace's password + MFA session works.
+    assert_eq!(
+        members_status(app, &ada.account, None, Some(&grace.token))
+            .await
+            .0,
+        StatusCode::OK
+    );
+    let (s, v) = put(json!({"sso_required": true})).await;
+    assert_eq!(
+        (s, v["sso_required"].as_bool(), v["break_glass"].as_bool()),
+        (StatusCode::OK, Some(true), Some(true)),
+        "{v}"
+    );
+    app.wait_event(ada, "sso.enforcement_changed").await;
+    // Now her password session is refused in this account; Ada (not in acme.test) goes on.
+    let (s, c) = members_status(app, &ada.account, None, Some(&grace.token)).await;
+    assert_eq!((s, c.as_str()), (StatusCode::FORBIDDEN, "sso_required"));
+    assert_eq!(
+        members_status(app, &ada.account, None, Some(&ada.token))
+            .await
+            .0,
+        StatusCode::OK
+    );
+    // Through the IdP: her own factor is still asked (the IdP's MFA is not trusted), and the
+    // session that follows counts as the IdP's.
+    let res = app
+        .sso_sign_in(&w.idp, "grace@acme.test", "grace@acme.test")
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let challenge = challenge_in(&res.text().await.unwrap());
+    let next_step = oathtool_at(&secret, Some(now() + 30));
+    let form = [
+        ("challenge_id", challenge.as_str()),
+        ("method", "totp"),
+        ("code", &next_step),
+    ];
+    let res = app
+        .client
+        .post(app.url("/login/mfa"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let cookie = first_cookie(&res).expect("a session");
+    assert_eq!(
+        members_status(app, &ada.account, Some(&cookie), None)
+            .await
+            .0,
+        StatusCode::OK
+    );
+    // An invitation to the domain is accepted through the IdP, not by its link.
+    let (s, _) = app.invite(ada, "lin@acme.test", "analyst").await;
+    assert_eq!(s, StatusCode::CREATED);
+    let token = app.invitation_token("lin@acme.test").await;
+    let body = json!({"token": token, "name": "Lin", "password": watchword_testkit::PASSWORD, "session_mode": "token"});
+    let (s, v) = app
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/invitations/accept",
+            None,
+            Some(body),
+        )
+        .await;
+    assert_eq!((s, code(&v)), (StatusCode::FORBIDDEN, "sso_required"));
+    let res = app
+        .sso_sign_in(&w.idp, "lin@acme.test", "lin@acme.test")
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let lin = app.member(ada, "lin@acme.test").await;
+    assert_eq!(
+        (lin["status"].as_str(), lin["role"]["key"].as_str()),
+        (Some("active"), Some("analyst"))
+    );
+    // Break-glass: as Owner, Grace's password + MFA session passes, until it is turned off.
+    let (s, _) = app.transfer_ownership(ada, &grace.membership).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        members_status(app, &ada.account, None, Some(&grace.token))
+            .await
+            .0,
+        StatusCode::OK
+    );
+    let (s, _) = put(json!({"sso_required": true, "break_glass": false})).await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, c) = members_status(app, &ada.account, None, Some(&grace.token)).await;
+    assert_eq!((s, c.as_str()), (StatusCode::FORBIDDEN, "sso_required"));
+    // Ada (an Admin now, outside the verified domains) turns SSO-only off.
+    let (s, _) = put(json!({"sso_required": false})).await;
+    assert_eq!(s, StatusCode::OK);
+    let actions = app.audit_actions(&ada.token, &ada.account).await;
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|a| *a == "sso.enforcement_changed")
+            .count(),
+        3
+    );
+}
+watchword_testkit::on_both_backends!(sso_only, sso_only_lets_members_in_through_the_idp_alone);

@@ -1,6 +1,7 @@
 // An OpenID Provider for the SSO tests: npm `oidc-provider` (certified, nobody here wrote it)
 // with its development login page, which signs anyone in under the login name they type. The
-// login becomes the subject and the email (`grace@acme.test`); `name` is derived from it.
+// login becomes the subject and the email (`grace@acme.test`); `name` is derived from it, and
+// `groups` is ["staff"], with "admins" for logins starting with "boss".
 //
 // Usage: node oidc-idp.mjs  (env IDP_CLIENTS: JSON list of {client_id, client_secret,
 // redirect_uris}; IDP_PORT: port, 0 for any). Prints "listening http://127.0.0.1:PORT" once up.
@@ -23,7 +24,7 @@ server.listen(Number(process.env.IDP_PORT || 0), '127.0.0.1', () => {
     pkce: { required: () => true },
     // Put the scopes' claims (email, name) in the ID token, as Okta and Entra ID do.
     conformIdTokenClaims: false,
-    claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name'] },
+    claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name', 'groups'] },
     features: { devInteractions: { enabled: true } },
     cookies: { keys: ['watchword-tests-only-cookie-key'] },
     async findAccount(ctx, id) {
@@ -31,7 +32,9 @@ server.listen(Number(process.env.IDP_PORT || 0), '127.0.0.1', () => {
         accountId: id,
         async claims() {
           const local = id.split('@')[0];
-          return { sub: id, email: id, email_verified: true, name: `${local[0].toUpperCase()}${local.slice(1)} Example` };
+          // People whose login starts with "boss" are in the group "admins".
+          const groups = local.startsWith('boss') ? ['staff', 'admins'] : ['staff'];
+          return { sub: id, email: id, email_verified: true, name: `${local[0].toUpperCase()}${local.slice(1)} Example`, groups };
         },
       };
     },

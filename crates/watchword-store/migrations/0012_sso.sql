@@ -27,6 +27,7 @@ CREATE TABLE sso_connections (
     key_id                TEXT,
     scopes                TEXT    NOT NULL DEFAULT 'openid email profile',
     groups_claim          TEXT,
+    group_mappings        TEXT    NOT NULL DEFAULT '[]',
     saml_metadata         TEXT,
     default_role          TEXT    NOT NULL DEFAULT 'analyst',
     jit                   INTEGER NOT NULL DEFAULT 1,

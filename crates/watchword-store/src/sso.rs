@@ -110,6 +110,8 @@ pub struct ConnectionRow {
     pub key_id: Option<String>,
     pub scopes: String,
     pub groups_claim: Option<String>,
+    /// `[[group, role], …]` as JSON: the role of a person provisioned with that group.
+    pub group_mappings: String,
     pub saml_metadata: Option<String>,
     pub default_role: String,
     pub jit: bool,
@@ -119,8 +121,8 @@ pub struct ConnectionRow {
 }
 
 const CONNECTION_COLUMNS: &str = "id, account_id, kind, name, enabled, issuer, client_id, \
-    client_secret_sealed, key_id, scopes, groups_claim, saml_metadata, default_role, jit, \
-    trust_idp_mfa, created_at, updated_at";
+    client_secret_sealed, key_id, scopes, groups_claim, group_mappings, saml_metadata, default_role, \
+    jit, trust_idp_mfa, created_at, updated_at";
 
 fn connection_row(r: &AnyRow) -> Result<ConnectionRow, StoreError> {
     Ok(ConnectionRow {
@@ -135,6 +137,7 @@ fn connection_row(r: &AnyRow) -> Result<ConnectionRow, StoreError> {
         key_id: opt_text(r, "key_id")?,
         scopes: text(r, "scopes")?,
         groups_claim: opt_text(r, "groups_claim")?,
+        group_mappings: text(r, "group_mappings")?,
         saml_metadata: opt_text(r, "saml_metadata")?,
         default_role: text(r, "default_role")?,
         jit: int(r, "jit")? != 0,
@@ -155,12 +158,12 @@ pub async fn save_connection(c: &mut Conn, x: &ConnectionRow) -> Result<(), Stor
         "UPDATE sso_connections SET account_id = $2, kind = $3, name = $4, enabled = $5, issuer = $6, \
          client_id = $7, client_secret_sealed = $8, key_id = $9, scopes = $10, groups_claim = $11, \
          saml_metadata = $12, default_role = $13, jit = $14, trust_idp_mfa = $15, created_at = $16, \
-         updated_at = $17 WHERE id = $1"
+         updated_at = $17, group_mappings = $18 WHERE id = $1"
     } else {
         "INSERT INTO sso_connections (id, account_id, kind, name, enabled, issuer, client_id, \
          client_secret_sealed, key_id, scopes, groups_claim, saml_metadata, default_role, jit, \
-         trust_idp_mfa, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+         trust_idp_mfa, created_at, updated_at, group_mappings) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
     };
     sqlx::query(sql)
         .bind(&x.id)
@@ -180,6 +183,7 @@ pub async fn save_connection(c: &mut Conn, x: &ConnectionRow) -> Result<(), Stor
         .bind(i64::from(x.trust_idp_mfa))
         .bind(x.created_at.0)
         .bind(x.updated_at.0)
+        .bind(&x.group_mappings)
         .execute(c)
         .await?;
     Ok(())

@@ -29,6 +29,8 @@ pub struct ConnectionView {
     pub has_client_secret: bool,
     pub scopes: String,
     pub groups_claim: Option<String>,
+    /// (IdP group, role key): a person provisioned with the group gets the role (first match).
+    pub group_mappings: Vec<(String, String)>,
     pub default_role: String,
     pub jit: bool,
     pub trust_idp_mfa: bool,
@@ -49,6 +51,7 @@ pub struct ConnectionChange {
     pub client_secret: Option<String>,
     pub scopes: Option<String>,
     pub groups_claim: Option<String>,
+    pub group_mappings: Option<Vec<(String, String)>>,
     pub default_role: Option<String>,
     pub jit: Option<bool>,
     pub trust_idp_mfa: Option<bool>,
@@ -74,6 +77,7 @@ impl App {
             has_client_secret: r.client_secret_sealed.is_some(),
             scopes: r.scopes.clone(),
             groups_claim: r.groups_claim.clone(),
+            group_mappings: mappings(r),
             default_role: r.default_role.clone(),
             jit: r.jit,
             trust_idp_mfa: r.trust_idp_mfa,
@@ -166,6 +170,7 @@ impl App {
             key_id: None,
             scopes: DEFAULT_SCOPES.to_owned(),
             groups_claim: None,
+            group_mappings: "[]".into(),
             saml_metadata: None,
             default_role: BuiltinRole::Analyst.key().to_owned(),
             jit: true,
@@ -318,6 +323,24 @@ impl App {
             }
             row.groups_claim = Some(g.to_owned()).filter(|g| !g.is_empty());
         }
+        if let Some(m) = &change.group_mappings {
+            let bad = |(g, r): &(String, String)| {
+                g.trim().is_empty()
+                    || g.len() > 256
+                    || g.chars().any(char::is_control)
+                    || r.trim().is_empty()
+            };
+            if m.len() > 50 || m.iter().any(bad) {
+                return Err(DomainError::field(
+                    "invalid_group_mappings",
+                    "group_mappings",
+                    "at most 50 mappings, each a group (1 to 256 characters) and a role",
+                )
+                .into());
+            }
+            let trimmed: Vec<(&str, &str)> = m.iter().map(|(g, r)| (g.trim(), r.trim())).collect();
+            row.group_mappings = serde_json::to_string(&trimmed).unwrap_or_else(|_| "[]".into());
+        }
         if let Some(s) = &change.scopes {
             let scopes: Vec<&str> = s.split_whitespace().collect();
             if !scopes.contains(&"openid")
@@ -392,7 +415,8 @@ impl App {
         Ok(self.connection_view(&s.row))
     }
 
-    /// The connection's default role: one the actor could grant (never more than they hold).
+    /// The connection's default role and mapped roles: each one the actor could grant (a
+    /// mapping never grants more than its author holds).
     async fn check_default_role(
         &self,
         c: &mut watchword_store::Conn,
@@ -400,6 +424,9 @@ impl App {
         row: &ConnectionRow,
     ) -> Result<(), AppError> {
         self.grantable_role(c, access, &row.default_role).await?;
+        for (_, role) in mappings(row) {
+            self.grantable_role(c, access, &role).await?;
+        }
         Ok(())
     }
 
@@ -423,6 +450,7 @@ impl App {
             ("client_secret", change.client_secret.is_some()),
             ("scopes", change.scopes.is_some()),
             ("groups_claim", change.groups_claim.is_some()),
+            ("group_mappings", change.group_mappings.is_some()),
             ("default_role", change.default_role.is_some()),
             ("jit", change.jit.is_some()),
             ("trust_idp_mfa", change.trust_idp_mfa.is_some()),
@@ -446,6 +474,11 @@ impl App {
         self.alert_contact(c, &access.account, actor, &what, now)
             .await
     }
+}
+
+/// The connection's group → role mappings, in order.
+pub(crate) fn mappings(r: &ConnectionRow) -> Vec<(String, String)> {
+    serde_json::from_str(&r.group_mappings).unwrap_or_default()
 }
 
 /// A connection about to be saved, and why.

@@ -52,8 +52,15 @@ pub struct IdClaims {
     pub email_verified: Option<bool>,
     pub name: Option<String>,
     pub amr: Vec<String>,
+    /// The token as received (its signature verified).
+    pub token: String,
+}
+
+impl IdClaims {
     /// Every claim of the token, as signed (shown by a connection's test sign-in).
-    pub all: serde_json::Value,
+    pub fn all(&self) -> serde_json::Value {
+        payload(&self.token).unwrap_or(serde_json::Value::Null)
+    }
 }
 
 /// A connection's OIDC settings, the client secret opened.
@@ -219,10 +226,10 @@ impl Oidc {
             .id_token()
             .ok_or_else(|| Failure::new("missing_id_token", "the provider sent no ID token"))?
             .clone();
-        match verify(&client, &token, nonce, now_secs) {
+        match verify(&md, s, &token, nonce, now_secs) {
             Err(f) if f.reason == "unknown_key" => {
                 let md = self.metadata(s.issuer, true).await?;
-                verify(&Self::client(&md, s)?, &token, nonce, now_secs)
+                verify(&md, s, &token, nonce, now_secs)
             }
             other => other,
         }
@@ -241,7 +248,7 @@ impl Oidc {
         let token: openidconnect::core::CoreIdToken = raw
             .parse()
             .map_err(|_| Failure::new("invalid_token", "the ID token is not a signed JWT"))?;
-        verify(&Self::client(&md, s)?, &token, nonce, now_secs)
+        verify(&md, s, &token, nonce, now_secs)
     }
 }
 
@@ -267,7 +274,6 @@ type TokenRequest<'a> = openidconnect::CodeTokenRequest<
 pub trait ClientLike {
     fn auth_url(&self, state: fn() -> CsrfToken, nonce: fn() -> Nonce) -> AuthRequest<'_>;
     fn exchange(&self, code: AuthorizationCode) -> Result<TokenRequest<'_>, Failure>;
-    fn verifier(&self) -> openidconnect::core::CoreIdTokenVerifier<'_>;
 }
 
 impl<HD, HI, HR, HU> ClientLike
@@ -304,33 +310,34 @@ where
         self.exchange_code(code)
             .map_err(|e| Failure::new("discovery_failed", e.to_string()))
     }
-
-    fn verifier(&self) -> openidconnect::core::CoreIdTokenVerifier<'_> {
-        self.id_token_verifier()
-    }
 }
 
+/// Checks an ID token against the provider's keys and issuer, for the connection's client.
 fn verify(
-    client: &impl ClientLike,
+    md: &CoreProviderMetadata,
+    s: &Settings<'_>,
     token: &openidconnect::core::CoreIdToken,
     nonce: &str,
     now_secs: i64,
 ) -> Result<IdClaims, Failure> {
     let now = chrono::DateTime::from_timestamp(now_secs, 0).unwrap_or_default();
-    let verifier = client
-        .verifier()
-        .set_time_fn(move || now)
-        .set_issue_time_verifier_fn(move |iat| {
-            if iat.timestamp() > now_secs + SKEW_SECS {
-                Err("issued in the future".into())
-            } else {
-                Ok(())
-            }
-        });
+    let verifier = openidconnect::core::CoreIdTokenVerifier::new_confidential_client(
+        ClientId::new(s.client_id.to_owned()),
+        ClientSecret::new(s.client_secret.clone()),
+        md.issuer().clone(),
+        md.jwks().clone(),
+    )
+    .set_time_fn(move || now)
+    .set_issue_time_verifier_fn(move |iat| {
+        if iat.timestamp() > now_secs + SKEW_SECS {
+            Err("issued in the future".into())
+        } else {
+            Ok(())
+        }
+    });
     let claims = token
         .claims(&verifier, &Nonce::new(nonce.to_owned()))
         .map_err(claims_failure)?;
-    let all = payload(&token.to_string()).unwrap_or(serde_json::Value::Null);
     let amr = claims
         .auth_method_refs()
         .map(|v| v.iter().map(|m| m.to_string()).collect())
@@ -344,7 +351,7 @@ fn verify(
             .and_then(|n| n.get(None))
             .map(|n| n.to_string()),
         amr,
-        all,
+        token: token.to_string(),
     })
 }
 

@@ -22,6 +22,28 @@ use watchword_domain::*;
 use watchword_store::sso::{self as store, ConnectionRow, NewRequest};
 use watchword_store::{Conn, accounts, audit, members, persons};
 
+/// The role of a person provisioned through `conn`: the first mapping whose group is in the
+/// token's groups claim, else the connection's default.
+fn provisioned_role(conn: &ConnectionRow, claims: &IdClaims) -> String {
+    let Some(claim) = &conn.groups_claim else {
+        return conn.default_role.clone();
+    };
+    let all = claims.all();
+    let groups: Vec<String> = match &all[claim.as_str()] {
+        serde_json::Value::Array(v) => v
+            .iter()
+            .filter_map(|g| g.as_str().map(str::to_owned))
+            .collect(),
+        serde_json::Value::String(g) => vec![g.clone()],
+        _ => Vec::new(),
+    };
+    super::connections::mappings(conn)
+        .into_iter()
+        .find(|(g, _)| groups.contains(g))
+        .map(|(_, role)| role)
+        .unwrap_or_else(|| conn.default_role.clone())
+}
+
 /// A person without a password of their own (provisioned by an IdP): no password matches it.
 const NO_PASSWORD: &str = "!sso";
 
@@ -242,7 +264,7 @@ impl App {
                 .err()
                 .map(|f| format!("{}: {}", f.reason, f.message));
             return Ok(SsoFinish::Test {
-                claims: claims.all,
+                claims: claims.all(),
                 problem,
             });
         }
@@ -366,9 +388,8 @@ impl App {
             }
             Some(_) => {}
             None if conn.jit => {
-                let role = self
-                    .resolve_role(&mut tx, account, &conn.default_role)
-                    .await?;
+                let key = provisioned_role(conn, claims);
+                let role = self.resolve_role(&mut tx, account, &key).await?;
                 let id = MembershipId::new();
                 let m = members::NewMembership {
                     id,

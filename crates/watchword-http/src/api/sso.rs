@@ -119,6 +119,7 @@ pub struct SsoConnectionDto {
     pub has_client_secret: bool,
     pub scopes: String,
     pub groups_claim: Option<String>,
+    pub group_mappings: Vec<GroupMappingDto>,
     /// Role of people provisioned at their first sign-in.
     pub default_role: String,
     /// Just-in-time provisioning of people with emails in the verified domains.
@@ -143,6 +144,14 @@ impl From<&ConnectionView> for SsoConnectionDto {
             has_client_secret: c.has_client_secret,
             scopes: c.scopes.clone(),
             groups_claim: c.groups_claim.clone(),
+            group_mappings: c
+                .group_mappings
+                .iter()
+                .map(|(group, role)| GroupMappingDto {
+                    group: group.clone(),
+                    role: role.clone(),
+                })
+                .collect(),
             default_role: c.default_role.clone(),
             jit: c.jit,
             trust_idp_mfa: c.trust_idp_mfa,
@@ -151,6 +160,15 @@ impl From<&ConnectionView> for SsoConnectionDto {
             updated_at: time(c.updated_at),
         }
     }
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GroupMappingDto {
+    /// A group as the provider names it.
+    pub group: String,
+    /// A built-in role key or a custom role's id.
+    pub role: String,
 }
 
 /// A new connection, or the fields a change sets.
@@ -168,7 +186,11 @@ pub struct ConnectionRequest {
     pub client_secret: Option<String>,
     /// Space-separated; must include `openid`. Default `openid email profile`.
     pub scopes: Option<String>,
+    /// The ID token claim listing the person's groups (e.g. `groups`).
     pub groups_claim: Option<String>,
+    /// In order; the first group the person has gives their role at provisioning. Each role must
+    /// be one you could grant.
+    pub group_mappings: Option<Vec<GroupMappingDto>>,
     pub default_role: Option<String>,
     pub jit: Option<bool>,
     pub trust_idp_mfa: Option<bool>,
@@ -185,6 +207,9 @@ impl From<ConnectionRequest> for ConnectionChange {
             client_secret: r.client_secret,
             scopes: r.scopes,
             groups_claim: r.groups_claim,
+            group_mappings: r
+                .group_mappings
+                .map(|m| m.into_iter().map(|x| (x.group, x.role)).collect()),
             default_role: r.default_role,
             jit: r.jit,
             trust_idp_mfa: r.trust_idp_mfa,

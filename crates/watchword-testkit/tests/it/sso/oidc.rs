@@ -410,3 +410,32 @@ async fn starts_are_limited_per_ip(backend: Backend) {
     assert_eq!((count(200), count(429)), (60, 10), "{statuses:?}");
 }
 watchword_testkit::on_both_backends!(oidc_start_limit, starts_are_limited_per_ip);
+
+/// Groups from the ID token pick the role of a person provisioned; a mapping never grants more
+/// than its author could.
+async fn groups_map_to_roles_at_provisioning(backend: Backend) {
+    let Some(w) = World::new(backend).await else {
+        return;
+    };
+    let (app, ada) = (&w.app, &w.ada);
+    let owner =
+        json!({"groups_claim": "groups", "group_mappings": [{"group": "admins", "role": "owner"}]});
+    let (s, v) = app.update_sso_connection(ada, &w.connection, owner).await;
+    assert_eq!(
+        (s.as_u16() / 100, code(&v)),
+        (4, "owner_not_assignable"),
+        "{v}"
+    );
+    let admins =
+        json!({"groups_claim": "groups", "group_mappings": [{"group": "admins", "role": "admin"}]});
+    let (s, v) = app.update_sso_connection(ada, &w.connection, admins).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["group_mappings"][0]["role"], "admin");
+    for (login, role) in [("boss@acme.test", "admin"), ("grace@acme.test", "analyst")] {
+        let res = app.sso_sign_in(&w.idp, login, login).await;
+        assert_eq!(res.status(), StatusCode::SEE_OTHER);
+        let m = app.member(ada, login).await;
+        assert_eq!(m["role"]["key"], role, "{login}: {m}");
+    }
+}
+watchword_testkit::on_both_backends!(oidc_groups, groups_map_to_roles_at_provisioning);

@@ -5,6 +5,7 @@
 mod connections;
 mod domains;
 mod enforcement;
+mod jwk;
 pub mod oidc;
 mod signin;
 

@@ -7,6 +7,7 @@
 //! Outgoing requests follow no redirects, time out after 10 seconds and read at most
 //! [`MAX_IDP_DOCUMENT`] bytes.
 
+use super::jwk::RingJwk;
 use base64::Engine;
 use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
 use openidconnect::{
@@ -122,7 +123,20 @@ async fn send(
 
 pub struct Oidc {
     http: Http,
-    cache: Mutex<HashMap<String, (Arc<CoreProviderMetadata>, Instant)>>,
+    cache: Mutex<HashMap<String, (Arc<Provider>, Instant)>>,
+}
+
+/// What discovery found: the metadata, and its keys ready for ring.
+pub struct Provider {
+    md: CoreProviderMetadata,
+    keys: openidconnect::JsonWebKeySet<RingJwk>,
+}
+
+impl std::ops::Deref for Provider {
+    type Target = CoreProviderMetadata;
+    fn deref(&self) -> &CoreProviderMetadata {
+        &self.md
+    }
 }
 
 impl Oidc {
@@ -140,11 +154,7 @@ impl Oidc {
     }
 
     /// The provider's metadata and keys: from the cache unless `fresh` or older than an hour.
-    pub async fn metadata(
-        &self,
-        issuer: &str,
-        fresh: bool,
-    ) -> Result<Arc<CoreProviderMetadata>, Failure> {
+    pub async fn metadata(&self, issuer: &str, fresh: bool) -> Result<Arc<Provider>, Failure> {
         if !fresh
             && let Some((md, at)) = self.cache.lock().expect("cache lock").get(issuer)
             && at.elapsed() < METADATA_TTL
@@ -162,7 +172,10 @@ impl Oidc {
                 "the provider's metadata has no token_endpoint",
             ));
         }
-        let md = Arc::new(md);
+        let keys = serde_json::to_value(md.jwks())
+            .and_then(serde_json::from_value)
+            .map_err(|e| Failure::new("discovery_failed", format!("the provider's keys: {e}")))?;
+        let md = Arc::new(Provider { md, keys });
         self.cache
             .lock()
             .expect("cache lock")
@@ -170,11 +183,11 @@ impl Oidc {
         Ok(md)
     }
 
-    fn client(md: &CoreProviderMetadata, s: &Settings<'_>) -> Result<impl ClientLike, Failure> {
+    fn client(md: &Provider, s: &Settings<'_>) -> Result<impl ClientLike, Failure> {
         let redirect = RedirectUrl::new(s.redirect_uri.to_owned())
             .map_err(|e| Failure::new("configuration", format!("redirect URI: {e}")))?;
         Ok(CoreClient::from_provider_metadata(
-            md.clone(),
+            md.md.clone(),
             ClientId::new(s.client_id.to_owned()),
             Some(ClientSecret::new(s.client_secret.clone())),
         )
@@ -314,18 +327,18 @@ where
 
 /// Checks an ID token against the provider's keys and issuer, for the connection's client.
 fn verify(
-    md: &CoreProviderMetadata,
+    md: &Provider,
     s: &Settings<'_>,
     token: &openidconnect::core::CoreIdToken,
     nonce: &str,
     now_secs: i64,
 ) -> Result<IdClaims, Failure> {
     let now = chrono::DateTime::from_timestamp(now_secs, 0).unwrap_or_default();
-    let verifier = openidconnect::core::CoreIdTokenVerifier::new_confidential_client(
+    let verifier = openidconnect::IdTokenVerifier::<RingJwk>::new_confidential_client(
         ClientId::new(s.client_id.to_owned()),
         ClientSecret::new(s.client_secret.clone()),
         md.issuer().clone(),
-        md.jwks().clone(),
+        md.keys.clone(),
     )
     .set_time_fn(move || now)
     .set_issue_time_verifier_fn(move |iat| {

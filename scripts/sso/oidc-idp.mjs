@@ -4,7 +4,7 @@
 // `groups` is ["staff"], with "admins" for logins starting with "boss".
 //
 // Usage: node oidc-idp.mjs  (env IDP_CLIENTS: JSON list of {client_id, client_secret,
-// redirect_uris}; IDP_PORT: port, 0 for any). Prints "listening http://127.0.0.1:PORT" once up.
+// redirect_uris}; IDP_PORT: port, 0 for any; IDP_CONFORM=1: profile claims in userinfo only). Prints "listening http://127.0.0.1:PORT" once up.
 import Provider from 'oidc-provider';
 import http from 'node:http';
 
@@ -22,8 +22,9 @@ server.listen(Number(process.env.IDP_PORT || 0), '127.0.0.1', () => {
   const provider = new Provider(issuer, {
     clients,
     pkce: { required: () => true },
-    // Put the scopes' claims (email, name) in the ID token, as Okta and Entra ID do.
-    conformIdTokenClaims: false,
+    // Put the scopes' claims (email, name) in the ID token, as Okta and Entra ID do; with
+    // IDP_CONFORM=1 they are in the userinfo answer only (the provider's default).
+    conformIdTokenClaims: process.env.IDP_CONFORM === '1',
     claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name', 'groups'] },
     features: { devInteractions: { enabled: true } },
     cookies: { keys: ['watchword-tests-only-cookie-key'] },

@@ -48,13 +48,19 @@ impl OidcIdp {
     /// Starts the provider with watchword (redirecting to `redirect_uri`) and another client
     /// registered.
     pub fn start(redirect_uri: &str) -> Self {
+        Self::start_with(redirect_uri, false)
+    }
+
+    /// [`Self::start`], with `email` and `name` in the userinfo answer only when `conforming`.
+    pub fn start_with(redirect_uri: &str, conforming: bool) -> Self {
         let clients = json!([
             {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "redirect_uris": [redirect_uri]},
             {"client_id": OTHER_CLIENT_ID, "client_secret": CLIENT_SECRET, "redirect_uris": [redirect_uri]},
         ]);
         let mut cmd = Command::new("node");
         cmd.arg(scripts().join("oidc-idp.mjs"))
-            .env("IDP_CLIENTS", clients.to_string());
+            .env("IDP_CLIENTS", clients.to_string())
+            .env("IDP_CONFORM", if conforming { "1" } else { "0" });
         let (child, addr) = spawn_listening(cmd, "the OIDC provider (node oidc-provider)");
         Self {
             child,

@@ -11,9 +11,9 @@ use super::jwk::RingJwk;
 use base64::Engine;
 use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
 use openidconnect::{
-    AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret, CsrfToken, IssuerUrl,
-    Nonce, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, SignatureVerificationError,
-    TokenResponse,
+    AccessToken, AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret, CsrfToken,
+    IssuerUrl, Nonce, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope,
+    SignatureVerificationError, TokenResponse,
 };
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -239,13 +239,33 @@ impl Oidc {
             .id_token()
             .ok_or_else(|| Failure::new("missing_id_token", "the provider sent no ID token"))?
             .clone();
-        match verify(&md, s, &token, nonce, now_secs) {
+        let mut claims = match verify(&md, s, &token, nonce, now_secs) {
             Err(f) if f.reason == "unknown_key" => {
                 let md = self.metadata(s.issuer, true).await?;
                 verify(&md, s, &token, nonce, now_secs)
             }
             other => other,
+        }?;
+        if claims.email.is_none() {
+            // Some providers put profile claims in the userinfo answer only: ask it, for the
+            // same subject.
+            let info: openidconnect::core::CoreUserInfoClaims = client
+                .userinfo(
+                    openidconnect::OAuth2TokenResponse::access_token(&tokens).clone(),
+                    &claims.subject,
+                )?
+                .request_async(&self.http)
+                .await
+                .map_err(|e| {
+                    Failure::new("userinfo_failed", format!("the userinfo endpoint: {e}"))
+                })?;
+            claims.email = info.email().map(|e| e.to_string());
+            claims.email_verified = info.email_verified();
+            if claims.name.is_none() {
+                claims.name = info.name().and_then(|n| n.get(None)).map(|n| n.to_string());
+            }
         }
+        Ok(claims)
     }
 
     /// Checks an ID token as [`Oidc::finish`] does, against `issuer`'s cached keys (the benchmark's
@@ -283,13 +303,20 @@ type TokenRequest<'a> = openidconnect::CodeTokenRequest<
     openidconnect::core::CoreTokenResponse,
 >;
 
+type UserInfo<'a> = openidconnect::UserInfoRequest<
+    'a,
+    openidconnect::core::CoreJweContentEncryptionAlgorithm,
+    openidconnect::core::CoreJsonWebKey,
+>;
+
 /// What this module needs of the typed client (its type names five endpoint states).
 pub trait ClientLike {
     fn auth_url(&self, state: fn() -> CsrfToken, nonce: fn() -> Nonce) -> AuthRequest<'_>;
     fn exchange(&self, code: AuthorizationCode) -> Result<TokenRequest<'_>, Failure>;
+    fn userinfo(&self, token: AccessToken, subject: &str) -> Result<UserInfo<'_>, Failure>;
 }
 
-impl<HD, HI, HR, HU> ClientLike
+impl<HD, HI, HR> ClientLike
     for openidconnect::Client<
         openidconnect::EmptyAdditionalClaims,
         openidconnect::core::CoreAuthDisplay,
@@ -307,13 +334,12 @@ impl<HD, HI, HR, HU> ClientLike
         HI,
         HR,
         openidconnect::EndpointMaybeSet,
-        HU,
+        openidconnect::EndpointMaybeSet,
     >
 where
     HD: openidconnect::EndpointState,
     HI: openidconnect::EndpointState,
     HR: openidconnect::EndpointState,
-    HU: openidconnect::EndpointState,
 {
     fn auth_url(&self, state: fn() -> CsrfToken, nonce: fn() -> Nonce) -> AuthRequest<'_> {
         self.authorize_url(CoreAuthenticationFlow::AuthorizationCode, state, nonce)
@@ -322,6 +348,12 @@ where
     fn exchange(&self, code: AuthorizationCode) -> Result<TokenRequest<'_>, Failure> {
         self.exchange_code(code)
             .map_err(|e| Failure::new("discovery_failed", e.to_string()))
+    }
+
+    fn userinfo(&self, token: AccessToken, subject: &str) -> Result<UserInfo<'_>, Failure> {
+        let sub = openidconnect::SubjectIdentifier::new(subject.to_owned());
+        self.user_info(token, Some(sub))
+            .map_err(|e| Failure::new("missing_email", format!("no email claim and {e}")))
     }
 }
 

@@ -439,3 +439,26 @@ async fn groups_map_to_roles_at_provisioning(backend: Backend) {
     }
 }
 watchword_testkit::on_both_backends!(oidc_groups, groups_map_to_roles_at_provisioning);
+
+/// A provider that leaves email and name out of the ID token: they come from its userinfo answer.
+async fn claims_missing_from_the_id_token_come_from_userinfo(backend: Backend) {
+    let Some(w) = World::with(backend, true).await else {
+        return;
+    };
+    let res = w
+        .app
+        .sso_sign_in(&w.idp, "grace@acme.test", "grace@acme.test")
+        .await;
+    assert_eq!(
+        res.status(),
+        StatusCode::SEE_OTHER,
+        "{:?}",
+        failures(&w.app, &w.ada).await
+    );
+    let m = w.app.member(&w.ada, "grace@acme.test").await;
+    assert_eq!(m["name"], "Grace Example");
+}
+watchword_testkit::on_both_backends!(
+    oidc_userinfo,
+    claims_missing_from_the_id_token_come_from_userinfo
+);

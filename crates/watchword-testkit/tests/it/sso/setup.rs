@@ -17,9 +17,14 @@ pub struct World {
 
 impl World {
     pub async fn new(backend: Backend) -> Option<Self> {
+        Self::with(backend, false).await
+    }
+
+    /// With a provider that puts email and name in its userinfo answer only when `conforming`.
+    pub async fn with(backend: Backend, conforming: bool) -> Option<Self> {
         let dns = Dns::start();
         let app = spawn(backend, &dns).await?;
-        let idp = OidcIdp::start(&app.url("/sso/oidc/callback"));
+        let idp = OidcIdp::start_with(&app.url("/sso/oidc/callback"), conforming);
         let ada = app.signup("Acme", "Ada Lovelace", "ada@example.com").await;
         app.set_plan(&ada, "paid").await;
         app.enrol_totp(&ada).await;

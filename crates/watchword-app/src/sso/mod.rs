@@ -12,7 +12,7 @@ mod signin;
 pub use connections::{ConnectionChange, ConnectionView};
 pub use domains::DomainView;
 pub use enforcement::Enforcement;
-pub use signin::{SsoFinish, SsoStart};
+pub use signin::{Callback, SsoFinish, SsoStart};
 
 use crate::events::{self, EventExt};
 use crate::members::Access;

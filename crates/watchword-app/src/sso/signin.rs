@@ -55,6 +55,17 @@ pub struct SsoStart {
     pub state: String,
 }
 
+/// The provider's answer at the redirect URI, with the `state` the browser kept.
+pub struct Callback<'a> {
+    pub state: &'a str,
+    pub browser_state: Option<&'a str>,
+    pub code: Option<&'a str>,
+    /// The provider's `error`, when it refused.
+    pub error: Option<&'a str>,
+    /// The provider's `iss` (RFC 9207), when it names itself.
+    pub iss: Option<&'a str>,
+}
+
 /// How a sign-in through an IdP ended.
 #[derive(Debug)]
 pub enum SsoFinish {
@@ -183,14 +194,14 @@ impl App {
     /// The provider's answer at the redirect URI: `state`, and `code` or the IdP's `error`.
     /// `browser_state` is what the browser kept at the start: a sign-in (not a test) finishes
     /// only in the browser that started it, so nobody can sign a victim into their own identity.
-    pub async fn finish_oidc(
-        &self,
-        state: &str,
-        browser_state: Option<&str>,
-        code: Option<&str>,
-        idp_error: Option<&str>,
-        meta: &Meta,
-    ) -> Result<SsoFinish, AppError> {
+    pub async fn finish_oidc(&self, cb: Callback<'_>, meta: &Meta) -> Result<SsoFinish, AppError> {
+        let Callback {
+            state,
+            browser_state,
+            code,
+            error: idp_error,
+            iss,
+        } = cb;
         let now = self.now();
         let mut tx = self.store().begin().await?;
         let request = store::take_request(&mut tx, &hash_token(state), now).await?;
@@ -217,6 +228,16 @@ impl App {
                 return Err(fail(Failure::new(
                     "state_mismatch",
                     "this sign-in was started in another browser; start again here",
+                )));
+            }
+            // RFC 9207: a provider that names itself in the answer must be this connection's
+            // (a mix-up between providers is refused).
+            if let Some(iss) = iss
+                && Some(iss.trim_end_matches('/')) != conn.issuer.as_deref()
+            {
+                return Err(fail(Failure::new(
+                    "issuer_mismatch",
+                    "the answer came from another identity provider",
                 )));
             }
             if let Some(e) = idp_error {

@@ -15,7 +15,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use serde::Deserialize;
 use watchword_app::sessions::SessionMode;
-use watchword_app::sso::SsoFinish;
+use watchword_app::sso::{Callback, SsoFinish};
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
@@ -93,10 +93,13 @@ pub async fn callback(
     let outcome = state
         .app
         .finish_oidc(
-            field("state").unwrap_or_default(),
-            cookie(&headers, STATE_COOKIE),
-            field("code"),
-            field("error"),
+            Callback {
+                state: field("state").unwrap_or_default(),
+                browser_state: cookie(&headers, STATE_COOKIE),
+                code: field("code"),
+                error: field("error"),
+                iss: field("iss"),
+            },
             &meta,
         )
         .await;

@@ -99,6 +99,32 @@ async fn sign_in_provisions_links_and_refuses_replays(backend: Backend) {
     let to_idp: Value = start.json().await.unwrap();
     let to_idp = to_idp["redirect_url"].as_str().unwrap();
     let back = w.idp.sign_in(to_idp, "grace@acme.test").await;
+    assert!(
+        back.contains("&iss="),
+        "the provider names itself (RFC 9207): {back}"
+    );
+    // An answer naming another provider (a mix-up) is refused, before anything else is used.
+    let mixed = back.replace("&iss=", "&iss=https%3A%2F%2Fother.example&was=");
+    let res = app
+        .client
+        .get(&mixed)
+        .header("cookie", state.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    assert!(
+        failures(app, ada)
+            .await
+            .contains(&"issuer_mismatch".to_owned())
+    );
+    let start = app.sso_start("grace@acme.test").await;
+    let state = first_cookie(&start).unwrap();
+    let to_idp: Value = start.json().await.unwrap();
+    let back = w
+        .idp
+        .sign_in(to_idp["redirect_url"].as_str().unwrap(), "grace@acme.test")
+        .await;
     let get = |cookie: Option<String>| {
         let req = app.client.get(&back);
         match cookie {

@@ -165,6 +165,18 @@ async fn start_server() -> (
     reqwest::Client,
     tempfile::TempDir,
 ) {
+    start_server_with(&[]).await
+}
+
+/// [`start_server`] with more environment settings.
+async fn start_server_with(
+    env: &[(&str, &str)],
+) -> (
+    std::process::Child,
+    String,
+    reqwest::Client,
+    tempfile::TempDir,
+) {
     let dir = tempfile::tempdir().expect("temp dir");
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -187,6 +199,7 @@ async fn start_server() -> (
     if let Some(url) = arg("--database-url") {
         cmd.args(["--database-url", &url]);
     }
+    cmd.envs(env.iter().copied());
     let server = cmd
         .env("WATCHWORD_LOG_LEVEL", "warn")
         // The benches sign up hundreds of people from one address.
@@ -219,7 +232,8 @@ async fn main() {
     }
     if std::env::args().nth(1).as_deref() == Some("sso") {
         let secs = arg("--seconds").and_then(|v| v.parse().ok()).unwrap_or(5);
-        return sso::run(secs).await;
+        let n = arg("--sign-ins").and_then(|v| v.parse().ok()).unwrap_or(40);
+        return sso::run(secs, n).await;
     }
     if std::env::args().nth(1).as_deref() == Some("memory") {
         return memory::run().await;

@@ -117,11 +117,25 @@ impl OidcIdp {
         login: &str,
         nonce: &str,
     ) -> String {
+        self.id_token_timed(client_id, redirect_uri, login, nonce)
+            .await
+            .0
+    }
+
+    /// [`Self::id_token`], with how long the token endpoint's round trip took (the code exchange
+    /// alone, as a relying party's callback makes it).
+    pub async fn id_token_timed(
+        &self,
+        client_id: &str,
+        redirect_uri: &str,
+        login: &str,
+        nonce: &str,
+    ) -> (String, std::time::Duration) {
         let verifier = "a-pkce-verifier-of-the-tests-0123456789-0123456789";
         let challenge = {
+            use base64::Engine;
             use sha2::Digest;
             let d = sha2::Sha256::digest(verifier.as_bytes());
-            use base64::Engine;
             base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(d)
         };
         let authorize = reqwest::Url::parse_with_params(
@@ -145,25 +159,25 @@ impl OidcIdp {
             .find(|(k, _)| k == "code")
             .map(|(_, v)| v.into_owned())
             .expect("a code");
-        let res: Value = reqwest::Client::new()
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", redirect_uri),
+            ("code_verifier", verifier),
+        ];
+        let request = reqwest::Client::new()
             .post(format!("{}/token", self.issuer))
             .basic_auth(client_id, Some(CLIENT_SECRET))
-            .form(&[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", redirect_uri),
-                ("code_verifier", verifier),
-            ])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        res["id_token"]
+            .form(&form);
+        let started = std::time::Instant::now();
+        let res = request.send().await.unwrap();
+        let body: Value = res.json().await.unwrap();
+        let took = started.elapsed();
+        let token = body["id_token"]
             .as_str()
-            .unwrap_or_else(|| panic!("no id_token: {res}"))
-            .to_owned()
+            .unwrap_or_else(|| panic!("no id_token: {body}"))
+            .to_owned();
+        (token, took)
     }
 }
 

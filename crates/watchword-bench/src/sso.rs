@@ -187,7 +187,10 @@ async fn callback(n: usize) {
         let res = get.send().await.unwrap();
         callbacks.push(started.elapsed());
         if res.status() != 303 {
-            panic!("the callback did not sign {email} in: {}", res.text().await.unwrap_or_default());
+            panic!(
+                "the callback did not sign {email} in: {}",
+                res.text().await.unwrap_or_default()
+            );
         }
         let login = format!("rt{i}@acme.test");
         let (_, rt) = idp

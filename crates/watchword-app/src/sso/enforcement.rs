@@ -31,7 +31,9 @@ impl App {
         account: &AccountRow,
         member: &MemberRow,
     ) -> Result<(), AppError> {
-        if !account.sso_required {
+        // SSO comes with the paid plan: after a downgrade nobody is routed to the IdP, so
+        // nobody is held to it either.
+        if !account.sso_required || account.plan != Plan::Paid {
             return Ok(());
         }
         if let Some(conn) = &actor.sso_connection
@@ -70,6 +72,7 @@ impl App {
             return Ok(());
         };
         let covered = a.sso_required
+            && a.plan == Plan::Paid
             && store::verified_domain(&mut c, email_domain(email))
                 .await?
                 .is_some_and(|d| d.account_id == account.to_string());

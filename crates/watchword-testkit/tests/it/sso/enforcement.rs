@@ -154,6 +154,15 @@ async fn sso_only_lets_members_in_through_the_idp_alone(backend: Backend) {
     assert_eq!(s, StatusCode::OK);
     let (s, c) = members_status(app, &ada.account, None, Some(&grace.token)).await;
     assert_eq!((s, c.as_str()), (StatusCode::FORBIDDEN, "sso_required"));
+    // A downgrade to the free plan routes nobody to the IdP, so it holds nobody to it.
+    app.set_plan(ada, "free").await;
+    assert_eq!(
+        members_status(app, &ada.account, None, Some(&grace.token))
+            .await
+            .0,
+        StatusCode::OK
+    );
+    app.set_plan(ada, "paid").await;
     // Ada (an Admin now, outside the verified domains) turns SSO-only off.
     let (s, _) = put(json!({"sso_required": false})).await;
     assert_eq!(s, StatusCode::OK);

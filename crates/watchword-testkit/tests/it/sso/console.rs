@@ -71,3 +71,105 @@ watchword_testkit::on_both_backends!(
     settings_page_plan,
     the_settings_page_says_sso_needs_the_paid_plan
 );
+
+/// Settings › Single sign-on in Chromium, no script needed: an Owner with MFA on the paid plan
+/// adds and verifies a domain and adds and enables an OIDC connection, each confirmed with the
+/// password.
+async fn the_settings_page_sets_sso_up(backend: Backend) {
+    let dns = watchword_testkit::sso::Dns::start();
+    let Some(app) = super::spawn(backend, &dns).await else {
+        return;
+    };
+    let idp = watchword_testkit::sso::OidcIdp::start(&app.url("/sso/oidc/callback"));
+    let b = Browser::start().await;
+    b.sign_up_ada(&app).await;
+    let href = b
+        .client
+        .find(Locator::Css("a[href$='/settings/security']"))
+        .await
+        .unwrap()
+        .attr("href")
+        .await
+        .unwrap()
+        .unwrap();
+    let account = href.split('/').nth(2).unwrap().to_owned();
+    let ada = watchword_testkit::Login {
+        token: String::new(),
+        account: account.clone(),
+        person: String::new(),
+        membership: String::new(),
+        email: "ada@example.com".into(),
+    };
+    app.set_plan(&ada, "paid").await;
+    // Paid plans require MFA: an authenticator app from My security.
+    b.goto(&app.url("/me/security")).await;
+    b.click("#totp-start").await;
+    let secret = b.text_of("#totp-secret").await;
+    b.fill("totp-code", &watchword_testkit::oathtool(&secret))
+        .await;
+    b.click("#totp-confirm").await;
+    b.goto(&app.url(&format!("/accounts/{account}/settings/sso")))
+        .await;
+    let type_in = |css: &'static str, text: &'static str| {
+        let b = &b;
+        async move {
+            let el = b.client.find(Locator::Css(css)).await.unwrap();
+            el.send_keys(text).await.unwrap();
+        }
+    };
+    b.fill("domain", "acme.test").await;
+    b.fill("domain-password", watchword_testkit::PASSWORD).await;
+    b.click("#add-domain").await;
+    assert!(
+        b.text().await.contains("Domain added"),
+        "{}",
+        b.text().await
+    );
+    let record = b.text_of("tr[data-domain='acme.test'] code").await;
+    dns.publish(serde_json::json!({"acme.test": [record]}));
+    type_in(
+        "tr[data-domain='acme.test'] input[name=password]",
+        watchword_testkit::PASSWORD,
+    )
+    .await;
+    b.click("tr[data-domain='acme.test'] button").await;
+    assert!(
+        b.text().await.contains("Domain verified."),
+        "{}",
+        b.text().await
+    );
+    b.fill("conn-name", "Acme IdP").await;
+    b.fill("conn-issuer", &idp.issuer).await;
+    b.fill("conn-client", watchword_testkit::sso::CLIENT_ID)
+        .await;
+    b.fill("conn-secret", watchword_testkit::sso::CLIENT_SECRET)
+        .await;
+    b.fill("conn-password", watchword_testkit::PASSWORD).await;
+    b.click("#add-connection").await;
+    assert!(
+        b.text().await.contains("connection saved"),
+        "{}",
+        b.text().await
+    );
+    let row = "tr[data-connection='Acme IdP']";
+    assert!(b.text_of(row).await.contains("disabled"));
+    type_in(
+        "tr[data-connection='Acme IdP'] form[action$='/enable'] input[name=password]",
+        watchword_testkit::PASSWORD,
+    )
+    .await;
+    b.click("tr[data-connection='Acme IdP'] form[action$='/enable'] button")
+        .await;
+    assert!(
+        b.text_of(row).await.contains("enabled"),
+        "{}",
+        b.text_of(row).await
+    );
+    assert!(
+        b.text_of("#redirect-uri")
+            .await
+            .ends_with("/sso/oidc/callback")
+    );
+    b.close().await;
+}
+watchword_testkit::on_both_backends!(settings_page_setup, the_settings_page_sets_sso_up);

@@ -488,3 +488,50 @@ watchword_testkit::on_both_backends!(
     oidc_userinfo,
     claims_missing_from_the_id_token_come_from_userinfo
 );
+
+/// The provider's MFA (`amr`) counts for a paid account's "require MFA" only on a connection
+/// that trusts it; otherwise the person must add watchword's own second factor.
+async fn the_idps_mfa_counts_only_when_trusted(backend: Backend) {
+    let Some(w) = World::new(backend).await else {
+        return;
+    };
+    let (app, ada) = (&w.app, &w.ada);
+    let members = |cookie: String| {
+        let url = app.url(&format!("/api/v1/accounts/{}", ada.account));
+        let req = app.client.get(url).header("cookie", cookie);
+        async move {
+            let res = req.send().await.unwrap();
+            let s = res.status();
+            let v: Value = res.json().await.unwrap();
+            (s, code(&v).to_owned())
+        }
+    };
+    let idp = &w.idp;
+    let sign_in = |login: &'static str| async move {
+        let res = app.sso_sign_in(idp, login, login).await;
+        assert_eq!(res.status(), StatusCode::SEE_OTHER, "{login}");
+        first_cookie(&res).expect("a session")
+    };
+    // Not trusted (the default): even a provider that did MFA leaves it to watchword.
+    let (s, c) = members(sign_in("mfa1@acme.test").await).await;
+    assert_eq!(
+        (s, c.as_str()),
+        (StatusCode::FORBIDDEN, "mfa_enrollment_required")
+    );
+    let (s, _) = app
+        .update_sso_connection(ada, &w.connection, json!({"trust_idp_mfa": true}))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    // Trusted: amr ["pwd", "otp"] satisfies it; amr ["pwd"] does not.
+    let trusted = members(sign_in("mfa2@acme.test").await).await;
+    let last = app.wait_event(ada, "sso.login").await;
+    assert_eq!(trusted.0, StatusCode::OK, "{trusted:?} {last}");
+    let (s, c) = members(sign_in("grace@acme.test").await).await;
+    assert_eq!(
+        (s, c.as_str()),
+        (StatusCode::FORBIDDEN, "mfa_enrollment_required")
+    );
+    let login = app.wait_event(ada, "sso.login").await;
+    assert_eq!(login["details"]["idp_mfa"], false, "{login}");
+}
+watchword_testkit::on_both_backends!(oidc_idp_mfa, the_idps_mfa_counts_only_when_trusted);

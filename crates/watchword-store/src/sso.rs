@@ -147,14 +147,9 @@ fn connection_row(r: &AnyRow) -> Result<ConnectionRow, StoreError> {
     })
 }
 
-/// Inserts or, when the id exists, replaces a connection's settings.
-pub async fn save_connection(c: &mut Conn, x: &ConnectionRow) -> Result<(), StoreError> {
-    let exists = sqlx::query("SELECT 1 AS one FROM sso_connections WHERE id = $1")
-        .bind(&x.id)
-        .fetch_optional(&mut *c)
-        .await?
-        .is_some();
-    let sql = if exists {
+/// Inserts a new connection (`new`) or replaces an existing one's settings.
+pub async fn save_connection(c: &mut Conn, x: &ConnectionRow, new: bool) -> Result<(), StoreError> {
+    let sql = if !new {
         "UPDATE sso_connections SET account_id = $2, kind = $3, name = $4, enabled = $5, issuer = $6, \
          client_id = $7, client_secret_sealed = $8, key_id = $9, scopes = $10, groups_claim = $11, \
          saml_metadata = $12, default_role = $13, jit = $14, trust_idp_mfa = $15, created_at = $16, \

@@ -407,7 +407,8 @@ impl App {
         now: Millis,
     ) -> Result<ConnectionView, AppError> {
         self.check_default_role(&mut tx, &s.access, &s.row).await?;
-        store::save_connection(&mut tx, &s.row).await?;
+        let new = s.action == AuditAction::SsoConnectionCreated;
+        store::save_connection(&mut tx, &s.row, new).await?;
         self.connection_changed(&mut tx, actor, &s.access, &s.row, s.action, s.change, now)
             .await?;
         tx.commit().await?;

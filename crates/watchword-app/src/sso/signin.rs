@@ -66,6 +66,14 @@ pub struct Callback<'a> {
     pub iss: Option<&'a str>,
 }
 
+/// What the answer carried besides its state.
+struct Answer<'a> {
+    same_browser: bool,
+    iss: Option<&'a str>,
+    code: Option<&'a str>,
+    idp_error: Option<&'a str>,
+}
+
 /// How a sign-in through an IdP ended.
 #[derive(Debug)]
 pub enum SsoFinish {
@@ -219,63 +227,24 @@ impl App {
             .await?
             .ok_or(AppError::NotFound)?;
         drop(c);
-        let fail = |f: Failure| (conn.clone(), f);
         let same_browser = browser_state.is_some_and(|b| {
             watchword_domain::token::constant_time_eq(&hash_token(b), &hash_token(state))
         });
-        let outcome: Result<IdClaims, (ConnectionRow, Failure)> = async {
-            if !request.test && !same_browser {
-                return Err(fail(Failure::new(
-                    "state_mismatch",
-                    "this sign-in was started in another browser; start again here",
-                )));
-            }
-            // RFC 9207: a provider that names itself in the answer must be this connection's
-            // (a mix-up between providers is refused).
-            if let Some(iss) = iss
-                && Some(iss.trim_end_matches('/')) != conn.issuer.as_deref()
-            {
-                return Err(fail(Failure::new(
-                    "issuer_mismatch",
-                    "the answer came from another identity provider",
-                )));
-            }
-            if let Some(e) = idp_error {
-                let e: String = e.chars().filter(|c| !c.is_control()).take(100).collect();
-                return Err(fail(Failure::new(
-                    "idp_error",
-                    format!("the provider answered {e}"),
-                )));
-            }
-            let code =
-                code.ok_or_else(|| fail(Failure::new("missing_code", "no code came back")))?;
-            if !request.test && !conn.enabled {
-                return Err(fail(Failure::new(
-                    "connection_disabled",
-                    "the connection is disabled",
-                )));
-            }
-            let redirect = self.sso_redirect_uri();
-            let settings = self
-                .oidc_settings(&conn, &redirect)
-                .map_err(|e| fail(Failure::new("configuration", e.to_string())))?;
-            let now_secs = now.0 / 1000;
-            self.oidc()
-                .finish(&settings, code, &request.verifier, &request.nonce, now_secs)
-                .await
-                .map_err(fail)
-        }
-        .await;
-        let claims = match outcome {
+        let answer = Answer {
+            same_browser,
+            iss,
+            code,
+            idp_error,
+        };
+        let claims = match self.check_answer(&conn, &request, answer, now).await {
             Ok(c) => c,
-            Err((conn, f)) if request.test => {
-                let _ = conn;
+            Err(f) if request.test => {
                 return Ok(SsoFinish::Test {
                     claims: serde_json::Value::Null,
                     problem: Some(format!("{}: {}", f.reason, f.message)),
                 });
             }
-            Err((conn, f)) => return Err(self.sso_failed(&conn, None, f, meta).await),
+            Err(f) => return Err(self.sso_failed(&conn, None, f, meta).await),
         };
         if request.test {
             let mut c = self.store().read().await?;
@@ -294,6 +263,58 @@ impl App {
             Ok(done) => Ok(done),
             Err(f) => Err(self.sso_failed(&conn, Some(&claims.subject), f, meta).await),
         }
+    }
+
+    /// Checks the provider's answer to a spent request (the browser, the issuer it names, its
+    /// error or code, the connection enabled unless testing), then exchanges the code and
+    /// verifies the ID token.
+    async fn check_answer(
+        &self,
+        conn: &ConnectionRow,
+        request: &store::RequestRow,
+        a: Answer<'_>,
+        now: Millis,
+    ) -> Result<IdClaims, Failure> {
+        if !request.test && !a.same_browser {
+            return Err(Failure::new(
+                "state_mismatch",
+                "this sign-in was started in another browser; start again here",
+            ));
+        }
+        // RFC 9207: a provider that names itself in the answer must be this connection's (a
+        // mix-up between providers is refused).
+        if let Some(iss) = a.iss
+            && Some(iss.trim_end_matches('/')) != conn.issuer.as_deref()
+        {
+            return Err(Failure::new(
+                "issuer_mismatch",
+                "the answer came from another identity provider",
+            ));
+        }
+        if let Some(e) = a.idp_error {
+            let e: String = e.chars().filter(|c| !c.is_control()).take(100).collect();
+            return Err(Failure::new(
+                "idp_error",
+                format!("the provider answered {e}"),
+            ));
+        }
+        let code = a
+            .code
+            .ok_or_else(|| Failure::new("missing_code", "no code came back"))?;
+        if !request.test && !conn.enabled {
+            return Err(Failure::new(
+                "connection_disabled",
+                "the connection is disabled",
+            ));
+        }
+        let redirect = self.sso_redirect_uri();
+        let settings = self
+            .oidc_settings(conn, &redirect)
+            .map_err(|e| Failure::new("configuration", e.to_string()))?;
+        let (verifier, nonce) = (&request.verifier, &request.nonce);
+        self.oidc()
+            .finish(&settings, code, verifier, nonce, now.0 / 1000)
+            .await
     }
 
     /// The claims' email when it is in one of the connection's account's verified domains and

@@ -150,6 +150,12 @@ async fn sso_only_lets_members_in_through_the_idp_alone(backend: Backend) {
             .0,
         StatusCode::OK
     );
+    // Grace may not turn break-glass off from the very password session it lets in.
+    let body = Some(json!({"sso_required": true, "break_glass": false}));
+    let (s, v) = app
+        .call(reqwest::Method::PUT, &enforcement, Some(&grace.token), body)
+        .await;
+    assert_eq!((s, code(&v)), (StatusCode::CONFLICT, "sso_lockout"));
     let (s, _) = put(json!({"sso_required": true, "break_glass": false})).await;
     assert_eq!(s, StatusCode::OK);
     let (s, c) = members_status(app, &ada.account, None, Some(&grace.token)).await;

@@ -28,7 +28,7 @@ async fn plans_gate_sso_and_the_operator_sets_them(backend: Backend) {
     let Some(app) = spawn(backend, &dns).await else {
         return;
     };
-    let (ada, grace) = app.ada_and_grace().await;
+    let ada = app.signup("Acme", "Ada Lovelace", "ada@example.com").await;
     let domains = format!("/api/v1/accounts/{}/sso/domains", ada.account);
     let (s, v) = app.get(&domains, &ada.token).await;
     assert_eq!((s, code(&v)), (StatusCode::FORBIDDEN, "plan_required"));
@@ -79,7 +79,6 @@ async fn plans_gate_sso_and_the_operator_sets_them(backend: Backend) {
     app.enrol_totp(&lin).await;
     let (s, _) = app.get(&domains, &lin.token).await;
     assert_eq!(s, StatusCode::FORBIDDEN);
-    let _ = grace;
 }
 watchword_testkit::on_both_backends!(plans_gate_sso, plans_gate_sso_and_the_operator_sets_them);
 

@@ -535,3 +535,43 @@ async fn the_idps_mfa_counts_only_when_trusted(backend: Backend) {
     assert_eq!(login["details"]["idp_mfa"], false, "{login}");
 }
 watchword_testkit::on_both_backends!(oidc_idp_mfa, the_idps_mfa_counts_only_when_trusted);
+
+/// A connection's test sign-in, enabled or not: the page shows the claims that came back and
+/// the first problem found; no session opens and nobody is provisioned.
+async fn a_test_sign_in_shows_the_claims_and_opens_no_session(backend: Backend) {
+    let Some(w) = World::new(backend).await else {
+        return;
+    };
+    let (app, ada) = (&w.app, &w.ada);
+    let off = json!({"enabled": false});
+    let (s, _) = app.update_sso_connection(ada, &w.connection, off).await;
+    assert_eq!(s, StatusCode::OK);
+    let test = format!(
+        "/api/v1/accounts/{}/sso/connections/{}/test",
+        ada.account, w.connection
+    );
+    let cases = [
+        ("grace@acme.test", "The connection works"),
+        ("mallory@evil.test", "unverified_domain"),
+    ];
+    for (login, shown) in cases {
+        let (s, v) = app.post(&test, &ada.token, json!({})).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        let back = w
+            .idp
+            .sign_in(v["redirect_url"].as_str().unwrap(), login)
+            .await;
+        let res = app.client.get(&back).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        let session = first_cookie(&res).filter(|c| c.starts_with("__Host-watchword_session="));
+        assert!(session.is_none(), "a test opens no session");
+        let page = res.text().await.unwrap();
+        assert!(page.contains(shown) && page.contains(login), "{page}");
+    }
+    let members = app.members(ada).await;
+    assert!(members.iter().all(|m| m["email"] != "grace@acme.test"));
+}
+watchword_testkit::on_both_backends!(
+    oidc_test_sign_in,
+    a_test_sign_in_shows_the_claims_and_opens_no_session
+);

@@ -66,6 +66,7 @@ actions! {
     SessionReauthenticated = "session.reauthenticated",
     SessionRevoked = "session.revoked",
     SessionRevokedOthers = "session.revoked_others",
+    SsoCertificateExpiring = "sso.certificate_expiring",
     SsoConnectionCreated = "sso.connection_created",
     SsoConnectionDeleted = "sso.connection_deleted",
     SsoConnectionUpdated = "sso.connection_updated",

@@ -109,6 +109,37 @@ pub fn amr_is_mfa(amr: &[String]) -> bool {
     kinds.len() >= 2
 }
 
+/// Largest `SAMLResponse` form field accepted (base64); a larger one is refused
+/// (`response_too_large`) before it is decoded or parsed.
+pub const MAX_SAML_RESPONSE: usize = 128 * 1024;
+
+/// Clock skew allowed on a SAML assertion's `NotBefore` and `NotOnOrAfter`.
+pub const SAML_SKEW_SECS: i64 = 60;
+
+/// The certificate expiry warnings, in days before expiry, sent once each.
+pub const CERT_WARNINGS: [i64; 2] = [30, 7];
+
+/// Whether XML text declares a document type or entities: refused everywhere (XXE, billion
+/// laughs) before any parser sees it.
+pub fn declares_dtd(xml: &str) -> bool {
+    let upper = xml.to_ascii_uppercase();
+    upper.contains("<!DOCTYPE") || upper.contains("<!ENTITY")
+}
+
+/// Whether a SAML `AuthnContextClassRef` names a multi-factor authentication.
+pub fn authn_context_is_mfa(class_ref: &str) -> bool {
+    const MFA: &[&str] = &[
+        "http://schemas.microsoft.com/claims/multipleauthn",
+        "urn:oasis:names:tc:SAML:2.0:ac:classes:MobileTwoFactorContract",
+        "urn:oasis:names:tc:SAML:2.0:ac:classes:MobileTwoFactorUnregistered",
+        "urn:oasis:names:tc:SAML:2.0:ac:classes:TimeSyncToken",
+        "urn:oasis:names:tc:SAML:2.0:ac:classes:Smartcard",
+        "urn:oasis:names:tc:SAML:2.0:ac:classes:SmartcardPKI",
+        "https://refeds.org/profile/mfa",
+    ];
+    MFA.contains(&class_ref.trim())
+}
+
 /// The kind of a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Protocol {
@@ -189,5 +220,27 @@ mod tests {
         assert!(!amr_is_mfa(&v(&["pwd"])));
         assert!(!amr_is_mfa(&v(&["pwd", "pwd"])));
         assert!(!amr_is_mfa(&v(&[])));
+    }
+
+    #[test]
+    fn doctypes_and_entities_are_seen_in_any_case() {
+        assert!(declares_dtd(
+            "<?xml version='1.0'?><!doctype x [<!ENTITY a 'b'>]><x/>"
+        ));
+        assert!(declares_dtd(
+            "<x><!ENTITY a SYSTEM 'file:///etc/passwd'></x>"
+        ));
+        assert!(!declares_dtd("<samlp:Response ID='_1'/>"));
+    }
+
+    #[test]
+    fn only_multi_factor_contexts_count_as_mfa() {
+        assert!(authn_context_is_mfa("https://refeds.org/profile/mfa"));
+        assert!(authn_context_is_mfa(
+            "http://schemas.microsoft.com/claims/multipleauthn"
+        ));
+        assert!(!authn_context_is_mfa(
+            "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport"
+        ));
     }
 }

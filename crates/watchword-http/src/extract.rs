@@ -288,13 +288,14 @@ pub fn session_cookie(token: &str, max_age_secs: i64) -> String {
     )
 }
 
-/// The cookie binding an SSO sign-in to the browser that started it (sent back on the
-/// provider's top-level redirect: `SameSite=Lax`).
+/// The cookie binding an SSO sign-in to the browser that started it. `SameSite=None`: a SAML
+/// IdP answers with a cross-site form POST, on which a `Lax` cookie is not sent. It grants
+/// nothing by itself (it only has to match the state the answer carries).
 pub const SSO_STATE_COOKIE: &str = "__Host-watchword_sso";
 
 pub fn sso_state_cookie(state: &str, max_age_secs: i64) -> String {
     format!(
-        "{SSO_STATE_COOKIE}={state}; Path=/; Max-Age={max_age_secs}; Secure; HttpOnly; SameSite=Lax"
+        "{SSO_STATE_COOKIE}={state}; Path=/; Max-Age={max_age_secs}; Secure; HttpOnly; SameSite=None"
     )
 }
 

@@ -116,13 +116,19 @@ pub struct ConnectionRow {
     pub default_role: String,
     pub jit: bool,
     pub trust_idp_mfa: bool,
+    /// SAML: an unsolicited response (IdP-initiated) is accepted.
+    pub idp_initiated: bool,
+    /// SAML: when the earliest signing certificate expires.
+    pub cert_expires_at: Option<Millis>,
+    /// The last expiry warning sent for that certificate: 0, 30 or 7 (days).
+    pub cert_warned: i64,
     pub created_at: Millis,
     pub updated_at: Millis,
 }
 
 const CONNECTION_COLUMNS: &str = "id, account_id, kind, name, enabled, issuer, client_id, \
     client_secret_sealed, key_id, scopes, groups_claim, group_mappings, saml_metadata, default_role, \
-    jit, trust_idp_mfa, created_at, updated_at";
+    jit, trust_idp_mfa, idp_initiated, cert_expires_at, cert_warned, created_at, updated_at";
 
 fn connection_row(r: &AnyRow) -> Result<ConnectionRow, StoreError> {
     Ok(ConnectionRow {
@@ -142,6 +148,9 @@ fn connection_row(r: &AnyRow) -> Result<ConnectionRow, StoreError> {
         default_role: text(r, "default_role")?,
         jit: int(r, "jit")? != 0,
         trust_idp_mfa: int(r, "trust_idp_mfa")? != 0,
+        idp_initiated: int(r, "idp_initiated")? != 0,
+        cert_expires_at: opt_int(r, "cert_expires_at")?.map(Millis),
+        cert_warned: int(r, "cert_warned")?,
         created_at: Millis(int(r, "created_at")?),
         updated_at: Millis(int(r, "updated_at")?),
     })
@@ -153,12 +162,15 @@ pub async fn save_connection(c: &mut Conn, x: &ConnectionRow, new: bool) -> Resu
         "UPDATE sso_connections SET account_id = $2, kind = $3, name = $4, enabled = $5, issuer = $6, \
          client_id = $7, client_secret_sealed = $8, key_id = $9, scopes = $10, groups_claim = $11, \
          saml_metadata = $12, default_role = $13, jit = $14, trust_idp_mfa = $15, created_at = $16, \
-         updated_at = $17, group_mappings = $18 WHERE id = $1"
+         updated_at = $17, group_mappings = $18, idp_initiated = $19, cert_expires_at = $20, \
+         cert_warned = $21 WHERE id = $1"
     } else {
         "INSERT INTO sso_connections (id, account_id, kind, name, enabled, issuer, client_id, \
          client_secret_sealed, key_id, scopes, groups_claim, saml_metadata, default_role, jit, \
-         trust_idp_mfa, created_at, updated_at, group_mappings) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
+         trust_idp_mfa, created_at, updated_at, group_mappings, idp_initiated, cert_expires_at, \
+         cert_warned) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
+         $19, $20, $21)"
     };
     sqlx::query(sql)
         .bind(&x.id)
@@ -179,6 +191,9 @@ pub async fn save_connection(c: &mut Conn, x: &ConnectionRow, new: bool) -> Resu
         .bind(x.created_at.0)
         .bind(x.updated_at.0)
         .bind(&x.group_mappings)
+        .bind(i64::from(x.idp_initiated))
+        .bind(x.cert_expires_at.map(|m| m.0))
+        .bind(x.cert_warned)
         .execute(c)
         .await?;
     Ok(())
@@ -371,4 +386,67 @@ pub async fn mark_session(
         .execute(c)
         .await?;
     Ok(())
+}
+
+/// Accepts an assertion id once per connection: false when it was seen before (a replay). Ids
+/// past their expiry are forgotten first.
+pub async fn spend_assertion(
+    c: &mut Conn,
+    connection: &str,
+    assertion_id: &str,
+    expires_at: Millis,
+    now: Millis,
+) -> Result<bool, StoreError> {
+    sqlx::query("DELETE FROM saml_assertions WHERE expires_at < $1")
+        .bind(now.0)
+        .execute(&mut *c)
+        .await?;
+    let done = sqlx::query(
+        "INSERT INTO saml_assertions (connection_id, assertion_id, expires_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (connection_id, assertion_id) DO NOTHING",
+    )
+    .bind(connection)
+    .bind(assertion_id)
+    .bind(expires_at.0)
+    .execute(c)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// SAML connections whose earliest signing certificate expires before `before` and whose
+/// warning for `days` is not sent yet.
+pub async fn certificates_to_warn(
+    c: &mut Conn,
+    before: Millis,
+    days: i64,
+) -> Result<Vec<ConnectionRow>, StoreError> {
+    let q = format!(
+        "SELECT {CONNECTION_COLUMNS} FROM sso_connections WHERE kind = 'saml' \
+         AND cert_expires_at IS NOT NULL AND cert_expires_at < $1 \
+         AND (cert_warned = 0 OR cert_warned > $2) ORDER BY id LIMIT 500"
+    );
+    let rows = sqlx::query(&q)
+        .bind(before.0)
+        .bind(days)
+        .fetch_all(c)
+        .await?;
+    rows.iter().map(connection_row).collect()
+}
+
+/// Claims a certificate warning (one node sends it): false when another took it first.
+pub async fn claim_certificate_warning(
+    c: &mut Conn,
+    connection: &str,
+    was: i64,
+    days: i64,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "UPDATE sso_connections SET cert_warned = $1 WHERE id = $2 AND cert_warned = $3",
+    )
+    .bind(days)
+    .bind(connection)
+    .bind(was)
+    .execute(c)
+    .await?;
+    Ok(done.rows_affected() == 1)
 }

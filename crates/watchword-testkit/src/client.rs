@@ -229,6 +229,44 @@ impl TestApp {
     }
 }
 
+impl TestApp {
+    /// Starts a SAML sign-in for `email` (`POST /api/v1/sso/start`): the state cookie and where
+    /// the browser goes (the IdP's sign-in URL with the AuthnRequest).
+    pub async fn saml_start(&self, email: &str) -> (String, String) {
+        let start = self.sso_start(email).await;
+        assert_eq!(start.status(), StatusCode::OK);
+        let cookie = first_cookie(&start).expect("the state cookie");
+        let v: Value = start.json().await.expect("JSON");
+        let url = v["redirect_url"].as_str().expect("a redirect to the IdP");
+        (cookie, url.to_owned())
+    }
+
+    /// Posts an IdP's answer to the ACS, as the IdP's auto-posting form does, with the
+    /// browser's state cookie when given.
+    pub async fn saml_post(
+        &self,
+        post: &crate::sso::SamlPost,
+        cookie: Option<&str>,
+    ) -> reqwest::Response {
+        let form = [
+            ("SAMLResponse", post.saml_response.as_str()),
+            ("RelayState", post.relay_state.as_str()),
+        ];
+        let mut req = self.client.post(&post.acs).form(&form);
+        if let Some(c) = cookie {
+            req = req.header("cookie", c);
+        }
+        req.send().await.expect("request sent")
+    }
+
+    /// Signs `email` in through `idp`'s login page, as a browser would: the ACS's answer.
+    pub async fn saml_sign_in(&self, idp: &crate::sso::SamlIdp, email: &str) -> reqwest::Response {
+        let (cookie, url) = self.saml_start(email).await;
+        let post = idp.sign_in(&url, email).await;
+        self.saml_post(&post, Some(&cookie)).await
+    }
+}
+
 /// The `name=value` of an answer's first Set-Cookie.
 pub fn first_cookie(res: &reqwest::Response) -> Option<String> {
     let c = res.headers().get("set-cookie")?.to_str().ok()?;

@@ -1,6 +1,7 @@
 //! Identity-provider peers for the SSO tests, nobody here wrote them: npm `oidc-provider` (an
-//! OpenID Provider with its development login page) and a DNS server on loopback (PyPI `dnslib`)
-//! answering TXT questions from a file the test rewrites. `scripts/test` installs both.
+//! OpenID Provider with its development login page), PyPI `pysaml2` with Debian's `xmlsec1` (a
+//! SAML IdP) and a DNS server on loopback (PyPI `dnslib`) answering TXT questions from a file
+//! the test rewrites. `scripts/test` installs them.
 
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
@@ -182,6 +183,175 @@ impl OidcIdp {
 }
 
 impl Drop for OidcIdp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A running SAML 2.0 IdP (pysaml2): it signs with RSA-SHA256 unless asked for SHA-1.
+pub struct SamlIdp {
+    child: Child,
+    /// `http://127.0.0.1:PORT`; its entity id is `{base}/metadata`.
+    pub base: String,
+}
+
+/// An AuthnRequest as the IdP read it.
+#[derive(Debug, Clone)]
+pub struct SamlRequest {
+    pub id: String,
+    pub acs: String,
+    pub sp: String,
+    pub relay_state: String,
+}
+
+impl SamlRequest {
+    /// The usual mint parameters answering this request for `email`.
+    pub fn answer(&self, email: &str) -> Value {
+        json!({"email": email, "sp": self.sp, "acs": self.acs, "in_response_to": self.id})
+    }
+
+    /// What the IdP would post for `saml_response`.
+    pub fn post(&self, saml_response: String) -> SamlPost {
+        SamlPost {
+            acs: self.acs.clone(),
+            saml_response,
+            relay_state: self.relay_state.clone(),
+        }
+    }
+}
+
+/// What the IdP's auto-posting form sends to the ACS.
+#[derive(Debug, Clone)]
+pub struct SamlPost {
+    pub acs: String,
+    pub saml_response: String,
+    pub relay_state: String,
+}
+
+impl SamlIdp {
+    pub fn start() -> Self {
+        Self::with_cert_days(365)
+    }
+
+    /// With a signing certificate that expires in `days`.
+    pub fn with_cert_days(days: u32) -> Self {
+        let mut cmd = Command::new("python3");
+        cmd.arg(scripts().join("saml-idp.py"))
+            .env("IDP_CERT_DAYS", days.to_string());
+        let (child, addr) = spawn_listening(cmd, "the SAML IdP (python3 pysaml2)");
+        Self {
+            child,
+            base: format!("http://{addr}"),
+        }
+    }
+
+    pub fn entity_id(&self) -> String {
+        format!("{}/metadata", self.base)
+    }
+
+    pub async fn metadata(&self) -> String {
+        reqwest::get(self.entity_id())
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
+    /// A response minted on demand (see `scripts/sso/saml-idp.py`): `email`, `sp` (the audience),
+    /// `acs`, `in_response_to`, and optionally `alg` (`sha1`), `sign` (`response`, `none`),
+    /// `lifetime` (seconds; negative: expired), `name_id`, `groups`, `context`.
+    pub async fn mint(&self, p: Value) -> String {
+        let res = reqwest::Client::new()
+            .post(format!("{}/mint", self.base))
+            .json(&p)
+            .send()
+            .await
+            .unwrap();
+        let body: Value = res.json().await.unwrap();
+        body["SAMLResponse"]
+            .as_str()
+            .unwrap_or_else(|| panic!("the IdP minted nothing: {body}"))
+            .to_owned()
+    }
+
+    /// Follows watchword's redirect to the IdP and reads the AuthnRequest off its login page:
+    /// the request's ID, the ACS, the SP's entity id and the RelayState.
+    pub async fn request(&self, redirect_url: &str) -> SamlRequest {
+        let page = page(redirect_url).await;
+        let field = |k: &str| field(&page, k);
+        SamlRequest {
+            id: field("id"),
+            acs: field("acs"),
+            sp: field("sp"),
+            relay_state: field("relay"),
+        }
+    }
+
+    /// Follows watchword's redirect to the IdP, signs `email` in on its login page, and returns
+    /// what the IdP's auto-posting form would send to the ACS.
+    pub async fn sign_in(&self, redirect_url: &str, email: &str) -> SamlPost {
+        let mut form: Vec<(String, String)> = hidden_fields(&page(redirect_url).await);
+        form.push(("username".into(), email.into()));
+        let page = reqwest::Client::new()
+            .post(format!("{}/login", self.base))
+            .form(&form)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let field = |k: &str| field(&page, k);
+        let acs = page
+            .split("action=\"")
+            .nth(1)
+            .and_then(|s| s.split('"').next())
+            .expect("the IdP's form posts somewhere")
+            .to_owned();
+        SamlPost {
+            acs: unescape(&acs),
+            saml_response: field("SAMLResponse"),
+            relay_state: field("RelayState"),
+        }
+    }
+}
+
+async fn page(url: &str) -> String {
+    reqwest::get(url).await.unwrap().text().await.unwrap()
+}
+
+/// The value of a page's hidden input `name`.
+fn field(page: &str, name: &str) -> String {
+    hidden_fields(page)
+        .into_iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v)
+        .unwrap_or_else(|| panic!("no {name} on the page: {page}"))
+}
+
+/// The hidden inputs of a page: (name, value), HTML entities undone.
+fn hidden_fields(page: &str) -> Vec<(String, String)> {
+    page.split("<input type=\"hidden\" ")
+        .skip(1)
+        .filter_map(|s| {
+            let name = s.split("name=\"").nth(1)?.split('"').next()?;
+            let value = s.split("value=\"").nth(1)?.split('"').next()?;
+            Some((name.to_owned(), unescape(value)))
+        })
+        .collect()
+}
+
+fn unescape(s: &str) -> String {
+    s.replace("&quot;", "\"")
+        .replace("&#x27;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+impl Drop for SamlIdp {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();

@@ -209,6 +209,16 @@ impl App {
                 Ok(_) => {}
                 Err(e) => tracing::error!(error = %e, "access review reminders failed"),
             }
+            match self.saml_certificate_warnings_once(self.now()).await {
+                Ok(w) if !w.is_empty() => {
+                    tracing::info!(
+                        connections = w.len(),
+                        "SAML certificate expiry warnings sent"
+                    )
+                }
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "SAML certificate warnings failed"),
+            }
         }
     }
 }

@@ -226,3 +226,22 @@ email!(ReviewDue, "review_due.txt", "review_due.html", |e| format!(
     "An access review of {} is due",
     e.account
 ));
+
+/// To an account's Security Contact: a SAML connection's signing certificate expires soon.
+pub struct CertificateExpiring<'a> {
+    pub name: &'a str,
+    pub account: &'a str,
+    pub connection: &'a str,
+    pub expires_at: Millis,
+    pub days: i64,
+    pub settings_url: &'a str,
+}
+email!(
+    CertificateExpiring,
+    "certificate_expiring.txt",
+    "certificate_expiring.html",
+    |e| format!(
+        "The SAML certificate of \"{}\" in {} expires within {} days",
+        e.connection, e.account, e.days
+    )
+);

@@ -1,7 +1,8 @@
 //! An account's SSO connections: created, read, changed and deleted by its administrators. An
 //! OIDC connection is checked against the provider's discovery document before it is saved; its
 //! client secret is sealed at rest (the MFA keyring, bound to the connection's id) and never
-//! shown again. Every change is audited and alerts the Security Contact.
+//! shown again. A SAML connection's IdP metadata is read and checked before it is saved (a
+//! signing certificate is required). Every change is audited and alerts the Security Contact.
 
 use super::SsoAdmin;
 use super::oidc::Failure;
@@ -36,8 +37,27 @@ pub struct ConnectionView {
     pub trust_idp_mfa: bool,
     /// The redirect URI (OIDC) to register at the provider.
     pub redirect_uri: String,
+    /// SAML: an unsolicited (IdP-initiated) response is accepted.
+    pub idp_initiated: bool,
+    /// SAML: the IdP as its metadata describes it, and this side's values to copy.
+    pub saml: Option<SamlView>,
     pub created_at: Millis,
     pub updated_at: Millis,
+}
+
+/// A SAML connection's two sides.
+#[derive(Debug, Clone)]
+pub struct SamlView {
+    pub idp_entity_id: String,
+    pub idp_sso_url: String,
+    pub certificates: Vec<super::saml::Certificate>,
+    /// When the first signing certificate expires (the Security Contact is warned 30 and 7
+    /// days before).
+    pub certificate_expires_at: Option<Millis>,
+    pub sp_entity_id: String,
+    pub acs_url: String,
+    /// watchword's metadata for the IdP (the entity id is this URL).
+    pub sp_metadata_url: String,
 }
 
 /// Fields of a new connection, or the ones a change sets.
@@ -55,6 +75,8 @@ pub struct ConnectionChange {
     pub default_role: Option<String>,
     pub jit: Option<bool>,
     pub trust_idp_mfa: Option<bool>,
+    pub saml_metadata: Option<String>,
+    pub idp_initiated: Option<bool>,
 }
 
 impl App {
@@ -82,9 +104,34 @@ impl App {
             jit: r.jit,
             trust_idp_mfa: r.trust_idp_mfa,
             redirect_uri: self.sso_redirect_uri(),
+            idp_initiated: r.idp_initiated,
+            saml: self.saml_view(r),
             created_at: r.created_at,
             updated_at: r.updated_at,
         }
+    }
+
+    fn saml_view(&self, r: &ConnectionRow) -> Option<SamlView> {
+        if r.kind != Protocol::Saml.as_str() {
+            return None;
+        }
+        let sp = self.saml_sp(&r.id);
+        let idp = r
+            .saml_metadata
+            .as_deref()
+            .and_then(|x| super::saml::parse_metadata(x).ok());
+        Some(SamlView {
+            idp_entity_id: idp
+                .as_ref()
+                .map(|i| i.entity_id.clone())
+                .unwrap_or_default(),
+            idp_sso_url: idp.as_ref().map(|i| i.sso_url.clone()).unwrap_or_default(),
+            certificates: idp.map(|i| i.certificates).unwrap_or_default(),
+            certificate_expires_at: r.cert_expires_at,
+            sp_metadata_url: sp.entity_id.clone(),
+            sp_entity_id: sp.entity_id,
+            acs_url: sp.acs_url,
+        })
     }
 
     /// The client secret of an OIDC connection, opened.
@@ -127,7 +174,8 @@ impl App {
         Ok(self.connection_view(&row))
     }
 
-    /// Creates a connection (disabled unless `enabled` is given): OIDC only for now.
+    /// Creates a connection (disabled unless `enabled` is given): OIDC (issuer, client id and
+    /// secret) or SAML (the IdP's metadata).
     #[tracing::instrument(skip_all, fields(account = %account, person = %actor.person))]
     pub async fn create_sso_connection(
         &self,
@@ -141,22 +189,9 @@ impl App {
                 .await?;
         }
         let kind = new.kind.as_deref().unwrap_or("oidc");
-        match Protocol::parse(kind) {
-            Some(Protocol::Oidc) => {}
-            Some(Protocol::Saml) => {
-                return Err(DomainError::field(
-                    "unsupported_kind",
-                    "kind",
-                    "SAML connections are not available yet; use OIDC",
-                )
-                .into());
-            }
-            None => {
-                return Err(
-                    DomainError::field("invalid_kind", "kind", "kind is oidc or saml").into(),
-                );
-            }
-        }
+        let Some(protocol) = Protocol::parse(kind) else {
+            return Err(DomainError::field("invalid_kind", "kind", "kind is oidc or saml").into());
+        };
         let now = self.now();
         let mut row = ConnectionRow {
             id: format!("sso_{}", uuid::Uuid::now_v7().simple()),
@@ -175,15 +210,22 @@ impl App {
             default_role: BuiltinRole::Analyst.key().to_owned(),
             jit: true,
             trust_idp_mfa: false,
+            idp_initiated: false,
+            cert_expires_at: None,
+            cert_warned: 0,
             created_at: now,
             updated_at: now,
         };
-        for (v, field) in [
-            (&new.name, "name"),
-            (&new.issuer, "issuer"),
-            (&new.client_id, "client_id"),
-            (&new.client_secret, "client_secret"),
-        ] {
+        let required = match protocol {
+            Protocol::Oidc => vec![
+                (&new.name, "name"),
+                (&new.issuer, "issuer"),
+                (&new.client_id, "client_id"),
+                (&new.client_secret, "client_secret"),
+            ],
+            Protocol::Saml => vec![(&new.name, "name"), (&new.saml_metadata, "saml_metadata")],
+        };
+        for (v, field) in required {
             if v.as_deref().is_none_or(|s| s.trim().is_empty()) {
                 return Err(
                     DomainError::field("required", field, format!("{field} is required")).into(),
@@ -296,8 +338,42 @@ impl App {
         row: &mut ConnectionRow,
         change: &ConnectionChange,
     ) -> Result<(), AppError> {
+        let saml = row.kind == Protocol::Saml.as_str();
+        let foreign: &[(&str, bool)] = if saml {
+            &[
+                ("issuer", change.issuer.is_some()),
+                ("client_id", change.client_id.is_some()),
+                ("client_secret", change.client_secret.is_some()),
+                ("scopes", change.scopes.is_some()),
+            ]
+        } else {
+            &[
+                ("saml_metadata", change.saml_metadata.is_some()),
+                ("idp_initiated", change.idp_initiated.is_some()),
+            ]
+        };
+        if let Some((field, _)) = foreign.iter().find(|(_, set)| *set) {
+            return Err(DomainError::field(
+                "not_for_this_kind",
+                field,
+                format!("{field} does not apply to a {} connection", row.kind),
+            )
+            .into());
+        }
         if let Some(n) = &change.name {
             row.name = text::label(n, "a connection name")?;
+        }
+        if let Some(i) = change.idp_initiated {
+            row.idp_initiated = i;
+        }
+        if let Some(xml) = &change.saml_metadata {
+            let idp = super::saml::parse_metadata(xml)?;
+            let expiry = idp.earliest_expiry();
+            if expiry != row.cert_expires_at {
+                row.cert_warned = 0;
+            }
+            row.cert_expires_at = expiry;
+            row.saml_metadata = Some(xml.trim().to_owned());
         }
         if let Some(e) = change.enabled {
             row.enabled = e;
@@ -455,6 +531,8 @@ impl App {
             ("default_role", change.default_role.is_some()),
             ("jit", change.jit.is_some()),
             ("trust_idp_mfa", change.trust_idp_mfa.is_some()),
+            ("saml_metadata", change.saml_metadata.is_some()),
+            ("idp_initiated", change.idp_initiated.is_some()),
         ]
         .into_iter()
         .filter_map(|(k, set)| set.then_some(k))

@@ -1,15 +1,19 @@
 //! Single sign-on through each account's own identity provider (paid plans): verified domains
-//! (`domains`), connections (`connections`), the OIDC relying party (`oidc`) and signing in
-//! (`signin`), which ends in the one session gate like every other way in.
+//! (`domains`), connections (`connections`), the OIDC relying party (`oidc`), the SAML service
+//! provider (`saml`, `acs`, `certificates`) and signing in (`signin`), which ends in the one session gate like every other way in.
 
+mod acs;
+mod certificates;
 mod connections;
 mod domains;
 mod enforcement;
 mod jwk;
 pub mod oidc;
+pub mod saml;
 mod signin;
 
-pub use connections::{ConnectionChange, ConnectionView};
+pub use acs::AcsPost;
+pub use connections::{ConnectionChange, ConnectionView, SamlView};
 pub use domains::DomainView;
 pub use enforcement::Enforcement;
 pub use signin::{Callback, SsoFinish, SsoStart};

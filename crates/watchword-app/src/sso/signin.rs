@@ -1,4 +1,5 @@
-//! Signing in through an account's identity provider (SP-initiated OIDC).
+//! Signing in through an account's identity provider (SP-initiated OIDC and SAML; the SAML
+//! answer itself is read in `acs`).
 //!
 //! `start_sso` routes an email by its domain alone: to the IdP of the account that verified the
 //! domain when it has an enabled connection, else nowhere — the same answer whether or not the
@@ -15,31 +16,60 @@ use crate::limits::SSO_STARTS_PER_IP;
 use crate::sessions::{IssuedSession, SessionMode};
 use crate::{Actor, App, AppError, Meta};
 use watchword_domain::audit::AuditAction;
-use watchword_domain::sso::{REQUEST_TTL_SECS, amr_is_mfa, email_domain};
+use watchword_domain::sso::{Protocol, REQUEST_TTL_SECS, amr_is_mfa, email_domain};
 use watchword_domain::text::EmailAddress;
 use watchword_domain::token::hash_token;
 use watchword_domain::*;
 use watchword_store::sso::{self as store, ConnectionRow, NewRequest};
 use watchword_store::{Conn, accounts, audit, members, persons};
 
-/// The role of a person provisioned through `conn`: the first mapping whose group is in the
-/// token's groups claim, else the connection's default.
-fn provisioned_role(conn: &ConnectionRow, claims: &IdClaims) -> String {
-    let Some(claim) = &conn.groups_claim else {
-        return conn.default_role.clone();
-    };
-    let all = claims.all();
-    let groups: Vec<String> = match &all[claim.as_str()] {
-        serde_json::Value::Array(v) => v
-            .iter()
-            .filter_map(|g| g.as_str().map(str::to_owned))
-            .collect(),
-        serde_json::Value::String(g) => vec![g.clone()],
-        _ => Vec::new(),
-    };
+/// What an IdP asserted about the person, whatever the protocol: verified before it gets here.
+#[derive(Debug, Clone)]
+pub(crate) struct Asserted {
+    pub subject: String,
+    pub email: Option<String>,
+    pub email_verified: Option<bool>,
+    pub name: Option<String>,
+    /// The values of the connection's groups claim or attribute.
+    pub groups: Vec<String>,
+    /// Whether the IdP says the person passed MFA (`amr`, or an AuthnContextClassRef).
+    pub mfa: bool,
+    /// The IdP's own words on how the person signed in (audited).
+    pub how: serde_json::Value,
+    /// Everything it said (shown by a test sign-in).
+    pub all: serde_json::Value,
+}
+
+impl Asserted {
+    fn from_oidc(conn: &ConnectionRow, claims: &IdClaims) -> Self {
+        let all = claims.all();
+        let groups = match conn.groups_claim.as_deref().map(|g| &all[g]) {
+            Some(serde_json::Value::Array(v)) => v
+                .iter()
+                .filter_map(|g| g.as_str().map(str::to_owned))
+                .collect(),
+            Some(serde_json::Value::String(g)) => vec![g.clone()],
+            _ => Vec::new(),
+        };
+        Asserted {
+            subject: claims.subject.clone(),
+            email: claims.email.clone(),
+            email_verified: claims.email_verified,
+            name: claims.name.clone(),
+            groups,
+            mfa: amr_is_mfa(&claims.amr),
+            how: serde_json::json!({ "amr": claims.amr }),
+            all,
+        }
+    }
+}
+
+/// The role of a person provisioned through `conn`: the first mapping whose group the IdP
+/// asserted, else the connection's default.
+fn provisioned_role(conn: &ConnectionRow, who: &Asserted) -> String {
     super::connections::mappings(conn)
         .into_iter()
-        .find(|(g, _)| groups.contains(g))
+        .find(|(g, _)| who.groups.contains(g))
         .map(|(_, role)| role)
         .unwrap_or_else(|| conn.default_role.clone())
 }
@@ -53,6 +83,15 @@ const NO_PASSWORD: &str = "!sso";
 pub struct SsoStart {
     pub redirect_url: String,
     pub state: String,
+}
+
+/// What the answer to a sign-in is checked against: the PKCE verifier and nonce (OIDC) or the
+/// AuthnRequest's ID (SAML, as `nonce`), and how the session is kept.
+pub(crate) struct Pending<'a> {
+    pub verifier: &'a str,
+    pub nonce: &'a str,
+    pub mode: SessionMode,
+    pub test: bool,
 }
 
 /// The provider's answer at the redirect URI, with the `state` the browser kept.
@@ -147,9 +186,7 @@ impl App {
             .await?
             .is_some_and(|a| a.plan == Plan::Paid);
         let conns = store::connections(&mut *c, account).await?;
-        Ok(conns
-            .into_iter()
-            .find(|x| paid && x.enabled && x.kind == "oidc"))
+        Ok(conns.into_iter().find(|x| paid && x.enabled))
     }
 
     fn oidc_settings<'a>(
@@ -172,6 +209,9 @@ impl App {
         mode: SessionMode,
         test: bool,
     ) -> Result<SsoStart, AppError> {
+        if conn.kind == Protocol::Saml.as_str() {
+            return self.begin_saml(conn, mode, test).await;
+        }
         let redirect = self.sso_redirect_uri();
         let settings = self.oidc_settings(conn, &redirect)?;
         let auth = self.oidc().authorize(&settings).await.map_err(|f| {
@@ -180,23 +220,69 @@ impl App {
                 format!("the identity provider: {}", f.message),
             )
         })?;
+        let start = SsoStart {
+            redirect_url: auth.url,
+            state: auth.state,
+        };
+        let pending = Pending {
+            verifier: &auth.verifier,
+            nonce: &auth.nonce,
+            mode,
+            test,
+        };
+        self.save_request(conn, &start, pending).await?;
+        Ok(start)
+    }
+
+    /// Records a sign-in sent to `conn`'s IdP, found again by the hash of its state.
+    pub(crate) async fn save_request(
+        &self,
+        conn: &ConnectionRow,
+        start: &SsoStart,
+        p: Pending<'_>,
+    ) -> Result<(), AppError> {
         let now = self.now();
         let mut tx = self.store().begin().await?;
         let request = NewRequest {
-            state_hash: &hash_token(&auth.state),
+            state_hash: &hash_token(&start.state),
             connection: &conn.id,
-            verifier: &auth.verifier,
-            nonce: &auth.nonce,
-            mode: mode.as_str(),
-            test,
+            verifier: p.verifier,
+            nonce: p.nonce,
+            mode: p.mode.as_str(),
+            test: p.test,
             expires_at: now.plus_secs(REQUEST_TTL_SECS),
         };
         store::insert_request(&mut tx, &request, now).await?;
         tx.commit().await?;
-        Ok(SsoStart {
-            redirect_url: auth.url,
-            state: auth.state,
-        })
+        Ok(())
+    }
+
+    /// The end of every verified IdP answer: a test shows what came back; a sign-in maps the
+    /// identity to a person and opens the session, or is refused and audited.
+    pub(crate) async fn conclude(
+        &self,
+        conn: &ConnectionRow,
+        who: Asserted,
+        test: bool,
+        mode: SessionMode,
+        meta: &Meta,
+    ) -> Result<SsoFinish, AppError> {
+        if test {
+            let mut c = self.store().read().await?;
+            let problem = self
+                .verified_email(&mut c, conn, &who)
+                .await?
+                .err()
+                .map(|f| format!("{}: {}", f.reason, f.message));
+            return Ok(SsoFinish::Test {
+                claims: who.all,
+                problem,
+            });
+        }
+        match self.sso_sign_in(conn, &who, mode, meta, self.now()).await? {
+            Ok(done) => Ok(done),
+            Err(f) => Err(self.sso_failed(conn, Some(&who.subject), f, meta).await),
+        }
     }
 
     /// The provider's answer at the redirect URI: `state`, and `code` or the IdP's `error`.
@@ -246,23 +332,9 @@ impl App {
             }
             Err(f) => return Err(self.sso_failed(&conn, None, f, meta).await),
         };
-        if request.test {
-            let mut c = self.store().read().await?;
-            let problem = self
-                .verified_email(&mut c, &conn, &claims)
-                .await?
-                .err()
-                .map(|f| format!("{}: {}", f.reason, f.message));
-            return Ok(SsoFinish::Test {
-                claims: claims.all(),
-                problem,
-            });
-        }
+        let who = Asserted::from_oidc(&conn, &claims);
         let mode = SessionMode::parse(&request.mode);
-        match self.sso_sign_in(&conn, &claims, mode, meta, now).await? {
-            Ok(done) => Ok(done),
-            Err(f) => Err(self.sso_failed(&conn, Some(&claims.subject), f, meta).await),
-        }
+        self.conclude(&conn, who, request.test, mode, meta).await
     }
 
     /// Checks the provider's answer to a spent request (the browser, the issuer it names, its
@@ -323,7 +395,7 @@ impl App {
         &self,
         c: &mut Conn,
         conn: &ConnectionRow,
-        claims: &IdClaims,
+        claims: &Asserted,
     ) -> Result<Result<EmailAddress, Failure>, AppError> {
         let Some(email) = claims
             .email
@@ -361,7 +433,7 @@ impl App {
     async fn sso_sign_in(
         &self,
         conn: &ConnectionRow,
-        claims: &IdClaims,
+        claims: &Asserted,
         mode: SessionMode,
         meta: &Meta,
         now: Millis,
@@ -459,7 +531,7 @@ impl App {
         }
         let asserted = IdpAsserted {
             person,
-            mfa: conn.trust_idp_mfa && amr_is_mfa(&claims.amr),
+            mfa: conn.trust_idp_mfa && claims.mfa,
         };
         store::touch_identity(&mut tx, &conn.id, &claims.subject, now).await?;
         let event = events::by_person(
@@ -471,7 +543,7 @@ impl App {
         )
         .target("sso_connection", &conn.id)
         .details(serde_json::json!({
-            "subject": claims.subject, "amr": claims.amr, "idp_mfa": asserted.mfa,
+            "subject": claims.subject, "idp": claims.how, "idp_mfa": asserted.mfa,
         }));
         audit::append(&mut tx, &event, now).await?;
         let finish = match self.after_sso(&mut tx, asserted, mode, now).await? {
@@ -514,7 +586,7 @@ impl App {
 
     /// Records a refused SSO sign-in in the connection's account (its own transaction) and
     /// returns the error to show: the reason is the code.
-    async fn sso_failed(
+    pub(crate) async fn sso_failed(
         &self,
         conn: &ConnectionRow,
         subject: Option<&str>,

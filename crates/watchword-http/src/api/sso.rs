@@ -109,7 +109,7 @@ pub async fn remove_domain(
 #[derive(Serialize, ToSchema)]
 pub struct SsoConnectionDto {
     pub id: String,
-    /// `oidc` (SAML is not available yet).
+    /// `oidc` or `saml`.
     pub kind: &'static str,
     pub name: String,
     pub enabled: bool,
@@ -126,10 +126,57 @@ pub struct SsoConnectionDto {
     pub jit: bool,
     /// Accept the provider's MFA (`amr`) instead of asking for watchword's own second factor.
     pub trust_idp_mfa: bool,
-    /// Register this redirect URI at the provider.
+    /// Register this redirect URI at the provider (OIDC).
     pub redirect_uri: String,
+    /// SAML: accept unsolicited (IdP-initiated) responses. Off by default.
+    pub idp_initiated: bool,
+    /// SAML: the IdP as its metadata describes it, and the values to type into the IdP.
+    pub saml: Option<SamlDto>,
     pub created_at: String,
     pub updated_at: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SamlDto {
+    pub idp_entity_id: String,
+    pub idp_sso_url: String,
+    pub certificates: Vec<CertificateDto>,
+    /// When the first signing certificate expires; the Security Contact is emailed 30 and 7
+    /// days before.
+    pub certificate_expires_at: Option<String>,
+    /// watchword's entity id (Okta: "Audience URI (SP Entity ID)"; Entra ID: "Identifier").
+    pub sp_entity_id: String,
+    /// The Assertion Consumer Service (Okta: "Single sign-on URL"; Entra ID: "Reply URL").
+    pub acs_url: String,
+    /// watchword's SAML metadata for this connection (the entity id is this URL).
+    pub sp_metadata_url: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CertificateDto {
+    pub subject: String,
+    pub not_after: String,
+}
+
+impl From<&watchword_app::sso::SamlView> for SamlDto {
+    fn from(v: &watchword_app::sso::SamlView) -> Self {
+        Self {
+            idp_entity_id: v.idp_entity_id.clone(),
+            idp_sso_url: v.idp_sso_url.clone(),
+            certificates: v
+                .certificates
+                .iter()
+                .map(|c| CertificateDto {
+                    subject: c.subject.clone(),
+                    not_after: time(c.not_after),
+                })
+                .collect(),
+            certificate_expires_at: v.certificate_expires_at.map(time),
+            sp_entity_id: v.sp_entity_id.clone(),
+            acs_url: v.acs_url.clone(),
+            sp_metadata_url: v.sp_metadata_url.clone(),
+        }
+    }
 }
 
 impl From<&ConnectionView> for SsoConnectionDto {
@@ -156,6 +203,8 @@ impl From<&ConnectionView> for SsoConnectionDto {
             jit: c.jit,
             trust_idp_mfa: c.trust_idp_mfa,
             redirect_uri: c.redirect_uri.clone(),
+            idp_initiated: c.idp_initiated,
+            saml: c.saml.as_ref().map(SamlDto::from),
             created_at: time(c.created_at),
             updated_at: time(c.updated_at),
         }
@@ -175,7 +224,7 @@ pub struct GroupMappingDto {
 #[derive(Deserialize, ToSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct ConnectionRequest {
-    /// `oidc`; fixed once created.
+    /// `oidc` (default) or `saml`; fixed once created.
     pub kind: Option<String>,
     pub name: Option<String>,
     pub enabled: Option<bool>,
@@ -193,7 +242,13 @@ pub struct ConnectionRequest {
     pub group_mappings: Option<Vec<GroupMappingDto>>,
     pub default_role: Option<String>,
     pub jit: Option<bool>,
+    /// Accept the provider's MFA (OIDC `amr`, SAML `AuthnContextClassRef`).
     pub trust_idp_mfa: Option<bool>,
+    /// SAML: the IdP's metadata XML (an EntityDescriptor with an HTTP-Redirect
+    /// SingleSignOnService and at least one signing certificate; several allow a rotation).
+    pub saml_metadata: Option<String>,
+    /// SAML: accept unsolicited (IdP-initiated) responses.
+    pub idp_initiated: Option<bool>,
 }
 
 impl From<ConnectionRequest> for ConnectionChange {
@@ -213,6 +268,8 @@ impl From<ConnectionRequest> for ConnectionChange {
             default_role: r.default_role,
             jit: r.jit,
             trust_idp_mfa: r.trust_idp_mfa,
+            saml_metadata: r.saml_metadata,
+            idp_initiated: r.idp_initiated,
         }
     }
 }
@@ -229,8 +286,9 @@ pub async fn list_connections(
     Ok(Json(rows.iter().map(SsoConnectionDto::from).collect()))
 }
 
-/// Add a connection (`name`, `issuer`, `client_id` and `client_secret` required); checked
-/// against the provider's discovery document (`422 discovery_failed`). Needs a recent sign-in.
+/// Add a connection. OIDC: `name`, `issuer`, `client_id` and `client_secret` required, checked
+/// against the provider's discovery document (`422 discovery_failed`). SAML: `kind: saml`,
+/// `name` and `saml_metadata` (`422 invalid_metadata`). Needs a recent sign-in.
 #[utoipa::path(post, path = "/api/v1/accounts/{account_id}/sso/connections", operation_id = "create_sso_connection", tag = "sso",
     params(("account_id" = Uuid, Path)), request_body = ConnectionRequest,
     responses((status = 201, body = SsoConnectionDto), (status = "4XX", body = ErrorBody)))]

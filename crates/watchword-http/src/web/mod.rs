@@ -96,6 +96,11 @@ pub fn router() -> Router<AppState> {
         .route("/sso/start", post(sso::start))
         .route("/sso/oidc/callback", get(sso::callback))
         .route(
+            "/sso/saml/{connection_id}/acs",
+            post(sso::acs).layer(axum::extract::DefaultBodyLimit::max(sso::ACS_BODY_LIMIT)),
+        )
+        .route("/sso/saml/{connection_id}/metadata", get(sso::sp_metadata))
+        .route(
             "/invitations/accept",
             get(invitations::accept_form).post(invitations::accept),
         )

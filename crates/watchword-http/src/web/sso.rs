@@ -1,5 +1,6 @@
-//! Signing in through an account's identity provider: the login page's "Sign in with SSO" form
-//! and the provider's redirect back (`/sso/oidc/callback`).
+//! Signing in through an account's identity provider: the login page's "Sign in with SSO" form,
+//! the OIDC provider's redirect back (`/sso/oidc/callback`), the SAML IdP's POST to a
+//! connection's Assertion Consumer Service and watchword's SAML metadata for the IdP.
 
 use super::form::SiteForm;
 use super::login::{LoginMfaPage, LoginPage};
@@ -10,12 +11,26 @@ use crate::extract::{
     ClientMeta, SSO_STATE_COOKIE as STATE_COOKIE, cookie, sso_state_cookie as state_cookie,
 };
 use askama::Template;
-use axum::extract::State;
+use axum::extract::{Form, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::IntoResponse;
 use axum::response::Response;
 use serde::Deserialize;
 use watchword_app::sessions::SessionMode;
-use watchword_app::sso::{Callback, SsoFinish};
+use watchword_app::sso::{AcsPost, Callback, SsoFinish};
+
+/// The ACS reads larger bodies than the rest of the site (a response with certificates and
+/// attributes); the response itself is limited again, with an audited refusal, by the app.
+pub const ACS_BODY_LIMIT: usize = 256 * 1024;
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct AcsForm {
+    #[serde(rename = "SAMLResponse")]
+    saml_response: String,
+    #[serde(rename = "RelayState")]
+    relay_state: Option<String>,
+}
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
@@ -110,6 +125,48 @@ pub async fn callback(
     res
 }
 
+/// The SAML IdP's POST (HTTP-POST binding) to a connection's ACS: a cross-site form post by
+/// design, so it is not held to the same-origin rule of the site's own forms; the response's
+/// signature, the request it answers and the browser's state cookie stand in for it.
+pub async fn acs(
+    State(state): State<AppState>,
+    ClientMeta(meta): ClientMeta,
+    Path(connection): Path<String>,
+    headers: HeaderMap,
+    Form(f): Form<AcsForm>,
+) -> Response {
+    let post = AcsPost {
+        connection: &connection,
+        saml_response: &f.saml_response,
+        relay_state: f.relay_state.as_deref(),
+        browser_state: cookie(&headers, STATE_COOKIE),
+    };
+    let outcome = state.app.finish_saml(post, &meta).await;
+    let mut res = answer(&state, outcome);
+    if let Ok(v) = HeaderValue::from_str(&state_cookie("", 0)) {
+        res.headers_mut().append(header::SET_COOKIE, v);
+    }
+    res
+}
+
+/// watchword's SAML metadata for one connection, for the IdP's administrator to load.
+pub async fn sp_metadata(
+    State(state): State<AppState>,
+    Path(connection): Path<String>,
+) -> Response {
+    match state.app.saml_sp_metadata(&connection).await {
+        Ok(xml) => (
+            [(header::CONTENT_TYPE, "application/samlmetadata+xml")],
+            xml,
+        )
+            .into_response(),
+        Err(e) => {
+            let (status, msg) = message(e);
+            (status, msg).into_response()
+        }
+    }
+}
+
 fn answer(state: &AppState, outcome: Result<SsoFinish, watchword_app::AppError>) -> Response {
     match outcome {
         Ok(SsoFinish::Session(s)) => {
@@ -132,8 +189,9 @@ fn answer(state: &AppState, outcome: Result<SsoFinish, watchword_app::AppError>)
             render(StatusCode::OK, page)
         }
         Err(e) => {
-            let (status, msg) = message(e);
-            render(status, LoginPage::new(String::new(), None, Some(msg)))
+            let e = crate::error::ApiError::from(e);
+            let msg = format!("{} (code: {})", e.message, e.code);
+            render(e.status, LoginPage::new(String::new(), None, Some(msg)))
         }
     }
 }

@@ -4,12 +4,29 @@
 mod console;
 mod enforcement;
 mod oidc;
+mod saml;
 mod setup;
 
 use reqwest::StatusCode;
 use serde_json::json;
 use watchword_testkit::sso::Dns;
 use watchword_testkit::{Backend, TestApp, code};
+
+/// The reasons of the account's `sso.login_failed` events, newest first.
+async fn failures(app: &TestApp, by: &watchword_testkit::Login) -> Vec<String> {
+    let v = app.audit_events(by, "action=sso.login_failed").await;
+    v["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            e["details"]["reason"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect()
+}
 
 const OPERATOR_SECRET: &str = "operator-secret-0123456789abcdef-0123";
 

@@ -3,7 +3,7 @@
 //! domains refused, ID token checks against genuine and tampered tokens, connection management.
 
 use super::setup::{World, connection_body};
-use super::{OPERATOR_SECRET, spawn};
+use super::{OPERATOR_SECRET, failures, spawn};
 use base64::Engine;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -20,21 +20,6 @@ async fn whoami_by_cookie(app: &TestApp, cookie: &str) -> Value {
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     res.json().await.unwrap()
-}
-
-async fn failures(app: &TestApp, by: &watchword_testkit::Login) -> Vec<String> {
-    let v = app.audit_events(by, "action=sso.login_failed").await;
-    v["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| {
-            e["details"]["reason"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned()
-        })
-        .collect()
 }
 
 async fn sign_in_provisions_links_and_refuses_replays(backend: Backend) {

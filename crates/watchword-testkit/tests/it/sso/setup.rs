@@ -4,7 +4,7 @@
 use super::spawn;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use watchword_testkit::sso::{CLIENT_ID, CLIENT_SECRET, Dns, OidcIdp};
+use watchword_testkit::sso::{CLIENT_ID, CLIENT_SECRET, Dns, OidcIdp, SamlIdp};
 use watchword_testkit::{Backend, Login, TestApp};
 
 pub struct World {
@@ -23,15 +23,8 @@ impl World {
     /// With a provider that puts email and name in its userinfo answer only when `conforming`.
     pub async fn with(backend: Backend, conforming: bool) -> Option<Self> {
         let dns = Dns::start();
-        let app = spawn(backend, &dns).await?;
+        let (app, ada) = paid_acme(backend, &dns).await?;
         let idp = OidcIdp::start_with(&app.url("/sso/oidc/callback"), conforming);
-        let ada = app.signup("Acme", "Ada Lovelace", "ada@example.com").await;
-        app.set_plan(&ada, "paid").await;
-        app.enrol_totp(&ada).await;
-        let (_, d) = app.add_sso_domain(&ada, "acme.test").await;
-        dns.publish(json!({"acme.test": [d["txt_record"]]}));
-        let (s, v) = app.verify_sso_domain(&ada, d["id"].as_str().unwrap()).await;
-        assert_eq!(s, StatusCode::OK, "{v}");
         let (s, c) = app
             .create_sso_connection(&ada, connection_body(&idp, true))
             .await;
@@ -46,6 +39,19 @@ impl World {
     }
 }
 
+/// Acme (Ada, Owner with TOTP) on the paid plan with `acme.test` verified through `dns`.
+async fn paid_acme(backend: Backend, dns: &Dns) -> Option<(TestApp, Login)> {
+    let app = spawn(backend, dns).await?;
+    let ada = app.signup("Acme", "Ada Lovelace", "ada@example.com").await;
+    app.set_plan(&ada, "paid").await;
+    app.enrol_totp(&ada).await;
+    let (_, d) = app.add_sso_domain(&ada, "acme.test").await;
+    dns.publish(json!({"acme.test": [d["txt_record"]]}));
+    let (s, v) = app.verify_sso_domain(&ada, d["id"].as_str().unwrap()).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    Some((app, ada))
+}
+
 pub fn connection_body(idp: &OidcIdp, enabled: bool) -> Value {
     json!({
         "kind": "oidc",
@@ -55,4 +61,42 @@ pub fn connection_body(idp: &OidcIdp, enabled: bool) -> Value {
         "client_secret": CLIENT_SECRET,
         "enabled": enabled,
     })
+}
+
+/// Acme on the paid plan with `acme.test` verified and an enabled SAML connection to a running
+/// pysaml2 IdP.
+pub struct SamlWorld {
+    pub app: TestApp,
+    pub idp: SamlIdp,
+    pub ada: Login,
+    pub connection: Value,
+    pub _dns: Dns,
+}
+
+impl SamlWorld {
+    pub async fn new(backend: Backend) -> Option<Self> {
+        Self::with(backend, SamlIdp::start()).await
+    }
+
+    pub async fn with(backend: Backend, idp: SamlIdp) -> Option<Self> {
+        let dns = Dns::start();
+        let (app, ada) = paid_acme(backend, &dns).await?;
+        let body = json!({
+            "kind": "saml", "name": "Acme SAML", "saml_metadata": idp.metadata().await,
+            "enabled": true, "group_mappings": [{"group": "admins", "role": "admin"}],
+        });
+        let (s, connection) = app.create_sso_connection(&ada, body).await;
+        assert_eq!(s, StatusCode::CREATED, "{connection}");
+        Some(Self {
+            app,
+            idp,
+            ada,
+            connection,
+            _dns: dns,
+        })
+    }
+
+    pub fn id(&self) -> &str {
+        self.connection["id"].as_str().unwrap()
+    }
 }

@@ -1,0 +1,237 @@
+//! SAML sign-ins: the AuthnRequest sent (SP-initiated), and the IdP's response at the
+//! connection's Assertion Consumer Service.
+//!
+//! A response that comes with the `RelayState` of a live request answers that request: the
+//! request is spent first, the browser must hold its state (as with OIDC), and the response must
+//! answer the request's ID. Any other response is unsolicited (IdP-initiated) and accepted only
+//! when the connection turns that on. Each assertion id is accepted once per connection, on any
+//! node (the database remembers it until the assertion expires). Every refusal after the
+//! connection is known is audited as `sso.login_failed`.
+
+use super::oidc::Failure;
+use super::saml::{IdpMetadata, SamlSp, Verified};
+use super::signin::{Asserted, Pending};
+use super::{SsoFinish, SsoStart};
+use crate::sessions::SessionMode;
+use crate::{App, AppError, Meta};
+use watchword_domain::sso::authn_context_is_mfa;
+use watchword_domain::token::{constant_time_eq, hash_token, random_token};
+use watchword_domain::*;
+use watchword_store::sso::{self as store, ConnectionRow};
+
+/// Attribute names read for the email (NameID is used when its format is an email address).
+const EMAIL: &[&str] = &[
+    "email",
+    "mail",
+    "emailaddress",
+    "urn:oid:0.9.2342.19200300.100.1.3",
+    "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress",
+];
+/// Attribute names read for the person's name.
+const NAME: &[&str] = &[
+    "displayName",
+    "name",
+    "cn",
+    "urn:oid:2.16.840.1.113730.3.1.241",
+    "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name",
+];
+const EMAIL_FORMAT: &str = "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress";
+
+/// The IdP's POST to a connection's ACS.
+pub struct AcsPost<'a> {
+    pub connection: &'a str,
+    pub saml_response: &'a str,
+    pub relay_state: Option<&'a str>,
+    /// The state the browser kept (its cookie), when it started the sign-in here.
+    pub browser_state: Option<&'a str>,
+}
+
+impl App {
+    /// How this watchword presents itself to a connection's IdP.
+    pub fn saml_sp(&self, connection: &str) -> SamlSp {
+        let base = self.settings().public_url.trim_end_matches('/').to_owned();
+        SamlSp {
+            entity_id: format!("{base}/sso/saml/{connection}/metadata"),
+            acs_url: format!("{base}/sso/saml/{connection}/acs"),
+        }
+    }
+
+    /// watchword's SAML metadata for a SAML connection (public: the IdP's admin copies it).
+    pub async fn saml_sp_metadata(&self, connection: &str) -> Result<String, AppError> {
+        let mut c = self.store().read().await?;
+        store::connection(&mut c, connection)
+            .await?
+            .filter(|r| r.kind == "saml")
+            .ok_or(AppError::NotFound)?;
+        Ok(super::saml::sp_metadata(&self.saml_sp(connection)))
+    }
+
+    pub(crate) async fn begin_saml(
+        &self,
+        conn: &ConnectionRow,
+        mode: SessionMode,
+        test: bool,
+    ) -> Result<SsoStart, AppError> {
+        let idp = idp_of(conn).map_err(|f| DomainError::conflict(f.reason, f.message))?;
+        let state = random_token();
+        let request_id = format!("_{}", random_token());
+        let url = idp
+            .sign_in_url(&self.saml_sp(&conn.id), &request_id, &state)
+            .map_err(|f| DomainError::conflict(f.reason, f.message))?;
+        let start = SsoStart {
+            redirect_url: url,
+            state,
+        };
+        let pending = Pending {
+            verifier: "",
+            nonce: &request_id,
+            mode,
+            test,
+        };
+        self.save_request(conn, &start, pending).await?;
+        Ok(start)
+    }
+
+    /// The IdP's response at the ACS of `post.connection`.
+    pub async fn finish_saml(&self, post: AcsPost<'_>, meta: &Meta) -> Result<SsoFinish, AppError> {
+        let now = self.now();
+        let mut c = self.store().read().await?;
+        let conn = store::connection(&mut c, post.connection)
+            .await?
+            .filter(|r| r.kind == "saml")
+            .ok_or(AppError::NotFound)?;
+        drop(c);
+        let relay = post.relay_state.filter(|r| !r.is_empty());
+        let request = match relay {
+            Some(r) => {
+                let mut tx = self.store().begin().await?;
+                let taken = store::take_request(&mut tx, &hash_token(r), now).await?;
+                tx.commit().await?;
+                taken.filter(|q| q.connection_id == conn.id)
+            }
+            None => None,
+        };
+        let test = request.as_ref().is_some_and(|q| q.test);
+        let mode = request
+            .as_ref()
+            .map_or(SessionMode::Cookie, |q| SessionMode::parse(&q.mode));
+        let checked = self
+            .check_response(&conn, &post, request.as_ref(), now)
+            .await;
+        let verified = match checked {
+            Ok(v) => v,
+            Err(f) if test => {
+                return Ok(SsoFinish::Test {
+                    claims: serde_json::Value::Null,
+                    problem: Some(format!("{}: {}", f.reason, f.message)),
+                });
+            }
+            Err(f) => return Err(self.sso_failed(&conn, None, f, meta).await),
+        };
+        let who = asserted(&conn, &verified);
+        self.conclude(&conn, who, test, mode, meta).await
+    }
+
+    /// Everything that must hold before the response's content is believed: the request it
+    /// answers (or an unsolicited response allowed), the browser, the signature and conditions,
+    /// and a first use of the assertion id.
+    async fn check_response(
+        &self,
+        conn: &ConnectionRow,
+        post: &AcsPost<'_>,
+        request: Option<&store::RequestRow>,
+        now: Millis,
+    ) -> Result<Verified, Failure> {
+        let idp = idp_of(conn)?;
+        let sp = self.saml_sp(&conn.id);
+        let request_id = match request {
+            Some(q) => {
+                let same_browser = match (post.browser_state, post.relay_state) {
+                    (Some(b), Some(r)) => constant_time_eq(&hash_token(b), &hash_token(r)),
+                    _ => false,
+                };
+                if !q.test && !same_browser {
+                    return Err(Failure::new(
+                        "state_mismatch",
+                        "this sign-in was started in another browser; start again here",
+                    ));
+                }
+                Some(q.nonce.as_str())
+            }
+            None if post.relay_state.is_some_and(|r| !r.is_empty()) && !conn.idp_initiated => {
+                return Err(Failure::new(
+                    "invalid_state",
+                    "this sign-in expired or was used already; start again",
+                ));
+            }
+            None if !conn.idp_initiated => {
+                return Err(Failure::new(
+                    "unsolicited_response",
+                    "this connection accepts only sign-ins started at watchword",
+                ));
+            }
+            None => None,
+        };
+        if !request.is_some_and(|q| q.test) && !conn.enabled {
+            return Err(Failure::new(
+                "connection_disabled",
+                "the connection is disabled",
+            ));
+        }
+        let verified = idp.verify(&sp, post.saml_response, request_id, now)?;
+        let fresh = async {
+            let mut tx = self.store().begin().await?;
+            let fresh = store::spend_assertion(
+                &mut tx,
+                &conn.id,
+                &verified.assertion_id,
+                verified.expires_at,
+                now,
+            )
+            .await?;
+            tx.commit().await?;
+            Ok::<bool, AppError>(fresh)
+        };
+        match fresh.await {
+            Ok(true) => Ok(verified),
+            Ok(false) => Err(Failure::new(
+                "replayed_assertion",
+                "this assertion was presented before",
+            )),
+            Err(e) => Err(Failure::new("storage", e.to_string())),
+        }
+    }
+}
+
+/// The connection's IdP metadata, read and checked.
+pub(crate) fn idp_of(conn: &ConnectionRow) -> Result<IdpMetadata, Failure> {
+    let xml = conn
+        .saml_metadata
+        .as_deref()
+        .ok_or_else(|| Failure::new("configuration", "the connection has no IdP metadata"))?;
+    super::saml::parse_metadata(xml).map_err(|e| Failure::new("configuration", e.to_string()))
+}
+
+/// What a verified assertion says, in the terms every IdP answer is read in.
+fn asserted(conn: &ConnectionRow, v: &Verified) -> Asserted {
+    let first = |names: &[&str]| v.attribute(names).and_then(|x| x.first()).cloned();
+    let email = first(EMAIL)
+        .or_else(|| (v.name_id_format.as_deref() == Some(EMAIL_FORMAT)).then(|| v.subject.clone()));
+    let groups = conn
+        .groups_claim
+        .as_deref()
+        .or(Some("groups"))
+        .and_then(|g| v.attribute(&[g]))
+        .map(<[String]>::to_vec)
+        .unwrap_or_default();
+    Asserted {
+        subject: v.subject.clone(),
+        email,
+        email_verified: None,
+        name: first(NAME),
+        groups,
+        mfa: v.contexts.iter().any(|c| authn_context_is_mfa(c)),
+        how: serde_json::json!({ "authn_context": v.contexts }),
+        all: v.all(),
+    }
+}

@@ -1,6 +1,7 @@
 //! Account › Settings › Single sign-on: domains with their TXT records and a Verify button,
-//! connections with the redirect URI to copy, enable/disable, test sign-in, and adding an OIDC
-//! connection. Every change carries the password (a recent sign-in); no script needed.
+//! connections with the values to copy into the IdP (OIDC redirect URI; SAML entity id, ACS URL,
+//! metadata download, certificate expiry), enable/disable, test sign-in, and adding an OIDC or a
+//! SAML connection. Every change carries the password (a recent sign-in); no script needed.
 
 use super::form::{AccountForm, Fields, field};
 use super::page::{AccountPage, Outcome, Shown, confirmed_actor};
@@ -110,13 +111,23 @@ pub async fn add_connection(
     AccountForm(s, account, f): AccountForm<Fields>,
 ) -> Shown {
     let app = &state.app;
-    let new = ConnectionChange {
-        kind: Some("oidc".into()),
-        name: Some(field(&f, "name").to_owned()),
-        issuer: Some(field(&f, "issuer").to_owned()),
-        client_id: Some(field(&f, "client_id").to_owned()),
-        client_secret: Some(field(&f, "client_secret").to_owned()),
-        ..ConnectionChange::default()
+    let some = |k: &str| Some(field(&f, k).to_owned());
+    let new = if field(&f, "kind") == "saml" {
+        ConnectionChange {
+            kind: some("kind"),
+            name: some("name"),
+            saml_metadata: some("saml_metadata"),
+            ..ConnectionChange::default()
+        }
+    } else {
+        ConnectionChange {
+            kind: Some("oidc".into()),
+            name: some("name"),
+            issuer: some("issuer"),
+            client_id: some("client_id"),
+            client_secret: some("client_secret"),
+            ..ConnectionChange::default()
+        }
     };
     change(&state, &s, account, &f, "sso_connection", |a| async move {
         app.create_sso_connection(&a, account, new)

@@ -1,7 +1,7 @@
 //! The console end to end in headless Chromium: the login page's "Sign in with SSO", the
 //! provider's own login and consent pages, and back into watchword signed in.
 
-use super::setup::World;
+use super::setup::{SamlWorld, World};
 use fantoccini::Locator;
 use watchword_testkit::browser::Browser;
 use watchword_testkit::{Backend, TestApp, first_cookie};
@@ -45,6 +45,31 @@ async fn console_signs_in_through_the_idps_own_pages(backend: Backend) {
     b.close().await;
 }
 watchword_testkit::on_both_backends!(console_sso, console_signs_in_through_the_idps_own_pages);
+
+/// The same through a SAML IdP: its own login page, its auto-posting form to the ACS, and back
+/// into watchword signed in.
+async fn console_signs_in_through_the_saml_idps_own_page(backend: Backend) {
+    let Some(w) = SamlWorld::new(backend).await else {
+        return;
+    };
+    let b = Browser::start().await;
+    b.goto(&w.app.url("/login")).await;
+    b.fill("sso-email", "grace@acme.test").await;
+    b.click("#sso-submit").await;
+    b.wait_for_path("/sso/redirect").await;
+    b.fill("username", "grace@acme.test").await;
+    b.click("#login").await;
+    b.wait_for_path("/app").await;
+    let text = b.text().await;
+    assert!(text.contains("grace"), "{text}");
+    let login = w.app.wait_event(&w.ada, "sso.login").await;
+    assert_eq!(login["details"]["subject"], "grace@acme.test");
+    b.close().await;
+}
+watchword_testkit::on_both_backends!(
+    console_saml,
+    console_signs_in_through_the_saml_idps_own_page
+);
 
 /// Settings › Single sign-on on the free plan says SSO comes with the paid plan.
 async fn the_settings_page_says_sso_needs_the_paid_plan(backend: Backend) {

@@ -4,7 +4,8 @@
 //! 1. ID token verification in process: a genuine RS256 ID token verified again and again by
 //!    the SSO relying party with its keys cached (signature, issuer, audience, expiry, nonce).
 //!    Two tasks per core; figures per core.
-//! 2. The callback's own cost: a release server (`target/release/watchword`) with a paid
+//! 2. SAML response verification in process, against a genuine response of PyPI `pysaml2`.
+//! 3. The callback's own cost: a release server (`target/release/watchword`) with a paid
 //!    account, a domain verified through the `dnslib` DNS server and an enabled connection;
 //!    first sign-ins of new people (just-in-time members) one after another, the callback timed,
 //!    minus the provider's token round trip (timed by exchanging codes the same way for another
@@ -22,7 +23,62 @@ const REDIRECT: &str = "http://127.0.0.1:9/sso/oidc/callback";
 
 pub async fn run(secs: u64, sign_ins: usize) {
     verification(secs).await;
+    saml_verification(secs).await;
     callback(sign_ins).await;
+}
+
+/// SAML response verification in process: one genuine response signed by the pysaml2 IdP
+/// (RSA-2048, RSA-SHA256, the assertion signed) verified again and again by the service
+/// provider (signature through libxmlsec1, issuer, audience, recipient, InResponseTo, times;
+/// not the database's replay check). One thread per core; figures per core.
+async fn saml_verification(secs: u64) {
+    use watchword_app::sso::saml::{SamlSp, parse_metadata};
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let idp = watchword_testkit::sso::SamlIdp::start();
+    let metadata = parse_metadata(&idp.metadata().await).expect("the IdP's metadata reads");
+    let sp = SamlSp {
+        entity_id: "http://127.0.0.1:9/sso/saml/bench/metadata".into(),
+        acs_url: "http://127.0.0.1:9/sso/saml/bench/acs".into(),
+    };
+    let response = idp
+        .mint(serde_json::json!({
+            "email": "grace@acme.test", "sp": sp.entity_id, "acs": sp.acs_url,
+            "in_response_to": "_bench-request",
+        }))
+        .await;
+    let now = || watchword_domain::Millis::now();
+    metadata
+        .verify(&sp, &response, Some("_bench-request"), now())
+        .expect("the genuine response verifies");
+    let until = Instant::now() + Duration::from_secs(secs);
+    let started = Instant::now();
+    let done = Arc::new(AtomicUsize::new(0));
+    let threads: Vec<_> = (0..cores)
+        .map(|_| {
+            let (metadata, sp, response, done) =
+                (metadata.clone(), sp.clone(), response.clone(), done.clone());
+            std::thread::spawn(move || {
+                while Instant::now() < until {
+                    let r = metadata.verify(&sp, &response, Some("_bench-request"), now());
+                    assert!(r.is_ok());
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let rate = done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64();
+    println!("SAML response verification in process ({cores} cores, RSA-2048, RSA-SHA256)");
+    println!(
+        "{:<48}{:>10.0}  per core {:>8.0}  (target per core >= 2,000)",
+        "SAML responses verified/s",
+        rate,
+        rate / cores as f64
+    );
 }
 
 async fn verification(secs: u64) {

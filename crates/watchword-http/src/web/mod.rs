@@ -76,6 +76,10 @@ pub fn router() -> Router<AppState> {
             post(sso_settings::add_connection),
         )
         .route(
+            "/accounts/{account_id}/settings/sso/enforcement",
+            post(sso_settings::enforcement),
+        )
+        .route(
             "/accounts/{account_id}/settings/sso/connections/{connection_id}/{op}",
             post(sso_settings::connection_op),
         )
@@ -314,6 +318,7 @@ pub fn notice(key: Option<&str>) -> Option<String> {
             "sso_domain" => "Domain added: publish its TXT record, then verify it.",
             "sso_verified" => "Domain verified.",
             "sso_connection" => "Single sign-on connection saved.",
+            "sso_enforcement" => "SSO-only setting saved.",
             "contact" => {
                 "Security Contact changed. The previous and the new contact were notified by email."
             }

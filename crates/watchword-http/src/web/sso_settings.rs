@@ -12,7 +12,7 @@ use askama::Template;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect};
 use uuid::Uuid;
-use watchword_app::sso::{ConnectionChange, ConnectionView, DomainView};
+use watchword_app::sso::{ConnectionChange, ConnectionView, DomainView, Enforcement};
 use watchword_app::{Actor, AppError};
 use watchword_domain::{AccountId, DomainError};
 
@@ -26,17 +26,27 @@ struct SsoPage {
     redirect_uri: String,
     domains: Vec<DomainView>,
     connections: Vec<ConnectionView>,
+    enforcement: Enforcement,
 }
 
 async fn sso_page(state: &AppState, s: &Session, account: AccountId, out: Outcome) -> Shown {
     let (status, notice, error) = out.banners();
     let app = &state.app;
-    let (paid, domains, connections) = match app.sso_domains(&s.actor, account).await {
-        Ok(d) => (true, d, app.sso_connections(&s.actor, account).await?),
+    let off = Enforcement {
+        sso_required: false,
+        break_glass: true,
+    };
+    let (paid, domains, connections, enforcement) = match app.sso_domains(&s.actor, account).await {
+        Ok(d) => (
+            true,
+            d,
+            app.sso_connections(&s.actor, account).await?,
+            app.sso_enforcement(&s.actor, account).await?,
+        ),
         Err(AppError::Domain(DomainError::Forbidden {
             code: "plan_required",
             ..
-        })) => (false, Vec::new(), Vec::new()),
+        })) => (false, Vec::new(), Vec::new(), off),
         Err(e) => return Err(e.into()),
     };
     let page = SsoPage {
@@ -47,6 +57,7 @@ async fn sso_page(state: &AppState, s: &Session, account: AccountId, out: Outcom
         redirect_uri: app.sso_redirect_uri(),
         domains,
         connections,
+        enforcement,
     };
     Ok(render(status, page))
 }
@@ -153,19 +164,50 @@ pub async fn connection_op(
             Err(e) => sso_page(&state, &s, account, Outcome::failed(e)).await,
         };
     }
-    let enabled = match op.as_str() {
-        "enable" => true,
-        "disable" => false,
+    let patch = match op.as_str() {
+        "enable" | "disable" => ConnectionChange {
+            enabled: Some(op == "enable"),
+            ..ConnectionChange::default()
+        },
+        "mappings" => ConnectionChange {
+            groups_claim: Some(field(&f, "groups_claim").to_owned()),
+            group_mappings: Some(mappings(field(&f, "mappings"))),
+            ..ConnectionChange::default()
+        },
         _ => return Err(AppError::NotFound.into()),
-    };
-    let patch = ConnectionChange {
-        enabled: Some(enabled),
-        ..ConnectionChange::default()
     };
     change(&state, &s, account, &f, "sso_connection", |a| async move {
         app.update_sso_connection(&a, account, &id, patch)
             .await
             .map(|_| ())
+    })
+    .await
+}
+
+/// `group = role` lines (blank lines skipped); a line without `=` maps to an empty role, which
+/// the change refuses with the rule.
+fn mappings(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let (g, r) = l.rsplit_once('=').unwrap_or((l, ""));
+            (g.trim().to_owned(), r.trim().to_owned())
+        })
+        .collect()
+}
+
+/// SSO-only on or off, and the Owner's break-glass login.
+pub async fn enforcement(
+    State(state): State<AppState>,
+    AccountForm(s, account, f): AccountForm<Fields>,
+) -> Shown {
+    let app = &state.app;
+    let want = Enforcement {
+        sso_required: field(&f, "sso_required") == "on",
+        break_glass: field(&f, "break_glass") == "on",
+    };
+    change(&state, &s, account, &f, "sso_enforcement", |a| async move {
+        app.set_sso_enforcement(&a, account, want).await.map(|_| ())
     })
     .await
 }

@@ -98,8 +98,8 @@ watchword_testkit::on_both_backends!(
 );
 
 /// Settings › Single sign-on in Chromium, no script needed: an Owner with MFA on the paid plan
-/// adds and verifies a domain and adds and enables an OIDC connection, each confirmed with the
-/// password.
+/// adds and verifies a domain, adds and enables an OIDC connection, maps a group to a role and
+/// turns SSO-only on, each confirmed with the password.
 async fn the_settings_page_sets_sso_up(backend: Backend) {
     let dns = watchword_testkit::sso::Dns::start();
     let Some(app) = super::spawn(backend, &dns).await else {
@@ -195,6 +195,58 @@ async fn the_settings_page_sets_sso_up(backend: Backend) {
             .await
             .ends_with("/sso/oidc/callback")
     );
+    // Group mappings, one `group = role` per line.
+    let mappings = "tr[data-connection='Acme IdP'] form[action$='/mappings']";
+    type_in(
+        "tr[data-connection='Acme IdP'] form[action$='/mappings'] textarea",
+        "admins = admin",
+    )
+    .await;
+    type_in(
+        "tr[data-connection='Acme IdP'] form[action$='/mappings'] input[name=password]",
+        watchword_testkit::PASSWORD,
+    )
+    .await;
+    b.click(&format!("{mappings} button")).await;
+    assert!(
+        b.text().await.contains("connection saved"),
+        "{}",
+        b.text().await
+    );
+    let saved = b
+        .client
+        .find(Locator::Css(&format!("{mappings} textarea")))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap()
+        .unwrap_or_default();
+    assert_eq!(saved.trim(), "admins = admin");
+    // SSO-only on, break-glass kept.
+    b.client
+        .find(Locator::Id("sso-required"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.fill("enforcement-password", watchword_testkit::PASSWORD)
+        .await;
+    b.click("#save-enforcement").await;
+    assert!(
+        b.text().await.contains("SSO-only setting saved."),
+        "{}",
+        b.text().await
+    );
+    let checked = |id: &'static str| {
+        let b = &b;
+        async move {
+            let el = b.client.find(Locator::Id(id)).await.unwrap();
+            el.prop("checked").await.unwrap().as_deref() == Some("true")
+        }
+    };
+    assert!(checked("sso-required").await && checked("break-glass").await);
     b.close().await;
 }
 watchword_testkit::on_both_backends!(settings_page_setup, the_settings_page_sets_sso_up);

@@ -21,6 +21,7 @@ mod login_guard;
 pub mod mail;
 pub mod members;
 pub mod mfa;
+pub mod oauth;
 pub mod outbox;
 pub mod passkeys;
 pub mod password;
@@ -168,6 +169,8 @@ struct Inner {
     webauthn: Option<webauthn_rs::Webauthn>,
     /// The OIDC relying party of SSO connections (discovery and keys cached per issuer).
     oidc: sso::oidc::Oidc,
+    /// OAuth clients refused on this node for too many wrong secrets.
+    oauth_blocked: oauth::Blocked,
 }
 
 impl App {
@@ -189,6 +192,7 @@ impl App {
                 dummy_hash,
                 webauthn,
                 oidc: sso::oidc::Oidc::new(),
+                oauth_blocked: oauth::Blocked::default(),
                 store,
                 settings,
             }),
@@ -213,6 +217,14 @@ impl App {
     }
 
     /// The OIDC relying party (SSO connections).
+    /// Whether `token` has the form of an API key or an OAuth access token (both verified on
+    /// the keys' hot path).
+    pub fn is_key_token(&self, token: &str) -> bool {
+        use watchword_domain::api_key::is_well_formed;
+        is_well_formed(&self.settings().api_key_prefix, token)
+            || is_well_formed(watchword_domain::oauth::ACCESS_PREFIX, token)
+    }
+
     pub fn oidc(&self) -> &sso::oidc::Oidc {
         &self.inner.oidc
     }

@@ -47,10 +47,12 @@ pub const TAKEN_NOTICES_PER_EMAIL: Limit = Limit::new("taken-notice-email", 1, 8
 pub const ACCOUNTS_PER_PERSON: Limit = Limit::new("accounts-person", 10, 86_400);
 /// Invitations an account sends in an hour.
 pub const INVITATIONS_PER_ACCOUNT: Limit = Limit::new("invitations-account", 50, 3600);
-/// Wrong current passwords of one person (step-up, password change, factor removal) in 15
-/// minutes.
 /// SSO sign-ins started from one IP (each writes a short-lived request row).
 pub const SSO_STARTS_PER_IP: Limit = Limit::new("sso-start-ip", 60, 10 * 60);
+/// Wrong client secrets presented for one OAuth client in 5 minutes.
+pub const OAUTH_CLIENT_FAILURES: Limit = Limit::new("oauth-client", 20, 5 * 60);
+/// Wrong current passwords of one person (step-up, password change, factor removal) in 15
+/// minutes.
 pub const PASSWORD_CHECKS_PER_PERSON: Limit = Limit::new("password-check", 10, 15 * 60);
 
 impl App {

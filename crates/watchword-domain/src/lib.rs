@@ -8,6 +8,7 @@ pub mod contact;
 pub mod error;
 pub mod ids;
 pub mod mfa;
+pub mod oauth;
 pub mod password;
 pub mod permission;
 pub mod role;

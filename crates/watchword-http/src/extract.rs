@@ -176,7 +176,7 @@ impl Session {
 }
 
 fn is_api_key(state: &AppState, token: &str) -> bool {
-    watchword_domain::api_key::is_well_formed(&state.app.settings().api_key_prefix, token)
+    state.app.is_key_token(token)
 }
 
 async fn session(parts: &mut Parts, state: &AppState) -> Result<Option<Session>, ApiError> {

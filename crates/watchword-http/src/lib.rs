@@ -4,6 +4,7 @@
 pub mod api;
 pub mod error;
 pub mod extract;
+pub mod oauth;
 pub mod ops;
 pub mod web;
 
@@ -65,6 +66,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/metrics", get(ops::metrics))
         .merge(web::router())
+        .merge(oauth::router())
         .route_layer(middleware::from_fn(observe))
         .fallback(|| async { error::ApiError::not_found() })
         .layer(middleware::from_fn(refuse_control_characters))

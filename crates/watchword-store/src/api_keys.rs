@@ -20,7 +20,7 @@ macro_rules! key_columns {
             $at,
             ", ",
             $ip,
-            ", revoked_at, revoked_reason"
+            ", revoked_at, revoked_reason, grant_id, client_id"
         )
     };
 }
@@ -77,6 +77,9 @@ pub struct KeyRow {
     pub last_used_ip: Option<String>,
     pub revoked_at: Option<Millis>,
     pub revoked_reason: Option<String>,
+    /// An OAuth access token's grant and app (None for an API key).
+    pub grant_id: Option<String>,
+    pub client_id: Option<String>,
 }
 
 impl KeyRow {
@@ -97,6 +100,8 @@ impl KeyRow {
             last_used_ip: opt_text(r, "last_used_ip")?,
             revoked_at: opt_int(r, "revoked_at")?.map(Millis),
             revoked_reason: opt_text(r, "revoked_reason")?,
+            grant_id: opt_text(r, "grant_id")?,
+            client_id: opt_text(r, "client_id")?,
         })
     }
 }
@@ -120,6 +125,8 @@ struct JsonRow(
     Option<i64>,
     Option<String>,
     Option<i64>,
+    Option<String>,
+    Option<String>,
     Option<String>,
 );
 
@@ -146,6 +153,8 @@ impl JsonRow {
                 last_used_ip: self.13,
                 revoked_at: self.14.map(Millis),
                 revoked_reason: self.15,
+                grant_id: self.16,
+                client_id: self.17,
             },
         ))
     }
@@ -255,7 +264,9 @@ async fn get_locked(
     id: &str,
     lock: &str,
 ) -> Result<Option<KeyRow>, StoreError> {
-    let sql = format!("SELECT {COLUMNS} FROM api_keys WHERE account_id = $1 AND id = $2{lock}");
+    let sql = format!(
+        "SELECT {COLUMNS} FROM api_keys WHERE account_id = $1 AND id = $2 AND grant_id IS NULL{lock}"
+    );
     let row = sqlx::query(&sql)
         .bind(account.to_string())
         .bind(id)
@@ -267,7 +278,8 @@ async fn get_locked(
 /// Every key of an account, newest first (revoked ones included: the list shows the history).
 pub async fn list(c: &mut Conn, account: AccountId) -> Result<Vec<KeyRow>, StoreError> {
     let sql = format!(
-        "SELECT {COLUMNS} FROM api_keys WHERE account_id = $1 ORDER BY created_at DESC, id"
+        "SELECT {COLUMNS} FROM api_keys WHERE account_id = $1 AND grant_id IS NULL \
+         ORDER BY created_at DESC, id"
     );
     let rows = sqlx::query(&sql)
         .bind(account.to_string())
@@ -277,10 +289,11 @@ pub async fn list(c: &mut Conn, account: AccountId) -> Result<Vec<KeyRow>, Store
 }
 
 pub async fn names(c: &mut Conn, account: AccountId) -> Result<Vec<String>, StoreError> {
-    let rows: Vec<(String,)> = sqlx::query_as("SELECT name FROM api_keys WHERE account_id = $1")
-        .bind(account.to_string())
-        .fetch_all(c)
-        .await?;
+    let rows: Vec<(String,)> =
+        sqlx::query_as("SELECT name FROM api_keys WHERE account_id = $1 AND grant_id IS NULL")
+            .bind(account.to_string())
+            .fetch_all(c)
+            .await?;
     Ok(rows.into_iter().map(|(n,)| n).collect())
 }
 

@@ -13,6 +13,7 @@ pub mod invitations;
 pub mod limits;
 pub mod members;
 pub mod mfa;
+pub mod oauth;
 pub mod outbox;
 pub mod persons;
 pub mod rows;

@@ -150,5 +150,7 @@ fn key_row(r: &rusqlite::Row<'_>) -> Result<KeyRow, StoreError> {
         last_used_ip: opt_text(12)?,
         revoked_at: opt_int(13)?.map(Millis),
         revoked_reason: opt_text(14)?,
+        grant_id: opt_text(15)?,
+        client_id: opt_text(16)?,
     })
 }

@@ -204,14 +204,14 @@ pub fn scan(
         };
         let mut line = 1;
         let mut counted_to = 0;
-        for (at, key) in watchword_domain::api_key::find_all(prefix, &bytes) {
+        for (at, kind, key) in secrets_in(prefix, &bytes) {
             line += bytes[counted_to..at]
                 .iter()
                 .filter(|b| **b == b'\n')
                 .count();
             counted_to = at;
             let id = watchword_domain::api_key::public_id(key);
-            writeln!(out, "{}:{line}: {id}", path.display()).map_err(|e| e.to_string())?;
+            writeln!(out, "{}:{line}: {kind}{id}", path.display()).map_err(|e| e.to_string())?;
             found += 1;
         }
     }
@@ -220,6 +220,26 @@ pub fn scan(
     } else {
         Err(format!("could not scan: {}", errors.join("; ")))
     }
+}
+
+/// Every API key and OAuth secret in `bytes` (access and refresh tokens, client secrets: their
+/// own prefixes, the same format), by offset, each with its kind's label (none for a key).
+fn secrets_in<'a>(prefix: &'a str, bytes: &'a [u8]) -> Vec<(usize, &'static str, &'a str)> {
+    use watchword_domain::oauth::{ACCESS_PREFIX, REFRESH_PREFIX, SECRET_PREFIX};
+    let kinds = [
+        (prefix, ""),
+        (ACCESS_PREFIX, "OAuth access token "),
+        (REFRESH_PREFIX, "OAuth refresh token "),
+        (SECRET_PREFIX, "OAuth client secret "),
+    ];
+    let mut all: Vec<_> = kinds
+        .into_iter()
+        .flat_map(|(p, label)| {
+            watchword_domain::api_key::find_all(p, bytes).map(move |(at, k)| (at, label, k))
+        })
+        .collect();
+    all.sort_by_key(|(at, _, _)| *at);
+    all
 }
 
 /// `watchword rotate-mfa-key`: a new key in the key file (unless `mfa_keys` is configured), then

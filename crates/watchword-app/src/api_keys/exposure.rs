@@ -31,6 +31,11 @@ impl App {
             tx.commit().await?;
             total += keys.len();
             if keys.len() < 500 {
+                // OAuth access tokens (an hour each) are deleted a day after they expire.
+                let mut tx = self.store().begin().await?;
+                watchword_store::oauth::delete_expired_tokens(&mut tx, now.plus_secs(-86_400))
+                    .await?;
+                tx.commit().await?;
                 return Ok(total);
             }
         }

@@ -62,7 +62,7 @@ impl KeyCache {
         self.entries.invalidate_all();
     }
     /// True when this failure should be audited now (coalesced per key and reason).
-    fn failure_due(&self, key: &str, reason: &'static str, now: Millis) -> bool {
+    pub(crate) fn failure_due(&self, key: &str, reason: &'static str, now: Millis) -> bool {
         let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
         if map.len() > 10_000 {
             map.retain(|_, at| now.0 - *at < FAILURE_EVENT_EVERY_MS);

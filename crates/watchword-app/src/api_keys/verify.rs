@@ -6,7 +6,7 @@ use crate::events::{self, EventExt};
 use crate::{App, AppError, Caller, Meta};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, OnceLock};
-use watchword_domain::api_key::{self, KeyState};
+use watchword_domain::api_key::KeyState;
 use watchword_domain::audit::AuditAction;
 use watchword_domain::token::{TokenHash, hash_token};
 use watchword_domain::*;
@@ -15,7 +15,7 @@ use watchword_store::rows::AccountRow;
 use watchword_store::{Conn, accounts, audit};
 
 impl App {
-    pub(super) fn keys_changed(&self) {
+    pub(crate) fn keys_changed(&self) {
         self.inner.keys.invalidate_all();
     }
 
@@ -74,7 +74,7 @@ impl App {
         key: &str,
         meta: &Meta,
     ) -> Result<Arc<VerifiedKey>, AppError> {
-        if !api_key::is_well_formed(&self.settings().api_key_prefix, key) {
+        if !self.is_key_token(key) {
             return Err(AppError::ApiKey(KeyRejected::Unknown));
         }
         let hash = hash_token(key);
@@ -200,7 +200,7 @@ impl App {
         if !ok {
             return Err(AppError::Unauthenticated);
         }
-        if api_key::is_well_formed(&self.settings().api_key_prefix, token) {
+        if self.is_key_token(token) {
             return match self.verify_api_key(token, meta).await {
                 Ok(k) => Ok(Introspection::Key(k)),
                 Err(AppError::ApiKey(_)) => Ok(Introspection::Inactive),

@@ -305,7 +305,7 @@ pub async fn patch_settings(
 
 #[derive(Deserialize, ToSchema)]
 pub struct IntrospectRequest {
-    /// An API key or a session token.
+    /// An API key, an OAuth access token or a session token.
     pub token: String,
     /// Ignored: the token's form tells which it is.
     #[allow(dead_code)]
@@ -316,13 +316,13 @@ pub struct IntrospectRequest {
 #[derive(Serialize, ToSchema, Default)]
 pub struct IntrospectionDto {
     pub active: bool,
-    /// `api_key` or `session`.
+    /// `api_key`, `access_token` (OAuth) or `session`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token_type: Option<&'static str>,
     /// Space-separated scopes (keys).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
-    /// The key's public id (keys).
+    /// The key's public id (keys), the app's client id (OAuth access tokens).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
     /// The account a key belongs to (keys).
@@ -347,11 +347,15 @@ pub struct IntrospectionDto {
 }
 
 fn key_introspection(k: &VerifiedKey) -> IntrospectionDto {
+    let (token_type, client_id) = match &k.row.client_id {
+        Some(app) => ("access_token", app.clone()),
+        None => ("api_key", k.row.id.clone()),
+    };
     IntrospectionDto {
         active: true,
-        token_type: Some("api_key"),
+        token_type: Some(token_type),
         scope: Some(k.row.scopes.encode()),
-        client_id: Some(k.row.id.clone()),
+        client_id: Some(client_id),
         account_id: Some(k.row.account_id.0),
         permissions: Some(k.permissions.to_strings()),
         exp: k.row.expires_at.map(|m| m.0 / 1000),

@@ -8,6 +8,7 @@ pub mod dto;
 pub mod email;
 pub mod factors;
 pub mod keys;
+pub mod oauth_apps;
 pub mod openapi;
 pub mod passkeys;
 pub mod password;
@@ -90,6 +91,13 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(keys::get_settings, keys::patch_settings))
         .routes(routes!(keys::introspect))
         .routes(routes!(keys::exposed_keys))
+        .routes(routes!(oauth_apps::list_apps, oauth_apps::create_app))
+        .routes(routes!(
+            oauth_apps::get_app,
+            oauth_apps::update_app,
+            oauth_apps::delete_app
+        ))
+        .routes(routes!(oauth_apps::rotate_secret))
         .routes(routes!(sso::list_domains, sso::add_domain))
         .routes(routes!(sso::verify_domain))
         .routes(routes!(sso::remove_domain))

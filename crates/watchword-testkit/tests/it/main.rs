@@ -17,6 +17,7 @@ mod login_throttle;
 mod members;
 mod mfa;
 mod migrations;
+mod oauth;
 mod operator_cli;
 mod passkeys;
 mod scan;

@@ -73,6 +73,25 @@ async fn scan_finds_planted_keys_and_nothing_in_random_text() {
         ),
     )
     .unwrap();
+    // OAuth secrets have prefixes of their own and are found too.
+    let client_secret = watchword_domain::api_key::generate(watchword_domain::oauth::SECRET_PREFIX);
+    let oauth = root.path().join("oauth");
+    std::fs::create_dir_all(&oauth).unwrap();
+    std::fs::write(
+        oauth.join("client.env"),
+        format!("SECRET={client_secret}\n"),
+    )
+    .unwrap();
+    let (code, out, err) = scan(&[&oauth]);
+    assert_eq!(code, Some(1), "{err}");
+    let id = watchword_domain::api_key::public_id(&client_secret);
+    assert_eq!(
+        out,
+        format!(
+            "{}:1: OAuth client secret {id}\n",
+            oauth.join("client.env").display()
+        )
+    );
     let (code, out, err) = scan(&[&planted]);
     assert_eq!(code, Some(1), "{err}");
     let env = planted.join("deploy/app.env");

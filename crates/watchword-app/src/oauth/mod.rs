@@ -1,0 +1,34 @@
+//! OAuth 2.0 for integrations: the apps (clients) an account registers for its own integrations
+//! (`apps`), the token endpoint with client authentication, revocation and introspection
+//! (`token`). Access tokens are rows of the API key table with their grant, so they are verified
+//! on the keys' hot path (same cache, batched reads and revocation broadcast).
+
+mod apps;
+mod token;
+
+pub use apps::{AppChange, AppView, NewApp};
+pub use token::{ClientAuth, IssuedToken, TokenRequest};
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use watchword_domain::Millis;
+
+/// This node's clients refused for too many wrong secrets, until when (the count itself is the
+/// database's `OAUTH_CLIENT_FAILURES` limit, shared by all nodes).
+#[derive(Default)]
+pub(crate) struct Blocked(Mutex<HashMap<String, Millis>>);
+
+impl Blocked {
+    pub(crate) fn is_blocked(&self, client: &str, now: Millis) -> bool {
+        let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(client).is_some_and(|until| *until > now)
+    }
+
+    pub(crate) fn block(&self, client: &str, until: Millis) {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() > 10_000 {
+            map.retain(|_, u| *u > until.plus_secs(-3600));
+        }
+        map.insert(client.to_owned(), until);
+    }
+}

@@ -1,0 +1,282 @@
+//! The token endpoint (client credentials), client authentication and revocation.
+//!
+//! A client authenticates with `client_secret_basic` or `client_secret_post`: its secret is
+//! compared by SHA-256 digest in constant time, against the current secret and, during a
+//! rotation's grace, the previous one. Wrong secrets count against the client
+//! (`OAUTH_CLIENT_FAILURES`, all nodes); when that is full the client is refused on this node
+//! until the window passes, right secret or not. Every refusal answers an RFC 6749 error and
+//! never a token.
+
+use crate::events::{self, EventExt};
+use crate::limits::OAUTH_CLIENT_FAILURES;
+use crate::{App, AppError, Meta};
+use watchword_domain::audit::AuditAction;
+use watchword_domain::oauth::{ACCESS_PREFIX, ACCESS_TTL_SECS, AppKind, TokenError};
+use watchword_domain::scope::ScopeSet;
+use watchword_domain::token::{constant_time_eq, hash_token};
+use watchword_domain::*;
+use watchword_store::audit;
+use watchword_store::oauth::{self as store, AppRow, GrantRow, NewAccessToken};
+
+/// How the client presented itself.
+#[derive(Debug, Clone, Default)]
+pub struct ClientAuth {
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+}
+
+/// A token request's parameters (form fields).
+#[derive(Debug, Clone, Default)]
+pub struct TokenRequest {
+    pub grant_type: Option<String>,
+    /// Space-separated scopes asked for (none: all the grant holds).
+    pub scope: Option<String>,
+}
+
+/// An issued access token (the secret in this value only).
+#[derive(Debug)]
+pub struct IssuedToken {
+    pub access_token: String,
+    pub expires_in: i64,
+    pub scope: String,
+}
+
+fn invalid_client() -> TokenError {
+    TokenError::new("invalid_client", "client authentication failed")
+}
+
+impl App {
+    /// `POST /oauth/token`.
+    pub async fn oauth_token(
+        &self,
+        auth: ClientAuth,
+        req: TokenRequest,
+        meta: &Meta,
+    ) -> Result<IssuedToken, TokenError> {
+        let grant_type = req
+            .grant_type
+            .as_deref()
+            .ok_or_else(|| TokenError::new("invalid_request", "grant_type is required"))?;
+        if grant_type != "client_credentials" {
+            return Err(TokenError::new(
+                "unsupported_grant_type",
+                format!("grant_type {grant_type:?} is not supported"),
+            ));
+        }
+        let app = self.authenticate_client(&auth).await?;
+        let result = self.client_credentials(&app, req.scope.as_deref()).await;
+        if let Err(e) = &result
+            && e.error != "server_error"
+        {
+            self.token_denied(&app, e.error, meta);
+        }
+        result
+    }
+
+    /// The app a request's client credentials name, when the secret is right.
+    pub(crate) async fn authenticate_client(
+        &self,
+        auth: &ClientAuth,
+    ) -> Result<AppRow, TokenError> {
+        let (Some(id), Some(secret)) = (&auth.client_id, &auth.client_secret) else {
+            return Err(invalid_client());
+        };
+        let now = self.now();
+        if id.len() > 100 || secret.len() > 200 {
+            return Err(invalid_client());
+        }
+        if self.inner.oauth_blocked.is_blocked(id, now) {
+            return Err(TokenError::new(
+                "invalid_client",
+                "too many failed attempts for this client; try again later",
+            ));
+        }
+        let app = {
+            let mut c = self.store().read().await.map_err(server_error)?;
+            store::app(&mut c, id).await.map_err(server_error)?
+        };
+        let given = hash_token(secret);
+        let matches =
+            |h: &Option<Vec<u8>>| h.as_deref().is_some_and(|h| constant_time_eq(h, &given));
+        let ok = app.as_ref().is_some_and(|a| {
+            a.kind == AppKind::Confidential.as_str()
+                && (matches(&a.secret_hash)
+                    || (matches(&a.previous_secret_hash)
+                        && a.previous_secret_expires_at.is_some_and(|e| e > now)))
+        });
+        match app {
+            Some(a) if ok => Ok(a),
+            _ => {
+                // The failure counts; once the window holds the most allowed, the client is
+                // refused (right secret or not) until it passes.
+                let full = match self
+                    .take_slot(&[(OAUTH_CLIENT_FAILURES, id)], |_| AppError::NotFound)
+                    .await
+                {
+                    Ok((_, counts)) => counts
+                        .first()
+                        .is_some_and(|n| *n >= OAUTH_CLIENT_FAILURES.max),
+                    Err(_) => true,
+                };
+                if full {
+                    let until = now.plus_secs(OAUTH_CLIENT_FAILURES.window_secs);
+                    self.inner.oauth_blocked.block(id, until);
+                }
+                Err(invalid_client())
+            }
+        }
+    }
+
+    /// The client credentials grant: a private app acting as its account's integration, with
+    /// its registered scopes (or fewer, when asked).
+    async fn client_credentials(
+        &self,
+        app: &AppRow,
+        scope: Option<&str>,
+    ) -> Result<IssuedToken, TokenError> {
+        let Some(account) = app.account_id.clone() else {
+            return Err(TokenError::new(
+                "unauthorized_client",
+                "only an account's private apps use the client credentials grant",
+            ));
+        };
+        if app.disabled_at.is_some() {
+            return Err(TokenError::new(
+                "unauthorized_client",
+                "this app is disabled",
+            ));
+        }
+        let scopes = match scope.map(str::trim).filter(|s| !s.is_empty()) {
+            None => app.scopes,
+            Some(s) => {
+                let asked = ScopeSet::parse_all(s.split_ascii_whitespace())
+                    .map_err(|n| TokenError::new("invalid_scope", format!("no scope {n:?}")))?;
+                if !asked.permissions().is_subset_of(app.scopes.permissions()) {
+                    return Err(TokenError::new(
+                        "invalid_scope",
+                        "the scope asked for exceeds the app's registration",
+                    ));
+                }
+                asked
+            }
+        };
+        let now = self.now();
+        let mut tx = self.store().begin().await.map_err(server_error)?;
+        let grant = match store::machine_grant(&mut tx, &app.id)
+            .await
+            .map_err(server_error)?
+        {
+            Some(g) => g,
+            None => {
+                let g = GrantRow {
+                    id: format!("grant_{}", uuid::Uuid::now_v7().simple()),
+                    app_id: app.id.clone(),
+                    account_id: account.clone(),
+                    scopes: app.scopes,
+                    installed_by: None,
+                    created_at: now,
+                    revoked_at: None,
+                };
+                store::insert_grant(&mut tx, &g)
+                    .await
+                    .map_err(server_error)?;
+                g
+            }
+        };
+        let token = api_key::generate(ACCESS_PREFIX);
+        let grant = GrantRow { scopes, ..grant };
+        let id = format!("tok_{}", uuid::Uuid::now_v7().simple());
+        let row = NewAccessToken {
+            id: &id,
+            grant: &grant,
+            name: &app.name,
+            secret_hash: &hash_token(&token),
+            created_by: None,
+            created_by_email: &app.name,
+            expires_at: now.plus_secs(ACCESS_TTL_SECS),
+        };
+        store::insert_access_token(&mut tx, row, now)
+            .await
+            .map_err(server_error)?;
+        tx.commit().await.map_err(server_error)?;
+        Ok(IssuedToken {
+            access_token: token,
+            expires_in: ACCESS_TTL_SECS,
+            scope: scopes.encode(),
+        })
+    }
+
+    /// `POST /oauth/revoke` (RFC 7009): the client authenticates; a token of its own ends (an
+    /// access token: every token of its grant); an unknown token, or another client's, changes
+    /// nothing and answers the same.
+    pub async fn oauth_revoke(
+        &self,
+        auth: ClientAuth,
+        token: &str,
+        meta: &Meta,
+    ) -> Result<(), TokenError> {
+        let app = self.authenticate_client(&auth).await?;
+        if !api_key::is_well_formed(ACCESS_PREFIX, token) {
+            return Ok(());
+        }
+        let now = self.now();
+        let result = async {
+            let mut tx = self.store().begin().await?;
+            let row =
+                watchword_store::api_keys::by_secret_hash(&mut tx, &hash_token(token)).await?;
+            let Some(grant_id) = row.and_then(|r| r.grant_id) else {
+                return Ok(());
+            };
+            let Some(grant) = store::grant(&mut tx, &grant_id).await? else {
+                return Ok(());
+            };
+            if grant.app_id != app.id {
+                return Ok(());
+            }
+            if store::revoke_grant(&mut tx, &grant.id, "revoked_by_client", now).await? {
+                let account = AccountId::parse(&grant.account_id)
+                    .ok_or_else(|| AppError::internal("grant with a bad account id"))?;
+                let mut event = events::system(Some(account), AuditAction::OauthRevoked)
+                    .target("oauth_grant", &grant.id)
+                    .details(serde_json::json!({ "app": app.id, "by": "client" }));
+                event.ip = Some(meta.ip.clone());
+                audit::append(&mut tx, &event, now).await?;
+            }
+            watchword_store::api_keys::announce_change(&mut tx, self.store().dialect(), &grant.id)
+                .await?;
+            tx.commit().await?;
+            self.committed();
+            self.keys_changed();
+            Ok::<(), AppError>(())
+        };
+        result.await.map_err(server_error)
+    }
+
+    /// Audits a refused token request of a known client, coalesced per client and reason like
+    /// refused key uses; off the request path.
+    fn token_denied(&self, app: &AppRow, reason: &'static str, meta: &Meta) {
+        let Some(account) = app.account_id.as_deref().and_then(AccountId::parse) else {
+            return;
+        };
+        let now = self.now();
+        if !self.inner.keys.failure_due(&app.id, reason, now) {
+            return;
+        }
+        let mut event = events::system(Some(account), AuditAction::OauthTokenDenied)
+            .target("oauth_app", &app.id)
+            .details(serde_json::json!({ "reason": reason }));
+        event.ip = Some(meta.ip.clone());
+        event.user_agent = Some(meta.user_agent.clone());
+        self.write_in_background("audit a refused token request", move |c| {
+            Box::pin(async move { audit::append(c, &event, now).await.map(|_| ()) })
+        });
+    }
+}
+
+fn server_error(e: impl std::fmt::Display) -> TokenError {
+    tracing::error!(error = %e, "token endpoint");
+    TokenError::new(
+        "server_error",
+        "the request could not be completed; try again",
+    )
+}

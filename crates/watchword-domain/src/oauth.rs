@@ -1,0 +1,126 @@
+//! OAuth 2.0 for integrations: the text of tokens and client secrets, redirect URIs, app kinds,
+//! lifetimes, and the RFC 6749 errors of the token endpoint.
+//!
+//! Tokens and secrets have the API key format (`api_key::generate`: 40 random base62 characters
+//! and a checksum) under their own prefixes, so a scanner recognises each kind with no database
+//! and the hot path refuses a malformed one before any look-up.
+
+use crate::DomainError;
+
+/// Access tokens (1 hour).
+pub const ACCESS_PREFIX: &str = "wwat_";
+/// Refresh tokens.
+pub const REFRESH_PREFIX: &str = "wwrt_";
+/// Client secrets of confidential apps.
+pub const SECRET_PREFIX: &str = "wwcs_";
+
+pub const ACCESS_TTL_SECS: i64 = 3600;
+pub const CODE_TTL_SECS: i64 = 600;
+
+/// Whether a confidential app's client may keep a secret (`confidential`) or not (`public`,
+/// PKCE only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppKind {
+    Confidential,
+    Public,
+}
+
+impl AppKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AppKind::Confidential => "confidential",
+            AppKind::Public => "public",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "confidential" => Some(AppKind::Confidential),
+            "public" => Some(AppKind::Public),
+            _ => None,
+        }
+    }
+}
+
+/// A redirect URI an app registers: absolute, `https` (or `http` on a loopback address, for
+/// native and development clients), no fragment, no credentials; matched exactly later.
+pub fn check_redirect_uri(raw: &str) -> Result<String, DomainError> {
+    let bad =
+        |why: &str| DomainError::field("invalid_redirect_uri", "redirect_uris", why.to_owned());
+    let s = raw.trim();
+    if s.contains('#') {
+        return Err(bad("a redirect URI has no fragment"));
+    }
+    crate::sso::check_idp_url(s, "redirect_uris")
+        .map_err(|_| bad("https, or http on a loopback address, without credentials"))?;
+    Ok(s.to_owned())
+}
+
+/// An error of the token or revocation endpoint (RFC 6749 §5.2), answered as
+/// `{"error", "error_description"}` with `Cache-Control: no-store`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenError {
+    pub error: &'static str,
+    pub description: String,
+}
+
+impl TokenError {
+    pub fn new(error: &'static str, description: impl Into<String>) -> Self {
+        Self {
+            error,
+            description: description.into(),
+        }
+    }
+
+    /// The RFC's status: 401 for a client that failed to authenticate, 503 when the server
+    /// could not complete the request, 400 otherwise.
+    pub fn status(&self) -> u16 {
+        match self.error {
+            "invalid_client" => 401,
+            "server_error" => 503,
+            _ => 400,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirect_uris_are_https_or_loopback_without_fragments() {
+        for ok in [
+            "https://app.example.com/callback",
+            "http://127.0.0.1:8000/cb",
+            "http://localhost/cb",
+        ] {
+            assert!(check_redirect_uri(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://app.example.com/cb",
+            "https://app.example.com/cb#x",
+            "https://user:pw@app.example.com/cb",
+            "app.example.com/cb",
+            "javascript:alert(1)",
+        ] {
+            assert!(check_redirect_uri(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn each_kind_of_token_has_its_own_prefix() {
+        let t = crate::api_key::generate(ACCESS_PREFIX);
+        assert!(crate::api_key::is_well_formed(ACCESS_PREFIX, &t));
+        assert!(!crate::api_key::is_well_formed(REFRESH_PREFIX, &t));
+        assert!(!crate::api_key::is_well_formed(
+            crate::api_key::DEFAULT_PREFIX,
+            &t
+        ));
+    }
+
+    #[test]
+    fn only_a_failed_client_is_401() {
+        assert_eq!(TokenError::new("invalid_client", "").status(), 401);
+        assert_eq!(TokenError::new("invalid_grant", "").status(), 400);
+    }
+}

@@ -1,0 +1,311 @@
+//! OAuth apps, the grants accounts give them, and access tokens (rows of `api_keys` with their
+//! grant, so the key hot path verifies them).
+
+use crate::rows::{int, opt_int, opt_text, text};
+use crate::{Conn, StoreError};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+use watchword_domain::scope::ScopeSet;
+use watchword_domain::{AccountId, Millis};
+
+#[derive(Debug, Clone)]
+pub struct AppRow {
+    pub id: String,
+    /// None: an app of the operator's catalogue.
+    pub account_id: Option<String>,
+    pub name: String,
+    pub developer: String,
+    pub homepage: Option<String>,
+    pub description: String,
+    /// JSON array of exact redirect URIs.
+    pub redirect_uris: String,
+    pub scopes: ScopeSet,
+    pub kind: String,
+    pub secret_hash: Option<Vec<u8>>,
+    pub previous_secret_hash: Option<Vec<u8>>,
+    pub previous_secret_expires_at: Option<Millis>,
+    pub disabled_at: Option<Millis>,
+    pub created_by: Option<String>,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+const APP_COLUMNS: &str = "id, account_id, name, developer, homepage, description, redirect_uris, \
+    scopes, kind, secret_hash, previous_secret_hash, previous_secret_expires_at, disabled_at, \
+    created_by, created_at, updated_at";
+
+fn app_row(r: &AnyRow) -> Result<AppRow, StoreError> {
+    let scopes = text(r, "scopes")?;
+    Ok(AppRow {
+        id: text(r, "id")?,
+        account_id: opt_text(r, "account_id")?,
+        name: text(r, "name")?,
+        developer: text(r, "developer")?,
+        homepage: opt_text(r, "homepage")?,
+        description: text(r, "description")?,
+        redirect_uris: text(r, "redirect_uris")?,
+        scopes: ScopeSet::decode(&scopes)
+            .map_err(|_| StoreError::Corrupt(format!("oauth_apps.scopes {scopes:?}")))?,
+        kind: text(r, "kind")?,
+        secret_hash: r.try_get("secret_hash")?,
+        previous_secret_hash: r.try_get("previous_secret_hash")?,
+        previous_secret_expires_at: opt_int(r, "previous_secret_expires_at")?.map(Millis),
+        disabled_at: opt_int(r, "disabled_at")?.map(Millis),
+        created_by: opt_text(r, "created_by")?,
+        created_at: Millis(int(r, "created_at")?),
+        updated_at: Millis(int(r, "updated_at")?),
+    })
+}
+
+/// Inserts a new app (`new`) or replaces an existing one's fields.
+pub async fn save_app(c: &mut Conn, a: &AppRow, new: bool) -> Result<(), StoreError> {
+    let sql = if new {
+        "INSERT INTO oauth_apps (account_id, name, developer, homepage, description, redirect_uris, \
+         scopes, kind, secret_hash, previous_secret_hash, previous_secret_expires_at, disabled_at, \
+         created_by, created_at, updated_at, id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+    } else {
+        "UPDATE oauth_apps SET account_id = $1, name = $2, developer = $3, homepage = $4, \
+         description = $5, redirect_uris = $6, scopes = $7, kind = $8, secret_hash = $9, \
+         previous_secret_hash = $10, previous_secret_expires_at = $11, disabled_at = $12, \
+         created_by = $13, created_at = $14, updated_at = $15 WHERE id = $16"
+    };
+    sqlx::query(sql)
+        .bind(&a.account_id)
+        .bind(&a.name)
+        .bind(&a.developer)
+        .bind(&a.homepage)
+        .bind(&a.description)
+        .bind(&a.redirect_uris)
+        .bind(a.scopes.encode())
+        .bind(&a.kind)
+        .bind(&a.secret_hash)
+        .bind(&a.previous_secret_hash)
+        .bind(a.previous_secret_expires_at.map(|m| m.0))
+        .bind(a.disabled_at.map(|m| m.0))
+        .bind(&a.created_by)
+        .bind(a.created_at.0)
+        .bind(a.updated_at.0)
+        .bind(&a.id)
+        .execute(c)
+        .await?;
+    Ok(())
+}
+
+pub async fn app(c: &mut Conn, id: &str) -> Result<Option<AppRow>, StoreError> {
+    let q = format!("SELECT {APP_COLUMNS} FROM oauth_apps WHERE id = $1");
+    let row = sqlx::query(&q).bind(id).fetch_optional(c).await?;
+    row.as_ref().map(app_row).transpose()
+}
+
+/// An account's private apps, oldest first.
+pub async fn apps_of(c: &mut Conn, account: AccountId) -> Result<Vec<AppRow>, StoreError> {
+    let q = format!(
+        "SELECT {APP_COLUMNS} FROM oauth_apps WHERE account_id = $1 ORDER BY created_at, id"
+    );
+    let rows = sqlx::query(&q)
+        .bind(account.to_string())
+        .fetch_all(c)
+        .await?;
+    rows.iter().map(app_row).collect()
+}
+
+/// Revokes every access token issued to an app (under any of its grants).
+pub async fn revoke_app_tokens(
+    c: &mut Conn,
+    app: &str,
+    reason: &str,
+    now: Millis,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE api_keys SET revoked_at = $1, revoked_reason = $2 \
+         WHERE revoked_at IS NULL AND grant_id IN (SELECT id FROM oauth_grants WHERE app_id = $3)",
+    )
+    .bind(now.0)
+    .bind(reason)
+    .bind(app)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+/// Revokes every grant of an app and their tokens (its scopes changed: grants are given again).
+pub async fn revoke_app_grants(
+    c: &mut Conn,
+    app: &str,
+    reason: &str,
+    now: Millis,
+) -> Result<(), StoreError> {
+    revoke_app_tokens(&mut *c, app, reason, now).await?;
+    sqlx::query("UPDATE oauth_grants SET revoked_at = $1 WHERE app_id = $2 AND revoked_at IS NULL")
+        .bind(now.0)
+        .bind(app)
+        .execute(c)
+        .await?;
+    Ok(())
+}
+
+/// Deletes an app; its grants go with it, and their access tokens end (revoked first).
+pub async fn delete_app(c: &mut Conn, id: &str, now: Millis) -> Result<(), StoreError> {
+    revoke_app_tokens(&mut *c, id, "app_deleted", now).await?;
+    sqlx::query("DELETE FROM oauth_grants WHERE app_id = $1")
+        .bind(id)
+        .execute(&mut *c)
+        .await?;
+    sqlx::query("DELETE FROM oauth_apps WHERE id = $1")
+        .bind(id)
+        .execute(c)
+        .await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone)]
+pub struct GrantRow {
+    pub id: String,
+    pub app_id: String,
+    pub account_id: String,
+    pub scopes: ScopeSet,
+    pub installed_by: Option<String>,
+    pub created_at: Millis,
+    pub revoked_at: Option<Millis>,
+}
+
+const GRANT_COLUMNS: &str = "id, app_id, account_id, scopes, installed_by, created_at, revoked_at";
+
+fn grant_row(r: &AnyRow) -> Result<GrantRow, StoreError> {
+    let scopes = text(r, "scopes")?;
+    Ok(GrantRow {
+        id: text(r, "id")?,
+        app_id: text(r, "app_id")?,
+        account_id: text(r, "account_id")?,
+        scopes: ScopeSet::decode(&scopes)
+            .map_err(|_| StoreError::Corrupt(format!("oauth_grants.scopes {scopes:?}")))?,
+        installed_by: opt_text(r, "installed_by")?,
+        created_at: Millis(int(r, "created_at")?),
+        revoked_at: opt_int(r, "revoked_at")?.map(Millis),
+    })
+}
+
+pub async fn insert_grant(c: &mut Conn, g: &GrantRow) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO oauth_grants (id, app_id, account_id, scopes, installed_by, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&g.id)
+    .bind(&g.app_id)
+    .bind(&g.account_id)
+    .bind(g.scopes.encode())
+    .bind(&g.installed_by)
+    .bind(g.created_at.0)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+pub async fn grant(c: &mut Conn, id: &str) -> Result<Option<GrantRow>, StoreError> {
+    let q = format!("SELECT {GRANT_COLUMNS} FROM oauth_grants WHERE id = $1");
+    let row = sqlx::query(&q).bind(id).fetch_optional(c).await?;
+    row.as_ref().map(grant_row).transpose()
+}
+
+/// The live grant the client credentials of `app` act under (one per app), if any.
+pub async fn machine_grant(c: &mut Conn, app: &str) -> Result<Option<GrantRow>, StoreError> {
+    let q = format!(
+        "SELECT {GRANT_COLUMNS} FROM oauth_grants \
+         WHERE app_id = $1 AND installed_by IS NULL AND revoked_at IS NULL"
+    );
+    let row = sqlx::query(&q).bind(app).fetch_optional(c).await?;
+    row.as_ref().map(grant_row).transpose()
+}
+
+/// An account's grants that are not revoked, oldest first.
+pub async fn grants_of(c: &mut Conn, account: AccountId) -> Result<Vec<GrantRow>, StoreError> {
+    let q = format!(
+        "SELECT {GRANT_COLUMNS} FROM oauth_grants WHERE account_id = $1 AND revoked_at IS NULL \
+         ORDER BY created_at, id"
+    );
+    let rows = sqlx::query(&q)
+        .bind(account.to_string())
+        .fetch_all(c)
+        .await?;
+    rows.iter().map(grant_row).collect()
+}
+
+/// Revokes a grant and every access token issued under it; false when it was revoked already.
+pub async fn revoke_grant(
+    c: &mut Conn,
+    id: &str,
+    reason: &str,
+    now: Millis,
+) -> Result<bool, StoreError> {
+    let done =
+        sqlx::query("UPDATE oauth_grants SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+            .bind(now.0)
+            .bind(id)
+            .execute(&mut *c)
+            .await?;
+    sqlx::query(
+        "UPDATE api_keys SET revoked_at = $1, revoked_reason = $2 \
+         WHERE grant_id = $3 AND revoked_at IS NULL",
+    )
+    .bind(now.0)
+    .bind(reason)
+    .bind(id)
+    .execute(c)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// A new access token: a row of `api_keys` with its grant, expiring at `expires_at`, its expiry
+/// never recorded as an audit event (access tokens expire every hour by design).
+pub struct NewAccessToken<'a> {
+    pub id: &'a str,
+    pub grant: &'a GrantRow,
+    pub name: &'a str,
+    pub secret_hash: &'a [u8],
+    pub created_by: Option<&'a str>,
+    pub created_by_email: &'a str,
+    pub expires_at: Millis,
+}
+
+pub async fn insert_access_token(
+    c: &mut Conn,
+    t: NewAccessToken<'_>,
+    now: Millis,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO api_keys (id, account_id, name, secret_hash, scopes, created_by, \
+         created_by_email, created_at, expires_at, grant_id, client_id, expiry_recorded) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 1)",
+    )
+    .bind(t.id)
+    .bind(&t.grant.account_id)
+    .bind(t.name)
+    .bind(t.secret_hash.to_vec())
+    .bind(t.grant.scopes.encode())
+    .bind(t.created_by)
+    .bind(t.created_by_email)
+    .bind(now.0)
+    .bind(t.expires_at.0)
+    .bind(&t.grant.id)
+    .bind(&t.grant.app_id)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+/// Deletes access tokens that expired before `before` (their use records first).
+pub async fn delete_expired_tokens(c: &mut Conn, before: Millis) -> Result<u64, StoreError> {
+    sqlx::query(
+        "DELETE FROM api_key_uses WHERE key_id IN \
+         (SELECT id FROM api_keys WHERE grant_id IS NOT NULL AND expires_at < $1)",
+    )
+    .bind(before.0)
+    .execute(&mut *c)
+    .await?;
+    let done = sqlx::query("DELETE FROM api_keys WHERE grant_id IS NOT NULL AND expires_at < $1")
+        .bind(before.0)
+        .execute(c)
+        .await?;
+    Ok(done.rows_affected())
+}

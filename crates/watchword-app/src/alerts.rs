@@ -58,22 +58,54 @@ impl App {
         if contact.person_id == Some(actor.person) {
             return Ok(());
         }
+        let by = format!("{} <{}>", actor.name, actor.email);
+        self.send_alert(c, account, &contact, what, &by, &actor.meta.ip, now)
+            .await
+    }
+
+    /// Emails the Security Contact that `what` happened in `account` with nobody of the account
+    /// behind it (`by` says who or what did).
+    pub(crate) async fn alert_system(
+        &self,
+        c: &mut Conn,
+        account: &AccountRow,
+        what: &str,
+        by: &str,
+        ip: &str,
+        now: Millis,
+    ) -> Result<(), AppError> {
+        let Some(contact) = self.contact_member(&mut *c, account.id).await? else {
+            return Ok(());
+        };
+        self.send_alert(c, account, &contact, what, by, ip, now)
+            .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn send_alert(
+        &self,
+        c: &mut Conn,
+        account: &AccountRow,
+        contact: &MemberRow,
+        what: &str,
+        by: &str,
+        ip: &str,
+        now: Millis,
+    ) -> Result<(), AppError> {
         let audit_url = format!(
             "{}/accounts/{}/audit",
             self.settings().public_url.trim_end_matches('/'),
             account.id
         );
-        let by = format!("{} <{}>", actor.name, actor.email);
-        let alert = AccountActivity {
+        let t = AccountActivity {
             name: contact.name.as_deref().unwrap_or(&contact.email),
             account: &account.name,
             what,
-            actor: &by,
-            ip: &actor.meta.ip,
+            actor: by,
+            ip,
             at: now,
             audit_url: &audit_url,
         };
-        let t = alert;
         mail::enqueue(c, Some(account.id), &contact.email, &t, now).await?;
         Ok(())
     }

@@ -59,6 +59,7 @@ actions! {
     OauthAppSecretRotated = "oauth.app_secret_rotated",
     OauthAppUpdated = "oauth.app_updated",
     OauthAuthorized = "oauth.authorized",
+    OauthRefreshTokenReused = "oauth.refresh_token_reused",
     OauthRevoked = "oauth.revoked",
     OauthTokenDenied = "oauth.token_denied",
     OwnershipTransferred = "ownership.transferred",

@@ -16,6 +16,53 @@ pub const SECRET_PREFIX: &str = "wwcs_";
 
 pub const ACCESS_TTL_SECS: i64 = 3600;
 pub const CODE_TTL_SECS: i64 = 600;
+/// A refresh token not used within this long expires (each use gives a new one).
+pub const REFRESH_TTL_SECS: i64 = 90 * 86_400;
+/// A second use of a refresh token this soon after the first is a client's retry: it gets the
+/// same successor pair. Later, it is a reuse: the whole grant is revoked.
+pub const RETRY_WINDOW_SECS: i64 = 10;
+
+/// Scopes whose grant alerts the Security Contact (they change who administers the account).
+pub const ADMIN_SCOPES: [&str; 4] = [
+    "members:write",
+    "roles:write",
+    "api_keys:write",
+    "account_settings:write",
+];
+
+/// A scope in plain words, for the consent page.
+pub fn scope_words(scope: &str) -> String {
+    let (resource, access) = scope.split_once(':').unwrap_or((scope, "read"));
+    let thing = resource.replace('_', " ");
+    match access {
+        "write" => format!("See and change the account's {thing}"),
+        _ => format!("See the account's {thing}"),
+    }
+}
+
+/// A PKCE code challenge (S256): 43 base64url characters.
+pub fn is_s256_challenge(challenge: &str) -> bool {
+    challenge.len() == 43
+        && challenge
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// Whether `verifier` (43 to 128 unreserved characters, RFC 7636) hashes to `challenge` (S256),
+/// compared in constant time.
+pub fn pkce_matches(verifier: &str, challenge: &str) -> bool {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let ok_chars = verifier
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
+    if !(43..=128).contains(&verifier.len()) || !ok_chars {
+        return false;
+    }
+    let d = sha2::Sha256::digest(verifier.as_bytes());
+    let computed = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(d);
+    crate::token::constant_time_eq(computed.as_bytes(), challenge.as_bytes())
+}
 
 /// Whether a confidential app's client may keep a secret (`confidential`) or not (`public`,
 /// PKCE only).
@@ -116,6 +163,21 @@ mod tests {
             crate::api_key::DEFAULT_PREFIX,
             &t
         ));
+    }
+
+    #[test]
+    fn pkce_s256_matches_the_rfc_example() {
+        // RFC 7636, appendix B.
+        let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+        let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+        assert!(is_s256_challenge(challenge));
+        assert!(pkce_matches(verifier, challenge));
+        assert!(!pkce_matches(
+            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXl",
+            challenge
+        ));
+        assert!(!pkce_matches("short", challenge));
+        assert!(!is_s256_challenge("plain-verifier"));
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! The OAuth 2.0 protocol endpoints: `POST /oauth/token`, `POST /oauth/revoke` (RFC 7009) and
+//! The OAuth 2.0 protocol endpoints: `GET|POST /oauth/authorize` (the consent page, in
+//! `web::consent`), `POST /oauth/token`, `POST /oauth/revoke` (RFC 7009) and
 //! `GET /.well-known/oauth-authorization-server` (RFC 8414). Their errors are RFC 6749 JSON
 //! (`{"error", "error_description"}`, `Cache-Control: no-store`), not the API's envelope; they
 //! are described by the metadata document rather than the OpenAPI one.
@@ -18,6 +19,10 @@ use watchword_domain::oauth::TokenError;
 
 pub fn router() -> Router<AppState> {
     Router::new()
+        .route(
+            "/oauth/authorize",
+            get(crate::web::consent::page).post(crate::web::consent::decide),
+        )
         .route("/oauth/token", post(token))
         .route("/oauth/revoke", post(revoke))
         .route("/.well-known/oauth-authorization-server", get(metadata))
@@ -130,19 +135,26 @@ async fn token(
         let req = TokenRequest {
             grant_type: f.one("grant_type")?,
             scope: f.one("scope")?,
+            code: f.one("code")?,
+            redirect_uri: f.one("redirect_uri")?,
+            code_verifier: f.one("code_verifier")?,
+            refresh_token: f.one("refresh_token")?,
         };
         state.app.oauth_token(auth, req, &meta).await
     };
     match run.await {
-        Ok(t) => no_store(
-            axum::Json(serde_json::json!({
+        Ok(t) => {
+            let mut body = serde_json::json!({
                 "access_token": t.access_token,
                 "token_type": "Bearer",
                 "expires_in": t.expires_in,
                 "scope": t.scope,
-            }))
-            .into_response(),
-        ),
+            });
+            if let Some(r) = t.refresh_token {
+                body["refresh_token"] = r.into();
+            }
+            no_store(axum::Json(body).into_response())
+        }
         Err(e) => error(e),
     }
 }
@@ -178,12 +190,16 @@ async fn metadata(State(state): State<AppState>) -> Response {
     let scopes: Vec<String> = watchword_domain::scope::ScopeSet::names().collect();
     let doc = serde_json::json!({
         "issuer": base,
+        "authorization_endpoint": format!("{base}/oauth/authorize"),
         "token_endpoint": format!("{base}/oauth/token"),
         "revocation_endpoint": format!("{base}/oauth/revoke"),
         "introspection_endpoint": format!("{base}/api/v1/introspect"),
-        "grant_types_supported": ["client_credentials"],
-        "response_types_supported": [],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "code_challenge_methods_supported": ["S256"],
+        "authorization_response_iss_parameter_supported": true,
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "introspection_endpoint_auth_methods_supported": ["bearer"],
         "scopes_supported": scopes,

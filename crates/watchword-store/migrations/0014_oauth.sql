@@ -46,3 +46,38 @@ CREATE INDEX oauth_grants_app_idx ON oauth_grants (app_id);
 ALTER TABLE api_keys ADD COLUMN grant_id TEXT;
 ALTER TABLE api_keys ADD COLUMN client_id TEXT;
 CREATE INDEX api_keys_grant_idx ON api_keys (grant_id);
+
+-- Authorization codes (RFC 6749 §4.1 with PKCE S256): found by the hash of the code, 10 minutes,
+-- used once; the grant the exchange made is kept so a second use ends its tokens.
+CREATE TABLE oauth_codes (
+    code_hash       BYTEA   NOT NULL,
+    app_id          TEXT    NOT NULL,
+    account_id      TEXT    NOT NULL,
+    person_id       TEXT    NOT NULL,
+    scopes          TEXT    NOT NULL,
+    redirect_uri    TEXT    NOT NULL,
+    code_challenge  TEXT    NOT NULL,
+    grant_id        TEXT    NOT NULL,
+    created_at      BIGINT  NOT NULL,
+    expires_at      BIGINT  NOT NULL,
+    used_at         BIGINT,
+    CONSTRAINT oauth_codes_pk PRIMARY KEY (code_hash),
+    CONSTRAINT oauth_codes_app_fk FOREIGN KEY (app_id) REFERENCES oauth_apps (id) ON DELETE CASCADE
+);
+CREATE INDEX oauth_codes_expiry_idx ON oauth_codes (expires_at);
+
+-- Refresh tokens rotate at every use. A used one keeps its successor pair sealed (MFA keyring)
+-- for a few seconds, so a client's benign retry gets the same pair; a later second use revokes
+-- the whole grant (the family).
+CREATE TABLE oauth_refresh_tokens (
+    token_hash        BYTEA   NOT NULL,
+    grant_id          TEXT    NOT NULL,
+    created_at        BIGINT  NOT NULL,
+    expires_at        BIGINT  NOT NULL,
+    used_at           BIGINT,
+    successor_key_id  TEXT,
+    successor_sealed  BYTEA,
+    CONSTRAINT oauth_refresh_tokens_pk PRIMARY KEY (token_hash),
+    CONSTRAINT oauth_refresh_tokens_grant_fk FOREIGN KEY (grant_id) REFERENCES oauth_grants (id) ON DELETE CASCADE
+);
+CREATE INDEX oauth_refresh_tokens_grant_idx ON oauth_refresh_tokens (grant_id);

@@ -309,3 +309,194 @@ pub async fn delete_expired_tokens(c: &mut Conn, before: Millis) -> Result<u64, 
         .await?;
     Ok(done.rows_affected())
 }
+
+/// An authorization code as stored (its hash is the key).
+#[derive(Debug, Clone)]
+pub struct CodeRow {
+    pub app_id: String,
+    pub account_id: String,
+    pub person_id: String,
+    pub scopes: ScopeSet,
+    pub redirect_uri: String,
+    pub code_challenge: String,
+    pub grant_id: String,
+    pub expires_at: Millis,
+    pub used_at: Option<Millis>,
+}
+
+pub async fn insert_code(
+    c: &mut Conn,
+    code_hash: &[u8],
+    x: &CodeRow,
+    now: Millis,
+) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM oauth_codes WHERE expires_at < $1")
+        .bind(now.plus_secs(-86_400).0)
+        .execute(&mut *c)
+        .await?;
+    sqlx::query(
+        "INSERT INTO oauth_codes (code_hash, app_id, account_id, person_id, scopes, redirect_uri, \
+         code_challenge, grant_id, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(code_hash.to_vec())
+    .bind(&x.app_id)
+    .bind(&x.account_id)
+    .bind(&x.person_id)
+    .bind(x.scopes.encode())
+    .bind(&x.redirect_uri)
+    .bind(&x.code_challenge)
+    .bind(&x.grant_id)
+    .bind(now.0)
+    .bind(x.expires_at.0)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+/// Spends a code: the row as it was (`used_at` set when it had been spent before, so the caller
+/// can end what the first use issued), or None for an unknown code.
+pub async fn spend_code(
+    c: &mut Conn,
+    code_hash: &[u8],
+    now: Millis,
+) -> Result<Option<CodeRow>, StoreError> {
+    let row = sqlx::query(
+        "SELECT app_id, account_id, person_id, scopes, redirect_uri, code_challenge, grant_id, \
+         expires_at, used_at FROM oauth_codes WHERE code_hash = $1",
+    )
+    .bind(code_hash.to_vec())
+    .fetch_optional(&mut *c)
+    .await?;
+    let Some(r) = row else {
+        return Ok(None);
+    };
+    let spent =
+        sqlx::query("UPDATE oauth_codes SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL")
+            .bind(now.0)
+            .bind(code_hash.to_vec())
+            .execute(c)
+            .await?;
+    let scopes = text(&r, "scopes")?;
+    Ok(Some(CodeRow {
+        app_id: text(&r, "app_id")?,
+        account_id: text(&r, "account_id")?,
+        person_id: text(&r, "person_id")?,
+        scopes: ScopeSet::decode(&scopes)
+            .map_err(|_| StoreError::Corrupt(format!("oauth_codes.scopes {scopes:?}")))?,
+        redirect_uri: text(&r, "redirect_uri")?,
+        code_challenge: text(&r, "code_challenge")?,
+        grant_id: text(&r, "grant_id")?,
+        expires_at: Millis(int(&r, "expires_at")?),
+        used_at: if spent.rows_affected() == 1 {
+            None
+        } else {
+            Some(opt_int(&r, "used_at")?.map_or(now, Millis))
+        },
+    }))
+}
+
+/// The live grant an account gave an app through a person's consent, if any.
+pub async fn consented_grant(
+    c: &mut Conn,
+    app: &str,
+    account: AccountId,
+) -> Result<Option<GrantRow>, StoreError> {
+    let q = format!(
+        "SELECT {GRANT_COLUMNS} FROM oauth_grants WHERE app_id = $1 AND account_id = $2 \
+         AND installed_by IS NOT NULL AND revoked_at IS NULL ORDER BY created_at DESC LIMIT 1"
+    );
+    let row = sqlx::query(&q)
+        .bind(app)
+        .bind(account.to_string())
+        .fetch_optional(c)
+        .await?;
+    row.as_ref().map(grant_row).transpose()
+}
+
+pub async fn set_grant_scopes(c: &mut Conn, id: &str, scopes: ScopeSet) -> Result<(), StoreError> {
+    sqlx::query("UPDATE oauth_grants SET scopes = $1 WHERE id = $2")
+        .bind(scopes.encode())
+        .bind(id)
+        .execute(c)
+        .await?;
+    Ok(())
+}
+
+/// A refresh token as stored.
+#[derive(Debug, Clone)]
+pub struct RefreshRow {
+    pub grant_id: String,
+    pub expires_at: Millis,
+    pub used_at: Option<Millis>,
+    pub successor_key_id: Option<String>,
+    pub successor_sealed: Option<Vec<u8>>,
+}
+
+pub async fn insert_refresh(
+    c: &mut Conn,
+    hash: &[u8],
+    grant: &str,
+    expires_at: Millis,
+    now: Millis,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO oauth_refresh_tokens (token_hash, grant_id, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4)",
+    )
+    .bind(hash.to_vec())
+    .bind(grant)
+    .bind(now.0)
+    .bind(expires_at.0)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+/// A refresh token by hash, locked on PostgreSQL (`lock` is the dialect's FOR UPDATE) so two
+/// uses at once serialise.
+pub async fn refresh(
+    c: &mut Conn,
+    hash: &[u8],
+    lock: &str,
+) -> Result<Option<RefreshRow>, StoreError> {
+    let q = format!(
+        "SELECT grant_id, expires_at, used_at, successor_key_id, successor_sealed \
+         FROM oauth_refresh_tokens WHERE token_hash = $1{lock}"
+    );
+    let row = sqlx::query(&q)
+        .bind(hash.to_vec())
+        .fetch_optional(c)
+        .await?;
+    row.map(|r| {
+        Ok(RefreshRow {
+            grant_id: text(&r, "grant_id")?,
+            expires_at: Millis(int(&r, "expires_at")?),
+            used_at: opt_int(&r, "used_at")?.map(Millis),
+            successor_key_id: opt_text(&r, "successor_key_id")?,
+            successor_sealed: r.try_get("successor_sealed")?,
+        })
+    })
+    .transpose()
+}
+
+/// Marks a refresh token used, keeping its successor sealed for a benign retry; false when
+/// another use took it first.
+pub async fn use_refresh(
+    c: &mut Conn,
+    hash: &[u8],
+    successor: (&str, &[u8]),
+    now: Millis,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "UPDATE oauth_refresh_tokens SET used_at = $1, successor_key_id = $2, successor_sealed = $3 \
+         WHERE token_hash = $4 AND used_at IS NULL",
+    )
+    .bind(now.0)
+    .bind(successor.0)
+    .bind(successor.1.to_vec())
+    .bind(hash.to_vec())
+    .execute(c)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}

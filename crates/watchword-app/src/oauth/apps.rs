@@ -61,7 +61,7 @@ pub struct AppChange {
     pub disabled: Option<bool>,
 }
 
-fn view(a: &AppRow) -> AppView {
+pub(crate) fn view(a: &AppRow) -> AppView {
     AppView {
         client_id: a.id.clone(),
         name: a.name.clone(),

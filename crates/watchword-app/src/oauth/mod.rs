@@ -1,12 +1,14 @@
 //! OAuth 2.0 for integrations: the apps (clients) an account registers for its own integrations
-//! (`apps`), the token endpoint with client authentication, revocation and introspection
-//! (`token`). Access tokens are rows of the API key table with their grant, so they are verified
+//! (`apps`), the authorization endpoint with consent (`authorize`), the token endpoint with
+//! client authentication, refresh token rotation and revocation (`token`). Access tokens are rows of the API key table with their grant, so they are verified
 //! on the keys' hot path (same cache, batched reads and revocation broadcast).
 
 mod apps;
+mod authorize;
 mod token;
 
 pub use apps::{AppChange, AppView, NewApp};
+pub use authorize::{AuthorizeParams, Checked, Consent, ConsentAccount, Refusal};
 pub use token::{ClientAuth, IssuedToken, TokenRequest};
 
 use std::collections::HashMap;

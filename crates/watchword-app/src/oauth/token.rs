@@ -1,4 +1,5 @@
-//! The token endpoint (client credentials), client authentication and revocation.
+//! The token endpoint (client credentials, authorization code with PKCE, refresh tokens that
+//! rotate), client authentication and revocation.
 //!
 //! A client authenticates with `client_secret_basic` or `client_secret_post`: its secret is
 //! compared by SHA-256 digest in constant time, against the current secret and, during a
@@ -11,7 +12,10 @@ use crate::events::{self, EventExt};
 use crate::limits::OAUTH_CLIENT_FAILURES;
 use crate::{App, AppError, Meta};
 use watchword_domain::audit::AuditAction;
-use watchword_domain::oauth::{ACCESS_PREFIX, ACCESS_TTL_SECS, AppKind, TokenError};
+use watchword_domain::oauth::{
+    ACCESS_PREFIX, ACCESS_TTL_SECS, AppKind, REFRESH_PREFIX, REFRESH_TTL_SECS, RETRY_WINDOW_SECS,
+    TokenError,
+};
 use watchword_domain::scope::ScopeSet;
 use watchword_domain::token::{constant_time_eq, hash_token};
 use watchword_domain::*;
@@ -31,12 +35,18 @@ pub struct TokenRequest {
     pub grant_type: Option<String>,
     /// Space-separated scopes asked for (none: all the grant holds).
     pub scope: Option<String>,
+    pub code: Option<String>,
+    pub redirect_uri: Option<String>,
+    pub code_verifier: Option<String>,
+    pub refresh_token: Option<String>,
 }
 
-/// An issued access token (the secret in this value only).
-#[derive(Debug)]
+/// An issued access token, and a refresh token for a member's grant (the secrets in this value
+/// only, and sealed for a few seconds for a retried refresh).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct IssuedToken {
     pub access_token: String,
+    pub refresh_token: Option<String>,
     pub expires_in: i64,
     pub scope: String,
 }
@@ -57,14 +67,21 @@ impl App {
             .grant_type
             .as_deref()
             .ok_or_else(|| TokenError::new("invalid_request", "grant_type is required"))?;
-        if grant_type != "client_credentials" {
-            return Err(TokenError::new(
-                "unsupported_grant_type",
-                format!("grant_type {grant_type:?} is not supported"),
-            ));
-        }
-        let app = self.authenticate_client(&auth).await?;
-        let result = self.client_credentials(&app, req.scope.as_deref()).await;
+        let app = match grant_type {
+            "client_credentials" => self.authenticate_client(&auth).await?,
+            "authorization_code" | "refresh_token" => self.any_client(&auth).await?,
+            _ => {
+                return Err(TokenError::new(
+                    "unsupported_grant_type",
+                    format!("grant_type {grant_type:?} is not supported"),
+                ));
+            }
+        };
+        let result = match grant_type {
+            "client_credentials" => self.client_credentials(&app, req.scope.as_deref()).await,
+            "authorization_code" => self.exchange_code(&app, &req).await,
+            _ => self.refresh(&app, &req, meta).await,
+        };
         if let Err(e) = &result
             && e.error != "server_error"
         {
@@ -127,6 +144,21 @@ impl App {
         }
     }
 
+    /// A confidential client by its secret, or a public client by its id alone (its proof is
+    /// PKCE, checked with the code).
+    async fn any_client(&self, auth: &ClientAuth) -> Result<AppRow, TokenError> {
+        if auth.client_secret.is_some() {
+            return self.authenticate_client(auth).await;
+        }
+        let id = auth.client_id.as_deref().ok_or_else(invalid_client)?;
+        let mut c = self.store().read().await.map_err(server_error)?;
+        store::app(&mut c, id)
+            .await
+            .map_err(server_error)?
+            .filter(|a| a.kind == AppKind::Public.as_str())
+            .ok_or_else(invalid_client)
+    }
+
     /// The client credentials grant: a private app acting as its account's integration, with
     /// its registered scopes (or fewer, when asked).
     async fn client_credentials(
@@ -183,27 +215,181 @@ impl App {
                 g
             }
         };
-        let token = api_key::generate(ACCESS_PREFIX);
         let grant = GrantRow { scopes, ..grant };
-        let id = format!("tok_{}", uuid::Uuid::now_v7().simple());
-        let row = NewAccessToken {
-            id: &id,
-            grant: &grant,
-            name: &app.name,
-            secret_hash: &hash_token(&token),
-            created_by: None,
-            created_by_email: &app.name,
-            expires_at: now.plus_secs(ACCESS_TTL_SECS),
-        };
-        store::insert_access_token(&mut tx, row, now)
+        let issued = issue(&mut tx, app, &grant, None, false, now).await?;
+        tx.commit().await.map_err(server_error)?;
+        Ok(issued)
+    }
+
+    /// The authorization code grant: the code spent once (a second use ends what the first
+    /// issued), for this client and redirect URI, with the PKCE verifier of its challenge.
+    async fn exchange_code(
+        &self,
+        app: &AppRow,
+        req: &TokenRequest,
+    ) -> Result<IssuedToken, TokenError> {
+        let bad = |d: &str| TokenError::new("invalid_grant", d);
+        let code = req
+            .code
+            .as_deref()
+            .ok_or_else(|| TokenError::new("invalid_request", "code is required"))?;
+        let now = self.now();
+        let mut tx = self.store().begin().await.map_err(server_error)?;
+        let row = store::spend_code(&mut tx, &hash_token(code), now)
+            .await
+            .map_err(server_error)?
+            .filter(|r| r.app_id == app.id)
+            .ok_or_else(|| bad("the code is unknown, expired or for another client"))?;
+        if row.used_at.is_some() {
+            store::revoke_grant(&mut tx, &row.grant_id, "code_reused", now)
+                .await
+                .map_err(server_error)?;
+            watchword_store::api_keys::announce_change(
+                &mut tx,
+                self.store().dialect(),
+                &row.grant_id,
+            )
             .await
             .map_err(server_error)?;
+            tx.commit().await.map_err(server_error)?;
+            self.keys_changed();
+            return Err(bad("the code was used before; what it gave is revoked"));
+        }
+        if row.expires_at <= now {
+            return Err(bad("the code has expired"));
+        }
+        if req.redirect_uri.as_deref() != Some(row.redirect_uri.as_str()) {
+            return Err(bad("redirect_uri differs from the authorization request's"));
+        }
+        let verifier = req.code_verifier.as_deref().unwrap_or_default();
+        if !watchword_domain::oauth::pkce_matches(verifier, &row.code_challenge) {
+            return Err(bad("the code_verifier does not match the code_challenge"));
+        }
+        let grant = store::grant(&mut tx, &row.grant_id)
+            .await
+            .map_err(server_error)?
+            .filter(|g| g.revoked_at.is_none())
+            .ok_or_else(|| bad("the grant was revoked"))?;
+        let grant = GrantRow {
+            scopes: row.scopes,
+            ..grant
+        };
+        let issued = issue(&mut tx, app, &grant, Some(&row.person_id), true, now).await?;
         tx.commit().await.map_err(server_error)?;
-        Ok(IssuedToken {
-            access_token: token,
-            expires_in: ACCESS_TTL_SECS,
-            scope: scopes.encode(),
-        })
+        Ok(issued)
+    }
+
+    /// The refresh token grant: each refresh token is used once and replaced. A retry within a
+    /// few seconds gets the same pair; a later second use revokes the grant (every token of the
+    /// family), is audited and alerts the Security Contact.
+    async fn refresh(
+        &self,
+        app: &AppRow,
+        req: &TokenRequest,
+        meta: &Meta,
+    ) -> Result<IssuedToken, TokenError> {
+        let bad = |d: &str| TokenError::new("invalid_grant", d);
+        let token = req
+            .refresh_token
+            .as_deref()
+            .ok_or_else(|| TokenError::new("invalid_request", "refresh_token is required"))?;
+        if !api_key::is_well_formed(REFRESH_PREFIX, token) {
+            return Err(bad("the refresh token is unknown"));
+        }
+        let hash = hash_token(token);
+        let now = self.now();
+        let lock = self.store().dialect().for_update();
+        let mut tx = self.store().begin().await.map_err(server_error)?;
+        let row = store::refresh(&mut tx, &hash, lock)
+            .await
+            .map_err(server_error)?
+            .ok_or_else(|| bad("the refresh token is unknown"))?;
+        let grant = store::grant(&mut tx, &row.grant_id)
+            .await
+            .map_err(server_error)?
+            .filter(|g| g.app_id == app.id)
+            .ok_or_else(|| bad("the refresh token is for another client"))?;
+        if grant.revoked_at.is_some() {
+            return Err(bad("the grant was revoked"));
+        }
+        if let Some(used) = row.used_at {
+            let retry = now.0 - used.0 <= RETRY_WINDOW_SECS * 1000;
+            if let (true, Some(key), Some(sealed)) =
+                (retry, &row.successor_key_id, &row.successor_sealed)
+            {
+                return self.successor(key, sealed, &row.grant_id);
+            }
+            self.refresh_reused(tx, &grant, meta, now).await?;
+            return Err(bad(
+                "the refresh token was used before; the grant is revoked",
+            ));
+        }
+        if row.expires_at <= now {
+            return Err(bad("the refresh token has expired"));
+        }
+        let issued = issue(
+            &mut tx,
+            app,
+            &grant,
+            grant.installed_by.as_deref(),
+            true,
+            now,
+        )
+        .await?;
+        let plain = serde_json::to_vec(&issued).map_err(server_error)?;
+        let (key, sealed) = self.settings().mfa_keyring.seal(&plain, &row.grant_id);
+        let first = store::use_refresh(&mut tx, &hash, (&key, &sealed), now)
+            .await
+            .map_err(server_error)?;
+        if !first {
+            return Err(bad("the refresh token was used at the same time; retry"));
+        }
+        tx.commit().await.map_err(server_error)?;
+        Ok(issued)
+    }
+
+    /// The pair a refresh token was replaced by, for a retry.
+    fn successor(&self, key: &str, sealed: &[u8], grant: &str) -> Result<IssuedToken, TokenError> {
+        let plain = self
+            .settings()
+            .mfa_keyring
+            .open(key, sealed, grant)
+            .map_err(server_error)?;
+        serde_json::from_slice(&plain).map_err(server_error)
+    }
+
+    async fn refresh_reused(
+        &self,
+        mut tx: watchword_store::Tx,
+        grant: &GrantRow,
+        meta: &Meta,
+        now: Millis,
+    ) -> Result<(), TokenError> {
+        let run = async {
+            store::revoke_grant(&mut tx, &grant.id, "refresh_token_reused", now).await?;
+            watchword_store::api_keys::announce_change(&mut tx, self.store().dialect(), &grant.id)
+                .await?;
+            let account = AccountId::parse(&grant.account_id)
+                .ok_or_else(|| AppError::internal("grant with a bad account id"))?;
+            let mut event = events::system(Some(account), AuditAction::OauthRefreshTokenReused)
+                .target("oauth_grant", &grant.id)
+                .details(serde_json::json!({ "app": grant.app_id }));
+            event.ip = Some(meta.ip.clone());
+            event.user_agent = Some(meta.user_agent.clone());
+            audit::append(&mut tx, &event, now).await?;
+            if let Some(acc) = watchword_store::accounts::get(&mut tx, account).await? {
+                let what = "A refresh token of an OAuth app was used twice (it may have been \
+                    stolen): the app's access to the account is revoked";
+                let by = format!("the app's client (OAuth app {})", grant.app_id);
+                self.alert_system(&mut tx, &acc, what, &by, &meta.ip, now)
+                    .await?;
+            }
+            tx.commit().await?;
+            self.committed();
+            self.keys_changed();
+            Ok::<(), AppError>(())
+        };
+        run.await.map_err(server_error)
     }
 
     /// `POST /oauth/revoke` (RFC 7009): the client authenticates; a token of its own ends (an
@@ -271,6 +457,47 @@ impl App {
             Box::pin(async move { audit::append(c, &event, now).await.map(|_| ()) })
         });
     }
+}
+
+/// A new access token under `grant` (and a refresh token when `refresh`), written in `c`.
+async fn issue(
+    c: &mut watchword_store::Conn,
+    app: &AppRow,
+    grant: &GrantRow,
+    person: Option<&str>,
+    refresh: bool,
+    now: Millis,
+) -> Result<IssuedToken, TokenError> {
+    let token = api_key::generate(ACCESS_PREFIX);
+    let id = format!("tok_{}", uuid::Uuid::now_v7().simple());
+    let row = NewAccessToken {
+        id: &id,
+        grant,
+        name: &app.name,
+        secret_hash: &hash_token(&token),
+        created_by: person,
+        created_by_email: &app.name,
+        expires_at: now.plus_secs(ACCESS_TTL_SECS),
+    };
+    store::insert_access_token(&mut *c, row, now)
+        .await
+        .map_err(server_error)?;
+    let refresh_token = if refresh {
+        let r = api_key::generate(REFRESH_PREFIX);
+        let expires = now.plus_secs(REFRESH_TTL_SECS);
+        store::insert_refresh(&mut *c, &hash_token(&r), &grant.id, expires, now)
+            .await
+            .map_err(server_error)?;
+        Some(r)
+    } else {
+        None
+    };
+    Ok(IssuedToken {
+        access_token: token,
+        refresh_token,
+        expires_in: ACCESS_TTL_SECS,
+        scope: grant.scopes.encode(),
+    })
 }
 
 fn server_error(e: impl std::fmt::Display) -> TokenError {

@@ -3,6 +3,7 @@
 //! when sent from another origin.
 
 mod audit;
+pub(crate) mod consent;
 mod form;
 mod home;
 mod invitations;

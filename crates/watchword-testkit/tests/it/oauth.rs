@@ -360,10 +360,14 @@ async fn token_endpoint_errors(backend: Backend) {
             .unwrap()
             .ends_with("/oauth/token")
     );
-    assert_eq!(meta["grant_types_supported"], json!(["client_credentials"]));
+    assert_eq!(
+        meta["grant_types_supported"],
+        json!(["authorization_code", "refresh_token", "client_credentials"])
+    );
+    assert_eq!(meta["code_challenge_methods_supported"], json!(["S256"]));
     assert_eq!(
         meta["token_endpoint_auth_methods_supported"],
-        json!(["client_secret_basic", "client_secret_post"])
+        json!(["client_secret_basic", "client_secret_post", "none"])
     );
 }
 watchword_testkit::on_both_backends!(oauth_token_errors, token_endpoint_errors);
@@ -415,3 +419,270 @@ async fn apps_need_api_keys_manage(backend: Backend) {
     assert_eq!(list.as_array().map(Vec::len), Some(0), "nothing saved");
 }
 watchword_testkit::on_both_backends!(oauth_apps_access, apps_need_api_keys_manage);
+
+const REDIRECT: &str = "http://127.0.0.1:9/callback";
+
+/// The member's consent in their browser session: the consent page read, Allow (or Deny)
+/// posted, and the URL the page then sends the browser to (the client's redirect URI).
+async fn consent(app: &TestApp, cookie: &str, url: &str, decision: &str) -> String {
+    let page = app
+        .client
+        .get(url)
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("Authorize"), "{html}");
+    let mut form: Vec<(String, String)> = html
+        .split("<input type=\"hidden\" ")
+        .skip(1)
+        .filter_map(|s| {
+            let name = s.split("name=\"").nth(1)?.split('"').next()?;
+            let value = s.split("value=\"").nth(1)?.split('"').next()?;
+            Some((name.to_owned(), unescape(value)))
+        })
+        .collect();
+    let account = html
+        .split("name=\"account_id\" value=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("an account to choose")
+        .to_owned();
+    form.push(("account_id".into(), account));
+    form.push(("decision".into(), decision.into()));
+    let res = app
+        .client
+        .post(app.url("/oauth/authorize"))
+        .header("cookie", cookie)
+        .header("origin", app.url(""))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    let html = res.text().await.unwrap();
+    let href = html
+        .split("id=\"idp-link\" href=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap_or_else(|| panic!("a way back to the client: {html}"));
+    unescape(href)
+}
+
+fn unescape(s: &str) -> String {
+    s.replace("&amp;", "&")
+        .replace("&#38;", "&")
+        .replace("&#x27;", "'")
+        .replace("&quot;", "\"")
+        .replace("&#x2f;", "/")
+        .replace("&#x3d;", "=")
+}
+
+fn query(url: &str, key: &str) -> Option<String> {
+    reqwest::Url::parse(url)
+        .ok()?
+        .query_pairs()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// One client of the code flow, driven by authlib, and a member's browser session.
+struct Flow<'a> {
+    app: &'a TestApp,
+    client: &'a Value,
+    secret: &'a str,
+    method: &'a str,
+    cookie: &'a str,
+}
+
+impl Flow<'_> {
+    async fn run(&self, args: &[&str]) -> Value {
+        authlib(self.app, self.client, self.secret, self.method, args).await
+    }
+
+    /// An authorization request for `scope` and the member's decision: the request (its
+    /// `url`, `state`, `verifier`) and where the browser went back to.
+    async fn consented(&self, scope: &str, decision: &str) -> (Value, String) {
+        let auth = self.run(&["authorize", REDIRECT, scope]).await;
+        let url = auth["url"].as_str().unwrap().to_owned();
+        let back = consent(self.app, self.cookie, &url, decision).await;
+        (auth, back)
+    }
+
+    /// The code in `back` exchanged with `verifier` (authlib checks the state).
+    async fn exchange(&self, auth: &Value, back: &str, verifier: &str) -> Value {
+        let state = auth["state"].as_str().unwrap();
+        self.run(&["exchange", REDIRECT, state, verifier, back])
+            .await
+    }
+
+    /// Consent, then the code exchanged: the token response.
+    async fn tokens(&self, scope: &str) -> Value {
+        let (auth, back) = self.consented(scope, "allow").await;
+        let verifier = auth["verifier"].as_str().unwrap().to_owned();
+        self.exchange(&auth, &back, &verifier).await
+    }
+}
+
+/// Authorization code with PKCE through authlib and the consent page, refresh tokens that
+/// rotate (a retry gets the same pair, a later reuse revokes the grant and alerts), a code used
+/// twice ends what it gave, and a denial goes back as `access_denied`.
+async fn code_flow_with_consent_and_rotating_refresh_tokens(backend: Backend) {
+    let Some(app) = spawn(backend).await else {
+        return;
+    };
+    let ada = app.signup("Acme", "Ada", "ada@example.com").await;
+    let grace = app
+        .invite_and_accept(&ada, "grace@example.com", "admin")
+        .await;
+    let (s, v) = app.put_security_contact(&ada, &grace.membership).await;
+    assert!(s.is_success(), "{v}");
+    let (_, client) = create_app(
+        &app,
+        &ada,
+        json!({"name": "BI tool", "developer": "Charts Inc.", "redirect_uris": [REDIRECT],
+               "scopes": ["members:read", "members:write"]}),
+    )
+    .await;
+    let secret = client["client_secret"].as_str().unwrap().to_owned();
+    let cookie = watchword_testkit::first_cookie(&app.cookie_login("ada@example.com").await)
+        .expect("a session cookie");
+    let flow = Flow {
+        app: &app,
+        client: &client,
+        secret: &secret,
+        method: "client_secret_basic",
+        cookie: &cookie,
+    };
+    let (auth, back) = flow.consented("members:read members:write", "allow").await;
+    assert!(back.starts_with(REDIRECT), "{back}");
+    assert_eq!(query(&back, "state").as_deref(), auth["state"].as_str());
+    assert!(query(&back, "iss").is_some());
+    let verifier = auth["verifier"].as_str().unwrap();
+    let t = flow.exchange(&auth, &back, verifier).await;
+    let access = t["access_token"].as_str().unwrap_or_else(|| panic!("{t}"));
+    assert!(t["refresh_token"].as_str().unwrap().starts_with("wwrt_"));
+    assert_eq!(members_with(&app, &ada, access).await, StatusCode::OK);
+    let authorized = app.wait_event(&ada, "oauth.authorized").await;
+    // Write includes read: the scope set names members:write alone.
+    assert_eq!(authorized["details"]["scopes"], json!(["members:write"]));
+    // members:write is administrative: the Security Contact (Grace) is told.
+    app.wait_for_email("grace@example.com", "administrative access")
+        .await;
+    // The code again: refused, and what it gave is revoked.
+    let code = query(&back, "code").unwrap();
+    let body = format!(
+        "grant_type=authorization_code&code={code}&redirect_uri={REDIRECT}&code_verifier={verifier}"
+    );
+    let id = client["client_id"].as_str().unwrap();
+    let (s, v, _) = token(&app, Some((id, &secret)), &body).await;
+    assert_eq!(
+        (s, v["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant")),
+        "{v}"
+    );
+    assert_eq!(
+        members_with(&app, &ada, access).await,
+        StatusCode::UNAUTHORIZED
+    );
+    // A new consent, then a refresh rotates the pair.
+    let t = flow.tokens("members:read").await;
+    let refresh = t["refresh_token"].as_str().unwrap_or_else(|| panic!("{t}"));
+    let next = flow.run(&["refresh", refresh]).await;
+    let next_refresh = next["refresh_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{next}"));
+    assert_ne!(next_refresh, refresh);
+    assert_eq!(next["scope"], "members:read");
+    // A retry within seconds gets the same pair, not a second chain.
+    let retry = flow.run(&["refresh", refresh]).await;
+    assert_eq!(retry["refresh_token"], next["refresh_token"]);
+    assert_eq!(retry["access_token"], next["access_token"]);
+    // Later, the old token again: a reuse. The whole grant ends; audited and alerted.
+    app.advance_clock(30);
+    let reused = flow.run(&["refresh", refresh]).await;
+    assert_eq!(reused["error"], "invalid_grant", "{reused}");
+    let newest = next["access_token"].as_str().unwrap();
+    assert_eq!(
+        members_with(&app, &ada, newest).await,
+        StatusCode::UNAUTHORIZED
+    );
+    let after = flow.run(&["refresh", next_refresh]).await;
+    assert_eq!(after["error"], "invalid_grant");
+    app.wait_event(&ada, "oauth.refresh_token_reused").await;
+    app.wait_for_email("grace@example.com", "used twice").await;
+    // Deny: back to the client with access_denied and its state.
+    let (auth, back) = flow.consented("members:read", "deny").await;
+    assert_eq!(query(&back, "error").as_deref(), Some("access_denied"));
+    assert_eq!(query(&back, "state").as_deref(), auth["state"].as_str());
+}
+watchword_testkit::on_both_backends!(
+    oauth_code_flow,
+    code_flow_with_consent_and_rotating_refresh_tokens
+);
+
+/// Before the client and its redirect URI are trusted, errors are shown, never redirected;
+/// after, they go back to the client. PKCE S256 is required (plain refused); a public client
+/// uses PKCE alone.
+async fn authorization_request_checks(backend: Backend) {
+    let Some(app) = spawn(backend).await else {
+        return;
+    };
+    let ada = app.signup("Acme", "Ada", "ada@example.com").await;
+    let (_, client) = create_app(
+        &app,
+        &ada,
+        json!({"name": "CLI", "kind": "public", "redirect_uris": [REDIRECT], "scopes": ["members:read"]}),
+    )
+    .await;
+    let id = client["client_id"].as_str().unwrap();
+    let cookie =
+        watchword_testkit::first_cookie(&app.cookie_login("ada@example.com").await).unwrap();
+    let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+    let get = |q: String| {
+        let req = app
+            .client
+            .get(app.url(&format!("/oauth/authorize?{q}")))
+            .header("cookie", cookie.clone());
+        async move { req.send().await.unwrap() }
+    };
+    let base = format!("response_type=code&client_id={id}&state=s1&code_challenge={challenge}");
+    // Not the app's redirect URI, or an unknown client: shown here.
+    for q in [
+        format!("{base}&code_challenge_method=S256&redirect_uri=http://127.0.0.1:9/evil"),
+        format!("response_type=code&client_id=app_unknown&redirect_uri={REDIRECT}"),
+    ] {
+        let res = get(q).await;
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+        assert!(res.headers().get("location").is_none());
+    }
+    // plain PKCE, or none: back to the client with invalid_request.
+    for q in [
+        format!("{base}&code_challenge_method=plain"),
+        format!("response_type=code&client_id={id}&state=s1"),
+    ] {
+        let res = get(q).await;
+        assert_eq!(res.status(), StatusCode::SEE_OTHER);
+        let to = res.headers()["location"].to_str().unwrap().to_owned();
+        assert!(to.starts_with(REDIRECT), "{to}");
+        assert_eq!(query(&to, "error").as_deref(), Some("invalid_request"));
+        assert_eq!(query(&to, "state").as_deref(), Some("s1"));
+    }
+    // A public client: consent, then the code with the verifier and no secret.
+    let flow = Flow {
+        app: &app,
+        client: &client,
+        secret: "",
+        method: "none",
+        cookie: &cookie,
+    };
+    let t = flow.tokens("members:read").await;
+    assert!(t["access_token"].is_string(), "{t}");
+    // A wrong verifier is refused.
+    let (auth, back) = flow.consented("members:read", "allow").await;
+    let wrong = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+    let t = flow.exchange(&auth, &back, wrong).await;
+    assert_eq!(t["error"], "invalid_grant", "{t}");
+}
+watchword_testkit::on_both_backends!(oauth_authorize_checks, authorization_request_checks);

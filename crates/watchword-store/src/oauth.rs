@@ -500,3 +500,45 @@ pub async fn use_refresh(
     .await?;
     Ok(done.rows_affected() == 1)
 }
+
+/// A grant as the account's "Integrations" list shows it.
+#[derive(Debug, Clone)]
+pub struct InstalledRow {
+    pub grant: GrantRow,
+    pub app_name: String,
+    pub developer: String,
+    /// The installer's email (None: the client credentials of a private app).
+    pub installed_by_email: Option<String>,
+    pub last_used_at: Option<Millis>,
+    pub last_used_ip: Option<String>,
+}
+
+/// An account's live grants with their app, installer and last use (the latest use of any of
+/// their access tokens), oldest first.
+pub async fn installed(c: &mut Conn, account: AccountId) -> Result<Vec<InstalledRow>, StoreError> {
+    let q = "SELECT g.id, g.app_id, g.account_id, g.scopes, g.installed_by, g.created_at, \
+         g.revoked_at, a.name AS app_name, a.developer, p.email AS installer, \
+         (SELECT MAX(u.last_used_at) FROM api_key_uses u JOIN api_keys k ON k.id = u.key_id \
+          WHERE k.grant_id = g.id) AS last_used_at, \
+         (SELECT u.last_used_ip FROM api_key_uses u JOIN api_keys k ON k.id = u.key_id \
+          WHERE k.grant_id = g.id ORDER BY u.last_used_at DESC LIMIT 1) AS last_used_ip \
+         FROM oauth_grants g JOIN oauth_apps a ON a.id = g.app_id \
+         LEFT JOIN persons p ON p.id = g.installed_by \
+         WHERE g.account_id = $1 AND g.revoked_at IS NULL ORDER BY g.created_at, g.id";
+    let rows = sqlx::query(q)
+        .bind(account.to_string())
+        .fetch_all(c)
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(InstalledRow {
+                grant: grant_row(r)?,
+                app_name: text(r, "app_name")?,
+                developer: text(r, "developer")?,
+                installed_by_email: opt_text(r, "installer")?,
+                last_used_at: opt_int(r, "last_used_at")?.map(Millis),
+                last_used_ip: opt_text(r, "last_used_ip")?,
+            })
+        })
+        .collect()
+}

@@ -5,10 +5,12 @@
 
 mod apps;
 mod authorize;
+mod installed;
 mod token;
 
 pub use apps::{AppChange, AppView, NewApp};
 pub use authorize::{AuthorizeParams, Checked, Consent, ConsentAccount, Refusal};
+pub use installed::Installed;
 pub use token::{ClientAuth, IssuedToken, TokenRequest};
 
 use std::collections::HashMap;

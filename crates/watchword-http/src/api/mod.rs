@@ -98,6 +98,8 @@ pub fn router() -> OpenApiRouter<AppState> {
             oauth_apps::delete_app
         ))
         .routes(routes!(oauth_apps::rotate_secret))
+        .routes(routes!(oauth_apps::list_authorized))
+        .routes(routes!(oauth_apps::revoke_authorized))
         .routes(routes!(sso::list_domains, sso::add_domain))
         .routes(routes!(sso::verify_domain))
         .routes(routes!(sso::remove_domain))

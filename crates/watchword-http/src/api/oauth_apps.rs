@@ -203,3 +203,63 @@ pub async fn rotate_secret(
         .await?;
     Ok(Json(OauthAppDto::of(&a, Some(secret))))
 }
+
+#[derive(Serialize, ToSchema)]
+pub struct AuthorizedAppDto {
+    /// The grant's id (revoke with it).
+    pub id: String,
+    pub client_id: String,
+    pub name: String,
+    pub developer: String,
+    pub scopes: Vec<String>,
+    /// Who installed it (null: the client credentials of the account's own app).
+    pub installed_by: Option<String>,
+    pub installed_at: String,
+    pub last_used_at: Option<String>,
+    pub last_used_ip: Option<String>,
+    /// `unused`: no token used for 90 days.
+    pub flags: Vec<&'static str>,
+}
+
+/// Every app the account granted access to, with its scopes, installer and last use.
+#[utoipa::path(get, path = "/api/v1/accounts/{account_id}/authorized-apps", operation_id = "list_authorized_apps", tag = "oauth",
+    params(("account_id" = Uuid, Path)), responses((status = 200, body = Vec<AuthorizedAppDto>), (status = "4XX", body = ErrorBody)))]
+pub async fn list_authorized(
+    State(state): State<AppState>,
+    ApiSession(s): ApiSession,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<Vec<AuthorizedAppDto>>> {
+    let rows = state.app.authorized_apps(&s.actor, AccountId(id)).await?;
+    Ok(Json(
+        rows.into_iter()
+            .map(|i| AuthorizedAppDto {
+                id: i.row.grant.id.clone(),
+                client_id: i.row.grant.app_id.clone(),
+                name: i.row.app_name.clone(),
+                developer: i.row.developer.clone(),
+                scopes: i.row.grant.scopes.to_strings(),
+                installed_by: i.row.installed_by_email.clone(),
+                installed_at: time(i.row.grant.created_at),
+                last_used_at: i.row.last_used_at.map(time),
+                last_used_ip: i.row.last_used_ip.clone(),
+                flags: i.flags,
+            })
+            .collect(),
+    ))
+}
+
+/// Revoke an installed app: every token of its grant stops at once, on every node.
+#[utoipa::path(delete, path = "/api/v1/accounts/{account_id}/authorized-apps/{grant_id}", operation_id = "revoke_authorized_app", tag = "oauth",
+    params(("account_id" = Uuid, Path), ("grant_id" = String, Path)),
+    responses((status = 204), (status = "4XX", body = ErrorBody)))]
+pub async fn revoke_authorized(
+    State(state): State<AppState>,
+    ApiSession(s): ApiSession,
+    Path((id, grant)): Path<(Uuid, String)>,
+) -> ApiResult<StatusCode> {
+    state
+        .app
+        .revoke_authorized_app(&s.actor, AccountId(id), &grant)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

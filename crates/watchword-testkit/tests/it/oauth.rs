@@ -686,3 +686,75 @@ async fn authorization_request_checks(backend: Backend) {
     assert_eq!(t["error"], "invalid_grant", "{t}");
 }
 watchword_testkit::on_both_backends!(oauth_authorize_checks, authorization_request_checks);
+
+/// The account sees every installed app (scopes, installer, last use) and revokes one: its
+/// tokens stop at once.
+async fn the_account_sees_and_revokes_integrations(backend: Backend) {
+    let Some(app) = spawn(backend).await else {
+        return;
+    };
+    let ada = app.signup("Acme", "Ada", "ada@example.com").await;
+    let (_, client) = create_app(
+        &app,
+        &ada,
+        json!({"name": "BI tool", "redirect_uris": [REDIRECT], "scopes": ["members:read"]}),
+    )
+    .await;
+    let secret = client["client_secret"].as_str().unwrap().to_owned();
+    let cookie =
+        watchword_testkit::first_cookie(&app.cookie_login("ada@example.com").await).unwrap();
+    let flow = Flow {
+        app: &app,
+        client: &client,
+        secret: &secret,
+        method: "client_secret_post",
+        cookie: &cookie,
+    };
+    let t = flow.tokens("members:read").await;
+    let access = t["access_token"].as_str().unwrap_or_else(|| panic!("{t}"));
+    let machine = flow.run(&["token"]).await;
+    assert!(machine["access_token"].is_string(), "{machine}");
+    assert_eq!(members_with(&app, &ada, access).await, StatusCode::OK);
+    app.app().flush_key_uses().await;
+    let path = format!("/api/v1/accounts/{}/authorized-apps", ada.account);
+    let (s, list) = app.get(&path, &ada.token).await;
+    assert_eq!(s, StatusCode::OK, "{list}");
+    let list = list.as_array().unwrap().clone();
+    assert_eq!(list.len(), 2, "{list:?}");
+    let by_ada = list
+        .iter()
+        .find(|g| g["installed_by"] == "ada@example.com")
+        .expect("Ada's install");
+    assert_eq!(by_ada["scopes"], json!(["members:read"]));
+    assert_eq!(by_ada["name"], "BI tool");
+    assert!(by_ada["last_used_at"].is_string(), "{by_ada}");
+    assert!(
+        list.iter().any(|g| g["installed_by"].is_null()),
+        "the client credentials grant"
+    );
+    // Revoke Ada's install: its token stops, the other grant stays.
+    let grant = by_ada["id"].as_str().unwrap();
+    let (s, _) = app
+        .call(
+            reqwest::Method::DELETE,
+            &format!("{path}/{grant}"),
+            Some(&ada.token),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    assert_eq!(
+        members_with(&app, &ada, access).await,
+        StatusCode::UNAUTHORIZED
+    );
+    let other = machine["access_token"].as_str().unwrap();
+    assert_eq!(members_with(&app, &ada, other).await, StatusCode::OK);
+    let (_, list) = app.get(&path, &ada.token).await;
+    assert_eq!(list.as_array().map(Vec::len), Some(1));
+    let revoked = app.wait_event(&ada, "oauth.revoked").await;
+    assert_eq!(revoked["details"]["by"], "account");
+}
+watchword_testkit::on_both_backends!(
+    oauth_installed_apps,
+    the_account_sees_and_revokes_integrations
+);

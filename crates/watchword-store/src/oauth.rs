@@ -98,6 +98,15 @@ pub async fn app(c: &mut Conn, id: &str) -> Result<Option<AppRow>, StoreError> {
     row.as_ref().map(app_row).transpose()
 }
 
+/// The operator's catalogue, oldest first.
+pub async fn catalogue(c: &mut Conn) -> Result<Vec<AppRow>, StoreError> {
+    let q = format!(
+        "SELECT {APP_COLUMNS} FROM oauth_apps WHERE account_id IS NULL ORDER BY created_at, id"
+    );
+    let rows = sqlx::query(&q).fetch_all(c).await?;
+    rows.iter().map(app_row).collect()
+}
+
 /// An account's private apps, oldest first.
 pub async fn apps_of(c: &mut Conn, account: AccountId) -> Result<Vec<AppRow>, StoreError> {
     let q = format!(

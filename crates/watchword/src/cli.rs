@@ -145,6 +145,61 @@ pub async fn staff(config: &Config, cmd: Staff) -> Result<(), String> {
     Ok(())
 }
 
+/// What `watchword apps` does.
+pub enum Apps {
+    Create(watchword_app::oauth::NewApp),
+    List { json: bool },
+    Disable { client_id: String, disabled: bool },
+}
+
+/// `watchword apps create|list|disable`: the operator's catalogue of OAuth apps.
+pub async fn apps(config: &Config, op: Apps) -> Result<(), String> {
+    let app = watchword::offline_app(config).await?;
+    match op {
+        Apps::Create(new) => {
+            let (a, secret) = app.create_catalogue_app(new).await.map_err(app_error)?;
+            println!("client_id {}", a.client_id);
+            if let Some(s) = secret {
+                println!("client_secret {s}");
+            }
+        }
+        Apps::List { json } => {
+            let all = app.catalogue_apps().await.map_err(app_error)?;
+            for a in &all {
+                let state = if a.disabled { "disabled" } else { "enabled" };
+                if json {
+                    let line = serde_json::json!({
+                        "client_id": a.client_id, "name": a.name, "developer": a.developer,
+                        "kind": a.kind, "disabled": a.disabled, "scopes": a.scopes,
+                        "redirect_uris": a.redirect_uris,
+                    });
+                    println!("{line}");
+                } else {
+                    println!(
+                        "{}\t{state}\t{}\t{}\t{}",
+                        a.client_id,
+                        a.kind,
+                        a.name,
+                        a.scopes.join(" ")
+                    );
+                }
+            }
+        }
+        Apps::Disable {
+            client_id,
+            disabled,
+        } => {
+            let a = app
+                .set_catalogue_app_disabled(&client_id, disabled)
+                .await
+                .map_err(app_error)?;
+            let state = if a.disabled { "disabled" } else { "enabled" };
+            println!("{} {state}", a.client_id);
+        }
+    }
+    Ok(())
+}
+
 /// `watchword accounts set-plan ACCOUNT_ID free|paid`.
 pub async fn set_plan(config: &Config, account_id: &str, plan: &str) -> Result<(), String> {
     let plan = watchword_domain::Plan::parse(plan)

@@ -73,6 +73,52 @@ enum Command {
         #[command(subcommand)]
         command: AccountsCommand,
     },
+    /// The operator's catalogue of OAuth apps (any account may install them).
+    Apps {
+        #[command(subcommand)]
+        command: AppsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AppsCommand {
+    /// Register an app; prints its client_id (and a confidential app's secret, shown once).
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long, default_value = "")]
+        developer: String,
+        #[arg(long)]
+        homepage: Option<String>,
+        #[arg(long, default_value = "")]
+        description: String,
+        /// A redirect URI (repeat for several): https, or http on loopback.
+        #[arg(long = "redirect-uri", required = true)]
+        redirect_uris: Vec<String>,
+        /// A scope the app may ask for (repeat for several), e.g. members:read.
+        #[arg(long = "scope", required = true)]
+        scopes: Vec<String>,
+        /// A public client (PKCE only, no secret).
+        #[arg(long)]
+        public: bool,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// List the catalogue (client_id, state, kind, name, scopes), one app per line.
+    List {
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Disable an app: no new token, and the ones it holds stop at once (`--enable` undoes).
+    Disable {
+        client_id: String,
+        #[arg(long)]
+        enable: bool,
+        #[command(flatten)]
+        common: Common,
+    },
 }
 
 #[derive(Subcommand)]
@@ -259,6 +305,46 @@ async fn main() -> ExitCode {
             apply(&mut config, common);
             init_tracing(&config);
             cli::set_plan(&config, &account_id, &plan).await
+        }
+        Command::Apps { command } => {
+            let (common, op) = match command {
+                AppsCommand::Create {
+                    name,
+                    developer,
+                    homepage,
+                    description,
+                    redirect_uris,
+                    scopes,
+                    public,
+                    common,
+                } => {
+                    let new = watchword_app::oauth::NewApp {
+                        name,
+                        developer: Some(developer),
+                        homepage,
+                        description: Some(description),
+                        redirect_uris,
+                        scopes,
+                        kind: Some(if public { "public" } else { "confidential" }.into()),
+                    };
+                    (common, cli::Apps::Create(new))
+                }
+                AppsCommand::List { json, common } => (common, cli::Apps::List { json }),
+                AppsCommand::Disable {
+                    client_id,
+                    enable,
+                    common,
+                } => (
+                    common,
+                    cli::Apps::Disable {
+                        client_id,
+                        disabled: !enable,
+                    },
+                ),
+            };
+            apply(&mut config, common);
+            init_tracing(&config);
+            cli::apps(&config, op).await
         }
     };
     match result {

@@ -131,7 +131,110 @@ fn scopes(names: &[String], held: PermissionSet) -> Result<ScopeSet, AppError> {
     Ok(set)
 }
 
+/// Who an app belongs to: an account (a private app, its author's permissions bounding its
+/// scopes) or the operator's catalogue (any scope).
+struct Owner {
+    account: Option<AccountId>,
+    author: Option<PersonId>,
+    held: PermissionSet,
+}
+
+/// A new app's row, checked, and its secret (confidential apps).
+fn new_row(new: &NewApp, owner: Owner, now: Millis) -> Result<(AppRow, Option<String>), AppError> {
+    let kind = match new.kind.as_deref() {
+        None => AppKind::Confidential,
+        Some(k) => AppKind::parse(k).ok_or_else(|| {
+            DomainError::field("invalid_kind", "kind", "kind is confidential or public")
+        })?,
+    };
+    let secret = (kind == AppKind::Confidential).then(|| api_key::generate(SECRET_PREFIX));
+    let row =
+        AppRow {
+            id: format!("app_{}", uuid::Uuid::now_v7().simple()),
+            account_id: owner.account.map(|a| a.to_string()),
+            name: text::label(&new.name, "an app name")?,
+            developer: text_field(new.developer.as_deref().unwrap_or(""), "developer", 200)?,
+            homepage: match new.homepage.as_deref().map(str::trim) {
+                None | Some("") => None,
+                Some(h) => Some(check_redirect_uri(h).map_err(|_| {
+                    DomainError::field("invalid_homepage", "homepage", "an https URL")
+                })?),
+            },
+            description: text_field(
+                new.description.as_deref().unwrap_or(""),
+                "description",
+                2000,
+            )?,
+            redirect_uris: redirect_uris(&new.redirect_uris)?,
+            scopes: scopes(&new.scopes, owner.held)?,
+            kind: kind.as_str().to_owned(),
+            secret_hash: secret.as_deref().map(|s| hash_token(s).to_vec()),
+            previous_secret_hash: None,
+            previous_secret_expires_at: None,
+            disabled_at: None,
+            created_by: owner.author.map(|p| p.to_string()),
+            created_at: now,
+            updated_at: now,
+        };
+    Ok((row, secret))
+}
+
 impl App {
+    /// Registers an app of the operator's catalogue (any account may install it; no client
+    /// credentials grant). The secret of a confidential one comes back this once.
+    pub async fn create_catalogue_app(
+        &self,
+        new: NewApp,
+    ) -> Result<(AppView, Option<String>), AppError> {
+        let owner = Owner {
+            account: None,
+            author: None,
+            held: PermissionSet::all(),
+        };
+        let (row, secret) = new_row(&new, owner, self.now())?;
+        let mut tx = self.store().begin().await?;
+        store::save_app(&mut tx, &row, true).await?;
+        tx.commit().await?;
+        tracing::info!(app = %row.id, name = %row.name, "catalogue app registered");
+        Ok((view(&row), secret))
+    }
+
+    /// The operator's catalogue.
+    pub async fn catalogue_apps(&self) -> Result<Vec<AppView>, AppError> {
+        let mut c = self.store().read().await?;
+        Ok(store::catalogue(&mut c).await?.iter().map(view).collect())
+    }
+
+    /// Disables (or enables again) a catalogue app: disabled, it gets no token and the ones it
+    /// holds in every account stop at once.
+    pub async fn set_catalogue_app_disabled(
+        &self,
+        id: &str,
+        disabled: bool,
+    ) -> Result<AppView, AppError> {
+        let now = self.now();
+        let mut tx = self.store().begin().await?;
+        let mut row = store::app(&mut tx, id)
+            .await?
+            .filter(|a| a.account_id.is_none())
+            .ok_or(AppError::NotFound)?;
+        row.disabled_at = if disabled {
+            row.disabled_at.or(Some(now))
+        } else {
+            None
+        };
+        row.updated_at = now;
+        store::save_app(&mut tx, &row, false).await?;
+        if disabled {
+            store::revoke_app_tokens(&mut tx, &row.id, "app_disabled", now).await?;
+            announce_change(&mut tx, self.store().dialect(), &row.id).await?;
+        }
+        tx.commit().await?;
+        self.committed();
+        self.keys_changed();
+        Ok(view(&row))
+    }
+
     /// The actor's access to the account's apps: `api_keys:manage`; a change also needs a
     /// recent sign-in.
     async fn app_admin(
@@ -184,13 +287,6 @@ impl App {
         account: AccountId,
         new: NewApp,
     ) -> Result<(AppView, Option<String>), AppError> {
-        let kind = match new.kind.as_deref() {
-            None => AppKind::Confidential,
-            Some(k) => AppKind::parse(k).ok_or_else(|| {
-                DomainError::field("invalid_kind", "kind", "kind is confidential or public")
-            })?,
-        };
-        let name = text::label(&new.name, "an app name")?;
         let now = self.now();
         let mut tx = self.store().begin().await?;
         let access = self
@@ -203,34 +299,12 @@ impl App {
             )
             .into());
         }
-        let secret = (kind == AppKind::Confidential).then(|| api_key::generate(SECRET_PREFIX));
-        let row = AppRow {
-            id: format!("app_{}", uuid::Uuid::now_v7().simple()),
-            account_id: Some(account.to_string()),
-            name,
-            developer: text_field(new.developer.as_deref().unwrap_or(""), "developer", 200)?,
-            homepage: match new.homepage.as_deref().map(str::trim) {
-                None | Some("") => None,
-                Some(h) => Some(check_redirect_uri(h).map_err(|_| {
-                    DomainError::field("invalid_homepage", "homepage", "an https URL")
-                })?),
-            },
-            description: text_field(
-                new.description.as_deref().unwrap_or(""),
-                "description",
-                2000,
-            )?,
-            redirect_uris: redirect_uris(&new.redirect_uris)?,
-            scopes: scopes(&new.scopes, access.permissions())?,
-            kind: kind.as_str().to_owned(),
-            secret_hash: secret.as_deref().map(|s| hash_token(s).to_vec()),
-            previous_secret_hash: None,
-            previous_secret_expires_at: None,
-            disabled_at: None,
-            created_by: Some(actor.person.to_string()),
-            created_at: now,
-            updated_at: now,
+        let owner = Owner {
+            account: Some(account),
+            author: Some(actor.person),
+            held: access.permissions(),
         };
+        let (row, secret) = new_row(&new, owner, now)?;
         store::save_app(&mut tx, &row, true).await?;
         self.app_saved(tx, actor, account, &row, AuditAction::OauthAppCreated, now)
             .await?;

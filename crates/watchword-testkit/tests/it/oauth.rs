@@ -758,3 +758,67 @@ watchword_testkit::on_both_backends!(
     oauth_installed_apps,
     the_account_sees_and_revokes_integrations
 );
+
+/// The operator's catalogue (`watchword apps`): an app any account may install through the
+/// consent page, never by client credentials; disabled, its tokens stop everywhere.
+async fn the_operator_catalogue(backend: Backend) {
+    let Some(app) = spawn(backend).await else {
+        return;
+    };
+    let ada = app.signup("Acme", "Ada", "ada@example.com").await;
+    let run = |args: &[&str]| crate::operator_cli::run(&app, args);
+    let (ok, out, err) = run(&[
+        "apps",
+        "create",
+        "--name",
+        "Charts",
+        "--developer",
+        "Charts Inc.",
+        "--redirect-uri",
+        REDIRECT,
+        "--scope",
+        "members:read",
+    ]);
+    assert!(ok, "{err}");
+    let field = |name: &str| {
+        out.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("{name} in {out}"))
+            .to_owned()
+    };
+    let client = json!({"client_id": field("client_id")});
+    let secret = field("client_secret");
+    let (ok, listed, _) = run(&["apps", "list", "--json"]);
+    assert!(ok);
+    let line: Value = serde_json::from_str(listed.lines().next().unwrap()).unwrap();
+    assert_eq!(
+        (line["name"].as_str(), line["disabled"].as_bool()),
+        (Some("Charts"), Some(false))
+    );
+    let cookie =
+        watchword_testkit::first_cookie(&app.cookie_login("ada@example.com").await).unwrap();
+    let flow = Flow {
+        app: &app,
+        client: &client,
+        secret: &secret,
+        method: "client_secret_basic",
+        cookie: &cookie,
+    };
+    let t = flow.tokens("members:read").await;
+    let access = t["access_token"].as_str().unwrap_or_else(|| panic!("{t}"));
+    assert_eq!(members_with(&app, &ada, access).await, StatusCode::OK);
+    let t = flow.run(&["token"]).await;
+    assert_eq!(t["error"], "unauthorized_client", "{t}");
+    let (ok, out, err) = run(&["apps", "disable", client["client_id"].as_str().unwrap()]);
+    assert!(ok && out.contains("disabled"), "{out}{err}");
+    // PostgreSQL servers hear of it at once (NOTIFY); a SQLite server, from another process,
+    // within api_key_cache_ttl_ms: here its cache is dropped by hand.
+    if backend == Backend::Sqlite {
+        app.app().invalidate_caches();
+    }
+    assert_eq!(
+        members_with(&app, &ada, access).await,
+        StatusCode::UNAUTHORIZED
+    );
+}
+watchword_testkit::on_both_backends!(oauth_catalogue, the_operator_catalogue);

@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use watchword_domain::Millis;
 use watchword_testkit::{Backend, TestApp, both_backends, watchword_bin};
 
-fn run(app: &TestApp, args: &[&str]) -> (bool, String, String) {
+pub(crate) fn run(app: &TestApp, args: &[&str]) -> (bool, String, String) {
     let out = Command::new(watchword_bin())
         .args(args)
         .args(["--database-url", &app.database_url, "--data-dir"])

@@ -6,6 +6,7 @@ mod audit;
 pub(crate) mod consent;
 mod form;
 mod home;
+mod integrations;
 mod invitations;
 mod keys;
 mod login;
@@ -51,6 +52,14 @@ pub fn router() -> Router<AppState> {
         .route(
             "/accounts/{account_id}/api-keys/{key_id}/{op}",
             post(keys::key_op),
+        )
+        .route(
+            "/accounts/{account_id}/integrations",
+            get(integrations::page).post(integrations::register),
+        )
+        .route(
+            "/accounts/{account_id}/integrations/{grant_id}/revoke",
+            post(integrations::revoke),
         )
         .route(
             "/accounts/{account_id}/settings/security",
@@ -320,6 +329,7 @@ pub fn notice(key: Option<&str>) -> Option<String> {
             "sso_verified" => "Domain verified.",
             "sso_connection" => "Single sign-on connection saved.",
             "sso_enforcement" => "SSO-only setting saved.",
+            "app_revoked" => "App revoked: its tokens stopped working.",
             "contact" => {
                 "Security Contact changed. The previous and the new contact were notified by email."
             }

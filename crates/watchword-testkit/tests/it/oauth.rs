@@ -732,6 +732,23 @@ async fn the_account_sees_and_revokes_integrations(backend: Backend) {
         list.iter().any(|g| g["installed_by"].is_null()),
         "the client credentials grant"
     );
+    // The console's Integrations page shows both, and the API keys page points to it.
+    for (page, expected) in [
+        ("integrations", "the account's own client"),
+        ("integrations", "by ada@example.com"),
+        ("api-keys", "prefer it: see"),
+    ] {
+        let res = app
+            .client
+            .get(app.url(&format!("/accounts/{}/{page}", ada.account)))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        let html = res.text().await.unwrap();
+        assert!(html.contains(expected), "{page}: {expected}");
+    }
     // Revoke Ada's install: its token stops, the other grant stays.
     let grant = by_ada["id"].as_str().unwrap();
     let (s, _) = app
@@ -822,3 +839,70 @@ async fn the_operator_catalogue(backend: Backend) {
     );
 }
 watchword_testkit::on_both_backends!(oauth_catalogue, the_operator_catalogue);
+
+/// The consent page clicked in Chromium: Allow sends the browser back to the app with a code,
+/// which the app exchanges with its PKCE verifier.
+async fn consent_in_chromium(backend: Backend) {
+    let Some(app) = spawn(backend).await else {
+        return;
+    };
+    let (ok, out, err) = crate::operator_cli::run(
+        &app,
+        &[
+            "apps",
+            "create",
+            "--name",
+            "Charts",
+            "--redirect-uri",
+            REDIRECT,
+            "--scope",
+            "members:read",
+        ],
+    );
+    assert!(ok, "{err}");
+    let line = |name: &str| {
+        out.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .unwrap()
+            .to_owned()
+    };
+    let (id, secret) = (line("client_id"), line("client_secret"));
+    let b = watchword_testkit::browser::Browser::start().await;
+    b.sign_up_ada(&app).await;
+    // RFC 7636's example verifier and challenge.
+    let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+    let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+    let url = app.url(&format!(
+        "/oauth/authorize?response_type=code&client_id={id}&redirect_uri={REDIRECT}\
+         &scope=members:read&state=st4te&code_challenge={challenge}&code_challenge_method=S256"
+    ));
+    b.goto(&url).await;
+    let text = b.text().await;
+    assert!(
+        text.contains("Authorize Charts") && text.contains("See the account's members"),
+        "{text}"
+    );
+    b.click("#allow").await;
+    let mut at = String::new();
+    for _ in 0..200 {
+        at = b.client.current_url().await.unwrap().to_string();
+        if at.starts_with(REDIRECT) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert!(at.starts_with(REDIRECT), "back at the app, not {at}");
+    assert_eq!(query(&at, "state").as_deref(), Some("st4te"));
+    let code = query(&at, "code").expect("a code");
+    let body = format!(
+        "grant_type=authorization_code&code={code}&redirect_uri={REDIRECT}&code_verifier={verifier}"
+    );
+    let (s, t, _) = token(&app, Some((&id, &secret)), &body).await;
+    assert_eq!(s, StatusCode::OK, "{t}");
+    let (s, who) = app
+        .get("/api/v1/whoami", t["access_token"].as_str().unwrap())
+        .await;
+    assert_eq!(s, StatusCode::OK, "{who}");
+    b.close().await;
+}
+watchword_testkit::on_both_backends!(oauth_consent_in_chromium, consent_in_chromium);

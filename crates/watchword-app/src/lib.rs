@@ -171,6 +171,10 @@ struct Inner {
     oidc: sso::oidc::Oidc,
     /// OAuth clients refused on this node for too many wrong secrets.
     oauth_blocked: oauth::Blocked,
+    /// Client credentials access tokens, written in batches.
+    oauth_writer: oauth::TokenWriter,
+    /// OAuth clients as the token endpoint reads them (cached like keys).
+    oauth_clients: AuthCache<oauth::ClientEntry>,
 }
 
 impl App {
@@ -193,6 +197,8 @@ impl App {
                 webauthn,
                 oidc: sso::oidc::Oidc::new(),
                 oauth_blocked: oauth::Blocked::default(),
+                oauth_writer: oauth::TokenWriter::new(),
+                oauth_clients: AuthCache::new(10_000, settings.api_key_cache_ttl_ms),
                 store,
                 settings,
             }),
@@ -240,6 +246,7 @@ impl App {
     pub fn invalidate_caches(&self) {
         self.inner.cache.invalidate_all();
         self.inner.keys.invalidate_all();
+        self.inner.oauth_clients.invalidate_all();
     }
 
     /// Commits a small write (last use, a coalesced audit event) off the request path; a failure

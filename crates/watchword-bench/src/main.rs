@@ -2,6 +2,7 @@
 //! `cargo run --release -p watchword-bench -- sweep --accounts N [--database-url URL]`
 //! `cargo run --release -p watchword-bench -- keys [--keys N] [--seconds N] [--database-url URL]`
 //! `cargo run --release -p watchword-bench -- mfa [--persons N] [--seconds N] [--database-url URL]`
+//! `cargo run --release -p watchword-bench -- oauth [--seconds N] [--concurrency N] [--database-url URL]`
 //! `cargo run --release -p watchword-bench -- memory [--logins N] [--concurrency N] [--settle S] [--database-url URL]`
 //!
 //! Starts the release `watchword` binary as its own process, then measures side by side in one
@@ -60,6 +61,7 @@ where
 mod keys;
 mod memory;
 mod mfa;
+mod oauth;
 mod sso;
 mod sweep;
 
@@ -234,6 +236,13 @@ async fn main() {
         let secs = arg("--seconds").and_then(|v| v.parse().ok()).unwrap_or(5);
         let n = arg("--sign-ins").and_then(|v| v.parse().ok()).unwrap_or(40);
         return sso::run(secs, n).await;
+    }
+    if std::env::args().nth(1).as_deref() == Some("oauth") {
+        let secs = arg("--seconds").and_then(|v| v.parse().ok()).unwrap_or(5);
+        let n = arg("--concurrency")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(32);
+        return oauth::run(secs, n).await;
     }
     if std::env::args().nth(1).as_deref() == Some("memory") {
         return memory::run().await;

@@ -17,6 +17,7 @@ use watchword_store::{Conn, accounts, audit};
 impl App {
     pub(crate) fn keys_changed(&self) {
         self.inner.keys.invalidate_all();
+        self.inner.oauth_clients.invalidate_all();
     }
 
     /// Keeps this node's key cache in step with other nodes (PostgreSQL LISTEN); call once at

@@ -462,6 +462,7 @@ impl App {
                 "disabled": row.disabled_at.is_some(),
             }));
         audit::append(&mut tx, &event, now).await?;
+        announce_change(&mut tx, self.store().dialect(), &row.id).await?;
         tx.commit().await?;
         self.committed();
         self.keys_changed();

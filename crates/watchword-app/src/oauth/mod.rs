@@ -7,6 +7,10 @@ mod apps;
 mod authorize;
 mod installed;
 mod token;
+mod writer;
+
+pub(crate) use token::ClientEntry;
+pub(crate) use writer::TokenWriter;
 
 pub use apps::{AppChange, AppView, NewApp};
 pub use authorize::{AuthorizeParams, Checked, Consent, ConsentAccount, Refusal};

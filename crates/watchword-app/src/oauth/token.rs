@@ -11,6 +11,7 @@
 use crate::events::{self, EventExt};
 use crate::limits::OAUTH_CLIENT_FAILURES;
 use crate::{App, AppError, Meta};
+use std::sync::Arc;
 use watchword_domain::audit::AuditAction;
 use watchword_domain::oauth::{
     ACCESS_PREFIX, ACCESS_TTL_SECS, AppKind, REFRESH_PREFIX, REFRESH_TTL_SECS, RETRY_WINDOW_SECS,
@@ -21,6 +22,12 @@ use watchword_domain::token::{constant_time_eq, hash_token};
 use watchword_domain::*;
 use watchword_store::audit;
 use watchword_store::oauth::{self as store, AppRow, GrantRow, NewAccessToken};
+
+/// A client as the token endpoint needs it (None: no such app).
+pub(crate) struct ClientEntry {
+    app: Option<AppRow>,
+    machine_grant: Option<GrantRow>,
+}
 
 /// How the client presented itself.
 #[derive(Debug, Clone, Default)]
@@ -108,10 +115,7 @@ impl App {
                 "too many failed attempts for this client; try again later",
             ));
         }
-        let app = {
-            let mut c = self.store().read().await.map_err(server_error)?;
-            store::app(&mut c, id).await.map_err(server_error)?
-        };
+        let app = self.client(id, now).await?.app.clone();
         let given = hash_token(secret);
         let matches =
             |h: &Option<Vec<u8>>| h.as_deref().is_some_and(|h| constant_time_eq(h, &given));
@@ -151,10 +155,13 @@ impl App {
             return self.authenticate_client(auth).await;
         }
         let id = auth.client_id.as_deref().ok_or_else(invalid_client)?;
-        let mut c = self.store().read().await.map_err(server_error)?;
-        store::app(&mut c, id)
-            .await
-            .map_err(server_error)?
+        if id.len() > 100 {
+            return Err(invalid_client());
+        }
+        self.client(id, self.now())
+            .await?
+            .app
+            .clone()
             .filter(|a| a.kind == AppKind::Public.as_str())
             .ok_or_else(invalid_client)
     }
@@ -193,32 +200,83 @@ impl App {
             }
         };
         let now = self.now();
+        let grant = self.machine_grant(app, &account, now).await?;
+        let token = api_key::generate(ACCESS_PREFIX);
+        let pending = super::writer::Pending {
+            id: format!("tok_{}", uuid::Uuid::now_v7().simple()),
+            grant: GrantRow { scopes, ..grant },
+            name: app.name.clone(),
+            hash: hash_token(&token),
+            expires_at: now.plus_secs(ACCESS_TTL_SECS),
+            now,
+        };
+        if !self.write_token(pending).await {
+            return Err(server_error("the access token could not be written"));
+        }
+        Ok(IssuedToken {
+            access_token: token,
+            refresh_token: None,
+            expires_in: ACCESS_TTL_SECS,
+            scope: scopes.encode(),
+        })
+    }
+
+    /// The grant a private app's client credentials act under (made at its first token).
+    async fn machine_grant(
+        &self,
+        app: &AppRow,
+        account: &str,
+        now: Millis,
+    ) -> Result<GrantRow, TokenError> {
+        if let Some(g) = self.client(&app.id, now).await?.machine_grant.clone() {
+            return Ok(g);
+        }
         let mut tx = self.store().begin().await.map_err(server_error)?;
-        let grant = match store::machine_grant(&mut tx, &app.id)
+        // Looked for again in the transaction: two first requests make one grant.
+        if let Some(g) = store::machine_grant(&mut tx, &app.id)
             .await
             .map_err(server_error)?
         {
-            Some(g) => g,
-            None => {
-                let g = GrantRow {
-                    id: format!("grant_{}", uuid::Uuid::now_v7().simple()),
-                    app_id: app.id.clone(),
-                    account_id: account.clone(),
-                    scopes: app.scopes,
-                    installed_by: None,
-                    created_at: now,
-                    revoked_at: None,
-                };
-                store::insert_grant(&mut tx, &g)
-                    .await
-                    .map_err(server_error)?;
-                g
-            }
+            return Ok(g);
+        }
+        let g = GrantRow {
+            id: format!("grant_{}", uuid::Uuid::now_v7().simple()),
+            app_id: app.id.clone(),
+            account_id: account.to_owned(),
+            scopes: app.scopes,
+            installed_by: None,
+            created_at: now,
+            revoked_at: None,
         };
-        let grant = GrantRow { scopes, ..grant };
-        let issued = issue(&mut tx, app, &grant, None, false, now).await?;
+        store::insert_grant(&mut tx, &g)
+            .await
+            .map_err(server_error)?;
         tx.commit().await.map_err(server_error)?;
-        Ok(issued)
+        self.inner.oauth_clients.invalidate_all();
+        Ok(g)
+    }
+
+    /// A client (its app and its client credentials grant), from this node's cache when fresh:
+    /// the cache drops everything at every app or grant change, made here or announced by
+    /// another node, as the key cache does.
+    async fn client(&self, id: &str, now: Millis) -> Result<Arc<ClientEntry>, TokenError> {
+        let key = hash_token(id);
+        let cache = &self.inner.oauth_clients;
+        if let Some(e) = cache.get(&key, now) {
+            return Ok(e);
+        }
+        let generation = cache.generation();
+        let mut c = self.store().read().await.map_err(server_error)?;
+        let app = store::app(&mut c, id).await.map_err(server_error)?;
+        let machine_grant = match &app {
+            Some(a) => store::machine_grant(&mut c, &a.id)
+                .await
+                .map_err(server_error)?,
+            None => None,
+        };
+        let e = Arc::new(ClientEntry { app, machine_grant });
+        cache.put(key, e.clone(), generation, now);
+        Ok(e)
     }
 
     /// The authorization code grant: the code spent once (a second use ends what the first

@@ -1,0 +1,221 @@
+//! `watchword-bench oauth [--seconds N] [--concurrency N]`: watchword's OAuth endpoints side by
+//! side with npm `oidc-provider` (started from `scripts/sso`, as the tests do) on this machine in
+//! the same run, each client authenticated with `client_secret_basic`:
+//!
+//! 1. client credentials tokens issued per second (watchword writes each token to its database;
+//!    oidc-provider keeps them in its in-memory store);
+//! 2. introspections per second of a live access token;
+//! 3. an API call with an OAuth access token (`GET /api/v1/whoami`) against the `/healthz` floor
+//!    of the same server.
+//!
+//! Refresh-token rotation is not measured yet.
+
+use crate::load;
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+const INTROSPECTION: &str = "bench-introspection-secret-0123456789";
+const AS_CLIENT: (&str, &str) = ("bench-client", "bench-client-secret-0123456789abcdef");
+
+/// npm `oidc-provider` as an authorization server: its process and base URL.
+fn start_peer() -> (std::process::Child, String) {
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../scripts/sso/oauth-as.mjs"
+    );
+    let mut child = Command::new("node")
+        .arg(script)
+        .env("AS_CLIENT_ID", AS_CLIENT.0)
+        .env("AS_CLIENT_SECRET", AS_CLIENT.1)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("node runs (scripts/test installs oidc-provider in scripts/sso)");
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+    let base = line
+        .trim()
+        .strip_prefix("listening ")
+        .expect("the peer started")
+        .to_owned();
+    (child, base)
+}
+
+fn ratio(a: f64, b: f64) -> f64 {
+    if b > 0.0 { a / b } else { 0.0 }
+}
+
+pub async fn run(secs: u64, concurrency: usize) {
+    let (mut server, base, client, dir) =
+        crate::start_server_with(&[("WATCHWORD_INTROSPECTION_SECRET", INTROSPECTION)]).await;
+    let ada = crate::signup(&client, &base, dir.path(), "ada@bench.example", "Acme").await;
+    let token = ada["session_token"].as_str().unwrap().to_owned();
+    let account = ada["account"]["id"].as_str().unwrap().to_owned();
+    let res = client
+        .post(format!("{base}/api/v1/accounts/{account}/oauth-apps"))
+        .bearer_auth(&token)
+        .json(&json!({"name": "Bench", "scopes": ["members:read"]}))
+        .send()
+        .await
+        .unwrap();
+    let app: Value = res.json().await.unwrap();
+    let id = app["client_id"].as_str().expect("an app").to_owned();
+    let secret = app["client_secret"].as_str().unwrap().to_owned();
+    let (mut peer, peer_base) = start_peer();
+
+    let ours = {
+        let (c, url, id, secret) = (
+            client.clone(),
+            format!("{base}/oauth/token"),
+            id.clone(),
+            secret.clone(),
+        );
+        move || {
+            let req = c
+                .post(&url)
+                .basic_auth(&id, Some(&secret))
+                .form(&[("grant_type", "client_credentials")]);
+            async move { req.send().await.is_ok_and(|r| r.status().is_success()) }
+        }
+    };
+    let theirs = {
+        let (c, url) = (client.clone(), format!("{peer_base}/token"));
+        move || {
+            let req = c
+                .post(&url)
+                .basic_auth(AS_CLIENT.0, Some(AS_CLIENT.1))
+                .form(&[
+                    ("grant_type", "client_credentials"),
+                    ("scope", "members:read"),
+                ]);
+            async move { req.send().await.is_ok_and(|r| r.status().is_success()) }
+        }
+    };
+    let token_ours = load(concurrency, secs, ours.clone()).await;
+    let token_theirs = load(concurrency, secs, theirs).await;
+
+    let fetch =
+        |url: String, user: String, pass: String, extra: Vec<(&'static str, &'static str)>| {
+            let c = client.clone();
+            async move {
+                let mut form = vec![("grant_type", "client_credentials")];
+                form.extend(extra);
+                let v: Value = c
+                    .post(url)
+                    .basic_auth(user, Some(pass))
+                    .form(&form)
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                v["access_token"].as_str().unwrap().to_owned()
+            }
+        };
+    let at_ours = fetch(
+        format!("{base}/oauth/token"),
+        id.clone(),
+        secret.clone(),
+        vec![],
+    )
+    .await;
+    let at_theirs = fetch(
+        format!("{peer_base}/token"),
+        AS_CLIENT.0.into(),
+        AS_CLIENT.1.into(),
+        vec![("scope", "members:read")],
+    )
+    .await;
+    let introspect_ours = {
+        let (c, url, t) = (
+            client.clone(),
+            format!("{base}/api/v1/introspect"),
+            at_ours.clone(),
+        );
+        move || {
+            let req = c
+                .post(&url)
+                .bearer_auth(INTROSPECTION)
+                .form(&[("token", t.as_str())]);
+            async move {
+                match req.send().await {
+                    Ok(r) => r.json::<Value>().await.is_ok_and(|v| v["active"] == true),
+                    Err(_) => false,
+                }
+            }
+        }
+    };
+    let introspect_theirs = {
+        let (c, url, t) = (
+            client.clone(),
+            format!("{peer_base}/token/introspection"),
+            at_theirs.clone(),
+        );
+        move || {
+            let req = c
+                .post(&url)
+                .basic_auth(AS_CLIENT.0, Some(AS_CLIENT.1))
+                .form(&[("token", t.as_str())]);
+            async move {
+                match req.send().await {
+                    Ok(r) => r.json::<Value>().await.is_ok_and(|v| v["active"] == true),
+                    Err(_) => false,
+                }
+            }
+        }
+    };
+    let intro_ours = load(concurrency, secs, introspect_ours).await;
+    let intro_theirs = load(concurrency, secs, introspect_theirs).await;
+
+    let healthz = {
+        let (c, url) = (client.clone(), format!("{base}/healthz"));
+        move || {
+            let req = c.get(&url);
+            async move { req.send().await.is_ok_and(|r| r.status().is_success()) }
+        }
+    };
+    let whoami = {
+        let (c, url, t) = (
+            client.clone(),
+            format!("{base}/api/v1/whoami"),
+            at_ours.clone(),
+        );
+        move || {
+            let req = c.get(&url).bearer_auth(&t);
+            async move { req.send().await.is_ok_and(|r| r.status().is_success()) }
+        }
+    };
+    let floor = load(concurrency, secs, healthz).await;
+    let api = load(concurrency, secs, whoami).await;
+
+    let _ = peer.kill();
+    let _ = server.kill();
+    println!(
+        "OAuth side by side with npm oidc-provider ({concurrency} concurrent, {secs} s each, SQLite unless --database-url)"
+    );
+    println!(
+        "{:<48}{:>10.0}  oidc-provider {:>8.0}  ratio {:>5.2}  (target >= 5)",
+        "client credentials tokens/s",
+        token_ours,
+        token_theirs,
+        ratio(token_ours, token_theirs)
+    );
+    println!(
+        "{:<48}{:>10.0}  oidc-provider {:>8.0}  ratio {:>5.2}  (target >= 5)",
+        "introspections/s",
+        intro_ours,
+        intro_theirs,
+        ratio(intro_ours, intro_theirs)
+    );
+    println!(
+        "{:<48}{:>10.0}  /healthz      {:>8.0}  ratio {:>5.2}  (target >= 0.9)",
+        "API calls with an OAuth access token/s",
+        api,
+        floor,
+        ratio(api, floor)
+    );
+}

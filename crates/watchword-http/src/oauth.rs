@@ -179,6 +179,36 @@ async fn revoke(
     }
 }
 
+/// Introspection (RFC 7662) by an app's own client, authenticated like at the token endpoint.
+pub(crate) async fn client_introspection(
+    state: &AppState,
+    meta: &watchword_app::Meta,
+    headers: &HeaderMap,
+    form_client: (Option<String>, Option<String>),
+    token: &str,
+) -> Response {
+    let fields = Fields(
+        [
+            ("client_id", form_client.0),
+            ("client_secret", form_client.1),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v)))
+        .collect(),
+    );
+    let run = async {
+        let auth = client_auth(headers, &fields)?;
+        state.app.introspect_for_client(auth, token, meta).await
+    };
+    match run.await {
+        Ok(watchword_app::api_keys::Introspection::Key(k)) => {
+            no_store(axum::Json(crate::api::keys::key_introspection(&k)).into_response())
+        }
+        Ok(_) => no_store(axum::Json(serde_json::json!({ "active": false })).into_response()),
+        Err(e) => error(e),
+    }
+}
+
 /// RFC 8414: every endpoint, grant, method and scope this server supports.
 async fn metadata(State(state): State<AppState>) -> Response {
     let base = state
@@ -201,7 +231,7 @@ async fn metadata(State(state): State<AppState>) -> Response {
         "authorization_response_iss_parameter_supported": true,
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-        "introspection_endpoint_auth_methods_supported": ["bearer"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "scopes_supported": scopes,
     });
     let mut res = axum::Json(doc).into_response();

@@ -496,6 +496,28 @@ impl App {
         result.await.map_err(server_error)
     }
 
+    /// RFC 7662 introspection by an app's own client: an access token of that app is described,
+    /// any other token is inactive.
+    pub async fn introspect_for_client(
+        &self,
+        auth: ClientAuth,
+        token: &str,
+        meta: &Meta,
+    ) -> Result<crate::api_keys::Introspection, TokenError> {
+        use crate::api_keys::Introspection;
+        let app = self.authenticate_client(&auth).await?;
+        if !api_key::is_well_formed(ACCESS_PREFIX, token) {
+            return Ok(Introspection::Inactive);
+        }
+        match self.verify_api_key(token, meta).await {
+            Ok(k) if k.row.client_id.as_deref() == Some(app.id.as_str()) => {
+                Ok(Introspection::Key(k))
+            }
+            Ok(_) | Err(AppError::ApiKey(_)) => Ok(Introspection::Inactive),
+            Err(e) => Err(server_error(e)),
+        }
+    }
+
     /// Audits a refused token request of a known client, coalesced per client and reason like
     /// refused key uses; off the request path.
     fn token_denied(&self, app: &AppRow, reason: &'static str, meta: &Meta) {

@@ -310,6 +310,10 @@ pub struct IntrospectRequest {
     /// Ignored: the token's form tells which it is.
     #[allow(dead_code)]
     pub token_type_hint: Option<String>,
+    /// An OAuth app's client introspecting its own access tokens (`client_secret_post`; or
+    /// HTTP Basic, `client_secret_basic`).
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
 }
 
 /// RFC 7662 answer. Inactive tokens get `{"active": false}` and nothing else.
@@ -346,7 +350,7 @@ pub struct IntrospectionDto {
     pub iat: Option<i64>,
 }
 
-fn key_introspection(k: &VerifiedKey) -> IntrospectionDto {
+pub(crate) fn key_introspection(k: &VerifiedKey) -> IntrospectionDto {
     let (token_type, client_id) = match &k.row.client_id {
         Some(app) => ("access_token", app.clone()),
         None => ("api_key", k.row.id.clone()),
@@ -365,7 +369,9 @@ fn key_introspection(k: &VerifiedKey) -> IntrospectionDto {
 }
 
 /// Token introspection (RFC 7662) for the operator's backends: `application/x-www-form-urlencoded`
-/// body `token=…`, authenticated with `Authorization: Bearer <introspection secret>`.
+/// body `token=…`, authenticated with `Authorization: Bearer <introspection secret>`. An OAuth
+/// app's client may instead authenticate as itself (HTTP Basic, or `client_id` and
+/// `client_secret` in the body) to introspect its own access tokens; its errors are RFC 6749's.
 #[utoipa::path(post, path = "/api/v1/introspect", tag = "operator",
     request_body(content = IntrospectRequest, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, body = IntrospectionDto), (status = 401, body = ErrorBody)))]
@@ -374,7 +380,7 @@ pub async fn introspect(
     ClientMeta(meta): ClientMeta,
     headers: HeaderMap,
     form: Result<axum::Form<IntrospectRequest>, axum::extract::rejection::FormRejection>,
-) -> ApiResult<Json<IntrospectionDto>> {
+) -> ApiResult<axum::response::Response> {
     let credential = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -382,6 +388,22 @@ pub async fn introspect(
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, t)| t.trim());
     let form = form.map_err(|r| ApiError::new(r.status(), "invalid_request", r.body_text()))?;
+    let basic = credential.is_none()
+        && headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.len() > 6 && v[..6].eq_ignore_ascii_case("basic "));
+    if basic || form.client_secret.is_some() {
+        let client = (form.client_id.clone(), form.client_secret.clone());
+        return Ok(crate::oauth::client_introspection(
+            &state,
+            &meta,
+            &headers,
+            client,
+            &form.token,
+        )
+        .await);
+    }
     let answer = state
         .app
         .introspect(credential, &form.token, &meta)
@@ -394,7 +416,7 @@ pub async fn introspect(
             ),
             e => e.into(),
         })?;
-    Ok(Json(match answer {
+    let dto = match answer {
         Introspection::Inactive => IntrospectionDto::default(),
         Introspection::Key(k) => key_introspection(&k),
         Introspection::Session(a) => IntrospectionDto {
@@ -407,7 +429,8 @@ pub async fn introspect(
             iat: Some(a.session.created_at.0 / 1000),
             ..Default::default()
         },
-    }))
+    };
+    Ok(axum::response::IntoResponse::into_response(Json(dto)))
 }
 
 /// One report of a secret-scanning partner.

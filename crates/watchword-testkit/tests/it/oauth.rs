@@ -1,5 +1,5 @@
-//! OAuth 2.0 for integrations, on SQLite and PostgreSQL, driven by PyPI `authlib` (a client
-//! nobody here wrote): an account's private apps, the client credentials grant with both client
+//! OAuth 2.0 for integrations, on SQLite and PostgreSQL, driven by PyPI `authlib` and npm
+//! `openid-client` (clients nobody here wrote) and Chromium: an account's private apps, the client credentials grant with both client
 //! authentication methods, access tokens on the API keys' hot path (scopes, introspection,
 //! revocation), secret rotation, disabling and deleting an app, and the token endpoint's RFC 6749
 //! errors.
@@ -10,7 +10,7 @@ use watchword_testkit::{Backend, Login, TestApp, code};
 
 const OPERATOR_SECRET: &str = "operator-secret-0123456789abcdef-0123";
 
-/// Runs `scripts/oauth/authlib_client.py` against `app` and returns the JSON it prints.
+/// Runs `scripts/oauth/authlib_client.py` (PyPI authlib) against `app`: the JSON it prints.
 async fn authlib(
     app: &TestApp,
     client: &Value,
@@ -22,20 +22,36 @@ async fn authlib(
         env!("CARGO_MANIFEST_DIR"),
         "/../../scripts/oauth/authlib_client.py"
     );
-    let out = tokio::process::Command::new("python3")
-        .arg(script)
-        .arg(app.url(""))
-        .arg(client["client_id"].as_str().unwrap())
-        .arg(secret)
-        .arg(method)
-        .args(args)
+    let mut cmd = tokio::process::Command::new("python3");
+    cmd.arg(script).arg(app.url(""));
+    cmd.arg(client["client_id"].as_str().unwrap());
+    cmd.arg(secret).arg(method).args(args);
+    peer(cmd).await
+}
+
+/// Runs `scripts/sso/oauth-client.mjs` (npm openid-client) against `app`: the JSON it prints.
+async fn openid_client(app: &TestApp, client: &Value, secret: &str, args: &[&str]) -> Value {
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../scripts/sso/oauth-client.mjs"
+    );
+    let mut cmd = tokio::process::Command::new("node");
+    cmd.arg(script).arg(app.url(""));
+    cmd.arg(client["client_id"].as_str().unwrap());
+    cmd.arg(secret).args(args);
+    peer(cmd).await
+}
+
+/// Runs a client nobody here wrote and reads the one JSON line it prints.
+async fn peer(mut cmd: tokio::process::Command) -> Value {
+    let out = cmd
         .output()
         .await
-        .expect("python3 runs (scripts/test installs authlib)");
+        .expect("the client runs (scripts/test installs it)");
     let text = String::from_utf8_lossy(&out.stdout);
     serde_json::from_str(text.trim()).unwrap_or_else(|_| {
         panic!(
-            "authlib printed {text:?}; stderr {}",
+            "the client printed {text:?}; stderr {}",
             String::from_utf8_lossy(&out.stderr)
         )
     })
@@ -906,3 +922,77 @@ async fn consent_in_chromium(backend: Backend) {
     b.close().await;
 }
 watchword_testkit::on_both_backends!(oauth_consent_in_chromium, consent_in_chromium);
+
+/// npm openid-client, from the RFC 8414 document: code + PKCE (with RFC 9207 `iss`), refresh,
+/// client credentials, introspection by the app's own client, revocation.
+async fn openid_client_end_to_end(backend: Backend) {
+    let Some(app) = spawn(backend).await else {
+        return;
+    };
+    let ada = app.signup("Acme", "Ada", "ada@example.com").await;
+    let body = json!({"name": "Sync", "redirect_uris": [REDIRECT], "scopes": ["members:read"]});
+    let (_, client) = create_app(&app, &ada, body.clone()).await;
+    let (_, other) = create_app(
+        &app,
+        &ada,
+        json!({"name": "Other", "scopes": ["members:read"]}),
+    )
+    .await;
+    let secret = client["client_secret"].as_str().unwrap().to_owned();
+    let cookie =
+        watchword_testkit::first_cookie(&app.cookie_login("ada@example.com").await).unwrap();
+    let run = |args: Vec<String>| {
+        let (app, client, secret) = (&app, &client, &secret);
+        async move {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            openid_client(app, client, secret, &args).await
+        }
+    };
+    let auth = run(vec![
+        "authorize".into(),
+        REDIRECT.into(),
+        "members:read".into(),
+    ])
+    .await;
+    let back = consent(&app, &cookie, auth["url"].as_str().unwrap(), "allow").await;
+    let (state, verifier) = (
+        auth["state"].as_str().unwrap(),
+        auth["verifier"].as_str().unwrap(),
+    );
+    let t = run(vec![
+        "exchange".into(),
+        REDIRECT.into(),
+        state.into(),
+        verifier.into(),
+        back,
+    ])
+    .await;
+    let access = t["access_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{t}"))
+        .to_owned();
+    let refresh = t["refresh_token"].as_str().unwrap().to_owned();
+    assert_eq!(members_with(&app, &ada, &access).await, StatusCode::OK);
+    let i = run(vec!["introspect".into(), access.clone()]).await;
+    assert_eq!(
+        (i["active"].as_bool(), &i["client_id"]),
+        (Some(true), &client["client_id"]),
+        "{i}"
+    );
+    // Another app's client learns nothing of this token.
+    let other_secret = other["client_secret"].as_str().unwrap();
+    let i = openid_client(&app, &other, other_secret, &["introspect", &access]).await;
+    assert_eq!(i["active"], false, "{i}");
+    let next = run(vec!["refresh".into(), refresh]).await;
+    assert!(next["access_token"].is_string(), "{next}");
+    let cc = run(vec!["token".into()]).await;
+    assert!(
+        cc["access_token"].as_str().unwrap().starts_with("wwat_"),
+        "{cc}"
+    );
+    let r = run(vec!["revoke".into(), access.clone()]).await;
+    assert_eq!(r["revoked"], true, "{r}");
+    let i = run(vec!["introspect".into(), access.clone()]).await;
+    assert_eq!(i["active"], false, "{i}");
+}
+watchword_testkit::on_both_backends!(oauth_openid_client, openid_client_end_to_end);

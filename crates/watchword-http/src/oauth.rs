@@ -179,7 +179,8 @@ async fn revoke(
     }
 }
 
-/// Introspection (RFC 7662) by an app's own client, authenticated like at the token endpoint.
+/// Introspection (RFC 7662) by an app's own client, authenticated like at the token endpoint
+/// (its refusals in the API's envelope: the endpoint is under `/api/v1`).
 pub(crate) async fn client_introspection(
     state: &AppState,
     meta: &watchword_app::Meta,
@@ -205,7 +206,11 @@ pub(crate) async fn client_introspection(
             no_store(axum::Json(crate::api::keys::key_introspection(&k)).into_response())
         }
         Ok(_) => no_store(axum::Json(serde_json::json!({ "active": false })).into_response()),
-        Err(e) => error(e),
+        // Under /api/v1, refusals keep the API's error envelope (as its OpenAPI document says).
+        Err(e) => {
+            let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
+            crate::error::ApiError::new(status, e.error, e.description).into_response()
+        }
     }
 }
 

@@ -79,6 +79,9 @@ impl App {
         source: &str,
         meta: &Meta,
     ) -> Result<(), AppError> {
+        if api_key::is_well_formed(watchword_domain::oauth::ACCESS_PREFIX, token) {
+            return self.oauth_token_exposed(token, url, source, meta).await;
+        }
         if !api_key::is_well_formed(&self.settings().api_key_prefix, token) {
             return Ok(());
         }
@@ -150,6 +153,57 @@ impl App {
         if revoke {
             self.keys_changed();
         }
+        Ok(())
+    }
+
+    /// An exposed OAuth access token: its grant is revoked at once (every token of it; the app
+    /// asks again), audited, and the Security Contact is told.
+    async fn oauth_token_exposed(
+        &self,
+        token: &str,
+        url: &str,
+        source: &str,
+        meta: &Meta,
+    ) -> Result<(), AppError> {
+        let hash = hash_token(token);
+        let now = self.now();
+        let mut tx = self.store().begin().await?;
+        let Some(grant_id) = store::by_secret_hash(&mut tx, &hash)
+            .await?
+            .and_then(|row| row.grant_id)
+        else {
+            return Ok(());
+        };
+        let Some(grant) = watchword_store::oauth::grant(&mut tx, &grant_id).await? else {
+            return Ok(());
+        };
+        if !watchword_store::oauth::revoke_grant(&mut tx, &grant.id, "exposed", now).await? {
+            return Ok(());
+        }
+        store::announce_change(&mut tx, self.store().dialect(), &grant.id).await?;
+        let Some(account) = AccountId::parse(&grant.account_id) else {
+            return Ok(());
+        };
+        let mut event = events::system(Some(account), AuditAction::OauthRevoked)
+            .target("oauth_grant", &grant.id)
+            .details(serde_json::json!({
+                "app": grant.app_id, "by": "exposure_report", "url": url, "source": source,
+            }));
+        event.ip = Some(meta.ip.clone());
+        audit::append(&mut tx, &event, now).await?;
+        if let Some(acc) = accounts::get(&mut tx, account).await? {
+            let what = format!(
+                "An OAuth access token of the app {} was found exposed ({url}): the app's access \
+                 to the account is revoked",
+                grant.app_id
+            );
+            let by = format!("a secret-scanning partner ({source})");
+            self.alert_system(&mut tx, &acc, &what, &by, &meta.ip, now)
+                .await?;
+        }
+        tx.commit().await?;
+        self.committed();
+        self.keys_changed();
         Ok(())
     }
 }

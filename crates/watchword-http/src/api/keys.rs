@@ -371,7 +371,7 @@ pub(crate) fn key_introspection(k: &VerifiedKey) -> IntrospectionDto {
 /// Token introspection (RFC 7662) for the operator's backends: `application/x-www-form-urlencoded`
 /// body `token=…`, authenticated with `Authorization: Bearer <introspection secret>`. An OAuth
 /// app's client may instead authenticate as itself (HTTP Basic, or `client_id` and
-/// `client_secret` in the body) to introspect its own access tokens; its errors are RFC 6749's.
+/// `client_secret` in the body) to introspect its own access tokens.
 #[utoipa::path(post, path = "/api/v1/introspect", tag = "operator",
     request_body(content = IntrospectRequest, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, body = IntrospectionDto), (status = 401, body = ErrorBody)))]

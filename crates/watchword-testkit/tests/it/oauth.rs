@@ -994,5 +994,59 @@ async fn openid_client_end_to_end(backend: Backend) {
     assert_eq!(r["revoked"], true, "{r}");
     let i = run(vec!["introspect".into(), access.clone()]).await;
     assert_eq!(i["active"], false, "{i}");
+    // A wrong client secret at introspection: 401 in the API's envelope (it is under /api/v1).
+    let id = client["client_id"].as_str().unwrap();
+    let res = app
+        .client
+        .post(app.url("/api/v1/introspect"))
+        .basic_auth(id, Some("wwcs_wrong"))
+        .form(&[("token", access.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(code(&res.json().await.unwrap()), "invalid_client");
 }
 watchword_testkit::on_both_backends!(oauth_openid_client, openid_client_end_to_end);
+
+/// An access token reported exposed by a scanning partner: its grant is revoked at once and
+/// the Security Contact is told.
+async fn exposed_access_tokens_are_revoked(backend: Backend) {
+    use crate::api_keys::{PARTNER_SECRET, exposure};
+    let Some(app) = TestApp::spawn_with(backend, |c| {
+        c.exposure_report_secret = Some(PARTNER_SECRET.into())
+    })
+    .await
+    else {
+        return;
+    };
+    let ada = app.signup("Acme", "Ada", "ada@example.com").await;
+    let grace = app
+        .invite_and_accept(&ada, "grace@example.com", "admin")
+        .await;
+    app.put_security_contact(&ada, &grace.membership).await;
+    let (_, client) = create_app(
+        &app,
+        &ada,
+        json!({"name": "Sync", "scopes": ["members:read"]}),
+    )
+    .await;
+    let id = client["client_id"].as_str().unwrap();
+    let secret = client["client_secret"].as_str().unwrap();
+    let (_, t, _) = token(&app, Some((id, secret)), "grant_type=client_credentials").await;
+    let access = t["access_token"].as_str().unwrap();
+    assert_eq!(members_with(&app, &ada, access).await, StatusCode::OK);
+    let body = json!({"token": access, "url": "https://paste.example/abc", "source": "pastebin"});
+    let signature = exposure::sign(&serde_json::to_vec(&body).unwrap(), PARTNER_SECRET);
+    let (s, _) = exposure::report(&app, &body, &signature).await;
+    assert!(s.is_success(), "{s}");
+    assert_eq!(
+        members_with(&app, &ada, access).await,
+        StatusCode::UNAUTHORIZED
+    );
+    let e = app.wait_event(&ada, "oauth.revoked").await;
+    assert_eq!(e["details"]["by"], "exposure_report");
+    app.wait_for_email("grace@example.com", "found exposed")
+        .await;
+}
+watchword_testkit::on_both_backends!(oauth_exposed_tokens, exposed_access_tokens_are_revoked);

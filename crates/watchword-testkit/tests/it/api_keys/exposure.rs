@@ -112,7 +112,7 @@ async fn a_revocation_reaches_another_node_within_a_second() {
     }
 }
 
-fn sign(body: &[u8], secret: &str) -> String {
+pub(crate) fn sign(body: &[u8], secret: &str) -> String {
     // An independent HMAC implementation: Python's standard library.
     let out = std::process::Command::new("python3")
         .args([
@@ -132,7 +132,7 @@ fn sign(body: &[u8], secret: &str) -> String {
     format!("sha256={}", String::from_utf8(out.stdout).unwrap().trim())
 }
 
-async fn report(app: &TestApp, body: &Value, signature: &str) -> (StatusCode, Value) {
+pub(crate) async fn report(app: &TestApp, body: &Value, signature: &str) -> (StatusCode, Value) {
     let bytes = serde_json::to_vec(body).unwrap();
     let res = app
         .client

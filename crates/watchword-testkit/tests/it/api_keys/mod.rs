@@ -2,7 +2,7 @@
 //! refused, step-up, clone and rotate with grace, revocation (also seen by a second node),
 //! expiry, flags, introspection, and exposed-key reports with their emails over real SMTP.
 
-mod exposure;
+pub(crate) mod exposure;
 mod rotation;
 
 use reqwest::{Method, StatusCode};
@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use watchword_domain::Millis;
 use watchword_testkit::{Backend, Login, TestApp, both_backends, code};
 
-const PARTNER_SECRET: &str = "partner-secret-0123456789abcdef-0123";
+pub(crate) const PARTNER_SECRET: &str = "partner-secret-0123456789abcdef-0123";
 const OPERATOR_SECRET: &str = "operator-secret-0123456789abcdef-0123";
 
 fn keys_path(l: &Login) -> String {

@@ -8,7 +8,8 @@
 //! 3. an API call with an OAuth access token (`GET /api/v1/whoami`) against the `/healthz` floor
 //!    of the same server.
 //!
-//! Refresh-token rotation is not measured yet.
+//! 4. refresh-token rotations per second, each with its reuse check (`--concurrency` chains, each
+//!    started by a member's consent and a code exchange; watchword only).
 
 use crate::load;
 use serde_json::{Value, json};
@@ -191,6 +192,7 @@ pub async fn run(secs: u64, concurrency: usize) {
     };
     let floor = load(concurrency, secs, healthz).await;
     let api = load(concurrency, secs, whoami).await;
+    let refreshes = refresh_rate(&client, &base, &token, &account, concurrency, secs).await;
 
     let _ = peer.kill();
     let _ = server.kill();
@@ -218,4 +220,128 @@ pub async fn run(secs: u64, concurrency: usize) {
         floor,
         ratio(api, floor)
     );
+    println!(
+        "{:<48}{:>10.0}  (reported)",
+        "refresh-token rotations/s (with reuse check)", refreshes
+    );
+}
+
+const REDIRECT: &str = "http://127.0.0.1:9/cb";
+/// RFC 7636's example verifier and its S256 challenge.
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+/// Rotations per second over `chains` refresh-token chains, each started by the member's
+/// consent (the form posted with their session) and a code exchange.
+async fn refresh_rate(
+    client: &reqwest::Client,
+    base: &str,
+    session: &str,
+    account: &str,
+    chains: usize,
+    secs: u64,
+) -> f64 {
+    let res = client
+        .post(format!("{base}/api/v1/accounts/{account}/oauth-apps"))
+        .bearer_auth(session)
+        .json(
+            &json!({"name": "Refresher", "redirect_uris": [REDIRECT], "scopes": ["members:read"]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    let app: Value = res.json().await.unwrap();
+    let id = app["client_id"].as_str().unwrap().to_owned();
+    let secret = app["client_secret"].as_str().unwrap().to_owned();
+    let csrf = watchword_domain::token::derive("csrf", session);
+    let mut tokens = Vec::new();
+    for _ in 0..chains {
+        let form = [
+            ("csrf_token", csrf.as_str()),
+            ("response_type", "code"),
+            ("client_id", &id),
+            ("redirect_uri", REDIRECT),
+            ("scope", "members:read"),
+            ("state", "s"),
+            ("code_challenge", CHALLENGE),
+            ("code_challenge_method", "S256"),
+            ("account_id", account),
+            ("decision", "allow"),
+        ];
+        let page = client
+            .post(format!("{base}/oauth/authorize"))
+            .bearer_auth(session)
+            .header("origin", base)
+            .form(&form)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let code = page
+            .split("code=")
+            .nth(1)
+            .and_then(|s| s.split(['&', '"']).next())
+            .expect("a code in the way back to the app")
+            .to_owned();
+        let v: Value = client
+            .post(format!("{base}/oauth/token"))
+            .basic_auth(&id, Some(&secret))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", REDIRECT),
+                ("code_verifier", VERIFIER),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        tokens.push(
+            v["refresh_token"]
+                .as_str()
+                .expect("a refresh token")
+                .to_owned(),
+        );
+    }
+    let pool = std::sync::Arc::new(std::sync::Mutex::new(tokens));
+    let (c, url) = (client.clone(), format!("{base}/oauth/token"));
+    load(chains, secs, move || {
+        let (c, url, id, secret, pool) = (
+            c.clone(),
+            url.clone(),
+            id.clone(),
+            secret.clone(),
+            pool.clone(),
+        );
+        async move {
+            let Some(old) = pool.lock().unwrap().pop() else {
+                return false;
+            };
+            let res = c
+                .post(&url)
+                .basic_auth(&id, Some(&secret))
+                .form(&[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", old.as_str()),
+                ])
+                .send()
+                .await;
+            let Ok(res) = res else { return false };
+            let Ok(v) = res.json::<Value>().await else {
+                return false;
+            };
+            match v["refresh_token"].as_str() {
+                Some(next) => {
+                    pool.lock().unwrap().push(next.to_owned());
+                    true
+                }
+                None => false,
+            }
+        }
+    })
+    .await
 }

@@ -85,6 +85,11 @@ impl App {
             }
         };
         let result = match grant_type {
+            // A disabled app gets nothing, whatever code or refresh token it still holds.
+            _ if app.disabled_at.is_some() => Err(TokenError::new(
+                "unauthorized_client",
+                "this app is disabled",
+            )),
             "client_credentials" => self.client_credentials(&app, req.scope.as_deref()).await,
             "authorization_code" => self.exchange_code(&app, &req).await,
             _ => self.refresh(&app, &req, meta).await,

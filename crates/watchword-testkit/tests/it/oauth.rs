@@ -628,6 +628,28 @@ async fn code_flow_with_consent_and_rotating_refresh_tokens(backend: Backend) {
     assert_eq!(after["error"], "invalid_grant");
     app.wait_event(&ada, "oauth.refresh_token_reused").await;
     app.wait_for_email("grace@example.com", "used twice").await;
+    // A disabled app's refresh tokens give nothing.
+    let t = flow.tokens("members:read").await;
+    let live = t["refresh_token"].as_str().unwrap_or_else(|| panic!("{t}"));
+    let path = format!("/api/v1/accounts/{}/oauth-apps/{id}", ada.account);
+    let disable = json!({"disabled": true});
+    app.call(
+        reqwest::Method::PATCH,
+        &path,
+        Some(&ada.token),
+        Some(disable),
+    )
+    .await;
+    let refused = flow.run(&["refresh", live]).await;
+    assert_eq!(refused["error"], "unauthorized_client", "{refused}");
+    let enable = json!({"disabled": false});
+    app.call(
+        reqwest::Method::PATCH,
+        &path,
+        Some(&ada.token),
+        Some(enable),
+    )
+    .await;
     // Deny: back to the client with access_denied and its state.
     let (auth, back) = flow.consented("members:read", "deny").await;
     assert_eq!(query(&back, "error").as_deref(), Some("access_denied"));

@@ -6,6 +6,7 @@ use crate::{Conn, StoreError};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 use watchword_domain::scope::ScopeSet;
+use watchword_domain::token::TokenHash;
 use watchword_domain::{AccountId, Millis};
 
 #[derive(Debug, Clone)]
@@ -265,39 +266,46 @@ pub async fn revoke_grant(
     Ok(done.rows_affected() == 1)
 }
 
-/// A new access token: a row of `api_keys` with its grant, expiring at `expires_at`, its expiry
-/// never recorded as an audit event (access tokens expire every hour by design).
-pub struct NewAccessToken<'a> {
-    pub id: &'a str,
-    pub grant: &'a GrantRow,
-    pub name: &'a str,
-    pub secret_hash: &'a [u8],
-    pub created_by: Option<&'a str>,
-    pub created_by_email: &'a str,
+/// A new access token: a row of `api_keys` with its grant and app, expiring at `expires_at`, its
+/// expiry never recorded as an audit event (access tokens expire every hour by design).
+#[derive(Debug, Clone)]
+pub struct AccessTokenRow {
+    pub id: String,
+    pub account_id: String,
+    pub name: String,
+    pub secret_hash: TokenHash,
+    pub scopes: ScopeSet,
+    pub created_by: Option<String>,
+    pub created_by_email: String,
+    pub created_at: Millis,
     pub expires_at: Millis,
+    pub grant_id: String,
+    pub client_id: String,
 }
 
-pub async fn insert_access_token(
-    c: &mut Conn,
-    t: NewAccessToken<'_>,
-    now: Millis,
-) -> Result<(), StoreError> {
+/// The insert of an access token, parameters ?1 to ?11 in `AccessTokenRow` order (also the
+/// direct SQLite path's statement, `sqlite_keys`).
+pub(crate) const INSERT_TOKEN_SQL: &str = "INSERT INTO api_keys (id, account_id, name, \
+     secret_hash, scopes, created_by, created_by_email, created_at, expires_at, grant_id, \
+     client_id, expiry_recorded) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 1)";
+
+pub async fn insert_access_token(c: &mut Conn, t: &AccessTokenRow) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO api_keys (id, account_id, name, secret_hash, scopes, created_by, \
          created_by_email, created_at, expires_at, grant_id, client_id, expiry_recorded) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 1)",
     )
-    .bind(t.id)
-    .bind(&t.grant.account_id)
-    .bind(t.name)
+    .bind(&t.id)
+    .bind(&t.account_id)
+    .bind(&t.name)
     .bind(t.secret_hash.to_vec())
-    .bind(t.grant.scopes.encode())
-    .bind(t.created_by)
-    .bind(t.created_by_email)
-    .bind(now.0)
+    .bind(t.scopes.encode())
+    .bind(&t.created_by)
+    .bind(&t.created_by_email)
+    .bind(t.created_at.0)
     .bind(t.expires_at.0)
-    .bind(&t.grant.id)
-    .bind(&t.grant.app_id)
+    .bind(&t.grant_id)
+    .bind(&t.client_id)
     .execute(c)
     .await?;
     Ok(())

@@ -21,7 +21,7 @@ use watchword_domain::scope::ScopeSet;
 use watchword_domain::token::{constant_time_eq, hash_token};
 use watchword_domain::*;
 use watchword_store::audit;
-use watchword_store::oauth::{self as store, AppRow, GrantRow, NewAccessToken};
+use watchword_store::oauth::{self as store, AccessTokenRow, AppRow, GrantRow};
 
 /// A client as the token endpoint needs it (None: no such app).
 pub(crate) struct ClientEntry {
@@ -207,14 +207,7 @@ impl App {
         let now = self.now();
         let grant = self.machine_grant(app, &account, now).await?;
         let token = api_key::generate(ACCESS_PREFIX);
-        let pending = super::writer::Pending {
-            id: format!("tok_{}", uuid::Uuid::now_v7().simple()),
-            grant: GrantRow { scopes, ..grant },
-            name: app.name.clone(),
-            hash: hash_token(&token),
-            expires_at: now.plus_secs(ACCESS_TTL_SECS),
-            now,
-        };
+        let pending = token_row(app, &GrantRow { scopes, ..grant }, None, &token, now);
         if !self.write_token(pending).await {
             return Err(server_error("the access token could not be written"));
         }
@@ -554,17 +547,8 @@ async fn issue(
     now: Millis,
 ) -> Result<IssuedToken, TokenError> {
     let token = api_key::generate(ACCESS_PREFIX);
-    let id = format!("tok_{}", uuid::Uuid::now_v7().simple());
-    let row = NewAccessToken {
-        id: &id,
-        grant,
-        name: &app.name,
-        secret_hash: &hash_token(&token),
-        created_by: person,
-        created_by_email: &app.name,
-        expires_at: now.plus_secs(ACCESS_TTL_SECS),
-    };
-    store::insert_access_token(&mut *c, row, now)
+    let row = token_row(app, grant, person, &token, now);
+    store::insert_access_token(&mut *c, &row)
         .await
         .map_err(server_error)?;
     let refresh_token = if refresh {
@@ -583,6 +567,29 @@ async fn issue(
         expires_in: ACCESS_TTL_SECS,
         scope: grant.scopes.encode(),
     })
+}
+
+/// The row of a new access token `token` under `grant`.
+fn token_row(
+    app: &AppRow,
+    grant: &GrantRow,
+    person: Option<&str>,
+    token: &str,
+    now: Millis,
+) -> AccessTokenRow {
+    AccessTokenRow {
+        id: format!("tok_{}", uuid::Uuid::now_v7().simple()),
+        account_id: grant.account_id.clone(),
+        name: app.name.clone(),
+        secret_hash: hash_token(token),
+        scopes: grant.scopes,
+        created_by: person.map(str::to_owned),
+        created_by_email: app.name.clone(),
+        created_at: now,
+        expires_at: now.plus_secs(ACCESS_TTL_SECS),
+        grant_id: grant.id.clone(),
+        client_id: app.id.clone(),
+    }
 }
 
 fn server_error(e: impl std::fmt::Display) -> TokenError {

@@ -6,25 +6,13 @@
 use crate::App;
 use crate::batch::Gather;
 use tokio::sync::oneshot;
-use watchword_domain::Millis;
-use watchword_domain::token::TokenHash;
-use watchword_store::oauth::{self as store, GrantRow, NewAccessToken};
+use watchword_store::oauth::AccessTokenRow;
 
 /// Batches in flight at once. Measured with `watchword-bench oauth` on SQLite (2 cores, 32
 /// concurrent clients): 1 slot 8,969 tokens/s, 2 slots about 10,800, 4 slots 9,540.
 const SLOTS: usize = 2;
 
-/// A token waiting to be written.
-pub(crate) struct Pending {
-    pub id: String,
-    pub grant: GrantRow,
-    pub name: String,
-    pub hash: TokenHash,
-    pub expires_at: Millis,
-    pub now: Millis,
-}
-
-pub(crate) struct TokenWriter(Gather<(Pending, oneshot::Sender<bool>)>);
+pub(crate) struct TokenWriter(Gather<(AccessTokenRow, oneshot::Sender<bool>)>);
 
 impl TokenWriter {
     pub(crate) fn new() -> Self {
@@ -34,7 +22,7 @@ impl TokenWriter {
 
 impl App {
     /// Writes `p` with the tokens of concurrent requests; true once it is committed.
-    pub(crate) async fn write_token(&self, p: Pending) -> bool {
+    pub(crate) async fn write_token(&self, p: AccessTokenRow) -> bool {
         let (done, rx) = oneshot::channel();
         let opened = self.inner.oauth_writer.0.push((p, done));
         if opened {
@@ -50,28 +38,13 @@ impl App {
         if batch.is_empty() {
             return;
         }
-        let written = async {
-            let mut tx = self.store().begin().await?;
-            for (p, _) in &batch {
-                let row = NewAccessToken {
-                    id: &p.id,
-                    grant: &p.grant,
-                    name: &p.name,
-                    secret_hash: &p.hash,
-                    created_by: None,
-                    created_by_email: &p.name,
-                    expires_at: p.expires_at,
-                };
-                store::insert_access_token(&mut tx, row, p.now).await?;
-            }
-            tx.commit().await?;
-            Ok::<(), crate::AppError>(())
-        }
-        .await;
+        let (rows, waiting): (Vec<AccessTokenRow>, Vec<_>) = batch.into_iter().unzip();
+        let n = rows.len();
+        let written = self.store().insert_access_tokens(rows).await;
         if let Err(e) = &written {
-            tracing::error!(error = %e, tokens = batch.len(), "writing access tokens failed");
+            tracing::error!(error = %e, tokens = n, "writing access tokens failed");
         }
-        for (_, done) in batch {
+        for done in waiting {
             let _ = done.send(written.is_ok());
         }
     }

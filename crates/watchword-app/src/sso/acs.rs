@@ -126,6 +126,19 @@ impl App {
                     problem: Some(format!("{}: {}", f.reason, f.message)),
                 });
             }
+            // A response that matched no live request can be posted by anyone who knows the
+            // (public) ACS URL: its refusal is audited at most once a minute per connection and
+            // reason on this node, so the account's log cannot be flooded.
+            Err(f)
+                if request.is_none()
+                    && !self.inner.keys.failure_due(
+                        &format!("saml:{}", conn.id),
+                        f.reason,
+                        now,
+                    ) =>
+            {
+                return Err(DomainError::forbidden(f.reason, f.message).into());
+            }
             Err(f) => return Err(self.sso_failed(&conn, None, f, meta).await),
         };
         let who = asserted(&conn, &verified);

@@ -814,6 +814,30 @@ watchword_testkit::on_both_backends!(
     the_account_sees_and_revokes_integrations
 );
 
+/// Registers the catalogue app "Charts" (redirect URI `REDIRECT`, `members:read`, and `more`
+/// options) with `watchword apps create`: its client id and secret as printed.
+fn catalogue_app(app: &TestApp, more: &[&str]) -> (String, String) {
+    let mut args = vec![
+        "apps",
+        "create",
+        "--name",
+        "Charts",
+        "--redirect-uri",
+        REDIRECT,
+    ];
+    args.extend(["--scope", "members:read"]);
+    args.extend(more);
+    let (ok, out, err) = crate::operator_cli::run(app, &args);
+    assert!(ok, "{err}");
+    let field = |name: &str| {
+        out.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("{name} in {out}"))
+            .to_owned()
+    };
+    (field("client_id"), field("client_secret"))
+}
+
 /// The operator's catalogue (`watchword apps`): an app any account may install through the
 /// consent page, never by client credentials; disabled, its tokens stop everywhere.
 async fn the_operator_catalogue(backend: Backend) {
@@ -822,27 +846,9 @@ async fn the_operator_catalogue(backend: Backend) {
     };
     let ada = app.signup("Acme", "Ada", "ada@example.com").await;
     let run = |args: &[&str]| crate::operator_cli::run(&app, args);
-    let (ok, out, err) = run(&[
-        "apps",
-        "create",
-        "--name",
-        "Charts",
-        "--developer",
-        "Charts Inc.",
-        "--redirect-uri",
-        REDIRECT,
-        "--scope",
-        "members:read",
-    ]);
-    assert!(ok, "{err}");
-    let field = |name: &str| {
-        out.lines()
-            .find_map(|l| l.strip_prefix(&format!("{name} ")))
-            .unwrap_or_else(|| panic!("{name} in {out}"))
-            .to_owned()
-    };
-    let client = json!({"client_id": field("client_id")});
-    let secret = field("client_secret");
+    let (id, secret) = catalogue_app(&app, &["--developer", "Charts Inc."]);
+    let client = json!({"client_id": id});
+
     let (ok, listed, _) = run(&["apps", "list", "--json"]);
     assert!(ok);
     let line: Value = serde_json::from_str(listed.lines().next().unwrap()).unwrap();
@@ -884,27 +890,7 @@ async fn consent_in_chromium(backend: Backend) {
     let Some(app) = spawn(backend).await else {
         return;
     };
-    let (ok, out, err) = crate::operator_cli::run(
-        &app,
-        &[
-            "apps",
-            "create",
-            "--name",
-            "Charts",
-            "--redirect-uri",
-            REDIRECT,
-            "--scope",
-            "members:read",
-        ],
-    );
-    assert!(ok, "{err}");
-    let line = |name: &str| {
-        out.lines()
-            .find_map(|l| l.strip_prefix(&format!("{name} ")))
-            .unwrap()
-            .to_owned()
-    };
-    let (id, secret) = (line("client_id"), line("client_secret"));
+    let (id, secret) = catalogue_app(&app, &[]);
     let b = watchword_testkit::browser::Browser::start().await;
     b.sign_up_ada(&app).await;
     // RFC 7636's example verifier and challenge.

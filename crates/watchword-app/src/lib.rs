@@ -172,7 +172,6 @@ struct Inner {
     /// OAuth clients refused on this node for too many wrong secrets.
     oauth_blocked: oauth::Blocked,
     /// Client credentials access tokens, written in batches.
-    oauth_writer: oauth::TokenWriter,
     /// OAuth clients as the token endpoint reads them (cached like keys).
     oauth_clients: AuthCache<oauth::ClientEntry>,
 }
@@ -197,7 +196,6 @@ impl App {
                 webauthn,
                 oidc: sso::oidc::Oidc::new(),
                 oauth_blocked: oauth::Blocked::default(),
-                oauth_writer: oauth::TokenWriter::new(),
                 oauth_clients: AuthCache::new(10_000, settings.api_key_cache_ttl_ms),
                 store,
                 settings,
@@ -228,7 +226,7 @@ impl App {
     pub fn is_key_token(&self, token: &str) -> bool {
         use watchword_domain::api_key::is_well_formed;
         is_well_formed(&self.settings().api_key_prefix, token)
-            || is_well_formed(watchword_domain::oauth::ACCESS_PREFIX, token)
+            || watchword_domain::oauth::is_access_token(token)
     }
 
     pub fn oidc(&self) -> &sso::oidc::Oidc {

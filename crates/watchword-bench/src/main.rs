@@ -2,7 +2,7 @@
 //! `cargo run --release -p watchword-bench -- sweep --accounts N [--database-url URL]`
 //! `cargo run --release -p watchword-bench -- keys [--keys N] [--seconds N] [--database-url URL]`
 //! `cargo run --release -p watchword-bench -- mfa [--persons N] [--seconds N] [--database-url URL]`
-//! `cargo run --release -p watchword-bench -- oauth [--seconds N] [--concurrency N] [--database-url URL]`
+//! `cargo run --release -p watchword-bench -- oauth [--seconds N] [--concurrency N] [--rounds N] [--database-url URL]`
 //! `cargo run --release -p watchword-bench -- memory [--logins N] [--concurrency N] [--settle S] [--database-url URL]`
 //!
 //! Starts the release `watchword` binary as its own process, then measures side by side in one
@@ -242,7 +242,11 @@ async fn main() {
         let n = arg("--concurrency")
             .and_then(|v| v.parse().ok())
             .unwrap_or(32);
-        return oauth::run(secs, n).await;
+        let rounds = arg("--rounds")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(3usize)
+            .max(1);
+        return oauth::run(secs, n, rounds).await;
     }
     if std::env::args().nth(1).as_deref() == Some("memory") {
         return memory::run().await;

@@ -1,8 +1,10 @@
-//! `watchword-bench oauth [--seconds N] [--concurrency N]`: watchword's OAuth endpoints side by
-//! side with npm `oidc-provider` (started from `scripts/sso`, as the tests do) on this machine in
-//! the same run, each client authenticated with `client_secret_basic`:
+//! `watchword-bench oauth [--seconds N] [--concurrency N] [--rounds N]`: watchword's OAuth
+//! endpoints side by side with npm `oidc-provider` (started from `scripts/sso`, as the tests do)
+//! on this machine in the same run, each client authenticated with `client_secret_basic`. Each
+//! pair is measured `--rounds` times (default 3), the two sides alternating, and the median of
+//! each side and of the rounds' ratios is printed (this machine's runs spread by 10–20 %):
 //!
-//! 1. client credentials tokens issued per second (watchword writes each token to its database;
+//! 1. client credentials tokens issued per second (watchword seals each token, no row;
 //!    oidc-provider keeps them in its in-memory store);
 //! 2. introspections per second of a live access token;
 //! 3. an API call with an OAuth access token (`GET /api/v1/whoami`) against the `/healthz` floor
@@ -49,7 +51,37 @@ fn ratio(a: f64, b: f64) -> f64 {
     if b > 0.0 { a / b } else { 0.0 }
 }
 
-pub async fn run(secs: u64, concurrency: usize) {
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// `a` and `b` loaded in turn, `rounds` times: the median rate of each and of the ratios a/b.
+async fn pair<A, FA, B, FB>(
+    rounds: usize,
+    concurrency: usize,
+    secs: u64,
+    a: A,
+    b: B,
+) -> (f64, f64, f64)
+where
+    A: Fn() -> FA + Clone + Send + Sync + 'static,
+    FA: std::future::Future<Output = bool> + Send,
+    B: Fn() -> FB + Clone + Send + Sync + 'static,
+    FB: std::future::Future<Output = bool> + Send,
+{
+    let (mut xs, mut ys, mut rs) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        let x = load(concurrency, secs, a.clone()).await;
+        let y = load(concurrency, secs, b.clone()).await;
+        xs.push(x);
+        ys.push(y);
+        rs.push(ratio(x, y));
+    }
+    (median(xs), median(ys), median(rs))
+}
+
+pub async fn run(secs: u64, concurrency: usize, rounds: usize) {
     let (mut server, base, client, dir) =
         crate::start_server_with(&[("WATCHWORD_INTROSPECTION_SECRET", INTROSPECTION)]).await;
     let ada = crate::signup(&client, &base, dir.path(), "ada@bench.example", "Acme").await;
@@ -95,8 +127,8 @@ pub async fn run(secs: u64, concurrency: usize) {
             async move { req.send().await.is_ok_and(|r| r.status().is_success()) }
         }
     };
-    let token_ours = load(concurrency, secs, ours.clone()).await;
-    let token_theirs = load(concurrency, secs, theirs).await;
+    let (token_ours, token_theirs, token_ratio) =
+        pair(rounds, concurrency, secs, ours, theirs).await;
 
     let fetch =
         |url: String, user: String, pass: String, extra: Vec<(&'static str, &'static str)>| {
@@ -169,8 +201,14 @@ pub async fn run(secs: u64, concurrency: usize) {
             }
         }
     };
-    let intro_ours = load(concurrency, secs, introspect_ours).await;
-    let intro_theirs = load(concurrency, secs, introspect_theirs).await;
+    let (intro_ours, intro_theirs, intro_ratio) = pair(
+        rounds,
+        concurrency,
+        secs,
+        introspect_ours,
+        introspect_theirs,
+    )
+    .await;
 
     let healthz = {
         let (c, url) = (client.clone(), format!("{base}/healthz"));
@@ -190,35 +228,26 @@ pub async fn run(secs: u64, concurrency: usize) {
             async move { req.send().await.is_ok_and(|r| r.status().is_success()) }
         }
     };
-    let floor = load(concurrency, secs, healthz).await;
-    let api = load(concurrency, secs, whoami).await;
+    let (api, floor, api_ratio) = pair(rounds, concurrency, secs, whoami, healthz).await;
     let refreshes = refresh_rate(&client, &base, &token, &account, concurrency, secs).await;
 
     let _ = peer.kill();
     let _ = server.kill();
     println!(
-        "OAuth side by side with npm oidc-provider ({concurrency} concurrent, {secs} s each, SQLite unless --database-url)"
+        "OAuth side by side with npm oidc-provider ({concurrency} concurrent, {secs} s each, \
+         medians of {rounds} alternating rounds, SQLite unless --database-url)"
     );
     println!(
         "{:<48}{:>10.0}  oidc-provider {:>8.0}  ratio {:>5.2}  (target >= 5)",
-        "client credentials tokens/s",
-        token_ours,
-        token_theirs,
-        ratio(token_ours, token_theirs)
+        "client credentials tokens/s", token_ours, token_theirs, token_ratio
     );
     println!(
         "{:<48}{:>10.0}  oidc-provider {:>8.0}  ratio {:>5.2}  (target >= 5)",
-        "introspections/s",
-        intro_ours,
-        intro_theirs,
-        ratio(intro_ours, intro_theirs)
+        "introspections/s", intro_ours, intro_theirs, intro_ratio
     );
     println!(
         "{:<48}{:>10.0}  /healthz      {:>8.0}  ratio {:>5.2}  (target >= 0.9)",
-        "API calls with an OAuth access token/s",
-        api,
-        floor,
-        ratio(api, floor)
+        "API calls with an OAuth access token/s", api, floor, api_ratio
     );
     println!(
         "{:<48}{:>10.0}  (reported)",

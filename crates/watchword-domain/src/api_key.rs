@@ -28,9 +28,23 @@ pub fn generate(prefix: &str) -> String {
             }
         }
     }
+    with_checksum(prefix, &body)
+}
+
+/// `prefix`, `body` (base62) and the body's checksum: the text of a key or token.
+pub fn with_checksum(prefix: &str, body: &str) -> String {
     let checksum = checksum(body.as_bytes());
     let checksum = std::str::from_utf8(&checksum).expect("alphabet is ASCII");
     format!("{prefix}{body}{checksum}")
+}
+
+/// A base62 digit's value.
+pub(crate) fn base62_value(b: u8) -> Option<u64> {
+    ALPHABET.iter().position(|a| *a == b).map(|i| i as u64)
+}
+
+pub(crate) fn base62_digit(n: u64) -> char {
+    ALPHABET[(n % 62) as usize] as char
 }
 
 fn checksum(body: &[u8]) -> [u8; CHECKSUM_LEN] {
@@ -50,13 +64,18 @@ fn is_base62(b: u8) -> bool {
 
 /// True when `s` is a well-formed key with this prefix and a correct checksum.
 pub fn is_well_formed(prefix: &str, s: &str) -> bool {
+    is_well_formed_len(prefix, BODY_LEN, s)
+}
+
+/// As [`is_well_formed`], for a format whose body has `body_len` characters.
+pub fn is_well_formed_len(prefix: &str, body_len: usize, s: &str) -> bool {
     let Some(rest) = s.strip_prefix(prefix) else {
         return false;
     };
-    if rest.len() != BODY_LEN + CHECKSUM_LEN || !rest.bytes().all(is_base62) {
+    if rest.len() != body_len + CHECKSUM_LEN || !rest.bytes().all(is_base62) {
         return false;
     }
-    let (body, sum) = rest.split_at(BODY_LEN);
+    let (body, sum) = rest.split_at(body_len);
     crate::token::constant_time_eq(&checksum(body.as_bytes()), sum.as_bytes())
 }
 
@@ -76,7 +95,16 @@ pub fn find_all<'a>(
     prefix: &'a str,
     text: &'a [u8],
 ) -> impl Iterator<Item = (usize, &'a str)> + 'a {
-    let len = prefix.len() + BODY_LEN + CHECKSUM_LEN;
+    find_all_len(prefix, BODY_LEN, text)
+}
+
+/// As [`find_all`], for a format whose body has `body_len` characters.
+pub fn find_all_len<'a>(
+    prefix: &'a str,
+    body_len: usize,
+    text: &'a [u8],
+) -> impl Iterator<Item = (usize, &'a str)> + 'a {
+    let len = prefix.len() + body_len + CHECKSUM_LEN;
     let p = prefix.as_bytes();
     let mut from = 0;
     std::iter::from_fn(move || {
@@ -95,7 +123,7 @@ pub fn find_all<'a>(
             let Ok(candidate) = std::str::from_utf8(&text[at..at + len]) else {
                 continue;
             };
-            if is_well_formed(prefix, candidate) {
+            if is_well_formed_len(prefix, body_len, candidate) {
                 from = at + len;
                 return Some((at, candidate));
             }

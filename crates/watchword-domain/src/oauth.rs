@@ -1,11 +1,18 @@
 //! OAuth 2.0 for integrations: the text of tokens and client secrets, redirect URIs, app kinds,
 //! lifetimes, and the RFC 6749 errors of the token endpoint.
 //!
-//! Tokens and secrets have the API key format (`api_key::generate`: 40 random base62 characters
-//! and a checksum) under their own prefixes, so a scanner recognises each kind with no database
-//! and the hot path refuses a malformed one before any look-up.
+//! Tokens and secrets have the API key format (prefix, base62 body, checksum) under their own
+//! prefixes, so a scanner recognises each kind with no database and the hot path refuses a
+//! malformed one before any look-up. Refresh tokens and client secrets are 40 random characters,
+//! stored as their SHA-256. An access token is its grant, scopes and expiry sealed with the
+//! keyring (XChaCha20-Poly1305, a random nonce each): opaque to its holder, unforgeable without
+//! the key, and checked by any node with no row of its own — its grant (one row, cached) decides
+//! whether it is still good, so revoking the grant ends every token of it.
 
 use crate::DomainError;
+use crate::api_key;
+use crate::scope::ScopeSet;
+use crate::sealed::Keyring;
 
 /// Access tokens (1 hour).
 pub const ACCESS_PREFIX: &str = "wwat_";
@@ -15,6 +22,10 @@ pub const REFRESH_PREFIX: &str = "wwrt_";
 pub const SECRET_PREFIX: &str = "wwcs_";
 
 pub const ACCESS_TTL_SECS: i64 = 3600;
+/// Base62 characters of an access token's body: 64 sealed bytes, 11 characters for each 8.
+pub const ACCESS_BODY_LEN: usize = 88;
+/// What an access token's seal is bound to (no other sealed value opens as a token).
+const ACCESS_SEAL_CONTEXT: &str = "watchword oauth access token v1";
 pub const CODE_TTL_SECS: i64 = 600;
 /// A refresh token not used within this long expires (each use gives a new one).
 pub const REFRESH_TTL_SECS: i64 = 90 * 86_400;
@@ -38,6 +49,69 @@ pub fn scope_words(scope: &str) -> String {
         "write" => format!("See and change the account's {thing}"),
         _ => format!("See the account's {thing}"),
     }
+}
+
+/// What an access token carries: the grant it acts under (`grant_<uuid>`), its scopes (the
+/// grant's, or fewer) and when it expires.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessClaims {
+    pub grant_id: String,
+    pub scopes: ScopeSet,
+    /// Seconds since the Unix epoch.
+    pub expires_at: u32,
+}
+
+/// Whether `s` has an access token's format (prefix, length, checksum); nothing is opened.
+pub fn is_access_token(s: &str) -> bool {
+    api_key::is_well_formed_len(ACCESS_PREFIX, ACCESS_BODY_LEN, s)
+}
+
+/// A new access token for `claims`, sealed with the keyring's current key. None when the grant
+/// id is not a `grant_<uuid>`.
+pub fn mint_access(ring: &Keyring, claims: &AccessClaims) -> Option<String> {
+    let grant = uuid::Uuid::try_parse(claims.grant_id.strip_prefix("grant_")?).ok()?;
+    let mut plain = [0u8; 24];
+    plain[..16].copy_from_slice(grant.as_bytes());
+    plain[16..20].copy_from_slice(&claims.scopes.bits().to_be_bytes());
+    plain[20..].copy_from_slice(&claims.expires_at.to_be_bytes());
+    let (_, sealed) = ring.seal(&plain, ACCESS_SEAL_CONTEXT);
+    let mut body = String::with_capacity(ACCESS_BODY_LEN);
+    for chunk in sealed.chunks(8) {
+        let mut n = u64::from_be_bytes(chunk.try_into().ok()?);
+        let mut digits = [' '; 11];
+        for d in digits.iter_mut().rev() {
+            *d = api_key::base62_digit(n);
+            n /= 62;
+        }
+        body.extend(digits);
+    }
+    (body.len() == ACCESS_BODY_LEN).then(|| api_key::with_checksum(ACCESS_PREFIX, &body))
+}
+
+/// What an access token carries, when it is one and opens with a key of the keyring (its expiry
+/// is for the caller to check).
+pub fn read_access(ring: &Keyring, token: &str) -> Option<AccessClaims> {
+    if !is_access_token(token) {
+        return None;
+    }
+    let body = &token.as_bytes()[ACCESS_PREFIX.len()..][..ACCESS_BODY_LEN];
+    let mut sealed = Vec::with_capacity(64);
+    for chunk in body.chunks(11) {
+        let mut n: u128 = 0;
+        for b in chunk {
+            n = n * 62 + u128::from(api_key::base62_value(*b)?);
+        }
+        sealed.extend_from_slice(&u64::try_from(n).ok()?.to_be_bytes());
+    }
+    let plain = ring.open_any(&sealed, ACCESS_SEAL_CONTEXT)?;
+    let plain: [u8; 24] = plain.try_into().ok()?;
+    let grant = uuid::Uuid::from_slice(&plain[..16]).ok()?;
+    let scopes = ScopeSet::from_bits(u32::from_be_bytes(plain[16..20].try_into().ok()?))?;
+    Some(AccessClaims {
+        grant_id: format!("grant_{}", grant.simple()),
+        scopes,
+        expires_at: u32::from_be_bytes(plain[20..].try_into().ok()?),
+    })
 }
 
 /// A PKCE code challenge (S256): 43 base64url characters.
@@ -154,15 +228,71 @@ mod tests {
         }
     }
 
+    fn claims() -> AccessClaims {
+        AccessClaims {
+            grant_id: format!("grant_{}", uuid::Uuid::now_v7().simple()),
+            scopes: ScopeSet::parse_all(["members:read", "campaigns:write"]).unwrap(),
+            expires_at: 1_900_000_000,
+        }
+    }
+
     #[test]
     fn each_kind_of_token_has_its_own_prefix() {
-        let t = crate::api_key::generate(ACCESS_PREFIX);
-        assert!(crate::api_key::is_well_formed(ACCESS_PREFIX, &t));
-        assert!(!crate::api_key::is_well_formed(REFRESH_PREFIX, &t));
+        let ring = Keyring::parse(&Keyring::new_entry("k1")).unwrap();
+        let t = mint_access(&ring, &claims()).unwrap();
+        assert!(t.starts_with(ACCESS_PREFIX) && is_access_token(&t), "{t}");
+        assert!(!crate::api_key::is_well_formed(ACCESS_PREFIX, &t));
+        let found: Vec<_> =
+            crate::api_key::find_all_len(ACCESS_PREFIX, ACCESS_BODY_LEN, t.as_bytes()).collect();
+        assert_eq!(found, [(0, t.as_str())]);
+        let r = crate::api_key::generate(REFRESH_PREFIX);
+        assert!(crate::api_key::is_well_formed(REFRESH_PREFIX, &r));
         assert!(!crate::api_key::is_well_formed(
             crate::api_key::DEFAULT_PREFIX,
-            &t
+            &r
         ));
+        assert!(!is_access_token(&r));
+    }
+
+    #[test]
+    fn access_tokens_open_only_as_minted_under_the_keyring() {
+        let ring = Keyring::parse(&Keyring::new_entry("k1")).unwrap();
+        let c = claims();
+        let t = mint_access(&ring, &c).unwrap();
+        assert_eq!(read_access(&ring, &t), Some(c.clone()));
+        assert_ne!(
+            mint_access(&ring, &c).unwrap(),
+            t,
+            "a fresh nonce each time"
+        );
+        // Another keyring (another deployment) opens nothing.
+        let other = Keyring::parse(&Keyring::new_entry("k1")).unwrap();
+        assert_eq!(read_access(&other, &t), None);
+        // A changed character fails the checksum or the seal, never reads as other claims.
+        let body = &t[ACCESS_PREFIX.len()..ACCESS_PREFIX.len() + ACCESS_BODY_LEN];
+        for at in [0, 40, ACCESS_BODY_LEN - 1] {
+            let mut b = body.as_bytes().to_vec();
+            b[at] = if b[at] == b'A' { b'B' } else { b'A' };
+            let forged =
+                crate::api_key::with_checksum(ACCESS_PREFIX, std::str::from_utf8(&b).unwrap());
+            assert!(is_access_token(&forged));
+            assert_eq!(read_access(&ring, &forged), None, "position {at}");
+        }
+        // After a rotation the new key seals and the old one still opens.
+        let a = Keyring::new_entry("k1");
+        let b = Keyring::new_entry("k2");
+        let old = Keyring::parse(&a).unwrap();
+        let both = Keyring::parse(&format!("{a},{b}")).unwrap();
+        let t = mint_access(&old, &c).unwrap();
+        assert_eq!(read_access(&both, &t), Some(c.clone()));
+        let t2 = mint_access(&both, &c).unwrap();
+        assert_eq!(read_access(&old, &t2), None, "sealed with the newest key");
+        // Not a grant id: nothing minted.
+        let bad = AccessClaims {
+            grant_id: "tok_1".into(),
+            ..c
+        };
+        assert_eq!(mint_access(&ring, &bad), None);
     }
 
     #[test]

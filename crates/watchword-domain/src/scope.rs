@@ -102,6 +102,17 @@ impl ScopeSet {
         ScopeSet(set)
     }
 
+    /// The set as bits (two per resource), for a token that carries it.
+    pub fn bits(self) -> u32 {
+        self.0
+    }
+
+    /// The set these bits name; None when a bit names no resource.
+    pub fn from_bits(bits: u32) -> Option<Self> {
+        let known = (1u64 << (2 * RESOURCES.len())) - 1;
+        (u64::from(bits) & !known == 0).then_some(ScopeSet(bits))
+    }
+
     pub fn is_empty(self) -> bool {
         self.0 == 0
     }

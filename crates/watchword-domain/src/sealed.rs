@@ -93,6 +93,15 @@ impl Keyring {
         (id.clone(), out)
     }
 
+    /// Opens a value sealed by [`Keyring::seal`] whose key id was not kept (a short-lived
+    /// value such as an OAuth access token): each key is tried, newest first.
+    pub fn open_any(&self, sealed: &[u8], bound_to: &str) -> Option<Vec<u8>> {
+        self.keys
+            .iter()
+            .rev()
+            .find_map(|(id, _)| self.open(id, sealed, bound_to).ok())
+    }
+
     pub fn open(&self, key_id: &str, sealed: &[u8], bound_to: &str) -> Result<Vec<u8>, SealError> {
         let key = self
             .keys

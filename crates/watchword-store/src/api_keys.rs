@@ -52,7 +52,16 @@ pub(crate) const TOUCH_SQL: &str = "INSERT INTO api_key_uses (key_id, last_used_
      SET last_used_at = excluded.last_used_at, last_used_ip = excluded.last_used_ip \
      WHERE api_key_uses.last_used_at < excluded.last_used_at";
 
-/// A use of a key to record: which key, when, from which IP.
+/// The use of an OAuth grant's access tokens, recorded on the grant (an access token has no row).
+pub(crate) const GRANT_TOUCH_SQL: &str = "UPDATE oauth_grants SET last_used_at = ?1, last_used_ip = ?2 \
+     WHERE id = ?3 AND (last_used_at IS NULL OR last_used_at < ?1)";
+
+/// Whether a use is an OAuth grant's (its id `grant_…`) rather than a key's.
+pub(crate) fn is_grant(id: &str) -> bool {
+    id.starts_with("grant_")
+}
+
+/// A use of a key (or of an OAuth grant's access tokens) to record: which, when, from which IP.
 #[derive(Debug, Clone)]
 pub struct KeyUse {
     pub id: String,
@@ -335,7 +344,15 @@ pub async fn replace(
 pub async fn touch_all(c: &mut Conn, uses: &[KeyUse]) -> Result<(), StoreError> {
     // One value per key (a statement may not update a row twice).
     let mut latest: HashMap<&str, &KeyUse> = HashMap::new();
-    for u in uses {
+    for u in uses.iter().filter(|u| is_grant(&u.id)) {
+        sqlx::query(&GRANT_TOUCH_SQL.replace('?', "$"))
+            .bind(u.at.0)
+            .bind(&u.ip)
+            .bind(&u.id)
+            .execute(&mut *c)
+            .await?;
+    }
+    for u in uses.iter().filter(|u| !is_grant(&u.id)) {
         let e = latest.entry(&u.id).or_insert(u);
         if u.at > e.at {
             *e = u;

@@ -196,29 +196,6 @@ impl Store {
         Ok(())
     }
 
-    /// Writes access tokens in one transaction (the token endpoint's group commit). On SQLite
-    /// files through the direct handle, holding this store's writer meanwhile.
-    pub async fn insert_access_tokens(
-        &self,
-        rows: Vec<oauth::AccessTokenRow>,
-    ) -> Result<(), StoreError> {
-        if let Some(direct) = &self.direct_keys {
-            let writer = self.write.acquire().await?;
-            let direct = direct.clone();
-            let done = tokio::task::spawn_blocking(move || direct.insert_tokens(&rows))
-                .await
-                .map_err(|e| StoreError::Corrupt(format!("token write task: {e}")))?;
-            drop(writer);
-            return done;
-        }
-        let mut tx = self.begin().await?;
-        for t in &rows {
-            oauth::insert_access_token(&mut tx, t).await?;
-        }
-        tx.commit().await?;
-        Ok(())
-    }
-
     /// Cheap liveness query for /readyz.
     pub async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.read).await?;

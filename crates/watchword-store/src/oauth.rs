@@ -6,7 +6,6 @@ use crate::{Conn, StoreError};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 use watchword_domain::scope::ScopeSet;
-use watchword_domain::token::TokenHash;
 use watchword_domain::{AccountId, Millis};
 
 #[derive(Debug, Clone)]
@@ -120,16 +119,16 @@ pub async fn apps_of(c: &mut Conn, account: AccountId) -> Result<Vec<AppRow>, St
     rows.iter().map(app_row).collect()
 }
 
-/// Revokes every access token issued to an app (under any of its grants).
-pub async fn revoke_app_tokens(
+/// Revokes every grant of an app and their tokens (its scopes changed: grants are given again).
+pub async fn revoke_app_grants(
     c: &mut Conn,
     app: &str,
     reason: &str,
     now: Millis,
 ) -> Result<(), StoreError> {
     sqlx::query(
-        "UPDATE api_keys SET revoked_at = $1, revoked_reason = $2 \
-         WHERE revoked_at IS NULL AND grant_id IN (SELECT id FROM oauth_grants WHERE app_id = $3)",
+        "UPDATE oauth_grants SET revoked_at = $1, revoked_reason = $2 \
+         WHERE app_id = $3 AND revoked_at IS NULL",
     )
     .bind(now.0)
     .bind(reason)
@@ -139,25 +138,8 @@ pub async fn revoke_app_tokens(
     Ok(())
 }
 
-/// Revokes every grant of an app and their tokens (its scopes changed: grants are given again).
-pub async fn revoke_app_grants(
-    c: &mut Conn,
-    app: &str,
-    reason: &str,
-    now: Millis,
-) -> Result<(), StoreError> {
-    revoke_app_tokens(&mut *c, app, reason, now).await?;
-    sqlx::query("UPDATE oauth_grants SET revoked_at = $1 WHERE app_id = $2 AND revoked_at IS NULL")
-        .bind(now.0)
-        .bind(app)
-        .execute(c)
-        .await?;
-    Ok(())
-}
-
-/// Deletes an app; its grants go with it, and their access tokens end (revoked first).
-pub async fn delete_app(c: &mut Conn, id: &str, now: Millis) -> Result<(), StoreError> {
-    revoke_app_tokens(&mut *c, id, "app_deleted", now).await?;
+/// Deletes an app; its grants go with it, and so their access tokens end.
+pub async fn delete_app(c: &mut Conn, id: &str) -> Result<(), StoreError> {
     sqlx::query("DELETE FROM oauth_grants WHERE app_id = $1")
         .bind(id)
         .execute(&mut *c)
@@ -241,7 +223,8 @@ pub async fn grants_of(c: &mut Conn, account: AccountId) -> Result<Vec<GrantRow>
     rows.iter().map(grant_row).collect()
 }
 
-/// Revokes a grant and every access token issued under it; false when it was revoked already.
+/// Revokes a grant (every access token issued under it stops: the hot path reads the grant);
+/// false when it was revoked already.
 pub async fn revoke_grant(
     c: &mut Conn,
     id: &str,
@@ -249,82 +232,13 @@ pub async fn revoke_grant(
     now: Millis,
 ) -> Result<bool, StoreError> {
     let done =
-        sqlx::query("UPDATE oauth_grants SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+        sqlx::query("UPDATE oauth_grants SET revoked_at = $1, revoked_reason = $2 WHERE id = $3 AND revoked_at IS NULL")
             .bind(now.0)
+            .bind(reason)
             .bind(id)
             .execute(&mut *c)
             .await?;
-    sqlx::query(
-        "UPDATE api_keys SET revoked_at = $1, revoked_reason = $2 \
-         WHERE grant_id = $3 AND revoked_at IS NULL",
-    )
-    .bind(now.0)
-    .bind(reason)
-    .bind(id)
-    .execute(c)
-    .await?;
     Ok(done.rows_affected() == 1)
-}
-
-/// A new access token: a row of `api_keys` with its grant and app, expiring at `expires_at`, its
-/// expiry never recorded as an audit event (access tokens expire every hour by design).
-#[derive(Debug, Clone)]
-pub struct AccessTokenRow {
-    pub id: String,
-    pub account_id: String,
-    pub name: String,
-    pub secret_hash: TokenHash,
-    pub scopes: ScopeSet,
-    pub created_by: Option<String>,
-    pub created_by_email: String,
-    pub created_at: Millis,
-    pub expires_at: Millis,
-    pub grant_id: String,
-    pub client_id: String,
-}
-
-/// The insert of an access token, parameters ?1 to ?11 in `AccessTokenRow` order (also the
-/// direct SQLite path's statement, `sqlite_keys`).
-pub(crate) const INSERT_TOKEN_SQL: &str = "INSERT INTO api_keys (id, account_id, name, \
-     secret_hash, scopes, created_by, created_by_email, created_at, expires_at, grant_id, \
-     client_id, expiry_recorded) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 1)";
-
-pub async fn insert_access_token(c: &mut Conn, t: &AccessTokenRow) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO api_keys (id, account_id, name, secret_hash, scopes, created_by, \
-         created_by_email, created_at, expires_at, grant_id, client_id, expiry_recorded) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 1)",
-    )
-    .bind(&t.id)
-    .bind(&t.account_id)
-    .bind(&t.name)
-    .bind(t.secret_hash.to_vec())
-    .bind(t.scopes.encode())
-    .bind(&t.created_by)
-    .bind(&t.created_by_email)
-    .bind(t.created_at.0)
-    .bind(t.expires_at.0)
-    .bind(&t.grant_id)
-    .bind(&t.client_id)
-    .execute(c)
-    .await?;
-    Ok(())
-}
-
-/// Deletes access tokens that expired before `before` (their use records first).
-pub async fn delete_expired_tokens(c: &mut Conn, before: Millis) -> Result<u64, StoreError> {
-    sqlx::query(
-        "DELETE FROM api_key_uses WHERE key_id IN \
-         (SELECT id FROM api_keys WHERE grant_id IS NOT NULL AND expires_at < $1)",
-    )
-    .bind(before.0)
-    .execute(&mut *c)
-    .await?;
-    let done = sqlx::query("DELETE FROM api_keys WHERE grant_id IS NOT NULL AND expires_at < $1")
-        .bind(before.0)
-        .execute(c)
-        .await?;
-    Ok(done.rows_affected())
 }
 
 /// An authorization code as stored (its hash is the key).
@@ -531,14 +445,11 @@ pub struct InstalledRow {
 }
 
 /// An account's live grants with their app, installer and last use (the latest use of any of
-/// their access tokens), oldest first.
+/// their access tokens, recorded with keys' uses), oldest first.
 pub async fn installed(c: &mut Conn, account: AccountId) -> Result<Vec<InstalledRow>, StoreError> {
     let q = "SELECT g.id, g.app_id, g.account_id, g.scopes, g.installed_by, g.created_at, \
          g.revoked_at, a.name AS app_name, a.developer, p.email AS installer, \
-         (SELECT MAX(u.last_used_at) FROM api_key_uses u JOIN api_keys k ON k.id = u.key_id \
-          WHERE k.grant_id = g.id) AS last_used_at, \
-         (SELECT u.last_used_ip FROM api_key_uses u JOIN api_keys k ON k.id = u.key_id \
-          WHERE k.grant_id = g.id ORDER BY u.last_used_at DESC LIMIT 1) AS last_used_ip \
+         g.last_used_at, g.last_used_ip \
          FROM oauth_grants g JOIN oauth_apps a ON a.id = g.app_id \
          LEFT JOIN persons p ON p.id = g.installed_by \
          WHERE g.account_id = $1 AND g.revoked_at IS NULL ORDER BY g.created_at, g.id";

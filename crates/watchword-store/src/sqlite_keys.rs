@@ -5,7 +5,7 @@
 //! blocking call, one prepared statement stepped per key. Same file, same tables, same columns;
 //! PostgreSQL keeps the sqlx queries in `api_keys`.
 
-use crate::api_keys::{KEY_BY_HASH_SQL, KeyRow, KeyUse, TOUCH_SQL};
+use crate::api_keys::{GRANT_TOUCH_SQL, KEY_BY_HASH_SQL, KeyRow, KeyUse, TOUCH_SQL, is_grant};
 use crate::{Dialect, StoreError};
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use std::path::PathBuf;
@@ -79,41 +79,6 @@ impl SqliteKeys {
         rows
     }
 
-    /// Writes these access tokens in one transaction (blocking). The caller holds the store's
-    /// writer.
-    pub fn insert_tokens(&self, rows: &[crate::oauth::AccessTokenRow]) -> Result<(), StoreError> {
-        let mut writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
-        if writer.is_none() {
-            *writer = Some(self.open(false).map_err(db)?);
-        }
-        let c = writer.as_mut().expect("opened above");
-        let tx = c
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(db)?;
-        {
-            let mut stmt = tx
-                .prepare_cached(crate::oauth::INSERT_TOKEN_SQL)
-                .map_err(db)?;
-            for t in rows {
-                stmt.execute(rusqlite::params![
-                    t.id,
-                    t.account_id,
-                    t.name,
-                    &t.secret_hash[..],
-                    t.scopes.encode(),
-                    t.created_by,
-                    t.created_by_email,
-                    t.created_at.0,
-                    t.expires_at.0,
-                    t.grant_id,
-                    t.client_id,
-                ])
-                .map_err(db)?;
-            }
-        }
-        tx.commit().map_err(db)
-    }
-
     /// Records these last uses in one transaction (blocking). The caller holds the store's
     /// writer, so no other write of this process waits on this one's lock.
     pub fn touch(&self, uses: &[KeyUse]) -> Result<(), StoreError> {
@@ -126,9 +91,15 @@ impl SqliteKeys {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(db)?;
         {
-            let mut stmt = tx.prepare_cached(TOUCH_SQL).map_err(db)?;
             for u in uses {
-                stmt.execute(rusqlite::params![u.at.0, u.ip, u.id])
+                let sql = if is_grant(&u.id) {
+                    GRANT_TOUCH_SQL
+                } else {
+                    TOUCH_SQL
+                };
+                tx.prepare_cached(sql)
+                    .map_err(db)?
+                    .execute(rusqlite::params![u.at.0, u.ip, u.id])
                     .map_err(db)?;
             }
         }

@@ -280,17 +280,19 @@ pub fn scan(
 /// Every API key and OAuth secret in `bytes` (access and refresh tokens, client secrets: their
 /// own prefixes, the same format), by offset, each with its kind's label (none for a key).
 fn secrets_in<'a>(prefix: &'a str, bytes: &'a [u8]) -> Vec<(usize, &'static str, &'a str)> {
-    use watchword_domain::oauth::{ACCESS_PREFIX, REFRESH_PREFIX, SECRET_PREFIX};
+    use watchword_domain::api_key::BODY_LEN;
+    use watchword_domain::oauth::{ACCESS_BODY_LEN, ACCESS_PREFIX, REFRESH_PREFIX, SECRET_PREFIX};
     let kinds = [
-        (prefix, ""),
-        (ACCESS_PREFIX, "OAuth access token "),
-        (REFRESH_PREFIX, "OAuth refresh token "),
-        (SECRET_PREFIX, "OAuth client secret "),
+        (prefix, BODY_LEN, ""),
+        (ACCESS_PREFIX, ACCESS_BODY_LEN, "OAuth access token "),
+        (REFRESH_PREFIX, BODY_LEN, "OAuth refresh token "),
+        (SECRET_PREFIX, BODY_LEN, "OAuth client secret "),
     ];
     let mut all: Vec<_> = kinds
         .into_iter()
-        .flat_map(|(p, label)| {
-            watchword_domain::api_key::find_all(p, bytes).map(move |(at, k)| (at, label, k))
+        .flat_map(|(p, len, label)| {
+            watchword_domain::api_key::find_all_len(p, len, bytes)
+                .map(move |(at, k)| (at, label, k))
         })
         .collect();
     all.sort_by_key(|(at, _, _)| *at);

@@ -31,11 +31,6 @@ impl App {
             tx.commit().await?;
             total += keys.len();
             if keys.len() < 500 {
-                // OAuth access tokens (an hour each) are deleted a day after they expire.
-                let mut tx = self.store().begin().await?;
-                watchword_store::oauth::delete_expired_tokens(&mut tx, now.plus_secs(-86_400))
-                    .await?;
-                tx.commit().await?;
                 return Ok(total);
             }
         }
@@ -79,7 +74,7 @@ impl App {
         source: &str,
         meta: &Meta,
     ) -> Result<(), AppError> {
-        if api_key::is_well_formed(watchword_domain::oauth::ACCESS_PREFIX, token) {
+        if watchword_domain::oauth::is_access_token(token) {
             return self.oauth_token_exposed(token, url, source, meta).await;
         }
         if !api_key::is_well_formed(&self.settings().api_key_prefix, token) {
@@ -156,8 +151,8 @@ impl App {
         Ok(())
     }
 
-    /// An exposed OAuth access token: its grant is revoked at once (every token of it; the app
-    /// asks again), audited, and the Security Contact is told.
+    /// An exposed OAuth access token (expired or not): its grant is revoked at once (every
+    /// token of it; the app asks again), audited, and the Security Contact is told.
     async fn oauth_token_exposed(
         &self,
         token: &str,
@@ -165,16 +160,13 @@ impl App {
         source: &str,
         meta: &Meta,
     ) -> Result<(), AppError> {
-        let hash = hash_token(token);
-        let now = self.now();
-        let mut tx = self.store().begin().await?;
-        let Some(grant_id) = store::by_secret_hash(&mut tx, &hash)
-            .await?
-            .and_then(|row| row.grant_id)
-        else {
+        let ring = &self.settings().mfa_keyring;
+        let Some(claims) = watchword_domain::oauth::read_access(ring, token) else {
             return Ok(());
         };
-        let Some(grant) = watchword_store::oauth::grant(&mut tx, &grant_id).await? else {
+        let now = self.now();
+        let mut tx = self.store().begin().await?;
+        let Some(grant) = watchword_store::oauth::grant(&mut tx, &claims.grant_id).await? else {
             return Ok(());
         };
         if !watchword_store::oauth::revoke_grant(&mut tx, &grant.id, "exposed", now).await? {

@@ -68,8 +68,9 @@ impl App {
         }
     }
 
-    /// Checks a presented API key: format and checksum first (no database), then this node's
-    /// cache, then the database. Writes nothing on the request path.
+    /// Checks a presented API key or OAuth access token: format and checksum first (no
+    /// database), then this node's cache, then the database (a key's row; an access token's
+    /// seal, then its grant). Writes nothing on the request path.
     pub async fn verify_api_key(
         &self,
         key: &str,
@@ -85,10 +86,13 @@ impl App {
             Some(v) => v,
             None => {
                 let generation = cache.generation();
-                let row = self
-                    .load_key(hash)
-                    .await?
-                    .ok_or(AppError::ApiKey(KeyRejected::Unknown))?;
+                let ring = &self.settings().mfa_keyring;
+                let row = match watchword_domain::oauth::read_access(ring, key) {
+                    Some(claims) => self.access_token_row(claims, now).await?,
+                    None if watchword_domain::oauth::is_access_token(key) => None,
+                    None => self.load_key(hash).await?,
+                }
+                .ok_or(AppError::ApiKey(KeyRejected::Unknown))?;
                 let v = Arc::new(VerifiedKey {
                     permissions: row.scopes.permissions(),
                     used_at: AtomicI64::new(row.last_used_at.map_or(0, |m| m.0)),
@@ -178,7 +182,14 @@ impl App {
             k.key.row.account_id,
             AuditAction::ApiKeyDenied,
         )
-        .target("api_key", &k.key.row.id);
+        .target(
+            if k.key.row.grant_id.is_some() {
+                "oauth_grant"
+            } else {
+                "api_key"
+            },
+            &k.key.row.id,
+        );
         event.details = serde_json::json!({ "reason": reason, "detail": details });
         self.write_in_background("audit a failed API key use", move |c| {
             Box::pin(async move { audit::append(c, &event, now).await.map(|_| ()) })

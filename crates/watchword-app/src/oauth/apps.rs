@@ -225,10 +225,9 @@ impl App {
         };
         row.updated_at = now;
         store::save_app(&mut tx, &row, false).await?;
-        if disabled {
-            store::revoke_app_tokens(&mut tx, &row.id, "app_disabled", now).await?;
-            announce_change(&mut tx, self.store().dialect(), &row.id).await?;
-        }
+        // The hot path reads the app with an access token's grant: announced, every node
+        // drops what it cached, and the app's tokens stop (or work again).
+        announce_change(&mut tx, self.store().dialect(), &row.id).await?;
         tx.commit().await?;
         self.committed();
         self.keys_changed();
@@ -359,11 +358,9 @@ impl App {
         row.updated_at = now;
         store::save_app(&mut tx, &row, false).await?;
         // New scopes end the app's grants (given again with the new scopes); a disabled app's
-        // tokens stop at once.
+        // tokens stop at once (the hot path reads the app, and the change is announced).
         if row.scopes != before {
             store::revoke_app_grants(&mut tx, &row.id, "app_scopes_changed", now).await?;
-        } else if row.disabled_at.is_some() {
-            store::revoke_app_tokens(&mut tx, &row.id, "app_disabled", now).await?;
         }
         announce_change(&mut tx, self.store().dialect(), &row.id).await?;
         self.app_saved(tx, actor, account, &row, AuditAction::OauthAppUpdated, now)
@@ -384,7 +381,7 @@ impl App {
         self.app_admin(&mut tx, actor, account, Some("delete an OAuth app"))
             .await?;
         let row = own_app(&mut tx, account, id).await?;
-        store::delete_app(&mut tx, &row.id, now).await?;
+        store::delete_app(&mut tx, &row.id).await?;
         announce_change(&mut tx, self.store().dialect(), &row.id).await?;
         self.app_saved(tx, actor, account, &row, AuditAction::OauthAppDeleted, now)
             .await?;

@@ -1,16 +1,16 @@
 //! OAuth 2.0 for integrations: the apps (clients) an account registers for its own integrations
 //! (`apps`), the authorization endpoint with consent (`authorize`), the token endpoint with
-//! client authentication, refresh token rotation and revocation (`token`). Access tokens are rows of the API key table with their grant, so they are verified
-//! on the keys' hot path (same cache, batched reads and revocation broadcast).
+//! client authentication, refresh token rotation and revocation (`token`). Access tokens are
+//! sealed (grant, scopes, expiry; `watchword_domain::oauth`) and verified on the keys' hot path:
+//! the same cache and revocation broadcast, the grant read in place of a key row, uses recorded
+//! on the grant with keys' uses.
 
 mod apps;
 mod authorize;
 mod installed;
 mod token;
-mod writer;
 
 pub(crate) use token::ClientEntry;
-pub(crate) use writer::TokenWriter;
 
 pub use apps::{AppChange, AppView, NewApp};
 pub use authorize::{AuthorizeParams, Checked, Consent, ConsentAccount, Refusal};

@@ -14,14 +14,15 @@ use crate::{App, AppError, Meta};
 use std::sync::Arc;
 use watchword_domain::audit::AuditAction;
 use watchword_domain::oauth::{
-    ACCESS_PREFIX, ACCESS_TTL_SECS, AppKind, REFRESH_PREFIX, REFRESH_TTL_SECS, RETRY_WINDOW_SECS,
-    TokenError,
+    ACCESS_TTL_SECS, AccessClaims, AppKind, REFRESH_PREFIX, REFRESH_TTL_SECS, RETRY_WINDOW_SECS,
+    TokenError, is_access_token,
 };
 use watchword_domain::scope::ScopeSet;
 use watchword_domain::token::{constant_time_eq, hash_token};
 use watchword_domain::*;
+use watchword_store::api_keys::KeyRow;
 use watchword_store::audit;
-use watchword_store::oauth::{self as store, AccessTokenRow, AppRow, GrantRow};
+use watchword_store::oauth::{self as store, AppRow, GrantRow};
 
 /// A client as the token endpoint needs it (None: no such app).
 pub(crate) struct ClientEntry {
@@ -206,13 +207,8 @@ impl App {
         };
         let now = self.now();
         let grant = self.machine_grant(app, &account, now).await?;
-        let token = api_key::generate(ACCESS_PREFIX);
-        let pending = token_row(app, &GrantRow { scopes, ..grant }, None, &token, now);
-        if !self.write_token(pending).await {
-            return Err(server_error("the access token could not be written"));
-        }
         Ok(IssuedToken {
-            access_token: token,
+            access_token: self.access_token(&grant.id, scopes, now)?,
             refresh_token: None,
             expires_in: ACCESS_TTL_SECS,
             scope: scopes.encode(),
@@ -277,6 +273,52 @@ impl App {
         Ok(e)
     }
 
+    /// What the hot path knows of a live access token, as a key's row: its grant's id (uses
+    /// are recorded on the grant), account and installer, the token's scopes and expiry, revoked
+    /// when the grant is or the app is disabled. None: the grant or app is gone.
+    pub(crate) async fn access_token_row(
+        &self,
+        claims: AccessClaims,
+        now: Millis,
+    ) -> Result<Option<KeyRow>, AppError> {
+        let grant = {
+            let mut c = self.store().read().await?;
+            store::grant(&mut c, &claims.grant_id).await?
+        };
+        let Some(grant) = grant else {
+            return Ok(None);
+        };
+        let entry = self
+            .client(&grant.app_id, now)
+            .await
+            .map_err(|e| AppError::internal(e.description))?;
+        let Some(app) = entry.app.as_ref() else {
+            return Ok(None);
+        };
+        let account_id = AccountId::parse(&grant.account_id)
+            .ok_or_else(|| AppError::internal("grant with a bad account id"))?;
+        let expires = Millis(i64::from(claims.expires_at) * 1000);
+        Ok(Some(KeyRow {
+            account_id,
+            name: app.name.clone(),
+            scopes: claims.scopes,
+            created_by: grant.installed_by.as_deref().and_then(PersonId::parse),
+            created_by_email: app.name.clone(),
+            created_at: expires.plus_secs(-ACCESS_TTL_SECS),
+            lifetime_secs: Some(ACCESS_TTL_SECS),
+            expires_at: Some(expires),
+            replaced_by: None,
+            cloned_from: None,
+            last_used_at: None,
+            last_used_ip: None,
+            revoked_at: grant.revoked_at.or(app.disabled_at),
+            revoked_reason: None,
+            client_id: Some(app.id.clone()),
+            id: grant.id.clone(),
+            grant_id: Some(grant.id),
+        }))
+    }
+
     /// The authorization code grant: the code spent once (a second use ends what the first
     /// issued), for this client and redirect URI, with the PKCE verifier of its challenge.
     async fn exchange_code(
@@ -330,7 +372,7 @@ impl App {
             scopes: row.scopes,
             ..grant
         };
-        let issued = issue(&mut tx, app, &grant, Some(&row.person_id), true, now).await?;
+        let issued = self.issue(&mut tx, &grant, now).await?;
         tx.commit().await.map_err(server_error)?;
         Ok(issued)
     }
@@ -383,15 +425,7 @@ impl App {
         if row.expires_at <= now {
             return Err(bad("the refresh token has expired"));
         }
-        let issued = issue(
-            &mut tx,
-            app,
-            &grant,
-            grant.installed_by.as_deref(),
-            true,
-            now,
-        )
-        .await?;
+        let issued = self.issue(&mut tx, &grant, now).await?;
         let plain = serde_json::to_vec(&issued).map_err(server_error)?;
         let (key, sealed) = self.settings().mfa_keyring.seal(&plain, &row.grant_id);
         let first = store::use_refresh(&mut tx, &hash, (&key, &sealed), now)
@@ -448,25 +482,28 @@ impl App {
         run.await.map_err(server_error)
     }
 
-    /// `POST /oauth/revoke` (RFC 7009): the client authenticates; a token of its own ends (an
-    /// access token: every token of its grant); an unknown token, or another client's, changes
-    /// nothing and answers the same.
+    /// `POST /oauth/revoke` (RFC 7009): the client authenticates (a public client by its id);
+    /// an access or refresh token of its own ends its grant — every token of it; an unknown
+    /// token, or another client's, changes nothing and answers the same.
     pub async fn oauth_revoke(
         &self,
         auth: ClientAuth,
         token: &str,
         meta: &Meta,
     ) -> Result<(), TokenError> {
-        let app = self.authenticate_client(&auth).await?;
-        if !api_key::is_well_formed(ACCESS_PREFIX, token) {
-            return Ok(());
-        }
+        let app = self.any_client(&auth).await?;
         let now = self.now();
         let result = async {
             let mut tx = self.store().begin().await?;
-            let row =
-                watchword_store::api_keys::by_secret_hash(&mut tx, &hash_token(token)).await?;
-            let Some(grant_id) = row.and_then(|r| r.grant_id) else {
+            let ring = &self.settings().mfa_keyring;
+            let grant_id = if let Some(claims) = watchword_domain::oauth::read_access(ring, token) {
+                claims.grant_id
+            } else if api_key::is_well_formed(REFRESH_PREFIX, token) {
+                match store::refresh(&mut tx, &hash_token(token), "").await? {
+                    Some(r) => r.grant_id,
+                    None => return Ok(()),
+                }
+            } else {
                 return Ok(());
             };
             let Some(grant) = store::grant(&mut tx, &grant_id).await? else {
@@ -504,7 +541,7 @@ impl App {
     ) -> Result<crate::api_keys::Introspection, TokenError> {
         use crate::api_keys::Introspection;
         let app = self.authenticate_client(&auth).await?;
-        if !api_key::is_well_formed(ACCESS_PREFIX, token) {
+        if !is_access_token(token) {
             return Ok(Introspection::Inactive);
         }
         match self.verify_api_key(token, meta).await {
@@ -514,6 +551,42 @@ impl App {
             Ok(_) | Err(AppError::ApiKey(_)) => Ok(Introspection::Inactive),
             Err(e) => Err(server_error(e)),
         }
+    }
+
+    /// A new access token under `grant` with `scopes` (the grant's, or fewer): sealed, no row.
+    fn access_token(
+        &self,
+        grant: &str,
+        scopes: ScopeSet,
+        now: Millis,
+    ) -> Result<String, TokenError> {
+        let claims = AccessClaims {
+            grant_id: grant.to_owned(),
+            scopes,
+            expires_at: u32::try_from(now.0 / 1000 + ACCESS_TTL_SECS).map_err(server_error)?,
+        };
+        watchword_domain::oauth::mint_access(&self.settings().mfa_keyring, &claims)
+            .ok_or_else(|| server_error(format!("grant id {grant:?} is not a grant_<uuid>")))
+    }
+
+    /// An access token and a refresh token (written in `c`) under a member's grant.
+    async fn issue(
+        &self,
+        c: &mut watchword_store::Conn,
+        grant: &GrantRow,
+        now: Millis,
+    ) -> Result<IssuedToken, TokenError> {
+        let refresh = api_key::generate(REFRESH_PREFIX);
+        let expires = now.plus_secs(REFRESH_TTL_SECS);
+        store::insert_refresh(&mut *c, &hash_token(&refresh), &grant.id, expires, now)
+            .await
+            .map_err(server_error)?;
+        Ok(IssuedToken {
+            access_token: self.access_token(&grant.id, grant.scopes, now)?,
+            refresh_token: Some(refresh),
+            expires_in: ACCESS_TTL_SECS,
+            scope: grant.scopes.encode(),
+        })
     }
 
     /// Audits a refused token request of a known client, coalesced per client and reason like
@@ -534,61 +607,6 @@ impl App {
         self.write_in_background("audit a refused token request", move |c| {
             Box::pin(async move { audit::append(c, &event, now).await.map(|_| ()) })
         });
-    }
-}
-
-/// A new access token under `grant` (and a refresh token when `refresh`), written in `c`.
-async fn issue(
-    c: &mut watchword_store::Conn,
-    app: &AppRow,
-    grant: &GrantRow,
-    person: Option<&str>,
-    refresh: bool,
-    now: Millis,
-) -> Result<IssuedToken, TokenError> {
-    let token = api_key::generate(ACCESS_PREFIX);
-    let row = token_row(app, grant, person, &token, now);
-    store::insert_access_token(&mut *c, &row)
-        .await
-        .map_err(server_error)?;
-    let refresh_token = if refresh {
-        let r = api_key::generate(REFRESH_PREFIX);
-        let expires = now.plus_secs(REFRESH_TTL_SECS);
-        store::insert_refresh(&mut *c, &hash_token(&r), &grant.id, expires, now)
-            .await
-            .map_err(server_error)?;
-        Some(r)
-    } else {
-        None
-    };
-    Ok(IssuedToken {
-        access_token: token,
-        refresh_token,
-        expires_in: ACCESS_TTL_SECS,
-        scope: grant.scopes.encode(),
-    })
-}
-
-/// The row of a new access token `token` under `grant`.
-fn token_row(
-    app: &AppRow,
-    grant: &GrantRow,
-    person: Option<&str>,
-    token: &str,
-    now: Millis,
-) -> AccessTokenRow {
-    AccessTokenRow {
-        id: format!("tok_{}", uuid::Uuid::now_v7().simple()),
-        account_id: grant.account_id.clone(),
-        name: app.name.clone(),
-        secret_hash: hash_token(token),
-        scopes: grant.scopes,
-        created_by: person.map(str::to_owned),
-        created_by_email: app.name.clone(),
-        created_at: now,
-        expires_at: now.plus_secs(ACCESS_TTL_SECS),
-        grant_id: grant.id.clone(),
-        client_id: app.id.clone(),
     }
 }
 

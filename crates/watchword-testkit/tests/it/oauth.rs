@@ -87,6 +87,46 @@ async fn spawn(backend: Backend) -> Option<TestApp> {
     .await
 }
 
+/// An access token is sealed, not stored: what is not sealed by this deployment's keyring for a
+/// live grant, or has expired, is refused like an unknown key.
+async fn forged_tokens_are_refused(app: &TestApp, ada: &Login) {
+    use watchword_domain::oauth::{AccessClaims, mint_access};
+    use watchword_domain::sealed::Keyring;
+    let path = format!("/api/v1/accounts/{}/authorized-apps", ada.account);
+    let (_, list) = app.get(&path, &ada.token).await;
+    let grant = list[0]["id"].as_str().unwrap().to_owned();
+    let now = u32::try_from(app.app().now().0 / 1000).unwrap();
+    let claims = |grant: &str, expires_at| AccessClaims {
+        grant_id: grant.to_owned(),
+        scopes: watchword_domain::scope::ScopeSet::parse_all(["members:read"]).unwrap(),
+        expires_at,
+    };
+    let ring = &app.app().settings().mfa_keyring;
+    let good = mint_access(ring, &claims(&grant, now + 60)).unwrap();
+    assert_eq!(members_with(app, ada, &good).await, StatusCode::OK);
+    let other_ring = Keyring::parse(&Keyring::new_entry("k1")).unwrap();
+    let other_grant = format!("grant_{}", uuid::Uuid::now_v7().simple());
+    for (why, forged) in [
+        ("expired", mint_access(ring, &claims(&grant, now - 1))),
+        (
+            "another keyring",
+            mint_access(&other_ring, &claims(&grant, now + 60)),
+        ),
+        (
+            "no such grant",
+            mint_access(ring, &claims(&other_grant, now + 60)),
+        ),
+    ] {
+        let forged = forged.unwrap();
+        assert_eq!(
+            members_with(app, ada, &forged).await,
+            StatusCode::UNAUTHORIZED,
+            "{why}"
+        );
+        assert_eq!(introspect(app, &forged).await["active"], false, "{why}");
+    }
+}
+
 async fn client_credentials_through_authlib(backend: Backend) {
     let Some(app) = spawn(backend).await else {
         return;
@@ -133,6 +173,7 @@ async fn client_credentials_through_authlib(backend: Backend) {
     assert_eq!(i["client_id"], client["client_id"]);
     assert_eq!(i["scope"], "members:read");
     assert!(i["exp"].as_i64().is_some());
+    forged_tokens_are_refused(&app, &ada).await;
     // Access tokens are not API keys in the account's key list.
     let (_, keys) = app
         .get(
@@ -650,6 +691,20 @@ async fn code_flow_with_consent_and_rotating_refresh_tokens(backend: Backend) {
         Some(enable),
     )
     .await;
+    // Revoking the refresh token (RFC 7009) ends the grant: its access token stops too.
+    let t = flow.tokens("members:read").await;
+    let (access, refresh) = (
+        t["access_token"].as_str().unwrap(),
+        t["refresh_token"].as_str().unwrap(),
+    );
+    assert_eq!(members_with(&app, &ada, access).await, StatusCode::OK);
+    assert_eq!(flow.run(&["revoke", refresh]).await["status"], 200);
+    assert_eq!(
+        members_with(&app, &ada, access).await,
+        StatusCode::UNAUTHORIZED
+    );
+    let after = flow.run(&["refresh", refresh]).await;
+    assert_eq!(after["error"], "invalid_grant", "{after}");
     // Deny: back to the client with access_denied and its state.
     let (auth, back) = flow.consented("members:read", "deny").await;
     assert_eq!(query(&back, "error").as_deref(), Some("access_denied"));
@@ -716,7 +771,14 @@ async fn authorization_request_checks(backend: Backend) {
         cookie: &cookie,
     };
     let t = flow.tokens("members:read").await;
-    assert!(t["access_token"].is_string(), "{t}");
+    let access = t["access_token"].as_str().unwrap_or_else(|| panic!("{t}"));
+    assert_eq!(members_with(&app, &ada, access).await, StatusCode::OK);
+    // It revokes its own access token by its client id alone (RFC 7009 for public clients).
+    assert_eq!(flow.run(&["revoke", access]).await["status"], 200);
+    assert_eq!(
+        members_with(&app, &ada, access).await,
+        StatusCode::UNAUTHORIZED
+    );
     // A wrong verifier is refused.
     let (auth, back) = flow.consented("members:read", "allow").await;
     let wrong = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
@@ -872,15 +934,21 @@ async fn the_operator_catalogue(backend: Backend) {
     assert_eq!(t["error"], "unauthorized_client", "{t}");
     let (ok, out, err) = run(&["apps", "disable", client["client_id"].as_str().unwrap()]);
     assert!(ok && out.contains("disabled"), "{out}{err}");
-    // PostgreSQL servers hear of it at once (NOTIFY); a SQLite server, from another process,
-    // within api_key_cache_ttl_ms: here its cache is dropped by hand.
+    // PostgreSQL servers hear of it by NOTIFY, delivered asynchronously (waited for here, at
+    // most five seconds); a SQLite server, from another process, within api_key_cache_ttl_ms:
+    // here its cache is dropped by hand.
     if backend == Backend::Sqlite {
         app.app().invalidate_caches();
     }
-    assert_eq!(
-        members_with(&app, &ada, access).await,
-        StatusCode::UNAUTHORIZED
-    );
+    let mut status = members_with(&app, &ada, access).await;
+    for _ in 0..50 {
+        if status == StatusCode::UNAUTHORIZED {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        status = members_with(&app, &ada, access).await;
+    }
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
 watchword_testkit::on_both_backends!(oauth_catalogue, the_operator_catalogue);
 

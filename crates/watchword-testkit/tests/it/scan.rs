@@ -77,19 +77,32 @@ async fn scan_finds_planted_keys_and_nothing_in_random_text() {
     let client_secret = watchword_domain::api_key::generate(watchword_domain::oauth::SECRET_PREFIX);
     let oauth = root.path().join("oauth");
     std::fs::create_dir_all(&oauth).unwrap();
+    let ring = watchword_domain::sealed::Keyring::parse(
+        &watchword_domain::sealed::Keyring::new_entry("k1"),
+    )
+    .unwrap();
+    let claims = watchword_domain::oauth::AccessClaims {
+        grant_id: format!("grant_{}", uuid::Uuid::now_v7().simple()),
+        scopes: Default::default(),
+        expires_at: 1,
+    };
+    let access = watchword_domain::oauth::mint_access(&ring, &claims).unwrap();
     std::fs::write(
         oauth.join("client.env"),
-        format!("SECRET={client_secret}\n"),
+        format!("SECRET={client_secret}\nTOKEN={access}\n"),
     )
     .unwrap();
     let (code, out, err) = scan(&[&oauth]);
     assert_eq!(code, Some(1), "{err}");
     let id = watchword_domain::api_key::public_id(&client_secret);
+    let access_id = watchword_domain::api_key::public_id(&access);
+    let file = oauth.join("client.env");
     assert_eq!(
         out,
         format!(
-            "{}:1: OAuth client secret {id}\n",
-            oauth.join("client.env").display()
+            "{}:1: OAuth client secret {id}\n{}:2: OAuth access token {access_id}\n",
+            file.display(),
+            file.display()
         )
     );
     let (code, out, err) = scan(&[&planted]);

@@ -5,6 +5,8 @@ use watchword_domain::{Millis, PersonId, SessionId};
 pub struct Meta {
     pub ip: String,
     pub user_agent: String,
+    /// The browser's device cookie (see [`DeviceCookie`]).
+    pub device: DeviceCookie,
 }
 
 impl Meta {
@@ -12,7 +14,36 @@ impl Meta {
         Self {
             ip: ip.into(),
             user_agent: user_agent.chars().take(512).collect(),
+            device: DeviceCookie::default(),
         }
+    }
+}
+
+/// A browser's long-lived device cookie: the one it presented, or one minted when a browser
+/// without it signs in (the HTTP layer then sets it on the response).
+#[derive(Debug, Clone, Default)]
+pub struct DeviceCookie {
+    pub presented: Option<String>,
+    pub minted: std::sync::Arc<std::sync::OnceLock<String>>,
+}
+
+impl DeviceCookie {
+    /// The device's token: the presented cookie, else a new random one (minted once).
+    pub fn token(&self) -> &str {
+        match &self.presented {
+            Some(t) => t,
+            None => self
+                .minted
+                .get_or_init(watchword_domain::token::random_token),
+        }
+    }
+
+    /// Whether `value` can be a device cookie watchword set (anything else is ignored).
+    pub fn well_formed(value: &str) -> bool {
+        (32..=64).contains(&value.len())
+            && value
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     }
 }
 

@@ -11,6 +11,7 @@ mod cache;
 pub mod clock;
 pub mod contact;
 pub mod context;
+pub mod devices;
 pub mod error;
 mod events;
 pub mod factors;

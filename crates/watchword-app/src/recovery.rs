@@ -123,6 +123,7 @@ impl App {
             return Err(invalid());
         }
         persons::set_password(&mut tx, person.id, &phc, now).await?;
+        persons::require_password_reset(&mut tx, person.id, None).await?;
         let revoked = sessions::revoke_all_except(&mut tx, person.id, None, now).await?;
         let event = events::of_person(&person, meta, AuditAction::PasswordReset)
             .target("person", person.id)

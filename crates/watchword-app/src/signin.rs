@@ -95,6 +95,16 @@ impl App {
         }
         // A right password does not count against the limits.
         watchword_store::limits::give_back(&mut tx, &slot.id).await?;
+        // A sign-in reported as not theirs: the password is known to someone else.
+        if person.password_reset_required {
+            tx.commit().await?;
+            return Err(DomainError::forbidden(
+                "password_reset_required",
+                "a sign-in to this login was reported as not the owner's: reset the password \
+                 (Forgot password) before signing in with it",
+            )
+            .into());
+        }
         let outcome = match self.after_password(&mut tx, matched, mode, now).await? {
             AfterPassword::Proven(proof) => {
                 let session = self.open_session(&mut tx, proof, mode, meta, now).await?;

@@ -3,6 +3,7 @@
 //! `cargo run --release -p watchword-bench -- keys [--keys N] [--seconds N] [--database-url URL]`
 //! `cargo run --release -p watchword-bench -- mfa [--persons N] [--seconds N] [--database-url URL]`
 //! `cargo run --release -p watchword-bench -- oauth [--seconds N] [--concurrency N] [--rounds N] [--database-url URL]`
+//! `cargo run --release -p watchword-bench -- devices [--logins N] [--rounds N]`
 //! `cargo run --release -p watchword-bench -- memory [--logins N] [--concurrency N] [--settle S] [--database-url URL]`
 //!
 //! Starts the release `watchword` binary as its own process, then measures side by side in one
@@ -58,6 +59,7 @@ where
     done.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64()
 }
 
+mod devices;
 mod keys;
 mod memory;
 mod mfa;
@@ -247,6 +249,11 @@ async fn main() {
             .unwrap_or(3usize)
             .max(1);
         return oauth::run(secs, n, rounds).await;
+    }
+    if std::env::args().nth(1).as_deref() == Some("devices") {
+        let n = arg("--logins").and_then(|v| v.parse().ok()).unwrap_or(30);
+        let rounds = arg("--rounds").and_then(|v| v.parse().ok()).unwrap_or(3);
+        return devices::run(n, rounds).await;
     }
     if std::env::args().nth(1).as_deref() == Some("memory") {
         return memory::run().await;

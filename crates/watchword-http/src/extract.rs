@@ -7,10 +7,11 @@ use axum::extract::{
     ConnectInfo, FromRef, FromRequest, FromRequestParts, OptionalFromRequestParts,
 };
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, Method, header};
+use axum::http::{HeaderMap, HeaderValue, Method, header};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use watchword_app::api_keys::KeyActor;
+use watchword_app::context::DeviceCookie;
 use watchword_app::sessions::Authenticated;
 use watchword_app::{Actor, Caller, Meta};
 
@@ -104,7 +105,46 @@ fn meta(parts: &Parts, state: &AppState) -> Meta {
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    Meta::new(ip.map(|i| i.to_string()).unwrap_or_default(), ua)
+    let mut meta = Meta::new(ip.map(|i| i.to_string()).unwrap_or_default(), ua);
+    meta.device = DeviceCookie {
+        presented: cookie(&parts.headers, DEVICE_COOKIE)
+            .filter(|v| DeviceCookie::well_formed(v))
+            .map(str::to_owned),
+        minted: parts
+            .extensions
+            .get::<MintedDevice>()
+            .map(|m| m.0.clone())
+            .unwrap_or_default(),
+    };
+    meta
+}
+
+/// A browser's device cookie (see `watchword_app::devices`): long-lived, random, `HttpOnly`.
+pub const DEVICE_COOKIE: &str = "__Host-watchword_device";
+
+/// Where a sign-in puts the device cookie it minted for a browser that had none; the
+/// [`set_device_cookie`] middleware sets it on the response.
+#[derive(Clone, Default)]
+pub struct MintedDevice(pub Arc<std::sync::OnceLock<String>>);
+
+/// Sets the device cookie a sign-in minted during this request (about 400 days, the most a
+/// browser keeps one).
+pub async fn set_device_cookie(
+    mut req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let minted = MintedDevice::default();
+    req.extensions_mut().insert(minted.clone());
+    let mut res = next.run(req).await;
+    if let Some(token) = minted.0.get() {
+        let value = format!(
+            "{DEVICE_COOKIE}={token}; Path=/; Max-Age=34560000; Secure; HttpOnly; SameSite=Lax"
+        );
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            res.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
+    res
 }
 
 /// The client's address: the peer, unless the peer is a trusted proxy; then the right-most

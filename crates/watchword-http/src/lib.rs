@@ -70,6 +70,7 @@ pub fn router(state: AppState) -> Router {
         .route_layer(middleware::from_fn(observe))
         .fallback(|| async { error::ApiError::not_found() })
         .layer(middleware::from_fn(refuse_control_characters))
+        .layer(middleware::from_fn(extract::set_device_cookie))
         // The last resort: a panicking handler answers the opaque 500 body and is logged; the
         // server goes on.
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(

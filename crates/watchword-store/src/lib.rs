@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod api_keys;
 pub mod audit;
 pub mod contacts;
+pub mod devices;
 mod dialect;
 pub mod email_changes;
 mod error;

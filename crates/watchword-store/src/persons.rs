@@ -2,7 +2,8 @@ use crate::rows::PersonRow;
 use crate::{Conn, Dialect, StoreError};
 use watchword_domain::{Millis, PersonId};
 
-const COLUMNS: &str = "id, email, name, password_hash, status, is_staff, last_login_at, created_at";
+const COLUMNS: &str = "id, email, name, password_hash, status, is_staff, last_login_at, created_at, \
+     password_reset_required_at";
 
 pub async fn insert(
     c: &mut Conn,
@@ -80,6 +81,20 @@ pub async fn record_login(c: &mut Conn, id: PersonId, now: Millis) -> Result<(),
     sqlx::query("UPDATE persons SET last_login_at = $2 WHERE id = $1")
         .bind(id.to_string())
         .bind(now.0)
+        .execute(c)
+        .await?;
+    Ok(())
+}
+
+/// Refuses password logins until the password is reset (`at`), or lifts that (None).
+pub async fn require_password_reset(
+    c: &mut Conn,
+    id: PersonId,
+    at: Option<Millis>,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE persons SET password_reset_required_at = $2 WHERE id = $1")
+        .bind(id.to_string())
+        .bind(at.map(|m| m.0))
         .execute(c)
         .await?;
     Ok(())

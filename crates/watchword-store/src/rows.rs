@@ -48,6 +48,8 @@ pub struct PersonRow {
     pub is_staff: bool,
     pub last_login_at: Option<Millis>,
     pub created_at: Millis,
+    /// They reported a sign-in that was not theirs: no password login until a reset.
+    pub password_reset_required: bool,
 }
 
 impl PersonRow {
@@ -61,6 +63,7 @@ impl PersonRow {
             is_staff: int(r, "is_staff")? != 0,
             last_login_at: opt_int(r, "last_login_at")?.map(Millis),
             created_at: Millis(int(r, "created_at")?),
+            password_reset_required: opt_int(r, "password_reset_required_at")?.is_some(),
         })
     }
 }

@@ -32,6 +32,16 @@ pub async fn insert(c: &mut Conn, s: NewSession<'_>, now: Millis) -> Result<(), 
     Ok(())
 }
 
+/// The device a session was opened on (None: not a browser sign-in).
+pub async fn device_of(c: &mut Conn, id: SessionId) -> Result<Option<String>, StoreError> {
+    let row: Option<(Option<String>,)> =
+        sqlx::query_as("SELECT device_id FROM sessions WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(c)
+            .await?;
+    Ok(row.and_then(|r| r.0))
+}
+
 pub async fn by_token_hash(
     c: &mut Conn,
     token_hash: &[u8],

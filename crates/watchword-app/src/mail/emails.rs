@@ -245,3 +245,16 @@ email!(
         e.connection, e.account, e.days
     )
 );
+
+/// To a person who signed in from a browser not seen before: when, which, from where, and the
+/// "This wasn't me" link.
+pub struct NewSignIn<'a> {
+    pub name: &'a str,
+    pub device: &'a str,
+    pub ip: &'a str,
+    pub at: Millis,
+    pub link: &'a str,
+}
+email!(NewSignIn, "new_sign_in.txt", "new_sign_in.html", |_e| {
+    "New sign-in to watchword".into()
+});

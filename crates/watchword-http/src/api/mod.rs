@@ -4,6 +4,7 @@ pub mod access_review;
 pub mod accounts;
 pub mod audit;
 pub mod contact;
+pub mod devices;
 pub mod dto;
 pub mod email;
 pub mod factors;
@@ -47,6 +48,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(sessions::revoke_session))
         .routes(routes!(sessions::revoke_others))
         .routes(routes!(sessions::revoke_all))
+        .routes(routes!(devices::my_devices))
+        .routes(routes!(devices::forget_device))
         .routes(routes!(password::change_password))
         .routes(routes!(accounts::list_accounts, accounts::create_account))
         .routes(routes!(accounts::get_account))

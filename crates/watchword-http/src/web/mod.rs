@@ -12,6 +12,7 @@ mod keys;
 mod login;
 mod me;
 mod members;
+mod not_me;
 mod page;
 mod reset;
 mod review;
@@ -96,6 +97,7 @@ pub fn router() -> Router<AppState> {
         .route("/login", get(login::login_form).post(login::login))
         .route("/login/mfa", post(login::login_mfa))
         .route("/password-reset", get(reset::form).post(reset::request))
+        .route("/sign-ins/not-me", get(not_me::show).post(not_me::confirm))
         .route("/reset-password", get(reset::form).post(reset::confirm))
         .route(
             "/confirm-email",
@@ -142,6 +144,10 @@ pub fn router() -> Router<AppState> {
         .route("/me/sessions", get(sessions::sessions))
         .route("/me/sessions/revoke-others", post(sessions::revoke_others))
         .route("/me/sessions/{session_id}/revoke", post(sessions::revoke))
+        .route(
+            "/me/devices/{device_id}/forget",
+            post(sessions::forget_device),
+        )
 }
 
 async fn js() -> impl IntoResponse {
@@ -319,6 +325,7 @@ pub fn notice(key: Option<&str>) -> Option<String> {
             "role_created" => "Role created.",
             "revoked" => "Session revoked.",
             "revoked_others" => "All other sessions were logged out.",
+            "device_forgotten" => "The device is forgotten; its sessions ended.",
             "logged_out_everywhere" => "You were logged out everywhere.",
             "mfa" => "Multi-factor authentication setting saved.",
             "password_reset" => "Your password was reset. Log in with the new one.",

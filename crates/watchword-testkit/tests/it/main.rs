@@ -10,6 +10,7 @@ mod console;
 mod console_keys;
 mod console_security;
 mod contact;
+mod devices;
 mod email_change;
 mod hardening;
 mod isolation;

@@ -6,6 +6,7 @@ pub mod access_reviews;
 mod alerts;
 pub mod api_keys;
 pub mod audit;
+pub mod audit_streams;
 mod batch;
 mod cache;
 pub mod clock;
@@ -172,9 +173,19 @@ struct Inner {
     oidc: sso::oidc::Oidc,
     /// OAuth clients refused on this node for too many wrong secrets.
     oauth_blocked: oauth::Blocked,
-    /// Client credentials access tokens, written in batches.
     /// OAuth clients as the token endpoint reads them (cached like keys).
     oauth_clients: AuthCache<oauth::ClientEntry>,
+    /// Outbound HTTP of audit streams: 10 s timeout, no redirects.
+    http: reqwest::Client,
+}
+
+fn outbound_http() -> reqwest::Client {
+    install_crypto_provider();
+    reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(10))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap_or_default()
 }
 
 impl App {
@@ -198,6 +209,7 @@ impl App {
                 oidc: sso::oidc::Oidc::new(),
                 oauth_blocked: oauth::Blocked::default(),
                 oauth_clients: AuthCache::new(10_000, settings.api_key_cache_ttl_ms),
+                http: outbound_http(),
                 store,
                 settings,
             }),

@@ -119,7 +119,7 @@ impl SmsSender {
 }
 
 /// `sha256=<hex of HMAC-SHA256(secret, body)>`, as the exposed-key reports are signed.
-fn signature(secret: &str, body: &[u8]) -> String {
+pub(crate) fn signature(secret: &str, body: &[u8]) -> String {
     use hmac::Mac;
     let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes())
         .expect("HMAC takes keys of any length");

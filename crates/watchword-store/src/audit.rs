@@ -37,17 +37,28 @@ pub struct EventRow {
 /// Appends an event. There is no update or delete of audit events anywhere in the code.
 pub async fn append(c: &mut Conn, e: &NewEvent, now: Millis) -> Result<AuditEventId, StoreError> {
     let id = AuditEventId::new();
+    let actor_kind = match (&e.actor_person, &e.actor_key) {
+        (Some(_), _) => "person",
+        (None, Some(_)) => "api_key",
+        (None, None) => "system",
+    };
+    if let Some(account) = e.account {
+        crate::audit_streams::enqueue(
+            &mut *c,
+            account,
+            id,
+            &stream_body(id, actor_kind, e, now),
+            now,
+        )
+        .await?;
+    }
     sqlx::query(
         "INSERT INTO audit_events (id, account_id, actor_kind, actor_person_id, actor_email, actor_key_id, action, target_kind, target_id, ip, user_agent, details, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
     )
     .bind(id.to_string())
     .bind(e.account.map(|a| a.to_string()))
-    .bind(match (&e.actor_person, &e.actor_key) {
-        (Some(_), _) => "person",
-        (None, Some(_)) => "api_key",
-        (None, None) => "system",
-    })
+    .bind(actor_kind)
     .bind(e.actor_person.map(|p| p.to_string()))
     .bind(e.actor_email.clone())
     .bind(e.actor_key.clone())
@@ -61,6 +72,26 @@ pub async fn append(c: &mut Conn, e: &NewEvent, now: Millis) -> Result<AuditEven
     .execute(c)
     .await?;
     Ok(id)
+}
+
+/// An event as an audit stream POSTs it: the fields and names of the API's audit events.
+fn stream_body(id: AuditEventId, actor_kind: &str, e: &NewEvent, now: Millis) -> String {
+    serde_json::json!({
+        "id": id.to_string(),
+        "account_id": e.account.map(|a| a.to_string()),
+        "action": e.action,
+        "actor_kind": actor_kind,
+        "actor_person_id": e.actor_person.map(|p| p.to_string()),
+        "actor_email": e.actor_email,
+        "actor_key_id": e.actor_key,
+        "target_kind": e.target_kind,
+        "target_id": e.target_id,
+        "ip": e.ip,
+        "user_agent": e.user_agent,
+        "details": e.details,
+        "created_at": now.rfc3339(),
+    })
+    .to_string()
 }
 
 #[derive(Debug, Clone, Default)]

@@ -5,6 +5,7 @@ pub mod access_reviews;
 pub mod accounts;
 pub mod api_keys;
 pub mod audit;
+pub mod audit_streams;
 pub mod contacts;
 pub mod devices;
 mod dialect;

@@ -5,6 +5,7 @@ pub mod browser;
 mod client;
 pub use client::first_cookie;
 pub mod mail;
+pub mod siem;
 pub mod sms;
 pub mod sso;
 
@@ -411,6 +412,17 @@ impl TestApp {
 
     /// Invites `email` with `role` into `by`'s account, reads the emailed link, accepts it as a new
     /// person, and returns their login.
+    /// Ada, Owner of Acme (signed up), and Grace, an Admin she invited, its Security Contact.
+    pub async fn ada_with_grace_as_contact(&self) -> (Login, Login) {
+        let ada = self.signup("Acme", "Ada", "ada@example.com").await;
+        let grace = self
+            .invite_and_accept(&ada, "grace@example.com", "admin")
+            .await;
+        let (s, v) = self.put_security_contact(&ada, &grace.membership).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        (ada, grace)
+    }
+
     pub async fn invite_and_accept(&self, by: &Login, email: &str, role: &str) -> Login {
         let (status, v) = self
             .post(

@@ -27,6 +27,7 @@ pub struct Running {
     outbox: tokio::task::JoinHandle<()>,
     checks: tokio::task::JoinHandle<()>,
     expiry: tokio::task::JoinHandle<()>,
+    streams: tokio::task::JoinHandle<()>,
 }
 
 impl Running {
@@ -37,6 +38,7 @@ impl Running {
         self.outbox.abort();
         self.checks.abort();
         self.expiry.abort();
+        self.streams.abort();
     }
 
     pub async fn stop(self) {
@@ -46,6 +48,7 @@ impl Running {
         self.outbox.abort();
         self.checks.abort();
         self.expiry.abort();
+        self.streams.abort();
         self.app.store().close().await;
     }
 
@@ -246,6 +249,7 @@ pub async fn start(config: Config) -> Result<Running, String> {
     let checks = tokio::spawn(app.clone().run_contact_checks(Duration::from_secs(
         config.security_contact_check_interval_secs,
     )));
+    let streams = tokio::spawn(app.clone().run_audit_streams(Duration::from_secs(1)));
     let state = watchword_http::AppState {
         app: app.clone(),
         trusted_proxies: Arc::new(trusted_proxies(&config)?),
@@ -277,5 +281,6 @@ pub async fn start(config: Config) -> Result<Running, String> {
         outbox,
         checks,
         expiry,
+        streams,
     })
 }

@@ -3,6 +3,7 @@
 pub mod access_review;
 pub mod accounts;
 pub mod audit;
+pub mod audit_streams;
 pub mod contact;
 pub mod devices;
 pub mod dto;
@@ -48,6 +49,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(sessions::revoke_session))
         .routes(routes!(sessions::revoke_others))
         .routes(routes!(sessions::revoke_all))
+        .routes(routes!(audit_streams::list, audit_streams::create))
+        .routes(routes!(audit_streams::delete))
         .routes(routes!(devices::my_devices))
         .routes(routes!(devices::forget_device))
         .routes(routes!(password::change_password))

@@ -66,23 +66,12 @@ async fn whoami(app: &TestApp, session_cookie: &str) -> StatusCode {
         .status()
 }
 
-/// Ada, Owner of Acme, with Grace (Admin) as its Security Contact.
-async fn ada_with_grace_as_contact(app: &TestApp) -> Login {
-    let ada = app.signup("Acme", "Ada", "ada@example.com").await;
-    let grace = app
-        .invite_and_accept(&ada, "grace@example.com", "admin")
-        .await;
-    let (s, _) = app.put_security_contact(&ada, &grace.membership).await;
-    assert_eq!(s, StatusCode::OK);
-    ada
-}
-
 async fn new_sign_ins_are_emailed(backend: Backend) {
     let Some(app) = TestApp::spawn(backend).await else {
         return;
     };
     // Signing up is Ada's first sign-in: no email for it.
-    let ada = ada_with_grace_as_contact(&app).await;
+    let (ada, _) = app.ada_with_grace_as_contact().await;
     // Ada signed in before (at signup): a browser not seen before is emailed.
     let (s, session, device, v) = browser_login(&app, "ada@example.com", CHROME, None).await;
     assert_eq!(s, StatusCode::OK, "{v}");
@@ -149,7 +138,7 @@ async fn this_was_not_me(backend: Backend) {
     let Some(app) = TestApp::spawn(backend).await else {
         return;
     };
-    let ada = ada_with_grace_as_contact(&app).await;
+    let (ada, _) = app.ada_with_grace_as_contact().await;
     let (_, stolen, device, _) = browser_login(&app, "ada@example.com", CHROME, None).await;
     let (stolen, device) = (stolen.unwrap(), device.unwrap());
     // A second session of the same browser, and Ada's own session elsewhere.

@@ -5,6 +5,7 @@
 mod access_review;
 mod api_keys;
 mod audit_mail;
+mod audit_streams;
 mod auth;
 mod console;
 mod console_keys;

@@ -1096,11 +1096,7 @@ async fn exposed_access_tokens_are_revoked(backend: Backend) {
     else {
         return;
     };
-    let ada = app.signup("Acme", "Ada", "ada@example.com").await;
-    let grace = app
-        .invite_and_accept(&ada, "grace@example.com", "admin")
-        .await;
-    app.put_security_contact(&ada, &grace.membership).await;
+    let (ada, _) = app.ada_with_grace_as_contact().await;
     let (_, client) = create_app(
         &app,
         &ada,

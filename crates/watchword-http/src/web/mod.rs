@@ -3,6 +3,7 @@
 //! when sent from another origin.
 
 mod audit;
+mod audit_streams;
 pub(crate) mod consent;
 mod form;
 mod home;
@@ -53,6 +54,14 @@ pub fn router() -> Router<AppState> {
         .route(
             "/accounts/{account_id}/api-keys/{key_id}/{op}",
             post(keys::key_op),
+        )
+        .route(
+            "/accounts/{account_id}/audit-streams",
+            get(audit_streams::page).post(audit_streams::create),
+        )
+        .route(
+            "/accounts/{account_id}/audit-streams/{stream_id}/delete",
+            post(audit_streams::delete),
         )
         .route(
             "/accounts/{account_id}/integrations",
@@ -337,6 +346,7 @@ pub fn notice(key: Option<&str>) -> Option<String> {
             "sso_connection" => "Single sign-on connection saved.",
             "sso_enforcement" => "SSO-only setting saved.",
             "app_revoked" => "App revoked: its tokens stopped working.",
+            "stream_deleted" => "The audit log is no longer streamed there.",
             "contact" => {
                 "Security Contact changed. The previous and the new contact were notified by email."
             }

@@ -193,3 +193,53 @@ async fn streams_are_the_accounts_own(backend: Backend) {
     assert_eq!(list.as_array().unwrap().len(), 1);
 }
 watchword_testkit::on_both_backends!(audit_streams_isolation, streams_are_the_accounts_own);
+
+/// The console in Chromium: from the audit log to its Streaming page, a stream added (the
+/// password confirms it, the secret shown once), events arriving, then the stream deleted.
+async fn streams_in_the_console(backend: Backend) {
+    use fantoccini::Locator;
+    use watchword_testkit::browser::Browser;
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let siem = Siem::start().await;
+    let b = Browser::start().await;
+    b.sign_up_ada(&app).await;
+    b.click("main a").await;
+    b.click("a[href$='/audit']").await;
+    b.click("a[href$='/audit-streams']").await;
+    assert!(b.text().await.contains("not streamed anywhere"));
+    b.fill("stream-url", &siem.url()).await;
+    b.fill("stream-password", PASSWORD).await;
+    b.click("#add-stream").await;
+    let secret = b.text_of("#stream-secret").await;
+    assert!(secret.starts_with("wwss_"), "{}", b.text().await);
+    siem.set_secret(&secret);
+    let got = delivered(&app, &siem, 1).await;
+    assert_eq!(got[0]["action"], "audit_stream.created");
+    b.goto(&b.client.current_url().await.unwrap().to_string())
+        .await;
+    let row = b.text_of("tr[data-stream]").await;
+    assert!(row.contains("active") && row.contains(&siem.url()), "{row}");
+    let find = |css: &'static str| b.client.find(Locator::Css(css));
+    find("tr[data-stream] summary")
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    find("tr[data-stream] input[name=password]")
+        .await
+        .unwrap()
+        .send_keys(PASSWORD)
+        .await
+        .unwrap();
+    b.click("tr[data-stream] button").await;
+    assert!(
+        b.text().await.contains("no longer streamed there"),
+        "{}",
+        b.text().await
+    );
+    b.close().await;
+}
+watchword_testkit::on_both_backends!(audit_streams_console, streams_in_the_console);

@@ -75,6 +75,12 @@ impl App {
         account: AccountId,
         url: &str,
     ) -> Result<(StreamRow, String), AppError> {
+        let now = self.now();
+        let mut tx = self.store().begin().await?;
+        let acc = self
+            .stream_admin(&mut tx, actor, account, Some("stream the audit log"))
+            .await?;
+        // Checked once the caller may act here: to anyone else the account is not there.
         let url = url.trim().to_owned();
         let checked = match url.len() {
             0..=2000 => watchword_domain::sso::check_idp_url(&url, "url").map(|_| ()),
@@ -87,11 +93,16 @@ impl App {
                 "an https URL (http only to a loopback address), without credentials",
             )
         })?;
-        let now = self.now();
-        let mut tx = self.store().begin().await?;
-        let acc = self
-            .stream_admin(&mut tx, actor, account, Some("stream the audit log"))
-            .await?;
+        let literal = watchword_domain::endpoint::host_of(&url)
+            .and_then(|h| h.parse::<std::net::IpAddr>().ok());
+        if literal.is_some_and(|ip| !watchword_domain::endpoint::is_reachable(ip)) {
+            return Err(DomainError::field(
+                "private_address",
+                "url",
+                "an address of a private or reserved network cannot receive the audit log",
+            )
+            .into());
+        }
         if store::list(&mut tx, account).await?.len() >= MAX_STREAMS {
             return Err(DomainError::conflict(
                 "too_many_streams",
@@ -188,7 +199,13 @@ impl App {
             .ok_or_else(|| AppError::internal("an audit stream's secret does not open"))?;
         let events = store::oldest(&mut *self.store().read().await?, &stream.id, BATCH).await?;
         let mut sent = 0;
+        // Within half the lease: past it another node could claim the stream and send out of
+        // order. What is left waits for the next claim.
+        let started = std::time::Instant::now();
         for (event_id, body) in events {
+            if started.elapsed() > Duration::from_secs(LEASE_SECS as u64 / 2) {
+                break;
+            }
             let answer = self
                 .inner
                 .http

@@ -179,13 +179,34 @@ struct Inner {
     http: reqwest::Client,
 }
 
+/// The client of requests an account points the server at (audit streams): 10 s timeout, no
+/// redirects, and host names resolved to reachable addresses only
+/// (`watchword_domain::endpoint`: never the operator's internal network).
 fn outbound_http() -> reqwest::Client {
     install_crypto_provider();
     reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(10))
         .redirect(reqwest::redirect::Policy::none())
+        .dns_resolver(Arc::new(ReachableOnly))
         .build()
         .unwrap_or_default()
+}
+
+struct ReachableOnly;
+
+impl reqwest::dns::Resolve for ReachableOnly {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        Box::pin(async move {
+            let found = tokio::net::lookup_host((name.as_str(), 0)).await?;
+            let ok: Vec<std::net::SocketAddr> = found
+                .filter(|a| watchword_domain::endpoint::is_reachable(a.ip()))
+                .collect();
+            if ok.is_empty() {
+                return Err("the host resolves to no address the server may reach".into());
+            }
+            Ok(Box::new(ok.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
 }
 
 impl App {

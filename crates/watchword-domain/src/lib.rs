@@ -5,6 +5,7 @@ pub mod access_review;
 pub mod api_key;
 pub mod audit;
 pub mod contact;
+pub mod endpoint;
 pub mod error;
 pub mod ids;
 pub mod mfa;

@@ -55,6 +55,22 @@ async fn streaming_the_audit_log(backend: Backend) {
             "{bad}"
         );
     }
+    // Never the operator's internal network (an address literal here; names resolving there
+    // are refused when connecting).
+    for internal in [
+        "https://10.0.0.5/events",
+        "https://169.254.169.254/latest/meta-data",
+        "https://[fd00::1]/events",
+    ] {
+        let (s, v) = app
+            .post(&path, &ada.token, json!({ "url": internal }))
+            .await;
+        assert_eq!(
+            (s, code(&v)),
+            (StatusCode::UNPROCESSABLE_ENTITY, "private_address"),
+            "{internal}"
+        );
+    }
     let (s, created) = app
         .post(&path, &ada.token, json!({ "url": siem.url() }))
         .await;
@@ -217,8 +233,7 @@ async fn streams_in_the_console(backend: Backend) {
     siem.set_secret(&secret);
     let got = delivered(&app, &siem, 1).await;
     assert_eq!(got[0]["action"], "audit_stream.created");
-    b.goto(&b.client.current_url().await.unwrap().to_string())
-        .await;
+    b.goto(b.client.current_url().await.unwrap().as_str()).await;
     let row = b.text_of("tr[data-stream]").await;
     assert!(row.contains("active") && row.contains(&siem.url()), "{row}");
     let find = |css: &'static str| b.client.find(Locator::Css(css));

@@ -3,6 +3,7 @@
 //! outbound messages in one transaction.
 
 pub mod access_reviews;
+pub mod advisories;
 mod alerts;
 pub mod api_keys;
 pub mod audit;
@@ -89,6 +90,8 @@ pub struct Settings {
     /// How long a node may answer from its API key cache without a change notification (the
     /// revoking node drops its entries at once; PostgreSQL nodes are told within milliseconds).
     pub api_key_cache_ttl_ms: i64,
+    /// An unacknowledged advisory that needs it is reminded once after this long.
+    pub advisory_reminder_secs: i64,
     /// Shared secret of the secret-scanning partner (HMAC-SHA256 of the report body); reports
     /// are refused while unset.
     pub exposure_report_secret: Option<Secret>,
@@ -136,6 +139,7 @@ impl Default for Settings {
             signups_per_ip_per_hour: crate::limits::SIGNUPS_PER_IP.max,
             api_key_prefix: watchword_domain::api_key::DEFAULT_PREFIX.into(),
             api_key_cache_ttl_ms: 60_000,
+            advisory_reminder_secs: 7 * 86_400,
             exposure_report_secret: None,
             introspection_secret: None,
             operator_secret: None,

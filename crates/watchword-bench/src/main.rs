@@ -3,6 +3,7 @@
 //! `cargo run --release -p watchword-bench -- keys [--keys N] [--seconds N] [--database-url URL]`
 //! `cargo run --release -p watchword-bench -- mfa [--persons N] [--seconds N] [--database-url URL]`
 //! `cargo run --release -p watchword-bench -- oauth [--seconds N] [--concurrency N] [--rounds N] [--database-url URL]`
+//! `cargo run --release -p watchword-bench -- advisories --accounts N [--batches B] [--database-url URL]`
 //! `cargo run --release -p watchword-bench -- devices [--logins N] [--rounds N]`
 //! `cargo run --release -p watchword-bench -- memory [--logins N] [--concurrency N] [--settle S] [--database-url URL]`
 //!
@@ -59,6 +60,7 @@ where
     done.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64()
 }
 
+mod advisories;
 mod devices;
 mod keys;
 mod memory;
@@ -249,6 +251,13 @@ async fn main() {
             .unwrap_or(3usize)
             .max(1);
         return oauth::run(secs, n, rounds).await;
+    }
+    if std::env::args().nth(1).as_deref() == Some("advisories") {
+        let n = arg("--accounts")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(100_000);
+        let b = arg("--batches").and_then(|v| v.parse().ok()).unwrap_or(20);
+        return advisories::run(n, b, arg("--database-url")).await;
     }
     if std::env::args().nth(1).as_deref() == Some("devices") {
         let n = arg("--logins").and_then(|v| v.parse().ok()).unwrap_or(30);

@@ -61,7 +61,12 @@ fn seed_sql(postgres: bool) -> Vec<String> {
     ]
 }
 
-pub async fn run(accounts: i64, database_url: Option<String>) {
+/// An offline app on a fresh data directory (`database_url` or SQLite there) holding `accounts`
+/// seeded accounts of 5 members each, the second one its Security Contact; with the time it took.
+pub(crate) async fn seeded(
+    accounts: i64,
+    database_url: Option<String>,
+) -> (watchword_app::App, tempfile::TempDir, std::time::Duration) {
     let dir = tempfile::tempdir().expect("temp dir");
     let config = watchword::Config {
         data_dir: dir.path().to_path_buf(),
@@ -95,7 +100,22 @@ pub async fn run(accounts: i64, database_url: Option<String>) {
         sqlx::query("ANALYZE").execute(&mut *c).await.unwrap();
         c.commit().await.unwrap();
     }
-    let seeded = t.elapsed();
+    (app, dir, t.elapsed())
+}
+
+pub(crate) fn reset_peak_rss() -> u64 {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+    rss_kib()
+}
+
+pub(crate) fn peak_rss_mib() -> u64 {
+    peak_rss_kib() / 1024
+}
+
+pub async fn run(accounts: i64, database_url: Option<String>) {
+    let (app, _dir, seeded) = seeded(accounts, database_url).await;
+    let postgres = app.store().dialect() == watchword_store::Dialect::Postgres;
+    let now = Millis::now();
     // Measure the sweep's own peak: reset the high-water mark first.
     let _ = std::fs::write("/proc/self/clear_refs", "5");
     let before = rss_kib();

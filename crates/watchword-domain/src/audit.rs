@@ -31,6 +31,7 @@ actions! {
     AccountCreated = "account.created",
     AccountPlanChanged = "account.plan_changed",
     AccountSettingsChanged = "account.settings_changed",
+    AdvisoryAcknowledged = "advisory.acknowledged",
     ApiKeyCloned = "api_key.cloned",
     ApiKeyCreated = "api_key.created",
     ApiKeyDenied = "api_key.denied",

@@ -3,6 +3,7 @@
 
 pub mod access_reviews;
 pub mod accounts;
+pub mod advisories;
 pub mod api_keys;
 pub mod audit;
 pub mod audit_streams;

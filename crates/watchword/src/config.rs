@@ -67,6 +67,8 @@ pub struct Config {
     /// on one PostgreSQL hear of revocations within milliseconds (LISTEN/NOTIFY); this bounds
     /// staleness only if a notification were lost.
     pub api_key_cache_ttl_ms: i64,
+    /// Days before a contact who has not acknowledged an advisory that needs it is reminded.
+    pub advisory_reminder_days: i64,
     /// How often expired keys are recorded in the audit log (seconds; at least 1).
     pub api_key_expiry_check_interval_secs: u64,
     /// Shared secret of the secret-scanning partner for `POST /api/v1/exposed-keys`; unset:
@@ -119,6 +121,7 @@ impl Default for Config {
             reauthentication_window_secs: 15 * 60,
             api_key_prefix: "ww_".into(),
             api_key_cache_ttl_ms: 60_000,
+            advisory_reminder_days: 7,
             api_key_expiry_check_interval_secs: 60,
             exposure_report_secret: None,
             introspection_secret: None,
@@ -161,6 +164,7 @@ const KEYS: &[&str] = &[
     "reauthentication_window_secs",
     "api_key_prefix",
     "api_key_cache_ttl_ms",
+    "advisory_reminder_days",
     "api_key_expiry_check_interval_secs",
     "exposure_report_secret",
     "introspection_secret",
@@ -281,6 +285,9 @@ impl Config {
             return Err(format!(
                 "api_key_prefix must be 2 to 16 lowercase letters, digits or _ and end in _, not {p:?}"
             ));
+        }
+        if self.advisory_reminder_days < 1 {
+            return Err("advisory_reminder_days must be at least 1".into());
         }
         if self.api_key_expiry_check_interval_secs == 0 || self.api_key_cache_ttl_ms < 0 {
             return Err("api_key_expiry_check_interval_secs must be at least 1 and api_key_cache_ttl_ms not negative".into());

@@ -28,6 +28,7 @@ pub struct Running {
     checks: tokio::task::JoinHandle<()>,
     expiry: tokio::task::JoinHandle<()>,
     streams: tokio::task::JoinHandle<()>,
+    advisories: tokio::task::JoinHandle<()>,
 }
 
 impl Running {
@@ -39,6 +40,7 @@ impl Running {
         self.checks.abort();
         self.expiry.abort();
         self.streams.abort();
+        self.advisories.abort();
     }
 
     pub async fn stop(self) {
@@ -49,6 +51,7 @@ impl Running {
         self.checks.abort();
         self.expiry.abort();
         self.streams.abort();
+        self.advisories.abort();
         self.app.store().close().await;
     }
 
@@ -139,6 +142,7 @@ pub fn settings(config: &Config, public_url: String) -> Result<Settings, String>
         outbox_lease_secs: config.outbox_lease_secs,
         api_key_prefix: config.api_key_prefix.clone(),
         api_key_cache_ttl_ms: config.api_key_cache_ttl_ms,
+        advisory_reminder_secs: config.advisory_reminder_days * 86_400,
         exposure_report_secret: config.exposure_report_secret.clone().map(Secret),
         introspection_secret: config.introspection_secret.clone().map(Secret),
         mfa_keyring: mfa_keyring(config)?,
@@ -250,6 +254,7 @@ pub async fn start(config: Config) -> Result<Running, String> {
         config.security_contact_check_interval_secs,
     )));
     let streams = tokio::spawn(app.clone().run_audit_streams(Duration::from_secs(1)));
+    let advisories = tokio::spawn(app.clone().run_advisories(Duration::from_secs(60)));
     let state = watchword_http::AppState {
         app: app.clone(),
         trusted_proxies: Arc::new(trusted_proxies(&config)?),
@@ -282,5 +287,6 @@ pub async fn start(config: Config) -> Result<Running, String> {
         checks,
         expiry,
         streams,
+        advisories,
     })
 }

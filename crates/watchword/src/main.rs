@@ -78,6 +78,39 @@ enum Command {
         #[command(subcommand)]
         command: AppsCommand,
     },
+    /// Security communications to the Security Contact of every account (or those chosen).
+    Advisories {
+        #[command(subcommand)]
+        command: AdvisoriesCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdvisoriesCommand {
+    /// Send an advisory (no prompt); prints its id.
+    Send {
+        #[arg(long)]
+        subject: String,
+        /// A file holding the body (plain text).
+        #[arg(long = "body-file")]
+        body_file: std::path::PathBuf,
+        /// `all`, `paid`, `free`, or a file of account ids (one per line).
+        #[arg(long, default_value = "all")]
+        to: String,
+        /// Ask each contact to acknowledge it (one reminder after `advisory_reminder_days`).
+        #[arg(long = "require-ack")]
+        require_ack: bool,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Recipients, delivered, failed and acknowledged counts of an advisory.
+    Status {
+        id: String,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        common: Common,
+    },
 }
 
 #[derive(Subcommand)]
@@ -346,6 +379,24 @@ async fn main() -> ExitCode {
             init_tracing(&config);
             cli::apps(&config, op).await
         }
+        Command::Advisories { command } => match command {
+            AdvisoriesCommand::Send {
+                subject,
+                body_file,
+                to,
+                require_ack,
+                common,
+            } => {
+                apply(&mut config, common);
+                init_tracing(&config);
+                cli::send_advisory(&config, &subject, &body_file, &to, require_ack).await
+            }
+            AdvisoriesCommand::Status { id, json, common } => {
+                apply(&mut config, common);
+                init_tracing(&config);
+                cli::advisory_status(&config, &id, json).await
+            }
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

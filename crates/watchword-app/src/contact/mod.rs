@@ -280,6 +280,8 @@ impl App {
             reason: reason.clone(),
         };
         contacts::record_change(&mut *c, &ch, now).await?;
+        self.advisories_follow_contact(&mut *c, current.account, now)
+            .await?;
         let mut event = match by {
             Some(a) => events::by_actor(a, current.account, AuditAction::SecurityContactChanged),
             None => events::system(Some(current.account), AuditAction::SecurityContactChanged),

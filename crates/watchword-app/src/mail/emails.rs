@@ -258,3 +258,22 @@ pub struct NewSignIn<'a> {
 email!(NewSignIn, "new_sign_in.txt", "new_sign_in.html", |_e| {
     "New sign-in to watchword".into()
 });
+
+/// The operator's security communication to an account's Security Contact, with the contact's
+/// personal acknowledgement link.
+pub struct AdvisoryEmail<'a> {
+    pub name: &'a str,
+    pub account: &'a str,
+    pub subject: &'a str,
+    pub body: &'a str,
+    pub link: &'a str,
+    pub require_ack: bool,
+    pub reminder: bool,
+}
+email!(AdvisoryEmail, "advisory.txt", "advisory.html", |e| {
+    if e.reminder {
+        format!("Reminder: {}", e.subject)
+    } else {
+        e.subject.to_owned()
+    }
+});

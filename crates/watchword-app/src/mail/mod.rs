@@ -24,6 +24,19 @@ pub(crate) async fn enqueue(
     email: &dyn Email,
     now: Millis,
 ) -> Result<(), AppError> {
+    enqueue_returning_id(c, account, to, email, now)
+        .await
+        .map(|_| ())
+}
+
+/// [`enqueue`], answering the message's id (to follow its delivery).
+pub(crate) async fn enqueue_returning_id(
+    c: &mut Conn,
+    account: Option<AccountId>,
+    to: &str,
+    email: &dyn Email,
+    now: Millis,
+) -> Result<String, AppError> {
     let subject = email.subject();
     let (body_text, body_html) = email
         .bodies()
@@ -39,7 +52,7 @@ pub(crate) async fn enqueue(
         attempts: 0,
     };
     outbox::enqueue(c, &m, now).await?;
-    Ok(())
+    Ok(m.id.to_string())
 }
 
 /// Where delivered mail goes.

@@ -2,6 +2,7 @@
 //! forms, no script. Cookie sessions; every form carries the session's CSRF token and is refused
 //! when sent from another origin.
 
+mod advisory;
 mod audit;
 mod audit_streams;
 pub(crate) mod consent;
@@ -107,6 +108,10 @@ pub fn router() -> Router<AppState> {
         .route("/login/mfa", post(login::login_mfa))
         .route("/password-reset", get(reset::form).post(reset::request))
         .route("/sign-ins/not-me", get(not_me::show).post(not_me::confirm))
+        .route(
+            "/advisories/ack",
+            get(advisory::show).post(advisory::acknowledge),
+        )
         .route("/reset-password", get(reset::form).post(reset::confirm))
         .route(
             "/confirm-email",

@@ -3,6 +3,7 @@
 //! on PostgreSQL (`both_backends!`); shared helpers live in the testkit crate.
 
 mod access_review;
+mod advisories;
 mod api_keys;
 mod audit_mail;
 mod audit_streams;

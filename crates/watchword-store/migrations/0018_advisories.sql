@@ -28,6 +28,6 @@ CREATE TABLE advisory_recipients (
     CONSTRAINT advisory_recipients_advisory_fk FOREIGN KEY (advisory_id) REFERENCES advisories (id),
     CONSTRAINT advisory_recipients_status_check CHECK (status IN ('pending', 'queued', 'no_contact'))
 );
-CREATE INDEX advisory_recipients_status_idx ON advisory_recipients (status, advisory_id);
+CREATE INDEX advisory_recipients_status_idx ON advisory_recipients (status, advisory_id, account_id);
 CREATE INDEX advisory_recipients_account_idx ON advisory_recipients (account_id);
 CREATE UNIQUE INDEX advisory_recipients_token_idx ON advisory_recipients (token_hash);

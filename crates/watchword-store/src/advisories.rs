@@ -137,21 +137,24 @@ pub async fn claim_pending(
     .bind(limit)
     .fetch_all(&mut *c)
     .await?;
+    // Then each advisory's claimed recipients with their contacts, in one read.
     let mut out = Vec::with_capacity(keys.len());
-    for (advisory, account) in keys {
-        out.push(recipient(&mut *c, &advisory, &account).await?);
+    for group in keys.chunk_by(|a, b| a.0 == b.0) {
+        let list: Vec<String> = (0..group.len()).map(|i| format!("${}", i + 2)).collect();
+        let sql = format!(
+            "{DUE_SELECT} {CONTACT_JOIN} WHERE r.advisory_id = $1 AND r.account_id IN ({}) \
+             ORDER BY r.account_id",
+            list.join(", ")
+        );
+        let mut q = sqlx::query(&sql).bind(&group[0].0);
+        for (_, account) in group {
+            q = q.bind(account);
+        }
+        for row in q.fetch_all(&mut *c).await? {
+            out.push(due_row(&row)?);
+        }
     }
-    Ok(out.into_iter().flatten().collect())
-}
-
-async fn recipient(c: &mut Conn, advisory: &str, account: &str) -> Result<Option<Due>, StoreError> {
-    let sql = format!("{DUE_SELECT} {CONTACT_JOIN} WHERE r.advisory_id = $1 AND r.account_id = $2");
-    let row = sqlx::query(&sql)
-        .bind(advisory)
-        .bind(account)
-        .fetch_optional(c)
-        .await?;
-    row.as_ref().map(due_row).transpose()
+    Ok(out)
 }
 
 /// The recipient's email is in the outbox (or it has no contact: `email` None).

@@ -135,34 +135,34 @@ impl App {
 
     /// One batch of [`App::write_advisory_emails`]: how many recipients it handled.
     pub async fn write_advisory_batch(&self) -> Result<usize, AppError> {
-        {
-            let now = self.now();
-            let mut tx = self.store().begin().await?;
-            let due = store::claim_pending(&mut tx, self.store().dialect(), BATCH).await?;
-            if due.is_empty() {
-                return Ok(0);
-            }
-            let mut advisory: Option<AdvisoryRow> = None;
-            for d in &due {
-                if advisory.as_ref().is_none_or(|a| a.id != d.advisory_id) {
-                    advisory = store::get(&mut tx, &d.advisory_id).await?;
-                }
-                let Some(a) = &advisory else { continue };
-                match &d.contact {
-                    Some((name, email)) => {
-                        let (hash, message) = self
-                            .email_advisory(&mut tx, a, d, name, email, false, now)
-                            .await?;
-                        let sent = Some((email.as_str(), &hash[..], message.as_str()));
-                        store::mark_sent(&mut tx, &a.id, d.account_id, sent, now).await?;
-                    }
-                    None => store::mark_sent(&mut tx, &a.id, d.account_id, None, now).await?,
-                }
-            }
-            tx.commit().await?;
-            self.committed();
-            Ok(due.len())
+        let now = self.now();
+        let mut tx = self.store().begin().await?;
+        let due = store::claim_pending(&mut tx, self.store().dialect(), BATCH).await?;
+        if due.is_empty() {
+            return Ok(0);
         }
+        let mut advisory: Option<AdvisoryRow> = None;
+        for d in &due {
+            if advisory.as_ref().is_none_or(|a| a.id != d.advisory_id) {
+                advisory = store::get(&mut tx, &d.advisory_id).await?;
+            }
+            let Some(a) = &advisory else {
+                return Err(AppError::internal("a recipient of a missing advisory"));
+            };
+            match &d.contact {
+                Some((name, email)) => {
+                    let (hash, message) = self
+                        .email_advisory(&mut tx, a, d, name, email, false, now)
+                        .await?;
+                    let sent = Some((email.as_str(), &hash[..], message.as_str()));
+                    store::mark_sent(&mut tx, &a.id, d.account_id, sent, now).await?;
+                }
+                None => store::mark_sent(&mut tx, &a.id, d.account_id, None, now).await?,
+            }
+        }
+        tx.commit().await?;
+        self.committed();
+        Ok(due.len())
     }
 
     /// Writes one advisory email with a new personal link; the link's digest and the message id.

@@ -224,6 +224,13 @@ impl App {
     pub async fn acknowledge_advisory(&self, token: &str, meta: &Meta) -> Result<bool, AppError> {
         let hash = hash_token(token);
         let now = self.now();
+        // Read first: an unknown link (anyone may post one) never takes the write lock, and an
+        // acknowledged one changes nothing.
+        match store::by_token(&mut *self.store().read().await?, &hash).await? {
+            None => return Ok(false),
+            Some((_, _, true)) => return Ok(true),
+            Some(_) => {}
+        }
         let mut tx = self.store().begin().await?;
         let Some((advisory, account, _)) = store::by_token(&mut tx, &hash).await? else {
             return Ok(false);

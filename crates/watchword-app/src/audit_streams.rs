@@ -103,6 +103,9 @@ impl App {
             )
             .into());
         }
+        // Counted under the account's lock: two creations at once cannot both pass the cap.
+        let key = format!("audit-streams:{account}");
+        watchword_store::limits::lock(&mut tx, self.store().dialect(), &[&key]).await?;
         if store::list(&mut tx, account).await?.len() >= MAX_STREAMS {
             return Err(DomainError::conflict(
                 "too_many_streams",

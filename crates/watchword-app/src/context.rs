@@ -20,21 +20,22 @@ impl Meta {
 }
 
 /// A browser's long-lived device cookie: the one it presented, or one minted when a browser
-/// without it signs in (the HTTP layer then sets it on the response).
+/// without it signs in, into the slot the HTTP layer gave the request (and then sets on the
+/// response). Requests with no slot (API calls with credentials) allocate nothing.
 #[derive(Debug, Clone, Default)]
 pub struct DeviceCookie {
     pub presented: Option<String>,
-    pub minted: std::sync::Arc<std::sync::OnceLock<String>>,
+    pub minted: Option<std::sync::Arc<std::sync::OnceLock<String>>>,
 }
 
 impl DeviceCookie {
-    /// The device's token: the presented cookie, else a new random one (minted once).
-    pub fn token(&self) -> &str {
-        match &self.presented {
-            Some(t) => t,
-            None => self
-                .minted
-                .get_or_init(watchword_domain::token::random_token),
+    /// The device's token: the presented cookie, else a new random one (minted once); None
+    /// when the request has neither cookie nor slot.
+    pub fn token(&self) -> Option<&str> {
+        match (&self.presented, &self.minted) {
+            (Some(t), _) => Some(t),
+            (None, Some(slot)) => Some(slot.get_or_init(watchword_domain::token::random_token)),
+            (None, None) => None,
         }
     }
 

@@ -61,7 +61,10 @@ impl App {
         meta: &Meta,
         now: Millis,
     ) -> Result<(), AppError> {
-        let hash = hash_token(meta.device.token());
+        let Some(token) = meta.device.token() else {
+            return Ok(());
+        };
+        let hash = hash_token(token);
         let label = device_label(&meta.user_agent);
         if let Some(d) = store::find(&mut *c, person.id, &hash).await? {
             store::seen(&mut *c, &d.id, &label, &meta.user_agent, &meta.ip, now).await?;
@@ -120,10 +123,7 @@ impl App {
         if r.used_at.is_some() || r.expires_at <= now {
             return Ok(None);
         }
-        let device = store::list(&mut c, r.person_id)
-            .await?
-            .into_iter()
-            .find(|d| d.id == r.device_id);
+        let device = store::get(&mut c, r.person_id, &r.device_id).await?;
         Ok(Some(SignInReport {
             device: device
                 .as_ref()
@@ -140,6 +140,11 @@ impl App {
     pub async fn report_sign_in(&self, token: &str, meta: &Meta) -> Result<bool, AppError> {
         let hash = hash_token(token);
         let now = self.now();
+        // Read first: an unknown link (anyone may post one) never takes the write lock.
+        let known = store::report(&mut *self.store().read().await?, &hash).await?;
+        if !known.is_some_and(|r| r.used_at.is_none() && r.expires_at > now) {
+            return Ok(false);
+        }
         let mut tx = self.store().begin().await?;
         let Some(r) = store::report(&mut tx, &hash).await? else {
             return Ok(false);

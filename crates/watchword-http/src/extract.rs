@@ -110,11 +110,7 @@ fn meta(parts: &Parts, state: &AppState) -> Meta {
         presented: cookie(&parts.headers, DEVICE_COOKIE)
             .filter(|v| DeviceCookie::well_formed(v))
             .map(str::to_owned),
-        minted: parts
-            .extensions
-            .get::<MintedDevice>()
-            .map(|m| m.0.clone())
-            .unwrap_or_default(),
+        minted: parts.extensions.get::<MintedDevice>().map(|m| m.0.clone()),
     };
     meta
 }
@@ -128,11 +124,15 @@ pub const DEVICE_COOKIE: &str = "__Host-watchword_device";
 pub struct MintedDevice(pub Arc<std::sync::OnceLock<String>>);
 
 /// Sets the device cookie a sign-in minted during this request (about 400 days, the most a
-/// browser keeps one).
+/// browser keeps one). A request carrying credentials (`Authorization`: the API's hot path)
+/// signs nobody in through a browser and gets no slot.
 pub async fn set_device_cookie(
     mut req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
+    if req.headers().contains_key(header::AUTHORIZATION) {
+        return next.run(req).await;
+    }
     let minted = MintedDevice::default();
     req.extensions_mut().insert(minted.clone());
     let mut res = next.run(req).await;

@@ -47,6 +47,21 @@ pub async fn find(
     row.as_ref().map(device_row).transpose()
 }
 
+/// One of the person's devices by id.
+pub async fn get(
+    c: &mut Conn,
+    person: PersonId,
+    id: &str,
+) -> Result<Option<DeviceRow>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM devices WHERE person_id = $1 AND id = $2");
+    let row = sqlx::query(&sql)
+        .bind(person.to_string())
+        .bind(id)
+        .fetch_optional(c)
+        .await?;
+    row.as_ref().map(device_row).transpose()
+}
+
 pub async fn insert(c: &mut Conn, d: &DeviceRow, token_hash: &[u8]) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO devices (id, person_id, token_hash, label, user_agent, first_seen_at, \

@@ -291,6 +291,9 @@ impl App {
         let access = self
             .app_admin(&mut tx, actor, account, Some("register an OAuth app"))
             .await?;
+        // Counted under the account's lock: two registrations at once cannot both pass the cap.
+        let key = format!("oauth-apps:{account}");
+        watchword_store::limits::lock(&mut tx, self.store().dialect(), &[&key]).await?;
         if store::apps_of(&mut tx, account).await?.len() >= MAX_APPS {
             return Err(DomainError::conflict(
                 "too_many_apps",

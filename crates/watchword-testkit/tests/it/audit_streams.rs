@@ -207,6 +207,23 @@ async fn streams_are_the_accounts_own(backend: Backend) {
     assert_eq!(s, StatusCode::NOT_FOUND);
     let (_, list) = app.get(&path, &ada.token).await;
     assert_eq!(list.as_array().unwrap().len(), 1);
+    // Eight creations at once: the cap of five holds (counted under the account's lock).
+    let body = serde_json::json!({ "url": siem.url() });
+    let answers =
+        futures_util::future::join_all((0..8).map(|_| app.post(&path, &ada.token, body.clone())))
+            .await;
+    let created = answers
+        .iter()
+        .filter(|(s, _)| *s == StatusCode::CREATED)
+        .count();
+    assert_eq!(created, 4, "{answers:?}");
+    assert!(
+        answers
+            .iter()
+            .filter(|(s, _)| *s != StatusCode::CREATED)
+            .all(|(s, v)| (*s, code(v)) == (StatusCode::CONFLICT, "too_many_streams")),
+        "{answers:?}"
+    );
 }
 watchword_testkit::on_both_backends!(audit_streams_isolation, streams_are_the_accounts_own);
 

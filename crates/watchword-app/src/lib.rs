@@ -28,8 +28,10 @@ pub mod oauth;
 pub mod outbox;
 pub mod passkeys;
 pub mod password;
+pub mod posture;
 pub mod recovery;
 pub mod roles;
+pub mod security_reports;
 pub mod sessions;
 pub mod signin;
 pub mod signup;
@@ -92,6 +94,8 @@ pub struct Settings {
     pub api_key_cache_ttl_ms: i64,
     /// An unacknowledged advisory that needs it is reminded once after this long.
     pub advisory_reminder_secs: i64,
+    /// The operator's security inbox for members' reports of suspicious activity.
+    pub security_reports_to: Option<String>,
     /// Shared secret of the secret-scanning partner (HMAC-SHA256 of the report body); reports
     /// are refused while unset.
     pub exposure_report_secret: Option<Secret>,
@@ -140,6 +144,7 @@ impl Default for Settings {
             api_key_prefix: watchword_domain::api_key::DEFAULT_PREFIX.into(),
             api_key_cache_ttl_ms: 60_000,
             advisory_reminder_secs: 7 * 86_400,
+            security_reports_to: None,
             exposure_report_secret: None,
             introspection_secret: None,
             operator_secret: None,

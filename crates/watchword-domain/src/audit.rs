@@ -75,6 +75,8 @@ actions! {
     PersonEmailChanged = "person.email_changed",
     RoleCreated = "role.created",
     SecurityContactChanged = "security_contact.changed",
+    SecurityReportSubmitted = "security_report.submitted",
+    SecurityReportUpdated = "security_report.updated",
     SecurityUnrecognisedSignInReported = "security.unrecognised_sign_in_reported",
     SessionLoggedOutEverywhere = "session.logged_out_everywhere",
     SessionReauthenticated = "session.reauthenticated",

@@ -12,6 +12,8 @@ pub mod mfa;
 pub mod oauth;
 pub mod password;
 pub mod permission;
+pub mod posture;
+pub mod report;
 pub mod role;
 pub mod scope;
 pub mod sealed;

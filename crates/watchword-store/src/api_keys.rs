@@ -306,6 +306,16 @@ pub async fn names(c: &mut Conn, account: AccountId) -> Result<Vec<String>, Stor
     Ok(rows.into_iter().map(|(n,)| n).collect())
 }
 
+/// Marks a key reported exposed (the first report's instant stays).
+pub async fn mark_exposed(c: &mut Conn, id: &str, now: Millis) -> Result<(), StoreError> {
+    sqlx::query("UPDATE api_keys SET exposed_at = $1 WHERE id = $2 AND exposed_at IS NULL")
+        .bind(now.0)
+        .bind(id)
+        .execute(c)
+        .await?;
+    Ok(())
+}
+
 /// Revokes a key that is not revoked yet; false when it already was.
 pub async fn revoke(c: &mut Conn, id: &str, reason: &str, now: Millis) -> Result<bool, StoreError> {
     let r = sqlx::query(

@@ -40,6 +40,15 @@ impl Browser {
         self.click("#confirm-signup").await;
     }
 
+    /// Signs in on the console's login page as `email` (a person without a second factor).
+    pub async fn sign_in(&self, app: &crate::TestApp, email: &str) {
+        self.goto(&app.url("/login")).await;
+        self.fill("email", email).await;
+        self.fill("password", crate::PASSWORD).await;
+        self.click("form button[type=submit]").await;
+        assert_eq!(self.path().await, "/app", "{}", self.text().await);
+    }
+
     /// Starts chromedriver and a headless Chromium with a fresh profile.
     pub async fn start() -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")

@@ -404,6 +404,17 @@ impl TestApp {
         event_actions(&v)
     }
 
+    /// A new session for `who` (without a second factor), e.g. after the clock moved past the
+    /// last one's end.
+    pub async fn relogin(&self, who: &Login) -> Login {
+        let (s, v) = self.login(&who.email, PASSWORD).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        Login {
+            token: v["session_token"].as_str().expect("token").to_owned(),
+            ..who.clone()
+        }
+    }
+
     pub async fn login(&self, email: &str, password: &str) -> (StatusCode, Value) {
         let body = json!({"email": email, "password": password, "session_mode": "token"});
         self.call(Method::POST, "/api/v1/login", None, Some(body))
@@ -483,6 +494,17 @@ impl TestApp {
             Some(s) => s.emails(),
             None => mail::read_dir(&self.dir.path().join("mail")),
         }
+    }
+
+    /// The number of rows a query returns.
+    pub async fn count_rows(&self, query: &str, binds: &[&str]) -> usize {
+        let store = self.running.as_ref().expect("running").app.store().clone();
+        let mut c = store.read().await.expect("read");
+        let mut q = sqlx::query(query);
+        for b in binds {
+            q = q.bind(*b);
+        }
+        q.fetch_all(&mut *c).await.expect("query").len()
     }
 
     /// Runs one statement on the server's database (to set up states the API cannot reach, such

@@ -69,6 +69,9 @@ pub struct Config {
     pub api_key_cache_ttl_ms: i64,
     /// Days before a contact who has not acknowledged an advisory that needs it is reminded.
     pub advisory_reminder_days: i64,
+    /// The operator's security inbox: every member's report of suspicious activity is emailed
+    /// here too (unset: only to the account's Security Contact).
+    pub security_reports_to: Option<String>,
     /// How often expired keys are recorded in the audit log (seconds; at least 1).
     pub api_key_expiry_check_interval_secs: u64,
     /// Shared secret of the secret-scanning partner for `POST /api/v1/exposed-keys`; unset:
@@ -122,6 +125,7 @@ impl Default for Config {
             api_key_prefix: "ww_".into(),
             api_key_cache_ttl_ms: 60_000,
             advisory_reminder_days: 7,
+            security_reports_to: None,
             api_key_expiry_check_interval_secs: 60,
             exposure_report_secret: None,
             introspection_secret: None,
@@ -165,6 +169,7 @@ const KEYS: &[&str] = &[
     "api_key_prefix",
     "api_key_cache_ttl_ms",
     "advisory_reminder_days",
+    "security_reports_to",
     "api_key_expiry_check_interval_secs",
     "exposure_report_secret",
     "introspection_secret",
@@ -284,6 +289,13 @@ impl Config {
         {
             return Err(format!(
                 "api_key_prefix must be 2 to 16 lowercase letters, digits or _ and end in _, not {p:?}"
+            ));
+        }
+        if let Some(to) = &self.security_reports_to
+            && watchword_domain::EmailAddress::parse(to).is_err()
+        {
+            return Err(format!(
+                "security_reports_to must be an email address, not {to:?}"
             ));
         }
         if self.advisory_reminder_days < 1 {

@@ -29,6 +29,7 @@ pub struct Running {
     expiry: tokio::task::JoinHandle<()>,
     streams: tokio::task::JoinHandle<()>,
     advisories: tokio::task::JoinHandle<()>,
+    posture: tokio::task::JoinHandle<()>,
 }
 
 impl Running {
@@ -41,6 +42,7 @@ impl Running {
         self.expiry.abort();
         self.streams.abort();
         self.advisories.abort();
+        self.posture.abort();
     }
 
     pub async fn stop(self) {
@@ -52,6 +54,7 @@ impl Running {
         self.expiry.abort();
         self.streams.abort();
         self.advisories.abort();
+        self.posture.abort();
         self.app.store().close().await;
     }
 
@@ -143,6 +146,7 @@ pub fn settings(config: &Config, public_url: String) -> Result<Settings, String>
         api_key_prefix: config.api_key_prefix.clone(),
         api_key_cache_ttl_ms: config.api_key_cache_ttl_ms,
         advisory_reminder_secs: config.advisory_reminder_days * 86_400,
+        security_reports_to: config.security_reports_to.clone(),
         exposure_report_secret: config.exposure_report_secret.clone().map(Secret),
         introspection_secret: config.introspection_secret.clone().map(Secret),
         mfa_keyring: mfa_keyring(config)?,
@@ -255,6 +259,7 @@ pub async fn start(config: Config) -> Result<Running, String> {
     )));
     let streams = tokio::spawn(app.clone().run_audit_streams(Duration::from_secs(1)));
     let advisories = tokio::spawn(app.clone().run_advisories(Duration::from_secs(60)));
+    let posture = tokio::spawn(app.clone().run_posture_snapshots(Duration::from_secs(600)));
     let state = watchword_http::AppState {
         app: app.clone(),
         trusted_proxies: Arc::new(trusted_proxies(&config)?),
@@ -288,5 +293,6 @@ pub async fn start(config: Config) -> Result<Running, String> {
         expiry,
         streams,
         advisories,
+        posture,
     })
 }

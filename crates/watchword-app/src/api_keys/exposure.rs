@@ -103,6 +103,7 @@ impl App {
             .details(serde_json::json!({ "url": url, "source": source, "auto_revoked": revoke }));
         event.ip = Some(meta.ip.clone());
         audit::append(&mut tx, &event, now).await?;
+        store::mark_exposed(&mut tx, &key.id, now).await?;
         if revoke {
             store::revoke(&mut tx, &key.id, "exposed", now).await?;
             store::announce_change(&mut tx, self.store().dialect(), &key.id).await?;

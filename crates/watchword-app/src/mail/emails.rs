@@ -277,3 +277,25 @@ email!(AdvisoryEmail, "advisory.txt", "advisory.html", |e| {
         e.subject.to_owned()
     }
 });
+
+/// A member's report of suspicious activity, to the account's Security Contact and to the
+/// operator's security inbox. Attachments are named, not attached (they are read in the
+/// console, served as downloads only).
+pub struct SecurityReportEmail<'a> {
+    pub account: &'a str,
+    pub account_id: &'a str,
+    pub kind: &'a str,
+    pub reporter: &'a str,
+    pub at: Millis,
+    pub description: &'a str,
+    pub sender: Option<&'a str>,
+    pub headers: Option<&'a str>,
+    pub attachments: &'a [String],
+    pub link: &'a str,
+}
+email!(
+    SecurityReportEmail,
+    "security_report.txt",
+    "security_report.html",
+    |e| format!("Suspicious activity reported in {}", e.account)
+);

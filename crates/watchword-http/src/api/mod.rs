@@ -14,6 +14,8 @@ pub mod oauth_apps;
 pub mod openapi;
 pub mod passkeys;
 pub mod password;
+pub mod security_overview;
+pub mod security_reports;
 pub mod sessions;
 pub mod signin;
 pub mod signup;
@@ -31,7 +33,7 @@ use utoipa_axum::routes;
     tags(
         (name = "auth", description = "Signup, login, whoami"),
         (name = "me", description = "The caller's sessions and password"),
-        (name = "accounts"), (name = "members"), (name = "roles"), (name = "audit"), (name = "security contact"), (name = "api keys"),
+        (name = "accounts"), (name = "members"), (name = "roles"), (name = "audit"), (name = "security contact"), (name = "api keys"), (name = "security reports"),
         (name = "operator", description = "For the operator's backends and partners, not for people"), (name = "ops")
     )
 )]
@@ -66,6 +68,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(accounts::transfer))
         .routes(routes!(audit::list))
         .routes(routes!(access_review::get, access_review::complete))
+        .routes(routes!(security_overview::get))
         .routes(routes!(contact::get, contact::put))
         .routes(routes!(contact::candidates))
         .routes(routes!(contact::history))
@@ -121,4 +124,13 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(sso::set_plan))
         .routes(routes!(crate::ops::healthz))
         .routes(routes!(crate::ops::readyz))
+        .routes(routes!(security_reports::get, security_reports::update))
+        .routes(routes!(security_reports::attachment))
+        .merge(
+            OpenApiRouter::new()
+                .routes(routes!(security_reports::submit, security_reports::list))
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    security_reports::REPORT_BODY_LIMIT,
+                )),
+        )
 }

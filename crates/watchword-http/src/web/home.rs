@@ -53,7 +53,7 @@ pub async fn create_account(
     SignedForm { session: s, form }: SignedForm<NewAccountForm>,
 ) -> Response {
     match state.app.create_account(&s.actor, &form.name).await {
-        Ok((account, _)) => Redirect::to(&format!("/accounts/{account}/members")).into_response(),
+        Ok((account, _)) => Redirect::to(&format!("/accounts/{account}")).into_response(),
         Err(e) => {
             let (status, msg) = message(e);
             home_page(&s, status, Some(msg))

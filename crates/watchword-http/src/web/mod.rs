@@ -15,7 +15,9 @@ mod login;
 mod me;
 mod members;
 mod not_me;
+mod overview;
 mod page;
+mod reports;
 mod reset;
 mod review;
 mod roles;
@@ -136,6 +138,28 @@ pub fn router() -> Router<AppState> {
         )
         .route("/app", get(home::home))
         .route("/accounts/new", post(home::create_account))
+        .route("/accounts/{account_id}", get(overview::account_home))
+        .route("/accounts/{account_id}/security", get(overview::page))
+        .route(
+            "/accounts/{account_id}/report",
+            get(reports::form)
+                .post(reports::submit)
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    crate::api::security_reports::REPORT_BODY_LIMIT,
+                )),
+        )
+        .route(
+            "/accounts/{account_id}/security-reports",
+            get(reports::list),
+        )
+        .route(
+            "/accounts/{account_id}/security-reports/{report_id}",
+            get(reports::show).post(reports::update),
+        )
+        .route(
+            "/accounts/{account_id}/security-reports/{report_id}/attachments/{attachment_id}",
+            get(reports::attachment),
+        )
         .route("/accounts/{account_id}/members", get(members::members))
         .route(
             "/accounts/{account_id}/members/invite",
@@ -214,6 +238,8 @@ pub struct Chrome {
     pub settings: bool,
     /// Members holding `api_keys:manage` see API keys.
     pub api_keys: bool,
+    /// Members holding `users:manage` (Owners and Admins) see the security overview.
+    pub overview: bool,
 }
 
 impl Chrome {
@@ -239,6 +265,11 @@ impl Chrome {
                 Some(a.id) == current
                     && m.permissions
                         .contains(watchword_domain::Permission::ApiKeysManage)
+            }),
+            overview: s.auth.memberships.iter().any(|(a, m)| {
+                Some(a.id) == current
+                    && m.permissions
+                        .contains(watchword_domain::Permission::UsersManage)
             }),
         }
     }
@@ -352,6 +383,7 @@ pub fn notice(key: Option<&str>) -> Option<String> {
             "sso_enforcement" => "SSO-only setting saved.",
             "app_revoked" => "App revoked: its tokens stopped working.",
             "stream_deleted" => "The audit log is no longer streamed there.",
+            "report_saved" => "The report's status and note are saved.",
             "contact" => {
                 "Security Contact changed. The previous and the new contact were notified by email."
             }

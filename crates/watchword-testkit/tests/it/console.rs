@@ -44,8 +44,9 @@ both_backends!(console_end_to_end, |app: TestApp| async move {
     b.goto(&app.url("/app")).await;
     b.fill("new_account_name", "Acme Labs").await;
     b.click("#create-account").await;
+    // An account opens on its security overview for its Owner.
     assert!(
-        b.text().await.contains("Members of Acme Labs"),
+        b.text().await.contains("Security overview") && b.path().await.ends_with("/security"),
         "{}",
         b.text().await
     );
@@ -62,6 +63,7 @@ both_backends!(console_end_to_end, |app: TestApp| async move {
         .click()
         .await
         .expect("open Acme");
+    b.click("a[href$='/members']").await;
     assert!(
         b.text().await.contains("Members of Acme"),
         "{}",
@@ -98,8 +100,14 @@ both_backends!(console_end_to_end, |app: TestApp| async move {
     assert_eq!(b.path().await, "/app");
     let text = b.text().await;
     assert!(text.contains("Acme") && text.contains("Analyst"), "{text}");
-    // An Analyst has no Members page.
+    // An Analyst has no Members page: the account opens on reporting suspicious activity.
     b.click("main a").await;
+    assert!(
+        b.text().await.contains("Report suspicious activity"),
+        "{}",
+        b.text().await
+    );
+    b.click("a[href$='/members']").await;
     assert!(
         b.text().await.contains("users:read") || b.text().await.contains("permission"),
         "{}",
@@ -125,6 +133,8 @@ both_backends!(console_end_to_end, |app: TestApp| async move {
         .unwrap();
     b.wait_for_path("/app").await;
     b.click("main a").await;
+    assert!(b.text().await.contains("Security score"));
+    b.click("a[href$='/members']").await;
     assert!(b.text().await.contains("Members of Acme"));
     // Change Grace's role to Manager, then deactivate her.
     let select = b

@@ -23,6 +23,8 @@ mod migrations;
 mod oauth;
 mod operator_cli;
 mod passkeys;
+mod posture;
 mod scan;
+mod security_reports;
 mod sms;
 mod sso;

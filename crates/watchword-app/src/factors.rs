@@ -364,8 +364,9 @@ impl App {
         Ok(codes)
     }
 
-    /// Re-seals every authenticator secret not sealed under the keyring's current key (after a
-    /// key was added). Returns how many were re-sealed.
+    /// Re-seals every value sealed with the keyring (authenticator secrets and phone numbers, SSO
+    /// client secrets, audit stream secrets, report headers and attachments) that is not sealed
+    /// under its current key (after a key was added). Returns how many were re-sealed.
     pub async fn reseal_mfa_secrets(&self) -> Result<usize, AppError> {
         let ring = &self.settings().mfa_keyring;
         let now = self.now();
@@ -379,6 +380,21 @@ impl App {
             let (key_id, sealed) = ring.seal(&plain, &f.id);
             store::reseal(&mut tx, &f.id, &key_id, &sealed).await?;
             n += 1;
+        }
+        // SSO client secrets, audit stream secrets, report headers and attachments alike.
+        use watchword_store::sealed::{self as other, SEALED};
+        for i in 0..SEALED.len() {
+            for id in other::stale(&mut tx, i, ring.current_id()).await? {
+                let Some((key, value)) = other::read(&mut tx, i, &id).await? else {
+                    continue;
+                };
+                let plain = ring.open(&key, &value, &id).map_err(|_| {
+                    AppError::internal(format!("{} {id} does not open", SEALED[i].0))
+                })?;
+                let (key_id, sealed) = ring.seal(&plain, &id);
+                other::write(&mut tx, i, &id, &key_id, &sealed).await?;
+                n += 1;
+            }
         }
         let event = events::system(None, AuditAction::MfaKeysRotated)
             .details(serde_json::json!({ "key_id": ring.current_id(), "resealed": n }));

@@ -5,6 +5,7 @@
 //! `cargo run --release -p watchword-bench -- oauth [--seconds N] [--concurrency N] [--rounds N] [--database-url URL]`
 //! `cargo run --release -p watchword-bench -- advisories --accounts N [--batches B] [--database-url URL]`
 //! `cargo run --release -p watchword-bench -- devices [--logins N] [--rounds N]`
+//! `cargo run --release -p watchword-bench -- posture [--members N] [--keys K] [--requests R] [--accounts A] [--database-url URL]`
 //! `cargo run --release -p watchword-bench -- memory [--logins N] [--concurrency N] [--settle S] [--database-url URL]`
 //!
 //! Starts the release `watchword` binary as its own process, then measures side by side in one
@@ -66,6 +67,7 @@ mod keys;
 mod memory;
 mod mfa;
 mod oauth;
+mod posture;
 mod sso;
 mod sweep;
 
@@ -258,6 +260,17 @@ async fn main() {
             .unwrap_or(100_000);
         let b = arg("--batches").and_then(|v| v.parse().ok()).unwrap_or(20);
         return advisories::run(n, b, arg("--database-url")).await;
+    }
+    if std::env::args().nth(1).as_deref() == Some("posture") {
+        let members = arg("--members")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(10_000);
+        let keys = arg("--keys").and_then(|v| v.parse().ok()).unwrap_or(1_000);
+        let requests = arg("--requests")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(300);
+        let accounts = arg("--accounts").and_then(|v| v.parse().ok());
+        return posture::run(members, keys, requests, accounts).await;
     }
     if std::env::args().nth(1).as_deref() == Some("devices") {
         let n = arg("--logins").and_then(|v| v.parse().ok()).unwrap_or(30);

@@ -6,6 +6,15 @@ UPDATE api_keys SET exposed_at = (
     WHERE e.action = 'api_key.exposed' AND e.target_id = api_keys.id AND e.account_id = api_keys.account_id
 ) WHERE revoked_at IS NULL;
 
+-- Each person's strongest confirmed factor (0 none, 1 any, 2 a passkey), kept by the store in the
+-- transaction that adds, confirms or removes a factor: the overview counts members with MFA
+-- without probing every member's factors.
+ALTER TABLE persons ADD COLUMN mfa_level INTEGER NOT NULL DEFAULT 0;
+UPDATE persons SET mfa_level = COALESCE((
+    SELECT MAX(CASE WHEN f.kind = 'passkey' THEN 2 ELSE 1 END) FROM mfa_factors f
+    WHERE f.person_id = persons.id AND f.confirmed_at IS NOT NULL
+), 0);
+
 -- Each account's score per day, written only when it differs from the account's latest snapshot
 -- (a day without a row has the score of the row before it), kept a year.
 CREATE TABLE posture_snapshots (

@@ -21,6 +21,7 @@ pub mod outbox;
 pub mod persons;
 pub mod posture;
 pub mod rows;
+pub mod sealed;
 pub mod security_reports;
 pub mod sessions;
 pub mod signups;

@@ -75,6 +75,36 @@ pub async fn insert_factor(c: &mut Conn, f: NewFactor<'_>, now: Millis) -> Resul
     .bind(f.phone_hint)
     .bind(now.0)
     .bind(f.passkey.map(|_| now.0))
+    .execute(&mut *c)
+    .await?;
+    if f.passkey.is_some() {
+        sync_mfa_level(c, &f.person.to_string()).await?;
+    }
+    Ok(())
+}
+
+/// Sets `persons.mfa_level` from the person's confirmed factors (0 none, 1 any, 2 a passkey).
+pub(crate) async fn sync_mfa_level(c: &mut Conn, person: &str) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE persons SET mfa_level = COALESCE((\
+           SELECT MAX(CASE WHEN f.kind = 'passkey' THEN 2 ELSE 1 END) FROM mfa_factors f \
+           WHERE f.person_id = persons.id AND f.confirmed_at IS NOT NULL), 0) WHERE id = $1",
+    )
+    .bind(person)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+/// [`sync_mfa_level`] for the owner of a factor just confirmed, when they had none (a no-op,
+/// without a write, on the logins that follow).
+pub(crate) async fn raise_mfa_level(c: &mut Conn, factor: &str) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE persons SET mfa_level = 1 \
+         WHERE id = (SELECT person_id FROM mfa_factors WHERE id = $1 AND confirmed_at IS NOT NULL) \
+           AND mfa_level = 0",
+    )
+    .bind(factor)
     .execute(c)
     .await?;
     Ok(())
@@ -154,8 +184,11 @@ pub async fn accept_step(
     .bind(id)
     .bind(step)
     .bind(now.0)
-    .execute(c)
+    .execute(&mut *c)
     .await?;
+    if r.rows_affected() == 1 {
+        raise_mfa_level(c, id).await?;
+    }
     Ok(r.rows_affected() == 1)
 }
 
@@ -163,8 +196,9 @@ pub async fn delete_factor(c: &mut Conn, person: PersonId, id: &str) -> Result<b
     let r = sqlx::query("DELETE FROM mfa_factors WHERE person_id = $1 AND id = $2")
         .bind(person.to_string())
         .bind(id)
-        .execute(c)
+        .execute(&mut *c)
         .await?;
+    sync_mfa_level(c, &person.to_string()).await?;
     Ok(r.rows_affected() == 1)
 }
 

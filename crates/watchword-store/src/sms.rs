@@ -133,7 +133,8 @@ pub async fn confirm_factor(c: &mut Conn, factor_id: &str, now: Millis) -> Resul
     sqlx::query("UPDATE mfa_factors SET confirmed_at = COALESCE(confirmed_at, $2), last_used_at = $2 WHERE id = $1")
         .bind(factor_id)
         .bind(now.0)
-        .execute(c)
+        .execute(&mut *c)
         .await?;
+    crate::mfa::raise_mfa_level(c, factor_id).await?;
     Ok(())
 }

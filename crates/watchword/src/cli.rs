@@ -392,7 +392,7 @@ pub async fn rotate_mfa_key(config: &Config) -> Result<(), String> {
     let app = watchword::offline_app(config).await?;
     let n = app.reseal_mfa_secrets().await.map_err(|e| e.to_string())?;
     println!(
-        "re-sealed {n} authenticator secrets under key {}",
+        "re-sealed {n} secrets (authenticators, phones, SSO client secrets, stream secrets, reports) under key {}",
         app.settings().mfa_keyring.current_id()
     );
     Ok(())

@@ -69,7 +69,7 @@ pub async fn accept(
     {
         Ok(out) => match out.session {
             Some(s) => redirect_with_cookie("/app", issue(&state, SessionMode::Cookie, &s).0),
-            None => Redirect::to(&format!("/accounts/{}/members", out.account)).into_response(),
+            None => Redirect::to(&format!("/accounts/{}", out.account)).into_response(),
         },
         Err(e) => {
             let (status, msg) = message(e);

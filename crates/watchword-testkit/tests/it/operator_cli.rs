@@ -339,15 +339,33 @@ both_backends!(
         assert_eq!(s, StatusCode::OK, "{v}");
         const SEALED_UNDER: &str = "UPDATE mfa_factors SET name = name WHERE key_id = $1";
         assert_eq!(app.sql(SEALED_UNDER, &["k1"]).await, 1);
+        // A report's headers and attachment are sealed with the same keyring.
+        let png = base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            [0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A, 0],
+        );
+        let report = json!({"kind": "other", "description": "Odd.", "headers": "X-A: b",
+            "attachments": [{"filename": "a.png", "content_base64": png}]});
+        let path = format!("/api/v1/accounts/{}/security-reports", ada.account);
+        let (s, v) = app.post(&path, &ada.token, report).await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        const REPORTS_UNDER: &str = "UPDATE security_reports SET note = note WHERE key_id = $1";
+        const FILES_UNDER: &str =
+            "UPDATE security_report_attachments SET size = size WHERE key_id = $1";
 
         let (ok, stdout, stderr) = run(&app, &["rotate-mfa-key"]);
         assert!(ok, "{stderr}");
-        assert!(
-            stdout.contains("re-sealed 1 authenticator secrets under key k2"),
-            "{stdout}"
-        );
+        assert!(stdout.contains("re-sealed 3 secrets"), "{stdout}");
+        assert!(stdout.contains("under key k2"), "{stdout}");
         assert_eq!(app.sql(SEALED_UNDER, &["k1"]).await, 0);
         assert_eq!(app.sql(SEALED_UNDER, &["k2"]).await, 1);
+        for q in [REPORTS_UNDER, FILES_UNDER] {
+            assert_eq!(
+                (app.sql(q, &["k1"]).await, app.sql(q, &["k2"]).await),
+                (0, 1),
+                "{q}"
+            );
+        }
         let file = app.data_dir().join("mfa-keys");
         let text = std::fs::read_to_string(&file).unwrap();
         assert_eq!(

@@ -383,14 +383,14 @@ impl App {
         }
         // SSO client secrets, audit stream secrets, report headers and attachments alike.
         use watchword_store::sealed::{self as other, SEALED};
-        for i in 0..SEALED.len() {
+        for (i, (table, _, _)) in SEALED.iter().enumerate() {
             for id in other::stale(&mut tx, i, ring.current_id()).await? {
                 let Some((key, value)) = other::read(&mut tx, i, &id).await? else {
                     continue;
                 };
-                let plain = ring.open(&key, &value, &id).map_err(|_| {
-                    AppError::internal(format!("{} {id} does not open", SEALED[i].0))
-                })?;
+                let plain = ring
+                    .open(&key, &value, &id)
+                    .map_err(|_| AppError::internal(format!("{table} {id} does not open")))?;
                 let (key_id, sealed) = ring.seal(&plain, &id);
                 other::write(&mut tx, i, &id, &key_id, &sealed).await?;
                 n += 1;

@@ -42,13 +42,19 @@ impl App {
         )
         .await?;
         tx.commit().await?;
-        let mut sent = 0;
-        for m in batch {
-            let (result, max) = if m.channel == "sms" {
-                (out.sms.deliver(&m).await, MAX_SMS_ATTEMPTS)
+        // The batch's messages go out at once (SMTP connections come from lettre's pool): one
+        // at a time, a node delivered 21 messages/s to a local SMTP server, each waiting for
+        // its own round trips.
+        let results = futures_util::future::join_all(batch.iter().map(|m| async move {
+            if m.channel == "sms" {
+                (out.sms.deliver(m).await, MAX_SMS_ATTEMPTS)
             } else {
-                (out.mail.deliver(&m).await, MAX_ATTEMPTS)
-            };
+                (out.mail.deliver(m).await, MAX_ATTEMPTS)
+            }
+        }))
+        .await;
+        let mut sent = 0;
+        for (m, (result, max)) in batch.into_iter().zip(results) {
             let now = self.now();
             let mut tx = self.store().begin().await?;
             match result {

@@ -14,7 +14,7 @@ use watchword_domain::{
 use watchword_store::posture::{self as store, RawFacts};
 
 /// Accounts per page of the daily run.
-const PAGE: i64 = 1000;
+const PAGE: i64 = 4000;
 /// How long a node holds the daily run without progress before another may take it over.
 const LEASE_MS: i64 = 5 * 60 * 1000;
 
@@ -155,21 +155,23 @@ impl App {
             day,
             ..Default::default()
         };
-        loop {
-            let (page, latest) = {
-                let mut c = self.store().read().await?;
-                let page = store::facts_page(&mut c, &cursor, PAGE, now).await?;
-                let latest = match (page.first(), page.last()) {
-                    (Some(lo), Some(hi)) => {
-                        store::latest_in(&mut c, &lo.account, &hi.account).await?
-                    }
-                    _ => HashMap::new(),
-                };
-                (page, latest)
-            };
+        // The next page is read while this one is written (a read connection and the writer).
+        let fetch = |after: String| {
+            let store = self.store().clone();
+            tokio::spawn(async move { store::daily_page(&store, &after, PAGE, now).await })
+        };
+        let mut next = Some(fetch(cursor.clone()));
+        while let Some(reading) = next.take() {
+            let (page, latest) = reading
+                .await
+                .map_err(|e| AppError::internal(format!("snapshot page read: {e}")))??;
             let Some(last) = page.last().map(|f| f.account.clone()) else {
                 break;
             };
+            let n = page.len() as i64;
+            if n == PAGE {
+                next = Some(fetch(last.clone()));
+            }
             let mut rows = Vec::new();
             for raw in &page {
                 let p = posture::evaluate(&self.posture_facts(raw, now), now);
@@ -184,19 +186,18 @@ impl App {
             let mut tx = self.store().begin().await?;
             store::insert_snapshots(&mut tx, day, &rows).await?;
             let lease = Millis(self.now().0 + LEASE_MS);
-            let n = page.len() as i64;
             if !store::advance_run(&mut tx, day, &cursor, &last, n, rows.len() as i64, lease)
                 .await?
             {
+                if let Some(reading) = next {
+                    reading.abort();
+                }
                 return Ok(None); // another node took the run over
             }
             tx.commit().await?;
             run.accounts += page.len() as u64;
             run.written += rows.len() as u64;
             cursor = last;
-            if n < PAGE {
-                break;
-            }
         }
         let mut tx = self.store().begin().await?;
         if store::finish_run(&mut tx, day, &cursor, self.now()).await? {

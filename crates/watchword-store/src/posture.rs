@@ -59,6 +59,44 @@ pub async fn facts_of(
     Ok(fill(c, &rows, now).await?.pop())
 }
 
+/// A page of the daily run: the facts of up to `limit` accounts after `after` and their latest
+/// snapshots. On PostgreSQL in a read transaction whose planner counts an index read as almost
+/// as cheap as a sequential one (`random_page_cost` 1.1, this transaction only): a page joins
+/// 5,000 members to their persons, and the default cost chose to scan every person instead,
+/// 4× slower (measured at 100,000 accounts).
+pub async fn daily_page(
+    store: &crate::Store,
+    after: &str,
+    limit: i64,
+    now: Millis,
+) -> Result<(Vec<RawFacts>, HashMap<String, (u8, String)>), StoreError> {
+    async fn read(
+        c: &mut Conn,
+        after: &str,
+        limit: i64,
+        now: Millis,
+    ) -> Result<(Vec<RawFacts>, HashMap<String, (u8, String)>), StoreError> {
+        let page = facts_page(&mut *c, after, limit, now).await?;
+        let latest = match (page.first(), page.last()) {
+            (Some(lo), Some(hi)) => latest_in(c, &lo.account, &hi.account).await?,
+            _ => HashMap::new(),
+        };
+        Ok((page, latest))
+    }
+    match store.dialect() {
+        crate::Dialect::Postgres => {
+            let mut tx = store.begin().await?;
+            sqlx::query("SET LOCAL random_page_cost = 1.1")
+                .execute(&mut *tx)
+                .await?;
+            let out = read(&mut tx, after, limit, now).await?;
+            tx.commit().await?;
+            Ok(out)
+        }
+        crate::Dialect::Sqlite => read(&mut *store.read().await?, after, limit, now).await,
+    }
+}
+
 /// The facts of up to `limit` accounts after `after` (by id), in id order.
 pub async fn facts_page(
     c: &mut Conn,

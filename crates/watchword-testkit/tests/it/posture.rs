@@ -82,6 +82,29 @@ async fn the_score_follows_what_the_account_does() {
         app.enrol_totp(&ada).await;
         let o = overview(&app, &ada.token, &acct).await;
         assert_eq!(state(&o, "mfa_coverage"), "pass");
+        // The person's kept MFA level follows a factor's removal, and a new enrolment.
+        {
+            let store = app.app().store().clone();
+            let mut tx = store.begin().await.unwrap();
+            let (id,): (String,) =
+                sqlx::query_as("SELECT id FROM mfa_factors WHERE person_id = $1")
+                    .bind(&ada.person)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .unwrap();
+            let person = watchword_domain::PersonId::parse(&ada.person).unwrap();
+            assert!(
+                watchword_store::mfa::delete_factor(&mut tx, person, &id)
+                    .await
+                    .unwrap()
+            );
+            tx.commit().await.unwrap();
+        }
+        let o = overview(&app, &ada.token, &acct).await;
+        assert_eq!(state(&o, "mfa_coverage"), "fail", "{o}");
+        app.enrol_totp(&ada).await;
+        let o = overview(&app, &ada.token, &acct).await;
+        assert_eq!(state(&o, "mfa_coverage"), "pass");
         let (s, v) = app
             .call(
                 Method::PATCH,

@@ -158,7 +158,9 @@ impl App {
         // The next page is read while this one is written (a read connection and the writer).
         let fetch = |after: String| {
             let store = self.store().clone();
-            tokio::spawn(async move { store::daily_page(&store, &after, PAGE, now).await })
+            tokio::spawn(async move {
+                store::daily_page(&mut *store.read().await?, &after, PAGE, now).await
+            })
         };
         let mut next = Some(fetch(cursor.clone()));
         while let Some(reading) = next.take() {

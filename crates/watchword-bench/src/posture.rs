@@ -29,18 +29,20 @@ fn seed_sql(postgres: bool) -> Vec<String> {
     };
     let seq = "WITH RECURSIVE seq(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM seq WHERE n < $1)";
     let day = "CAST(86400000 AS BIGINT)";
+    let login = format!("$3 - (n % 365) * {day}");
     vec![
         format!(
-            "{seq} INSERT INTO persons (id, email, name, password_hash, status, is_staff, last_login_at, created_at, updated_at, mfa_level) \
-             SELECT {}, 'm' || n || '@bench.example', 'Member ' || n, 'x', 'active', 0, $3 - (n % 365) * {day}, $3, $3, \
-               CASE WHEN n % 5 = 1 THEN 0 WHEN n % 10 = 0 THEN 2 ELSE 1 END FROM seq",
+            "{seq} INSERT INTO persons (id, email, name, password_hash, status, is_staff, last_login_at, created_at, updated_at) \
+             SELECT {}, 'm' || n || '@bench.example', 'Member ' || n, 'x', 'active', 0, {login}, $3, $3 FROM seq",
             id("00000000-0000-7000-9001-", "n")
         ),
         format!(
-            "{seq} INSERT INTO memberships (id, account_id, person_id, email, role, status, created_at, updated_at) \
+            "{seq} INSERT INTO memberships (id, account_id, person_id, email, role, status, created_at, updated_at, mfa_level, last_login_at) \
              SELECT {}, $2, CASE WHEN n % 50 = 7 THEN NULL ELSE {} END, 'm' || n || '@bench.example', \
                CASE WHEN n % 100 = 0 THEN 'admin' ELSE 'analyst' END, \
-               CASE WHEN n % 50 = 7 THEN 'invited' ELSE 'active' END, $3 - (n % 40) * {day}, $3 FROM seq",
+               CASE WHEN n % 50 = 7 THEN 'invited' ELSE 'active' END, $3 - (n % 40) * {day}, $3, \
+               CASE WHEN n % 50 = 7 OR n % 5 = 1 THEN 0 WHEN n % 10 = 0 THEN 2 ELSE 1 END, \
+               CASE WHEN n % 50 = 7 THEN NULL ELSE {login} END FROM seq",
             id("00000000-0000-7000-9002-", "n"),
             id("00000000-0000-7000-9001-", "n")
         ),
@@ -95,11 +97,7 @@ async fn overview(members: i64, keys: i64, requests: usize) {
             .expect("seed");
     }
     tx.commit().await.unwrap();
-    if postgres {
-        let mut c = app.store().begin().await.unwrap();
-        sqlx::query("ANALYZE").execute(&mut *c).await.unwrap();
-        c.commit().await.unwrap();
-    }
+    crate::sweep::settle(&app).await;
     let seeding = t.elapsed().as_secs_f64();
     let url = format!("{base}/api/v1/accounts/{account}/security-overview");
     let get = || async {

@@ -19,11 +19,13 @@ pub struct NewMembership<'a> {
     pub invited_by: Option<PersonId>,
 }
 
+/// A membership with a person copies the person's MFA level and last login (migration 0021).
 pub async fn insert(c: &mut Conn, m: NewMembership<'_>, now: Millis) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO memberships (id, account_id, person_id, email, role, status, invited_by, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
-    )
+    sqlx::query(&format!(
+        "INSERT INTO memberships (id, account_id, person_id, email, role, status, invited_by, created_at, updated_at, mfa_level, last_login_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, {}, (SELECT p.last_login_at FROM persons p WHERE p.id = $3))",
+        crate::mfa::mfa_level_of("$3")
+    ))
     .bind(m.id.to_string())
     .bind(m.account.to_string())
     .bind(m.person.map(|p| p.to_string()))
@@ -165,7 +167,8 @@ pub async fn set_status(
     Ok(())
 }
 
-/// Binds an invited membership to the person who accepted it and activates it.
+/// Binds an invited membership to the person who accepted it (copying what [`insert`] copies)
+/// and activates it.
 pub async fn activate_for(
     c: &mut Conn,
     account: AccountId,
@@ -173,9 +176,12 @@ pub async fn activate_for(
     person: PersonId,
     now: Millis,
 ) -> Result<(), StoreError> {
-    sqlx::query(
-        "UPDATE memberships SET person_id = $3, status = 'active', updated_at = $4 WHERE account_id = $1 AND id = $2",
-    )
+    sqlx::query(&format!(
+        "UPDATE memberships SET person_id = $3, status = 'active', updated_at = $4, mfa_level = {}, \
+           last_login_at = (SELECT p.last_login_at FROM persons p WHERE p.id = $3) \
+         WHERE account_id = $1 AND id = $2",
+        crate::mfa::mfa_level_of("$3")
+    ))
     .bind(account.to_string())
     .bind(id.to_string())
     .bind(person.to_string())

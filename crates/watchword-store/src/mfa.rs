@@ -83,25 +83,33 @@ pub async fn insert_factor(c: &mut Conn, f: NewFactor<'_>, now: Millis) -> Resul
     Ok(())
 }
 
-/// Sets `persons.mfa_level` from the person's confirmed factors (0 none, 1 any, 2 a passkey).
-pub(crate) async fn sync_mfa_level(c: &mut Conn, person: &str) -> Result<(), StoreError> {
-    sqlx::query(
-        "UPDATE persons SET mfa_level = COALESCE((\
-           SELECT MAX(CASE WHEN f.kind = 'passkey' THEN 2 ELSE 1 END) FROM mfa_factors f \
-           WHERE f.person_id = persons.id AND f.confirmed_at IS NOT NULL), 0) WHERE id = $1",
+/// The level of a person's confirmed factors (0 none, 1 any, 2 a passkey), as SQL over the
+/// person id bound to `param` (`$1`).
+pub(crate) fn mfa_level_of(param: &str) -> String {
+    format!(
+        "COALESCE((SELECT MAX(CASE WHEN f.kind = 'passkey' THEN 2 ELSE 1 END) \
+         FROM mfa_factors f WHERE f.person_id = {param} AND f.confirmed_at IS NOT NULL), 0)"
     )
+}
+
+/// Sets `memberships.mfa_level` of every membership of the person from their confirmed factors.
+pub(crate) async fn sync_mfa_level(c: &mut Conn, person: &str) -> Result<(), StoreError> {
+    sqlx::query(&format!(
+        "UPDATE memberships SET mfa_level = {} WHERE person_id = $1",
+        mfa_level_of("$1")
+    ))
     .bind(person)
     .execute(c)
     .await?;
     Ok(())
 }
 
-/// [`sync_mfa_level`] for the owner of a factor just confirmed, when they had none (a no-op,
-/// without a write, on the logins that follow).
+/// [`sync_mfa_level`] for the owner of a factor just confirmed, on the memberships that had no
+/// factor yet (a no-op, without a write, on the logins that follow).
 pub(crate) async fn raise_mfa_level(c: &mut Conn, factor: &str) -> Result<(), StoreError> {
     sqlx::query(
-        "UPDATE persons SET mfa_level = 1 \
-         WHERE id = (SELECT person_id FROM mfa_factors WHERE id = $1 AND confirmed_at IS NOT NULL) \
+        "UPDATE memberships SET mfa_level = 1 \
+         WHERE person_id = (SELECT person_id FROM mfa_factors WHERE id = $1 AND confirmed_at IS NOT NULL) \
            AND mfa_level = 0",
     )
     .bind(factor)

@@ -76,13 +76,18 @@ pub async fn set_email(
     Ok(r.rows_affected() == 1)
 }
 
-/// Records an interactive login.
+/// Records an interactive login, on the person and on their memberships' copies.
 pub async fn record_login(c: &mut Conn, id: PersonId, now: Millis) -> Result<(), StoreError> {
-    sqlx::query("UPDATE persons SET last_login_at = $2 WHERE id = $1")
-        .bind(id.to_string())
-        .bind(now.0)
-        .execute(c)
-        .await?;
+    for sql in [
+        "UPDATE persons SET last_login_at = $2 WHERE id = $1",
+        "UPDATE memberships SET last_login_at = $2 WHERE person_id = $1",
+    ] {
+        sqlx::query(sql)
+            .bind(id.to_string())
+            .bind(now.0)
+            .execute(&mut *c)
+            .await?;
+    }
     Ok(())
 }
 

@@ -60,41 +60,19 @@ pub async fn facts_of(
 }
 
 /// A page of the daily run: the facts of up to `limit` accounts after `after` and their latest
-/// snapshots. On PostgreSQL in a read transaction whose planner counts an index read as almost
-/// as cheap as a sequential one (`random_page_cost` 1.1, this transaction only): a page joins
-/// 5,000 members to their persons, and the default cost chose to scan every person instead,
-/// 4× slower (measured at 100,000 accounts).
+/// snapshots.
 pub async fn daily_page(
-    store: &crate::Store,
+    c: &mut Conn,
     after: &str,
     limit: i64,
     now: Millis,
 ) -> Result<(Vec<RawFacts>, HashMap<String, (u8, String)>), StoreError> {
-    async fn read(
-        c: &mut Conn,
-        after: &str,
-        limit: i64,
-        now: Millis,
-    ) -> Result<(Vec<RawFacts>, HashMap<String, (u8, String)>), StoreError> {
-        let page = facts_page(&mut *c, after, limit, now).await?;
-        let latest = match (page.first(), page.last()) {
-            (Some(lo), Some(hi)) => latest_in(c, &lo.account, &hi.account).await?,
-            _ => HashMap::new(),
-        };
-        Ok((page, latest))
-    }
-    match store.dialect() {
-        crate::Dialect::Postgres => {
-            let mut tx = store.begin().await?;
-            sqlx::query("SET LOCAL random_page_cost = 1.1")
-                .execute(&mut *tx)
-                .await?;
-            let out = read(&mut tx, after, limit, now).await?;
-            tx.commit().await?;
-            Ok(out)
-        }
-        crate::Dialect::Sqlite => read(&mut *store.read().await?, after, limit, now).await,
-    }
+    let page = facts_page(&mut *c, after, limit, now).await?;
+    let latest = match (page.first(), page.last()) {
+        (Some(lo), Some(hi)) => latest_in(c, &lo.account, &hi.account).await?,
+        _ => HashMap::new(),
+    };
+    Ok((page, latest))
 }
 
 /// The facts of up to `limit` accounts after `after` (by id), in id order.
@@ -159,18 +137,19 @@ async fn fill(
             }
         }};
     }
-    // Live members (membership and person active, staff access not over) by role: the filter
-    // once per row, then plain counts (measured: a condition repeated in every SUM cost a
-    // quarter of the query on 10,000 members).
+    // Live members (membership active, staff access not over) by role, from one index of the
+    // memberships (which keep their person's MFA level and last login): the filter once per
+    // row, then plain counts (measured: a condition repeated in every SUM cost a quarter of the
+    // query on 10,000 members).
     each!(
-        "SELECT m.account_id, m.role, COUNT(*) AS live, \
-           SUM(CASE WHEN p.mfa_level >= 1 THEN 1 ELSE 0 END) AS with_mfa, \
-           SUM(CASE WHEN p.mfa_level >= 2 THEN 1 ELSE 0 END) AS with_passkey, \
-           SUM(CASE WHEN p.last_login_at IS NULL OR p.last_login_at < $4 THEN 1 ELSE 0 END) AS inactive \
-         FROM memberships m JOIN persons p ON p.id = m.person_id \
-         WHERE m.account_id >= $1 AND m.account_id <= $2 AND m.status = 'active' \
-           AND p.status = 'active' AND (m.staff_expires_at IS NULL OR m.staff_expires_at > $3) \
-         GROUP BY m.account_id, m.role",
+        "SELECT account_id, role, COUNT(*) AS live, \
+           SUM(CASE WHEN mfa_level >= 1 THEN 1 ELSE 0 END) AS with_mfa, \
+           SUM(CASE WHEN mfa_level >= 2 THEN 1 ELSE 0 END) AS with_passkey, \
+           SUM(CASE WHEN last_login_at IS NULL OR last_login_at < $4 THEN 1 ELSE 0 END) AS inactive \
+         FROM memberships \
+         WHERE account_id >= $1 AND account_id <= $2 AND status = 'active' \
+           AND (staff_expires_at IS NULL OR staff_expires_at > $3) \
+         GROUP BY account_id, role",
         now.0, cut.inactive_before.0;
         |f, r| {
             f.members_by_role.push((text(&r, "role")?, count(&r, "live")?));
@@ -222,15 +201,15 @@ async fn fill(
         |f, r| { f.last_review_at = opt_int(&r, "at")?.map(Millis); }
     );
     each!(
-        "SELECT a.id AS account_id, m.role, m.status, p.status AS person_status, p.last_login_at \
+        "SELECT a.id AS account_id, m.role, m.status, m.person_id, m.last_login_at \
          FROM accounts a JOIN memberships m ON m.id = a.contact_membership_id \
-         LEFT JOIN persons p ON p.id = m.person_id \
          WHERE a.id >= $1 AND a.id <= $2",;
         |f, r| {
             f.contact = Some(ContactRaw {
                 role_key: text(&r, "role")?,
                 membership_active: text(&r, "status")? == "active",
-                person_active: opt_text(&r, "person_status")?.as_deref() == Some("active"),
+                // The membership's copies (migration 0021); a person is never deactivated.
+                person_active: opt_text(&r, "person_id")?.is_some(),
                 last_login_at: opt_int(&r, "last_login_at")?.map(Millis),
             });
         }

@@ -540,6 +540,13 @@ impl TestApp {
             )
             .await;
         assert_eq!(n, 1);
+        // And the copies the memberships keep (as the store's record_login).
+        self.sql(
+            "UPDATE memberships SET last_login_at = CAST($1 AS BIGINT) \
+             WHERE person_id = (SELECT id FROM persons WHERE email = $2)",
+            &[&at, email],
+        )
+        .await;
     }
 
     /// Waits (bounded) until the outbox has nothing pending.

@@ -207,6 +207,45 @@ both_backends!(
 );
 
 both_backends!(
+    a_member_brings_their_factor_and_sign_ins_to_every_account,
+    |app: TestApp| async move {
+        // The overview counts each membership's copy of its person's MFA level and last login
+        // (migration 0021): every path that makes a membership or moves them must keep it.
+        let ada = app.signup("Acme", "Ada", "ada@example.com").await;
+        let bob = app.signup("Bobs Agency", "Bob", "bob@example.com").await;
+        app.enrol_totp(&bob).await;
+        let (s, _) = app.invite(&ada, "bob@example.com", "manager").await;
+        assert_eq!(s, StatusCode::CREATED);
+        let token = app.invitation_token("bob@example.com").await;
+        let (s, v) = app
+            .call(
+                Method::POST,
+                "/api/v1/invitations/accept",
+                Some(&bob.token),
+                Some(json!({"token": token})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        // Bob's factor and recent sign-in came with him into Acme.
+        let o = overview(&app, &ada.token, &ada.account).await;
+        assert_eq!(check(&o, "mfa_coverage")["found"], "1 of 2 members", "{o}");
+        assert_eq!(check(&o, "inactive_members")["found"], "none of 2 members");
+        // And into an account he creates.
+        let bobs_second = app.create_account(&bob, "Bob Two").await;
+        let o = overview(&app, &bob.token, &bobs_second.account).await;
+        assert_eq!(state(&o, "mfa_coverage"), "pass", "{o}");
+
+        // A sign-in moves every membership's copy.
+        app.set_last_login_days_ago("ada@example.com", 200).await;
+        let o = overview(&app, &ada.token, &ada.account).await;
+        assert_eq!(check(&o, "inactive_members")["found"], "1 of 2 members");
+        let ada = app.relogin(&ada).await;
+        let o = overview(&app, &ada.token, &ada.account).await;
+        assert_eq!(check(&o, "inactive_members")["found"], "none of 2 members");
+    }
+);
+
+both_backends!(
     daily_snapshots_write_changes_resume_and_keep_a_year,
     |app: TestApp| async move {
         let ada = app.signup("Acme", "Ada", "ada@example.com").await;

@@ -105,6 +105,8 @@ pub struct Settings {
     /// How long a dispatcher holds claimed messages; after a crash they are retried after this.
     /// Must exceed the SMTP timeout (15 s) so a slow delivery is not sent twice.
     pub outbox_lease_secs: i64,
+    /// How long the record of a sent or given-up message is kept (its body goes at once).
+    pub outbox_retention_secs: i64,
     /// Keys that seal authenticator secrets at rest; the last one seals new values.
     pub mfa_keyring: watchword_domain::sealed::Keyring,
     /// How long a password reset link works.
@@ -134,6 +136,7 @@ impl Default for Settings {
             blocked_staff_roles: vec!["staff_access".into()],
             recent_auth_secs: 15 * 60,
             outbox_lease_secs: 60,
+            outbox_retention_secs: 30 * 86_400,
             // An ephemeral key: fine for tests; the binary loads a persistent keyring.
             mfa_keyring: watchword_domain::sealed::Keyring::parse(
                 &watchword_domain::sealed::Keyring::new_entry("ephemeral"),

@@ -5,6 +5,7 @@ use crate::App;
 use crate::mail::Mailer;
 use crate::sms::SmsSender;
 use std::time::Duration;
+use watchword_domain::Millis;
 use watchword_store::{StoreError, outbox};
 
 /// Attempts before an email is marked failed.
@@ -12,6 +13,9 @@ pub const MAX_ATTEMPTS: i64 = 12;
 /// Attempts before an SMS is given up on: its code expires in minutes, so later tries are
 /// pointless (retries 10, 20 and 40 s apart).
 pub const MAX_SMS_ATTEMPTS: i64 = 4;
+
+/// How often a node deletes old message records.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
 /// Where each channel's messages go.
 #[derive(Clone)]
@@ -73,10 +77,26 @@ impl App {
         Ok(sent)
     }
 
+    /// Deletes the records of messages sent or given up on longer ago than the retention.
+    pub async fn prune_outbox(&self) -> Result<u64, StoreError> {
+        let before = Millis(self.now().0 - self.settings().outbox_retention_secs * 1000);
+        let mut tx = self.store().begin().await?;
+        let n = outbox::prune(&mut tx, before).await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+
     /// Delivers forever: woken by commits on this node, and polling every `poll` for messages
-    /// written by other nodes or due for retry.
+    /// written by other nodes or due for retry. Prunes old records hourly.
     pub async fn run_outbox(self, out: Outbound, poll: Duration) {
+        let mut pruned_at: Option<std::time::Instant> = None;
         loop {
+            if pruned_at.is_none_or(|t| t.elapsed() >= PRUNE_EVERY) {
+                pruned_at = Some(std::time::Instant::now());
+                if let Err(e) = self.prune_outbox().await {
+                    tracing::error!(error = %e, "outbox prune failed");
+                }
+            }
             match self.dispatch_outbox_once(&out).await {
                 Ok(n) if n > 0 => continue,
                 Ok(_) => {}

@@ -88,13 +88,14 @@ pub async fn claim(
         .collect()
 }
 
-/// Blanks an SMS's recipient and body once it needs them no more (they hold a phone number and
-/// a one-time code); an email keeps its copy.
-const SCRUB_SMS: &str = "recipient = CASE WHEN channel = 'sms' THEN '' ELSE recipient END, \
-     body_text = CASE WHEN channel = 'sms' THEN '' ELSE body_text END";
+/// Blanks what a message needs no more once delivered or given up on: its body (a single-use
+/// link, a one-time code, reported email headers) and an SMS's phone number. An email keeps
+/// its recipient and subject as the record of what was sent.
+const SCRUB: &str = "recipient = CASE WHEN channel = 'sms' THEN '' ELSE recipient END, \
+     body_text = '', body_html = ''";
 
 pub async fn mark_sent(c: &mut Conn, id: MessageId, now: Millis) -> Result<(), StoreError> {
-    sqlx::query(&format!("UPDATE outbox SET status = 'sent', sent_at = $2, locked_until = NULL, last_error = NULL, {SCRUB_SMS} WHERE id = $1"))
+    sqlx::query(&format!("UPDATE outbox SET status = 'sent', sent_at = $2, locked_until = NULL, last_error = NULL, {SCRUB} WHERE id = $1"))
         .bind(id.to_string())
         .bind(now.0)
         .execute(c)
@@ -113,7 +114,7 @@ pub async fn mark_failed_attempt(
         "UPDATE outbox SET status = $2, next_attempt_at = COALESCE($3, next_attempt_at), locked_until = NULL, last_error = $4 WHERE id = $1".to_owned()
     } else {
         format!(
-            "UPDATE outbox SET status = $2, next_attempt_at = COALESCE($3, next_attempt_at), locked_until = NULL, last_error = $4, {SCRUB_SMS} WHERE id = $1"
+            "UPDATE outbox SET status = $2, next_attempt_at = COALESCE($3, next_attempt_at), locked_until = NULL, last_error = $4, {SCRUB} WHERE id = $1"
         )
     };
     sqlx::query(&sql)
@@ -128,6 +129,16 @@ pub async fn mark_failed_attempt(
         .execute(c)
         .await?;
     Ok(())
+}
+
+/// Deletes the records of messages sent or given up on before `before`; how many.
+pub async fn prune(c: &mut Conn, before: Millis) -> Result<u64, StoreError> {
+    let r =
+        sqlx::query("DELETE FROM outbox WHERE status IN ('sent', 'failed') AND created_at < $1")
+            .bind(before.0)
+            .execute(c)
+            .await?;
+    Ok(r.rows_affected())
 }
 
 /// Counts by status, for metrics and tests.

@@ -41,6 +41,9 @@ pub struct Config {
     /// Seconds a node holds the messages it is delivering; after a crash they are retried once
     /// this passes. At least 20 (it must exceed the 15 s SMTP timeout).
     pub outbox_lease_secs: i64,
+    /// Days the record of a sent or given-up message (recipient, subject, status, error) is
+    /// kept; its body is blanked as soon as it is delivered or given up on. At least 1.
+    pub outbox_retention_days: i64,
     /// Proxies in front of watchword (CIDR list, e.g. `10.0.0.0/8`; environment:
     /// comma-separated). The client IP is the right-most `X-Forwarded-For` address that is not
     /// one of them; empty: the peer address, and the header is ignored.
@@ -113,6 +116,7 @@ impl Default for Config {
             auth_cache_ttl_ms: 1000,
             outbox_poll_ms: 2000,
             outbox_lease_secs: 60,
+            outbox_retention_days: 30,
             trusted_proxies: Vec::new(),
             signups_per_ip_per_hour: 10,
             log_format: "auto".into(),
@@ -157,6 +161,7 @@ const KEYS: &[&str] = &[
     "auth_cache_ttl_ms",
     "outbox_poll_ms",
     "outbox_lease_secs",
+    "outbox_retention_days",
     "trusted_proxies",
     "signups_per_ip_per_hour",
     "log_format",
@@ -273,6 +278,9 @@ impl Config {
             return Err(
                 "outbox_lease_secs must be at least 20 (longer than the SMTP timeout)".into(),
             );
+        }
+        if self.outbox_retention_days < 1 {
+            return Err("outbox_retention_days must be at least 1".into());
         }
         if self.security_contact_check_interval_secs == 0 {
             return Err("security_contact_check_interval_secs must be at least 1".into());

@@ -143,6 +143,7 @@ pub fn settings(config: &Config, public_url: String) -> Result<Settings, String>
         blocked_staff_roles: config.blocked_staff_roles.clone(),
         recent_auth_secs: config.reauthentication_window_secs,
         outbox_lease_secs: config.outbox_lease_secs,
+        outbox_retention_secs: config.outbox_retention_days * 86_400,
         api_key_prefix: config.api_key_prefix.clone(),
         api_key_cache_ttl_ms: config.api_key_cache_ttl_ms,
         advisory_reminder_secs: config.advisory_reminder_days * 86_400,

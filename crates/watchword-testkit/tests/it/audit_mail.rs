@@ -205,6 +205,36 @@ async fn smtp_delivery(backend: Backend) {
     assert!(mails[0].message_id.ends_with("@watchword"));
     assert!(!mails[0].html.is_empty() && !mails[0].text.is_empty());
     assert!(!grace.token.is_empty());
+
+    // Delivered, a message keeps no body (its single-use link) — only who and what was sent.
+    app.wait_outbox_empty().await;
+    let kept = "SELECT id FROM outbox WHERE recipient = 'grace@example.com' \
+         AND subject LIKE '%invited you%' AND status = 'sent' AND body_text = '' AND body_html = ''";
+    assert_eq!(app.count_rows(kept, &[]).await, 1);
+    let bodies = "SELECT id FROM outbox WHERE body_text <> '' OR body_html <> ''";
+    assert_eq!(
+        app.count_rows(bodies, &[]).await,
+        0,
+        "every message was sent"
+    );
+    // Records go after the retention (30 days); a message still pending stays whatever its age.
+    assert_eq!(app.app().prune_outbox().await.unwrap(), 0, "all recent");
+    let old = (watchword_domain::Millis::now().0 - 31 * 86_400_000).to_string();
+    let n = app
+        .sql("UPDATE outbox SET created_at = CAST($1 AS BIGINT)", &[&old])
+        .await;
+    assert!(n >= 2, "{n}");
+    let pending = app
+        .sql(
+            "UPDATE outbox SET status = 'pending', next_attempt_at = CAST($1 AS BIGINT) \
+             WHERE recipient = 'grace@example.com'",
+            &[&(watchword_domain::Millis::now().0 + 86_400_000).to_string()],
+        )
+        .await;
+    assert!(pending >= 1);
+    assert_eq!(app.app().prune_outbox().await.unwrap(), n - pending);
+    let left = app.count_rows("SELECT id FROM outbox", &[]).await;
+    assert_eq!(left as u64, pending);
 }
 
 watchword_testkit::on_both_backends!(smtp_delivery, smtp_delivery);

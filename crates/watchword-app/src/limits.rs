@@ -36,6 +36,8 @@ impl Limit {
 pub const SIGNUPS_PER_IP: Limit = Limit::new("signup-ip", 10, 3600);
 /// Signup emails to one address in an hour (a verification link or a "you have a login" note).
 pub const SIGNUP_MAILS_PER_EMAIL: Limit = Limit::new("signup-email", 3, 3600);
+/// Emails telling a person that one of their authenticator codes was entered again.
+pub const REPLAY_NOTICES_PER_PERSON: Limit = Limit::new("totp-replay-notice", 1, 3600);
 /// Password-reset emails to one address in an hour, and reset requests from one IP.
 pub const RESET_MAILS_PER_EMAIL: Limit = Limit::new("reset-email", 3, 3600);
 pub const RESETS_PER_IP: Limit = Limit::new("reset-ip", 20, 3600);

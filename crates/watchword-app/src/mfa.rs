@@ -197,17 +197,26 @@ impl App {
 
     /// Records a wrong answer (its audit event; the SMS code's own count) in a transaction of its
     /// own, as the attempt's own transaction is rolled back. Its limit slots were taken before
-    /// the check (see [`App::reserve_code_answer`]).
+    /// the check (see [`App::reserve_code_answer`]). An authenticator code that was already
+    /// used (a replay: someone saw or relayed it, and got past the password) is marked so in the
+    /// event and tells the holder by email, at most once an hour.
     pub(crate) async fn code_failed(
         &self,
         person: PersonId,
         email: &str,
         meta: &Meta,
         method: Method,
-        ceremony: Option<&str>,
+        proof: Option<&Proof<'_>>,
     ) -> Result<(), AppError> {
         let now = self.now();
         let mut tx = self.store().begin().await?;
+        let ceremony = proof.and_then(|p| p.ceremony());
+        let replayed = match proof.and_then(|p| p.code()) {
+            Some(code) if method == Method::Totp => {
+                self.is_replay(&mut tx, person, code, now).await?
+            }
+            _ => false,
+        };
         // A passkey ceremony answered wrongly is spent too (the check's own spending rolled
         // back with it), so one ceremony gets one answer.
         if let Some(id) = ceremony {
@@ -216,12 +225,61 @@ impl App {
         if method == Method::Sms {
             self.sms_failed(&mut tx, person).await?;
         }
+        let details = if replayed {
+            serde_json::json!({ "method": method.as_str(), "replayed": true })
+        } else {
+            serde_json::json!({ "method": method.as_str() })
+        };
         let event = events::by_person(person, email, meta, None, AuditAction::MfaCodeFailed)
             .target("person", person)
-            .details(serde_json::json!({ "method": method.as_str() }));
+            .details(details);
         events::fan_out(&mut tx, person, event, now).await?;
+        if replayed {
+            let hourly =
+                [crate::limits::REPLAY_NOTICES_PER_PERSON.bucket(&person.to_string(), now)];
+            let slot = uuid::Uuid::now_v7().to_string();
+            let first = crate::limits::take(&mut tx, self.store().dialect(), &slot, &hourly, now)
+                .await?
+                .is_ok();
+            if first {
+                let p = self.person(&mut tx, person).await?;
+                self.notify(
+                    &mut tx,
+                    &p,
+                    "An authenticator code was used again",
+                    "A code from your authenticator app that had already been used was entered again for your watchword login, by someone past your password or holding one of your sessions",
+                    "Someone may have seen or intercepted your code: sign out everywhere from your security page.",
+                    meta,
+                    now,
+                )
+                .await?;
+            }
+        }
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Whether `code` is one of the person's authenticator codes already used: it matches a step
+    /// (within the accepted drift) no later than a factor's last accepted step.
+    async fn is_replay(
+        &self,
+        c: &mut Conn,
+        person: PersonId,
+        code: &str,
+        now: Millis,
+    ) -> Result<bool, AppError> {
+        for f in confirmed(&store::factors(&mut *c, person).await?) {
+            let Some(last) = f.last_step.filter(|_| f.kind == "totp") else {
+                continue;
+            };
+            let secret = self.open_secret(f)?;
+            if rules::check_totp(&secret, code, unix_secs(now), None)
+                .is_some_and(|step| step as i64 <= last)
+            {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// Sends the person a security notice and, for recovery codes, warns when few are left.

@@ -196,7 +196,7 @@ impl App {
             .await?
         else {
             drop(tx);
-            self.code_failed(person.id, &person.email, meta, method, proof.ceremony())
+            self.code_failed(person.id, &person.email, meta, method, Some(&proof))
                 .await?;
             return Err(AppError::InvalidCode);
         };
@@ -285,7 +285,7 @@ impl App {
                 &actor.email,
                 &actor.meta,
                 method,
-                proof.ceremony(),
+                Some(&proof),
             )
             .await?;
             return Err(AppError::InvalidCode);

@@ -139,6 +139,22 @@ both_backends!(
             "invalid_code",
             "a code is accepted once"
         );
+        // Two replays (the enrolment's code, then the login's): each marked in the audit log,
+        // and the holder told once (at most one such email an hour); an expired or wrong code
+        // is no replay and tells nobody.
+        let replays = "SELECT id FROM audit_events WHERE action = 'mfa.code_failed' \
+             AND details LIKE '%\"replayed\":true%'";
+        assert_eq!(app.count_rows(replays, &[]).await, 2);
+        app.wait_outbox_empty().await;
+        let told: Vec<_> = app
+            .emails()
+            .into_iter()
+            .filter(|m| m.subject.contains("authenticator code was used again"))
+            .collect();
+        assert_eq!(told.len(), 1, "{told:?}");
+        assert_eq!(told[0].to, "ada@example.com");
+        let text = &told[0].text;
+        assert!(text.contains("seen or intercepted") && text.contains("reset your password"));
 
         // Recovery codes: single use, typed in any case.
         let (s, _) = app

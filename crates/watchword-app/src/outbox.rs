@@ -77,13 +77,22 @@ impl App {
         Ok(sent)
     }
 
-    /// Deletes the records of messages sent or given up on longer ago than the retention.
+    /// Deletes the records of messages sent or given up on longer ago than the retention, in
+    /// transactions of 5,000 (the million records of a large advisory never hold the writer
+    /// at once).
     pub async fn prune_outbox(&self) -> Result<u64, StoreError> {
+        const CHUNK: i64 = 5000;
         let before = Millis(self.now().0 - self.settings().outbox_retention_secs * 1000);
-        let mut tx = self.store().begin().await?;
-        let n = outbox::prune(&mut tx, before).await?;
-        tx.commit().await?;
-        Ok(n)
+        let mut total = 0;
+        loop {
+            let mut tx = self.store().begin().await?;
+            let n = outbox::prune(&mut tx, before, CHUNK).await?;
+            tx.commit().await?;
+            total += n;
+            if n < CHUNK as u64 {
+                return Ok(total);
+            }
+        }
     }
 
     /// Delivers forever: woken by commits on this node, and polling every `poll` for messages

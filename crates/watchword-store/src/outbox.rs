@@ -131,13 +131,16 @@ pub async fn mark_failed_attempt(
     Ok(())
 }
 
-/// Deletes the records of messages sent or given up on before `before`; how many.
-pub async fn prune(c: &mut Conn, before: Millis) -> Result<u64, StoreError> {
-    let r =
-        sqlx::query("DELETE FROM outbox WHERE status IN ('sent', 'failed') AND created_at < $1")
-            .bind(before.0)
-            .execute(c)
-            .await?;
+/// Deletes up to `limit` records of messages sent or given up on before `before`; how many.
+pub async fn prune(c: &mut Conn, before: Millis, limit: i64) -> Result<u64, StoreError> {
+    let r = sqlx::query(
+        "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox \
+           WHERE status IN ('sent', 'failed') AND created_at < $1 LIMIT $2)",
+    )
+    .bind(before.0)
+    .bind(limit)
+    .execute(c)
+    .await?;
     Ok(r.rows_affected())
 }
 

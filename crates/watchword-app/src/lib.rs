@@ -109,6 +109,9 @@ pub struct Settings {
     pub outbox_retention_secs: i64,
     /// Keys that seal authenticator secrets at rest; the last one seals new values.
     pub mfa_keyring: watchword_domain::sealed::Keyring,
+    /// Peppers of password hashes (Argon2's secret input), the last one for new hashes; None:
+    /// hashes without one (tests and benchmarks only; the server always loads a ring).
+    pub password_peppers: Option<watchword_domain::sealed::Keyring>,
     /// How long a password reset link works.
     pub password_reset_ttl_secs: i64,
     /// Signups asked for from one IP in an hour.
@@ -142,6 +145,7 @@ impl Default for Settings {
                 &watchword_domain::sealed::Keyring::new_entry("ephemeral"),
             )
             .expect("a generated keyring parses"),
+            password_peppers: None,
             password_reset_ttl_secs: 3600,
             signups_per_ip_per_hour: crate::limits::SIGNUPS_PER_IP.max,
             api_key_prefix: watchword_domain::api_key::DEFAULT_PREFIX.into(),
@@ -329,10 +333,12 @@ impl App {
             .await
             .map_err(|_| AppError::internal("hashing pool closed"))?;
         let params = self.inner.settings.hash;
+        let peppers = self.inner.settings.password_peppers.clone();
         let mut memory = self.take_memory();
         let (out, memory) = tokio::task::spawn_blocking(move || {
             let out = f(&mut Hasher {
                 params,
+                peppers: peppers.as_ref(),
                 memory: &mut memory,
             });
             (out, memory)
@@ -360,12 +366,13 @@ impl App {
 /// Argon2id at the server's parameters in a reused working memory (see [`App::hashing`]).
 pub(crate) struct Hasher<'m> {
     params: HashParams,
+    peppers: Option<&'m watchword_domain::sealed::Keyring>,
     memory: &'m mut Memory,
 }
 
 impl Hasher<'_> {
     pub(crate) fn hash(&mut self, pw: &watchword_domain::password::Password) -> String {
-        self.params.hash_in(pw, self.memory)
+        self.params.hash_in(pw, self.memory, self.peppers)
     }
 
     pub(crate) fn verify(
@@ -373,6 +380,6 @@ impl Hasher<'_> {
         pw: &watchword_domain::password::Password,
         phc: &str,
     ) -> watchword_domain::password::Verified {
-        self.params.verify_in(pw, phc, self.memory)
+        self.params.verify_in(pw, phc, self.memory, self.peppers)
     }
 }

@@ -1,9 +1,10 @@
 //! The password policy (seed 000: at least 12 characters with letters, numbers and symbols, not
 //! common, not about the person) and Argon2id hashing to PHC strings.
 
+use crate::sealed::Keyring;
 use crate::{DomainError, EmailAddress, FieldError};
 use argon2::password_hash::phc::{Output, PasswordHash, Salt};
-use argon2::{Algorithm, Argon2, Block, Params, Version};
+use argon2::{Algorithm, Argon2, Block, KeyId, Params, ParamsBuilder, Version};
 use std::fmt;
 
 pub const MIN_LEN: usize = 12;
@@ -198,19 +199,34 @@ impl HashParams {
         Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
     }
 
-    /// Hashes to a PHC string (`$argon2id$v=19$m=…,t=…,p=…$salt$hash`).
+    /// Hashes to a PHC string (`$argon2id$v=19$m=…,t=…,p=…$salt$hash`), without a pepper.
     pub fn hash(self, pw: &Password) -> String {
-        self.hash_in(pw, &mut Memory::default())
+        self.hash_in(pw, &mut Memory::default(), None)
     }
 
-    /// Verifies with the parameters recorded in the PHC string.
+    /// Verifies with the parameters recorded in the PHC string, without a pepper.
     pub fn verify(self, pw: &Password, phc: &str) -> Verified {
-        self.verify_in(pw, phc, &mut Memory::default())
+        self.verify_in(pw, phc, &mut Memory::default(), None)
     }
 
-    /// [`Self::hash`] in `memory`, which is grown as needed and kept for the next hash.
-    pub fn hash_in(self, pw: &Password, memory: &mut Memory) -> String {
-        let argon = self.argon2();
+    /// [`Self::hash`] in `memory`, which is grown as needed and kept for the next hash. With
+    /// `peppers`, the ring's current key is Argon2's secret input and its id is recorded in the
+    /// string (`m=…,t=…,p=…,keyid=…`): a copy of the database alone cannot test guesses.
+    pub fn hash_in(self, pw: &Password, memory: &mut Memory, peppers: Option<&Keyring>) -> String {
+        let plain = self.argon2();
+        let peppered = peppers.map(|ring| {
+            let (id, key) = ring.current_key();
+            let params = ParamsBuilder::new()
+                .m_cost(self.m_kib)
+                .t_cost(self.t)
+                .p_cost(self.p)
+                .keyid(KeyId::new(id.as_bytes()).expect("pepper ids are checked at load"))
+                .build()
+                .expect("parameters validated in new");
+            Argon2::new_with_secret(key, Algorithm::Argon2id, Version::V0x13, params)
+                .expect("a 32-byte pepper is a valid Argon2 secret")
+        });
+        let argon = peppered.as_ref().unwrap_or(&plain);
         let mut salt = [0u8; 16];
         getrandom::fill(&mut salt).expect("the operating system gives random bytes");
         let mut out = [0u8; 32];
@@ -236,8 +252,16 @@ impl HashParams {
     }
 
     /// [`Self::verify`] in `memory`: recomputes the hash with the string's own algorithm,
-    /// version, parameters and salt, and compares the outputs in constant time.
-    pub fn verify_in(self, pw: &Password, phc: &str, memory: &mut Memory) -> Verified {
+    /// version, parameters, salt and pepper (the ring's key named by `keyid`; a string naming a
+    /// key the ring lacks verifies nothing), and compares the outputs in constant time. A hash
+    /// without the current pepper asks for a rehash.
+    pub fn verify_in(
+        self,
+        pw: &Password,
+        phc: &str,
+        memory: &mut Memory,
+        peppers: Option<&Keyring>,
+    ) -> Verified {
         let Ok(parsed) = PasswordHash::new(phc) else {
             return Verified::No;
         };
@@ -255,7 +279,18 @@ impl HashParams {
             Some(Ok(v)) => v,
             Some(Err(_)) => return Verified::No,
         };
-        let argon = Argon2::new(algorithm, version, params);
+        let keyid = params.keyid().to_vec();
+        let argon = if keyid.is_empty() {
+            Argon2::new(algorithm, version, params)
+        } else {
+            let key = std::str::from_utf8(&keyid)
+                .ok()
+                .and_then(|id| peppers.and_then(|ring| ring.key(id)));
+            match key.map(|k| Argon2::new_with_secret(k, algorithm, version, params)) {
+                Some(Ok(argon)) => argon,
+                _ => return Verified::No,
+            }
+        };
         let mut out = vec![0u8; expected.len()];
         let computed = argon.hash_password_into_with_memory(
             pw.expose().as_bytes(),
@@ -267,10 +302,12 @@ impl HashParams {
             return Verified::No;
         }
         let current = argon.params();
+        let peppered_now = peppers.is_none_or(|ring| keyid == ring.current_key().0.as_bytes());
         let up_to_date = algorithm == Algorithm::Argon2id
             && current.m_cost() >= self.m_kib
             && current.t_cost() >= self.t
-            && current.p_cost() >= self.p;
+            && current.p_cost() >= self.p
+            && peppered_now;
         if up_to_date {
             Verified::Yes
         } else {
@@ -368,7 +405,7 @@ mod hashing_tests {
         let pw = Password::new("vivid-Lantern-47-orbit!".into());
         let mut memory = Memory::default();
         // Ours, checked by argon2's own verifier; and argon2's, checked by ours.
-        let ours = params.hash_in(&pw, &mut memory);
+        let ours = params.hash_in(&pw, &mut memory, None);
         assert!(
             ours.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
             "{ours}"
@@ -385,15 +422,24 @@ mod hashing_tests {
             .hash_password(b"vivid-Lantern-47-orbit!")
             .unwrap()
             .to_string();
-        assert_eq!(params.verify_in(&pw, &theirs, &mut memory), Verified::Yes);
+        assert_eq!(
+            params.verify_in(&pw, &theirs, &mut memory, None),
+            Verified::Yes
+        );
         // The same memory serves every later hash; wrong passwords and strings are refused.
         let held = memory.size();
         assert_eq!(held, 19 * 1024 * 1024);
-        assert_eq!(params.verify_in(&pw, &ours, &mut memory), Verified::Yes);
-        let wrong = Password::new("vivid-Lantern-47-orbit?".into());
-        assert_eq!(params.verify_in(&wrong, &ours, &mut memory), Verified::No);
         assert_eq!(
-            params.verify_in(&pw, "$argon2id$v=19$garbage", &mut memory),
+            params.verify_in(&pw, &ours, &mut memory, None),
+            Verified::Yes
+        );
+        let wrong = Password::new("vivid-Lantern-47-orbit?".into());
+        assert_eq!(
+            params.verify_in(&wrong, &ours, &mut memory, None),
+            Verified::No
+        );
+        assert_eq!(
+            params.verify_in(&pw, "$argon2id$v=19$garbage", &mut memory, None),
             Verified::No
         );
         assert_eq!(memory.size(), held);
@@ -407,8 +453,59 @@ mod hashing_tests {
         .unwrap()
         .to_string();
         assert_eq!(
-            params.verify_in(&pw, &weak, &mut memory),
+            params.verify_in(&pw, &weak, &mut memory, None),
             Verified::YesNeedsRehash
         );
+    }
+
+    #[test]
+    fn a_pepper_is_needed_to_verify_and_rotates_by_rehash() {
+        let params = HashParams::OWASP_MIN;
+        let pw = Password::new("vivid-Lantern-47-orbit!".into());
+        let mut memory = Memory::default();
+        let p1 = Keyring::parse(&Keyring::new_entry("p1")).unwrap();
+        let hash = params.hash_in(&pw, &mut memory, Some(&p1));
+        assert!(hash.contains(",keyid="), "{hash}");
+        assert_eq!(
+            params.verify_in(&pw, &hash, &mut memory, Some(&p1)),
+            Verified::Yes
+        );
+        // Without the pepper, or with another key under the same id, nothing verifies.
+        assert_eq!(
+            params.verify_in(&pw, &hash, &mut memory, None),
+            Verified::No
+        );
+        let other = Keyring::parse(&Keyring::new_entry("p1")).unwrap();
+        assert_eq!(
+            params.verify_in(&pw, &hash, &mut memory, Some(&other)),
+            Verified::No
+        );
+        // A new current pepper: the old hash still verifies, and asks to be rehashed under it.
+        let both =
+            Keyring::parse(&format!("{},{}", p1_entry(&p1), Keyring::new_entry("p2"))).unwrap();
+        assert_eq!(
+            params.verify_in(&pw, &hash, &mut memory, Some(&both)),
+            Verified::YesNeedsRehash
+        );
+        // A hash from before peppers verifies, and asks for a rehash.
+        let plain = params.hash_in(&pw, &mut memory, None);
+        assert_eq!(
+            params.verify_in(&pw, &plain, &mut memory, Some(&p1)),
+            Verified::YesNeedsRehash
+        );
+        let wrong = Password::new("vivid-Lantern-47-orbit?".into());
+        assert_eq!(
+            params.verify_in(&wrong, &hash, &mut memory, Some(&p1)),
+            Verified::No
+        );
+    }
+
+    fn p1_entry(ring: &Keyring) -> String {
+        use base64::Engine;
+        let (id, key) = ring.current_key();
+        format!(
+            "{id}:{}",
+            base64::engine::general_purpose::STANDARD.encode(key)
+        )
     }
 }

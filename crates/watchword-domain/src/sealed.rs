@@ -71,6 +71,20 @@ impl Keyring {
         &self.keys[self.keys.len() - 1].0
     }
 
+    /// The current key's id and bytes (e.g. to pepper a password hash).
+    pub fn current_key(&self) -> (&str, &[u8]) {
+        let (id, key) = &self.keys[self.keys.len() - 1];
+        (id, key.as_slice())
+    }
+
+    /// The bytes of key `id`, when the ring holds it.
+    pub fn key(&self, id: &str) -> Option<&[u8]> {
+        self.keys
+            .iter()
+            .find(|(k, _)| k == id)
+            .map(|(_, key)| key.as_slice())
+    }
+
     pub fn ids(&self) -> impl Iterator<Item = &str> {
         self.keys.iter().map(|(id, _)| id.as_str())
     }

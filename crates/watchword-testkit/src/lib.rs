@@ -632,10 +632,18 @@ impl TestApp {
             .dir
             .path()
             .join(format!("node-{}", uuid::Uuid::new_v4()));
+        // As the README asks of several nodes: the same MFA keys and password peppers.
+        let shared = |file: &str| {
+            std::fs::read_to_string(self.data_dir().join(file))
+                .ok()
+                .map(|t| t.trim().replace('\n', ","))
+        };
         let config = Config {
             listen: "127.0.0.1:0".into(),
             data_dir: dir,
             database_url: Some(self.database_url.clone()),
+            mfa_keys: shared("mfa-keys"),
+            password_peppers: shared("password-peppers"),
             ..Config::default()
         };
         let running = watchword::start(config).await.expect("second node starts");

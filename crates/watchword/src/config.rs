@@ -92,6 +92,11 @@ pub struct Config {
     /// sealing new values. Unset: a key file `mfa-keys` in the data directory, created on first
     /// start (give every node the same keys when several share a database).
     pub mfa_keys: Option<String>,
+    /// Peppers of password hashes (Argon2's secret input): `id:base64key` entries (ids of at
+    /// most 8 characters), comma-separated, the last one for new hashes; a hash names its pepper,
+    /// so keep older ones while hashes use them. Unset: a file `password-peppers` in the data
+    /// directory, created on first start (give every node the same).
+    pub password_peppers: Option<String>,
 }
 
 impl Default for Config {
@@ -136,6 +141,7 @@ impl Default for Config {
             operator_secret: None,
             dns_resolver: None,
             mfa_keys: None,
+            password_peppers: None,
         }
     }
 }
@@ -181,6 +187,7 @@ const KEYS: &[&str] = &[
     "operator_secret",
     "dns_resolver",
     "mfa_keys",
+    "password_peppers",
 ];
 
 /// Keys holding lists; their environment values are comma-separated.
@@ -196,6 +203,7 @@ const SECRET_KEYS: &[&str] = &[
     "introspection_secret",
     "operator_secret",
     "mfa_keys",
+    "password_peppers",
 ];
 
 impl Config {
@@ -380,5 +388,18 @@ mod tests {
             ..Config::default()
         };
         assert!(c.validate().unwrap_err().contains("OWASP"));
+    }
+
+    #[test]
+    fn pepper_ids_fit_argon2s_keyid() {
+        let key = watchword_domain::sealed::Keyring::new_entry("id");
+        let key = key.split_once(':').unwrap().1;
+        let with = |ids: &str| Config {
+            password_peppers: Some(format!("{ids}:{key}")),
+            ..Config::default()
+        };
+        assert!(crate::password_peppers(&with("p2026-1")).is_ok());
+        let err = crate::password_peppers(&with("pepper-2026")).unwrap_err();
+        assert!(err.contains("longer than 8"), "{err}");
     }
 }

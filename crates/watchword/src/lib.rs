@@ -151,6 +151,7 @@ pub fn settings(config: &Config, public_url: String) -> Result<Settings, String>
         exposure_report_secret: config.exposure_report_secret.clone().map(Secret),
         introspection_secret: config.introspection_secret.clone().map(Secret),
         mfa_keyring: mfa_keyring(config)?,
+        password_peppers: Some(password_peppers(config)?),
         password_reset_ttl_secs: 3600,
         signups_per_ip_per_hour: config.signups_per_ip_per_hour,
         operator_secret: config.operator_secret.clone().map(Secret),
@@ -190,18 +191,51 @@ pub fn mfa_key_file(config: &Config) -> std::path::PathBuf {
 /// The keys that seal authenticator secrets: from `mfa_keys`, or from the key file in the data
 /// directory, which is created with one random key on first start (readable by its owner only).
 pub fn mfa_keyring(config: &Config) -> Result<Keyring, String> {
-    if let Some(keys) = &config.mfa_keys {
-        return Keyring::parse(keys).map_err(|e| format!("mfa_keys: {e}"));
+    keyring(
+        config,
+        config.mfa_keys.as_deref(),
+        "mfa_keys",
+        &mfa_key_file(config),
+    )
+}
+
+/// The peppers of password hashes: from `password_peppers`, or from the `password-peppers`
+/// file in the data directory, created like the MFA key file. Ids fit Argon2's `keyid` (8 bytes).
+pub fn password_peppers(config: &Config) -> Result<Keyring, String> {
+    let file = config.data_dir.join("password-peppers");
+    let ring = keyring(
+        config,
+        config.password_peppers.as_deref(),
+        "password_peppers",
+        &file,
+    )?;
+    if let Some(id) = ring.ids().find(|id| id.len() > 8) {
+        return Err(format!(
+            "password_peppers: id {id:?} is longer than 8 characters"
+        ));
     }
-    let path = mfa_key_file(config);
-    if !path.exists() {
+    Ok(ring)
+}
+
+/// A keyring from its configured value, or from `file`, created with one random key ("k1") on
+/// first start (readable by its owner only).
+fn keyring(
+    config: &Config,
+    configured: Option<&str>,
+    name: &str,
+    file: &std::path::Path,
+) -> Result<Keyring, String> {
+    if let Some(keys) = configured {
+        return Keyring::parse(keys).map_err(|e| format!("{name}: {e}"));
+    }
+    if !file.exists() {
         std::fs::create_dir_all(&config.data_dir)
             .map_err(|e| format!("cannot create {}: {e}", config.data_dir.display()))?;
-        write_private(&path, &format!("{}\n", Keyring::new_entry("k1")))?;
+        write_private(file, &format!("{}\n", Keyring::new_entry("k1")))?;
     }
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    Keyring::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    Keyring::parse(&text).map_err(|e| format!("{}: {e}", file.display()))
 }
 
 /// Writes a file only its owner can read.

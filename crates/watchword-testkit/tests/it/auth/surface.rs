@@ -165,8 +165,11 @@ async fn stored_hash(app: &TestApp, email: &str) -> String {
         .password_hash
 }
 
-/// Raising the Argon2 parameters rehashes a password at its next successful login.
+/// Passwords are hashed with a pepper kept outside the database; raising the Argon2 parameters,
+/// or a new pepper, rehashes a password at its next successful login, as it does a hash from
+/// before peppers.
 async fn rehash_on_login(backend: watchword_testkit::Backend) {
+    use watchword_domain::password::{HashParams, Password, Verified};
     let Some(mut first) = TestApp::spawn(backend).await else {
         return;
     };
@@ -175,16 +178,36 @@ async fn rehash_on_login(backend: watchword_testkit::Backend) {
         .await;
     let before = stored_hash(&first, "ada@example.com").await;
     assert!(
-        before.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
-        "{before}"
+        before.starts_with("$argon2id$v=19$m=19456,t=2,p=1,keyid=azE$"),
+        "peppered with k1: {before}"
     );
+    // The database alone cannot test a guess, not even the right password.
+    let pw = Password::new(PASSWORD.into());
+    assert_eq!(HashParams::OWASP_MIN.verify(&pw, &before), Verified::No);
+    let file = first.data_dir().join("password-peppers");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let k1 = std::fs::read_to_string(&file).unwrap().trim().to_owned();
+    // A hash stored before peppers.
+    let plain = HashParams::OWASP_MIN.hash(&pw);
+    first
+        .sql(
+            "UPDATE persons SET password_hash = $1 WHERE email = 'ada@example.com'",
+            &[&plain],
+        )
+        .await;
     first.running.take().unwrap().stop().await;
     let (dir, db) = (first.dir.path().to_path_buf(), first.database_url.clone());
+    let p2 = watchword_domain::sealed::Keyring::new_entry("p2");
     let config = watchword::Config {
         listen: "127.0.0.1:0".into(),
         data_dir: dir,
         database_url: Some(db),
         argon2_iterations: 3,
+        password_peppers: Some(format!("{k1},{p2}")),
         ..Default::default()
     };
     first.running = Some(watchword::start(config).await.unwrap());
@@ -193,15 +216,15 @@ async fn rehash_on_login(backend: watchword_testkit::Backend) {
     assert_eq!(s, StatusCode::UNAUTHORIZED);
     assert_eq!(
         stored_hash(&first, "ada@example.com").await,
-        before,
+        plain,
         "a failed login changes nothing"
     );
     let (s, _) = first.login("ada@example.com", PASSWORD).await;
     assert_eq!(s, StatusCode::OK);
     let after = stored_hash(&first, "ada@example.com").await;
     assert!(
-        after.starts_with("$argon2id$v=19$m=19456,t=3,p=1$"),
-        "{after}"
+        after.starts_with("$argon2id$v=19$m=19456,t=3,p=1,keyid=cDI$"),
+        "rehashed with the new parameters and pepper p2: {after}"
     );
     assert_eq!(
         first.login("ada@example.com", PASSWORD).await.0,

@@ -258,6 +258,18 @@ impl Browser {
             .expect("click");
     }
 
+    /// An attribute of the first element matching `css`, as the page's script left it.
+    pub async fn attr(&self, css: &str, name: &str) -> String {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"))
+            .attr(name)
+            .await
+            .expect("attribute")
+            .unwrap_or_default()
+    }
+
     /// Waits (bounded) until the page's text contains `needle`.
     pub async fn wait_for_text(&self, needle: &str) {
         for _ in 0..400 {

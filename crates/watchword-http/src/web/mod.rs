@@ -46,10 +46,26 @@ pub type Params = Query<HashMap<String, String>>;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(login::index))
-        .route("/static/app.css", get(css))
-        .route("/static/security.js", get(js))
-        .route("/static/copy.js", get(copy_js))
-        .route("/static/passkey.js", get(passkey_js))
+        .route(
+            "/static/app.css",
+            asset("text/css", include_str!("../../static/app.css")),
+        )
+        .route(
+            "/static/security.js",
+            script(include_str!("../../static/security.js")),
+        )
+        .route(
+            "/static/copy.js",
+            script(include_str!("../../static/copy.js")),
+        )
+        .route(
+            "/static/passkey.js",
+            script(include_str!("../../static/passkey.js")),
+        )
+        .route(
+            "/static/password.js",
+            script(include_str!("../../static/password.js")),
+        )
         .route(
             "/accounts/{account_id}/api-keys",
             get(keys::page).post(keys::create),
@@ -188,44 +204,21 @@ pub fn router() -> Router<AppState> {
         )
 }
 
-async fn js() -> impl IntoResponse {
-    (
-        [
-            (header::CONTENT_TYPE, "text/javascript"),
-            (header::CACHE_CONTROL, "max-age=3600"),
-        ],
-        include_str!("../../static/security.js"),
-    )
+/// A static file compiled into the binary, cached for an hour.
+fn asset(content_type: &'static str, body: &'static str) -> axum::routing::MethodRouter<AppState> {
+    get(move || async move {
+        (
+            [
+                (header::CONTENT_TYPE, content_type),
+                (header::CACHE_CONTROL, "max-age=3600"),
+            ],
+            body,
+        )
+    })
 }
 
-async fn passkey_js() -> impl IntoResponse {
-    (
-        [
-            (header::CONTENT_TYPE, "text/javascript"),
-            (header::CACHE_CONTROL, "max-age=3600"),
-        ],
-        include_str!("../../static/passkey.js"),
-    )
-}
-
-async fn copy_js() -> impl IntoResponse {
-    (
-        [
-            (header::CONTENT_TYPE, "text/javascript"),
-            (header::CACHE_CONTROL, "max-age=3600"),
-        ],
-        include_str!("../../static/copy.js"),
-    )
-}
-
-async fn css() -> impl IntoResponse {
-    (
-        [
-            (header::CONTENT_TYPE, "text/css"),
-            (header::CACHE_CONTROL, "max-age=3600"),
-        ],
-        include_str!("../../static/app.css"),
-    )
+fn script(body: &'static str) -> axum::routing::MethodRouter<AppState> {
+    asset("text/javascript", body)
 }
 
 /// What the page layout shows around the content.

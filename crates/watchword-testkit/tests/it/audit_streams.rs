@@ -266,7 +266,7 @@ async fn streams_in_the_console(backend: Backend) {
         .send_keys(PASSWORD)
         .await
         .unwrap();
-    b.click("tr[data-stream] button").await;
+    b.click("tr[data-stream] button:not(.show-password)").await;
     assert!(
         b.text().await.contains("no longer streamed there"),
         "{}",

@@ -191,6 +191,44 @@ both_backends!(console_end_to_end, |app: TestApp| async move {
 });
 
 both_backends!(
+    password_fields_show_what_was_typed_and_tick_off_the_rules,
+    |app: TestApp| async move {
+        let b = Browser::start().await;
+        b.goto(&app.url("/signup")).await;
+        b.fill("name", "Ada Lovelace").await;
+        b.fill("email", "ada@example.com").await;
+        b.fill("password", "lovelace").await;
+        let rules = b.text_of("ul.password-rules").await;
+        for unmet in [
+            "✗ At least 12 characters",
+            "✗ A number",
+            "✗ A symbol",
+            "✗ Not your name or email",
+        ] {
+            assert!(rules.contains(unmet), "{unmet}: {rules}");
+        }
+        assert!(rules.contains("✓ A letter"), "{rules}");
+        assert_eq!(b.attr("meter.password-meter", "value").await, "1");
+        b.fill("password", PASSWORD).await;
+        let rules = b.text_of("ul.password-rules").await;
+        assert!(!rules.contains('✗'), "{rules}");
+        assert_eq!(b.attr("meter.password-meter", "value").await, "5");
+        // Show reveals what was typed; pressed again, it hides it.
+        assert_eq!(b.attr("#password", "type").await, "password");
+        b.press("#password + button.show-password").await;
+        assert_eq!(b.attr("#password", "type").await, "text");
+        assert_eq!(b.text_of("button.show-password").await, "Hide");
+        b.press("#password + button.show-password").await;
+        assert_eq!(b.attr("#password", "type").await, "password");
+        // A password to confirm an existing login gets the button, not the rules.
+        b.goto(&app.url("/login")).await;
+        assert!(b.text().await.contains("Show"));
+        assert!(!b.text().await.contains("At least 12 characters"));
+        b.close().await;
+    }
+);
+
+both_backends!(
     forms_refuse_missing_csrf_tokens,
     |app: TestApp| async move {
         let b = Browser::start().await;

@@ -157,7 +157,7 @@ async fn the_settings_page_sets_sso_up(backend: Backend) {
         watchword_testkit::PASSWORD,
     )
     .await;
-    b.click("tr[data-domain='acme.test'] button").await;
+    b.click("tr[data-domain='acme.test'] button:not(.show-password)").await;
     assert!(
         b.text().await.contains("Domain verified."),
         "{}",
@@ -183,7 +183,7 @@ async fn the_settings_page_sets_sso_up(backend: Backend) {
         watchword_testkit::PASSWORD,
     )
     .await;
-    b.click("tr[data-connection='Acme IdP'] form[action$='/enable'] button")
+    b.click("tr[data-connection='Acme IdP'] form[action$='/enable'] button[type=submit]")
         .await;
     assert!(
         b.text_of(row).await.contains("enabled"),
@@ -207,7 +207,7 @@ async fn the_settings_page_sets_sso_up(backend: Backend) {
         watchword_testkit::PASSWORD,
     )
     .await;
-    b.click(&format!("{mappings} button")).await;
+    b.click(&format!("{mappings} button[type=submit]")).await;
     assert!(
         b.text().await.contains("connection saved"),
         "{}",

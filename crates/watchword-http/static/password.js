@@ -10,7 +10,7 @@ const RULES = [
   ["A symbol", (pw) => /[^\p{L}\p{N}\s]/u.test(pw)],
   ["Not your name or email", (pw, form) => {
     const lower = pw.toLowerCase();
-    return !personal(form).some((p) => p.length >= 3 && lower.includes(p));
+    return pw.length > 0 && !personal(form).some((p) => p.length >= 3 && lower.includes(p));
   }],
 ];
 

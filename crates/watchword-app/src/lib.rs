@@ -380,6 +380,14 @@ impl Hasher<'_> {
         pw: &watchword_domain::password::Password,
         phc: &str,
     ) -> watchword_domain::password::Verified {
-        self.params.verify_in(pw, phc, self.memory, self.peppers)
+        let verified = self.params.verify_in(pw, phc, self.memory, self.peppers);
+        if verified == watchword_domain::password::Verified::No
+            && let Some(id) = watchword_domain::password::pepper_id(phc)
+            && self.peppers.is_none_or(|ring| ring.key(&id).is_none())
+        {
+            // Nobody can sign in with such a hash until password_peppers holds that key again.
+            tracing::error!(pepper = %id, "a password hash names a pepper this node does not have; give every node the same password_peppers");
+        }
+        verified
     }
 }

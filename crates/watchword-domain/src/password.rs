@@ -316,6 +316,14 @@ impl HashParams {
     }
 }
 
+/// The id of the pepper a PHC string names (`keyid`), if any.
+pub fn pepper_id(phc: &str) -> Option<String> {
+    let parsed = PasswordHash::new(phc).ok()?;
+    let params = Params::try_from(&parsed).ok()?;
+    let id = std::str::from_utf8(params.keyid()).ok()?;
+    (!id.is_empty()).then(|| id.to_owned())
+}
+
 /// Argon2's working memory (`m` KiB), kept between hashes: a server reuses one per concurrent
 /// hash instead of asking the allocator for 19 MiB each time (which glibc keeps in its arenas
 /// once freed, so a login flood would leave the process holding many of them).
@@ -488,7 +496,9 @@ mod hashing_tests {
             Verified::YesNeedsRehash
         );
         // A hash from before peppers verifies, and asks for a rehash.
+        assert_eq!(pepper_id(&hash).as_deref(), Some("p1"));
         let plain = params.hash_in(&pw, &mut memory, None);
+        assert_eq!(pepper_id(&plain), None);
         assert_eq!(
             params.verify_in(&pw, &plain, &mut memory, Some(&p1)),
             Verified::YesNeedsRehash

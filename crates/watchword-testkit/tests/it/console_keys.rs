@@ -63,7 +63,8 @@ both_backends!(api_keys_page_end_to_end, |app: TestApp| async move {
     .await;
     b.click(&format!("#row-{id} form[action$='/rotate'] button"))
         .await;
-    b.confirm_it_is_you("form.reauth button:not(.show-password)").await;
+    b.confirm_it_is_you("form.reauth button:not(.show-password)")
+        .await;
     let text = b.text().await;
     assert!(
         text.contains("API key rotated") && text.contains("Zapier (2)"),

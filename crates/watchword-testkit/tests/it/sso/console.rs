@@ -157,7 +157,8 @@ async fn the_settings_page_sets_sso_up(backend: Backend) {
         watchword_testkit::PASSWORD,
     )
     .await;
-    b.click("tr[data-domain='acme.test'] button:not(.show-password)").await;
+    b.click("tr[data-domain='acme.test'] button:not(.show-password)")
+        .await;
     assert!(
         b.text().await.contains("Domain verified."),
         "{}",

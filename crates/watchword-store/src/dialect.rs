@@ -9,6 +9,15 @@ pub enum Dialect {
 }
 
 impl Dialect {
+    /// The dialect of an open connection.
+    pub fn of(c: &crate::Conn) -> Self {
+        if c.backend_name() == "PostgreSQL" {
+            Dialect::Postgres
+        } else {
+            Dialect::Sqlite
+        }
+    }
+
     pub fn from_url(url: &str) -> Result<Self, StoreError> {
         if url.starts_with("sqlite:") {
             Ok(Dialect::Sqlite)

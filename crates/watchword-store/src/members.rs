@@ -21,6 +21,9 @@ pub struct NewMembership<'a> {
 
 /// A membership with a person copies the person's MFA level and last login (migration 0021).
 pub async fn insert(c: &mut Conn, m: NewMembership<'_>, now: Millis) -> Result<(), StoreError> {
+    if let Some(person) = m.person {
+        crate::persons::lock_person(&mut *c, &person.to_string()).await?;
+    }
     sqlx::query(&format!(
         "INSERT INTO memberships (id, account_id, person_id, email, role, status, invited_by, created_at, updated_at, mfa_level, last_login_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, {}, (SELECT p.last_login_at FROM persons p WHERE p.id = $3))",
@@ -176,6 +179,7 @@ pub async fn activate_for(
     person: PersonId,
     now: Millis,
 ) -> Result<(), StoreError> {
+    crate::persons::lock_person(&mut *c, &person.to_string()).await?;
     sqlx::query(&format!(
         "UPDATE memberships SET person_id = $3, status = 'active', updated_at = $4, mfa_level = {}, \
            last_login_at = (SELECT p.last_login_at FROM persons p WHERE p.id = $3) \

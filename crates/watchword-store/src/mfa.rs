@@ -94,6 +94,7 @@ pub(crate) fn mfa_level_of(param: &str) -> String {
 
 /// Sets `memberships.mfa_level` of every membership of the person from their confirmed factors.
 pub(crate) async fn sync_mfa_level(c: &mut Conn, person: &str) -> Result<(), StoreError> {
+    crate::persons::lock_person(&mut *c, person).await?;
     sqlx::query(&format!(
         "UPDATE memberships SET mfa_level = {} WHERE person_id = $1",
         mfa_level_of("$1")
@@ -105,16 +106,22 @@ pub(crate) async fn sync_mfa_level(c: &mut Conn, person: &str) -> Result<(), Sto
 }
 
 /// [`sync_mfa_level`] for the owner of a factor just confirmed, on the memberships that had no
-/// factor yet (a no-op, without a write, on the logins that follow).
+/// factor yet (on the logins that follow: one read and, on PostgreSQL, the person's lock; no write).
 pub(crate) async fn raise_mfa_level(c: &mut Conn, factor: &str) -> Result<(), StoreError> {
-    sqlx::query(
-        "UPDATE memberships SET mfa_level = 1 \
-         WHERE person_id = (SELECT person_id FROM mfa_factors WHERE id = $1 AND confirmed_at IS NOT NULL) \
-           AND mfa_level = 0",
+    let person: Option<(String,)> = sqlx::query_as(
+        "SELECT person_id FROM mfa_factors WHERE id = $1 AND confirmed_at IS NOT NULL",
     )
     .bind(factor)
-    .execute(c)
+    .fetch_optional(&mut *c)
     .await?;
+    let Some((person,)) = person else {
+        return Ok(());
+    };
+    crate::persons::lock_person(&mut *c, &person).await?;
+    sqlx::query("UPDATE memberships SET mfa_level = 1 WHERE person_id = $1 AND mfa_level = 0")
+        .bind(&person)
+        .execute(c)
+        .await?;
     Ok(())
 }
 

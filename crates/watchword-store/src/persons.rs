@@ -76,6 +76,16 @@ pub async fn set_email(
     Ok(r.rows_affected() == 1)
 }
 
+/// Serialises, until the transaction ends, the writes that copy a person's MFA level onto their
+/// memberships (a factor confirmed or removed, a membership made or activated): without it, on
+/// PostgreSQL a factor confirmed while a membership is being activated could leave that
+/// membership's copy stale, each transaction not seeing the other's row. SQLite's write
+/// transactions are exclusive already.
+pub(crate) async fn lock_person(c: &mut Conn, person: &str) -> Result<(), StoreError> {
+    let dialect = Dialect::of(c);
+    crate::limits::lock(c, dialect, &[&format!("person-mfa:{person}")]).await
+}
+
 /// Records an interactive login, on the person and on their memberships' copies.
 pub async fn record_login(c: &mut Conn, id: PersonId, now: Millis) -> Result<(), StoreError> {
     for sql in [

@@ -246,6 +246,66 @@ both_backends!(
 );
 
 both_backends!(
+    a_factor_added_while_a_membership_is_activated_is_counted,
+    |app: TestApp| async move {
+        // Two transactions at once: Bob's invitation into Acme being activated, and a passkey
+        // of Bob's being added. Whichever commits last must see the other's row (the store
+        // serialises them per person), or Acme would count Bob without his passkey.
+        use watchword_domain::{AccountId, MembershipId, PersonId};
+        let ada = app.signup("Acme", "Ada", "ada@example.com").await;
+        let bob = app.signup("Bobs Agency", "Bob", "bob@example.com").await;
+        let (s, inv) = app.invite(&ada, "bob@example.com", "manager").await;
+        assert_eq!(s, StatusCode::CREATED, "{inv}");
+        let account = AccountId::parse(&ada.account).unwrap();
+        let membership = MembershipId::parse(inv["id"].as_str().unwrap()).unwrap();
+        let person = PersonId::parse(&bob.person).unwrap();
+        let store = app.app().store().clone();
+        let mut activating = store.begin().await.unwrap();
+        watchword_store::members::activate_for(
+            &mut activating,
+            account,
+            membership,
+            person,
+            Millis::now(),
+        )
+        .await
+        .unwrap();
+        let adding = tokio::spawn({
+            let store = store.clone();
+            async move {
+                let mut tx = store.begin().await.unwrap();
+                let factor = watchword_store::mfa::NewFactor {
+                    id: "factor-race",
+                    person,
+                    kind: "passkey",
+                    name: "Key",
+                    sealed: None,
+                    passkey: Some(("{}", "cred-race")),
+                    phone_hint: None,
+                };
+                watchword_store::mfa::insert_factor(&mut tx, factor, Millis::now())
+                    .await
+                    .unwrap();
+                tx.commit().await.unwrap();
+            }
+        });
+        // Give the factor's transaction every chance to finish first (unserialised, it would).
+        let mut adding = adding;
+        let done = tokio::time::timeout(std::time::Duration::from_millis(500), &mut adding).await;
+        activating.commit().await.unwrap();
+        if done.is_err() {
+            adding.await.unwrap();
+        }
+        let o = overview(&app, &ada.token, &ada.account).await;
+        assert_eq!(
+            check(&o, "phishing_resistant_mfa")["found"],
+            "1 of 2 members",
+            "{o}"
+        );
+    }
+);
+
+both_backends!(
     daily_snapshots_write_changes_resume_and_keep_a_year,
     |app: TestApp| async move {
         let ada = app.signup("Acme", "Ada", "ada@example.com").await;

@@ -105,23 +105,21 @@ pub(crate) async fn sync_mfa_level(c: &mut Conn, person: &str) -> Result<(), Sto
     Ok(())
 }
 
-/// [`sync_mfa_level`] for the owner of a factor just confirmed, on the memberships that had no
-/// factor yet (on the logins that follow: one read and, on PostgreSQL, the person's lock; no write).
-pub(crate) async fn raise_mfa_level(c: &mut Conn, factor: &str) -> Result<(), StoreError> {
-    let person: Option<(String,)> = sqlx::query_as(
-        "SELECT person_id FROM mfa_factors WHERE id = $1 AND confirmed_at IS NOT NULL",
+/// Confirms factor `id` when it is still pending (its enrolment) and copies its owner's new MFA
+/// level onto their memberships; on a login with a confirmed factor it matches no row and
+/// writes nothing.
+pub(crate) async fn confirm_pending(c: &mut Conn, id: &str, now: Millis) -> Result<(), StoreError> {
+    let confirmed: Option<(String,)> = sqlx::query_as(
+        "UPDATE mfa_factors SET confirmed_at = $2 WHERE id = $1 AND confirmed_at IS NULL \
+         RETURNING person_id",
     )
-    .bind(factor)
+    .bind(id)
+    .bind(now.0)
     .fetch_optional(&mut *c)
     .await?;
-    let Some((person,)) = person else {
-        return Ok(());
-    };
-    crate::persons::lock_person(&mut *c, &person).await?;
-    sqlx::query("UPDATE memberships SET mfa_level = 1 WHERE person_id = $1 AND mfa_level = 0")
-        .bind(&person)
-        .execute(c)
-        .await?;
+    if let Some((person,)) = confirmed {
+        sync_mfa_level(c, &person).await?;
+    }
     Ok(())
 }
 
@@ -193,7 +191,7 @@ pub async fn accept_step(
     now: Millis,
 ) -> Result<bool, StoreError> {
     let r = sqlx::query(
-        "UPDATE mfa_factors SET last_step = $2, last_used_at = $3, confirmed_at = COALESCE(confirmed_at, $3) \
+        "UPDATE mfa_factors SET last_step = $2, last_used_at = $3 \
          WHERE id = $1 AND (last_step IS NULL OR last_step < $2)",
     )
     .bind(id)
@@ -202,7 +200,7 @@ pub async fn accept_step(
     .execute(&mut *c)
     .await?;
     if r.rows_affected() == 1 {
-        raise_mfa_level(c, id).await?;
+        confirm_pending(c, id, now).await?;
     }
     Ok(r.rows_affected() == 1)
 }

@@ -128,13 +128,14 @@ pub async fn sent_since(
     ))
 }
 
-/// Confirms a pending SMS factor after its code checked out.
+/// Records the use of an SMS factor whose code checked out, confirming it when pending (its
+/// enrolment).
 pub async fn confirm_factor(c: &mut Conn, factor_id: &str, now: Millis) -> Result<(), StoreError> {
-    sqlx::query("UPDATE mfa_factors SET confirmed_at = COALESCE(confirmed_at, $2), last_used_at = $2 WHERE id = $1")
+    sqlx::query("UPDATE mfa_factors SET last_used_at = $2 WHERE id = $1")
         .bind(factor_id)
         .bind(now.0)
         .execute(&mut *c)
         .await?;
-    crate::mfa::raise_mfa_level(c, factor_id).await?;
+    crate::mfa::confirm_pending(c, factor_id, now).await?;
     Ok(())
 }

@@ -87,6 +87,9 @@ both_backends!(phone_is_confirmed_by_its_code, |app: TestApp| async move {
     assert_eq!(v["factor"]["name"], "Work phone");
     assert_eq!(v["factor"]["phone_hint"], "•••58");
     assert_eq!(v["recovery_codes"].as_array().unwrap().len(), 10);
+    // Ada's membership now counts her as having MFA (what the security overview reads).
+    let with_mfa = "SELECT id FROM memberships WHERE email = 'ada@example.com' AND mfa_level = 1";
+    assert_eq!(app.count_rows(with_mfa, &[]).await, 1);
     // The code works once.
     let (s, v) = confirm(sent).await;
     assert_eq!(

@@ -47,14 +47,7 @@ async fn used_keys(app: &App) -> usize {
 
 pub async fn run(n: usize, database_url: Option<String>, secs: u64) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let config = watchword::Config {
-        data_dir: dir.path().to_path_buf(),
-        database_url,
-        ..Default::default()
-    };
-    let app = watchword::offline_app(&config)
-        .await
-        .expect("open database");
+    let app = crate::sweep::open_app(dir.path(), database_url).await;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let now = Millis::now();
     let account = AccountId::new();

@@ -75,14 +75,7 @@ async fn overview(members: i64, keys: i64, requests: usize) {
     let signup = crate::signup(&client, &base, dir.path(), "owner@bench.example", "Big").await;
     let token = signup["session_token"].as_str().expect("signup").to_owned();
     let account = signup["account"]["id"].as_str().unwrap().to_owned();
-    let config = watchword::Config {
-        data_dir: dir.path().to_path_buf(),
-        database_url: crate::arg("--database-url"),
-        ..Default::default()
-    };
-    let app = watchword::offline_app(&config)
-        .await
-        .expect("open database");
+    let app = crate::sweep::open_app(dir.path(), crate::arg("--database-url")).await;
     let postgres = app.store().dialect() == watchword_store::Dialect::Postgres;
     let t = Instant::now();
     let mut tx = app.store().begin().await.unwrap();

@@ -69,14 +69,7 @@ pub(crate) async fn seeded(
     database_url: Option<String>,
 ) -> (watchword_app::App, tempfile::TempDir, std::time::Duration) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let config = watchword::Config {
-        data_dir: dir.path().to_path_buf(),
-        database_url,
-        ..Default::default()
-    };
-    let app = watchword::offline_app(&config)
-        .await
-        .expect("open database");
+    let app = open_app(dir.path(), database_url).await;
     let postgres = app.store().dialect() == watchword_store::Dialect::Postgres;
     let now = Millis::now();
     let t = Instant::now();
@@ -98,6 +91,21 @@ pub(crate) async fn seeded(
     tx.commit().await.unwrap();
     settle(&app).await;
     (app, dir, t.elapsed())
+}
+
+/// An offline app on `data_dir` and `database_url` (or SQLite there).
+pub(crate) async fn open_app(
+    data_dir: &std::path::Path,
+    database_url: Option<String>,
+) -> watchword_app::App {
+    let config = watchword::Config {
+        data_dir: data_dir.to_path_buf(),
+        database_url,
+        ..Default::default()
+    };
+    watchword::offline_app(&config)
+        .await
+        .expect("open database")
 }
 
 /// On PostgreSQL, what autovacuum does to freshly seeded tables within a minute or so

@@ -120,6 +120,10 @@ pub struct Settings {
     pub operator_secret: Option<Secret>,
     /// The DNS server asked for domain verification records (None: the system's).
     pub dns_resolver: Option<std::net::SocketAddr>,
+    /// SAML responses verified at once on this node (the rest wait, within the time limit).
+    pub saml_verify_concurrency: usize,
+    /// How long a SAML response may take to verify, waiting for a turn included.
+    pub saml_verify_timeout_ms: u64,
 }
 
 impl Default for Settings {
@@ -156,6 +160,10 @@ impl Default for Settings {
             introspection_secret: None,
             operator_secret: None,
             dns_resolver: None,
+            saml_verify_concurrency: std::thread::available_parallelism()
+                .map(|n| n.get().min(4))
+                .unwrap_or(2),
+            saml_verify_timeout_ms: 2000,
         }
     }
 }
@@ -193,6 +201,8 @@ struct Inner {
     oauth_clients: AuthCache<oauth::ClientEntry>,
     /// Outbound HTTP of audit streams: 10 s timeout, no redirects.
     http: reqwest::Client,
+    /// Turns of SAML verification on the blocking pool.
+    saml_verifications: Arc<Semaphore>,
 }
 
 /// The client of requests an account points the server at (audit streams): 10 s timeout, no
@@ -230,6 +240,7 @@ impl App {
         let dummy =
             watchword_domain::password::Password::new(watchword_domain::token::random_token());
         let dummy_hash = settings.hash.hash(&dummy);
+        sso::xml_io::lockdown();
         let webauthn = passkeys::relying_party(&settings.public_url)
             .map_err(|e| tracing::warn!(error = %e, "passkeys are off"))
             .ok();
@@ -247,6 +258,7 @@ impl App {
                 oauth_blocked: oauth::Blocked::default(),
                 oauth_clients: AuthCache::new(10_000, settings.api_key_cache_ttl_ms),
                 http: outbound_http(),
+                saml_verifications: Arc::new(Semaphore::new(settings.saml_verify_concurrency.max(1))),
                 store,
                 settings,
             }),

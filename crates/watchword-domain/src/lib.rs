@@ -15,6 +15,7 @@ pub mod permission;
 pub mod posture;
 pub mod report;
 pub mod role;
+pub mod saml_xml;
 pub mod scope;
 pub mod sealed;
 pub mod session;

@@ -119,13 +119,6 @@ pub const SAML_SKEW_SECS: i64 = 60;
 /// The certificate expiry warnings, in days before expiry, sent once each.
 pub const CERT_WARNINGS: [i64; 2] = [30, 7];
 
-/// Whether XML text declares a document type or entities: refused everywhere (XXE, billion
-/// laughs) before any parser sees it.
-pub fn declares_dtd(xml: &str) -> bool {
-    let upper = xml.to_ascii_uppercase();
-    upper.contains("<!DOCTYPE") || upper.contains("<!ENTITY")
-}
-
 /// Whether a SAML `AuthnContextClassRef` names a multi-factor authentication.
 pub fn authn_context_is_mfa(class_ref: &str) -> bool {
     const MFA: &[&str] = &[
@@ -220,17 +213,6 @@ mod tests {
         assert!(!amr_is_mfa(&v(&["pwd"])));
         assert!(!amr_is_mfa(&v(&["pwd", "pwd"])));
         assert!(!amr_is_mfa(&v(&[])));
-    }
-
-    #[test]
-    fn doctypes_and_entities_are_seen_in_any_case() {
-        assert!(declares_dtd(
-            "<?xml version='1.0'?><!doctype x [<!ENTITY a 'b'>]><x/>"
-        ));
-        assert!(declares_dtd(
-            "<x><!ENTITY a SYSTEM 'file:///etc/passwd'></x>"
-        ));
-        assert!(!declares_dtd("<samlp:Response ID='_1'/>"));
     }
 
     #[test]

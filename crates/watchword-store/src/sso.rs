@@ -110,6 +110,8 @@ pub struct ConnectionRow {
     pub key_id: Option<String>,
     pub scopes: String,
     pub groups_claim: Option<String>,
+    /// SAML: the attribute read for the email when the NameID is not an email address.
+    pub email_attribute: Option<String>,
     /// `[[group, role], …]` as JSON: the role of a person provisioned with that group.
     pub group_mappings: String,
     pub saml_metadata: Option<String>,
@@ -128,7 +130,8 @@ pub struct ConnectionRow {
 
 const CONNECTION_COLUMNS: &str = "id, account_id, kind, name, enabled, issuer, client_id, \
     client_secret_sealed, key_id, scopes, groups_claim, group_mappings, saml_metadata, default_role, \
-    jit, trust_idp_mfa, idp_initiated, cert_expires_at, cert_warned, created_at, updated_at";
+    jit, trust_idp_mfa, idp_initiated, cert_expires_at, cert_warned, created_at, updated_at, \
+    email_attribute";
 
 fn connection_row(r: &AnyRow) -> Result<ConnectionRow, StoreError> {
     Ok(ConnectionRow {
@@ -143,6 +146,7 @@ fn connection_row(r: &AnyRow) -> Result<ConnectionRow, StoreError> {
         key_id: opt_text(r, "key_id")?,
         scopes: text(r, "scopes")?,
         groups_claim: opt_text(r, "groups_claim")?,
+        email_attribute: opt_text(r, "email_attribute")?,
         group_mappings: text(r, "group_mappings")?,
         saml_metadata: opt_text(r, "saml_metadata")?,
         default_role: text(r, "default_role")?,
@@ -163,14 +167,14 @@ pub async fn save_connection(c: &mut Conn, x: &ConnectionRow, new: bool) -> Resu
          client_id = $7, client_secret_sealed = $8, key_id = $9, scopes = $10, groups_claim = $11, \
          saml_metadata = $12, default_role = $13, jit = $14, trust_idp_mfa = $15, created_at = $16, \
          updated_at = $17, group_mappings = $18, idp_initiated = $19, cert_expires_at = $20, \
-         cert_warned = $21 WHERE id = $1"
+         cert_warned = $21, email_attribute = $22 WHERE id = $1"
     } else {
         "INSERT INTO sso_connections (id, account_id, kind, name, enabled, issuer, client_id, \
          client_secret_sealed, key_id, scopes, groups_claim, saml_metadata, default_role, jit, \
          trust_idp_mfa, created_at, updated_at, group_mappings, idp_initiated, cert_expires_at, \
-         cert_warned) \
+         cert_warned, email_attribute) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
-         $19, $20, $21)"
+         $19, $20, $21, $22)"
     };
     sqlx::query(sql)
         .bind(&x.id)
@@ -194,6 +198,7 @@ pub async fn save_connection(c: &mut Conn, x: &ConnectionRow, new: bool) -> Resu
         .bind(i64::from(x.idp_initiated))
         .bind(x.cert_expires_at.map(|m| m.0))
         .bind(x.cert_warned)
+        .bind(&x.email_attribute)
         .execute(c)
         .await?;
     Ok(())
@@ -343,6 +348,33 @@ pub struct RequestRow {
     pub test: bool,
 }
 
+/// A live sign-in request, left live (a SAML response is checked before it spends one).
+pub async fn live_request(
+    c: &mut Conn,
+    state_hash: &[u8],
+    now: Millis,
+) -> Result<Option<RequestRow>, StoreError> {
+    let r = sqlx::query(
+        "SELECT connection_id, verifier, nonce, mode, test FROM sso_requests \
+         WHERE state_hash = $1 AND used_at IS NULL AND expires_at > $2",
+    )
+    .bind(state_hash)
+    .bind(now.0)
+    .fetch_optional(c)
+    .await?;
+    r.as_ref().map(request_row).transpose()
+}
+
+fn request_row(r: &AnyRow) -> Result<RequestRow, StoreError> {
+    Ok(RequestRow {
+        connection_id: text(r, "connection_id")?,
+        verifier: text(r, "verifier")?,
+        nonce: text(r, "nonce")?,
+        mode: text(r, "mode")?,
+        test: int(r, "test")? != 0,
+    })
+}
+
 /// Spends a live sign-in request (once: a second use, or one past its expiry, finds nothing).
 pub async fn take_request(
     c: &mut Conn,
@@ -365,13 +397,7 @@ pub async fn take_request(
     .bind(state_hash)
     .fetch_one(c)
     .await?;
-    Ok(Some(RequestRow {
-        connection_id: text(&r, "connection_id")?,
-        verifier: text(&r, "verifier")?,
-        nonce: text(&r, "nonce")?,
-        mode: text(&r, "mode")?,
-        test: int(&r, "test")? != 0,
-    }))
+    request_row(&r).map(Some)
 }
 
 /// Records that a session came from a connection.

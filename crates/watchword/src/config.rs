@@ -97,6 +97,11 @@ pub struct Config {
     /// so keep older ones while hashes use them. Unset: a file `password-peppers` in the data
     /// directory, created on first start (give every node the same).
     pub password_peppers: Option<String>,
+    /// SAML responses verified at once per node (1–64); default: the number of cores, at most 4.
+    pub saml_verify_concurrency: Option<usize>,
+    /// Milliseconds a SAML response may take to verify, waiting for a turn included; past it the
+    /// sign-in is refused with `saml_verification_timeout`. Default 2000.
+    pub saml_verify_timeout_ms: u64,
 }
 
 impl Default for Config {
@@ -142,6 +147,8 @@ impl Default for Config {
             dns_resolver: None,
             mfa_keys: None,
             password_peppers: None,
+            saml_verify_concurrency: None,
+            saml_verify_timeout_ms: 2000,
         }
     }
 }
@@ -188,6 +195,8 @@ const KEYS: &[&str] = &[
     "dns_resolver",
     "mfa_keys",
     "password_peppers",
+    "saml_verify_concurrency",
+    "saml_verify_timeout_ms",
 ];
 
 /// Keys holding lists; their environment values are comma-separated.

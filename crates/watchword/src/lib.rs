@@ -164,6 +164,12 @@ pub fn settings(config: &Config, public_url: String) -> Result<Settings, String>
                 })
             })
             .transpose()?,
+        saml_verify_concurrency: match config.saml_verify_concurrency {
+            None => Settings::default().saml_verify_concurrency,
+            Some(n @ 1..=64) => n,
+            Some(n) => return Err(format!("saml_verify_concurrency must be 1 to 64, not {n}")),
+        },
+        saml_verify_timeout_ms: config.saml_verify_timeout_ms,
     })
 }
 

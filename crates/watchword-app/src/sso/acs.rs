@@ -2,11 +2,16 @@
 //! connection's Assertion Consumer Service.
 //!
 //! A response that comes with the `RelayState` of a live request answers that request: the
-//! request is spent first, the browser must hold its state (as with OIDC), and the response must
-//! answer the request's ID. Any other response is unsolicited (IdP-initiated) and accepted only
+//! browser must hold its state (as with OIDC), the response must answer the request's ID, and
+//! the request is spent only by a response whose signature verified (a forged post leaves the
+//! real answer working). Any other response is unsolicited (IdP-initiated) and accepted only
 //! when the connection turns that on. Each assertion id is accepted once per connection, on any
 //! node (the database remembers it until the assertion expires). Every refusal after the
 //! connection is known is audited as `sso.login_failed`.
+//!
+//! Verification runs the C libraries: on the blocking pool, at most `saml_verify_concurrency`
+//! at once per node, within `saml_verify_timeout_ms` (waiting for a turn included), else
+//! `saml_verification_timeout`.
 
 use super::oidc::Failure;
 use super::saml::{IdpMetadata, SamlSp, Verified};
@@ -19,14 +24,9 @@ use watchword_domain::token::{constant_time_eq, hash_token, random_token};
 use watchword_domain::*;
 use watchword_store::sso::{self as store, ConnectionRow};
 
-/// Attribute names read for the email (NameID is used when its format is an email address).
-const EMAIL: &[&str] = &[
-    "email",
-    "mail",
-    "emailaddress",
-    "urn:oid:0.9.2342.19200300.100.1.3",
-    "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress",
-];
+/// The attribute read for the email when the NameID is not an email address and the
+/// connection names no other.
+pub const DEFAULT_EMAIL_ATTRIBUTE: &str = "email";
 /// Attribute names read for the person's name.
 const NAME: &[&str] = &[
     "displayName",
@@ -104,10 +104,9 @@ impl App {
         let relay = post.relay_state.filter(|r| !r.is_empty());
         let request = match relay {
             Some(r) => {
-                let mut tx = self.store().begin().await?;
-                let taken = store::take_request(&mut tx, &hash_token(r), now).await?;
-                tx.commit().await?;
-                taken.filter(|q| q.connection_id == conn.id)
+                let mut c = self.store().read().await?;
+                let live = store::live_request(&mut c, &hash_token(r), now).await?;
+                live.filter(|q| q.connection_id == conn.id)
             }
             None => None,
         };
@@ -147,7 +146,7 @@ impl App {
 
     /// Everything that must hold before the response's content is believed: the request it
     /// answers (or an unsolicited response allowed), the browser, the signature and conditions,
-    /// and a first use of the assertion id.
+    /// then, in one transaction, the request spent and a first use of the assertion id.
     async fn check_response(
         &self,
         conn: &ConnectionRow,
@@ -191,9 +190,20 @@ impl App {
                 "the connection is disabled",
             ));
         }
-        let verified = idp.verify(&sp, post.saml_response, request_id, now)?;
-        let fresh = async {
+        let verified = self
+            .verify_saml(idp, sp, post.saml_response, request_id, now)
+            .await?;
+        let relay = post.relay_state.filter(|_| request.is_some());
+        let spent = async {
             let mut tx = self.store().begin().await?;
+            if let Some(r) = relay {
+                if store::take_request(&mut tx, &hash_token(r), now).await?.is_none() {
+                    return Ok(Some(Failure::new(
+                        "invalid_state",
+                        "this sign-in expired or was used already; start again",
+                    )));
+                }
+            }
             let fresh = store::spend_assertion(
                 &mut tx,
                 &conn.id,
@@ -202,16 +212,50 @@ impl App {
                 now,
             )
             .await?;
+            if !fresh {
+                return Ok(Some(Failure::new(
+                    "replayed_assertion",
+                    "this assertion was presented before",
+                )));
+            }
             tx.commit().await?;
-            Ok::<bool, AppError>(fresh)
+            Ok::<Option<Failure>, AppError>(None)
         };
-        match fresh.await {
-            Ok(true) => Ok(verified),
-            Ok(false) => Err(Failure::new(
-                "replayed_assertion",
-                "this assertion was presented before",
-            )),
+        match spent.await {
+            Ok(None) => Ok(verified),
+            Ok(Some(f)) => Err(f),
             Err(e) => Err(Failure::new("storage", e.to_string())),
+        }
+    }
+
+    /// [`IdpMetadata::verify`] on the blocking pool, bounded in number and time.
+    async fn verify_saml(
+        &self,
+        idp: IdpMetadata,
+        sp: SamlSp,
+        response: &str,
+        request_id: Option<&str>,
+        now: Millis,
+    ) -> Result<Verified, Failure> {
+        let limit = std::time::Duration::from_millis(self.settings().saml_verify_timeout_ms);
+        let slots = self.inner.saml_verifications.clone();
+        let response = response.to_owned();
+        let request_id = request_id.map(str::to_owned);
+        let run = async move {
+            let slot = slots.acquire_owned().await.ok()?;
+            let work = tokio::task::spawn_blocking(move || {
+                let _slot = slot;
+                idp.verify(&sp, &response, request_id.as_deref(), now)
+            });
+            work.await.ok()
+        };
+        match tokio::time::timeout(limit, run).await {
+            Ok(Some(verified)) => verified,
+            Ok(None) => Err(Failure::new("storage", "the verification did not finish")),
+            Err(_) => Err(Failure::new(
+                "saml_verification_timeout",
+                "the SAML response could not be verified in time; try again",
+            )),
         }
     }
 }
@@ -228,8 +272,17 @@ pub(crate) fn idp_of(conn: &ConnectionRow) -> Result<IdpMetadata, Failure> {
 /// What a verified assertion says, in the terms every IdP answer is read in.
 fn asserted(conn: &ConnectionRow, v: &Verified) -> Asserted {
     let first = |names: &[&str]| v.attribute(names).and_then(|x| x.first()).cloned();
-    let email = first(EMAIL)
-        .or_else(|| (v.name_id_format.as_deref() == Some(EMAIL_FORMAT)).then(|| v.subject.clone()));
+    // One source, never a choice between several: the NameID when it is an email address,
+    // else the one attribute the connection names.
+    let email = if v.name_id_format.as_deref() == Some(EMAIL_FORMAT) {
+        Some(v.subject.clone())
+    } else {
+        let name = conn
+            .email_attribute
+            .as_deref()
+            .unwrap_or(DEFAULT_EMAIL_ATTRIBUTE);
+        first(&[name])
+    };
     let groups = conn
         .groups_claim
         .as_deref()

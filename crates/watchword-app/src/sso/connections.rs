@@ -30,6 +30,9 @@ pub struct ConnectionView {
     pub has_client_secret: bool,
     pub scopes: String,
     pub groups_claim: Option<String>,
+    /// SAML: the attribute read for the email when the NameID is not an email address (None:
+    /// `email`).
+    pub email_attribute: Option<String>,
     /// (IdP group, role key): a person provisioned with the group gets the role (first match).
     pub group_mappings: Vec<(String, String)>,
     pub default_role: String,
@@ -71,6 +74,7 @@ pub struct ConnectionChange {
     pub client_secret: Option<String>,
     pub scopes: Option<String>,
     pub groups_claim: Option<String>,
+    pub email_attribute: Option<String>,
     pub group_mappings: Option<Vec<(String, String)>>,
     pub default_role: Option<String>,
     pub jit: Option<bool>,
@@ -99,6 +103,7 @@ impl App {
             has_client_secret: r.client_secret_sealed.is_some(),
             scopes: r.scopes.clone(),
             groups_claim: r.groups_claim.clone(),
+            email_attribute: r.email_attribute.clone(),
             group_mappings: mappings(r),
             default_role: r.default_role.clone(),
             jit: r.jit,
@@ -205,6 +210,7 @@ impl App {
             key_id: None,
             scopes: DEFAULT_SCOPES.to_owned(),
             groups_claim: None,
+            email_attribute: None,
             group_mappings: "[]".into(),
             saml_metadata: None,
             default_role: BuiltinRole::Analyst.key().to_owned(),
@@ -348,6 +354,7 @@ impl App {
             ]
         } else {
             &[
+                ("email_attribute", change.email_attribute.is_some()),
                 ("saml_metadata", change.saml_metadata.is_some()),
                 ("idp_initiated", change.idp_initiated.is_some()),
             ]
@@ -368,12 +375,21 @@ impl App {
         }
         if let Some(xml) = &change.saml_metadata {
             let idp = super::saml::parse_metadata(xml)?;
+            if !idp.has_valid_certificate(self.now()) {
+                return Err(DomainError::field(
+                    "invalid_metadata",
+                    "saml_metadata",
+                    "every signing certificate in the metadata has expired; download the IdP's current metadata",
+                )
+                .into());
+            }
             let expiry = idp.earliest_expiry();
             if expiry != row.cert_expires_at {
                 row.cert_warned = 0;
             }
             row.cert_expires_at = expiry;
-            row.saml_metadata = Some(xml.trim().to_owned());
+            let screened = watchword_domain::saml_xml::screen(xml).unwrap_or(xml);
+            row.saml_metadata = Some(screened.to_owned());
         }
         if let Some(e) = change.enabled {
             row.enabled = e;
@@ -398,6 +414,18 @@ impl App {
                 .into());
             }
             row.groups_claim = Some(g.to_owned()).filter(|g| !g.is_empty());
+        }
+        if let Some(a) = &change.email_attribute {
+            let a = a.trim();
+            if a.len() > 256 || a.chars().any(|c| c.is_control() || c.is_whitespace()) {
+                return Err(DomainError::field(
+                    "invalid_email_attribute",
+                    "email_attribute",
+                    "an attribute name without spaces, at most 256 characters",
+                )
+                .into());
+            }
+            row.email_attribute = Some(a.to_owned()).filter(|a| !a.is_empty());
         }
         if let Some(m) = &change.group_mappings {
             let bad = |(g, r): &(String, String)| {
@@ -527,6 +555,7 @@ impl App {
             ("client_secret", change.client_secret.is_some()),
             ("scopes", change.scopes.is_some()),
             ("groups_claim", change.groups_claim.is_some()),
+            ("email_attribute", change.email_attribute.is_some()),
             ("group_mappings", change.group_mappings.is_some()),
             ("default_role", change.default_role.is_some()),
             ("jit", change.jit.is_some()),

@@ -10,6 +10,9 @@ mod enforcement;
 mod jwk;
 pub mod oidc;
 pub mod saml;
+pub mod xml_io;
+#[cfg(test)]
+mod screen_props;
 mod signin;
 
 pub use acs::AcsPost;

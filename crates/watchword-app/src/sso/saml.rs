@@ -2,25 +2,31 @@
 //! HTTP-Redirect, the response verified, and watchword's own metadata for the IdP.
 //!
 //! XML signatures are verified by `samael` on libxmlsec1 (which also reduces the document to
-//! what the signature covers, so a wrapped unsigned assertion is never read). On top of it,
-//! watchword's own guards: metadata without a signing certificate is refused (samael would accept
-//! an unsigned response then), the algorithms are an allow-list of SHA-256 or stronger, a DTD or
-//! entity declaration is refused before any parser runs, the response's size is limited, an
-//! audience restriction naming this connection is required, and `InResponseTo` is always checked
-//! for SP-initiated sign-ins (samael's IdP-initiated switch skips it for every response, so it is
-//! set only on the unsolicited path, which refuses a response that answers a request).
+//! what the signature covers, so a wrapped unsigned assertion is never read). Before either
+//! sees a byte, the document passes `watchword_domain::saml_xml::screen` (UTF-8 only, no DTD,
+//! entity or processing instruction, every signature reference inside the document, the
+//! transforms SAML uses), and the XML stack's own input and output are off for the process
+//! (`xml_io`). On top of it, watchword's own guards: metadata without a signing certificate,
+//! with more than four, or with all of them expired is refused (samael would accept an unsigned
+//! response without one), only certificates valid now verify, the algorithms are an allow-list
+//! of SHA-256 or stronger, the response's size is limited, an audience restriction naming this
+//! connection is required, and `InResponseTo` is always checked for SP-initiated sign-ins
+//! (samael's IdP-initiated switch skips it for every response, so it is set only on the
+//! unsolicited path, which refuses a response that answers a request).
 
 use super::oidc::Failure;
 use base64::Engine as _;
 use samael::crypto::{AllowedSignatureAlgorithm, CertificateDer};
+use samael::key_info::{KeyInfo, X509Data};
 use samael::metadata::{
-    EntityDescriptor, HTTP_POST_BINDING, HTTP_REDIRECT_BINDING, IndexedEndpoint, NameIdFormat,
-    SpSsoDescriptor,
+    EntityDescriptor, HTTP_POST_BINDING, HTTP_REDIRECT_BINDING, IndexedEndpoint, KeyDescriptor,
+    NameIdFormat, SpSsoDescriptor,
 };
 use samael::schema::Assertion;
 use samael::service_provider::{Error as SpError, ServiceProvider};
 use samael::traits::ToXml;
-use watchword_domain::sso::{MAX_IDP_DOCUMENT, MAX_SAML_RESPONSE, SAML_SKEW_SECS, declares_dtd};
+use watchword_domain::saml_xml;
+use watchword_domain::sso::{MAX_IDP_DOCUMENT, MAX_SAML_RESPONSE, SAML_SKEW_SECS};
 use watchword_domain::{DomainError, Millis};
 
 /// Signature algorithms accepted (RSA or ECDSA with SHA-256 or stronger; SHA-1 is refused).
@@ -36,11 +42,16 @@ const ALGORITHMS: [AllowedSignatureAlgorithm; 6] = [
 /// An assertion issued longer ago than this is refused.
 const MAX_ISSUE_DELAY_SECS: i64 = 5 * 60;
 
+/// Signing certificates a connection's metadata may hold: a rotation's overlap needs two, and
+/// each one is a verification per signature.
+pub const MAX_CERTIFICATES: usize = 4;
+
 /// A signing certificate of the IdP.
 #[derive(Debug, Clone)]
 pub struct Certificate {
     pub subject: String,
     pub not_after: Millis,
+    der: Vec<u8>,
 }
 
 /// The IdP's metadata, read and checked.
@@ -112,13 +123,8 @@ pub fn parse_metadata(xml: &str) -> Result<IdpMetadata, DomainError> {
     if xml.len() > MAX_IDP_DOCUMENT {
         return Err(invalid("metadata is limited to 256 KiB"));
     }
-    if declares_dtd(xml) {
-        return Err(invalid(
-            "metadata must not declare a document type or entities",
-        ));
-    }
+    let xml = saml_xml::screen(xml).map_err(|r| invalid(r.message))?;
     let descriptor: EntityDescriptor = xml
-        .trim()
         .parse()
         .map_err(|_| invalid("not SAML 2.0 metadata (an EntityDescriptor)"))?;
     let entity_id = descriptor
@@ -150,6 +156,12 @@ pub fn parse_metadata(xml: &str) -> Result<IdpMetadata, DomainError> {
         return Err(invalid(
             "the metadata holds no signing certificate (KeyDescriptor use=\"signing\")",
         ));
+    }
+    if ders.len() > MAX_CERTIFICATES {
+        return Err(invalid(format!(
+            "the metadata holds {} signing certificates; at most {MAX_CERTIFICATES} are read",
+            ders.len()
+        )));
     }
     let certificates = ders
         .iter()
@@ -195,6 +207,7 @@ fn certificate(der: &CertificateDer) -> Result<Certificate, DomainError> {
     Ok(Certificate {
         subject,
         not_after: Millis(secs * 1000),
+        der: der.der_data().to_vec(),
     })
 }
 
@@ -204,12 +217,41 @@ impl IdpMetadata {
         self.certificates.iter().map(|c| c.not_after).min()
     }
 
-    fn provider(&self, sp: &SamlSp, unsolicited: bool) -> ServiceProvider {
+    /// Whether some signing certificate is still valid at `now`.
+    pub fn has_valid_certificate(&self, now: Millis) -> bool {
+        self.certificates.iter().any(|c| c.not_after.0 > now.0)
+    }
+
+    /// The IdP's descriptor with, as its signing keys, only the certificates valid at `now`
+    /// (samael verifies with every signing certificate of the descriptor it is given).
+    fn descriptor_at(&self, now: Millis) -> EntityDescriptor {
+        let certificates = self
+            .certificates
+            .iter()
+            .filter(|c| c.not_after.0 > now.0)
+            .map(|c| base64::engine::general_purpose::STANDARD.encode(&c.der))
+            .collect();
+        let signing = KeyDescriptor {
+            key_use: Some("signing".into()),
+            key_info: KeyInfo {
+                id: None,
+                x509_data: Some(X509Data { certificates }),
+            },
+            encryption_methods: None,
+        };
+        let mut descriptor = self.descriptor.clone();
+        for idp in descriptor.idp_sso_descriptors.iter_mut().flatten() {
+            idp.key_descriptors = vec![signing.clone()];
+        }
+        descriptor
+    }
+
+    fn provider(&self, sp: &SamlSp, unsolicited: bool, now: Millis) -> ServiceProvider {
         ServiceProvider {
             entity_id: Some(sp.entity_id.clone()),
             acs_url: Some(sp.acs_url.clone()),
             metadata_url: Some(sp.entity_id.clone()),
-            idp_metadata: self.descriptor.clone(),
+            idp_metadata: self.descriptor_at(now),
             allow_idp_initiated: unsolicited,
             max_clock_skew: chrono::Duration::seconds(SAML_SKEW_SECS),
             max_issue_delay: chrono::Duration::seconds(MAX_ISSUE_DELAY_SECS),
@@ -228,7 +270,7 @@ impl IdpMetadata {
     ) -> Result<String, Failure> {
         let broken = |_| Failure::new("configuration", "the AuthnRequest could not be built");
         let mut request = self
-            .provider(sp, false)
+            .provider(sp, false, Millis(0))
             .make_authentication_request(&self.sso_url)
             .map_err(broken)?;
         request.id = request_id.to_owned();
@@ -243,7 +285,8 @@ impl IdpMetadata {
     /// Verifies a `SAMLResponse` (base64, as posted): for an SP-initiated sign-in `request_id`
     /// is the AuthnRequest's ID it must answer; None accepts an unsolicited response (IdP-
     /// initiated), which must answer no request. `now` is the verifier's clock for the checks
-    /// watchword adds (samael checks its own with the system clock).
+    /// watchword adds and the certificates' expiry (samael checks its own times with the system
+    /// clock). Runs the C libraries: call it off the request workers (`App::verify_saml`).
     pub fn verify(
         &self,
         sp: &SamlSp,
@@ -261,12 +304,14 @@ impl IdpMetadata {
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(compact)
             .map_err(|_| Failure::new("malformed_response", "the SAML response is not base64"))?;
-        let xml = std::str::from_utf8(&bytes)
-            .map_err(|_| Failure::new("malformed_response", "the SAML response is not UTF-8"))?;
-        if declares_dtd(xml) {
+        let xml = std::str::from_utf8(&bytes).map_err(|_| {
+            Failure::new("encoding_forbidden", "the SAML response is not UTF-8")
+        })?;
+        let xml = saml_xml::screen(xml).map_err(|r| Failure::new(r.reason, r.message))?;
+        if !self.has_valid_certificate(now) {
             return Err(Failure::new(
-                "dtd_forbidden",
-                "the SAML response declares a document type or entities",
+                "certificate_expired",
+                "every signing certificate of the IdP's metadata has expired; update the connection's metadata",
             ));
         }
         if xml.contains("xmldsig#rsa-sha1") || xml.contains("xmldsig#sha1") {
@@ -276,8 +321,9 @@ impl IdpMetadata {
             ));
         }
         let ids: Vec<&str> = request_id.into_iter().collect();
+        super::xml_io::lockdown();
         let assertion = self
-            .provider(sp, request_id.is_none())
+            .provider(sp, request_id.is_none(), now)
             .parse_xml_response(xml, request_id.map(|_| ids.as_slice()))
             .map_err(failure)?;
         verified(assertion, sp, request_id, now)

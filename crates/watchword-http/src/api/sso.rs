@@ -119,6 +119,9 @@ pub struct SsoConnectionDto {
     pub has_client_secret: bool,
     pub scopes: String,
     pub groups_claim: Option<String>,
+    /// SAML: the attribute read for the email when the NameID is not an email address (unset:
+    /// `email`). A NameID of the emailAddress format is always the email.
+    pub email_attribute: Option<String>,
     pub group_mappings: Vec<GroupMappingDto>,
     /// Role of people provisioned at their first sign-in.
     pub default_role: String,
@@ -191,6 +194,7 @@ impl From<&ConnectionView> for SsoConnectionDto {
             has_client_secret: c.has_client_secret,
             scopes: c.scopes.clone(),
             groups_claim: c.groups_claim.clone(),
+            email_attribute: c.email_attribute.clone(),
             group_mappings: c
                 .group_mappings
                 .iter()
@@ -237,6 +241,9 @@ pub struct ConnectionRequest {
     pub scopes: Option<String>,
     /// The ID token claim listing the person's groups (e.g. `groups`).
     pub groups_claim: Option<String>,
+    /// SAML: the attribute read for the email when the NameID is not an email address (default
+    /// `email`; empty restores it). A NameID of the emailAddress format is always the email.
+    pub email_attribute: Option<String>,
     /// In order; the first group the person has gives their role at provisioning. Each role must
     /// be one you could grant.
     pub group_mappings: Option<Vec<GroupMappingDto>>,
@@ -262,6 +269,7 @@ impl From<ConnectionRequest> for ConnectionChange {
             client_secret: r.client_secret,
             scopes: r.scopes,
             groups_claim: r.groups_claim,
+            email_attribute: r.email_attribute,
             group_mappings: r
                 .group_mappings
                 .map(|m| m.into_iter().map(|x| (x.group, x.role)).collect()),

@@ -171,6 +171,10 @@ pub async fn connection_op(
         },
         "mappings" => ConnectionChange {
             groups_claim: Some(field(&f, "groups_claim").to_owned()),
+            email_attribute: f
+                .iter()
+                .find(|(k, _)| k == "email_attribute")
+                .map(|(_, v)| v.clone()),
             group_mappings: Some(mappings(field(&f, "mappings"))),
             ..ConnectionChange::default()
         },

@@ -107,7 +107,9 @@ def respond(idp, p):
     if groups:
         identity["groups"] = groups
     context = p.get("context") or (MFA_CONTEXT if email.startswith("mfa") else PASSWORD_CONTEXT)
-    name_id = saml.NameID(format=NAMEID_FORMAT_EMAILADDRESS, text=p.get("name_id", email))
+    name_id = saml.NameID(
+        format=p.get("name_id_format", NAMEID_FORMAT_EMAILADDRESS), text=p.get("name_id", email)
+    )
     audience = p.get("audience", p["sp"])
     lifetime = int(p.get("lifetime", 300))
     policy = idp.config.getattr("policy", "idp")

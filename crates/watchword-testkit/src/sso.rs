@@ -261,7 +261,7 @@ impl SamlIdp {
 
     /// A response minted on demand (see `scripts/sso/saml-idp.py`): `email`, `sp` (the audience),
     /// `acs`, `in_response_to`, and optionally `alg` (`sha1`), `sign` (`response`, `none`),
-    /// `lifetime` (seconds; negative: expired), `name_id`, `groups`, `context`.
+    /// `lifetime` (seconds; negative: expired), `name_id`, `name_id_format`, `groups`, `context`.
     pub async fn mint(&self, p: Value) -> String {
         let res = reqwest::Client::new()
             .post(format!("{}/mint", self.base))

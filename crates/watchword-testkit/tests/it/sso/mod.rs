@@ -3,6 +3,7 @@
 
 mod console;
 mod enforcement;
+mod hostile_xml;
 mod oidc;
 mod saml;
 mod setup;
@@ -32,10 +33,20 @@ const OPERATOR_SECRET: &str = "operator-secret-0123456789abcdef-0123";
 
 /// A server asking `dns` for TXT records, with the operator API on.
 async fn spawn(backend: Backend, dns: &Dns) -> Option<TestApp> {
+    spawn_tweaked(backend, dns, |_| {}).await
+}
+
+/// [`spawn`], with the configuration adjusted by `tweak`.
+async fn spawn_tweaked(
+    backend: Backend,
+    dns: &Dns,
+    tweak: impl FnOnce(&mut watchword::Config),
+) -> Option<TestApp> {
     let addr = dns.addr.clone();
     TestApp::spawn_with(backend, move |c| {
         c.dns_resolver = Some(addr);
         c.operator_secret = Some(OPERATOR_SECRET.into());
+        tweak(c);
     })
     .await
 }

@@ -1,7 +1,7 @@
 //! An account ready for SSO: Acme on the paid plan, `acme.test` verified through the DNS
 //! server, and an enabled OIDC connection to a running provider.
 
-use super::spawn;
+use super::{spawn, spawn_tweaked};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use watchword_testkit::sso::{CLIENT_ID, CLIENT_SECRET, Dns, OidcIdp, SamlIdp};
@@ -41,7 +41,10 @@ impl World {
 
 /// Acme (Ada, Owner with TOTP) on the paid plan with `acme.test` verified through `dns`.
 async fn paid_acme(backend: Backend, dns: &Dns) -> Option<(TestApp, Login)> {
-    let app = spawn(backend, dns).await?;
+    paid_acme_on(spawn(backend, dns).await?, dns).await
+}
+
+async fn paid_acme_on(app: TestApp, dns: &Dns) -> Option<(TestApp, Login)> {
     let ada = app.signup("Acme", "Ada Lovelace", "ada@example.com").await;
     app.set_plan(&ada, "paid").await;
     app.enrol_totp(&ada).await;
@@ -79,8 +82,17 @@ impl SamlWorld {
     }
 
     pub async fn with(backend: Backend, idp: SamlIdp) -> Option<Self> {
+        Self::tweaked(backend, idp, |_| {}).await
+    }
+
+    /// With the server's configuration adjusted by `tweak`.
+    pub async fn tweaked(
+        backend: Backend,
+        idp: SamlIdp,
+        tweak: impl FnOnce(&mut watchword::Config),
+    ) -> Option<Self> {
         let dns = Dns::start();
-        let (app, ada) = paid_acme(backend, &dns).await?;
+        let (app, ada) = paid_acme_on(spawn_tweaked(backend, &dns, tweak).await?, &dns).await?;
         let body = json!({
             "kind": "saml", "name": "Acme SAML", "saml_metadata": idp.metadata().await,
             "enabled": true, "group_mappings": [{"group": "admins", "role": "admin"}],

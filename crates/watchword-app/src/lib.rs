@@ -258,7 +258,9 @@ impl App {
                 oauth_blocked: oauth::Blocked::default(),
                 oauth_clients: AuthCache::new(10_000, settings.api_key_cache_ttl_ms),
                 http: outbound_http(),
-                saml_verifications: Arc::new(Semaphore::new(settings.saml_verify_concurrency.max(1))),
+                saml_verifications: Arc::new(Semaphore::new(
+                    settings.saml_verify_concurrency.max(1),
+                )),
                 store,
                 settings,
             }),

@@ -55,7 +55,10 @@ fn refuse(reason: &'static str, message: impl Into<String>) -> Refusal {
 }
 
 fn malformed(why: impl std::fmt::Display) -> Refusal {
-    refuse("malformed_xml", format!("the XML is not well-formed: {why}"))
+    refuse(
+        "malformed_xml",
+        format!("the XML is not well-formed: {why}"),
+    )
 }
 
 fn forbidden_reference(what: &str) -> Refusal {
@@ -135,7 +138,8 @@ pub fn screen(xml: &str) -> Result<&str, Refusal> {
                 }
                 if let Some(enc) = d.encoding() {
                     let enc = enc.map_err(malformed)?;
-                    let utf8 = enc.eq_ignore_ascii_case(b"utf-8") || enc.eq_ignore_ascii_case(b"utf8");
+                    let utf8 =
+                        enc.eq_ignore_ascii_case(b"utf-8") || enc.eq_ignore_ascii_case(b"utf8");
                     if !utf8 {
                         return Err(refuse(
                             "encoding_forbidden",
@@ -168,10 +172,10 @@ pub fn screen(xml: &str) -> Result<&str, Refusal> {
                         format!("the XML refers to the undeclared entity &{name};"),
                     ));
                 }
-                if let Some(c) = r.resolve_char_ref().map_err(malformed)? {
-                    if !is_xml_char(c) {
-                        return Err(malformed(format!("the character reference &{name};")));
-                    }
+                if let Some(c) = r.resolve_char_ref().map_err(malformed)?
+                    && !is_xml_char(c)
+                {
+                    return Err(malformed(format!("the character reference &{name};")));
                 }
                 if stack.is_empty() {
                     return Err(malformed("text outside the document element"));
@@ -241,15 +245,14 @@ struct Attributes {
     algorithms: Vec<String>,
 }
 
-fn attributes(
-    reader: &NsReader<&[u8]>,
-    e: &BytesStart<'_>,
-) -> Result<Attributes, Refusal> {
+fn attributes(reader: &NsReader<&[u8]>, e: &BytesStart<'_>) -> Result<Attributes, Refusal> {
     if !is_name(e.name().into_inner()) {
         return Err(malformed("an element name that is not an XML name"));
     }
     if !attributes_separated(e.as_ref()) {
-        return Err(malformed("attributes not separated by white space, or a < in a value"));
+        return Err(malformed(
+            "attributes not separated by white space, or a < in a value",
+        ));
     }
     let mut out = Attributes::default();
     let mut id_count = 0;
@@ -286,7 +289,9 @@ fn attributes(
             .normalized_value(quick_xml::XmlVersion::Implicit1_0)
             .map_err(malformed)?;
         if value.chars().any(|c| !is_xml_char(c)) {
-            return Err(malformed("a character reference to a character XML does not allow"));
+            return Err(malformed(
+                "a character reference to a character XML does not allow",
+            ));
         }
         match local {
             b"ID" => {
@@ -333,11 +338,16 @@ fn plain_declaration(raw: &[u8]) -> bool {
         };
         let v = &value[1..=end];
         let ok = match key {
-            b"version" => seen.is_empty() && !v.is_empty() && v.iter().all(|b| b.is_ascii_digit() || *b == b'.'),
+            b"version" => {
+                seen.is_empty()
+                    && !v.is_empty()
+                    && v.iter().all(|b| b.is_ascii_digit() || *b == b'.')
+            }
             b"encoding" => {
                 seen == [&b"version"[..]]
                     && !v.is_empty()
-                    && v.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
+                    && v.iter()
+                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
             }
             b"standalone" => {
                 seen.first() == Some(&&b"version"[..])
@@ -399,10 +409,10 @@ fn element(
     ids: &mut HashSet<String>,
 ) -> Result<Open, Refusal> {
     let attrs = attributes(reader, e)?;
-    if let Some(id) = &attrs.id {
-        if !ids.insert(id.clone()) {
-            return Err(malformed(format!("the ID {id:?} is used twice")));
-        }
+    if let Some(id) = &attrs.id
+        && !ids.insert(id.clone())
+    {
+        return Err(malformed(format!("the ID {id:?} is used twice")));
     }
     let local = String::from_utf8_lossy(e.local_name().into_inner()).into_owned();
     if ns == Some(XINCLUDE) {
@@ -464,7 +474,9 @@ fn element(
                 return Err(forbidden_reference("a second ds:Reference"));
             }
             let [uri] = attrs.uris.as_slice() else {
-                return Err(forbidden_reference("a ds:Reference without exactly one URI"));
+                return Err(forbidden_reference(
+                    "a ds:Reference without exactly one URI",
+                ));
             };
             let ok = if uri.is_empty() {
                 signature.parent_is_root

@@ -197,7 +197,10 @@ impl App {
         let spent = async {
             let mut tx = self.store().begin().await?;
             if let Some(r) = relay {
-                if store::take_request(&mut tx, &hash_token(r), now).await?.is_none() {
+                if store::take_request(&mut tx, &hash_token(r), now)
+                    .await?
+                    .is_none()
+                {
                     return Ok(Some(Failure::new(
                         "invalid_state",
                         "this sign-in expired or was used already; start again",

@@ -10,10 +10,10 @@ mod enforcement;
 mod jwk;
 pub mod oidc;
 pub mod saml;
-pub mod xml_io;
 #[cfg(test)]
 mod screen_props;
 mod signin;
+pub mod xml_io;
 
 pub use acs::AcsPost;
 pub use connections::{ConnectionChange, ConnectionView, SamlView};

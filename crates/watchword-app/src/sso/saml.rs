@@ -304,9 +304,8 @@ impl IdpMetadata {
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(compact)
             .map_err(|_| Failure::new("malformed_response", "the SAML response is not base64"))?;
-        let xml = std::str::from_utf8(&bytes).map_err(|_| {
-            Failure::new("encoding_forbidden", "the SAML response is not UTF-8")
-        })?;
+        let xml = std::str::from_utf8(&bytes)
+            .map_err(|_| Failure::new("encoding_forbidden", "the SAML response is not UTF-8"))?;
         let xml = saml_xml::screen(xml).map_err(|r| Failure::new(r.reason, r.message))?;
         if !self.has_valid_certificate(now) {
             return Err(Failure::new(

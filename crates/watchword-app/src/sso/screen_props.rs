@@ -106,7 +106,9 @@ fn libxml_agrees(doc: &str) -> Result<(), String> {
             }
             other => return Err(format!("a node of type {other:?}")),
         }
-        if n.get_namespace().is_some_and(|ns| ns.get_href().contains("XInclude")) {
+        if n.get_namespace()
+            .is_some_and(|ns| ns.get_href().contains("XInclude"))
+        {
             return Err("XInclude".into());
         }
         for bad in ["Object", "Manifest", "RetrievalMethod"] {
@@ -119,11 +121,18 @@ fn libxml_agrees(doc: &str) -> Result<(), String> {
         }
         if dsig(&n, "Reference") {
             let uri = n.get_attribute("URI").ok_or("a reference without URI")?;
-            let info = n.get_parent().filter(|p| dsig(p, "SignedInfo")).ok_or("Reference outside SignedInfo")?;
-            let signature = info.get_parent().filter(|p| dsig(p, "Signature")).ok_or("SignedInfo outside Signature")?;
+            let info = n
+                .get_parent()
+                .filter(|p| dsig(p, "SignedInfo"))
+                .ok_or("Reference outside SignedInfo")?;
+            let signature = info
+                .get_parent()
+                .filter(|p| dsig(p, "Signature"))
+                .ok_or("SignedInfo outside Signature")?;
             let signed = signature.get_parent().ok_or("a signature without parent")?;
             let id = signed.get_attribute("ID").unwrap_or_default();
-            let whole = uri.is_empty() && signed.get_parent().and_then(|p| p.get_type()) == Some(NodeType::DocumentNode);
+            let whole = uri.is_empty()
+                && signed.get_parent().and_then(|p| p.get_type()) == Some(NodeType::DocumentNode);
             if !(whole || (!id.is_empty() && uri == format!("#{id}"))) {
                 return Err(format!("the reference {uri:?} (signed element ID {id:?})"));
             }
@@ -131,7 +140,8 @@ fn libxml_agrees(doc: &str) -> Result<(), String> {
         if dsig(&n, "Transform") || dsig(&n, "CanonicalizationMethod") {
             let alg = n.get_attribute("Algorithm").unwrap_or_default();
             let ok = alg == "http://www.w3.org/2001/10/xml-exc-c14n#"
-                || (dsig(&n, "Transform") && alg == "http://www.w3.org/2000/09/xmldsig#enveloped-signature");
+                || (dsig(&n, "Transform")
+                    && alg == "http://www.w3.org/2000/09/xmldsig#enveloped-signature");
             if !ok {
                 return Err(format!("the transform {alg:?}"));
             }
@@ -148,7 +158,10 @@ fn mutate(insertions: &[(usize, usize)]) -> String {
     let mut doc = SEED.to_owned();
     for &(at, piece) in insertions {
         let at = at % (doc.len() + 1);
-        let at = (0..=at).rev().find(|&i| doc.is_char_boundary(i)).unwrap_or(0);
+        let at = (0..=at)
+            .rev()
+            .find(|&i| doc.is_char_boundary(i))
+            .unwrap_or(0);
         doc.insert_str(at, PIECES[piece % PIECES.len()]);
     }
     doc

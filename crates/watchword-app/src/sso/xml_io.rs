@@ -71,8 +71,10 @@ mod tests {
         b.set_subject_name(&name).unwrap();
         b.set_issuer_name(&name).unwrap();
         b.set_pubkey(&key).unwrap();
-        b.set_not_before(&Asn1Time::days_from_now(0).unwrap()).unwrap();
-        b.set_not_after(&Asn1Time::days_from_now(30).unwrap()).unwrap();
+        b.set_not_before(&Asn1Time::days_from_now(0).unwrap())
+            .unwrap();
+        b.set_not_after(&Asn1Time::days_from_now(30).unwrap())
+            .unwrap();
         b.sign(&key, MessageDigest::sha256()).unwrap();
         CertificateDer::from(b.build().to_der().unwrap())
     }
@@ -109,7 +111,9 @@ mod tests {
                 let t = if c.is_null() {
                     String::new()
                 } else {
-                    std::ffi::CStr::from_ptr(c.cast()).to_string_lossy().into_owned()
+                    std::ffi::CStr::from_ptr(c.cast())
+                        .to_string_lossy()
+                        .into_owned()
                 };
                 x::xmlFree.map(|free| free(c.cast()));
                 t
@@ -120,8 +124,7 @@ mod tests {
     }
 
     fn reduce(xml: &str, cert: &CertificateDer) -> bool {
-        XmlSec::reduce_xml_to_signed(xml, std::slice::from_ref(cert), ReduceMode::default())
-            .is_ok()
+        XmlSec::reduce_xml_to_signed(xml, std::slice::from_ref(cert), ReduceMode::default()).is_ok()
     }
 
     /// Past the screen (called here without it), libxmlsec1 still opens nothing a reference

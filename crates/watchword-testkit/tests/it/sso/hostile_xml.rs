@@ -176,7 +176,10 @@ async fn hostile_documents_are_refused_before_any_parser(backend: Backend) {
     assert_eq!(start.status(), StatusCode::OK);
     let cookie = first_cookie(&start).unwrap();
     let started: Value = start.json().await.unwrap();
-    let request = w.idp.request(started["redirect_url"].as_str().unwrap()).await;
+    let request = w
+        .idp
+        .request(started["redirect_url"].as_str().unwrap())
+        .await;
     let genuine = w.idp.mint(request.answer("grace@acme.test")).await;
     let xml = String::from_utf8(
         base64::engine::general_purpose::STANDARD
@@ -204,9 +207,12 @@ async fn hostile_documents_are_refused_before_any_parser(backend: Backend) {
     // Every variant three times at once, with health checks among them.
     for _ in 0..3 {
         let posts = hostile.iter().map(|(_, doc, _)| post(b64(doc)));
-        let (answers, health) =
-            tokio::join!(futures_util::future::join_all(posts), healthz());
-        assert_eq!(health.unwrap().status(), StatusCode::OK, "answered meanwhile");
+        let (answers, health) = tokio::join!(futures_util::future::join_all(posts), healthz());
+        assert_eq!(
+            health.unwrap().status(),
+            StatusCode::OK,
+            "answered meanwhile"
+        );
         for ((what, _, _), res) in hostile.iter().zip(answers) {
             let res = res.unwrap_or_else(|e| panic!("{what}: answered in time: {e}"));
             let status = res.status();
@@ -227,18 +233,31 @@ async fn hostile_documents_are_refused_before_any_parser(backend: Backend) {
             "{base}/api/v1/accounts/{}/audit-events?action=sso.login_failed",
             w.ada.account
         );
-        let res = client.get(url).bearer_auth(&w.ada.token).send().await.unwrap();
+        let res = client
+            .get(url)
+            .bearer_auth(&w.ada.token)
+            .send()
+            .await
+            .unwrap();
         let v: Value = res.json().await.unwrap();
         v["events"]
             .as_array()
             .unwrap()
             .iter()
-            .map(|e| e["details"]["reason"].as_str().unwrap_or_default().to_owned())
+            .map(|e| {
+                e["details"]["reason"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned()
+            })
             .collect::<Vec<String>>()
     };
     let got = audited().await;
     for (what, _, reason) in &hostile {
-        assert!(got.iter().any(|g| g == reason), "{what}: {reason} in {got:?}");
+        assert!(
+            got.iter().any(|g| g == reason),
+            "{what}: {reason} in {got:?}"
+        );
     }
     // The refused posts left the request live: the real answer signs Grace in, once.
     let res = post(genuine.clone()).await.unwrap();
@@ -250,7 +269,14 @@ async fn hostile_documents_are_refused_before_any_parser(backend: Backend) {
     let metadata = w.idp.metadata().await;
     let a = metadata.find("<ns0:KeyDescriptor").unwrap();
     let b = metadata.find("</ns0:KeyDescriptor>").unwrap() + "</ns0:KeyDescriptor>".len();
-    let times = |n: usize| format!("{}{}{}", &metadata[..a], metadata[a..b].repeat(n), &metadata[b..]);
+    let times = |n: usize| {
+        format!(
+            "{}{}{}",
+            &metadata[..a],
+            metadata[a..b].repeat(n),
+            &metadata[b..]
+        )
+    };
     let expired = SamlIdp::with_cert_days(0).metadata().await;
     let patch = |xml: String| {
         let url = format!(
@@ -266,7 +292,11 @@ async fn hostile_documents_are_refused_before_any_parser(backend: Backend) {
     };
     // Sixty RSA certificates exceed the request body limit before the count is read.
     let res = patch(times(60)).await.unwrap();
-    assert!(res.status().is_client_error(), "60 certificates: {}", res.status());
+    assert!(
+        res.status().is_client_error(),
+        "60 certificates: {}",
+        res.status()
+    );
     for (xml, why) in [(times(5), "5 certificates"), (expired, "expired")] {
         let res = patch(xml).await.unwrap();
         let status = res.status();
@@ -294,10 +324,7 @@ async fn a_slow_verification_is_refused(backend: Backend) {
     };
     let res = w.app.saml_sign_in(&w.idp, "grace@acme.test").await;
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
-    assert_eq!(
-        reasons(&w.app, &w.ada).await,
-        ["saml_verification_timeout"]
-    );
+    assert_eq!(reasons(&w.app, &w.ada).await, ["saml_verification_timeout"]);
 }
 watchword_testkit::on_both_backends!(saml_verify_timeout, a_slow_verification_is_refused);
 
@@ -313,8 +340,15 @@ async fn the_email_is_the_signed_subject(backend: Backend) {
     let r = w.idp.request(&url).await;
     let mut p = r.answer("mallory@acme.test");
     p["name_id"] = json!("grace@acme.test");
-    let res = app.saml_post(&r.post(w.idp.mint(p).await), Some(&cookie)).await;
-    assert_eq!(res.status(), StatusCode::SEE_OTHER, "{:?}", reasons(app, ada).await);
+    let res = app
+        .saml_post(&r.post(w.idp.mint(p).await), Some(&cookie))
+        .await;
+    assert_eq!(
+        res.status(),
+        StatusCode::SEE_OTHER,
+        "{:?}",
+        reasons(app, ada).await
+    );
     let grace = app.member(ada, "grace@acme.test").await;
     assert_eq!(grace["email"], "grace@acme.test");
     let members = app.members(ada).await;
@@ -329,7 +363,8 @@ async fn the_email_is_the_signed_subject(backend: Backend) {
             let mut p = r.answer(email);
             p["name_id"] = json!("u-7f3a");
             p["name_id_format"] = json!("urn:oasis:names:tc:SAML:2.0:nameid-format:persistent");
-            app.saml_post(&r.post(idp.mint(p).await), Some(&cookie)).await
+            app.saml_post(&r.post(idp.mint(p).await), Some(&cookie))
+                .await
         }
     };
     let res = persistent("heidi@acme.test").await;
@@ -337,9 +372,21 @@ async fn the_email_is_the_signed_subject(backend: Backend) {
     let (s, v) = app
         .update_sso_connection(ada, w.id(), json!({"email_attribute": "mail"}))
         .await;
-    assert_eq!((s, v["email_attribute"].as_str()), (StatusCode::OK, Some("mail")), "{v}");
+    assert_eq!(
+        (s, v["email_attribute"].as_str()),
+        (StatusCode::OK, Some("mail")),
+        "{v}"
+    );
     let res = persistent("heidi@acme.test").await;
-    assert_eq!(res.status(), StatusCode::SEE_OTHER, "{:?}", reasons(app, ada).await);
-    assert_eq!(app.member(ada, "heidi@acme.test").await["email"], "heidi@acme.test");
+    assert_eq!(
+        res.status(),
+        StatusCode::SEE_OTHER,
+        "{:?}",
+        reasons(app, ada).await
+    );
+    assert_eq!(
+        app.member(ada, "heidi@acme.test").await["email"],
+        "heidi@acme.test"
+    );
 }
 watchword_testkit::on_both_backends!(saml_email_source, the_email_is_the_signed_subject);

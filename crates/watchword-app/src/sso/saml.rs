@@ -51,7 +51,8 @@ pub const MAX_CERTIFICATES: usize = 4;
 pub struct Certificate {
     pub subject: String,
     pub not_after: Millis,
-    der: Vec<u8>,
+    /// The DER, base64 (as samael reads a descriptor's certificates).
+    base64: String,
 }
 
 /// The IdP's metadata, read and checked.
@@ -207,7 +208,7 @@ fn certificate(der: &CertificateDer) -> Result<Certificate, DomainError> {
     Ok(Certificate {
         subject,
         not_after: Millis(secs * 1000),
-        der: der.der_data().to_vec(),
+        base64: base64::engine::general_purpose::STANDARD.encode(der.der_data()),
     })
 }
 
@@ -229,7 +230,7 @@ impl IdpMetadata {
             .certificates
             .iter()
             .filter(|c| c.not_after.0 > now.0)
-            .map(|c| base64::engine::general_purpose::STANDARD.encode(&c.der))
+            .map(|c| c.base64.clone())
             .collect();
         let signing = KeyDescriptor {
             key_use: Some("signing".into()),

@@ -93,9 +93,8 @@ impl App {
                 "an https URL (http only to a loopback address), without credentials",
             )
         })?;
-        let literal = watchword_domain::endpoint::host_of(&url)
-            .and_then(|h| h.parse::<std::net::IpAddr>().ok());
-        if literal.is_some_and(|ip| !watchword_domain::endpoint::is_reachable(ip)) {
+        let allow_loopback = self.settings().outbound_allow_loopback;
+        if crate::outbound::check(&url, allow_loopback).is_err() {
             return Err(DomainError::field(
                 "private_address",
                 "url",
@@ -209,10 +208,16 @@ impl App {
             if started.elapsed() > Duration::from_secs(LEASE_SECS as u64 / 2) {
                 break;
             }
+            let Ok(url) =
+                crate::outbound::check(&stream.url, self.settings().outbound_allow_loopback)
+            else {
+                tracing::warn!(stream = %stream.id, "an audit stream's URL is not reachable by policy");
+                break;
+            };
             let answer = self
                 .inner
                 .http
-                .post(&stream.url)
+                .post(url)
                 .header("content-type", "application/json")
                 .header("x-watchword-event-id", &event_id)
                 .header(

@@ -126,7 +126,8 @@ impl App {
         actor: &Actor,
         name: Option<&str>,
     ) -> Result<TotpEnrolment, AppError> {
-        self.require_recent_auth(actor, "add a second factor")?;
+        self.require_own_sign_in(actor, "add a second factor")
+            .await?;
         let name = factor_name(name, "Authenticator app")?;
         let secret = rules::new_totp_secret();
         let id = format!("mfa_{}", uuid::Uuid::new_v4().simple());
@@ -165,7 +166,8 @@ impl App {
         factor_id: &str,
     ) -> Result<TotpEnrolment, AppError> {
         // The key is a secret: shown again only as recently as it could be issued.
-        self.require_recent_auth(actor, "add a second factor")?;
+        self.require_own_sign_in(actor, "add a second factor")
+            .await?;
         let all = store::factors(&mut *self.store().read().await?, actor.person).await?;
         let pending = pending_totp(&all, Some(factor_id), self.now())?;
         let secret = self.open_secret(pending)?;
@@ -279,7 +281,8 @@ impl App {
     /// with the last one go the recovery codes.
     #[tracing::instrument(skip_all, fields(person = %actor.person))]
     pub async fn remove_factor(&self, actor: &Actor, id: &str) -> Result<(), AppError> {
-        self.require_recent_auth(actor, "remove a second factor")?;
+        self.require_own_sign_in(actor, "remove a second factor")
+            .await?;
         let now = self.now();
         let mut tx = self.store().begin().await?;
         let person = self.person(&mut tx, actor.person).await?;
@@ -336,7 +339,8 @@ impl App {
     /// A new set of ten recovery codes (shown this once); the old set stops working.
     #[tracing::instrument(skip_all, fields(person = %actor.person))]
     pub async fn regenerate_recovery_codes(&self, actor: &Actor) -> Result<Vec<String>, AppError> {
-        self.require_recent_auth(actor, "regenerate recovery codes")?;
+        self.require_own_sign_in(actor, "regenerate recovery codes")
+            .await?;
         let now = self.now();
         let mut tx = self.store().begin().await?;
         let person = self.person(&mut tx, actor.person).await?;

@@ -140,8 +140,8 @@ impl App {
         self.after_first_factor(c, matched.person, mode, now).await
     }
 
-    /// After an SSO sign-in: a proof when the provider's MFA counts (see [`IdpAsserted`]) or the
-    /// person has no second factor of their own, else a login challenge.
+    /// After an SSO sign-in: a proof when the person has no second factor of their own (marked
+    /// `idp` when the provider's MFA counts, see [`IdpAsserted`]), else a login challenge.
     pub(crate) async fn after_sso(
         &self,
         c: &mut Conn,
@@ -149,7 +149,9 @@ impl App {
         mode: SessionMode,
         now: Millis,
     ) -> Result<AfterPassword, AppError> {
-        if asserted.mfa {
+        // The provider's MFA stands in for watchword's only for a person with no factor of
+        // their own: whoever runs the IdP must not skip the person's own second factor.
+        if asserted.mfa && self.methods(&mut *c, asserted.person).await?.is_empty() {
             return Ok(AfterPassword::Proven(SignInProof {
                 person: asserted.person,
                 factor: Some(IDP_MFA),

@@ -2,6 +2,7 @@
 //! loads what it needs, lets the domain decide, and commits the change, its audit events and its
 //! outbound messages in one transaction.
 
+pub mod access;
 pub mod access_reviews;
 pub mod advisories;
 mod alerts;
@@ -25,6 +26,7 @@ pub mod mail;
 pub mod members;
 pub mod mfa;
 pub mod oauth;
+pub mod outbound;
 pub mod outbox;
 pub mod passkeys;
 pub mod password;
@@ -124,6 +126,8 @@ pub struct Settings {
     pub saml_verify_concurrency: usize,
     /// How long a SAML response may take to verify, waiting for a turn included.
     pub saml_verify_timeout_ms: u64,
+    /// Tenant-supplied URLs may name loopback addresses (development and tests only).
+    pub outbound_allow_loopback: bool,
 }
 
 impl Default for Settings {
@@ -164,6 +168,7 @@ impl Default for Settings {
                 .map(|n| n.get().min(4))
                 .unwrap_or(2),
             saml_verify_timeout_ms: 2000,
+            outbound_allow_loopback: false,
         }
     }
 }
@@ -199,40 +204,10 @@ struct Inner {
     oauth_blocked: oauth::Blocked,
     /// OAuth clients as the token endpoint reads them (cached like keys).
     oauth_clients: AuthCache<oauth::ClientEntry>,
-    /// Outbound HTTP of audit streams: 10 s timeout, no redirects.
+    /// Outbound HTTP on a tenant's say-so (audit streams): see [`outbound`].
     http: reqwest::Client,
     /// Turns of SAML verification on the blocking pool.
     saml_verifications: Arc<Semaphore>,
-}
-
-/// The client of requests an account points the server at (audit streams): 10 s timeout, no
-/// redirects, and host names resolved to reachable addresses only
-/// (`watchword_domain::endpoint`: never the operator's internal network).
-fn outbound_http() -> reqwest::Client {
-    install_crypto_provider();
-    reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(10))
-        .redirect(reqwest::redirect::Policy::none())
-        .dns_resolver(Arc::new(ReachableOnly))
-        .build()
-        .unwrap_or_default()
-}
-
-struct ReachableOnly;
-
-impl reqwest::dns::Resolve for ReachableOnly {
-    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
-        Box::pin(async move {
-            let found = tokio::net::lookup_host((name.as_str(), 0)).await?;
-            let ok: Vec<std::net::SocketAddr> = found
-                .filter(|a| watchword_domain::endpoint::is_reachable(a.ip()))
-                .collect();
-            if ok.is_empty() {
-                return Err("the host resolves to no address the server may reach".into());
-            }
-            Ok(Box::new(ok.into_iter()) as reqwest::dns::Addrs)
-        })
-    }
 }
 
 impl App {
@@ -254,10 +229,10 @@ impl App {
                 clock: clock::Clock::default(),
                 dummy_hash,
                 webauthn,
-                oidc: sso::oidc::Oidc::new(),
+                oidc: sso::oidc::Oidc::new(settings.outbound_allow_loopback),
                 oauth_blocked: oauth::Blocked::default(),
                 oauth_clients: AuthCache::new(10_000, settings.api_key_cache_ttl_ms),
-                http: outbound_http(),
+                http: outbound::client(settings.outbound_allow_loopback),
                 saml_verifications: Arc::new(Semaphore::new(
                     settings.saml_verify_concurrency.max(1),
                 )),

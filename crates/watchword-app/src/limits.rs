@@ -51,8 +51,11 @@ pub const ACCOUNTS_PER_PERSON: Limit = Limit::new("accounts-person", 10, 86_400)
 pub const INVITATIONS_PER_ACCOUNT: Limit = Limit::new("invitations-account", 50, 3600);
 /// SSO sign-ins started from one IP (each writes a short-lived request row).
 pub const SSO_STARTS_PER_IP: Limit = Limit::new("sso-start-ip", 60, 10 * 60);
-/// Wrong client secrets presented for one OAuth client in 5 minutes.
-pub const OAUTH_CLIENT_FAILURES: Limit = Limit::new("oauth-client", 20, 5 * 60);
+/// Wrong client secrets presented for one OAuth client from one IP in 5 minutes.
+pub const OAUTH_CLIENT_FAILURES: Limit = Limit::new("oauth-client-ip", 20, 5 * 60);
+/// Wrong secrets counted for one client from every address within 5 minutes; past it they are
+/// no longer counted (the right secret is never refused for it).
+pub const OAUTH_CLIENT_CEILING: Limit = Limit::new("oauth-client", 1000, 5 * 60);
 /// Wrong current passwords of one person (step-up, password change, factor removal) in 15
 /// minutes.
 pub const PASSWORD_CHECKS_PER_PERSON: Limit = Limit::new("password-check", 10, 15 * 60);

@@ -316,33 +316,6 @@ impl App {
             .ok_or(AppError::Unauthenticated)
     }
 
-    /// Refuses a person's session in an account that requires MFA until it passed a factor.
-    pub(crate) async fn check_mfa_enforced(
-        &self,
-        c: &mut Conn,
-        actor: &Actor,
-        account: &watchword_store::rows::AccountRow,
-    ) -> Result<(), AppError> {
-        if !account.enforces_mfa() || actor.mfa_at.is_some() {
-            return Ok(());
-        }
-        let enrolled = confirmed(&store::factors(c, actor.person).await?)
-            .next()
-            .is_some();
-        Err(if enrolled {
-            DomainError::forbidden(
-                "mfa_verification_required",
-                "this account requires MFA: confirm a code (POST /api/v1/me/reauthenticate) or log in again",
-            )
-        } else {
-            DomainError::forbidden(
-                "mfa_enrollment_required",
-                "this account requires MFA: add an authenticator app (POST /api/v1/me/mfa/totp) first",
-            )
-        }
-        .into())
-    }
-
     /// "Require MFA" for an account (Owners and Admins; always on for paid plans). Turning it
     /// on needs the person doing it to have MFA, so they do not lock themselves out.
     #[tracing::instrument(skip_all, fields(account = %account, person = %actor.person))]

@@ -141,7 +141,7 @@ impl App {
     /// Starts registering a passkey (authentication within 15 minutes).
     #[tracing::instrument(skip_all, fields(person = %actor.person))]
     pub async fn start_passkey(&self, actor: &Actor) -> Result<Ceremony, AppError> {
-        self.require_recent_auth(actor, "add a passkey")?;
+        self.require_own_sign_in(actor, "add a passkey").await?;
         let rp = self.relying_party()?;
         let mut c = self.store().read().await?;
         let existing: Vec<CredentialID> = self

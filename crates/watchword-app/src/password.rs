@@ -57,18 +57,6 @@ impl App {
 }
 
 impl App {
-    /// Sensitive actions need a login or re-authentication within `recent_auth_secs`.
-    pub(crate) fn require_recent_auth(&self, actor: &Actor, what: &str) -> Result<(), AppError> {
-        if self.now().0 - actor.authenticated_at.0 > self.settings().recent_auth_secs * 1000 {
-            return Err(DomainError::forbidden(
-                "reauthentication_required",
-                format!("confirm your password (POST /api/v1/me/reauthenticate) to {what}"),
-            )
-            .into());
-        }
-        Ok(())
-    }
-
     /// Confirms the password again for a sensitive action: the session counts as freshly
     /// authenticated.
     #[tracing::instrument(skip_all, fields(person = %actor.person))]

@@ -53,8 +53,17 @@ impl App {
         else {
             return Ok(());
         };
-        let token = random_token();
         let now = self.now();
+        if person.password_hash == crate::access::NO_PASSWORD {
+            // Provisioned by an IdP: no password to set, and none may be given by mail.
+            let mut tx = self.store().begin().await?;
+            let t = mail::CompanySignIn { name: &person.name };
+            mail::enqueue(&mut tx, None, &person.email, &t, now).await?;
+            tx.commit().await?;
+            self.committed();
+            return Ok(());
+        }
+        let token = random_token();
         let link = format!(
             "{}/reset-password?token={token}",
             self.settings().public_url.trim_end_matches('/')
@@ -113,7 +122,9 @@ impl App {
         let person = self
             .person(&mut c, person_id)
             .await
-            .map_err(|_| invalid())?;
+            .ok()
+            .filter(|p| p.password_hash != crate::access::NO_PASSWORD)
+            .ok_or_else(invalid)?;
         drop(c);
         password::check_policy(&new, &EmailAddress::parse(&person.email)?, &person.name)?;
         let phc = self.hashing(move |h| h.hash(&new)).await?;
@@ -144,7 +155,7 @@ impl App {
         actor: &Actor,
         new_email: &str,
     ) -> Result<(), AppError> {
-        self.require_recent_auth(actor, "change your email")?;
+        self.require_own_sign_in(actor, "change your email").await?;
         let new = EmailAddress::parse(new_email)?;
         self.take_slot(
             &[(EMAIL_CHANGES_PER_PERSON, &actor.person.to_string())],

@@ -228,7 +228,8 @@ impl App {
         phone: &str,
         name: Option<&str>,
     ) -> Result<SmsEnrolment, AppError> {
-        self.require_recent_auth(actor, "add a second factor")?;
+        self.require_own_sign_in(actor, "add a second factor")
+            .await?;
         let phone = PhoneNumber::parse(phone)?;
         let hint = phone.hint();
         let name = factor_name(name, &format!("Phone {hint}"))?;

@@ -107,8 +107,10 @@ impl App {
             now,
         )
         .await?;
+        // Whatever the staff member made acts with nothing from now on.
+        self.authority_moved(&mut tx, account).await?;
         tx.commit().await?;
-        self.committed();
+        self.authority_committed();
         Ok(())
     }
 }

@@ -89,7 +89,7 @@ async fn verification(secs: u64) {
     let token = idp
         .id_token(CLIENT_ID, REDIRECT, "grace@acme.test", "bench-nonce")
         .await;
-    let oidc = Arc::new(Oidc::new());
+    let oidc = Arc::new(Oidc::new(true));
     let issuer: &'static str = Box::leak(idp.issuer.clone().into_boxed_str());
     let settings = || Settings {
         issuer,

@@ -1,37 +1,48 @@
-//! Where watchword may send an account's data on the account's say-so (audit streams): public
-//! addresses, and loopback for development — never the operator's internal network (private,
+//! Where watchword may send an account's data on the account's say-so (audit streams, SSO
+//! providers): public addresses, and loopback only for development — never the operator's internal network (private,
 //! shared, link-local, unique-local, unspecified, multicast or documentation ranges), which an
 //! account administrator must not reach through the server.
 
 use std::net::IpAddr;
 
-pub fn is_reachable(ip: IpAddr) -> bool {
+/// Whether the server may connect to `ip` for a tenant: a public address, or loopback when
+/// `allow_loopback` (development). IPv6 forms that carry an IPv4 address (mapped, compatible,
+/// NAT64, 6to4, Teredo) are refused outright, whatever they carry.
+pub fn is_reachable(ip: IpAddr, allow_loopback: bool) -> bool {
     match ip {
         IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
-            v4.is_loopback()
-                || !(v4.is_private()
-                    || v4.is_link_local()
-                    || v4.is_unspecified()
-                    || v4.is_multicast()
-                    || v4.is_broadcast()
-                    || v4.is_documentation()
-                    || a == 0
-                    || (a == 100 && (64..128).contains(&b)) // shared address space (CGNAT)
-                    || (a == 198 && (18..20).contains(&b))) // benchmarking
-        }
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => is_reachable(IpAddr::V4(v4)),
-            None => {
-                let first = v6.segments()[0];
-                v6.is_loopback()
-                    || !(v6.is_unspecified()
-                        || v6.is_multicast()
-                        || (first & 0xfe00) == 0xfc00 // unique local
-                        || (first & 0xffc0) == 0xfe80 // link local
-                        || first == 0x2001 && v6.segments()[1] == 0x0db8) // documentation
+            let [a, b, c, _] = v4.octets();
+            if v4.is_loopback() {
+                return allow_loopback;
             }
-        },
+            !(v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_multicast()
+                || v4.is_broadcast()
+                || v4.is_documentation()
+                || a == 0
+                || a >= 240 // reserved
+                || (a == 192 && b == 0 && c == 0) // IETF protocol assignments
+                || (a == 100 && (64..128).contains(&b)) // shared address space (CGNAT)
+                || (a == 198 && (18..20).contains(&b))) // benchmarking
+        }
+        IpAddr::V6(v6) => {
+            if v6.is_loopback() {
+                return allow_loopback;
+            }
+            let s = v6.segments();
+            let embeds_v4 = v6.to_ipv4().is_some() // mapped ::ffff:a.b.c.d and compatible ::a.b.c.d
+                || (s[0] == 0x64 && s[1] == 0xff9b) // NAT64
+                || s[0] == 0x2002 // 6to4
+                || (s[0] == 0x2001 && s[1] == 0); // Teredo
+            !(embeds_v4
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (s[0] & 0xfe00) == 0xfc00 // unique local
+                || (s[0] & 0xffc0) == 0xfe80 // link local
+                || (s[0] == 0x2001 && s[1] == 0x0db8)) // documentation
+        }
     }
 }
 
@@ -53,8 +64,12 @@ mod tests {
 
     #[test]
     fn internal_ranges_are_not_reachable() {
-        for ok in ["8.8.8.8", "1.1.1.1", "127.0.0.1", "::1", "2606:4700::1111"] {
-            assert!(is_reachable(ok.parse().unwrap()), "{ok}");
+        for ok in ["8.8.8.8", "1.1.1.1", "2606:4700::1111"] {
+            assert!(is_reachable(ok.parse().unwrap(), false), "{ok}");
+        }
+        for lo in ["127.0.0.1", "127.9.9.9", "::1"] {
+            assert!(!is_reachable(lo.parse().unwrap(), false), "{lo}");
+            assert!(is_reachable(lo.parse().unwrap(), true), "{lo}");
         }
         for bad in [
             "10.0.0.5",
@@ -70,7 +85,7 @@ mod tests {
             "::",
             "::ffff:10.0.0.1",
         ] {
-            assert!(!is_reachable(bad.parse().unwrap()), "{bad}");
+            assert!(!is_reachable(bad.parse().unwrap(), true), "{bad}");
         }
     }
 

@@ -17,10 +17,13 @@ pub enum Permission {
     AnalyticsRead,
     ProfilesRead,
     ProfilesWrite,
+    /// SSO connections, verified domains and SSO-only: who may sign in as whom. The Owner's
+    /// alone by default, grantable only by the Owner, never to staff.
+    SsoManage,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 13] = [
+    pub const ALL: [Permission; 14] = [
         Permission::AccountSettingsRead,
         Permission::AccountSettingsEdit,
         Permission::BillingManage,
@@ -34,6 +37,7 @@ impl Permission {
         Permission::AnalyticsRead,
         Permission::ProfilesRead,
         Permission::ProfilesWrite,
+        Permission::SsoManage,
     ];
 
     /// Whether it administers the account: who is in it, what they may do, its settings and its
@@ -45,6 +49,7 @@ impl Permission {
                 | Permission::RolesManage
                 | Permission::AccountSettingsEdit
                 | Permission::ApiKeysManage
+                | Permission::SsoManage
         )
     }
 
@@ -63,6 +68,7 @@ impl Permission {
             Permission::AnalyticsRead => "analytics:read",
             Permission::ProfilesRead => "profiles:read",
             Permission::ProfilesWrite => "profiles:write",
+            Permission::SsoManage => "sso:manage",
         }
     }
 

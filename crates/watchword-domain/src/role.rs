@@ -70,7 +70,7 @@ impl BuiltinRole {
             BuiltinRole::Owner => PermissionSet::all(),
             BuiltinRole::Admin => PermissionSet::all()
                 .iter()
-                .filter(|p| *p != BillingManage)
+                .filter(|p| !matches!(p, BillingManage | SsoManage))
                 .collect(),
             BuiltinRole::Manager => PermissionSet::from_iter([
                 AccountSettingsRead,

@@ -117,6 +117,11 @@ impl ScopeSet {
         self.0 == 0
     }
 
+    /// The scopes in both sets.
+    pub fn intersect(self, other: ScopeSet) -> Self {
+        ScopeSet(self.0 & other.0)
+    }
+
     /// Scope names, with `write` standing alone (it includes `read`).
     pub fn to_strings(self) -> Vec<String> {
         let mut out = Vec::new();

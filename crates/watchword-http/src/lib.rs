@@ -91,23 +91,51 @@ pub fn router(state: AppState) -> Router {
     router
 }
 
-/// A path or query whose decoded text holds a control character (NUL and the like) is refused
-/// before any handler sees it: 400 `invalid_characters`, alike on both databases.
+/// A path, query or form body whose decoded text holds a control character (NUL and the like;
+/// a form may hold tab and line breaks) is refused before any handler sees it: 400
+/// `invalid_characters`, alike on both databases. JSON bodies are checked by [`extract::Json`].
 async fn refuse_control_characters(req: Request<Body>, next: Next) -> Response {
+    let refuse = |what: &str| {
+        axum::response::IntoResponse::into_response(error::ApiError::new(
+            axum::http::StatusCode::BAD_REQUEST,
+            "invalid_characters",
+            format!("the {what} contains control characters"),
+        ))
+    };
     let uri = req.uri();
     let raw = [uri.path(), uri.query().unwrap_or_default()];
     let bad = raw
         .iter()
         .any(|part| percent_encoding::percent_decode_str(part).any(|b| b < 0x20 || b == 0x7f));
     if bad {
-        return axum::response::IntoResponse::into_response(error::ApiError::new(
-            axum::http::StatusCode::BAD_REQUEST,
-            "invalid_characters",
-            "the path or query contains control characters",
-        ));
+        return refuse("path or query");
     }
-    next.run(req).await
+    let form = req
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if !form {
+        return next.run(req).await;
+    }
+    let (parts, body) = req.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, FORM_BODY_LIMIT).await else {
+        return axum::response::IntoResponse::into_response(error::ApiError::new(
+            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            "the form is too large",
+        ));
+    };
+    let control = |b: u8| (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r')) || b == 0x7f;
+    if bytes.iter().any(|b| control(*b)) || percent_encoding::percent_decode(&bytes).any(control) {
+        return refuse("form");
+    }
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
 }
+
+/// The largest form body read (the pages' forms are small; SAML posts have their own limit).
+const FORM_BODY_LIMIT: usize = 2 * 1024 * 1024;
 
 /// How long a request may take before it is answered 503 `timeout` (its work is dropped; a
 /// change commits whole or not at all).

@@ -467,3 +467,19 @@ pub async fn set_settings(
     .await?;
     Ok(())
 }
+
+/// Hands a key to another maker (a member removed or demoted transferred their credentials).
+pub async fn set_maker(
+    c: &mut Conn,
+    id: &str,
+    person: PersonId,
+    email: &str,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE api_keys SET created_by = $1, created_by_email = $2 WHERE id = $3")
+        .bind(person.to_string())
+        .bind(email)
+        .bind(id)
+        .execute(c)
+        .await?;
+    Ok(())
+}

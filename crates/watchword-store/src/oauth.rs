@@ -6,7 +6,7 @@ use crate::{Conn, StoreError};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 use watchword_domain::scope::ScopeSet;
-use watchword_domain::{AccountId, Millis};
+use watchword_domain::{AccountId, Millis, PersonId};
 
 #[derive(Debug, Clone)]
 pub struct AppRow {
@@ -469,4 +469,28 @@ pub async fn installed(c: &mut Conn, account: AccountId) -> Result<Vec<Installed
             })
         })
         .collect()
+}
+
+/// Hands a grant to another member (its tokens then act within their permissions).
+pub async fn set_grant_installer(
+    c: &mut Conn,
+    id: &str,
+    person: PersonId,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE oauth_grants SET installed_by = $1 WHERE id = $2")
+        .bind(person.to_string())
+        .bind(id)
+        .execute(c)
+        .await?;
+    Ok(())
+}
+
+/// Hands a private app to another member (its client-credentials tokens act within theirs).
+pub async fn set_app_maker(c: &mut Conn, id: &str, person: PersonId) -> Result<(), StoreError> {
+    sqlx::query("UPDATE oauth_apps SET created_by = $1 WHERE id = $2")
+        .bind(person.to_string())
+        .bind(id)
+        .execute(c)
+        .await?;
+    Ok(())
 }

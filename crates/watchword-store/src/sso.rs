@@ -1,6 +1,6 @@
 //! Single sign-on: claimed domains, connections, linked identities and sign-ins in flight.
 
-use crate::rows::{int, opt_int, opt_text, text};
+use crate::rows::{int, opt_int, opt_parsed, opt_text, text};
 use crate::{Conn, StoreError};
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -310,6 +310,8 @@ pub struct NewRequest<'a> {
     pub nonce: &'a str,
     pub mode: &'a str,
     pub test: bool,
+    /// The person this request links to the connection (started from their own session).
+    pub link_person: Option<PersonId>,
     pub expires_at: Millis,
 }
 
@@ -323,8 +325,8 @@ pub async fn insert_request(
         .execute(&mut *c)
         .await?;
     sqlx::query(
-        "INSERT INTO sso_requests (state_hash, connection_id, verifier, nonce, mode, test, created_at, expires_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "INSERT INTO sso_requests (state_hash, connection_id, verifier, nonce, mode, test, created_at, expires_at, link_person) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(r.state_hash)
     .bind(r.connection)
@@ -334,6 +336,7 @@ pub async fn insert_request(
     .bind(i64::from(r.test))
     .bind(now.0)
     .bind(r.expires_at.0)
+    .bind(r.link_person.map(|p| p.to_string()))
     .execute(c)
     .await?;
     Ok(())
@@ -346,6 +349,7 @@ pub struct RequestRow {
     pub nonce: String,
     pub mode: String,
     pub test: bool,
+    pub link_person: Option<PersonId>,
 }
 
 /// A live sign-in request, left live (a SAML response is checked before it spends one).
@@ -355,7 +359,7 @@ pub async fn live_request(
     now: Millis,
 ) -> Result<Option<RequestRow>, StoreError> {
     let r = sqlx::query(
-        "SELECT connection_id, verifier, nonce, mode, test FROM sso_requests \
+        "SELECT connection_id, verifier, nonce, mode, test, link_person FROM sso_requests \
          WHERE state_hash = $1 AND used_at IS NULL AND expires_at > $2",
     )
     .bind(state_hash)
@@ -372,6 +376,7 @@ fn request_row(r: &AnyRow) -> Result<RequestRow, StoreError> {
         nonce: text(r, "nonce")?,
         mode: text(r, "mode")?,
         test: int(r, "test")? != 0,
+        link_person: opt_parsed(r, "link_person", PersonId::parse)?,
     })
 }
 
@@ -392,7 +397,7 @@ pub async fn take_request(
         return Ok(None);
     }
     let r = sqlx::query(
-        "SELECT connection_id, verifier, nonce, mode, test FROM sso_requests WHERE state_hash = $1",
+        "SELECT connection_id, verifier, nonce, mode, test, link_person FROM sso_requests WHERE state_hash = $1",
     )
     .bind(state_hash)
     .fetch_one(c)

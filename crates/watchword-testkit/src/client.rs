@@ -227,6 +227,62 @@ impl TestApp {
         let req = self.client.get(&back).header("cookie", state_cookie);
         req.send().await.expect("request sent")
     }
+
+    /// Answers a "Two-step verification" page (`page`, as an SSO sign-in ends on it) with the
+    /// next TOTP of `secret`, as the page's form does: the answer (303 and a session when right).
+    pub async fn answer_login_page(&self, page: &str, secret: &str) -> reqwest::Response {
+        let challenge = challenge_in(page).expect("a challenge on the page");
+        let unix = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("after 1970")
+            .as_secs() as i64;
+        let code = crate::oathtool_at(secret, Some(unix + 30));
+        let form = [
+            ("challenge_id", challenge.as_str()),
+            ("method", "totp"),
+            ("code", code.as_str()),
+        ];
+        let req = self.client.post(self.url("/login/mfa")).form(&form);
+        req.send().await.expect("request sent")
+    }
+
+    /// Starts linking `who`'s own login to the account's IdP (`POST .../sso/link`): the answer,
+    /// with the state cookie when it started.
+    pub async fn sso_link_start(
+        &self,
+        who: &Login,
+        account: &str,
+    ) -> (StatusCode, Value, Option<String>) {
+        let res = self
+            .client
+            .post(self.url(&format!("/api/v1/accounts/{account}/sso/link")))
+            .bearer_auth(&who.token)
+            .send()
+            .await
+            .expect("request sent");
+        let cookie = first_cookie(&res);
+        let status = res.status();
+        (status, res.json().await.unwrap_or_default(), cookie)
+    }
+
+    /// Links `who`'s login to the account's OIDC IdP, signing in there as `login`: the answer
+    /// of the callback.
+    pub async fn sso_link(
+        &self,
+        who: &Login,
+        idp: &crate::sso::OidcIdp,
+        login: &str,
+    ) -> reqwest::Response {
+        let (s, v, cookie) = self.sso_link_start(who, &who.account).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        let to_idp = v["redirect_url"].as_str().expect("a redirect to the IdP");
+        let back = idp.sign_in(to_idp, login).await;
+        let req = self
+            .client
+            .get(&back)
+            .header("cookie", cookie.expect("the state cookie"));
+        req.send().await.expect("request sent")
+    }
 }
 
 impl TestApp {
@@ -265,6 +321,13 @@ impl TestApp {
         let post = idp.sign_in(&url, email).await;
         self.saml_post(&post, Some(&cookie)).await
     }
+}
+
+/// The challenge id in a "Two-step verification" page.
+pub fn challenge_in(page: &str) -> Option<String> {
+    let marker = r#"name="challenge_id" value=""#;
+    let rest = &page[page.find(marker)? + marker.len()..];
+    Some(rest[..rest.find('"')?].to_owned())
 }
 
 /// The `name=value` of an answer's first Set-Cookie.

@@ -3,7 +3,7 @@
 
 pub mod browser;
 mod client;
-pub use client::first_cookie;
+pub use client::{challenge_in, first_cookie};
 pub mod mail;
 pub mod siem;
 pub mod sms;
@@ -243,6 +243,8 @@ impl TestApp {
             data_dir: dir.path().to_path_buf(),
             database_url: Some(database_url.clone()),
             outbox_poll_ms: 200,
+            // The tests' IdPs and stream receivers listen on loopback.
+            outbound_allow_loopback: true,
             ..Config::default()
         };
         tweak(&mut config);
@@ -644,6 +646,7 @@ impl TestApp {
             database_url: Some(self.database_url.clone()),
             mfa_keys: shared("mfa-keys"),
             password_peppers: shared("password-peppers"),
+            outbound_allow_loopback: true,
             ..Config::default()
         };
         let running = watchword::start(config).await.expect("second node starts");

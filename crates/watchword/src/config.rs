@@ -102,6 +102,9 @@ pub struct Config {
     /// Milliseconds a SAML response may take to verify, waiting for a turn included; past it the
     /// sign-in is refused with `saml_verification_timeout`. Default 2000.
     pub saml_verify_timeout_ms: u64,
+    /// URLs an account supplies (audit streams, SSO providers) may name loopback addresses.
+    /// Development and tests only; default false.
+    pub outbound_allow_loopback: bool,
 }
 
 impl Default for Config {
@@ -149,6 +152,7 @@ impl Default for Config {
             password_peppers: None,
             saml_verify_concurrency: None,
             saml_verify_timeout_ms: 2000,
+            outbound_allow_loopback: false,
         }
     }
 }
@@ -197,6 +201,7 @@ const KEYS: &[&str] = &[
     "password_peppers",
     "saml_verify_concurrency",
     "saml_verify_timeout_ms",
+    "outbound_allow_loopback",
 ];
 
 /// Keys holding lists; their environment values are comma-separated.

@@ -170,6 +170,7 @@ pub fn settings(config: &Config, public_url: String) -> Result<Settings, String>
             Some(n) => return Err(format!("saml_verify_concurrency must be 1 to 64, not {n}")),
         },
         saml_verify_timeout_ms: config.saml_verify_timeout_ms,
+        outbound_allow_loopback: config.outbound_allow_loopback,
     })
 }
 

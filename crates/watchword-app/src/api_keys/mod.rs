@@ -31,6 +31,8 @@ const MAX_LIFETIME_DAYS: i64 = 3650;
 #[derive(Debug)]
 pub struct VerifiedKey {
     pub row: KeyRow,
+    /// What it may do now: its scopes within its maker's current permissions.
+    pub effective: ScopeSet,
     pub permissions: PermissionSet,
     used_at: AtomicI64,
     /// The HTTP layer's rendering of this key (the whoami body), computed once per cache fill.
@@ -231,14 +233,6 @@ pub fn check_rotation_days(days: Option<Option<i64>>) -> Result<(), AppError> {
         .into()),
         _ => Ok(()),
     }
-}
-
-fn insufficient_scope(scope: &str) -> AppError {
-    DomainError::forbidden(
-        "insufficient_scope",
-        format!("this API key lacks the {scope} scope"),
-    )
-    .into()
 }
 
 impl App {

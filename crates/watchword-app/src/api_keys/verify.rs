@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::events::{self, EventExt};
-use crate::{App, AppError, Caller, Meta};
+use crate::{App, AppError, Meta};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, OnceLock};
 use watchword_domain::api_key::KeyState;
@@ -11,8 +11,7 @@ use watchword_domain::audit::AuditAction;
 use watchword_domain::token::{TokenHash, hash_token};
 use watchword_domain::*;
 use watchword_store::api_keys::{self as store, KeyRow};
-use watchword_store::rows::AccountRow;
-use watchword_store::{Conn, accounts, audit};
+use watchword_store::audit;
 
 impl App {
     pub(crate) fn keys_changed(&self) {
@@ -28,44 +27,6 @@ impl App {
             .listen(store::CHANGES_CHANNEL, move || app.keys_changed())
             .await?;
         Ok(())
-    }
-
-    /// The account a caller may act in when it holds `need` (a person) or `scope` (a key). A
-    /// key never reaches another account than its own.
-    pub(crate) async fn authorize(
-        &self,
-        c: &mut Conn,
-        caller: &Caller,
-        account: AccountId,
-        need: Permission,
-        scope: &'static str,
-    ) -> Result<AccountRow, AppError> {
-        match caller {
-            Caller::Person(actor) => {
-                let access = self.access(c, actor, account).await?;
-                access.require(need)?;
-                Ok(access.account)
-            }
-            Caller::Key(k) => {
-                if k.key.row.account_id != account {
-                    self.key_failed(
-                        k,
-                        "other_account",
-                        serde_json::json!({ "account_id": account }),
-                    );
-                    return Err(AppError::NotFound);
-                }
-                if !k.key.row.scopes.allows(scope) {
-                    self.key_failed(
-                        k,
-                        "insufficient_scope",
-                        serde_json::json!({ "scope": scope }),
-                    );
-                    return Err(insufficient_scope(scope));
-                }
-                accounts::get(c, account).await?.ok_or(AppError::NotFound)
-            }
-        }
     }
 
     /// Checks a presented API key or OAuth access token: format and checksum first (no
@@ -93,8 +54,16 @@ impl App {
                     None => self.load_key(hash).await?,
                 }
                 .ok_or(AppError::ApiKey(KeyRejected::Unknown))?;
+                let effective = {
+                    let mut c = self.store().read().await?;
+                    let held = self
+                        .maker_scopes(&mut c, row.account_id, row.created_by)
+                        .await?;
+                    row.scopes.intersect(held)
+                };
                 let v = Arc::new(VerifiedKey {
-                    permissions: row.scopes.permissions(),
+                    effective,
+                    permissions: effective.permissions(),
                     used_at: AtomicI64::new(row.last_used_at.map_or(0, |m| m.0)),
                     rendered: OnceLock::new(),
                     row,
@@ -166,7 +135,7 @@ impl App {
 
     /// Audits a failed use of a key (wrong scope or account, expired, revoked), coalesced so a
     /// misbehaving client cannot flood the log; off the request path.
-    pub(super) fn key_failed(
+    pub(crate) fn key_failed(
         &self,
         k: &KeyActor,
         reason: &'static str,

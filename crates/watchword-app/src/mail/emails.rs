@@ -106,6 +106,17 @@ email!(
     |_e| "Reset your watchword password".into()
 );
 
+/// Instead of a reset link, to a person an IdP provisioned: they have no password to reset.
+pub struct CompanySignIn<'a> {
+    pub name: &'a str,
+}
+email!(
+    CompanySignIn,
+    "company_sign_in.txt",
+    "company_sign_in.html",
+    |_e| "Reset your watchword password".into()
+);
+
 /// To the address typed at signup: the link that creates the account.
 pub struct SignupLink<'a> {
     pub name: &'a str,

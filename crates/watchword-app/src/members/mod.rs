@@ -1,7 +1,9 @@
 //! Membership: who is in an account, with which role, and the invitations that bring people in.
 
+mod credentials;
 mod inviting;
 
+pub use crate::access::Access;
 use crate::events::{self, EventExt};
 use crate::sessions::IssuedSession;
 use crate::{Actor, App, AppError, Caller};
@@ -9,31 +11,8 @@ use watchword_domain::audit::AuditAction;
 use watchword_domain::contact::ContactSource;
 use watchword_domain::role::{check_grant, check_manage_member};
 use watchword_domain::*;
-use watchword_store::rows::{AccountRow, MemberRow};
+use watchword_store::rows::MemberRow;
 use watchword_store::{Conn, accounts, audit, members};
-
-/// The actor's standing in one account, checked against the database on every call.
-#[derive(Debug, Clone)]
-pub struct Access {
-    pub account: AccountRow,
-    pub member: MemberRow,
-}
-
-impl Access {
-    pub fn permissions(&self) -> PermissionSet {
-        self.member.permissions
-    }
-    pub fn require(&self, p: Permission) -> Result<(), AppError> {
-        if self.member.permissions.contains(p) {
-            Ok(())
-        } else {
-            Err(
-                DomainError::forbidden("forbidden", format!("this requires the {p} permission"))
-                    .into(),
-            )
-        }
-    }
-}
 
 /// A role named in a request, resolved within the account.
 pub(crate) struct ResolvedRole {
@@ -51,27 +30,6 @@ pub struct Accepted {
 }
 
 impl App {
-    /// Loads the actor's active membership; anything else is indistinguishable from a missing
-    /// account.
-    #[tracing::instrument(skip_all, fields(account = %account, person = %actor.person))]
-    pub async fn access(
-        &self,
-        c: &mut Conn,
-        actor: &Actor,
-        account: AccountId,
-    ) -> Result<Access, AppError> {
-        let member = members::of_person(&mut *c, account, actor.person).await?;
-        let member = member
-            .filter(|m| m.grants_access(self.now()))
-            .ok_or(AppError::NotFound)?;
-        let account = accounts::get(&mut *c, account)
-            .await?
-            .ok_or(AppError::NotFound)?;
-        self.check_mfa_enforced(c, actor, &account).await?;
-        self.check_sso_enforced(c, actor, &account, &member).await?;
-        Ok(Access { account, member })
-    }
-
     pub(crate) async fn resolve_role(
         &self,
         c: &mut Conn,
@@ -128,12 +86,6 @@ impl App {
         }
         check_grant(access.permissions(), role.permissions)?;
         Ok(role)
-    }
-
-    #[tracing::instrument(skip_all, fields(account = %account, person = %actor.person))]
-    pub async fn account(&self, actor: &Actor, account: AccountId) -> Result<Access, AppError> {
-        self.access(&mut *self.store().read().await?, actor, account)
-            .await
     }
 
     #[tracing::instrument(skip_all, fields(account = %account))]
@@ -223,8 +175,9 @@ impl App {
         let row = members::get(&mut tx, account, id)
             .await?
             .ok_or(AppError::NotFound)?;
+        self.authority_moved(&mut tx, account).await?;
         tx.commit().await?;
-        self.committed();
+        self.authority_committed();
         Ok(row)
     }
 
@@ -235,10 +188,11 @@ impl App {
         account: AccountId,
         id: MembershipId,
         active: bool,
+        transfer_to: Option<MembershipId>,
     ) -> Result<MemberRow, AppError> {
         let now = self.now();
         let mut tx = self.store().begin().await?;
-        let (_, target) = self.managed_member(&mut tx, actor, account, id).await?;
+        let (access, target) = self.managed_member(&mut tx, actor, account, id).await?;
         let (from, to, action) = match active {
             true => (
                 MembershipStatus::Deactivated,
@@ -266,6 +220,18 @@ impl App {
         if !active {
             self.recheck_contact(&mut tx, account, now, AuditAction::MemberDeactivated)
                 .await?;
+            self.settle_credentials(
+                &mut tx,
+                actor,
+                &access.account,
+                &target,
+                transfer_to,
+                false,
+                now,
+            )
+            .await?;
+        } else {
+            self.authority_moved(&mut tx, account).await?;
         }
         let event = events::by_actor(actor, account, action)
             .target("membership", id)
@@ -281,10 +247,21 @@ impl App {
         actor: &Actor,
         account: AccountId,
         id: MembershipId,
+        transfer_to: Option<MembershipId>,
     ) -> Result<(), AppError> {
         let now = self.now();
         let mut tx = self.store().begin().await?;
-        let (_, target) = self.managed_member(&mut tx, actor, account, id).await?;
+        let (access, target) = self.managed_member(&mut tx, actor, account, id).await?;
+        self.settle_credentials(
+            &mut tx,
+            actor,
+            &access.account,
+            &target,
+            transfer_to,
+            true,
+            now,
+        )
+        .await?;
         self.release_contact(&mut tx, account, &target, AuditAction::MemberRemoved)
             .await?;
         members::delete(&mut tx, account, id).await?;
@@ -293,7 +270,7 @@ impl App {
             .details(serde_json::json!({ "email": target.email, "status": target.status.as_str(), "role": target.role.encode() }));
         audit::append(&mut tx, &event, now).await?;
         tx.commit().await?;
-        self.committed();
+        self.authority_committed();
         Ok(())
     }
 
@@ -383,8 +360,9 @@ impl App {
             )
             .await?;
         }
+        self.authority_moved(&mut tx, account).await?;
         tx.commit().await?;
-        self.committed();
+        self.authority_committed();
         Ok(row)
     }
 }

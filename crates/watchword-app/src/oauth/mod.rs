@@ -21,7 +21,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use watchword_domain::Millis;
 
-/// This node's clients refused for too many wrong secrets, until when (the count itself is the
+/// This node's (client, IP) pairs refused for too many wrong secrets, until when (the count itself is the
 /// database's `OAUTH_CLIENT_FAILURES` limit, shared by all nodes).
 #[derive(Default)]
 pub(crate) struct Blocked(Mutex<HashMap<String, Millis>>);

@@ -3,13 +3,13 @@
 //!
 //! A client authenticates with `client_secret_basic` or `client_secret_post`: its secret is
 //! compared by SHA-256 digest in constant time, against the current secret and, during a
-//! rotation's grace, the previous one. Wrong secrets count against the client
-//! (`OAUTH_CLIENT_FAILURES`, all nodes); when that is full the client is refused on this node
-//! until the window passes, right secret or not. Every refusal answers an RFC 6749 error and
+//! rotation's grace, the previous one. Wrong secrets count against the client *from that IP*
+//! (`OAUTH_CLIENT_FAILURES`, all nodes); when that is full the client is refused from that IP on
+//! this node until the window passes, right secret or not — other addresses are not affected. Every refusal answers an RFC 6749 error and
 //! never a token.
 
 use crate::events::{self, EventExt};
-use crate::limits::OAUTH_CLIENT_FAILURES;
+use crate::limits::{OAUTH_CLIENT_CEILING, OAUTH_CLIENT_FAILURES};
 use crate::{App, AppError, Meta};
 use std::sync::Arc;
 use watchword_domain::audit::AuditAction;
@@ -76,8 +76,8 @@ impl App {
             .as_deref()
             .ok_or_else(|| TokenError::new("invalid_request", "grant_type is required"))?;
         let app = match grant_type {
-            "client_credentials" => self.authenticate_client(&auth).await?,
-            "authorization_code" | "refresh_token" => self.any_client(&auth).await?,
+            "client_credentials" => self.authenticate_client(&auth, meta).await?,
+            "authorization_code" | "refresh_token" => self.any_client(&auth, meta).await?,
             _ => {
                 return Err(TokenError::new(
                     "unsupported_grant_type",
@@ -103,10 +103,14 @@ impl App {
         result
     }
 
-    /// The app a request's client credentials name, when the secret is right.
+    /// The app a request's client credentials name, when the secret is right. Wrong secrets are
+    /// counted per (client, IP): a full window refuses that client from that IP only, so
+    /// nobody locks a client out by knowing its (public) id; the per-client ceiling
+    /// (`OAUTH_CLIENT_CEILING`) only stops counting, it never refuses the right secret.
     pub(crate) async fn authenticate_client(
         &self,
         auth: &ClientAuth,
+        meta: &Meta,
     ) -> Result<AppRow, TokenError> {
         let (Some(id), Some(secret)) = (&auth.client_id, &auth.client_secret) else {
             return Err(invalid_client());
@@ -115,7 +119,8 @@ impl App {
         if id.len() > 100 || secret.len() > 200 {
             return Err(invalid_client());
         }
-        if self.inner.oauth_blocked.is_blocked(id, now) {
+        let from = format!("{id} {}", meta.ip);
+        if self.inner.oauth_blocked.is_blocked(&from, now) {
             return Err(TokenError::new(
                 "invalid_client",
                 "too many failed attempts for this client; try again later",
@@ -136,18 +141,24 @@ impl App {
             _ => {
                 // The failure counts; once the window holds the most allowed, the client is
                 // refused (right secret or not) until it passes.
-                let full = match self
-                    .take_slot(&[(OAUTH_CLIENT_FAILURES, id)], |_| AppError::NotFound)
+                // Past the client's ceiling the failures are not even counted any more.
+                let ceiling = self
+                    .take_slot(&[(OAUTH_CLIENT_CEILING, id)], |_| AppError::NotFound)
                     .await
-                {
-                    Ok((_, counts)) => counts
-                        .first()
-                        .is_some_and(|n| *n >= OAUTH_CLIENT_FAILURES.max),
-                    Err(_) => true,
-                };
+                    .is_err();
+                let full = !ceiling
+                    && match self
+                        .take_slot(&[(OAUTH_CLIENT_FAILURES, &from)], |_| AppError::NotFound)
+                        .await
+                    {
+                        Ok((_, counts)) => counts
+                            .first()
+                            .is_some_and(|n| *n >= OAUTH_CLIENT_FAILURES.max),
+                        Err(_) => true,
+                    };
                 if full {
                     let until = now.plus_secs(OAUTH_CLIENT_FAILURES.window_secs);
-                    self.inner.oauth_blocked.block(id, until);
+                    self.inner.oauth_blocked.block(&from, until);
                 }
                 Err(invalid_client())
             }
@@ -156,9 +167,9 @@ impl App {
 
     /// A confidential client by its secret, or a public client by its id alone (its proof is
     /// PKCE, checked with the code).
-    async fn any_client(&self, auth: &ClientAuth) -> Result<AppRow, TokenError> {
+    async fn any_client(&self, auth: &ClientAuth, meta: &Meta) -> Result<AppRow, TokenError> {
         if auth.client_secret.is_some() {
-            return self.authenticate_client(auth).await;
+            return self.authenticate_client(auth, meta).await;
         }
         let id = auth.client_id.as_deref().ok_or_else(invalid_client)?;
         if id.len() > 100 {
@@ -206,6 +217,14 @@ impl App {
             }
         };
         let now = self.now();
+        let held = self.held_by(&account, app.created_by.as_deref()).await?;
+        let scopes = scopes.intersect(held);
+        if scopes.is_empty() {
+            return Err(TokenError::new(
+                "unauthorized_client",
+                "the member who registered this app no longer holds these scopes",
+            ));
+        }
         let grant = self.machine_grant(app, &account, now).await?;
         Ok(IssuedToken {
             access_token: self.access_token(&grant.id, scopes, now)?,
@@ -213,6 +232,16 @@ impl App {
             expires_in: ACCESS_TTL_SECS,
             scope: scopes.encode(),
         })
+    }
+
+    /// The scopes a credential made by `maker` may use in `account` now.
+    async fn held_by(&self, account: &str, maker: Option<&str>) -> Result<ScopeSet, TokenError> {
+        let account =
+            AccountId::parse(account).ok_or_else(|| server_error("app with a bad account id"))?;
+        let mut c = self.store().read().await.map_err(server_error)?;
+        self.maker_scopes(&mut c, account, maker.and_then(PersonId::parse))
+            .await
+            .map_err(server_error)
     }
 
     /// The grant a private app's client credentials act under (made at its first token).
@@ -302,7 +331,13 @@ impl App {
             account_id,
             name: app.name.clone(),
             scopes: claims.scopes,
-            created_by: grant.installed_by.as_deref().and_then(PersonId::parse),
+            // A member's grant acts for its installer; an app's own (client credentials) grant
+            // for the member who registered the app.
+            created_by: grant
+                .installed_by
+                .as_deref()
+                .or(app.created_by.as_deref())
+                .and_then(PersonId::parse),
             created_by_email: app.name.clone(),
             created_at: expires.plus_secs(-ACCESS_TTL_SECS),
             lifetime_secs: Some(ACCESS_TTL_SECS),
@@ -491,7 +526,7 @@ impl App {
         token: &str,
         meta: &Meta,
     ) -> Result<(), TokenError> {
-        let app = self.any_client(&auth).await?;
+        let app = self.any_client(&auth, meta).await?;
         let now = self.now();
         let result = async {
             let mut tx = self.store().begin().await?;
@@ -540,7 +575,7 @@ impl App {
         meta: &Meta,
     ) -> Result<crate::api_keys::Introspection, TokenError> {
         use crate::api_keys::Introspection;
-        let app = self.authenticate_client(&auth).await?;
+        let app = self.authenticate_client(&auth, meta).await?;
         if !is_access_token(token) {
             return Ok(Introspection::Inactive);
         }
@@ -576,16 +611,31 @@ impl App {
         grant: &GrantRow,
         now: Millis,
     ) -> Result<IssuedToken, TokenError> {
+        // Never more than the member who granted it holds now.
+        let account = AccountId::parse(&grant.account_id)
+            .ok_or_else(|| server_error("grant with a bad account id"))?;
+        let maker = grant.installed_by.as_deref().and_then(PersonId::parse);
+        let held = self
+            .maker_scopes(&mut *c, account, maker)
+            .await
+            .map_err(server_error)?;
+        let scopes = grant.scopes.intersect(held);
+        if scopes.is_empty() {
+            return Err(TokenError::new(
+                "invalid_grant",
+                "the member who granted this access no longer holds it",
+            ));
+        }
         let refresh = api_key::generate(REFRESH_PREFIX);
         let expires = now.plus_secs(REFRESH_TTL_SECS);
         store::insert_refresh(&mut *c, &hash_token(&refresh), &grant.id, expires, now)
             .await
             .map_err(server_error)?;
         Ok(IssuedToken {
-            access_token: self.access_token(&grant.id, grant.scopes, now)?,
+            access_token: self.access_token(&grant.id, scopes, now)?,
             refresh_token: Some(refresh),
             expires_in: ACCESS_TTL_SECS,
-            scope: grant.scopes.encode(),
+            scope: scopes.encode(),
         })
     }
 

@@ -71,6 +71,7 @@ impl App {
         conn: &ConnectionRow,
         mode: SessionMode,
         test: bool,
+        link: Option<PersonId>,
     ) -> Result<SsoStart, AppError> {
         let idp = idp_of(conn).map_err(|f| DomainError::conflict(f.reason, f.message))?;
         let state = random_token();
@@ -87,6 +88,7 @@ impl App {
             nonce: &request_id,
             mode,
             test,
+            link,
         };
         self.save_request(conn, &start, pending).await?;
         Ok(start)
@@ -111,6 +113,7 @@ impl App {
             None => None,
         };
         let test = request.as_ref().is_some_and(|q| q.test);
+        let link = request.as_ref().and_then(|q| q.link_person);
         let mode = request
             .as_ref()
             .map_or(SessionMode::Cookie, |q| SessionMode::parse(&q.mode));
@@ -141,7 +144,7 @@ impl App {
             Err(f) => return Err(self.sso_failed(&conn, None, f, meta).await),
         };
         let who = asserted(&conn, &verified);
-        self.conclude(&conn, who, test, mode, meta).await
+        self.conclude(&conn, who, test, link, mode, meta).await
     }
 
     /// Everything that must hold before the response's content is believed: the request it
@@ -252,13 +255,19 @@ impl App {
             });
             work.await.ok()
         };
-        match tokio::time::timeout(limit, run).await {
-            Ok(Some(verified)) => verified,
-            Ok(None) => Err(Failure::new("storage", "the verification did not finish")),
-            Err(_) => Err(Failure::new(
+        let too_late = || {
+            Failure::new(
                 "saml_verification_timeout",
                 "the SAML response could not be verified in time; try again",
-            )),
+            )
+        };
+        let started = std::time::Instant::now();
+        match tokio::time::timeout(limit, run).await {
+            // Finished, but past the limit (the timer and the work can end together).
+            Ok(Some(_)) if started.elapsed() > limit => Err(too_late()),
+            Ok(Some(verified)) => verified,
+            Ok(None) => Err(Failure::new("storage", "the verification did not finish")),
+            Err(_) => Err(too_late()),
         }
     }
 }

@@ -4,8 +4,8 @@
 //! shown again. A SAML connection's IdP metadata is read and checked before it is saved (a
 //! signing certificate is required). Every change is audited and alerts the Security Contact.
 
-use super::SsoAdmin;
 use super::oidc::Failure;
+use crate::access::SsoAdmin;
 use crate::events::{self, EventExt};
 use crate::members::Access;
 use crate::{Actor, App, AppError};

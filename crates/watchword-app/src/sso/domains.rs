@@ -3,7 +3,7 @@
 //! only; only people whose email is in a verified domain are routed to, or provisioned by, that
 //! account's identity provider.
 
-use super::SsoAdmin;
+use crate::access::SsoAdmin;
 use crate::events::{self, EventExt};
 use crate::{Actor, App, AppError};
 use hickory_resolver::Resolver;

@@ -3,15 +3,13 @@
 //! (break-glass) unless it is turned off. Other members (outside the verified domains: a
 //! contractor's own address) sign in as before.
 
-use super::SsoAdmin;
+use crate::access::SsoAdmin;
 use crate::events::{self, EventExt};
 use crate::{Actor, App, AppError};
 use watchword_domain::audit::AuditAction;
-use watchword_domain::sso::email_domain;
 use watchword_domain::*;
-use watchword_store::rows::{AccountRow, MemberRow};
 use watchword_store::sso as store;
-use watchword_store::{Conn, accounts, audit};
+use watchword_store::{accounts, audit};
 
 /// The account's SSO-only setting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,45 +19,6 @@ pub struct Enforcement {
 }
 
 impl App {
-    /// Refuses (`403 sso_required`) a session that did not come from the account's IdP when the
-    /// account is SSO-only and the member's email is in one of its verified domains; the Owner's
-    /// password + MFA session passes while break-glass is on.
-    pub(crate) async fn check_sso_enforced(
-        &self,
-        c: &mut Conn,
-        actor: &Actor,
-        account: &AccountRow,
-        member: &MemberRow,
-    ) -> Result<(), AppError> {
-        // SSO comes with the paid plan: after a downgrade nobody is routed to the IdP, so
-        // nobody is held to it either.
-        if !account.sso_required || account.plan != Plan::Paid {
-            return Ok(());
-        }
-        if let Some(conn) = &actor.sso_connection
-            && store::connection(&mut *c, conn)
-                .await?
-                .is_some_and(|x| x.account_id == account.id.to_string())
-        {
-            return Ok(());
-        }
-        let covered = store::verified_domain(&mut *c, email_domain(&member.email))
-            .await?
-            .is_some_and(|d| d.account_id == account.id.to_string());
-        if !covered {
-            return Ok(());
-        }
-        let owner = member.role == RoleRef::Builtin(BuiltinRole::Owner);
-        if owner && account.sso_break_glass && actor.mfa_at.is_some() {
-            return Ok(());
-        }
-        Err(DomainError::forbidden(
-            "sso_required",
-            "this account requires single sign-on: sign in with SSO (POST /api/v1/sso/start)",
-        )
-        .into())
-    }
-
     /// An invitation to an email the account's SSO-only covers is accepted through the IdP
     /// (signing in with SSO activates it), not by its link.
     pub(crate) async fn refuse_if_sso_only(
@@ -71,12 +30,7 @@ impl App {
         let Some(a) = accounts::get(&mut c, account).await? else {
             return Ok(());
         };
-        let covered = a.sso_required
-            && a.plan == Plan::Paid
-            && store::verified_domain(&mut c, email_domain(email))
-                .await?
-                .is_some_and(|d| d.account_id == account.to_string());
-        if covered {
+        if self.sso_covers(&mut c, &a, email).await? {
             return Err(DomainError::forbidden(
                 "sso_required",
                 "this account requires single sign-on: accept by signing in with SSO",
@@ -143,7 +97,9 @@ impl App {
             let mut probe = a.clone();
             probe.sso_required = true;
             probe.sso_break_glass = want.break_glass;
-            self.check_sso_enforced(&mut tx, actor, &probe, &access.member)
+            // `sso_admin` let the session in, so an SSO session is one of this account's.
+            let sso_account = actor.sso_connection.as_ref().map(|_| account);
+            self.check_sso_enforced(&mut tx, actor, sso_account, &probe, &access.member)
                 .await
                 .map_err(|_| {
                     DomainError::conflict(

@@ -22,45 +22,12 @@ pub use enforcement::Enforcement;
 pub use signin::{Callback, SsoFinish, SsoStart};
 
 use crate::events::{self, EventExt};
-use crate::members::Access;
-use crate::{Actor, App, AppError};
+use crate::{App, AppError};
 use watchword_domain::audit::AuditAction;
 use watchword_domain::*;
-use watchword_store::{Conn, accounts, audit};
-
-/// What the actor is about to do with the account's SSO.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) enum SsoAdmin {
-    Read,
-    /// A change also needs a recent sign-in.
-    Change,
-}
+use watchword_store::{accounts, audit};
 
 impl App {
-    /// SSO is managed by members holding `account_settings:edit` (a change with a recent
-    /// sign-in), on paid plans only (`403 plan_required`).
-    pub(crate) async fn sso_admin(
-        &self,
-        c: &mut Conn,
-        actor: &Actor,
-        account: AccountId,
-        what: SsoAdmin,
-    ) -> Result<Access, AppError> {
-        let access = self.access(c, actor, account).await?;
-        access.require(Permission::AccountSettingsEdit)?;
-        if access.account.plan != Plan::Paid {
-            return Err(DomainError::forbidden(
-                "plan_required",
-                "single sign-on comes with the paid plan",
-            )
-            .into());
-        }
-        if what == SsoAdmin::Change {
-            self.require_recent_auth(actor, "change single sign-on")?;
-        }
-        Ok(access)
-    }
-
     /// The operator's billing sets an account's plan (CLI or the operator API); audited in the
     /// account. Returns whether it changed.
     #[tracing::instrument(skip_all, fields(account = %account))]

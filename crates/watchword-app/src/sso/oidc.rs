@@ -81,8 +81,12 @@ pub struct Authorization {
     pub verifier: String,
 }
 
-/// The HTTP client handed to `openidconnect`: the project's reqwest, no redirects, bounded reads.
-struct Http(reqwest::Client);
+/// The HTTP client handed to `openidconnect`: the guarded outbound client (`crate::outbound`),
+/// no redirects, bounded reads.
+struct Http {
+    client: reqwest::Client,
+    allow_loopback: bool,
+}
 
 impl<'c> openidconnect::AsyncHttpClient<'c> for Http {
     type Error = HttpError;
@@ -91,17 +95,20 @@ impl<'c> openidconnect::AsyncHttpClient<'c> for Http {
     >;
 
     fn call(&'c self, req: openidconnect::HttpRequest) -> Self::Future {
-        Box::pin(send(self.0.clone(), req))
+        Box::pin(send(self.client.clone(), self.allow_loopback, req))
     }
 }
 
 async fn send(
     http: reqwest::Client,
+    allow_loopback: bool,
     req: openidconnect::HttpRequest,
 ) -> Result<openidconnect::HttpResponse, HttpError> {
     let (parts, body) = req.into_parts();
+    let url = crate::outbound::check(&parts.uri.to_string(), allow_loopback)
+        .map_err(|_| HttpError("the provider's address is not one the server may reach".into()))?;
     let mut out = http
-        .request(parts.method, parts.uri.to_string())
+        .request(parts.method, url)
         .headers(parts.headers)
         .body(body)
         .send()
@@ -140,15 +147,13 @@ impl std::ops::Deref for Provider {
 }
 
 impl Oidc {
-    pub fn new() -> Self {
-        crate::install_crypto_provider();
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("an HTTP client with default TLS settings builds");
+    /// `allow_loopback`: providers on loopback addresses may be reached (development, tests).
+    pub fn new(allow_loopback: bool) -> Self {
         Self {
-            http: Http(http),
+            http: Http {
+                client: crate::outbound::client(allow_loopback),
+                allow_loopback,
+            },
             cache: Mutex::new(HashMap::new()),
         }
     }
@@ -282,12 +287,6 @@ impl Oidc {
             .parse()
             .map_err(|_| Failure::new("invalid_token", "the ID token is not a signed JWT"))?;
         verify(&md, s, &token, nonce, now_secs)
-    }
-}
-
-impl Default for Oidc {
-    fn default() -> Self {
-        Self::new()
     }
 }
 

@@ -74,8 +74,7 @@ fn provisioned_role(conn: &ConnectionRow, who: &Asserted) -> String {
         .unwrap_or_else(|| conn.default_role.clone())
 }
 
-/// A person without a password of their own (provisioned by an IdP): no password matches it.
-const NO_PASSWORD: &str = "!sso";
+use crate::access::NO_PASSWORD;
 
 /// Where to send the browser, and the `state` the browser keeps (a cookie) to prove at the
 /// callback that it started this sign-in.
@@ -92,6 +91,8 @@ pub(crate) struct Pending<'a> {
     pub nonce: &'a str,
     pub mode: SessionMode,
     pub test: bool,
+    /// The person linking their login to the connection (from their own session).
+    pub link: Option<PersonId>,
 }
 
 /// The provider's answer at the redirect URI, with the `state` the browser kept.
@@ -149,7 +150,7 @@ impl App {
             self.route(&mut c, email_domain(email.as_str())).await?
         };
         match conn {
-            Some(conn) => self.begin(&conn, mode, false).await.map(Some),
+            Some(conn) => self.begin(&conn, mode, false, None).await.map(Some),
             None => Ok(None),
         }
     }
@@ -164,14 +165,59 @@ impl App {
     ) -> Result<SsoStart, AppError> {
         let conn = {
             let mut c = self.store().read().await?;
-            self.sso_admin(&mut c, actor, account, super::SsoAdmin::Change)
+            self.sso_admin(&mut c, actor, account, crate::access::SsoAdmin::Change)
                 .await?;
             store::connection(&mut c, id)
                 .await?
                 .filter(|r| r.account_id == account.to_string())
                 .ok_or(AppError::NotFound)?
         };
-        self.begin(&conn, SessionMode::Cookie, true).await
+        self.begin(&conn, SessionMode::Cookie, true, None).await
+    }
+
+    /// Starts linking the actor's own login to the account's IdP: the actor's email must be in
+    /// a domain the account verified, with an enabled connection; the session must be the
+    /// person's own (password, and their second factor when they have one) and recent. The
+    /// IdP's answer then links its subject to this person and signs them in.
+    #[tracing::instrument(skip_all, fields(account = %account, person = %actor.person))]
+    pub async fn start_sso_link(
+        &self,
+        actor: &Actor,
+        account: AccountId,
+        mode: SessionMode,
+    ) -> Result<SsoStart, AppError> {
+        self.require_own_sign_in(actor, "link your company sign-in")
+            .await?;
+        let conn = {
+            let mut c = self.store().read().await?;
+            match self.access(&mut c, actor, account).await {
+                // SSO-only refuses this very session: linking is how it gets through.
+                Ok(_)
+                | Err(AppError::Domain(DomainError::Forbidden {
+                    code: "sso_required",
+                    ..
+                })) => {}
+                Err(e) => return Err(e),
+            }
+            let has_factor = !self.methods(&mut c, actor.person).await?.is_empty();
+            if has_factor && actor.mfa_at.is_none() {
+                return Err(DomainError::forbidden(
+                    "mfa_verification_required",
+                    "confirm your second factor (POST /api/v1/me/reauthenticate) to link your company sign-in",
+                )
+                .into());
+            }
+            self.route(&mut c, email_domain(&actor.email))
+                .await?
+                .filter(|x| x.account_id == account.to_string())
+                .ok_or_else(|| {
+                    DomainError::conflict(
+                        "sso_not_available",
+                        "this account has no enabled connection for your email's domain",
+                    )
+                })?
+        };
+        self.begin(&conn, mode, false, Some(actor.person)).await
     }
 
     /// The enabled connection serving `domain`, if an account on a paid plan verified it.
@@ -208,9 +254,10 @@ impl App {
         conn: &ConnectionRow,
         mode: SessionMode,
         test: bool,
+        link: Option<PersonId>,
     ) -> Result<SsoStart, AppError> {
         if conn.kind == Protocol::Saml.as_str() {
-            return self.begin_saml(conn, mode, test).await;
+            return self.begin_saml(conn, mode, test, link).await;
         }
         let redirect = self.sso_redirect_uri();
         let settings = self.oidc_settings(conn, &redirect)?;
@@ -229,6 +276,7 @@ impl App {
             nonce: &auth.nonce,
             mode,
             test,
+            link,
         };
         self.save_request(conn, &start, pending).await?;
         Ok(start)
@@ -250,6 +298,7 @@ impl App {
             nonce: p.nonce,
             mode: p.mode.as_str(),
             test: p.test,
+            link_person: p.link,
             expires_at: now.plus_secs(REQUEST_TTL_SECS),
         };
         store::insert_request(&mut tx, &request, now).await?;
@@ -264,6 +313,7 @@ impl App {
         conn: &ConnectionRow,
         who: Asserted,
         test: bool,
+        link: Option<PersonId>,
         mode: SessionMode,
         meta: &Meta,
     ) -> Result<SsoFinish, AppError> {
@@ -279,7 +329,10 @@ impl App {
                 problem,
             });
         }
-        match self.sso_sign_in(conn, &who, mode, meta, self.now()).await? {
+        match self
+            .sso_sign_in(conn, &who, link, mode, meta, self.now())
+            .await?
+        {
             Ok(done) => Ok(done),
             Err(f) => Err(self.sso_failed(conn, Some(&who.subject), f, meta).await),
         }
@@ -334,7 +387,8 @@ impl App {
         };
         let who = Asserted::from_oidc(&conn, &claims);
         let mode = SessionMode::parse(&request.mode);
-        self.conclude(&conn, who, request.test, mode, meta).await
+        self.conclude(&conn, who, request.test, request.link_person, mode, meta)
+            .await
     }
 
     /// Checks the provider's answer to a spent request (the browser, the issuer it names, its
@@ -434,6 +488,7 @@ impl App {
         &self,
         conn: &ConnectionRow,
         claims: &Asserted,
+        link: Option<PersonId>,
         mode: SessionMode,
         meta: &Meta,
         now: Millis,
@@ -446,12 +501,40 @@ impl App {
             Err(f) => return Ok(Err(f)),
         };
         let linked = store::identity(&mut tx, &conn.id, &claims.subject).await?;
+        let someone_else = || {
+            Failure::new(
+                "link_mismatch",
+                "the identity provider signed in someone else than the login being linked",
+            )
+        };
         let person = match linked {
+            Some(p) if link.is_some_and(|l| l != p) => return Ok(Err(someone_else())),
             Some(p) => p,
             None => {
                 let existing = persons::by_email(&mut tx, email.as_str()).await?;
                 let p = match existing {
-                    Some(p) => p.id,
+                    // Only the person links their own login, from a session of their own.
+                    Some(p) if link == Some(p.id) => {
+                        let event = events::by_person(
+                            p.id,
+                            email.as_str(),
+                            meta,
+                            Some(account),
+                            AuditAction::SsoIdentityLinked,
+                        )
+                        .target("sso_connection", &conn.id)
+                        .details(serde_json::json!({ "subject": claims.subject }));
+                        audit::append(&mut tx, &event, now).await?;
+                        p.id
+                    }
+                    Some(_) if link.is_some() => return Ok(Err(someone_else())),
+                    Some(_) => {
+                        return Ok(Err(Failure::new(
+                            "sso_link_required",
+                            "this email has a login of its own: sign in with your password and second factor once, then link your company sign-in",
+                        )));
+                    }
+                    None if link.is_some() => return Ok(Err(someone_else())),
                     None if conn.jit => {
                         let name = claims
                             .name

@@ -4,12 +4,12 @@ use super::dto::*;
 use super::sessions::{issue, with_cookie};
 use crate::AppState;
 use crate::error::{ApiResult, ErrorBody};
-use crate::extract::{ApiCaller, ApiSession, ClientMeta, Json, Path};
+use crate::extract::{ApiCaller, ApiSession, ClientMeta, Json, Path, Query};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 use watchword_app::sessions::SessionMode;
 use watchword_domain::password::Password;
@@ -248,15 +248,38 @@ pub async fn update_member(
     Ok(Json((&row).into()))
 }
 
-/// Deactivate a member: their access to this account ends at once.
+/// What happens to the credentials a departing member made.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct DepartureQuery {
+    /// An active member who holds every scope of the departing member's API keys, OAuth grants
+    /// and apps: they are handed over instead of stopping.
+    pub transfer_credentials_to: Option<Uuid>,
+}
+
+/// Deactivate a member: their access to this account ends at once, and the credentials they
+/// made (API keys, OAuth grants, apps' client credentials) act with nothing until they are
+/// reactivated — unless handed to `transfer_credentials_to`.
 #[utoipa::path(post, path = "/api/v1/accounts/{account_id}/members/{member_id}/deactivate", tag = "members",
-    params(("account_id" = Uuid, Path), ("member_id" = Uuid, Path)), responses((status = 200, body = MemberDto), (status = "4XX", body = ErrorBody)))]
+    params(("account_id" = Uuid, Path), ("member_id" = Uuid, Path), DepartureQuery), responses((status = 200, body = MemberDto), (status = "4XX", body = ErrorBody)))]
 pub async fn deactivate(
     State(state): State<AppState>,
     ApiSession(s): ApiSession,
     Path((a, m)): Path<(Uuid, Uuid)>,
+    Query(q): Query<DepartureQuery>,
 ) -> ApiResult<Json<MemberDto>> {
-    set_active(&state, &s, (a, m), false).await
+    let row = state
+        .app
+        .set_member_active(
+            &s.actor,
+            AccountId(a),
+            MembershipId(m),
+            false,
+            q.transfer_credentials_to.map(MembershipId),
+        )
+        .await?;
+    Ok(Json((&row).into()))
 }
 
 /// Reactivate a deactivated member.
@@ -267,33 +290,32 @@ pub async fn reactivate(
     ApiSession(s): ApiSession,
     Path((a, m)): Path<(Uuid, Uuid)>,
 ) -> ApiResult<Json<MemberDto>> {
-    set_active(&state, &s, (a, m), true).await
-}
-
-async fn set_active(
-    state: &AppState,
-    s: &crate::extract::Session,
-    (a, m): (Uuid, Uuid),
-    on: bool,
-) -> ApiResult<Json<MemberDto>> {
-    let app = &state.app;
-    let row = app
-        .set_member_active(&s.actor, AccountId(a), MembershipId(m), on)
+    let row = state
+        .app
+        .set_member_active(&s.actor, AccountId(a), MembershipId(m), true, None)
         .await?;
     Ok(Json((&row).into()))
 }
 
-/// Remove a member or withdraw an invitation.
+/// Remove a member or withdraw an invitation. The API keys and OAuth grants the member made are
+/// revoked and their apps' client credentials stop (each audited, the Security Contact told) —
+/// unless handed to `transfer_credentials_to`.
 #[utoipa::path(delete, path = "/api/v1/accounts/{account_id}/members/{member_id}", operation_id = "remove_member", tag = "members",
-    params(("account_id" = Uuid, Path), ("member_id" = Uuid, Path)), responses((status = 204), (status = "4XX", body = ErrorBody)))]
+    params(("account_id" = Uuid, Path), ("member_id" = Uuid, Path), DepartureQuery), responses((status = 204, description = "Removed"), (status = "4XX", body = ErrorBody)))]
 pub async fn remove(
     State(state): State<AppState>,
     ApiSession(s): ApiSession,
     Path((a, m)): Path<(Uuid, Uuid)>,
+    Query(q): Query<DepartureQuery>,
 ) -> ApiResult<StatusCode> {
     state
         .app
-        .remove_member(&s.actor, AccountId(a), MembershipId(m))
+        .remove_member(
+            &s.actor,
+            AccountId(a),
+            MembershipId(m),
+            q.transfer_credentials_to.map(MembershipId),
+        )
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

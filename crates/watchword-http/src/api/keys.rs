@@ -358,7 +358,7 @@ pub(crate) fn key_introspection(k: &VerifiedKey) -> IntrospectionDto {
     IntrospectionDto {
         active: true,
         token_type: Some(token_type),
-        scope: Some(k.row.scopes.encode()),
+        scope: Some(k.effective.encode()),
         client_id: Some(client_id),
         account_id: Some(k.row.account_id.0),
         permissions: Some(k.permissions.to_strings()),

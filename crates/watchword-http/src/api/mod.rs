@@ -121,6 +121,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(sso::test_connection))
         .routes(routes!(sso::get_enforcement, sso::set_enforcement))
         .routes(routes!(sso::start))
+        .routes(routes!(sso::link))
         .routes(routes!(sso::set_plan))
         .routes(routes!(crate::ops::healthz))
         .routes(routes!(crate::ops::readyz))

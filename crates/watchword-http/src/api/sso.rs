@@ -386,6 +386,34 @@ pub async fn test_connection(
     }))
 }
 
+/// Link your own login to the account's identity provider: from a session you opened with your
+/// password (and second factor, when you have one), recently. Open `redirect_url` in this browser;
+/// the provider's answer links its identity to you and signs you in through it. Until linked, an
+/// SSO sign-in for an email that has a login of its own answers `sso_link_required`.
+#[utoipa::path(post, path = "/api/v1/accounts/{account_id}/sso/link", operation_id = "link_sso", tag = "sso",
+    params(("account_id" = Uuid, Path)),
+    responses((status = 200, body = SsoRedirectDto), (status = "4XX", body = ErrorBody)))]
+pub async fn link(
+    State(state): State<AppState>,
+    ApiSession(s): ApiSession,
+    Path(id): Path<Uuid>,
+) -> ApiResult<(HeaderMap, Json<SsoRedirectDto>)> {
+    let start = state
+        .app
+        .start_sso_link(&s.actor, AccountId(id), SessionMode::Cookie)
+        .await?;
+    let mut headers = HeaderMap::new();
+    if let Ok(v) = HeaderValue::from_str(&sso_state_cookie(&start.state, 600)) {
+        headers.append(header::SET_COOKIE, v);
+    }
+    Ok((
+        headers,
+        Json(SsoRedirectDto {
+            redirect_url: Some(start.redirect_url),
+        }),
+    ))
+}
+
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SsoStartRequest {

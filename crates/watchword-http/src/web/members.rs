@@ -97,10 +97,12 @@ pub async fn member_op(
             .await
             .map(|_| ()),
         "deactivate" | "reactivate" => app
-            .set_member_active(&s.actor, account, member, op == "reactivate")
+            .set_member_active(&s.actor, account, member, op == "reactivate", None)
             .await
             .map(|_| ()),
-        "remove" if form.confirm == "yes" => app.remove_member(&s.actor, account, member).await,
+        "remove" if form.confirm == "yes" => {
+            app.remove_member(&s.actor, account, member, None).await
+        }
         "remove" => Err(DomainError::invalid(
             "confirmation_required",
             "tick confirm to remove the member",

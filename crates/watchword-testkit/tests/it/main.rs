@@ -8,6 +8,7 @@ mod api_keys;
 mod audit_mail;
 mod audit_streams;
 mod auth;
+mod authority;
 mod console;
 mod console_keys;
 mod console_security;

@@ -5,23 +5,7 @@
 use super::setup::World;
 use reqwest::StatusCode;
 use serde_json::json;
-use watchword_testkit::{Backend, TestApp, code, first_cookie, oathtool_at};
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
-
-/// The challenge id in a "Two-step verification" page.
-fn challenge_in(page: &str) -> String {
-    let at = page
-        .find(r#"name="challenge_id" value=""#)
-        .expect("a challenge");
-    let rest = &page[at + r#"name="challenge_id" value=""#.len()..];
-    rest[..rest.find('"').unwrap()].to_owned()
-}
+use watchword_testkit::{Backend, TestApp, code, first_cookie};
 
 async fn members_status(
     app: &TestApp,
@@ -74,6 +58,9 @@ async fn sso_only_lets_members_in_through_the_idp_alone(backend: Backend) {
             .0,
         StatusCode::OK
     );
+    // Grace links her own login to the IdP (from her own session; her factor is asked after).
+    let res = app.sso_link(&grace, &w.idp, "grace@acme.test").await;
+    assert_eq!(res.status(), StatusCode::OK);
     let (s, v) = put(json!({"sso_required": true})).await;
     assert_eq!(
         (s, v["sso_required"].as_bool(), v["break_glass"].as_bool()),
@@ -96,20 +83,9 @@ async fn sso_only_lets_members_in_through_the_idp_alone(backend: Backend) {
         .sso_sign_in(&w.idp, "grace@acme.test", "grace@acme.test")
         .await;
     assert_eq!(res.status(), StatusCode::OK);
-    let challenge = challenge_in(&res.text().await.unwrap());
-    let next_step = oathtool_at(&secret, Some(now() + 30));
-    let form = [
-        ("challenge_id", challenge.as_str()),
-        ("method", "totp"),
-        ("code", &next_step),
-    ];
     let res = app
-        .client
-        .post(app.url("/login/mfa"))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
+        .answer_login_page(&res.text().await.unwrap(), &secret)
+        .await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     let cookie = first_cookie(&res).expect("a session");
     assert_eq!(
@@ -156,6 +132,10 @@ async fn sso_only_lets_members_in_through_the_idp_alone(backend: Backend) {
         .call(reqwest::Method::PUT, &enforcement, Some(&grace.token), body)
         .await;
     assert_eq!((s, code(&v)), (StatusCode::CONFLICT, "sso_lockout"));
+    // Ada, an Admin now, manages SSO only once the Owner gives her `sso:manage`.
+    let (s, v) = put(json!({"sso_required": true, "break_glass": false})).await;
+    assert_eq!((s, code(&v)), (StatusCode::FORBIDDEN, "forbidden"));
+    super::setup::grant_sso_manage(app, &grace, &ada.membership).await;
     let (s, _) = put(json!({"sso_required": true, "break_glass": false})).await;
     assert_eq!(s, StatusCode::OK);
     let (s, c) = members_status(app, &ada.account, None, Some(&grace.token)).await;

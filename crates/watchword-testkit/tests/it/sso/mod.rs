@@ -6,7 +6,7 @@ mod enforcement;
 mod hostile_xml;
 mod oidc;
 mod saml;
-mod setup;
+pub(crate) mod setup;
 
 use reqwest::StatusCode;
 use serde_json::json;

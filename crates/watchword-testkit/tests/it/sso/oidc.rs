@@ -292,10 +292,17 @@ async fn connections_are_checked_sealed_and_alerted(backend: Backend) {
     };
     let idp = OidcIdp::start(&app.url("/sso/oidc/callback"));
     let (ada, grace) = app.ada_and_grace().await;
+    // SSO is the Owner's (`sso:manage`): an Admin does not manage it…
     let (s, v) = app
         .create_sso_connection(&grace, connection_body(&idp, false))
         .await;
+    assert_eq!((s, code(&v)), (StatusCode::FORBIDDEN, "forbidden"), "{v}");
+    let (s, v) = app
+        .create_sso_connection(&ada, connection_body(&idp, false))
+        .await;
     assert_eq!((s, code(&v)), (StatusCode::FORBIDDEN, "plan_required"));
+    // …until the Owner gives them a role that holds it.
+    super::setup::grant_sso_manage(&app, &ada, &grace.membership).await;
     let plan = format!("/api/v1/operator/accounts/{}/plan", ada.account);
     let res = app
         .client

@@ -112,3 +112,35 @@ impl SamlWorld {
         self.connection["id"].as_str().unwrap()
     }
 }
+
+/// The Owner `owner` gives `member` an Admin's permissions and `sso:manage` (a custom role):
+/// only an Owner can.
+pub async fn grant_sso_manage(app: &TestApp, owner: &Login, member: &str) {
+    let permissions = [
+        "sso:manage",
+        "account_settings:read",
+        "account_settings:edit",
+        "users:read",
+        "users:manage",
+        "roles:manage",
+        "api_keys:manage",
+        "audit_log:read",
+        "campaigns:read",
+        "campaigns:write",
+        "analytics:read",
+        "profiles:read",
+        "profiles:write",
+    ];
+    let (s, role) = app
+        .post(
+            &format!("/api/v1/accounts/{}/roles", owner.account),
+            &owner.token,
+            json!({"name": "SSO admin", "permissions": permissions}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{role}");
+    let (s, v) = app
+        .set_role(owner, member, role["key"].as_str().unwrap())
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+}

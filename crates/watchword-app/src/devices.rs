@@ -1,8 +1,10 @@
 //! Devices and new sign-ins. A browser that signs in holds a long-lived random device cookie
 //! (kept as its SHA-256, per person). A sign-in from a browser the person has not used before
 //! emails them ("New sign-in to watchword": when, browser and OS, IP) with a single-use
-//! "This wasn't me" link — except for a person's first sign-in ever, and at most once a day per
-//! kind of browser (a browser whose cookie was cleared is not a new alarm each time). Following
+//! "This wasn't me" link — except for a person's first sign-in ever, and at most
+//! [`NOTICES_PER_DAY`] a day per person (never folded by kind of browser: a second Chrome is a
+//! second alarm). A token-mode sign-in (an API client) has no cookie: its device is its user
+//! agent and client network (/24, /48), announced the same way. Following
 //! the link and pressing its button ends that session and every session of that browser,
 //! requires a password reset, is audited in every account of the person and alerts the Security
 //! Contact of every account they administer. People list their devices and forget one (its
@@ -10,6 +12,7 @@
 
 use crate::events::{self, EventExt};
 use crate::mail::{self, NewSignIn};
+use crate::sessions::SessionMode;
 use crate::{Actor, App, AppError, Meta};
 use watchword_domain::audit::AuditAction;
 use watchword_domain::token::{hash_token, random_token};
@@ -20,8 +23,8 @@ use watchword_store::{Conn, members, persons, sessions};
 
 /// A "This wasn't me" link works this long.
 pub const REPORT_TTL_SECS: i64 = 7 * 86_400;
-/// At most one new sign-in email per person and kind of browser within this long.
-pub const NOTICE_EVERY_SECS: i64 = 86_400;
+/// New sign-in emails one person gets at most in a day.
+pub const NOTICES_PER_DAY: i64 = 5;
 
 /// Browser and OS from a user agent, e.g. "Chrome on Linux" (PyPI-independent Project Woothee
 /// rules, `woothee`).
@@ -58,13 +61,20 @@ impl App {
         c: &mut Conn,
         person: &PersonRow,
         session: SessionId,
+        mode: SessionMode,
         meta: &Meta,
         now: Millis,
     ) -> Result<(), AppError> {
-        let Some(token) = meta.device.token() else {
-            return Ok(());
+        let hash = match (meta.device.token(), mode) {
+            (Some(token), _) => hash_token(token),
+            // No cookie to hold: the client's kind and network stand for its device.
+            (None, SessionMode::Token) => hash_token(&format!(
+                "token-mode\n{}\n{}",
+                meta.user_agent,
+                client_network(&meta.ip)
+            )),
+            (None, SessionMode::Cookie) => return Ok(()),
         };
-        let hash = hash_token(token);
         let label = device_label(&meta.user_agent);
         if let Some(d) = store::find(&mut *c, person.id, &hash).await? {
             store::seen(&mut *c, &d.id, &label, &meta.user_agent, &meta.ip, now).await?;
@@ -83,8 +93,8 @@ impl App {
         store::insert(&mut *c, &device, &hash).await?;
         store::attach_session(&mut *c, session, &device.id).await?;
         let first_ever = person.last_login_at.is_none();
-        let since = now.plus_secs(-NOTICE_EVERY_SECS);
-        if first_ever || store::notified_since(&mut *c, person.id, &label, since).await? {
+        let since = now.plus_secs(-86_400);
+        if first_ever || store::notices_since(&mut *c, person.id, since).await? >= NOTICES_PER_DAY {
             return Ok(());
         }
         store::mark_notified(&mut *c, &device.id, now).await?;
@@ -220,5 +230,21 @@ impl App {
         tx.commit().await?;
         self.committed();
         Ok(())
+    }
+}
+
+/// The network a client address belongs to, as a device of a token-mode sign-in: its /24
+/// (IPv4) or /48 (IPv6); the text itself when it is not an address.
+fn client_network(ip: &str) -> String {
+    match ip.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(v4)) => {
+            let [a, b, c, _] = v4.octets();
+            format!("{a}.{b}.{c}.0/24")
+        }
+        Ok(std::net::IpAddr::V6(v6)) => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}::/48", s[0], s[1], s[2])
+        }
+        Err(_) => ip.to_owned(),
     }
 }

@@ -289,12 +289,11 @@ impl App {
         if let Some(kind) = proof.factor {
             sessions::mark_mfa(&mut *c, id, kind, now).await?;
         }
-        if mode == SessionMode::Cookie {
-            let person = persons::get(&mut *c, proof.person)
-                .await?
-                .ok_or_else(|| AppError::internal("a session for a missing person"))?;
-            self.sign_in_device(&mut *c, &person, id, meta, now).await?;
-        }
+        let person = persons::get(&mut *c, proof.person)
+            .await?
+            .ok_or_else(|| AppError::internal("a session for a missing person"))?;
+        self.sign_in_device(&mut *c, &person, id, mode, meta, now)
+            .await?;
         persons::record_login(&mut *c, proof.person, now).await?;
         Ok(IssuedSession {
             token,

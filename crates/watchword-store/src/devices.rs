@@ -104,21 +104,19 @@ pub async fn seen(
 
 /// Whether the person was told of a new sign-in from a device described as `label` since
 /// `since` (at most one email per device a day, a browser whose cookie was cleared included).
-pub async fn notified_since(
+/// New sign-in emails sent to `person` since `since`.
+pub async fn notices_since(
     c: &mut Conn,
     person: PersonId,
-    label: &str,
     since: Millis,
-) -> Result<bool, StoreError> {
-    let row = sqlx::query(
-        "SELECT COUNT(*) AS n FROM devices WHERE person_id = $1 AND label = $2 AND notified_at > $3",
-    )
-    .bind(person.to_string())
-    .bind(label)
-    .bind(since.0)
-    .fetch_one(c)
-    .await?;
-    Ok(int(&row, "n")? > 0)
+) -> Result<i64, StoreError> {
+    let row =
+        sqlx::query("SELECT COUNT(*) AS n FROM devices WHERE person_id = $1 AND notified_at > $2")
+            .bind(person.to_string())
+            .bind(since.0)
+            .fetch_one(c)
+            .await?;
+    int(&row, "n")
 }
 
 pub async fn mark_notified(c: &mut Conn, id: &str, now: Millis) -> Result<(), StoreError> {

@@ -1,6 +1,6 @@
 //! Devices and new sign-ins, on SQLite and PostgreSQL: a browser's device cookie, the email of a
-//! sign-in from a browser not seen before (none for a first sign-in ever, at most one a day per
-//! kind of browser), "This wasn't me" (a button page, single use: the browser's sessions end, the
+//! sign-in from a browser or API client not seen before (none for a first sign-in ever, at most
+//! five a day, never folded by kind of browser), "This wasn't me" (a button page, single use: the browser's sessions end, the
 //! password must be reset, audited, the Security Contact alerted), and a person's devices.
 
 use reqwest::StatusCode;
@@ -66,6 +66,17 @@ async fn whoami(app: &TestApp, session_cookie: &str) -> StatusCode {
         .status()
 }
 
+/// Waits (bounded) until Ada got `n` new sign-in emails.
+async fn wait_sign_in_emails(app: &TestApp, n: usize) {
+    for _ in 0..200 {
+        if sign_in_emails(app, "ada@example.com") >= n {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert_eq!(sign_in_emails(app, "ada@example.com"), n);
+}
+
 async fn new_sign_ins_are_emailed(backend: Backend) {
     let Some(app) = TestApp::spawn(backend).await else {
         return;
@@ -83,20 +94,14 @@ async fn new_sign_ins_are_emailed(backend: Backend) {
     // The same browser again: known, no email, no new cookie.
     let (s, _, again, _) = browser_login(&app, "ada@example.com", CHROME, Some(&device)).await;
     assert_eq!((s, again), (StatusCode::OK, None));
-    // The same kind of browser with its cookie cleared, the same day: a device, no second email.
+    // The same kind of browser with its cookie cleared (or a second one of that kind): a new
+    // device, a second email — an attacker's Chrome is not folded into the person's own.
     let (s, _, _, _) = browser_login(&app, "ada@example.com", CHROME, None).await;
     assert_eq!(s, StatusCode::OK);
-    // Another browser: a second email.
+    // Another browser: a third email.
     let (s, _, _, _) = browser_login(&app, "ada@example.com", FIREFOX, None).await;
     assert_eq!(s, StatusCode::OK);
-    app.wait_for_email("ada@example.com", SUBJECT).await;
-    for _ in 0..100 {
-        if sign_in_emails(&app, "ada@example.com") >= 2 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-    }
-    assert_eq!(sign_in_emails(&app, "ada@example.com"), 2);
+    wait_sign_in_emails(&app, 3).await;
     // Only the device cookie's digest is stored.
     let token = device.split_once('=').unwrap().1;
     assert_eq!(token.len(), 43);
@@ -106,9 +111,9 @@ async fn new_sign_ins_are_emailed(backend: Backend) {
             &[]
         )
         .await,
-        3
+        5
     );
-    // Her devices: three, the cookie's one among them.
+    // Her devices: the three browsers and the API client she signed up with.
     let (s, list) = app.get("/api/v1/me/devices", &ada.token).await;
     assert_eq!(s, StatusCode::OK, "{list}");
     let labels: Vec<&str> = list
@@ -117,7 +122,7 @@ async fn new_sign_ins_are_emailed(backend: Backend) {
         .iter()
         .map(|d| d["label"].as_str().unwrap())
         .collect();
-    assert_eq!(labels.len(), 3, "{list}");
+    assert_eq!(labels.len(), 4, "{list}");
     assert!(labels.contains(&"Firefox on Windows 10"), "{labels:?}");
     // A person's first sign-in ever (here: Grace's record of signing in cleared) sends
     // nothing; her next new browser does (awaited: then the count is exact).
@@ -131,6 +136,29 @@ async fn new_sign_ins_are_emailed(backend: Backend) {
     let mail = app.wait_for_email("grace@example.com", SUBJECT).await;
     assert!(mail.text.contains("Firefox"), "{}", mail.text);
     assert_eq!(sign_in_emails(&app, "grace@example.com"), 1);
+    // A scripted client (token mode) from a new user agent is announced too, once.
+    for _ in 0..2 {
+        let body =
+            json!({"email": "ada@example.com", "password": PASSWORD, "session_mode": "token"});
+        let res = app
+            .client
+            .post(app.url("/api/v1/login"))
+            .header("user-agent", "python-requests/2.32")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+    }
+    wait_sign_in_emails(&app, 4).await;
+    // At most five a day: more new browsers, one more email.
+    for _ in 0..3 {
+        let (s, _, _, _) = browser_login(&app, "ada@example.com", CHROME, None).await;
+        assert_eq!(s, StatusCode::OK);
+    }
+    wait_sign_in_emails(&app, 5).await;
+    app.wait_outbox_empty().await;
+    assert_eq!(sign_in_emails(&app, "ada@example.com"), 5);
 }
 watchword_testkit::on_both_backends!(devices_new_sign_in, new_sign_ins_are_emailed);
 
@@ -268,8 +296,10 @@ async fn forgetting_a_device(backend: Backend) {
         .await;
     assert_eq!(s, StatusCode::NO_CONTENT);
     assert_eq!(whoami(&app, &session).await, StatusCode::UNAUTHORIZED);
+    // What is left is the API client Ada signed up with (token mode: its user agent and network).
     let (_, list) = app.get("/api/v1/me/devices", &ada.token).await;
-    assert_eq!(list, json!([]));
+    assert_eq!(list.as_array().map(Vec::len), Some(1), "{list}");
+    assert_eq!(list[0]["current"], true, "{list}");
     app.wait_event(&ada, "device.forgotten").await;
 }
 watchword_testkit::on_both_backends!(devices_forget, forgetting_a_device);

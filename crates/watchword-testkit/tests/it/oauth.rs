@@ -715,6 +715,95 @@ watchword_testkit::on_both_backends!(
     code_flow_with_consent_and_rotating_refresh_tokens
 );
 
+/// A grant and an app act within their maker's current permissions: an Admin's consent to
+/// `members:write` refreshes to `members:read` once they are a Manager and to nothing once an
+/// Analyst; their app's client credentials stop when they are removed, and their grant is
+/// revoked.
+async fn grants_follow_the_member_who_gave_them(backend: Backend) {
+    let Some(app) = spawn(backend).await else {
+        return;
+    };
+    let ada = app.signup("Acme", "Ada", "ada@example.com").await;
+    let grace = app
+        .invite_and_accept(&ada, "grace@example.com", "admin")
+        .await;
+    let (s, client) = create_app(
+        &app,
+        &grace,
+        json!({"name": "BI tool", "developer": "Charts Inc.", "redirect_uris": [REDIRECT],
+               "scopes": ["members:read", "members:write"]}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{client}");
+    let secret = client["client_secret"].as_str().unwrap().to_owned();
+    let id = client["client_id"].as_str().unwrap().to_owned();
+    let cookie = watchword_testkit::first_cookie(&app.cookie_login("grace@example.com").await)
+        .expect("a session cookie");
+    let flow = Flow {
+        app: &app,
+        client: &client,
+        secret: &secret,
+        method: "client_secret_basic",
+        cookie: &cookie,
+    };
+    let t = flow.tokens("members:write").await;
+    let refresh = t["refresh_token"].as_str().unwrap_or_else(|| panic!("{t}"));
+    let machine = |scope: &str| format!("grant_type=client_credentials&scope={scope}");
+    let (s, v, _) = token(&app, Some((&id, &secret)), &machine("members:write")).await;
+    assert_eq!(
+        (s, v["scope"].as_str()),
+        (StatusCode::OK, Some("members:write")),
+        "{v}"
+    );
+    // A Manager reads members but does not manage them: so do her grant and her app.
+    app.set_role(&ada, &grace.membership, "manager").await;
+    let next = flow.run(&["refresh", refresh]).await;
+    assert_eq!(next["scope"], "members:read", "{next}");
+    let access = next["access_token"].as_str().unwrap();
+    assert_eq!(members_with(&app, &ada, access).await, StatusCode::OK);
+    let (s, v, _) = token(&app, Some((&id, &secret)), &machine("members:write")).await;
+    assert_eq!(
+        (s, v["scope"].as_str()),
+        (StatusCode::OK, Some("members:read")),
+        "{v}"
+    );
+    // An Analyst holds none of it: the access token reaches nothing, the refresh gives nothing.
+    app.set_role(&ada, &grace.membership, "analyst").await;
+    assert_eq!(
+        members_with(&app, &ada, access).await,
+        StatusCode::FORBIDDEN
+    );
+    let refresh = next["refresh_token"].as_str().unwrap();
+    let refused = flow.run(&["refresh", refresh]).await;
+    assert_eq!(refused["error"], "invalid_grant", "{refused}");
+    // Removed: the grant is revoked, the app's own tokens stop.
+    app.set_role(&ada, &grace.membership, "admin").await;
+    let (s, v) = app.remove_member(&ada, &grace.membership).await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{v}");
+    let after = flow.run(&["refresh", refresh]).await;
+    assert_eq!(after["error"], "invalid_grant", "{after}");
+    let (s, v, _) = token(&app, Some((&id, &secret)), &machine("members:read")).await;
+    assert_eq!(
+        (s, v["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("unauthorized_client")),
+        "{v}"
+    );
+    let stopped = app
+        .audit_events(&ada, "action=member.credentials_stopped")
+        .await;
+    let targets: Vec<&str> = stopped["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["target_kind"].as_str())
+        .collect();
+    assert!(
+        targets.contains(&"oauth_grant") && targets.contains(&"oauth_app"),
+        "{stopped}"
+    );
+}
+watchword_testkit::on_both_backends!(oauth_maker, grants_follow_the_member_who_gave_them);
+
 /// Before the client and its redirect URI are trusted, errors are shown, never redirected;
 /// after, they go back to the client. PKCE S256 is required (plain refused); a public client
 /// uses PKCE alone.

@@ -113,7 +113,7 @@ impl App {
             .into());
         }
         let id = format!("ast_{}", uuid::Uuid::now_v7().simple());
-        let secret = format!("wwss_{}", watchword_domain::token::random_token());
+        let secret = new_secret();
         let (key_id, sealed) = self.settings().mfa_keyring.seal(secret.as_bytes(), &id);
         let row = StreamRow {
             id: id.clone(),
@@ -214,19 +214,29 @@ impl App {
                 tracing::warn!(stream = %stream.id, "an audit stream's URL is not reachable by policy");
                 break;
             };
-            let answer = self
+            // The receiver compares it with its own wall clock: the real time, not the app's.
+            let timestamp = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64);
+            let mut post = self
                 .inner
                 .http
                 .post(url)
                 .header("content-type", "application/json")
-                .header("x-watchword-event-id", &event_id)
+                .header("webhook-id", &event_id)
+                .header("webhook-timestamp", timestamp.to_string())
                 .header(
+                    "webhook-signature",
+                    webhook_signature(&secret, &event_id, timestamp, &body),
+                );
+            if secret.starts_with(LEGACY_PREFIX) {
+                // Streams made before the Standard Webhooks format also keep their old header.
+                post = post.header(
                     "x-watchword-signature",
                     crate::sms::signature(&secret, body.as_bytes()),
-                )
-                .body(body)
-                .send()
-                .await;
+                );
+            }
+            let answer = post.body(body).send().await;
             let error = match answer {
                 Ok(r) if r.status().is_success() => None,
                 Ok(r) => Some(format!("the endpoint answered {}", r.status())),
@@ -299,5 +309,53 @@ impl App {
                 tracing::warn!(error = %e, "delivering audit streams failed");
             }
         }
+    }
+}
+
+/// The prefix of a stream secret made before deliveries followed Standard Webhooks.
+const LEGACY_PREFIX: &str = "wwss_";
+
+/// A stream's signing secret in the Standard Webhooks form: `whsec_` and 32 random bytes in
+/// base64 (any Standard Webhooks library takes it as it is).
+fn new_secret() -> String {
+    use base64::Engine;
+    let key = watchword_domain::token::random_key();
+    format!(
+        "whsec_{}",
+        base64::engine::general_purpose::STANDARD.encode(key)
+    )
+}
+
+/// The `webhook-signature` of a delivery (Standard Webhooks v1): base64 HMAC-SHA256 of
+/// `id.timestamp.body`, so a captured delivery cannot be sent again under a new id or time.
+/// The key is the secret's base64 part; an older `wwss_` secret is its own key.
+fn webhook_signature(secret: &str, id: &str, timestamp: i64, body: &str) -> String {
+    use base64::Engine;
+    use hmac::Mac;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let key = match secret.strip_prefix("whsec_") {
+        Some(k) => b64.decode(k).unwrap_or_default(),
+        None => secret.as_bytes().to_vec(),
+    };
+    let mut mac =
+        hmac::Hmac::<sha2::Sha256>::new_from_slice(&key).expect("HMAC takes keys of any length");
+    mac.update(format!("{id}.{timestamp}.{body}").as_bytes());
+    format!("v1,{}", b64.encode(mac.finalize().into_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The example of the Standard Webhooks specification.
+    #[test]
+    fn signatures_follow_standard_webhooks() {
+        let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+        let body = r#"{"test": 2432232314}"#;
+        assert_eq!(
+            webhook_signature(secret, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body),
+            "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+        );
+        assert!(new_secret().starts_with("whsec_"));
     }
 }

@@ -8,9 +8,14 @@ use subtle::ConstantTimeEq;
 
 /// 32 random bytes from the OS, base64url without padding.
 pub fn random_token() -> String {
+    URL_SAFE_NO_PAD.encode(random_key())
+}
+
+/// 32 bytes from the operating system's random source (a signing key).
+pub fn random_key() -> [u8; 32] {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).expect("the operating system's random source failed");
-    URL_SAFE_NO_PAD.encode(bytes)
+    bytes
 }
 
 /// A token's SHA-256 digest: its form at rest and its cache key.

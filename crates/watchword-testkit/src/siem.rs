@@ -1,13 +1,15 @@
-//! A SIEM's HTTP endpoint for audit streams (a small Python server per test): it checks each
-//! POST's HMAC signature with Python's own `hmac` against the secret written to its directory
-//! (`set_secret`, once the stream is created), answers 503 while told to fail, and keeps what it
+//! A SIEM's HTTP endpoint for audit streams (a small Python server per test): it verifies each
+//! POST with PyPI `standardwebhooks` (unmodified) against the secret written to its directory
+//! (`set_secret`, once the stream is created), checks that the same delivery under a fresh
+//! timestamp does not verify (a replay), answers 503 while told to fail, and keeps what it
 //! accepted in arrival order.
 
 use serde_json::Value;
 use std::process::{Child, Command, Stdio};
 
 const SIEM: &str = r#"
-import hashlib, hmac, http.server, itertools, json, os, sys
+import http.server, itertools, json, os, sys, time
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 port, out = int(sys.argv[1]), sys.argv[2]
 seen = itertools.count()
 class Siem(http.server.BaseHTTPRequestHandler):
@@ -16,13 +18,23 @@ class Siem(http.server.BaseHTTPRequestHandler):
         n = next(seen)
         if os.path.exists(os.path.join(out, "fail")):
             self.send_response(503); self.end_headers(); return
-        with open(os.path.join(out, "secret"), "rb") as f:
+        with open(os.path.join(out, "secret")) as f:
             secret = f.read().strip()
-        want = "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
-        if not hmac.compare_digest(self.headers.get("x-watchword-signature", ""), want):
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        hook = Webhook(secret)
+        try:
+            hook.verify(body, headers)
+        except WebhookVerificationError:
             self.send_response(401); self.end_headers(); return
+        replayed = dict(headers, **{"webhook-timestamp": str(int(time.time()) + 1)})
+        try:
+            hook.verify(body, replayed)
+            replay_refused = False
+        except WebhookVerificationError:
+            replay_refused = True
         event = json.loads(body)
-        event["header_event_id"] = self.headers.get("x-watchword-event-id")
+        event["header_event_id"] = headers.get("webhook-id")
+        event["replay_refused"] = replay_refused
         with open(os.path.join(out, "%05d.json" % n), "w") as f:
             json.dump(event, f)
         self.send_response(204); self.end_headers()

@@ -76,7 +76,7 @@ async fn streaming_the_audit_log(backend: Backend) {
         .await;
     assert_eq!(s, StatusCode::CREATED, "{created}");
     let secret = created["secret"].as_str().expect("shown once");
-    assert!(secret.starts_with("wwss_"));
+    assert!(secret.starts_with("whsec_"), "a Standard Webhooks secret");
     siem.set_secret(secret);
     assert_eq!(
         stream(&app, &ada).await["secret"],
@@ -105,6 +105,8 @@ async fn streaming_the_audit_log(backend: Backend) {
     let ids: Vec<&str> = got.iter().map(|e| e["id"].as_str().unwrap()).collect();
     assert!(ids.windows(2).all(|w| w[0] < w[1]), "in order: {ids:?}");
     assert!(got.iter().all(|e| e["header_event_id"] == e["id"]));
+    // Signed over id, timestamp and body: the same delivery at another time does not verify.
+    assert!(got.iter().all(|e| e["replay_refused"] == true));
     assert_eq!(got[1]["account_id"], ada.account.as_str());
     assert_eq!(got[1]["details"]["email"], "a@example.com", "{}", got[1]);
     // The endpoint fails: retried with backoff, nothing skipped, then delivered in order.
@@ -246,7 +248,7 @@ async fn streams_in_the_console(backend: Backend) {
     b.fill("stream-password", PASSWORD).await;
     b.click("#add-stream").await;
     let secret = b.text_of("#stream-secret").await;
-    assert!(secret.starts_with("wwss_"), "{}", b.text().await);
+    assert!(secret.starts_with("whsec_"), "{}", b.text().await);
     siem.set_secret(&secret);
     let got = delivered(&app, &siem, 1).await;
     assert_eq!(got[0]["action"], "audit_stream.created");

@@ -52,6 +52,16 @@ pub fn parse_domain(raw: &str) -> Result<String, DomainError> {
     Ok(ascii)
 }
 
+/// The domains `domain` lies under, nearest first, down to its registrable-looking last two
+/// labels (`a.b.example.com` → `b.example.com`, `example.com`).
+pub fn parent_domains(domain: &str) -> impl Iterator<Item = &str> {
+    let dots = domain.matches('.').count();
+    domain
+        .match_indices('.')
+        .take(dots.saturating_sub(1))
+        .map(move |(i, _)| &domain[i + 1..])
+}
+
 /// The domain of a normalised email address (`ada@example.com` → `example.com`).
 pub fn email_domain(email: &str) -> &str {
     email.rsplit_once('@').map(|(_, d)| d).unwrap_or_default()
@@ -160,6 +170,13 @@ impl Protocol {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parents_of_a_domain() {
+        let p: Vec<&str> = parent_domains("a.b.example.com").collect();
+        assert_eq!(p, ["b.example.com", "example.com"]);
+        assert_eq!(parent_domains("example.com").count(), 0);
+    }
 
     #[test]
     fn domains_are_normalised_and_refused_when_not_names() {

@@ -14,6 +14,8 @@ pub struct DomainRow {
     pub token: String,
     pub created_at: Millis,
     pub verified_at: Option<Millis>,
+    /// Since when the daily check has not found the TXT record (None: found, or not checked).
+    pub failing_since: Option<Millis>,
 }
 
 fn domain_row(r: &AnyRow) -> Result<DomainRow, StoreError> {
@@ -24,10 +26,12 @@ fn domain_row(r: &AnyRow) -> Result<DomainRow, StoreError> {
         token: text(r, "token")?,
         created_at: Millis(int(r, "created_at")?),
         verified_at: opt_int(r, "verified_at")?.map(Millis),
+        failing_since: opt_int(r, "failing_since")?.map(Millis),
     })
 }
 
-const DOMAIN_COLUMNS: &str = "id, account_id, domain, token, created_at, verified_at";
+const DOMAIN_COLUMNS: &str =
+    "id, account_id, domain, token, created_at, verified_at, failing_since";
 
 pub async fn insert_domain(c: &mut Conn, d: &DomainRow) -> Result<(), StoreError> {
     sqlx::query(
@@ -86,6 +90,65 @@ pub async fn mark_verified(c: &mut Conn, id: &str, now: Millis) -> Result<bool, 
     .execute(c)
     .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// Claims the verified domains not checked since `before` (each by one node: a conditional
+/// update marks it checked at `now` first).
+pub async fn claim_domain_checks(
+    c: &mut Conn,
+    before: Millis,
+    now: Millis,
+) -> Result<Vec<DomainRow>, StoreError> {
+    let q = format!(
+        "SELECT {DOMAIN_COLUMNS} FROM sso_domains WHERE verified_at IS NOT NULL \
+         AND COALESCE(checked_at, verified_at) < $1 ORDER BY id LIMIT 100"
+    );
+    let due: Vec<DomainRow> = sqlx::query(&q)
+        .bind(before.0)
+        .fetch_all(&mut *c)
+        .await?
+        .iter()
+        .map(domain_row)
+        .collect::<Result<_, _>>()?;
+    let mut claimed = Vec::new();
+    for d in due {
+        let done = sqlx::query(
+            "UPDATE sso_domains SET checked_at = $1 WHERE id = $2 AND verified_at IS NOT NULL \
+             AND COALESCE(checked_at, verified_at) < $3",
+        )
+        .bind(now.0)
+        .bind(&d.id)
+        .bind(before.0)
+        .execute(&mut *c)
+        .await?;
+        if done.rows_affected() == 1 {
+            claimed.push(d);
+        }
+    }
+    Ok(claimed)
+}
+
+/// Records a check's outcome: `failing_since` None when the record was found.
+pub async fn set_domain_failing(
+    c: &mut Conn,
+    id: &str,
+    failing_since: Option<Millis>,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE sso_domains SET failing_since = $1 WHERE id = $2")
+        .bind(failing_since.map(|m| m.0))
+        .bind(id)
+        .execute(c)
+        .await?;
+    Ok(())
+}
+
+/// A domain that failed its checks for too long stops being verified (and routing sign-ins).
+pub async fn unverify_domain(c: &mut Conn, id: &str) -> Result<(), StoreError> {
+    sqlx::query("UPDATE sso_domains SET verified_at = NULL, failing_since = NULL WHERE id = $1")
+        .bind(id)
+        .execute(c)
+        .await?;
+    Ok(())
 }
 
 pub async fn delete_domain(c: &mut Conn, account: AccountId, id: &str) -> Result<bool, StoreError> {

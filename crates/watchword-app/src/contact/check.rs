@@ -209,6 +209,9 @@ impl App {
                 Ok(_) => {}
                 Err(e) => tracing::error!(error = %e, "access review reminders failed"),
             }
+            if let Err(e) = self.sso_domain_checks_once(self.now()).await {
+                tracing::error!(error = %e, "SSO domain checks failed");
+            }
             match self.saml_certificate_warnings_once(self.now()).await {
                 Ok(w) if !w.is_empty() => {
                     tracing::info!(

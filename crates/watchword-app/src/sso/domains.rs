@@ -1,7 +1,8 @@
 //! Verified domains: an account claims an email domain and proves it holds it with a DNS TXT
 //! record `watchword-verification=<token>` at the domain. A domain is verified by one account
 //! only; only people whose email is in a verified domain are routed to, or provisioned by, that
-//! account's identity provider.
+//! account's identity provider. A subdomain of a domain another account verified cannot be
+//! claimed, and verified domains are checked again daily (`sso_domain_checks_once`).
 
 use crate::access::SsoAdmin;
 use crate::events::{self, EventExt};
@@ -12,7 +13,7 @@ use hickory_resolver::name_server::TokioConnectionProvider;
 use hickory_resolver::proto::xfer::Protocol;
 use std::time::Duration;
 use watchword_domain::audit::AuditAction;
-use watchword_domain::sso::{TXT_PREFIX, parse_domain, txt_record};
+use watchword_domain::sso::{TXT_PREFIX, parent_domains, parse_domain, txt_record};
 use watchword_domain::token::random_token;
 use watchword_domain::*;
 use watchword_store::audit;
@@ -20,6 +21,8 @@ use watchword_store::sso::{self as store, DomainRow};
 
 /// Domains one account may claim.
 pub const MAX_DOMAINS: usize = 20;
+/// Days a verified domain's TXT record may be missing before the domain stops routing.
+pub const RECHECK_GRACE_DAYS: i64 = 7;
 
 /// A claimed domain with the record that proves it.
 #[derive(Debug, Clone)]
@@ -85,7 +88,10 @@ impl App {
             token: random_token(),
             created_at: now,
             verified_at: None,
+            failing_since: None,
         };
+        self.refuse_under_another(&mut tx, account, &row.domain)
+            .await?;
         store::insert_domain(&mut tx, &row).await.map_err(|e| {
             if e.is_unique() {
                 DomainError::conflict("domain_exists", "the account claimed this domain already")
@@ -141,6 +147,8 @@ impl App {
         let access = self
             .sso_admin(&mut tx, actor, account, SsoAdmin::Change)
             .await?;
+        self.refuse_under_another(&mut tx, account, &row.domain)
+            .await?;
         match store::mark_verified(&mut tx, &row.id, now).await {
             Ok(_) => {}
             Err(e) if e.is_unique() => {
@@ -187,6 +195,96 @@ impl App {
             .details(serde_json::json!({ "domain": row.domain }));
         audit::append(&mut tx, &event, now).await?;
         tx.commit().await?;
+        Ok(())
+    }
+
+    /// A subdomain of a domain another account verified is that account's to route: refused
+    /// (`409 domain_taken`).
+    async fn refuse_under_another(
+        &self,
+        c: &mut watchword_store::Conn,
+        account: AccountId,
+        domain: &str,
+    ) -> Result<(), AppError> {
+        for parent in parent_domains(domain) {
+            if store::verified_domain(&mut *c, parent)
+                .await?
+                .is_some_and(|d| d.account_id != account.to_string())
+            {
+                return Err(DomainError::conflict(
+                    "domain_taken",
+                    format!("{parent} is verified by another account"),
+                )
+                .into());
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks the verified domains again, each about once a day (several nodes may run this:
+    /// each domain is claimed first). A missing TXT record tells the Security Contact the first
+    /// time; after [`RECHECK_GRACE_DAYS`] days of failures the domain is no longer verified, so
+    /// it routes no sign-in. `now` is the time checks are due against (the clock's, or a later
+    /// one in tests). Returns the domains checked.
+    pub async fn sso_domain_checks_once(&self, now: Millis) -> Result<usize, AppError> {
+        let due = {
+            let mut tx = self.store().begin().await?;
+            let due = store::claim_domain_checks(&mut tx, now.plus_secs(-86_400), now).await?;
+            tx.commit().await?;
+            due
+        };
+        for d in &due {
+            let found = self.txt_records(&d.domain).await;
+            let ok = found.iter().any(|t| t.trim() == txt_record(&d.token));
+            self.domain_checked(d, ok, now).await?;
+        }
+        Ok(due.len())
+    }
+
+    async fn domain_checked(&self, d: &DomainRow, ok: bool, now: Millis) -> Result<(), AppError> {
+        let Some(account) = AccountId::parse(&d.account_id) else {
+            return Ok(());
+        };
+        let mut tx = self.store().begin().await?;
+        let acc = watchword_store::accounts::get(&mut tx, account)
+            .await?
+            .ok_or(AppError::NotFound)?;
+        let (action, what) = match (ok, d.failing_since) {
+            (true, None) => return Ok(()),
+            (true, Some(_)) => {
+                store::set_domain_failing(&mut tx, &d.id, None).await?;
+                (AuditAction::SsoDomainChecked, None)
+            }
+            (false, None) => {
+                store::set_domain_failing(&mut tx, &d.id, Some(now)).await?;
+                let what = format!(
+                    "The DNS record that proves {} is missing: publish it again within {RECHECK_GRACE_DAYS} days or the domain stops routing single sign-on",
+                    d.domain
+                );
+                (AuditAction::SsoDomainCheckFailed, Some(what))
+            }
+            (false, Some(since)) if now.0 - since.0 >= RECHECK_GRACE_DAYS * 86_400_000 => {
+                store::unverify_domain(&mut tx, &d.id).await?;
+                let what = format!(
+                    "{} is no longer verified (its DNS record was missing for {RECHECK_GRACE_DAYS} days): it routes no single sign-on until verified again",
+                    d.domain
+                );
+                (AuditAction::SsoDomainUnverified, Some(what))
+            }
+            (false, Some(_)) => return Ok(()),
+        };
+        // Written at the clock's time (`now` is what the check is due against).
+        let at = self.now();
+        let event = events::system(Some(account), action)
+            .target("sso_domain", &d.id)
+            .details(serde_json::json!({ "domain": d.domain }));
+        watchword_store::audit::append(&mut tx, &event, at).await?;
+        if let Some(what) = what {
+            self.alert_system(&mut tx, &acc, &what, "the daily domain check", "", at)
+                .await?;
+        }
+        tx.commit().await?;
+        self.committed();
         Ok(())
     }
 

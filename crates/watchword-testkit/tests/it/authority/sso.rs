@@ -109,3 +109,38 @@ watchword_testkit::on_both_backends!(
     sso_insiders,
     insiders_cannot_sign_in_as_someone_else_through_sso
 );
+
+/// Domains: another account cannot claim a subdomain of a verified domain, and a verified
+/// domain whose record disappears is reported to the Security Contact, then after 7 days stops
+/// routing sign-ins.
+async fn domains_stay_with_who_proves_them(backend: Backend) {
+    let Some(w) = World::new(backend).await else {
+        return;
+    };
+    let (app, ada) = (&w.app, &w.ada);
+    let eve = app.signup("Evil", "Eve", "eve@example.net").await;
+    app.set_plan(&eve, "paid").await;
+    app.enrol_totp(&eve).await;
+    let (s, v) = app.add_sso_domain(&eve, "login.acme.test").await;
+    assert_eq!((s, code(&v)), (StatusCode::CONFLICT, "domain_taken"), "{v}");
+    // The record goes away: the daily check tells the contact (Ada), routing goes on a while.
+    w.dns.publish(json!({}));
+    let now = app.app().now();
+    // A day and an hour apart, so each call finds the domain due again.
+    let day = |n: i64| watchword_domain::Millis(now.0 + n * 25 * 3_600_000);
+    assert_eq!(app.app().sso_domain_checks_once(day(1)).await.unwrap(), 1);
+    app.wait_event(ada, "sso.domain_check_failed").await;
+    app.wait_for_email("ada@example.com", "acme.test").await;
+    let routed = |v: serde_json::Value| v["redirect_url"].is_string();
+    let start = app.sso_start("grace@acme.test").await;
+    assert!(routed(start.json().await.unwrap()));
+    // Checked once a day: nothing due again at once.
+    assert_eq!(app.app().sso_domain_checks_once(day(1)).await.unwrap(), 0);
+    for n in 2..=8 {
+        app.app().sso_domain_checks_once(day(n)).await.unwrap();
+    }
+    app.wait_event(ada, "sso.domain_unverified").await;
+    let start = app.sso_start("grace@acme.test").await;
+    assert!(!routed(start.json().await.unwrap()));
+}
+watchword_testkit::on_both_backends!(sso_domains, domains_stay_with_who_proves_them);

@@ -12,7 +12,7 @@ pub struct World {
     pub idp: OidcIdp,
     pub ada: Login,
     pub connection: String,
-    _dns: Dns,
+    pub dns: Dns,
 }
 
 impl World {
@@ -34,7 +34,7 @@ impl World {
             app,
             idp,
             ada,
-            _dns: dns,
+            dns,
         })
     }
 }

@@ -191,7 +191,10 @@ async fn start_server_with(
         .local_addr()
         .unwrap()
         .port();
-    let exe = std::env::current_exe().unwrap().with_file_name("watchword");
+    // `WATCHWORD_BENCH_SERVER`: another build of the server (to compare two builds side by side).
+    let exe = std::env::var_os("WATCHWORD_BENCH_SERVER")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::env::current_exe().unwrap().with_file_name("watchword"));
     assert!(
         exe.exists(),
         "build the server first: cargo build --release -p watchword"

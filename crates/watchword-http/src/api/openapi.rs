@@ -120,12 +120,34 @@ pub fn finish(doc: &mut Value) {
             op["security"] = Value::Array(security);
             // Every operation may answer a 4xx error body (bad bytes, a refused body, a limit,
             // a missing credential); the operation's own entries name the usual ones.
+            let has_body = op.get("requestBody").is_some();
             let responses = &mut op["responses"];
-            if responses.get("4XX").is_none() {
-                responses["4XX"] = json!({
-                    "description": "An error: `{\"error\": {\"code\", \"message\"}}`",
+            let error = |description: &str| {
+                json!({
+                    "description": description,
                     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
-                });
+                })
+            };
+            if responses.get("4XX").is_none() {
+                responses["4XX"] = error("An error: `{\"error\": {\"code\", \"message\"}}`");
+            }
+            if responses.get("400").is_none() {
+                responses["400"] = error(
+                    "`invalid_characters`: a control character in the path, query or form body",
+                );
+            }
+            if has_body && responses.get("422").is_none() {
+                responses["422"] = error(
+                    "The body could not be read or breaks a rule (`invalid_body`, `invalid_characters`, a field's code)",
+                );
+            }
+            // Every answer is described (OpenAPI requires it).
+            if let Some(all) = responses.as_object_mut() {
+                for (status, r) in all.iter_mut() {
+                    if r.get("description").is_none() {
+                        r["description"] = json!(describe(status));
+                    }
+                }
             }
         }
     }
@@ -147,4 +169,17 @@ pub fn finish(doc: &mut Value) {
             {"$ref": "#/components/schemas/KeyWhoamiResponse"}
         ]
     });
+}
+
+/// A description for an answer whose operation gave none.
+fn describe(status: &str) -> &'static str {
+    match status {
+        "200" => "OK",
+        "201" => "Created",
+        "202" => "Accepted",
+        "204" => "Done; no body",
+        "302" | "303" => "Redirect",
+        s if s.starts_with('4') => "An error (`error.code` says which)",
+        _ => "Answer",
+    }
 }

@@ -16,6 +16,21 @@ both_backends!(
             .await
             .unwrap();
         assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+        // Valid under an independent validator (PyPI openapi-spec-validator).
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("openapi.json");
+        std::fs::write(&file, doc.to_string()).unwrap();
+        let out = std::process::Command::new("python3")
+            .args(["-m", "openapi_spec_validator"])
+            .arg(&file)
+            .output()
+            .expect("python3 runs openapi-spec-validator");
+        assert!(
+            out.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
         for path in [
             "/api/v1/signup",
             "/api/v1/login",

@@ -10,15 +10,16 @@ use watchword_domain::*;
 use watchword_store::rows::{AccountRow, MemberRow};
 use watchword_store::{Conn, api_keys, audit, members, oauth};
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Kind {
+/// What kind of credential a member made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
     ApiKey,
     OauthGrant,
     OauthApp,
 }
 
 impl Kind {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Kind::ApiKey => "api_key",
             Kind::OauthGrant => "oauth_grant",
@@ -27,17 +28,18 @@ impl Kind {
     }
 }
 
-/// One credential a member made.
-struct Made {
-    kind: Kind,
-    id: String,
-    name: String,
-    scopes: ScopeSet,
+/// One credential a member made (an OAuth grant is named by its app's id).
+#[derive(Debug, Clone)]
+pub struct Made {
+    pub kind: Kind,
+    pub id: String,
+    pub name: String,
+    pub scopes: ScopeSet,
 }
 
 impl App {
     /// The live credentials `person` made in `account`.
-    async fn made_by(
+    pub(crate) async fn made_by(
         &self,
         c: &mut Conn,
         account: AccountId,

@@ -1,6 +1,7 @@
 //! Membership: who is in an account, with which role, and the invitations that bring people in.
 
 mod credentials;
+pub use credentials::{Kind as CredentialKind, Made as Credential};
 mod inviting;
 
 pub use crate::access::Access;

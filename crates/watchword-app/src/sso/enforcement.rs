@@ -7,6 +7,7 @@ use crate::access::SsoAdmin;
 use crate::events::{self, EventExt};
 use crate::{Actor, App, AppError};
 use watchword_domain::audit::AuditAction;
+use watchword_domain::sso::email_domain;
 use watchword_domain::*;
 use watchword_store::sso as store;
 use watchword_store::{accounts, audit};
@@ -38,6 +39,35 @@ impl App {
             .into());
         }
         Ok(())
+    }
+
+    /// What SSO-only does not reach by itself: the live API keys, OAuth grants and apps made by
+    /// members whose email is in the account's verified domains, with whose they are (each can
+    /// be ended with its own revoke call).
+    pub async fn sso_covered_credentials(
+        &self,
+        actor: &Actor,
+        account: AccountId,
+    ) -> Result<Vec<(String, crate::members::Credential)>, AppError> {
+        let mut c = self.store().read().await?;
+        self.sso_admin(&mut c, actor, account, SsoAdmin::Read)
+            .await?;
+        let mut out = Vec::new();
+        for m in watchword_store::members::list(&mut c, account).await? {
+            let Some(person) = m.person_id else {
+                continue;
+            };
+            let covered = store::verified_domain(&mut c, email_domain(&m.email))
+                .await?
+                .is_some_and(|d| d.account_id == account.to_string());
+            if !covered {
+                continue;
+            }
+            for made in self.made_by(&mut c, account, person).await? {
+                out.push((m.email.clone(), made));
+            }
+        }
+        Ok(out)
     }
 
     pub async fn sso_enforcement(

@@ -464,19 +464,61 @@ fn yes() -> bool {
     true
 }
 
-/// The account's SSO-only setting.
+/// A credential SSO-only does not reach by itself: made by a member the IdP now signs in.
+#[derive(Serialize, ToSchema)]
+pub struct CoveredCredentialDto {
+    /// `api_key` (revoke: `DELETE …/api-keys/{id}`), `oauth_grant` (`DELETE
+    /// …/authorized-apps/{id}`) or `oauth_app` (disable: `PATCH …/oauth-apps/{id}`).
+    pub kind: &'static str,
+    pub id: String,
+    pub name: String,
+    pub made_by: String,
+    pub scopes: Vec<String>,
+}
+
+/// The SSO-only setting, with the credentials of covered members that keep working by
+/// themselves until ended.
+#[derive(Serialize, ToSchema)]
+pub struct EnforcementView {
+    pub sso_required: bool,
+    pub break_glass: bool,
+    pub covered_credentials: Vec<CoveredCredentialDto>,
+}
+
+async fn enforcement_view(
+    state: &AppState,
+    s: &crate::extract::Session,
+    account: AccountId,
+    e: Enforcement,
+) -> ApiResult<Json<EnforcementView>> {
+    let covered = state.app.sso_covered_credentials(&s.actor, account).await?;
+    Ok(Json(EnforcementView {
+        sso_required: e.sso_required,
+        break_glass: e.break_glass,
+        covered_credentials: covered
+            .into_iter()
+            .map(|(email, c)| CoveredCredentialDto {
+                kind: c.kind.as_str(),
+                id: c.id,
+                name: c.name,
+                made_by: email,
+                scopes: c.scopes.to_strings(),
+            })
+            .collect(),
+    }))
+}
+
+/// The account's SSO-only setting, and the credentials made by members it covers (API keys,
+/// OAuth grants, apps), which keep working by themselves until ended.
 #[utoipa::path(get, path = "/api/v1/accounts/{account_id}/sso/enforcement", operation_id = "get_sso_enforcement", tag = "sso",
-    params(("account_id" = Uuid, Path)), responses((status = 200, body = EnforcementDto), (status = "4XX", body = ErrorBody)))]
+    params(("account_id" = Uuid, Path)), responses((status = 200, body = EnforcementView), (status = "4XX", body = ErrorBody)))]
 pub async fn get_enforcement(
     State(state): State<AppState>,
     ApiSession(s): ApiSession,
     Path(id): Path<Uuid>,
-) -> ApiResult<Json<EnforcementDto>> {
+) -> ApiResult<Json<EnforcementView>> {
     let e = state.app.sso_enforcement(&s.actor, AccountId(id)).await?;
-    Ok(Json(EnforcementDto {
-        sso_required: e.sso_required,
-        break_glass: e.break_glass,
-    }))
+    enforcement_view(&state, &s, AccountId(id), e).await
 }
 
 /// Turn SSO-only on or off: on needs a verified domain and an enabled connection
@@ -484,13 +526,13 @@ pub async fn get_enforcement(
 /// Needs a recent sign-in; audited (`sso.enforcement_changed`) and the Security Contact is told.
 #[utoipa::path(put, path = "/api/v1/accounts/{account_id}/sso/enforcement", operation_id = "set_sso_enforcement", tag = "sso",
     params(("account_id" = Uuid, Path)), request_body = EnforcementDto,
-    responses((status = 200, body = EnforcementDto), (status = "4XX", body = ErrorBody)))]
+    responses((status = 200, body = EnforcementView), (status = "4XX", body = ErrorBody)))]
 pub async fn set_enforcement(
     State(state): State<AppState>,
     ApiSession(s): ApiSession,
     Path(id): Path<Uuid>,
     Json(req): Json<EnforcementDto>,
-) -> ApiResult<Json<EnforcementDto>> {
+) -> ApiResult<Json<EnforcementView>> {
     let want = Enforcement {
         sso_required: req.sso_required,
         break_glass: req.break_glass,
@@ -499,10 +541,7 @@ pub async fn set_enforcement(
         .app
         .set_sso_enforcement(&s.actor, AccountId(id), want)
         .await?;
-    Ok(Json(EnforcementDto {
-        sso_required: e.sso_required,
-        break_glass: e.break_glass,
-    }))
+    enforcement_view(&state, &s, AccountId(id), e).await
 }
 
 #[derive(Deserialize, ToSchema)]

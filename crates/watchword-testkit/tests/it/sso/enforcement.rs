@@ -61,11 +61,30 @@ async fn sso_only_lets_members_in_through_the_idp_alone(backend: Backend) {
     // Grace links her own login to the IdP (from her own session; her factor is asked after).
     let res = app.sso_link(&grace, &w.idp, "grace@acme.test").await;
     assert_eq!(res.status(), StatusCode::OK);
+    // A key Grace made before: SSO-only does not reach it by itself, so turning it on lists it.
+    let (s, key) = app
+        .post(
+            &format!("/api/v1/accounts/{}/api-keys", ada.account),
+            &grace.token,
+            json!({"name": "sync", "scopes": ["members:read"]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{key}");
     let (s, v) = put(json!({"sso_required": true})).await;
     assert_eq!(
         (s, v["sso_required"].as_bool(), v["break_glass"].as_bool()),
         (StatusCode::OK, Some(true), Some(true)),
         "{v}"
+    );
+    let covered = v["covered_credentials"].as_array().unwrap();
+    assert_eq!(covered.len(), 1, "{v}");
+    assert_eq!(
+        (
+            covered[0]["kind"].as_str(),
+            covered[0]["id"].as_str(),
+            covered[0]["made_by"].as_str()
+        ),
+        (Some("api_key"), key["id"].as_str(), Some("grace@acme.test"))
     );
     app.wait_event(ada, "sso.enforcement_changed").await;
     // Now her password session is refused in this account; Ada (not in acme.test) goes on.

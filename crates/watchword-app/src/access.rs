@@ -7,12 +7,15 @@
 //! permissions in its account ([`App::maker_scopes`]): it shrinks when they are demoted and
 //! stops when they leave. Features call this module; it calls no feature, only the store.
 
+use crate::api_keys::KeyActor;
+use crate::events::{self, EventExt};
 use crate::{Actor, App, AppError, Caller};
-use watchword_domain::scope::{Preset, ScopeSet};
+use watchword_domain::audit::AuditAction;
+use watchword_domain::scope::{Preset, Scope, ScopeSet};
 use watchword_domain::sso::email_domain;
 use watchword_domain::*;
 use watchword_store::rows::{AccountRow, MemberRow};
-use watchword_store::{Conn, accounts, members, mfa, persons, sso};
+use watchword_store::{Conn, accounts, audit, members, mfa, persons, sso};
 
 /// The actor's standing in one account, checked against the database on every call: only
 /// [`App::access`] makes one.
@@ -114,7 +117,7 @@ impl App {
         caller: &Caller,
         account: AccountId,
         need: Permission,
-        scope: &'static str,
+        scope: Scope,
     ) -> Result<AccountRow, AppError> {
         match caller {
             Caller::Person(actor) => {
@@ -131,12 +134,13 @@ impl App {
                     );
                     return Err(AppError::NotFound);
                 }
-                if !k.key.effective.allows(scope) {
-                    let reason = if k.key.row.scopes.allows(scope) {
+                if !k.key.effective.grants(scope) {
+                    let reason = if k.key.row.scopes.grants(scope) {
                         "maker_lacks_scope"
                     } else {
                         "insufficient_scope"
                     };
+                    let scope = scope.to_string();
                     self.key_failed(k, reason, serde_json::json!({ "scope": scope }));
                     return Err(DomainError::forbidden(
                         "insufficient_scope",
@@ -321,5 +325,37 @@ impl App {
     pub(crate) fn authority_committed(&self) {
         self.keys_changed();
         self.committed();
+    }
+
+    /// Audits a failed use of a key (wrong scope or account, expired, revoked), coalesced so a
+    /// misbehaving client cannot flood the log; off the request path.
+    pub(crate) fn key_failed(
+        &self,
+        k: &KeyActor,
+        reason: &'static str,
+        details: serde_json::Value,
+    ) {
+        let now = self.now();
+        if !self.inner.keys.failure_due(&k.key.row.id, reason, now) {
+            return;
+        }
+        let mut event = events::by_key(
+            &k.key.row.id,
+            &k.meta,
+            k.key.row.account_id,
+            AuditAction::ApiKeyDenied,
+        )
+        .target(
+            if k.key.row.grant_id.is_some() {
+                "oauth_grant"
+            } else {
+                "api_key"
+            },
+            &k.key.row.id,
+        );
+        event.details = serde_json::json!({ "reason": reason, "detail": details });
+        self.write_in_background("audit a failed API key use", move |c| {
+            Box::pin(async move { audit::append(c, &event, now).await.map(|_| ()) })
+        });
     }
 }

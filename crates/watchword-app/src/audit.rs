@@ -1,6 +1,7 @@
 //! Reading the audit log.
 
 use crate::{App, AppError, Caller};
+use watchword_domain::scope::{Resource, Scope};
 use watchword_domain::{AccountId, Permission};
 use watchword_store::audit::{self, EventRow, Filter};
 
@@ -21,7 +22,7 @@ impl App {
             caller,
             account,
             Permission::AuditLogRead,
-            "audit_log:read",
+            Scope::Read(Resource::AuditLog),
         )
         .await?;
         filter.limit = filter.limit.clamp(1, MAX_PAGE);

@@ -279,6 +279,13 @@ impl App {
         self.inner.outbox_ready.notify_one();
     }
 
+    /// Drops this node's cached keys, access tokens and OAuth clients (a key, grant, app or
+    /// someone's authority changed here or, announced, on another node).
+    pub(crate) fn keys_changed(&self) {
+        self.inner.keys.invalidate_all();
+        self.inner.oauth_clients.invalidate_all();
+    }
+
     /// Drops this node's cached authentications, e.g. after the database was changed by hand.
     pub fn invalidate_caches(&self) {
         self.inner.cache.invalidate_all();

@@ -7,6 +7,7 @@ use crate::mail;
 use crate::{Actor, App, AppError, Meta};
 use watchword_domain::audit::AuditAction;
 use watchword_domain::mfa::{self as rules, Method};
+use watchword_domain::scope::{Resource, Scope};
 use watchword_domain::token::hash_token;
 use watchword_domain::*;
 use watchword_store::mfa::{self as store, FactorRow};
@@ -393,7 +394,7 @@ impl App {
                 caller,
                 account,
                 Permission::AccountSettingsRead,
-                "account_settings:read",
+                Scope::Read(Resource::AccountSettings),
             )
             .await?;
         Ok((

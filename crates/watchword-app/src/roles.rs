@@ -4,6 +4,7 @@ use crate::events::{self, EventExt};
 use crate::{Actor, App, AppError, Caller};
 use watchword_domain::audit::AuditAction;
 use watchword_domain::role::check_grant;
+use watchword_domain::scope::{Resource, Scope};
 use watchword_domain::*;
 use watchword_store::rows::RoleRow;
 use watchword_store::{accounts, audit};
@@ -16,8 +17,14 @@ impl App {
         account: AccountId,
     ) -> Result<Vec<RoleRow>, AppError> {
         let mut c = self.store().read().await?;
-        self.authorize(&mut c, caller, account, Permission::UsersRead, "roles:read")
-            .await?;
+        self.authorize(
+            &mut c,
+            caller,
+            account,
+            Permission::UsersRead,
+            Scope::Read(Resource::Roles),
+        )
+        .await?;
         Ok(accounts::roles(&mut c, account).await?)
     }
 

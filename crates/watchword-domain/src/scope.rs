@@ -25,6 +25,44 @@ const RESOURCES: &[(&str, &[Permission], Option<&[Permission]>)] = {
     ]
 };
 
+/// What a scope is about, in the order of `RESOURCES`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resource {
+    AccountSettings,
+    Billing,
+    Members,
+    Roles,
+    ApiKeys,
+    AuditLog,
+    Campaigns,
+    Analytics,
+    Profiles,
+}
+
+/// One scope a request needs: reading or writing a resource (write includes read).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    Read(Resource),
+    Write(Resource),
+}
+
+impl Scope {
+    fn parts(self) -> (usize, bool) {
+        match self {
+            Scope::Read(r) => (r as usize, false),
+            Scope::Write(r) => (r as usize, true),
+        }
+    }
+}
+
+impl std::fmt::Display for Scope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (i, write) = self.parts();
+        let access = if write { "write" } else { "read" };
+        write!(f, "{}:{access}", RESOURCES[i].0)
+    }
+}
+
 /// A set of scopes: two bits per resource (read, write).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
 pub struct ScopeSet(u32);
@@ -139,15 +177,17 @@ impl ScopeSet {
         self.to_strings().join(" ")
     }
 
-    /// Whether these scopes allow `scope` (`<resource>:read` or `:write`; write includes read).
-    /// An unknown scope name is never allowed.
-    pub fn allows(self, scope: &str) -> bool {
-        let Ok(ScopeSet(need)) = Self::parse_all([scope]) else {
-            return false;
+    /// Whether these scopes grant `scope` (write includes read).
+    pub fn grants(self, scope: Scope) -> bool {
+        let (i, write) = scope.parts();
+        let need = if write {
+            Self::bit(i, true)
+        } else {
+            Self::bit(i, false)
         };
         // Widen each held write bit to also cover the read bit below it.
         let held = self.0 | ((self.0 & 0xAAAA_AAAA) >> 1);
-        need != 0 && need & !held == 0
+        need & !held == 0
     }
 
     /// The permissions a request authenticated with these scopes has.
@@ -198,9 +238,36 @@ mod tests {
         assert!(w.permissions().contains(Permission::UsersManage));
         let r = ScopeSet::parse_all(["members:read"]).unwrap();
         assert!(!r.permissions().contains(Permission::UsersManage));
-        assert!(w.allows("members:read") && w.allows("members:write"));
-        assert!(r.allows("members:read") && !r.allows("members:write"));
-        assert!(!r.allows("audit_log:read") && !r.allows("nonsense"));
+        use Resource::*;
+        assert!(w.grants(Scope::Read(Members)) && w.grants(Scope::Write(Members)));
+        assert!(r.grants(Scope::Read(Members)) && !r.grants(Scope::Write(Members)));
+        assert!(!r.grants(Scope::Read(AuditLog)));
+    }
+
+    #[test]
+    fn typed_scopes_name_their_resources() {
+        use Resource::*;
+        let all = [
+            AccountSettings,
+            Billing,
+            Members,
+            Roles,
+            ApiKeys,
+            AuditLog,
+            Campaigns,
+            Analytics,
+            Profiles,
+        ];
+        assert_eq!(all.len(), RESOURCES.len());
+        for (i, r) in all.into_iter().enumerate() {
+            assert_eq!(r as usize, i);
+            let name = Scope::Read(r).to_string();
+            assert_eq!(
+                ScopeSet::parse_all([name.as_str()]).map(|s| s.grants(Scope::Read(r))),
+                Ok(true)
+            );
+        }
+        assert_eq!(Scope::Write(ApiKeys).to_string(), "api_keys:write");
     }
 
     #[test]

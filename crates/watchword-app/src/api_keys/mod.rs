@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use watchword_domain::api_key::{self, KeyState};
 use watchword_domain::audit::AuditAction;
 use watchword_domain::scope::{Preset, ScopeSet};
+use watchword_domain::scope::{Resource, Scope};
 use watchword_domain::token::hash_token;
 use watchword_domain::*;
 use watchword_store::api_keys::{self as store, KeyRow, KeySettings, NewKey};
@@ -243,7 +244,7 @@ impl App {
         caller: &Caller,
         account: AccountId,
     ) -> Result<store::KeySettings, AppError> {
-        let read = "api_keys:read";
+        let read = Scope::Read(Resource::ApiKeys);
         self.authorize(&mut *c, caller, account, Permission::ApiKeysManage, read)
             .await?;
         Ok(store::settings(c, account).await?)
@@ -481,7 +482,7 @@ impl App {
             caller,
             account,
             Permission::ApiKeysManage,
-            "api_keys:write",
+            Scope::Write(Resource::ApiKeys),
         )
         .await?;
         store::get(&mut tx, account, id)
@@ -516,7 +517,7 @@ impl App {
             caller,
             account,
             Permission::AccountSettingsRead,
-            "account_settings:read",
+            Scope::Read(Resource::AccountSettings),
         )
         .await?;
         Ok(store::settings(&mut c, account).await?)

@@ -2,23 +2,15 @@
 //! broadcast), its use recorded (coalesced), and introspection for the operator's services.
 
 use super::*;
-use crate::events::{self, EventExt};
 use crate::{App, AppError, Meta};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, OnceLock};
 use watchword_domain::api_key::KeyState;
-use watchword_domain::audit::AuditAction;
 use watchword_domain::token::{TokenHash, hash_token};
 use watchword_domain::*;
 use watchword_store::api_keys::{self as store, KeyRow};
-use watchword_store::audit;
 
 impl App {
-    pub(crate) fn keys_changed(&self) {
-        self.inner.keys.invalidate_all();
-        self.inner.oauth_clients.invalidate_all();
-    }
-
     /// Keeps this node's key cache in step with other nodes (PostgreSQL LISTEN); call once at
     /// start. Returns once listening.
     pub async fn watch_key_changes(&self) -> Result<(), AppError> {
@@ -131,38 +123,6 @@ impl App {
             let app = self.clone();
             tokio::spawn(async move { app.inner.keys.loader.write_uses(app.store()).await });
         }
-    }
-
-    /// Audits a failed use of a key (wrong scope or account, expired, revoked), coalesced so a
-    /// misbehaving client cannot flood the log; off the request path.
-    pub(crate) fn key_failed(
-        &self,
-        k: &KeyActor,
-        reason: &'static str,
-        details: serde_json::Value,
-    ) {
-        let now = self.now();
-        if !self.inner.keys.failure_due(&k.key.row.id, reason, now) {
-            return;
-        }
-        let mut event = events::by_key(
-            &k.key.row.id,
-            &k.meta,
-            k.key.row.account_id,
-            AuditAction::ApiKeyDenied,
-        )
-        .target(
-            if k.key.row.grant_id.is_some() {
-                "oauth_grant"
-            } else {
-                "api_key"
-            },
-            &k.key.row.id,
-        );
-        event.details = serde_json::json!({ "reason": reason, "detail": details });
-        self.write_in_background("audit a failed API key use", move |c| {
-            Box::pin(async move { audit::append(c, &event, now).await.map(|_| ()) })
-        });
     }
 
     /// RFC 7662 introspection for the operator's backends: what a key or session token is now.

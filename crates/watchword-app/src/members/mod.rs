@@ -11,6 +11,7 @@ use crate::{Actor, App, AppError, Caller};
 use watchword_domain::audit::AuditAction;
 use watchword_domain::contact::ContactSource;
 use watchword_domain::role::{check_grant, check_manage_member};
+use watchword_domain::scope::{Resource, Scope};
 use watchword_domain::*;
 use watchword_store::rows::MemberRow;
 use watchword_store::{Conn, accounts, audit, members};
@@ -101,7 +102,7 @@ impl App {
             caller,
             account,
             Permission::UsersRead,
-            "members:read",
+            Scope::Read(Resource::Members),
         )
         .await?;
         Ok(members::list(&mut c, account).await?)

@@ -4,4 +4,5 @@
 
 mod credentials;
 mod edges;
+mod matrix;
 mod sso;

@@ -28,6 +28,9 @@ use watchword_store::oauth::{self as store, AppRow, GrantRow};
 pub(crate) struct ClientEntry {
     app: Option<AppRow>,
     machine_grant: Option<GrantRow>,
+    /// What the member who registered a private app holds now, as scopes (its client
+    /// credentials act within them); dropped with the cache at every change of authority.
+    maker_scopes: ScopeSet,
 }
 
 /// How the client presented itself.
@@ -217,7 +220,7 @@ impl App {
             }
         };
         let now = self.now();
-        let held = self.held_by(&account, app.created_by.as_deref()).await?;
+        let held = self.client(&app.id, now).await?.maker_scopes;
         let scopes = scopes.intersect(held);
         if scopes.is_empty() {
             return Err(TokenError::new(
@@ -232,16 +235,6 @@ impl App {
             expires_in: ACCESS_TTL_SECS,
             scope: scopes.encode(),
         })
-    }
-
-    /// The scopes a credential made by `maker` may use in `account` now.
-    async fn held_by(&self, account: &str, maker: Option<&str>) -> Result<ScopeSet, TokenError> {
-        let account =
-            AccountId::parse(account).ok_or_else(|| server_error("app with a bad account id"))?;
-        let mut c = self.store().read().await.map_err(server_error)?;
-        self.maker_scopes(&mut c, account, maker.and_then(PersonId::parse))
-            .await
-            .map_err(server_error)
     }
 
     /// The grant a private app's client credentials act under (made at its first token).
@@ -297,7 +290,25 @@ impl App {
                 .map_err(server_error)?,
             None => None,
         };
-        let e = Arc::new(ClientEntry { app, machine_grant });
+        let maker_scopes = match app.as_ref().and_then(|a| a.account_id.as_deref()) {
+            Some(account) => {
+                let account = AccountId::parse(account)
+                    .ok_or_else(|| server_error("app with a bad account id"))?;
+                let maker = app
+                    .as_ref()
+                    .and_then(|a| a.created_by.as_deref())
+                    .and_then(PersonId::parse);
+                self.maker_scopes(&mut c, account, maker)
+                    .await
+                    .map_err(server_error)?
+            }
+            None => ScopeSet::EMPTY,
+        };
+        let e = Arc::new(ClientEntry {
+            app,
+            machine_grant,
+            maker_scopes,
+        });
         cache.put(key, e.clone(), generation, now);
         Ok(e)
     }

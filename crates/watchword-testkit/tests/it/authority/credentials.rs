@@ -182,3 +182,44 @@ both_backends!(
         assert_eq!(key["created_by_email"], "ada@example.com", "{key}");
     }
 );
+
+/// On PostgreSQL every node follows: a key cached by a second node shrinks there as soon as its
+/// maker is demoted on the first (the change is announced to every node).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_demotion_reaches_another_nodes_cached_key() {
+    let Some(app) = watchword_testkit::TestApp::spawn(watchword_testkit::Backend::Postgres).await
+    else {
+        return;
+    };
+    let second = app.spawn_node().await;
+    let ada = app.signup("Acme", "Ada", "ada@example.com").await;
+    let grace = app
+        .invite_and_accept(&ada, "grace@example.com", "admin")
+        .await;
+    let (secret, _) = make_key(&app, &grace, &["members:read"]).await;
+    let on_second = || {
+        app.client
+            .get(format!(
+                "{}/api/v1/accounts/{}/members",
+                second.base, ada.account
+            ))
+            .bearer_auth(&secret)
+            .send()
+    };
+    assert_eq!(on_second().await.unwrap().status(), StatusCode::OK);
+    let (s, _) = app.set_role(&ada, &grace.membership, "analyst").await;
+    assert_eq!(s, StatusCode::OK);
+    // Bounded wait (the notification is delivered at commit; the cache TTL would be 60 s).
+    let mut refused = false;
+    for _ in 0..100 {
+        if on_second().await.unwrap().status() == StatusCode::FORBIDDEN {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(
+        refused,
+        "the second node still lets the demoted maker's key read members"
+    );
+}

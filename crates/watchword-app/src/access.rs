@@ -62,6 +62,23 @@ impl App {
         actor: &Actor,
         account: AccountId,
     ) -> Result<Access, AppError> {
+        let access = self.membership(c, actor, account).await?;
+        let sso_account = self.sso_session_account(c, actor).await?;
+        self.check_mfa_enforced(c, actor, &access.account).await?;
+        self.check_sso_enforced(c, actor, sso_account, &access.account, &access.member)
+            .await?;
+        Ok(access)
+    }
+
+    /// The actor's active membership and the session's provenance, before the account's
+    /// policies: for what every member may always do, such as reporting suspicious activity
+    /// while they still have to add a second factor.
+    pub(crate) async fn membership(
+        &self,
+        c: &mut Conn,
+        actor: &Actor,
+        account: AccountId,
+    ) -> Result<Access, AppError> {
         let member = members::of_person(&mut *c, account, actor.person).await?;
         let member = member
             .filter(|m| m.grants_access(self.now()))
@@ -77,9 +94,6 @@ impl App {
             )
             .into());
         }
-        self.check_mfa_enforced(c, actor, &account).await?;
-        self.check_sso_enforced(c, actor, sso_account, &account, &member)
-            .await?;
         Ok(Access { account, member })
     }
 

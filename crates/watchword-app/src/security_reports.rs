@@ -113,10 +113,11 @@ fn check(input: ReportInput) -> Result<Checked, DomainError> {
 }
 
 impl App {
-    /// Whether the actor may act in the account at all (404 otherwise).
+    /// Whether the actor is a member who may report (404 otherwise): never held back by the
+    /// account's MFA or SSO-only policy.
     pub async fn member_access(&self, actor: &Actor, account: AccountId) -> Result<(), AppError> {
         let mut c = self.store().read().await?;
-        self.access(&mut c, actor, account).await?;
+        self.membership(&mut c, actor, account).await?;
         Ok(())
     }
 
@@ -131,7 +132,7 @@ impl App {
         // Membership first: to anyone else the account is not there, whatever they send.
         let acc = {
             let mut c = self.store().read().await?;
-            self.access(&mut c, actor, account).await?.account
+            self.membership(&mut c, actor, account).await?.account
         };
         let checked = check(input)?;
         let person = actor.person.to_string();

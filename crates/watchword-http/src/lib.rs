@@ -65,7 +65,7 @@ pub fn router(state: AppState) -> Router {
             }),
         )
         .route("/metrics", get(ops::metrics))
-        .merge(web::router())
+        .merge(web::router(state.clone()))
         .merge(oauth::router())
         .route_layer(middleware::from_fn(observe))
         .fallback(|| async { error::ApiError::not_found() })

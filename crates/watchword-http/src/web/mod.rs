@@ -17,6 +17,7 @@ mod members;
 mod not_me;
 mod overview;
 mod page;
+mod refused;
 mod reports;
 mod reset;
 mod review;
@@ -43,7 +44,7 @@ use watchword_domain::{AccountId, BuiltinRole, RoleRef};
 /// A page's query string.
 pub type Params = Query<HashMap<String, String>>;
 
-pub fn router() -> Router<AppState> {
+pub fn router(state: AppState) -> Router<AppState> {
     Router::new()
         .route("/", get(login::index))
         .route(
@@ -202,6 +203,10 @@ pub fn router() -> Router<AppState> {
             "/me/devices/{device_id}/forget",
             post(sessions::forget_device),
         )
+        .route_layer(axum::middleware::from_fn_with_state(
+            state,
+            refused::frame_refusals,
+        ))
 }
 
 /// A static file compiled into the binary, cached for an hour.

@@ -76,7 +76,16 @@ impl From<AppError> for PageError {
 
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
-        message(self.0).into_response()
+        let e = crate::error::ApiError::from(self.0);
+        let refused = super::refused::Refused {
+            status: e.status,
+            code: e.code,
+            message: e.message.clone(),
+        };
+        // Plain text unless `frame_refusals` renders it in the console's frame.
+        let mut res = (e.status, e.message).into_response();
+        res.extensions_mut().insert(refused);
+        res
     }
 }
 

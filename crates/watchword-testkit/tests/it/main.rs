@@ -10,6 +10,7 @@ mod audit_streams;
 mod auth;
 mod authority;
 mod console;
+mod console_dead_ends;
 mod console_keys;
 mod console_security;
 mod contact;

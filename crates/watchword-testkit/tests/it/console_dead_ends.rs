@@ -1,0 +1,67 @@
+//! No dead ends in the console: a page the authority room refuses is a page in the console's
+//! frame with the reason and the way out (here: a member without a second factor in an account
+//! that requires one), and reporting suspicious activity is never blocked.
+
+use reqwest::StatusCode;
+use watchword_testkit::{TestApp, both_backends, first_cookie};
+
+async fn page(app: &TestApp, cookie: &str, path: &str) -> (StatusCode, String, String) {
+    let res = app
+        .client
+        .get(app.url(path))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status();
+    let kind = res
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    (status, kind, res.text().await.unwrap())
+}
+
+both_backends!(
+    a_member_without_a_factor_is_shown_the_way,
+    |app: TestApp| async move {
+        let ada = app.signup("Acme", "Ada", "ada@example.com").await;
+        app.enrol_totp(&ada).await;
+        app.invite_and_accept(&ada, "grace@example.com", "manager")
+            .await;
+        app.set_plan(&ada, "paid").await;
+        let cookie = first_cookie(&app.cookie_login("grace@example.com").await).unwrap();
+        let members = format!("/accounts/{}/members", ada.account);
+        let (status, kind, html) = page(&app, &cookie, &members).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert!(kind.starts_with("text/html"), "{kind}");
+        assert!(
+            html.contains("This account needs a second factor"),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"id="add-factor" href="/me/security""#),
+            "{html}"
+        );
+        // In the frame: the navigation and the way to log out.
+        assert!(
+            html.contains(r#"action="/logout""#) && html.contains("My security"),
+            "{html}"
+        );
+        assert!(
+            !html.contains("POST /api/v1"),
+            "no API calls in words for people: {html}"
+        );
+        // Reporting suspicious activity is never blocked.
+        let report = format!("/accounts/{}/report", ada.account);
+        let (status, _, html) = page(&app, &cookie, &report).await;
+        assert_eq!(status, StatusCode::OK, "{html}");
+        // Someone else's account stays indistinguishable from a missing one, in the frame.
+        let eve = app.signup("Evil", "Eve", "eve@example.com").await;
+        let (status, _, html) =
+            page(&app, &cookie, &format!("/accounts/{}/members", eve.account)).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert!(!html.contains("Evil"), "{html}");
+    }
+);

@@ -1,5 +1,5 @@
-//! My security: second factors (authenticator apps with a QR code, passkeys), recovery codes,
-//! and "log out everywhere". Sensitive actions that need a recent authentication ask for the
+//! My security: the password, second factors (authenticator apps with a QR code, passkeys),
+//! recovery codes, the login email and "log out everywhere". Sensitive actions that need a recent authentication ask for the
 //! password or a code on the same page and then complete the action.
 
 use super::Frame;
@@ -130,6 +130,9 @@ pub async fn page(State(state): State<AppState>, SignedIn(s): SignedIn, q: Param
     let notice = match q.get("done").map(String::as_str) {
         Some("passkey_added") => Some("Passkey added.".to_owned()),
         Some("removed") => Some("Factor removed.".to_owned()),
+        Some("password_changed") => {
+            Some("Password changed. Your other sessions were signed out.".to_owned())
+        }
         Some("added") => Some("Authenticator app added.".to_owned()),
         Some("email_link_sent") => Some(
             "A confirmation link is on its way to the new address; your email changes once it is followed."
@@ -265,6 +268,15 @@ pub async fn act(
                 return render_page(&state, &s, extra).await;
             }
         },
+        // The current password is the proof here (no step-up): checked and limited as the API.
+        "change_password" => app
+            .change_password(
+                &actor,
+                Password::new(field(&f, "current_password").to_owned()),
+                Password::new(field(&f, "new_password").to_owned()),
+            )
+            .await
+            .map(|_| Redirect::to("/me/security?done=password_changed").into_response()),
         // The new address rides in `name`, so that a step-up in between keeps it.
         "change_email" => app
             .request_email_change(&actor, name)

@@ -1,6 +1,7 @@
 //! No dead ends in the console: a page the authority room refuses is a page in the console's
 //! frame with the reason and the way out (here: a member without a second factor in an account
-//! that requires one), and reporting suspicious activity is never blocked.
+//! that requires one), reporting suspicious activity is never blocked, and My security changes
+//! the password.
 
 use reqwest::StatusCode;
 use watchword_testkit::{TestApp, both_backends, first_cookie};
@@ -63,5 +64,60 @@ both_backends!(
             page(&app, &cookie, &format!("/accounts/{}/members", eve.account)).await;
         assert_eq!(status, StatusCode::NOT_FOUND);
         assert!(!html.contains("Evil"), "{html}");
+    }
+);
+
+fn csrf_in(html: &str) -> String {
+    let marker = r#"name="csrf_token" value=""#;
+    let rest = &html[html.find(marker).expect("a form") + marker.len()..];
+    rest[..rest.find('"').unwrap()].to_owned()
+}
+
+both_backends!(
+    my_security_changes_the_password,
+    |app: TestApp| async move {
+        app.signup("Acme", "Ada", "ada@example.com").await;
+        let cookie = first_cookie(&app.cookie_login("ada@example.com").await).unwrap();
+        let (status, _, html) = page(&app, &cookie, "/me/security").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(html.contains(r#"id="password-change""#), "{html}");
+        let csrf = csrf_in(&html);
+        let change = |current: &'static str, new: &'static str| {
+            let form = [
+                ("csrf_token", csrf.as_str()),
+                ("op", "change_password"),
+                ("current_password", current),
+                ("new_password", new),
+            ];
+            app.client
+                .post(app.url("/me/security"))
+                .header("cookie", &cookie)
+                .header("origin", app.url(""))
+                .form(&form)
+                .send()
+        };
+        let wrong = change("not my password at all", "A new passphrase 42!")
+            .await
+            .unwrap();
+        assert!(wrong.status().is_client_error(), "{}", wrong.status());
+        assert!(
+            wrong.text().await.unwrap().contains("password"),
+            "the error is shown"
+        );
+        let ok = change(watchword_testkit::PASSWORD, "A new passphrase 42!")
+            .await
+            .unwrap();
+        assert_eq!(ok.status(), StatusCode::SEE_OTHER);
+        let to = ok.headers()["location"].to_str().unwrap().to_owned();
+        assert_eq!(to, "/me/security?done=password_changed");
+        let (status, _, html) = page(&app, &cookie, &to).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(html.contains("Password changed."), "{html}");
+        let (s, _) = app
+            .login("ada@example.com", watchword_testkit::PASSWORD)
+            .await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+        let (s, _) = app.login("ada@example.com", "A new passphrase 42!").await;
+        assert_eq!(s, StatusCode::OK);
     }
 );

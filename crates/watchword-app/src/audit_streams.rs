@@ -114,7 +114,7 @@ impl App {
         }
         let id = format!("ast_{}", uuid::Uuid::now_v7().simple());
         let secret = new_secret();
-        let (key_id, sealed) = self.settings().mfa_keyring.seal(secret.as_bytes(), &id);
+        let (key_id, sealed) = self.keyring().seal(secret.as_bytes(), &id);
         let row = StreamRow {
             id: id.clone(),
             account_id: account,
@@ -193,9 +193,7 @@ impl App {
 
     async fn deliver_stream(&self, stream: &StreamRow) -> Result<usize, AppError> {
         let secret = self
-            .settings()
-            .mfa_keyring
-            .open(&stream.secret_key_id, &stream.secret_sealed, &stream.id)
+            .open_sealed(&stream.secret_key_id, &stream.secret_sealed, &stream.id)
             .ok()
             .and_then(|b| String::from_utf8(b).ok())
             .ok_or_else(|| AppError::internal("an audit stream's secret does not open"))?;

@@ -131,7 +131,7 @@ impl App {
         let name = factor_name(name, "Authenticator app")?;
         let secret = rules::new_totp_secret();
         let id = format!("mfa_{}", uuid::Uuid::new_v4().simple());
-        let (key_id, sealed) = self.settings().mfa_keyring.seal(&secret, &id);
+        let (key_id, sealed) = self.keyring().seal(&secret, &id);
         let now = self.now();
         let mut tx = self.store().begin().await?;
         store::delete_pending(&mut tx, actor.person, Millis(now.0 - PENDING_TTL_MS)).await?;
@@ -372,7 +372,8 @@ impl App {
     /// client secrets, audit stream secrets, report headers and attachments) that is not sealed
     /// under its current key (after a key was added). Returns how many were re-sealed.
     pub async fn reseal_mfa_secrets(&self) -> Result<usize, AppError> {
-        let ring = &self.settings().mfa_keyring;
+        let ring = self.keyring();
+        let ring = &*ring;
         let now = self.now();
         let mut tx = self.store().begin().await?;
         let mut n = 0;

@@ -111,6 +111,9 @@ pub struct Settings {
     pub outbox_retention_secs: i64,
     /// Keys that seal authenticator secrets at rest; the last one seals new values.
     pub mfa_keyring: watchword_domain::sealed::Keyring,
+    /// The file the keyring was read from (None: from the configuration), read again when a
+    /// value names a key the keyring lacks.
+    pub mfa_key_file: Option<std::path::PathBuf>,
     /// Peppers of password hashes (Argon2's secret input), the last one for new hashes; None:
     /// hashes without one (tests and benchmarks only; the server always loads a ring).
     pub password_peppers: Option<watchword_domain::sealed::Keyring>,
@@ -153,6 +156,7 @@ impl Default for Settings {
                 &watchword_domain::sealed::Keyring::new_entry("ephemeral"),
             )
             .expect("a generated keyring parses"),
+            mfa_key_file: None,
             password_peppers: None,
             password_reset_ttl_secs: 3600,
             signups_per_ip_per_hour: crate::limits::SIGNUPS_PER_IP.max,
@@ -208,6 +212,10 @@ struct Inner {
     http: reqwest::Client,
     /// Turns of SAML verification on the blocking pool.
     saml_verifications: Arc<Semaphore>,
+    /// The keyring that seals secrets at rest, re-read from its file when a value names a key
+    /// this node does not hold yet (another node or `rotate-mfa-key` added it).
+    keyring: std::sync::RwLock<Arc<watchword_domain::sealed::Keyring>>,
+    keyring_read_at: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 impl App {
@@ -236,6 +244,8 @@ impl App {
                 saml_verifications: Arc::new(Semaphore::new(
                     settings.saml_verify_concurrency.max(1),
                 )),
+                keyring: std::sync::RwLock::new(Arc::new(settings.mfa_keyring.clone())),
+                keyring_read_at: std::sync::Mutex::new(None),
                 store,
                 settings,
             }),
@@ -284,6 +294,73 @@ impl App {
     pub(crate) fn keys_changed(&self) {
         self.inner.keys.invalidate_all();
         self.inner.oauth_clients.invalidate_all();
+    }
+
+    /// The keyring sealing secrets at rest, as this node holds it now.
+    pub fn keyring(&self) -> Arc<watchword_domain::sealed::Keyring> {
+        self.inner
+            .keyring
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Opens a sealed value; a key this node does not hold yet sends it to read the key file
+    /// again (at most once a second) before giving up, so a key added beside a running server
+    /// (`watchword rotate-mfa-key`, another node) never fails a sign-in.
+    pub(crate) fn open_sealed(
+        &self,
+        key_id: &str,
+        sealed: &[u8],
+        bound_to: &str,
+    ) -> Result<Vec<u8>, watchword_domain::sealed::SealError> {
+        use watchword_domain::sealed::SealError;
+        match self.keyring().open(key_id, sealed, bound_to) {
+            Err(SealError::UnknownKey(_)) if self.reload_keyring() => {
+                self.keyring().open(key_id, sealed, bound_to)
+            }
+            other => other,
+        }
+    }
+
+    /// Reads the key file again (at most once a second); whether the keyring changed.
+    pub(crate) fn reload_keyring(&self) -> bool {
+        let Some(path) = &self.settings().mfa_key_file else {
+            return false;
+        };
+        {
+            let mut at = self
+                .inner
+                .keyring_read_at
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if at.is_some_and(|t| t.elapsed() < std::time::Duration::from_secs(1)) {
+                return false;
+            }
+            *at = Some(std::time::Instant::now());
+        }
+        let read = std::fs::read_to_string(path)
+            .map_err(|e| e.to_string())
+            .and_then(|t| watchword_domain::sealed::Keyring::parse(&t).map_err(|e| e.to_string()));
+        match read {
+            Ok(ring) => {
+                let changed = ring.ids().count() != self.keyring().ids().count()
+                    || ring.current_id() != self.keyring().current_id();
+                if changed {
+                    tracing::info!(key = ring.current_id(), "the MFA keyring was read again");
+                    *self
+                        .inner
+                        .keyring
+                        .write()
+                        .unwrap_or_else(|e| e.into_inner()) = Arc::new(ring);
+                }
+                changed
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "the MFA key file could not be read again");
+                false
+            }
+        }
     }
 
     /// Drops this node's cached authentications, e.g. after the database was changed by hand.

@@ -73,9 +73,7 @@ impl App {
         let (Some(key_id), Some(sealed)) = (&f.key_id, &f.secret_sealed) else {
             return Err(AppError::internal("factor without a sealed secret"));
         };
-        self.settings()
-            .mfa_keyring
-            .open(key_id, sealed, &f.id)
+        self.open_sealed(key_id, sealed, &f.id)
             .map_err(|e| AppError::internal(format!("factor {}: {e}", f.id)))
     }
 

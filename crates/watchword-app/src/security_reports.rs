@@ -145,7 +145,8 @@ impl App {
         .await?;
         let now = self.now();
         let id = format!("rpt_{}", uuid::Uuid::now_v7().simple());
-        let keyring = &self.settings().mfa_keyring;
+        let keyring = self.keyring();
+        let keyring = &*keyring;
         let headers_sealed = checked
             .headers
             .as_ref()
@@ -298,9 +299,7 @@ impl App {
             .ok_or(AppError::NotFound)?;
         let headers = match (&row.headers_sealed, &row.key_id) {
             (Some(sealed), Some(key)) => Some(
-                self.settings()
-                    .mfa_keyring
-                    .open(key, sealed, &row.id)
+                self.open_sealed(key, sealed, &row.id)
                     .map_err(|_| AppError::internal("report headers do not open"))?,
             )
             .map(|b| String::from_utf8_lossy(&b).into_owned()),
@@ -359,9 +358,7 @@ impl App {
             .await?
             .ok_or(AppError::NotFound)?;
         let bytes = self
-            .settings()
-            .mfa_keyring
-            .open(&a.key_id, &a.content_sealed, &a.id)
+            .open_sealed(&a.key_id, &a.content_sealed, &a.id)
             .map_err(|_| AppError::internal("attachment does not open"))?;
         Ok(AttachmentFile {
             filename: a.filename,

@@ -212,9 +212,7 @@ impl App {
             return Err(AppError::internal("SMS factor without a sealed number"));
         };
         let plain = self
-            .settings()
-            .mfa_keyring
-            .open(key_id, sealed, &f.id)
+            .open_sealed(key_id, sealed, &f.id)
             .map_err(|e| AppError::internal(format!("factor {}: {e}", f.id)))?;
         String::from_utf8(plain).map_err(|_| AppError::internal("sealed number is not text"))
     }
@@ -234,10 +232,7 @@ impl App {
         let hint = phone.hint();
         let name = factor_name(name, &format!("Phone {hint}"))?;
         let id = format!("mfa_{}", uuid::Uuid::new_v4().simple());
-        let (key_id, sealed) = self
-            .settings()
-            .mfa_keyring
-            .seal(phone.as_str().as_bytes(), &id);
+        let (key_id, sealed) = self.keyring().seal(phone.as_str().as_bytes(), &id);
         let now = self.now();
         let mut tx = self.store().begin().await?;
         factors::delete_pending(&mut tx, actor.person, Millis(now.0 - PENDING_TTL_MS)).await?;

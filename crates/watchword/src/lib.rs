@@ -151,6 +151,7 @@ pub fn settings(config: &Config, public_url: String) -> Result<Settings, String>
         exposure_report_secret: config.exposure_report_secret.clone().map(Secret),
         introspection_secret: config.introspection_secret.clone().map(Secret),
         mfa_keyring: mfa_keyring(config)?,
+        mfa_key_file: config.mfa_keys.is_none().then(|| mfa_key_file(config)),
         password_peppers: Some(password_peppers(config)?),
         password_reset_ttl_secs: 3600,
         signups_per_ip_per_hour: config.signups_per_ip_per_hour,

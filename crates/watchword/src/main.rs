@@ -57,8 +57,11 @@ enum Command {
         prefix: Option<String>,
     },
     /// Rotate the key that seals authenticator secrets: with the key file (no `mfa_keys`), add a
-    /// new key to it; then re-seal every secret under the newest key. With `mfa_keys`, append the
-    /// new key there yourself first (keep the old ones until this has run).
+    /// new key to it; then re-seal every secret under the newest key. Running servers need no
+    /// restart: a server that meets a secret sealed under a key it lacks reads its key file again
+    /// (nodes with their own copy of the file need the new line copied first). With `mfa_keys`,
+    /// append the new key to every node's configuration and restart them first (keep the old
+    /// ones until this has run).
     RotateMfaKey {
         #[command(flatten)]
         common: Common,

@@ -161,7 +161,8 @@ impl App {
         source: &str,
         meta: &Meta,
     ) -> Result<(), AppError> {
-        let ring = &self.settings().mfa_keyring;
+        let ring = self.keyring();
+        let ring = &*ring;
         let Some(claims) = watchword_domain::oauth::read_access(ring, token) else {
             return Ok(());
         };

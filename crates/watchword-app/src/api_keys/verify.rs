@@ -39,8 +39,15 @@ impl App {
             Some(v) => v,
             None => {
                 let generation = cache.generation();
-                let ring = &self.settings().mfa_keyring;
-                let row = match watchword_domain::oauth::read_access(ring, key) {
+                let mut claims = watchword_domain::oauth::read_access(&self.keyring(), key);
+                // Minted under a key another node added: read the key file again, once.
+                if claims.is_none()
+                    && watchword_domain::oauth::is_access_token(key)
+                    && self.reload_keyring()
+                {
+                    claims = watchword_domain::oauth::read_access(&self.keyring(), key);
+                }
+                let row = match claims {
                     Some(claims) => self.access_token_row(claims, now).await?,
                     None if watchword_domain::oauth::is_access_token(key) => None,
                     None => self.load_key(hash).await?,

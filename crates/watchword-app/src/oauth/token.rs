@@ -473,7 +473,7 @@ impl App {
         }
         let issued = self.issue(&mut tx, &grant, now).await?;
         let plain = serde_json::to_vec(&issued).map_err(server_error)?;
-        let (key, sealed) = self.settings().mfa_keyring.seal(&plain, &row.grant_id);
+        let (key, sealed) = self.keyring().seal(&plain, &row.grant_id);
         let first = store::use_refresh(&mut tx, &hash, (&key, &sealed), now)
             .await
             .map_err(server_error)?;
@@ -486,11 +486,7 @@ impl App {
 
     /// The pair a refresh token was replaced by, for a retry.
     fn successor(&self, key: &str, sealed: &[u8], grant: &str) -> Result<IssuedToken, TokenError> {
-        let plain = self
-            .settings()
-            .mfa_keyring
-            .open(key, sealed, grant)
-            .map_err(server_error)?;
+        let plain = self.open_sealed(key, sealed, grant).map_err(server_error)?;
         serde_json::from_slice(&plain).map_err(server_error)
     }
 
@@ -541,7 +537,8 @@ impl App {
         let now = self.now();
         let result = async {
             let mut tx = self.store().begin().await?;
-            let ring = &self.settings().mfa_keyring;
+            let ring = self.keyring();
+            let ring = &*ring;
             let grant_id = if let Some(claims) = watchword_domain::oauth::read_access(ring, token) {
                 claims.grant_id
             } else if api_key::is_well_formed(REFRESH_PREFIX, token) {
@@ -611,7 +608,7 @@ impl App {
             scopes,
             expires_at: u32::try_from(now.0 / 1000 + ACCESS_TTL_SECS).map_err(server_error)?,
         };
-        watchword_domain::oauth::mint_access(&self.settings().mfa_keyring, &claims)
+        watchword_domain::oauth::mint_access(&self.keyring(), &claims)
             .ok_or_else(|| server_error(format!("grant id {grant:?} is not a grant_<uuid>")))
     }
 

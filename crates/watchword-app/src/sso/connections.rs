@@ -145,9 +145,7 @@ impl App {
             return Err(AppError::internal("connection without a client secret"));
         };
         let plain = self
-            .settings()
-            .mfa_keyring
-            .open(key, sealed, &r.id)
+            .open_sealed(key, sealed, &r.id)
             .map_err(|e| AppError::internal(format!("connection {}: {e}", r.id)))?;
         String::from_utf8(plain).map_err(|_| AppError::internal("client secret is not text"))
     }
@@ -481,7 +479,7 @@ impl App {
                 )
                 .into());
             }
-            let (key, sealed) = self.settings().mfa_keyring.seal(s.as_bytes(), &row.id);
+            let (key, sealed) = self.keyring().seal(s.as_bytes(), &row.id);
             row.key_id = Some(key);
             row.client_secret_sealed = Some(sealed);
         }

@@ -378,5 +378,16 @@ both_backends!(
             std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
             0o600
         );
+        // The running server was not restarted: it reads the key file again when a secret
+        // names a key it lacks, so an authenticator-app login still works.
+        let ch = app.challenge("ada@example.com").await;
+        let unix = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        let next = watchword_testkit::oathtool_at(secret, Some(unix + 30));
+        let (s, v) = app.finish_login(&ch, "totp", &next).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert!(v["session_token"].is_string(), "{v}");
     }
 );

@@ -26,6 +26,7 @@ pub mod mail;
 pub mod members;
 pub mod mfa;
 pub mod oauth;
+pub mod operator;
 pub mod outbound;
 pub mod outbox;
 pub mod passkeys;

@@ -28,6 +28,16 @@ pub async fn get(c: &mut Conn, id: AccountId) -> Result<Option<AccountRow>, Stor
     row.as_ref().map(AccountRow::from_row).transpose()
 }
 
+/// Every account, oldest first (the operator's CLI).
+pub async fn all(c: &mut Conn) -> Result<Vec<AccountRow>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT id, name, plan, created_at, mfa_required, sso_required, sso_break_glass FROM accounts ORDER BY created_at, id",
+    )
+    .fetch_all(c)
+    .await?;
+    rows.iter().map(AccountRow::from_row).collect()
+}
+
 pub async fn insert_role(
     c: &mut Conn,
     account: AccountId,

@@ -152,6 +152,46 @@ pub enum Apps {
     Disable { client_id: String, disabled: bool },
 }
 
+/// `watchword accounts list` (every account) and `accounts show ID`: a line each (id, plan,
+/// name, Owner, Security Contact, active members), or JSON with `--json`.
+pub async fn accounts(config: &Config, only: Option<&str>, json: bool) -> Result<(), String> {
+    let id = match only {
+        Some(s) => Some(
+            watchword_domain::AccountId::parse(s)
+                .ok_or_else(|| format!("{s:?} is not an account id (a UUID)"))?,
+        ),
+        None => None,
+    };
+    let app = watchword::offline_app(config).await?;
+    let all = app.operator_accounts(id).await.map_err(app_error)?;
+    if only.is_some() && all.is_empty() {
+        return Err(format!("no account {}", only.unwrap_or_default()));
+    }
+    for a in &all {
+        if json {
+            let line = serde_json::json!({
+                "id": a.account.id.to_string(), "name": a.account.name,
+                "plan": a.account.plan.as_str(), "created_at": a.account.created_at.rfc3339(),
+                "owner": a.owner, "security_contact": a.contact, "members": a.members,
+                "mfa_required": a.account.enforces_mfa(), "sso_required": a.account.sso_required,
+            });
+            println!("{line}");
+        } else {
+            println!(
+                "{}\t{}\t{}\towner {}\tcontact {}\t{} member{}",
+                a.account.id,
+                a.account.plan.as_str(),
+                a.account.name,
+                a.owner.as_deref().unwrap_or("-"),
+                a.contact.as_deref().unwrap_or("-"),
+                a.members,
+                if a.members == 1 { "" } else { "s" }
+            );
+        }
+    }
+    Ok(())
+}
+
 /// `watchword apps create|list|disable`: the operator's catalogue of OAuth apps.
 pub async fn apps(config: &Config, op: Apps) -> Result<(), String> {
     let app = watchword::offline_app(config).await?;

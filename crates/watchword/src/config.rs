@@ -328,6 +328,18 @@ impl Config {
                 "security_reports_to must be an email address, not {to:?}"
             ));
         }
+        if let Some(u) = &self.public_url {
+            let host = u
+                .strip_prefix("https://")
+                .or_else(|| u.strip_prefix("http://"))
+                .and_then(|rest| rest.split(['/', '?', '#']).next())
+                .filter(|h| !h.is_empty() && !h.contains('@'));
+            if host.is_none() || u.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                return Err(format!(
+                    "public_url must be an absolute http(s) URL such as https://security.example.com, not {u:?}"
+                ));
+            }
+        }
         if self.advisory_reminder_days < 1 {
             return Err("advisory_reminder_days must be at least 1".into());
         }
@@ -393,6 +405,32 @@ mod tests {
         std::fs::write(&p, "lisen = \"x\"\n").unwrap();
         let err = Config::load(Some(&p)).unwrap_err();
         assert!(err.contains("lisen"), "{err}");
+    }
+
+    #[test]
+    fn public_url_is_an_absolute_http_url() {
+        let with = |u: &str| Config {
+            public_url: Some(u.into()),
+            ..Config::default()
+        };
+        for ok in [
+            "https://security.example.com",
+            "http://localhost:8080/",
+            "https://a.example/ww",
+        ] {
+            assert!(with(ok).validate().is_ok(), "{ok}");
+        }
+        for bad in [
+            "not a url",
+            "security.example.com",
+            "ftp://x.example",
+            "https://",
+            "https:///x",
+            "https://u@x.example",
+        ] {
+            let err = with(bad).validate().unwrap_err();
+            assert!(err.contains("public_url"), "{bad}: {err}");
+        }
     }
 
     #[test]

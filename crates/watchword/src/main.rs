@@ -159,6 +159,23 @@ enum AppsCommand {
 
 #[derive(Subcommand)]
 enum AccountsCommand {
+    /// List every account: id, plan, name, Owner, Security Contact, active members.
+    List {
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Show one account.
+    Show {
+        account_id: String,
+        /// As a JSON object.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        common: Common,
+    },
     /// Set an account's plan (`free` or `paid`); audited in the account.
     SetPlan {
         account_id: String,
@@ -341,6 +358,25 @@ async fn main() -> ExitCode {
             apply(&mut config, common);
             init_tracing(&config);
             cli::set_plan(&config, &account_id, &plan).await
+        }
+        Command::Accounts {
+            command: AccountsCommand::List { json, common },
+        } => {
+            apply(&mut config, common);
+            init_tracing(&config);
+            cli::accounts(&config, None, json).await
+        }
+        Command::Accounts {
+            command:
+                AccountsCommand::Show {
+                    account_id,
+                    json,
+                    common,
+                },
+        } => {
+            apply(&mut config, common);
+            init_tracing(&config);
+            cli::accounts(&config, Some(&account_id), json).await
         }
         Command::Apps { command } => {
             let (common, op) = match command {

@@ -391,3 +391,39 @@ both_backends!(
         assert!(v["session_token"].is_string(), "{v}");
     }
 );
+
+both_backends!(
+    accounts_are_listed_for_the_operator,
+    |app: TestApp| async move {
+        let (ada, _grace) = app.ada_and_grace().await;
+        let eve = app.signup("Evil", "Eve", "eve@example.com").await;
+        let (ok, stdout, stderr) = run(&app, &["accounts", "list"]);
+        assert!(ok, "{stderr}");
+        let lines: Vec<&str> = stdout.lines().collect();
+        assert_eq!(lines.len(), 2, "{stdout}");
+        assert!(lines[0].starts_with(&ada.account), "{stdout}");
+        assert!(
+            lines[0].contains("owner ada@example.com") && lines[0].contains("2 members"),
+            "{stdout}"
+        );
+        assert!(
+            lines[1].contains("Evil") && lines[1].contains("1 member"),
+            "{stdout}"
+        );
+        let (ok, stdout, stderr) = run(&app, &["accounts", "show", &eve.account, "--json"]);
+        assert!(ok, "{stderr}");
+        let v: Value = serde_json::from_str(stdout.trim()).unwrap();
+        assert_eq!(
+            (
+                v["name"].as_str(),
+                v["plan"].as_str(),
+                v["owner"].as_str(),
+                v["members"].as_i64()
+            ),
+            (Some("Evil"), Some("free"), Some("eve@example.com"), Some(1)),
+            "{v}"
+        );
+        let (ok, _, stderr) = run(&app, &["accounts", "show", "not-an-id"]);
+        assert!(!ok && stderr.contains("not an account id"), "{stderr}");
+    }
+);

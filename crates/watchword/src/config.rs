@@ -220,6 +220,54 @@ const SECRET_KEYS: &[&str] = &[
     "password_peppers",
 ];
 
+/// `WATCHWORD_*` variables that are not configuration keys but are read elsewhere (the
+/// configuration file's path, the test suite, the benchmarks).
+const OTHER_VARIABLES: &[&str] = &["config", "test_pg_url", "bench_server", "fuzz_examples"];
+
+/// " (did you mean X?)" for the known key nearest to `name`, when one is near.
+fn suggestion(name: &str, prefix: &str) -> String {
+    KEYS.iter()
+        .map(|k| (strsim::levenshtein(name, k), k))
+        .filter(|(d, _)| *d <= 3)
+        .min()
+        .map(|(_, k)| {
+            format!(
+                " (did you mean {prefix}{}?)",
+                if prefix.is_empty() {
+                    k.to_string()
+                } else {
+                    k.to_uppercase()
+                }
+            )
+        })
+        .unwrap_or_default()
+}
+
+/// A misspelled `WATCHWORD_*` variable stops start-up, naming the nearest key, rather than
+/// being ignored.
+fn refuse_unknown_variables(names: impl Iterator<Item = String>) -> Result<(), String> {
+    for var in names {
+        let Some(rest) = var.strip_prefix("WATCHWORD_") else {
+            continue;
+        };
+        let key = rest.to_lowercase();
+        let file_of = key
+            .strip_suffix("_file")
+            .filter(|k| SECRET_KEYS.contains(k));
+        if KEYS.contains(&key.as_str())
+            || file_of.is_some()
+            || OTHER_VARIABLES.contains(&key.as_str())
+        {
+            continue;
+        }
+        return Err(format!(
+            "unknown environment variable {var}{}",
+            suggestion(&key, "WATCHWORD_")
+        ));
+    }
+    Ok(())
+}
+
 impl Config {
     /// Loads the file (explicit path must exist; `./watchword.toml` is optional) and the
     /// environment.
@@ -261,15 +309,24 @@ impl Config {
                 table.insert((*key).to_owned(), value);
             }
         }
+        refuse_unknown_variables(std::env::vars().map(|(k, _)| k))?;
         let config: Config = table.try_into().map_err(|e: toml::de::Error| {
+            // `unknown field `lisen`, expected one of …`: name the nearest key instead.
+            let unknown = e
+                .message()
+                .strip_prefix("unknown field `")
+                .and_then(|r| r.split('`').next());
+            let what = match unknown {
+                Some(k) => format!("unknown key {k:?}{}", suggestion(k, "")),
+                None => e.message().to_owned(),
+            };
             format!(
-                "invalid configuration{}: {}",
+                "invalid configuration{}: {what}",
                 if origin.is_empty() {
                     String::new()
                 } else {
                     format!(" in {origin} or WATCHWORD_* variables")
-                },
-                e.message()
+                }
             )
         })?;
         Ok(config)
@@ -404,7 +461,36 @@ mod tests {
         );
         std::fs::write(&p, "lisen = \"x\"\n").unwrap();
         let err = Config::load(Some(&p)).unwrap_err();
-        assert!(err.contains("lisen"), "{err}");
+        assert!(
+            err.contains("lisen") && err.contains("did you mean listen?"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn misspelled_variables_stop_start_up_with_a_suggestion() {
+        let vars = |v: &[&str]| {
+            v.iter()
+                .map(|s| s.to_string())
+                .collect::<Vec<_>>()
+                .into_iter()
+        };
+        assert!(
+            refuse_unknown_variables(vars(&[
+                "WATCHWORD_LISTEN",
+                "HOME",
+                "WATCHWORD_SMTP_URL_FILE",
+                "WATCHWORD_CONFIG"
+            ]))
+            .is_ok()
+        );
+        let err = refuse_unknown_variables(vars(&["WATCHWORD_LISTN"])).unwrap_err();
+        assert!(
+            err.contains("WATCHWORD_LISTN") && err.contains("did you mean WATCHWORD_LISTEN?"),
+            "{err}"
+        );
+        let err = refuse_unknown_variables(vars(&["WATCHWORD_LISTEN_FILE"])).unwrap_err();
+        assert!(err.contains("WATCHWORD_LISTEN_FILE"), "{err}");
     }
 
     #[test]

@@ -238,13 +238,27 @@ fn share(part: u32, whole: u32) -> f64 {
 }
 
 fn of(part: u32, whole: u32, what: &str) -> String {
-    format!("{part} of {whole} {what}")
+    format!("{part} of {whole} {}", noun(whole.into(), what))
+}
+
+/// `what` (a plural phrase such as "members without MFA") for a count of `n`: its first word
+/// singular when `n` is 1.
+fn noun(n: i64, what: &str) -> String {
+    match what.split_once(' ') {
+        _ if n != 1 => what.to_owned(),
+        Some((first, rest)) => format!("{} {rest}", first.strip_suffix('s').unwrap_or(first)),
+        None => what.strip_suffix('s').unwrap_or(what).to_owned(),
+    }
 }
 
 /// A count that should be zero: pass at zero, else `bad` with the healthy share earned.
 fn none_of(count: u32, whole: u32, bad: State, what: &str) -> (State, f64, String) {
     if count == 0 {
-        (State::Pass, 1.0, format!("none of {whole} {what}"))
+        (
+            State::Pass,
+            1.0,
+            format!("none of {whole} {}", noun(whole.into(), what)),
+        )
     } else {
         (bad, 1.0 - share(count, whole), of(count, whole, what))
     }
@@ -330,7 +344,11 @@ fn judge(code: &str, f: &Facts, now: Millis) -> (State, f64, String) {
             } else {
                 (State::Fail, 0.0)
             };
-            (state, got, format!("{} administrators", f.admins))
+            (
+                state,
+                got,
+                format!("{} {}", f.admins, noun(f.admins.into(), "administrators")),
+            )
         }
         "inactive_members" => none_of(f.inactive, f.members, State::Warn, "members"),
         "stale_invitations" => {
@@ -367,7 +385,7 @@ fn judge(code: &str, f: &Facts, now: Millis) -> (State, f64, String) {
             let since = f.last_review_at.unwrap_or(f.created_at);
             let days = (now.0 - since.0).max(0) / DAY_MS;
             let found = match f.last_review_at {
-                Some(_) => format!("last completed {days} days ago"),
+                Some(_) => format!("last completed {days} {} ago", noun(days, "days")),
                 None => "never completed".to_owned(),
             };
             if days < REVIEW_EVERY_DAYS {
@@ -413,6 +431,17 @@ mod tests {
 
     fn state(p: &Posture, code: &str) -> State {
         p.checks.iter().find(|c| c.rule.code == code).unwrap().state
+    }
+
+    #[test]
+    fn counts_read_right() {
+        assert_eq!(of(1, 1, "members without MFA"), "1 of 1 member without MFA");
+        assert_eq!(
+            of(1, 3, "members without MFA"),
+            "1 of 3 members without MFA"
+        );
+        assert_eq!(noun(1, "administrators"), "administrator");
+        assert_eq!(noun(0, "days"), "days");
     }
 
     #[test]

@@ -136,7 +136,7 @@ async fn the_score_follows_what_the_account_does() {
         assert_eq!(report(&app, &body, &signed).await.0, StatusCode::OK);
         let o = overview(&app, &ada.token, &acct).await;
         assert_eq!(state(&o, "exposed_api_keys"), "fail");
-        assert_eq!(check(&o, "exposed_api_keys")["found"], "1 of 1 keys");
+        assert_eq!(check(&o, "exposed_api_keys")["found"], "1 of 1 key");
         assert_eq!(score(&o), (100.0_f64 * 70.0 / 90.0).round() as i64, "{o}");
         let id = key["id"].as_str().unwrap();
         let (s, v) = app

@@ -86,6 +86,30 @@ impl Store {
                 (write, read)
             }
             Dialect::Postgres => {
+                // One plain connection first, within 2 s: its error says what failed (refused,
+                // unknown host, authentication) where the pool would only time out.
+                use sqlx::Connection;
+                let first = tokio::time::timeout(
+                    Duration::from_secs(2),
+                    sqlx::AnyConnection::connect(&url),
+                )
+                .await;
+                match first {
+                    Ok(Ok(c)) => {
+                        let _ = c.close().await;
+                    }
+                    Ok(Err(e)) => {
+                        return Err(StoreError::Config(format!(
+                            "cannot connect to PostgreSQL: {e}"
+                        )));
+                    }
+                    Err(_) => {
+                        return Err(StoreError::Config(
+                            "cannot connect to PostgreSQL: no answer within 2 s (is the host reachable?)"
+                                .into(),
+                        ));
+                    }
+                }
                 let p = pool(max_connections).connect(&url).await?;
                 (p.clone(), p)
             }

@@ -120,3 +120,26 @@ fn bad_configuration_stops_with_a_message_not_a_panic() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("sqlite: or postgres://"));
 }
+
+/// An unreachable PostgreSQL is named for what failed, at once — not a pool timeout after 10 s.
+#[test]
+fn an_unreachable_database_says_what_failed() {
+    let dir = tempfile::tempdir().unwrap();
+    for (url, says) in [
+        ("postgres://postgres@127.0.0.1:1/x", "refused"),
+        ("postgres://postgres@no-such-host.invalid:5432/x", "lookup"),
+    ] {
+        let out = Command::new(BIN)
+            .args(["migrate", "--database-url", url, "--data-dir"])
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{url}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("cannot connect to PostgreSQL") && err.contains(says),
+            "{url}: {err}"
+        );
+        assert!(!err.contains("pool timed out"), "{err}");
+    }
+}

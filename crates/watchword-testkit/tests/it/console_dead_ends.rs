@@ -121,3 +121,36 @@ both_backends!(
         assert_eq!(s, StatusCode::OK);
     }
 );
+
+both_backends!(
+    a_new_client_secret_is_shown_like_a_new_key,
+    |app: TestApp| async move {
+        let ada = app.signup("Acme", "Ada", "ada@example.com").await;
+        let cookie = first_cookie(&app.cookie_login("ada@example.com").await).unwrap();
+        let path = format!("/accounts/{}/integrations", ada.account);
+        let (status, _, html) = page(&app, &cookie, &path).await;
+        assert_eq!(status, StatusCode::OK);
+        let csrf = csrf_in(&html);
+        let form = [
+            ("csrf_token", csrf.as_str()),
+            ("name", "Sync"),
+            ("developer", "Acme IT"),
+            ("kind", "confidential"),
+            ("scopes", "members:read"),
+            ("password", watchword_testkit::PASSWORD),
+        ];
+        let res = app
+            .client
+            .post(app.url(&path))
+            .header("cookie", &cookie)
+            .header("origin", app.url(""))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        let html = res.text().await.unwrap();
+        assert!(html.contains(r#"id="client-secret-warning""#), "{html}");
+        assert!(html.contains("shown this once"), "{html}");
+        assert!(html.contains(r#"data-copy="client-secret""#), "{html}");
+    }
+);

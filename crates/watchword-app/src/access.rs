@@ -63,7 +63,8 @@ impl App {
         account: AccountId,
     ) -> Result<Access, AppError> {
         let access = self.membership(c, actor, account).await?;
-        let sso_account = self.sso_session_account(c, actor).await?;
+        // `membership` let the session in, so an SSO session is one of this account's.
+        let sso_account = actor.sso_connection.as_ref().map(|_| access.account.id);
         self.check_mfa_enforced(c, actor, &access.account).await?;
         self.check_sso_enforced(c, actor, sso_account, &access.account, &access.member)
             .await?;

@@ -188,6 +188,12 @@ impl App {
     ) -> Result<SsoStart, AppError> {
         self.require_own_sign_in(actor, "link your company sign-in")
             .await?;
+        // Each start writes a request row, as a sign-in's start does: the same limit.
+        self.take_slot(
+            &[(SSO_STARTS_PER_IP, &actor.meta.ip)],
+            crate::limits::too_many_mails,
+        )
+        .await?;
         let conn = {
             let mut c = self.store().read().await?;
             match self.access(&mut c, actor, account).await {

@@ -107,6 +107,13 @@ impl App {
         Ok(())
     }
 
+    /// The email and account name a live signup link would create, for its page (None when
+    /// unknown, used or expired).
+    pub async fn signup_preview(&self, token: &str) -> Result<Option<(String, String)>, AppError> {
+        let mut c = self.store().read().await?;
+        Ok(signups::peek(&mut c, &hash_token(token), self.now()).await?)
+    }
+
     /// Follows a signup link (once, within a day): creates the person, the account with them as
     /// Owner and Security Contact, and a session.
     pub async fn confirm_signup(

@@ -200,6 +200,16 @@ impl State {
             State::NotApplicable => "not_applicable",
         }
     }
+
+    /// In words for people.
+    pub fn label(self) -> &'static str {
+        match self {
+            State::Pass => "Passing",
+            State::Warn => "Needs attention",
+            State::Fail => "Failing",
+            State::NotApplicable => "Does not apply",
+        }
+    }
 }
 
 /// One evaluated check: the rule, its state, the share of its weight earned (0–1) and what was

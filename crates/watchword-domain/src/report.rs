@@ -67,6 +67,13 @@ impl ReportStatus {
             ReportStatus::Resolved => "resolved",
         }
     }
+    pub fn label(self) -> &'static str {
+        match self {
+            ReportStatus::Open => "Open",
+            ReportStatus::Acknowledged => "Acknowledged",
+            ReportStatus::Resolved => "Resolved",
+        }
+    }
     pub fn parse(s: &str) -> Option<Self> {
         [Self::Open, Self::Acknowledged, Self::Resolved]
             .into_iter()

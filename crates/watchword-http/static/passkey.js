@@ -47,6 +47,7 @@
       }).then(function (r) {
         var to = "/me/security?done=passkey_added";
         if (r.recovery_codes) { sessionStorage.setItem("watchword-recovery-codes", r.recovery_codes.join("\n")); to += "&codes=1"; }
+        if (add.hasAttribute("data-next")) { to += "&next=" + encodeURIComponent(add.getAttribute("data-next")); }
         window.location.assign(to);
       }).catch(failed);
     };

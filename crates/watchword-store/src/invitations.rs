@@ -1,4 +1,4 @@
-use crate::rows::{int, opt_int, parsed};
+use crate::rows::{int, opt_int, parsed, text};
 use crate::{Conn, StoreError};
 use watchword_domain::{AccountId, InvitationId, MembershipId, Millis};
 
@@ -65,4 +65,47 @@ pub async fn mark_used(c: &mut Conn, id: InvitationId, now: Millis) -> Result<bo
         .execute(c)
         .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// What an invitation page names: the invited email, the account, the role and who invited.
+#[derive(Debug, Clone)]
+pub struct InvitationPreview {
+    pub email: String,
+    pub account_name: String,
+    pub role_name: String,
+    pub inviter_name: Option<String>,
+}
+
+/// A live invitation's preview, without spending it.
+pub async fn preview(
+    c: &mut Conn,
+    hash: &[u8],
+    now: Millis,
+) -> Result<Option<InvitationPreview>, StoreError> {
+    let row = sqlx::query(
+        "SELECT m.email, a.name AS account_name, m.role, r.name AS role_name, p.name AS inviter_name \
+         FROM invitations i \
+         JOIN memberships m ON m.id = i.membership_id \
+         JOIN accounts a ON a.id = m.account_id \
+         LEFT JOIN roles r ON r.id = m.role AND r.account_id = m.account_id \
+         LEFT JOIN persons p ON p.id = m.invited_by \
+         WHERE i.token_hash = $1 AND i.used_at IS NULL AND i.expires_at > $2 AND m.status = 'invited'",
+    )
+    .bind(hash.to_vec())
+    .bind(now.0)
+    .fetch_optional(c)
+    .await?;
+    row.map(|r| {
+        let builtin = watchword_domain::BuiltinRole::parse(&text(&r, "role")?).map(|b| b.name());
+        Ok(InvitationPreview {
+            email: text(&r, "email")?,
+            account_name: text(&r, "account_name")?,
+            role_name: match builtin {
+                Some(name) => name.to_owned(),
+                None => crate::rows::opt_text(&r, "role_name")?.unwrap_or_default(),
+            },
+            inviter_name: crate::rows::opt_text(&r, "inviter_name")?,
+        })
+    })
+    .transpose()
 }

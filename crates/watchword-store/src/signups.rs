@@ -73,3 +73,22 @@ pub async fn spend(
     })
     .transpose()
 }
+
+/// A live request's email and account name, without spending it (the confirmation page names
+/// them before the person creates the account).
+pub async fn peek(
+    c: &mut Conn,
+    hash: &[u8],
+    now: Millis,
+) -> Result<Option<(String, String)>, StoreError> {
+    let row = sqlx::query(
+        "SELECT email, account_name FROM signup_requests \
+         WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2",
+    )
+    .bind(hash.to_vec())
+    .bind(now.0)
+    .fetch_optional(c)
+    .await?;
+    row.map(|r| Ok((text(&r, "email")?, text(&r, "account_name")?)))
+        .transpose()
+}

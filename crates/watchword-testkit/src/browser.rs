@@ -40,13 +40,19 @@ impl Browser {
         self.click("#confirm-signup").await;
     }
 
-    /// Signs in on the console's login page as `email` (a person without a second factor).
+    /// Signs in on the console's login page as `email` (a person without a second factor): the
+    /// account list, or the one account's first page.
     pub async fn sign_in(&self, app: &crate::TestApp, email: &str) {
         self.goto(&app.url("/login")).await;
         self.fill("email", email).await;
         self.fill("password", crate::PASSWORD).await;
         self.click("form button[type=submit]").await;
-        assert_eq!(self.path().await, "/app", "{}", self.text().await);
+        let path = self.path().await;
+        assert!(
+            path == "/app" || path.starts_with("/accounts/"),
+            "{path}: {}",
+            self.text().await
+        );
     }
 
     /// Starts chromedriver and a headless Chromium with a fresh profile.
@@ -175,6 +181,18 @@ impl Browser {
             tokio::time::sleep(std::time::Duration::from_millis(25)).await;
         }
         panic!("never reached {path}; at {}", self.path().await);
+    }
+
+    /// Waits (bounded) until a sign-in has landed: the account list, or the one account's page.
+    pub async fn wait_signed_in(&self) {
+        for _ in 0..400 {
+            let path = self.path().await;
+            if path == "/app" || path.starts_with("/accounts/") {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        panic!("never signed in; at {}", self.path().await);
     }
 
     pub async fn path(&self) -> String {

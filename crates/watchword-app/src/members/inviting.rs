@@ -125,6 +125,17 @@ impl App {
         self.commit_member(tx, account, id).await
     }
 
+    /// What an invitation link's page names before it is accepted: the invited email, the
+    /// account, the role and who invited. None for a link that is unknown, used or expired (the
+    /// token itself is the proof of having received the email).
+    pub async fn invitation_preview(
+        &self,
+        token: &str,
+    ) -> Result<Option<watchword_store::invitations::InvitationPreview>, AppError> {
+        let mut c = self.store().read().await?;
+        Ok(invitations::preview(&mut c, &hash_token(token), self.now()).await?)
+    }
+
     /// Accepts an emailed invitation. A new person chooses a name and password here and gets a
     /// session (the link proved their address). An address that has a login already is accepted
     /// only by that login, signed in (`signed_in`): a link alone never joins a login to an

@@ -111,6 +111,7 @@ pub async fn list(
         to: instant("to", q.to.as_deref())?,
         before: q.cursor.map(AuditEventId),
         limit: q.limit.unwrap_or(100),
+        ..Filter::default()
     };
     let account = AccountId(id);
     let caller = caller.caller();

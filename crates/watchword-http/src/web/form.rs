@@ -128,3 +128,92 @@ impl<T: DeserializeOwned + Send> FromRequest<AppState> for SiteForm<T> {
 /// A form with no fields besides its CSRF token (a button).
 #[derive(serde::Deserialize)]
 pub struct Submit {}
+
+/// What a person typed into a form that a server-side error refused, shown again so nothing has
+/// to be retyped — never a secret: password fields and the CSRF token are not kept.
+#[derive(Debug, Clone, Default)]
+pub struct Kept(Fields, Vec<(&'static str, String)>);
+
+/// Fields never shown back.
+const SECRET_FIELDS: [&str; 5] = [
+    "password",
+    "current_password",
+    "new_password",
+    "csrf_token",
+    "reauth_code",
+];
+
+impl Kept {
+    pub fn of(f: &Fields) -> Self {
+        Self(
+            f.iter()
+                .filter(|(k, _)| !SECRET_FIELDS.contains(&k.as_str()))
+                .cloned()
+                .collect(),
+            Vec::new(),
+        )
+    }
+
+    /// What was typed, and the error that refused it put next to its field when it names one.
+    pub fn refused(f: &Fields, e: &watchword_app::AppError) -> Self {
+        let mut kept = Self::of(f);
+        if let watchword_app::AppError::Domain(watchword_domain::DomainError::Invalid {
+            fields,
+            ..
+        }) = e
+        {
+            kept.1 = fields
+                .iter()
+                .map(|x| (x.field, x.message.clone()))
+                .collect();
+        }
+        kept
+    }
+
+    /// The error of field `name`, if the server refused it.
+    pub fn error(&self, name: &str) -> Option<&str> {
+        self.1
+            .iter()
+            .find(|(f, _)| *f == name)
+            .map(|(_, m)| m.as_str())
+    }
+
+    /// The typed value of a field, or `default` when the form was not sent.
+    pub fn get<'a>(&'a self, name: &str, default: &'a str) -> &'a str {
+        if self.0.is_empty() {
+            return default;
+        }
+        field(&self.0, name)
+    }
+
+    /// Whether a checkbox or radio `name` had `value` (else whether `default` holds, when the
+    /// form was not sent).
+    pub fn has(&self, name: &str, value: &str, default: bool) -> bool {
+        if self.0.is_empty() {
+            return default;
+        }
+        self.0.iter().any(|(k, v)| k == name && v == value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Kept;
+
+    #[test]
+    fn kept_forms_drop_secrets() {
+        let f = vec![
+            ("name".to_owned(), "Sync".to_owned()),
+            ("password".to_owned(), "hunter2 hunter2".to_owned()),
+            ("scopes".to_owned(), "members:read".to_owned()),
+            ("scopes".to_owned(), "keys:read".to_owned()),
+        ];
+        let k = Kept::of(&f);
+        assert_eq!(k.get("name", ""), "Sync");
+        assert_eq!(k.get("password", "x"), "");
+        assert!(k.has("scopes", "keys:read", false));
+        assert!(!k.has("scopes", "keys:write", true));
+        assert!(Kept::default().has("preset", "read_only", true));
+        assert_eq!(Kept::default().get("name", "Acme"), "Acme");
+    }
+}

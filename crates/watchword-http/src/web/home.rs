@@ -1,4 +1,5 @@
-//! The signed-in home page: the person's accounts, and "New account".
+//! The signed-in home page: the person's accounts, and "New account" (one-account people go
+//! straight into their account).
 
 use super::Frame;
 use super::form::SignedForm;
@@ -37,7 +38,14 @@ fn home_page(s: &Session, status: StatusCode, error: Option<String>) -> Response
     )
 }
 
-pub async fn home(SignedIn(s): SignedIn) -> Response {
+/// One account: straight into it (`?list=1` shows the list, with "New account"); several: the
+/// list.
+pub async fn home(SignedIn(s): SignedIn, q: super::Params) -> Response {
+    if let [(account, _)] = s.auth.memberships.as_slice()
+        && q.get("list").is_none()
+    {
+        return Redirect::to(&format!("/accounts/{}", account.id)).into_response();
+    }
     home_page(&s, StatusCode::OK, None)
 }
 

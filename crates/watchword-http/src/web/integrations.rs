@@ -2,8 +2,9 @@
 //! installed them, when, last use, flags — each with Revoke; the account's own apps, and a form
 //! to register one (the password confirms it; a confidential app's secret is shown once).
 
-use super::form::{AccountForm, Fields, field};
+use super::form::{AccountForm, Fields, Kept, field};
 use super::page::{AccountPage, Outcome, Shown, confirmed_actor};
+use super::words;
 use super::{Frame, render};
 use crate::AppState;
 use crate::extract::Session;
@@ -23,9 +24,12 @@ struct IntegrationsPage {
     csrf: String,
     installed: Vec<Installed>,
     apps: Vec<AppView>,
-    scopes: Vec<String>,
+    /// Every scope: its code and its words.
+    scopes: Vec<(String, String)>,
     /// A new app's client id and secret, shown once.
     created: Option<(String, Option<String>)>,
+    /// The registration form as typed when the server refused it.
+    kept: Kept,
 }
 
 async fn show(
@@ -34,6 +38,7 @@ async fn show(
     account: AccountId,
     out: Outcome,
     created: Option<(String, Option<String>)>,
+    kept: Kept,
 ) -> Shown {
     let installed = state.app.authorized_apps(&s.actor, account).await?;
     let apps = state.app.oauth_apps(&s.actor, account).await?;
@@ -44,14 +49,21 @@ async fn show(
         csrf: s.csrf_token(),
         installed,
         apps,
-        scopes: ScopeSet::names().collect(),
+        scopes: ScopeSet::names()
+            .map(|s| {
+                let w = words::scope(&s);
+                (s, w)
+            })
+            .collect(),
         created,
+        kept,
     };
     Ok(render(status, page))
 }
 
 pub async fn page(State(state): State<AppState>, p: AccountPage) -> Shown {
-    show(&state, &p.session, p.account, Outcome::done(p.done), None).await
+    let out = Outcome::done(p.done);
+    show(&state, &p.session, p.account, out, None, Kept::default()).await
 }
 
 /// Registers a private app (the password confirms it).
@@ -81,9 +93,13 @@ pub async fn register(
     match made {
         Ok((app, secret)) => {
             let out = Outcome::done(Some("App registered.".into()));
-            show(&state, &s, account, out, Some((app.client_id, secret))).await
+            let created = Some((app.client_id, secret));
+            show(&state, &s, account, out, created, Kept::default()).await
         }
-        Err(e) => show(&state, &s, account, Outcome::failed(e), None).await,
+        Err(e) => {
+            let kept = Kept::refused(&f, &e);
+            show(&state, &s, account, Outcome::failed(e), None, kept).await
+        }
     }
 }
 
@@ -102,6 +118,9 @@ pub async fn revoke(
             let to = format!("/accounts/{account}/integrations?done=app_revoked");
             Ok(Redirect::to(&to).into_response())
         }
-        Err(e) => show(&state, &s, account, Outcome::failed(e), None).await,
+        Err(e) => {
+            let out = Outcome::failed(e);
+            show(&state, &s, account, out, None, Kept::default()).await
+        }
     }
 }

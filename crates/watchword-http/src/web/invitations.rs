@@ -12,6 +12,7 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use watchword_app::sessions::SessionMode;
+use watchword_app::views::InvitationPreview;
 use watchword_domain::password::Password;
 
 #[derive(Template)]
@@ -21,21 +22,50 @@ struct AcceptPage {
     token: String,
     /// Signed in: the login that accepts, and the form's CSRF token.
     signed_in: Option<(String, String)>,
+    /// Who invited whom to which account as what; None for a dead link.
+    invitation: Option<InvitationPreview>,
+    /// The name typed when the server refused the form.
+    name: String,
 }
 
 impl AcceptPage {
-    fn new(token: String, s: &Option<Session>, error: Option<String>) -> Self {
+    async fn new(
+        state: &AppState,
+        token: String,
+        s: &Option<Session>,
+        error: Option<String>,
+    ) -> Self {
+        let invitation = state.app.invitation_preview(&token).await.ok().flatten();
+        let error = match (&invitation, error) {
+            (_, Some(e)) => Some(e),
+            (None, None) => {
+                Some("This invitation link is invalid, used or expired: ask for a new one.".into())
+            }
+            (Some(_), None) => None,
+        };
         Self {
             frame: Frame::public("Accept invitation", None, error),
             token,
             signed_in: s.as_ref().map(|s| (s.actor.email.clone(), s.csrf_token())),
+            invitation,
+            name: String::new(),
         }
     }
 }
 
-pub async fn accept_form(s: Option<Session>, Query(q): Params) -> Response {
+pub async fn accept_form(
+    State(state): State<AppState>,
+    s: Option<Session>,
+    Query(q): Params,
+) -> Response {
     let token = q.get("token").cloned().unwrap_or_default();
-    render(StatusCode::OK, AcceptPage::new(token, &s, None))
+    let page = AcceptPage::new(&state, token, &s, None).await;
+    let status = if page.invitation.is_some() {
+        StatusCode::OK
+    } else {
+        StatusCode::NOT_FOUND
+    };
+    render(status, page)
 }
 
 pub async fn accept(
@@ -68,12 +98,17 @@ pub async fn accept(
         .await
     {
         Ok(out) => match out.session {
-            Some(s) => redirect_with_cookie("/app", issue(&state, SessionMode::Cookie, &s).0),
+            Some(s) => redirect_with_cookie(
+                &format!("/accounts/{}", out.account),
+                issue(&state, SessionMode::Cookie, &s).0,
+            ),
             None => Redirect::to(&format!("/accounts/{}", out.account)).into_response(),
         },
         Err(e) => {
             let (status, msg) = message(e);
-            render(status, AcceptPage::new(token.to_owned(), &s, Some(msg)))
+            let mut page = AcceptPage::new(&state, token.to_owned(), &s, Some(msg)).await;
+            page.name = field(&f, "name").to_owned();
+            render(status, page)
         }
     }
 }

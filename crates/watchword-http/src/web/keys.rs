@@ -3,9 +3,10 @@
 //! Actions that need a recent sign-in ask for the password and then complete.
 
 use super::Frame;
-use super::form::{AccountForm, Fields, field};
+use super::form::{AccountForm, Fields, Kept, field};
 use super::page::{AccountPage, Outcome, Shown, confirmed_actor, needs_password};
 use super::render;
+use super::words::{self, MaybeWhen, When};
 use crate::AppState;
 use crate::extract::Session;
 use askama::Template;
@@ -15,20 +16,23 @@ use axum::response::{IntoResponse, Redirect};
 use uuid::Uuid;
 use watchword_app::AppError;
 use watchword_app::api_keys::{IssuedKey, NewKeyRequest};
+use watchword_domain::AccountId;
 use watchword_domain::scope::ScopeSet;
-use watchword_domain::{AccountId, Millis};
 
 struct KeyRowView {
     id: String,
     name: String,
-    scopes: String,
-    state: String,
+    /// Each scope's code and its words.
+    scopes: Vec<(String, String)>,
+    state: &'static str,
+    state_label: String,
     working: bool,
     flags: Vec<&'static str>,
-    expires: Option<String>,
-    age: String,
+    expires: Option<When>,
+    created: When,
     creator: String,
-    last_used: String,
+    last_used: MaybeWhen,
+    last_ip: String,
 }
 
 /// A form that needs the password first: where it goes and what it carried.
@@ -44,8 +48,11 @@ struct KeysPage {
     account_id: String,
     csrf: String,
     keys: Vec<KeyRowView>,
-    scopes: Vec<String>,
+    /// Every scope: its code and its words.
+    scopes: Vec<(String, String)>,
     pending: Option<Pending>,
+    /// The create form as typed when the server refused it.
+    kept: Kept,
 }
 
 #[derive(Template)]
@@ -57,18 +64,19 @@ struct CreatedPage {
     secret: String,
     id: String,
     name: String,
-    scopes: String,
-    expires: Option<String>,
+    scopes: Vec<(String, String)>,
+    expires: Option<When>,
     note: Option<String>,
 }
 
-fn ago(now: Millis, then: Millis) -> String {
-    let days = (now.0 - then.0) / 86_400_000;
-    match days {
-        0 => "today".into(),
-        1 => "1 day ago".into(),
-        d => format!("{d} days ago"),
-    }
+fn scope_views(scopes: impl IntoIterator<Item = String>) -> Vec<(String, String)> {
+    scopes
+        .into_iter()
+        .map(|s| {
+            let w = words::scope(&s);
+            (s, w)
+        })
+        .collect()
 }
 
 async fn render_page(
@@ -77,36 +85,24 @@ async fn render_page(
     account: AccountId,
     out: Outcome,
     pending: Option<Pending>,
+    kept: Kept,
 ) -> Shown {
     let keys = state.app.list_api_keys(&s.caller(), account).await?;
-    let now = state.app.now();
     let keys = keys
         .into_iter()
         .map(|k| KeyRowView {
             id: k.row.id.clone(),
             name: k.row.name.clone(),
-            scopes: k.row.scopes.to_strings().join(", "),
-            state: k.state.as_str().into(),
+            scopes: scope_views(k.row.scopes.to_strings()),
+            state: k.state.as_str(),
+            state_label: words::label(k.state.as_str()),
             working: k.state.works(),
             flags: k.flags.clone(),
-            expires: k
-                .row
-                .expires_at
-                .filter(|_| k.state.works())
-                .map(|m| m.rfc3339()),
-            age: ago(now, k.row.created_at),
+            expires: k.row.expires_at.filter(|_| k.state.works()).map(When),
+            created: When(k.row.created_at),
             creator: k.row.created_by_email.clone(),
-            last_used: k
-                .row
-                .last_used_at
-                .map(|m| {
-                    format!(
-                        "{} from {}",
-                        ago(now, m),
-                        k.row.last_used_ip.clone().unwrap_or_default()
-                    )
-                })
-                .unwrap_or_else(|| "never".into()),
+            last_used: MaybeWhen(k.row.last_used_at, "never"),
+            last_ip: k.row.last_used_ip.clone().unwrap_or_default(),
         })
         .collect();
     let (status, notice, error) = out.banners();
@@ -115,14 +111,23 @@ async fn render_page(
         account_id: account.to_string(),
         csrf: s.csrf_token(),
         keys,
-        scopes: ScopeSet::names().collect(),
+        scopes: scope_views(ScopeSet::names()),
         pending,
+        kept,
     };
     Ok(render(status, page))
 }
 
 pub async fn page(State(state): State<AppState>, p: AccountPage) -> Shown {
-    render_page(&state, &p.session, p.account, Outcome::done(p.done), None).await
+    render_page(
+        &state,
+        &p.session,
+        p.account,
+        Outcome::done(p.done),
+        None,
+        Kept::default(),
+    )
+    .await
 }
 
 /// Renders the outcome of an action that makes a key, or the page again with its error (and a
@@ -146,8 +151,8 @@ async fn answer(
                 heading,
                 id: k.key.row.id.clone(),
                 name: k.key.row.name.clone(),
-                scopes: k.key.row.scopes.to_strings().join(", "),
-                expires: k.key.row.expires_at.map(|m| m.rfc3339()),
+                scopes: scope_views(k.key.row.scopes.to_strings()),
+                expires: k.key.row.expires_at.map(When),
                 secret: k.secret,
                 note,
             };
@@ -172,9 +177,16 @@ async fn failed(
             .cloned()
             .collect();
         let pending = Pending { action, fields };
-        return render_page(state, s, account, Outcome::default(), Some(pending)).await;
+        let kept = Kept::default();
+        return render_page(state, s, account, Outcome::default(), Some(pending), kept).await;
     }
-    render_page(state, s, account, Outcome::failed(e), None).await
+    // The create form keeps what was typed; other actions have nothing to keep.
+    let kept = if action.ends_with("/api-keys") {
+        Kept::of(f)
+    } else {
+        Kept::default()
+    };
+    render_page(state, s, account, Outcome::failed(e), None, kept).await
 }
 
 pub async fn create(

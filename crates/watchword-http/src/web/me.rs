@@ -6,7 +6,8 @@ use super::Frame;
 use super::Params;
 use super::form::{Fields, SignedForm, field};
 use super::page::{Shown, SignedIn, banner, needs_password};
-use super::{message, render};
+use super::words::{MaybeWhen, When};
+use super::{local_path, message, render};
 use crate::AppState;
 use crate::extract::{Session, clear_session_cookie};
 use askama::Template;
@@ -16,15 +17,15 @@ use axum::response::{IntoResponse, Redirect, Response};
 use watchword_app::AppError;
 use watchword_app::factors::MfaStatus;
 use watchword_app::mfa::Proof;
+use watchword_domain::DomainError;
 use watchword_domain::password::Password;
-use watchword_domain::{DomainError, Millis};
 
 pub struct FactorRowView {
     id: String,
     name: String,
     kind: &'static str,
-    added: String,
-    last_used: String,
+    added: When,
+    last_used: MaybeWhen,
 }
 
 pub struct Enrolment {
@@ -49,7 +50,8 @@ struct MySecurityPage {
     frame: Frame,
     csrf: String,
     factors: Vec<FactorRowView>,
-    recovery_codes_left: i64,
+    /// "1 unused recovery code", "7 unused recovery codes".
+    recovery_codes_left: String,
     recovery_codes_low: bool,
     add_backup: bool,
     enforced: bool,
@@ -62,6 +64,10 @@ struct MySecurityPage {
     /// A sensitive action waiting for the password or a code: (op, target, name).
     reauth: Option<(String, String, String)>,
     autostart_passkey: bool,
+    /// Where the person was going when an account sent them here to add a second factor.
+    next: Option<String>,
+    /// Recovery codes the page's script shows (after a passkey), so the "continue" step is theirs.
+    script_codes: bool,
 }
 
 fn kind_label(kind: &str) -> &'static str {
@@ -82,6 +88,7 @@ struct Extra {
     new_codes: Vec<String>,
     reauth: Option<(String, String, String)>,
     autostart_passkey: bool,
+    script_codes: bool,
 }
 
 fn qr_svg(uri: &str) -> String {
@@ -94,7 +101,7 @@ fn qr_svg(uri: &str) -> String {
         .unwrap_or_default()
 }
 
-async fn render_page(state: &AppState, s: &Session, extra: Extra) -> Shown {
+async fn render_page(state: &AppState, s: &Session, extra: Extra, next: Option<&str>) -> Shown {
     let status: MfaStatus = state.app.mfa_status(&s.actor).await?;
     let (code, error) = banner(extra.error);
     let page = MySecurityPage {
@@ -107,14 +114,18 @@ async fn render_page(state: &AppState, s: &Session, extra: Extra) -> Shown {
                 id: f.id.clone(),
                 name: f.name.clone(),
                 kind: kind_label(f.kind),
-                added: f.created_at.rfc3339(),
-                last_used: f.last_used_at.map(Millis::rfc3339).unwrap_or_default(),
+                added: When(f.created_at),
+                last_used: MaybeWhen(f.last_used_at, "never"),
             })
             .collect(),
         has_sms: status.factors.iter().any(|f| f.kind == "sms"),
         email: s.actor.email.clone(),
         sms_enrolment: extra.sms_enrolment,
-        recovery_codes_left: status.recovery_codes_left,
+        recovery_codes_left: super::words::count(
+            status.recovery_codes_left,
+            "unused recovery code",
+            "unused recovery codes",
+        ),
         recovery_codes_low: status.recovery_codes_low,
         add_backup: status.add_backup,
         enforced: !status.enforced_by.is_empty(),
@@ -122,11 +133,14 @@ async fn render_page(state: &AppState, s: &Session, extra: Extra) -> Shown {
         new_codes: extra.new_codes,
         reauth: extra.reauth,
         autostart_passkey: extra.autostart_passkey,
+        next: next.map(str::to_owned),
+        script_codes: extra.script_codes,
     };
     Ok(render(code, page))
 }
 
 pub async fn page(State(state): State<AppState>, SignedIn(s): SignedIn, q: Params) -> Shown {
+    let next = q.get("next").and_then(|n| local_path(n));
     let notice = match q.get("done").map(String::as_str) {
         Some("passkey_added") => Some("Passkey added.".to_owned()),
         Some("removed") => Some("Factor removed.".to_owned()),
@@ -143,9 +157,10 @@ pub async fn page(State(state): State<AppState>, SignedIn(s): SignedIn, q: Param
     let extra = Extra {
         notice,
         autostart_passkey: q.get("add").is_some_and(|v| v == "passkey"),
+        script_codes: q.get("codes").is_some_and(|v| v == "1"),
         ..Extra::default()
     };
-    render_page(&state, &s, extra).await
+    render_page(&state, &s, extra, next.as_deref()).await
 }
 
 /// One form for every action on the page: `op` names it, `target` the factor.
@@ -157,6 +172,14 @@ pub async fn act(
     }: SignedForm<Fields>,
 ) -> Shown {
     let (op, target, name) = (field(&f, "op"), field(&f, "target"), field(&f, "name"));
+    let next = local_path(field(&f, "next"));
+    let with_next = |to: &str| match &next {
+        Some(n) => format!(
+            "{to}&{}",
+            serde_urlencoded::to_string([("next", n)]).unwrap_or_default()
+        ),
+        None => to.to_owned(),
+    };
     let mut actor = s.actor.clone();
     let (pw, code) = (field(&f, "password"), field(&f, "reauth_code"));
     if !field(&f, "send_sms").is_empty() {
@@ -173,7 +196,7 @@ pub async fn act(
             reauth: Some((op.into(), target.into(), name.into())),
             ..Extra::default()
         };
-        return render_page(&state, &s, extra).await;
+        return render_page(&state, &s, extra, next.as_deref()).await;
     }
     if !pw.is_empty() || !code.is_empty() {
         let res = if pw.is_empty() {
@@ -193,7 +216,7 @@ pub async fn act(
                 reauth: Some((op.into(), target.into(), name.into())),
                 ..Extra::default()
             };
-            return render_page(&state, &s, extra).await;
+            return render_page(&state, &s, extra, next.as_deref()).await;
         }
         actor.authenticated_at = state.app.now();
     }
@@ -205,7 +228,7 @@ pub async fn act(
                     enrolment: Some(Enrolment::of(e)),
                     ..Extra::default()
                 };
-                return render_page(&state, &s, extra).await;
+                return render_page(&state, &s, extra, next.as_deref()).await;
             }
             Err(e) => Err(e),
         },
@@ -219,7 +242,7 @@ pub async fn act(
                     new_codes: c.recovery_codes.unwrap_or_default(),
                     ..Extra::default()
                 };
-                return render_page(&state, &s, extra).await;
+                return render_page(&state, &s, extra, next.as_deref()).await;
             }
             // A wrong code: the same enrolment again, to retry with the app entry just made.
             Err(AppError::InvalidCode) => {
@@ -229,7 +252,7 @@ pub async fn act(
                     enrolment: enrolment.map(Enrolment::of),
                     ..Extra::default()
                 };
-                return render_page(&state, &s, extra).await;
+                return render_page(&state, &s, extra, next.as_deref()).await;
             }
             Err(e) => Err(e),
         },
@@ -243,7 +266,7 @@ pub async fn act(
                     sms_enrolment: Some((e.factor_id, e.phone_hint)),
                     ..Extra::default()
                 };
-                return render_page(&state, &s, extra).await;
+                return render_page(&state, &s, extra, next.as_deref()).await;
             }
             Err(e) => Err(e),
         },
@@ -257,7 +280,7 @@ pub async fn act(
                     new_codes: c.recovery_codes.unwrap_or_default(),
                     ..Extra::default()
                 };
-                return render_page(&state, &s, extra).await;
+                return render_page(&state, &s, extra, next.as_deref()).await;
             }
             Err(e) => {
                 let extra = Extra {
@@ -265,27 +288,28 @@ pub async fn act(
                     sms_enrolment: Some((target.to_owned(), String::new())),
                     ..Extra::default()
                 };
-                return render_page(&state, &s, extra).await;
+                return render_page(&state, &s, extra, next.as_deref()).await;
             }
         },
         // The current password is the proof here (no step-up): checked and limited as the API.
-        "change_password" => app
-            .change_password(
+        "change_password" => {
+            app.change_password(
                 &actor,
                 Password::new(field(&f, "current_password").to_owned()),
                 Password::new(field(&f, "new_password").to_owned()),
             )
             .await
-            .map(|_| Redirect::to("/me/security?done=password_changed").into_response()),
+            .map(|_| Redirect::to(&with_next("/me/security?done=password_changed")).into_response())
+        }
         // The new address rides in `name`, so that a step-up in between keeps it.
         "change_email" => app
             .request_email_change(&actor, name)
             .await
-            .map(|_| Redirect::to("/me/security?done=email_link_sent").into_response()),
+            .map(|_| Redirect::to(&with_next("/me/security?done=email_link_sent")).into_response()),
         "remove" => app
             .remove_factor(&actor, target)
             .await
-            .map(|_| Redirect::to("/me/security?done=removed").into_response()),
+            .map(|_| Redirect::to(&with_next("/me/security?done=removed")).into_response()),
         "regenerate" => match app.regenerate_recovery_codes(&actor).await {
             Ok(codes) => {
                 let extra = Extra {
@@ -293,13 +317,13 @@ pub async fn act(
                     new_codes: codes,
                     ..Extra::default()
                 };
-                return render_page(&state, &s, extra).await;
+                return render_page(&state, &s, extra, next.as_deref()).await;
             }
             Err(e) => Err(e),
         },
         // The browser registers the passkey; a fresh authentication was what it needed.
         "add_passkey" if actor.authenticated_at.0 > s.actor.authenticated_at.0 => {
-            Ok(Redirect::to("/me/security?add=passkey").into_response())
+            Ok(Redirect::to(&with_next("/me/security?add=passkey")).into_response())
         }
         "add_passkey" => Err(DomainError::forbidden(
             "reauthentication_required",
@@ -322,14 +346,20 @@ pub async fn act(
                 reauth: Some((op.into(), target.into(), name.into())),
                 ..Extra::default()
             };
-            render_page(&state, &s, extra).await
+            render_page(&state, &s, extra, next.as_deref()).await
         }
         Err(e) => {
             let extra = Extra {
                 error: Some(message(e)),
                 ..Extra::default()
             };
-            render_page(&state, &s, extra).await
+            render_page(&state, &s, extra, next.as_deref()).await
         }
     }
+}
+
+/// "I saved them": back where the person was going when an account sent them to add a factor.
+pub async fn continue_to(SignedIn(_): SignedIn, q: Params) -> Response {
+    let to = q.get("next").and_then(|n| local_path(n));
+    Redirect::to(to.as_deref().unwrap_or("/app")).into_response()
 }

@@ -25,9 +25,17 @@ struct MembersPage {
     can_manage: bool,
     members: Vec<MemberRow>,
     roles: Vec<(String, String)>,
+    /// The invitation form as typed when the server refused it: (email, role).
+    kept: (String, String),
 }
 
-async fn members_page(state: &AppState, s: &Session, account: AccountId, out: Outcome) -> Shown {
+async fn members_page(
+    state: &AppState,
+    s: &Session,
+    account: AccountId,
+    out: Outcome,
+    kept: (String, String),
+) -> Shown {
     let access = state.app.account(&s.actor, account).await?;
     let members = state.app.list_members(&s.caller(), account).await?;
     let mut roles: Vec<(String, String)> = BuiltinRole::CUSTOMER
@@ -46,12 +54,14 @@ async fn members_page(state: &AppState, s: &Session, account: AccountId, out: Ou
         can_manage: access.permissions().contains(Permission::UsersManage),
         members,
         roles,
+        kept,
     };
     Ok(render(status, page))
 }
 
 pub async fn members(State(state): State<AppState>, p: AccountPage) -> Shown {
-    members_page(&state, &p.session, p.account, Outcome::done(p.done)).await
+    let kept = (String::new(), "analyst".to_owned());
+    members_page(&state, &p.session, p.account, Outcome::done(p.done), kept).await
 }
 
 #[derive(Deserialize, Default)]
@@ -73,7 +83,10 @@ pub async fn invite(
         Ok(_) => {
             Ok(Redirect::to(&format!("/accounts/{account}/members?done=invited")).into_response())
         }
-        Err(e) => members_page(&state, &s, account, Outcome::failed(e)).await,
+        Err(e) => {
+            let kept = (form.email, form.role);
+            members_page(&state, &s, account, Outcome::failed(e), kept).await
+        }
     }
 }
 
@@ -82,6 +95,9 @@ pub async fn invite(
 pub struct MemberForm {
     role: String,
     confirm: String,
+    /// Removal or deactivation: the member who takes over the departing member's API keys and
+    /// apps (empty: they stop).
+    transfer_to: String,
 }
 
 pub async fn member_op(
@@ -91,17 +107,18 @@ pub async fn member_op(
 ) -> Shown {
     let member = MembershipId(member);
     let app = &state.app;
+    let transfer = Uuid::parse_str(&form.transfer_to).ok().map(MembershipId);
     let result = match op.as_str() {
         "role" => app
             .change_role(&s.actor, account, member, &form.role)
             .await
             .map(|_| ()),
         "deactivate" | "reactivate" => app
-            .set_member_active(&s.actor, account, member, op == "reactivate", None)
+            .set_member_active(&s.actor, account, member, op == "reactivate", transfer)
             .await
             .map(|_| ()),
         "remove" if form.confirm == "yes" => {
-            app.remove_member(&s.actor, account, member, None).await
+            app.remove_member(&s.actor, account, member, transfer).await
         }
         "remove" => Err(DomainError::invalid(
             "confirmation_required",
@@ -114,6 +131,9 @@ pub async fn member_op(
         Ok(()) => {
             Ok(Redirect::to(&format!("/accounts/{account}/members?done={op}")).into_response())
         }
-        Err(e) => members_page(&state, &s, account, Outcome::failed(e)).await,
+        Err(e) => {
+            let kept = (String::new(), "analyst".to_owned());
+            members_page(&state, &s, account, Outcome::failed(e), kept).await
+        }
     }
 }

@@ -27,6 +27,7 @@ mod sessions;
 mod signup;
 mod sso;
 mod sso_settings;
+pub(crate) mod words;
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -62,6 +63,10 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route(
             "/static/passkey.js",
             script(include_str!("../../static/passkey.js")),
+        )
+        .route(
+            "/static/frame.js",
+            script(include_str!("../../static/frame.js")),
         )
         .route(
             "/static/password.js",
@@ -191,11 +196,13 @@ pub fn router(state: AppState) -> Router<AppState> {
             get(roles::roles).post(roles::create_role),
         )
         .route("/accounts/{account_id}/audit", get(audit::audit))
+        .route("/accounts/{account_id}/audit/{event_id}", get(audit::event))
         .route(
             "/accounts/{account_id}/access-review",
             get(review::page).post(review::complete),
         )
         .route("/me/security", get(me::page).post(me::act))
+        .route("/me/continue", get(me::continue_to))
         .route("/me/sessions", get(sessions::sessions))
         .route("/me/sessions/revoke-others", post(sessions::revoke_others))
         .route("/me/sessions/{session_id}/revoke", post(sessions::revoke))
@@ -293,6 +300,19 @@ impl Frame {
         }
     }
 
+    /// Whether the navigation link `section` leads to this page (or the page it belongs to).
+    pub fn is_current(&self, section: &str) -> bool {
+        let of_page = match self.title {
+            "API key created" => "API keys",
+            "Audit event" | "Audit streaming" => "Audit log",
+            "Security report" => "Security reports",
+            "Security settings" => "Settings",
+            "Access review" => "Members",
+            t => t,
+        };
+        of_page == section
+    }
+
     /// A signed-in person's page, in `account` when it belongs to one.
     pub fn signed_in(
         title: &'static str,
@@ -318,6 +338,17 @@ pub fn render(status: StatusCode, page: impl Template) -> Response {
             StatusCode::INTERNAL_SERVER_ERROR.into_response()
         }
     }
+}
+
+/// A path on this site to send the browser back to (`/accounts/…?…`), or None: never another
+/// host (`//evil`, `/\\evil`, a scheme), never control characters.
+pub fn local_path(next: &str) -> Option<String> {
+    let ok = next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.starts_with("/\\")
+        && next.len() <= 512
+        && !next.chars().any(|c| c.is_control() || c == '\\');
+    ok.then(|| next.to_owned())
 }
 
 pub fn to_login() -> Response {

@@ -20,6 +20,10 @@ struct OverviewPage {
     account_id: String,
     overview: Overview,
     trend_svg: String,
+    /// The first page after signing up.
+    welcome: bool,
+    /// The person has no second factor yet: the next step.
+    needs_factor: bool,
 }
 
 pub async fn page(State(state): State<AppState>, p: AccountPage) -> Shown {
@@ -28,6 +32,12 @@ pub async fn page(State(state): State<AppState>, p: AccountPage) -> Shown {
         .security_overview(&p.session.actor, p.account)
         .await?;
     let trend_svg = trend_svg(&overview);
+    let needs_factor = state
+        .app
+        .mfa_status(&p.session.actor)
+        .await?
+        .factors
+        .is_empty();
     Ok(render(
         StatusCode::OK,
         OverviewPage {
@@ -35,6 +45,8 @@ pub async fn page(State(state): State<AppState>, p: AccountPage) -> Shown {
             account_id: p.account.to_string(),
             overview,
             trend_svg,
+            welcome: p.query.get("welcome").is_some_and(|v| v == "1"),
+            needs_factor,
         },
     ))
 }

@@ -32,6 +32,8 @@ struct RefusedPage {
     message: String,
     code: &'static str,
     account_id: Option<String>,
+    /// Where the person was going, for the way back.
+    back: Option<String>,
 }
 
 /// The heading a refusal's page shows.
@@ -50,6 +52,11 @@ fn heading(code: &str) -> &'static str {
 pub async fn frame_refusals(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let (headers, extensions) = (req.headers().clone(), req.extensions().clone());
     let path = req.uri().path().to_owned();
+    // Where to come back to after the way out (a page; a form post is not repeated).
+    let back = (req.method() == axum::http::Method::GET)
+        .then(|| req.uri().path_and_query().map(|p| p.as_str().to_owned()))
+        .flatten()
+        .and_then(|p| super::local_path(&p));
     let res = next.run(req).await;
     let Some(refused) = res.extensions().get::<Refused>().cloned() else {
         return res;
@@ -78,6 +85,7 @@ pub async fn frame_refusals(State(state): State<AppState>, req: Request, next: N
         message: refused.message,
         code: refused.code,
         account_id: known.map(|a| a.to_string()),
+        back,
     };
     render(refused.status, page)
 }

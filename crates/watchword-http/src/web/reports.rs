@@ -2,7 +2,7 @@
 //! multipart form, checked here as `SignedForm` checks the others: session, same origin, CSRF
 //! token), and the Owners' and Admins' list and report pages with the status form.
 
-use super::form::{AccountForm, Fields, field, forbidden};
+use super::form::{AccountForm, Fields, Kept, field, forbidden};
 use super::page::{AccountPage, Outcome, PageError, Shown, SignedIn};
 use super::{Frame, render, same_origin};
 use crate::AppState;
@@ -26,6 +26,7 @@ struct ReportForm {
     csrf: String,
     kinds: Vec<(&'static str, &'static str)>,
     advice: Option<&'static str>,
+    kept: Kept,
 }
 
 fn kinds() -> Vec<(&'static str, &'static str)> {
@@ -35,7 +36,7 @@ fn kinds() -> Vec<(&'static str, &'static str)> {
         .collect()
 }
 
-fn form_page(s: &Session, account: AccountId, out: Outcome, advice: bool) -> Response {
+fn form_page(s: &Session, account: AccountId, out: Outcome, advice: bool, kept: Kept) -> Response {
     let (status, notice, error) = out.banners();
     render(
         status,
@@ -51,13 +52,20 @@ fn form_page(s: &Session, account: AccountId, out: Outcome, advice: bool) -> Res
             csrf: s.csrf_token(),
             kinds: kinds(),
             advice: advice.then_some(ADVICE),
+            kept,
         },
     )
 }
 
 pub async fn form(State(state): State<AppState>, p: AccountPage) -> Shown {
     state.app.member_access(&p.session.actor, p.account).await?;
-    Ok(form_page(&p.session, p.account, Outcome::default(), false))
+    Ok(form_page(
+        &p.session,
+        p.account,
+        Outcome::default(),
+        false,
+        Kept::default(),
+    ))
 }
 
 fn unreadable() -> AppError {
@@ -114,7 +122,7 @@ pub async fn submit(
     let account = AccountId(id);
     let (fields, files) = match read(multipart).await {
         Ok(v) => v,
-        Err(e) => return form_page(&s, account, Outcome::failed(e), false),
+        Err(e) => return form_page(&s, account, Outcome::failed(e), false, Kept::default()),
     };
     if !s.csrf_ok(Some(field(&fields, "csrf_token"))) {
         return forbidden();
@@ -136,9 +144,13 @@ pub async fn submit(
             account,
             Outcome::done(Some("Your report was sent.".into())),
             true,
+            Kept::default(),
         ),
         Err(AppError::NotFound) => PageError(AppError::NotFound).into_response(),
-        Err(e) => form_page(&s, account, Outcome::failed(e), false),
+        Err(e) => {
+            let kept = Kept::refused(&fields, &e);
+            form_page(&s, account, Outcome::failed(e), false, kept)
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 use super::Frame;
 use super::form::{AccountForm, Fields, field};
 use super::page::{AccountPage, Shown, banner, confirmed_actor, needs_password};
+use super::words::When;
 use super::{message, render};
 use crate::AppState;
 use crate::extract::Session;
@@ -32,11 +33,11 @@ struct SecurityPage {
     current_email: String,
     source: String,
     set_by: Option<String>,
-    since: Option<String>,
-    lapse_warning: Option<String>,
+    since: Option<When>,
+    lapse_warning: Option<When>,
     q: String,
     candidates: Vec<CandidateView>,
-    history: Vec<(String, String, String, String, String)>,
+    history: Vec<(When, String, String, String, String)>,
     reauth: bool,
     chosen: String,
     mfa_required: bool,
@@ -85,10 +86,10 @@ async fn render_page(
         current_email: view.member.email.clone(),
         source: view.source.clone(),
         set_by,
-        since: view.since.map(|t| t.rfc3339()),
+        since: view.since.map(When),
         lapse_warning: view
             .lapse_warning
-            .then(|| view.lapses_at.map(|l| l.rfc3339()))
+            .then(|| view.lapses_at.map(When))
             .flatten(),
         q: q.to_owned(),
         candidates: candidates
@@ -106,7 +107,7 @@ async fn render_page(
             .iter()
             .map(|h| {
                 (
-                    h.created_at.rfc3339(),
+                    When(h.created_at),
                     h.previous_email.clone().unwrap_or_default(),
                     h.new_email.clone(),
                     h.actor_email

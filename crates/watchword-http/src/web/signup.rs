@@ -83,6 +83,8 @@ pub async fn signup(
 struct SignupConfirmPage {
     frame: Frame,
     token: Option<String>,
+    /// The email and account name the link creates.
+    preview: Option<(String, String)>,
 }
 
 #[derive(Deserialize, Default)]
@@ -91,12 +93,25 @@ pub struct TokenForm {
     token: String,
 }
 
-pub async fn signup_confirm_form(Query(q): Params) -> Response {
-    let page = SignupConfirmPage {
-        frame: Frame::public("Create your account", None, None),
-        token: q.get("token").cloned(),
+pub async fn signup_confirm_form(State(state): State<AppState>, Query(q): Params) -> Response {
+    let token = q.get("token").cloned();
+    let preview = match &token {
+        Some(t) => state.app.signup_preview(t).await.ok().flatten(),
+        None => None,
     };
-    render(StatusCode::OK, page)
+    let (status, error) = match preview {
+        Some(_) => (StatusCode::OK, None),
+        None => (
+            StatusCode::NOT_FOUND,
+            Some("This signup link is invalid, used or expired: sign up again.".to_owned()),
+        ),
+    };
+    let page = SignupConfirmPage {
+        frame: Frame::public("Create your account", None, error),
+        token: token.filter(|_| preview.is_some()),
+        preview,
+    };
+    render(status, page)
 }
 
 pub async fn signup_confirm(
@@ -110,7 +125,7 @@ pub async fn signup_confirm(
         .await
     {
         Ok(out) => redirect_with_cookie(
-            &format!("/accounts/{}/members", out.account),
+            &format!("/accounts/{}/security?welcome=1", out.account),
             issue(&state, SessionMode::Cookie, &out.session).0,
         ),
         Err(e) => {
@@ -118,6 +133,7 @@ pub async fn signup_confirm(
             let page = SignupConfirmPage {
                 frame: Frame::public("Create your account", None, Some(msg)),
                 token: None,
+                preview: None,
             };
             render(status, page)
         }

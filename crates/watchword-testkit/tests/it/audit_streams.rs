@@ -240,7 +240,6 @@ async fn streams_in_the_console(backend: Backend) {
     let siem = Siem::start().await;
     let b = Browser::start().await;
     b.sign_up_ada(&app).await;
-    b.click("main a").await;
     b.click("a[href$='/audit']").await;
     b.click("a[href$='/audit-streams']").await;
     assert!(b.text().await.contains("not streamed anywhere"));
@@ -254,7 +253,7 @@ async fn streams_in_the_console(backend: Backend) {
     assert_eq!(got[0]["action"], "audit_stream.created");
     b.goto(b.client.current_url().await.unwrap().as_str()).await;
     let row = b.text_of("tr[data-stream]").await;
-    assert!(row.contains("active") && row.contains(&siem.url()), "{row}");
+    assert!(row.contains("Active") && row.contains(&siem.url()), "{row}");
     let find = |css: &'static str| b.client.find(Locator::Css(css));
     find("tr[data-stream] summary")
         .await

@@ -3,8 +3,10 @@
 //! that requires one), reporting suspicious activity is never blocked, and My security changes
 //! the password.
 
+use fantoccini::Locator;
 use reqwest::StatusCode;
-use watchword_testkit::{TestApp, both_backends, first_cookie};
+use watchword_testkit::browser::Browser;
+use watchword_testkit::{TestApp, both_backends, first_cookie, oathtool};
 
 async fn page(app: &TestApp, cookie: &str, path: &str) -> (StatusCode, String, String) {
     let res = app
@@ -41,10 +43,12 @@ both_backends!(
             html.contains("This account needs a second factor"),
             "{html}"
         );
-        assert!(
-            html.contains(r#"id="add-factor" href="/me/security""#),
-            "{html}"
+        // The way out comes back here.
+        let back = format!(
+            r#"id="add-factor" href="/me/security?next=/accounts/{}/members""#,
+            ada.account
         );
+        assert!(html.contains(&back), "{html}");
         // In the frame: the navigation and the way to log out.
         assert!(
             html.contains(r#"action="/logout""#) && html.contains("My security"),
@@ -154,3 +158,119 @@ both_backends!(
         assert!(html.contains(r#"data-copy="client-secret""#), "{html}");
     }
 );
+
+both_backends!(
+    a_member_is_guided_through_enrolment_and_back,
+    |app: TestApp| async move {
+        let ada = app.signup("Acme", "Ada", "ada@example.com").await;
+        app.enrol_totp(&ada).await;
+        app.invite_and_accept(&ada, "grace@example.com", "manager")
+            .await;
+        app.set_plan(&ada, "paid").await;
+        let b = Browser::start().await;
+        b.sign_in(&app, "grace@example.com").await;
+        // Her one account opens on Members, which the account refuses without a factor.
+        let members = format!("/accounts/{}/members", ada.account);
+        assert_eq!(b.path().await, members);
+        assert!(
+            b.text()
+                .await
+                .contains("This account needs a second factor"),
+            "{}",
+            b.text().await
+        );
+        b.click("#add-factor").await;
+        assert_eq!(b.path().await, "/me/security");
+        assert!(
+            b.text_of("#guide")
+                .await
+                .contains("Protect your login to continue")
+        );
+        // An authenticator app, with a code from an independent TOTP tool.
+        b.click("#totp-start").await;
+        let secret = b.text_of("#totp-secret").await;
+        b.fill("totp-code", &oathtool(&secret)).await;
+        b.click("#totp-confirm").await;
+        // The recovery codes: copy, download, and "I saved them" before going on.
+        let codes = b.text_of("#recovery-codes").await;
+        assert_eq!(codes.lines().count(), 10, "{codes}");
+        let download = b.attr("#download-codes", "href").await;
+        assert!(download.starts_with("data:text/plain"), "{download}");
+        let first = codes.lines().next().unwrap().trim();
+        assert!(download.contains(first), "{download}");
+        assert!(
+            !b.attr("button[data-copy=recovery-codes]", "hidden")
+                .await
+                .eq("true")
+        );
+        // The box must be ticked: the browser refuses the form without it.
+        b.press("#continue").await;
+        assert_eq!(b.path().await, "/me/security");
+        b.client
+            .find(Locator::Id("codes-saved"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        b.click("#continue").await;
+        // Back where she was going, now allowed.
+        assert_eq!(b.path().await, members);
+        assert!(
+            b.text().await.contains("Members of Acme"),
+            "{}",
+            b.text().await
+        );
+        b.close().await;
+    }
+);
+
+/// Percent-encodes every byte but letters and digits.
+fn escaped(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_way_back_never_leaves_the_site() {
+    let app = TestApp::spawn(watchword_testkit::Backend::Sqlite)
+        .await
+        .unwrap();
+    app.signup("Acme", "Ada", "ada@example.com").await;
+    let cookie = first_cookie(&app.cookie_login("ada@example.com").await).unwrap();
+    for next in [
+        "//evil.example/x",
+        "https://evil.example/",
+        "/\\evil.example",
+        "javascript:alert(1)",
+    ] {
+        let res = app
+            .client
+            .get(app.url(&format!("/me/continue?next={}", escaped(next))))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::SEE_OTHER, "{next}");
+        assert_eq!(res.headers()["location"], "/app", "{next}");
+        let (_, _, html) = page(
+            &app,
+            &cookie,
+            &format!("/me/security?next={}", escaped(next)),
+        )
+        .await;
+        assert!(!html.contains("evil.example"), "{next}: {html}");
+    }
+    let res = app
+        .client
+        .get(app.url("/me/continue?next=%2Faccounts%2Fx%2Fmembers"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["location"], "/accounts/x/members");
+}

@@ -75,7 +75,7 @@ both_backends!(api_keys_page_end_to_end, |app: TestApp| async move {
     assert_eq!(app.whoami(&secret).await.0, StatusCode::OK);
     // Revoke the old key after confirming.
     b.goto(&app.url(&keys_path)).await;
-    assert!(b.text().await.contains("expiring"));
+    assert!(b.text().await.contains("Expiring soon"));
     b.client
         .find(Locator::Css(&format!("#row-{id} summary")))
         .await

@@ -127,7 +127,7 @@ both_backends!(my_security_and_mfa_settings, |app: TestApp| async move {
     b.click("#logout-all").await;
     assert_eq!(b.path().await, "/login");
     assert!(b.text().await.contains("You were logged out everywhere."));
-    b.goto(&app.url("/app")).await;
+    b.goto(&app.url("/app?list=1")).await;
     assert_eq!(b.path().await, "/login");
 
     // Password reset through the emailed link.
@@ -223,7 +223,7 @@ both_backends!(
         let code = watchword_testkit::sms::code_of(&app.wait_for_sms(3).await);
         b.fill("code", &code).await;
         b.click("form button[type=submit]").await;
-        b.wait_for_path("/app").await;
+        b.wait_signed_in().await;
         b.close().await;
     }
 );

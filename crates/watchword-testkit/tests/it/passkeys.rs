@@ -67,13 +67,13 @@ both_backends!(passkey_register_and_sign_in, |app: TestApp| async move {
     b.click("form button[type=submit]").await;
     assert!(b.text().await.contains("Two-step verification"));
     b.press("#passkey-verify").await;
-    b.wait_for_path("/app").await;
+    b.wait_signed_in().await;
 
     // The passkey alone.
     b.click("header form button").await;
     assert_eq!(b.path().await, "/login");
     b.press("#passkey-login").await;
-    b.wait_for_path("/app").await;
+    b.wait_signed_in().await;
 
     // From another origin the browser will not use it: the credential is bound to localhost.
     b.click("header form button").await;
@@ -197,7 +197,7 @@ both_backends!(passkey_register_and_sign_in, |app: TestApp| async move {
     assert_eq!(s, StatusCode::NO_CONTENT);
     b.goto(&url("/login")).await;
     b.press("#passkey-login").await;
-    b.wait_for_path("/app").await;
+    b.wait_signed_in().await;
     b.goto(&url("/me/security")).await;
     assert!(b.text().await.contains("Work laptop"));
     b.click("#factors form button").await;

@@ -394,11 +394,11 @@ async fn reports_in_the_console(backend: Backend) {
     b.sign_in(&app, "ada@example.com").await;
     b.goto(&app.url(&format!("/accounts/{}/security-reports", ada.account)))
         .await;
-    assert_eq!(b.text_of("#reports td.status").await, "open");
+    assert_eq!(b.text_of("#reports td.status").await, "Open");
     b.click("#reports a").await;
     assert_eq!(
         b.text_of("#report-kind").await,
-        "unexpected_password_prompt"
+        "An unexpected password prompt"
     );
     assert!(b.text().await.contains("shot.png"));
     b.client
@@ -414,7 +414,7 @@ async fn reports_in_the_console(backend: Backend) {
     b.click("#save-report").await;
     let text = b.text().await;
     assert!(text.contains("are saved"), "{text}");
-    assert!(b.text_of("#report-status").await.starts_with("resolved"));
+    assert!(b.text_of("#report-status").await.starts_with("Resolved"));
     assert_eq!(b.text_of("#report-note").await, "It was the VPN client.");
     b.close().await;
     app.stop().await;

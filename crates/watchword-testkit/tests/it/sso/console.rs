@@ -37,7 +37,7 @@ async fn console_signs_in_through_the_idps_own_pages(backend: Backend) {
     if b.path().await.starts_with("/interaction/") {
         b.click("button[type=submit]").await;
     }
-    b.wait_for_path("/app").await;
+    b.wait_signed_in().await;
     let text = b.text().await;
     assert!(text.contains("Grace Example"), "{text}");
     let login = w.app.wait_event(&w.ada, "sso.login").await;
@@ -59,7 +59,7 @@ async fn console_signs_in_through_the_saml_idps_own_page(backend: Backend) {
     b.wait_for_path("/sso/redirect").await;
     b.fill("username", "grace@acme.test").await;
     b.click("#login").await;
-    b.wait_for_path("/app").await;
+    b.wait_signed_in().await;
     let text = b.text().await;
     assert!(text.contains("grace"), "{text}");
     let login = w.app.wait_event(&w.ada, "sso.login").await;

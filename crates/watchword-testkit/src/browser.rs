@@ -304,3 +304,77 @@ impl Browser {
         panic!("page never showed {needle:?}: {}", self.text().await);
     }
 }
+
+/// What axe-core found wrong on a page, of serious or critical impact: the rule and the elements.
+#[derive(Debug, serde::Deserialize)]
+pub struct Violation {
+    pub id: String,
+    pub impact: String,
+    pub help: String,
+    pub nodes: Vec<String>,
+}
+
+impl Browser {
+    /// Resizes the window to `width` × `height` CSS pixels (1280 × 900 a laptop, 390 × 844 a phone).
+    pub async fn resize(&self, width: u32, height: u32) {
+        self.client
+            .set_window_size(width, height)
+            .await
+            .expect("window size");
+    }
+
+    /// Runs axe-core (npm `axe-core`, installed by `scripts/test` beside the SSO peers) on the
+    /// page and returns its serious and critical violations.
+    pub async fn axe(&self) -> Vec<Violation> {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../scripts/sso/node_modules/axe-core/axe.min.js"
+        );
+        let source = std::fs::read_to_string(path)
+            .unwrap_or_else(|e| panic!("{path}: {e} (npm ci --prefix scripts/sso)"));
+        self.client
+            .execute(&source, vec![])
+            .await
+            .expect("axe-core loads");
+        let found = self
+            .client
+            .execute_async(
+                "const done = arguments[arguments.length - 1];
+                 axe.run(document, { resultTypes: ['violations'] }).then(r => done(
+                   r.violations
+                     .filter(v => v.impact === 'serious' || v.impact === 'critical')
+                     .map(v => ({ id: v.id, impact: v.impact, help: v.help,
+                                  nodes: v.nodes.map(n => n.target.join(' ')) }))));",
+                vec![],
+            )
+            .await
+            .expect("axe-core runs");
+        serde_json::from_value(found).expect("violations")
+    }
+
+    /// How many CSS pixels the page is wider than the window (0: nothing to scroll sideways).
+    pub async fn overflow_x(&self) -> i64 {
+        self.client
+            .execute(
+                "return document.documentElement.scrollWidth - window.innerWidth",
+                vec![],
+            )
+            .await
+            .ok()
+            .and_then(|v| v.as_i64())
+            .unwrap_or_default()
+    }
+}
+
+impl Browser {
+    /// Saves a PNG of the window as `name` in the directory `WATCHWORD_SCREENSHOTS` names, when it
+    /// is set (a person looks at them; no test reads them).
+    pub async fn screenshot(&self, name: &str) {
+        let Ok(dir) = std::env::var("WATCHWORD_SCREENSHOTS") else {
+            return;
+        };
+        let png = self.client.screenshot().await.expect("screenshot");
+        std::fs::create_dir_all(&dir).expect("screenshot directory");
+        std::fs::write(std::path::Path::new(&dir).join(name), png).expect("screenshot written");
+    }
+}

@@ -205,7 +205,7 @@ pub async fn event(
                     serde_json::Value::String(t) => t.clone(),
                     other => other.to_string(),
                 };
-                (k.clone(), v)
+                (super::words::label(k), v)
             })
             .collect(),
         serde_json::Value::Null => Vec::new(),

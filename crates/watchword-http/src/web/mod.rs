@@ -109,6 +109,10 @@ pub fn router(state: AppState) -> Router<AppState> {
             get(sso_settings::page),
         )
         .route(
+            "/accounts/{account_id}/settings/sso/confirm",
+            post(sso_settings::confirm),
+        )
+        .route(
             "/accounts/{account_id}/settings/sso/domains",
             post(sso_settings::add_domain),
         )
@@ -410,6 +414,7 @@ pub fn notice(key: Option<&str>) -> Option<String> {
             "sso_verified" => "Domain verified.",
             "sso_connection" => "Single sign-on connection saved.",
             "sso_enforcement" => "SSO-only setting saved.",
+            "confirmed" => "Confirmed: the changes on this page go ahead for a few minutes.",
             "app_revoked" => "App revoked: its tokens stopped working.",
             "stream_deleted" => "The audit log is no longer streamed there.",
             "report_saved" => "The report's status and note are saved.",

@@ -1,10 +1,12 @@
-//! Account › Settings › Single sign-on: domains with their TXT records and a Verify button,
-//! connections with the values to copy into the IdP (OIDC redirect URI; SAML entity id, ACS URL,
-//! metadata download, certificate expiry), enable/disable, test sign-in, and adding an OIDC or a
-//! SAML connection. Every change carries the password (a recent sign-in); no script needed.
+//! Account › Settings › Single sign-on, as four ordered steps: domains with their TXT records and
+//! a Verify button; connections with the values to copy into the IdP (OIDC redirect URI; SAML
+//! entity id, ACS URL, metadata download, certificate expiry), enable/disable, adding an OIDC or
+//! a SAML connection; a test sign-in; SSO-only. One step-up for the page: the password is asked
+//! once ("Confirm it is you"), then every change goes ahead while the sign-in is recent (a form
+//! may still carry `password`, as before). No script needed.
 
-use super::form::{AccountForm, Fields, field};
-use super::page::{AccountPage, Outcome, Shown, confirmed_actor};
+use super::form::{AccountForm, Fields, Kept, field};
+use super::page::{AccountPage, Outcome, Shown, confirmed_actor, needs_password};
 use super::{Frame, render};
 use crate::AppState;
 use crate::extract::Session;
@@ -27,9 +29,21 @@ struct SsoPage {
     domains: Vec<DomainView>,
     connections: Vec<ConnectionView>,
     enforcement: Enforcement,
+    /// The session's sign-in is recent enough for changes without the password.
+    recent: bool,
+    domain_done: bool,
+    connection_done: bool,
+    /// The form as typed when the server refused it (never a secret).
+    kept: Kept,
 }
 
-async fn sso_page(state: &AppState, s: &Session, account: AccountId, out: Outcome) -> Shown {
+async fn sso_page(
+    state: &AppState,
+    s: &Session,
+    account: AccountId,
+    out: Outcome,
+    kept: Kept,
+) -> Shown {
     let (status, notice, error) = out.banners();
     let app = &state.app;
     let off = Enforcement {
@@ -49,21 +63,47 @@ async fn sso_page(state: &AppState, s: &Session, account: AccountId, out: Outcom
         })) => (false, Vec::new(), Vec::new(), off),
         Err(e) => return Err(e.into()),
     };
+    // A minute's margin, so the page does not promise what expires while it is read.
+    let window = (app.settings().recent_auth_secs - 60) * 1000;
     let page = SsoPage {
         frame: Frame::signed_in("Single sign-on", s, Some(account), notice, error),
         account_id: account.to_string(),
         csrf: s.csrf_token(),
         paid,
         redirect_uri: app.sso_redirect_uri(),
+        domain_done: domains.iter().any(|d| d.verified_at.is_some()),
+        connection_done: connections.iter().any(|c| c.enabled),
         domains,
         connections,
         enforcement,
+        recent: app.now().0 - s.actor.authenticated_at.0 < window,
+        kept,
     };
     Ok(render(status, page))
 }
 
 pub async fn page(State(state): State<AppState>, p: AccountPage) -> Shown {
-    sso_page(&state, &p.session, p.account, Outcome::done(p.done)).await
+    let out = Outcome::done(p.done);
+    sso_page(&state, &p.session, p.account, out, Kept::default()).await
+}
+
+/// "Confirm it is you": the password once for the page's changes.
+pub async fn confirm(
+    State(state): State<AppState>,
+    AccountForm(s, account, f): AccountForm<Fields>,
+) -> Shown {
+    let pw = field(&f, "password");
+    let result = match pw.is_empty() {
+        true => Err(DomainError::field("required", "password", "enter your password").into()),
+        false => confirmed_actor(&state, &s, pw).await.map(|_| ()),
+    };
+    match result {
+        Ok(()) => {
+            let to = format!("/accounts/{account}/settings/sso?done=confirmed");
+            Ok(Redirect::to(&to).into_response())
+        }
+        Err(e) => sso_page(&state, &s, account, Outcome::failed(e), Kept::default()).await,
+    }
 }
 
 /// Runs a change with the actor confirmed by the form's password, then shows the page again
@@ -89,8 +129,26 @@ where
             let to = format!("/accounts/{account}/settings/sso?done={done}");
             Ok(Redirect::to(&to).into_response())
         }
-        Err(e) => sso_page(state, s, account, Outcome::failed(e)).await,
+        Err(e) => {
+            let kept = Kept::refused(f, &e);
+            sso_page(state, s, account, refused(e), kept).await
+        }
     }
+}
+
+/// A refusal shown on the page; the want of a recent sign-in points at "Confirm it is you".
+fn refused(e: AppError) -> Outcome {
+    if needs_password(&e) {
+        return Outcome {
+            notice: None,
+            error: Some((
+                axum::http::StatusCode::FORBIDDEN,
+                "Confirm it is you first: enter your password under “Confirm it is you”, then try again."
+                    .into(),
+            )),
+        };
+    }
+    Outcome::failed(e)
 }
 
 pub async fn add_domain(
@@ -161,7 +219,7 @@ pub async fn connection_op(
         };
         return match result {
             Ok(start) => Ok(super::sso::to_idp(&start.redirect_url)),
-            Err(e) => sso_page(&state, &s, account, Outcome::failed(e)).await,
+            Err(e) => sso_page(&state, &s, account, refused(e), Kept::default()).await,
         };
     }
     let patch = match op.as_str() {

@@ -12,6 +12,7 @@ mod authority;
 mod console;
 mod console_dead_ends;
 mod console_keys;
+mod console_pages;
 mod console_security;
 mod contact;
 mod devices;

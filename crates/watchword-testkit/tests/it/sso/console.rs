@@ -98,8 +98,9 @@ watchword_testkit::on_both_backends!(
 );
 
 /// Settings › Single sign-on in Chromium, no script needed: an Owner with MFA on the paid plan
-/// adds and verifies a domain, adds and enables an OIDC connection, maps a group to a role and
-/// turns SSO-only on, each confirmed with the password.
+/// goes through the ordered steps — adds and verifies a domain, adds and enables an OIDC
+/// connection, maps a group to a role and turns SSO-only on — confirming with the password once
+/// for the page when the sign-in is no longer recent.
 async fn the_settings_page_sets_sso_up(backend: Backend) {
     let dns = watchword_testkit::sso::Dns::start();
     let Some(app) = super::spawn(backend, &dns).await else {
@@ -142,8 +143,37 @@ async fn the_settings_page_sets_sso_up(backend: Backend) {
             el.send_keys(text).await.unwrap();
         }
     };
+    // Ordered steps: domain, connection, test, require.
+    let steps = b
+        .client
+        .find_all(Locator::Css("ol.steps > li"))
+        .await
+        .unwrap();
+    let mut ids = Vec::new();
+    for s in &steps {
+        ids.push(s.attr("id").await.unwrap().unwrap_or_default());
+    }
+    assert_eq!(
+        ids,
+        [
+            "step-domain",
+            "step-connection",
+            "step-test",
+            "step-require"
+        ]
+    );
+    // Just signed in (the app's code refreshed it): no password asked, on any form.
+    assert!(b.client.find(Locator::Id("sso-confirmed")).await.is_ok());
+    let passwords = b
+        .client
+        .find_all(Locator::Css("ol.steps input[type=password][name=password]"))
+        .await
+        .unwrap();
+    assert!(
+        passwords.is_empty(),
+        "one step-up for the page, not one per form"
+    );
     b.fill("domain", "acme.test").await;
-    b.fill("domain-password", watchword_testkit::PASSWORD).await;
     b.click("#add-domain").await;
     assert!(
         b.text().await.contains("Domain added"),
@@ -152,25 +182,34 @@ async fn the_settings_page_sets_sso_up(backend: Backend) {
     );
     let record = b.text_of("tr[data-domain='acme.test'] code").await;
     dns.publish(serde_json::json!({"acme.test": [record]}));
-    type_in(
-        "tr[data-domain='acme.test'] input[name=password]",
-        watchword_testkit::PASSWORD,
-    )
-    .await;
-    b.click("tr[data-domain='acme.test'] button:not(.show-password)")
+    // Later: the sign-in is no longer recent. A change is refused until Ada confirms once.
+    app.make_sign_ins_old();
+    b.goto(&app.url(&format!("/accounts/{account}/settings/sso")))
         .await;
+    assert!(b.client.find(Locator::Id("sso-confirm")).await.is_ok());
+    b.click("tr[data-domain='acme.test'] button").await;
+    assert!(
+        b.text().await.contains("Confirm it is you first")
+            && !b.text().await.contains("Domain verified."),
+        "{}",
+        b.text().await
+    );
+    b.fill("sso-password", watchword_testkit::PASSWORD).await;
+    b.click("#sso-confirm-submit").await;
+    assert!(b.text().await.contains("Confirmed"), "{}", b.text().await);
+    b.click("tr[data-domain='acme.test'] button").await;
     assert!(
         b.text().await.contains("Domain verified."),
         "{}",
         b.text().await
     );
+    assert!(b.text_of("#step-domain h2").await.contains("Done"));
     b.fill("conn-name", "Acme IdP").await;
     b.fill("conn-issuer", &idp.issuer).await;
     b.fill("conn-client", watchword_testkit::sso::CLIENT_ID)
         .await;
     b.fill("conn-secret", watchword_testkit::sso::CLIENT_SECRET)
         .await;
-    b.fill("conn-password", watchword_testkit::PASSWORD).await;
     b.click("#add-connection").await;
     assert!(
         b.text().await.contains("connection saved"),
@@ -178,16 +217,11 @@ async fn the_settings_page_sets_sso_up(backend: Backend) {
         b.text().await
     );
     let row = "tr[data-connection='Acme IdP']";
-    assert!(b.text_of(row).await.contains("disabled"));
-    type_in(
-        "tr[data-connection='Acme IdP'] form[action$='/enable'] input[name=password]",
-        watchword_testkit::PASSWORD,
-    )
-    .await;
+    assert!(b.text_of(row).await.contains("Disabled"));
     b.click("tr[data-connection='Acme IdP'] form[action$='/enable'] button[type=submit]")
         .await;
     assert!(
-        b.text_of(row).await.contains("enabled"),
+        b.text_of(row).await.contains("Enabled"),
         "{}",
         b.text_of(row).await
     );
@@ -198,14 +232,11 @@ async fn the_settings_page_sets_sso_up(backend: Backend) {
     );
     // Group mappings, one `group = role` per line.
     let mappings = "tr[data-connection='Acme IdP'] form[action$='/mappings']";
+    b.press("tr[data-connection='Acme IdP'] details summary")
+        .await;
     type_in(
         "tr[data-connection='Acme IdP'] form[action$='/mappings'] textarea",
         "admins = admin",
-    )
-    .await;
-    type_in(
-        "tr[data-connection='Acme IdP'] form[action$='/mappings'] input[name=password]",
-        watchword_testkit::PASSWORD,
     )
     .await;
     b.click(&format!("{mappings} button[type=submit]")).await;
@@ -232,8 +263,6 @@ async fn the_settings_page_sets_sso_up(backend: Backend) {
         .click()
         .await
         .unwrap();
-    b.fill("enforcement-password", watchword_testkit::PASSWORD)
-        .await;
     b.click("#save-enforcement").await;
     assert!(
         b.text().await.contains("SSO-only setting saved."),

@@ -11,6 +11,7 @@ mod auth;
 mod authority;
 mod console;
 mod console_dead_ends;
+mod console_forms;
 mod console_keys;
 mod console_pages;
 mod console_security;

@@ -12,6 +12,7 @@ pub mod devices;
 mod dialect;
 pub mod email_changes;
 mod error;
+pub mod instance;
 pub mod invitations;
 pub mod limits;
 pub mod members;

@@ -249,7 +249,8 @@ impl TestApp {
         };
         tweak(&mut config);
         let running = watchword::start(config).await.expect("server starts");
-        let base = format!("http://{}", running.addr);
+        // As people open it: a loopback server is `localhost` (passkeys need a host name).
+        let base = running.public_url.clone();
         Some(Self {
             running: Some(running),
             base,
@@ -647,6 +648,8 @@ impl TestApp {
             mfa_keys: shared("mfa-keys"),
             password_peppers: shared("password-peppers"),
             outbound_allow_loopback: true,
+            // Nodes behind one address: the first node's.
+            public_url: Some(self.base.clone()),
             ..Config::default()
         };
         let running = watchword::start(config).await.expect("second node starts");

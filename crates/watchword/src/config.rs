@@ -15,7 +15,8 @@ pub struct Config {
     /// `sqlite://…` or `postgres://…`; default: SQLite file `watchword.db` in `data_dir`.
     pub database_url: Option<String>,
     pub database_max_connections: u32,
-    /// Base URL people open; links in emails point here. Default: `http://<listen>`.
+    /// Base URL people open; links in emails point here. Default: `http://<listen>`, with
+    /// `localhost` for a loopback address.
     pub public_url: Option<String>,
     /// `smtp://host:port`, `smtp://host:port?tls=required` or `smtps://host:port`; when unset,
     /// emails are written as `.eml` files under `data_dir/mail`.
@@ -338,10 +339,28 @@ impl Config {
             .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("watchword.db").display()))
     }
 
+    /// The configured public URL, else the listening address — as `localhost` when it is a
+    /// loopback address, since browsers refuse passkeys (and share no cookies) across
+    /// `127.0.0.1` and `localhost`.
     pub fn public_url(&self, bound: std::net::SocketAddr) -> String {
-        self.public_url
-            .clone()
-            .unwrap_or_else(|| format!("http://{bound}"))
+        self.public_url.clone().unwrap_or_else(|| {
+            if bound.ip().is_loopback() {
+                format!("http://localhost:{}", bound.port())
+            } else {
+                format!("http://{bound}")
+            }
+        })
+    }
+
+    /// [`Self::public_url`] before listening (the CLI): from the `listen` setting.
+    pub fn configured_public_url(&self) -> String {
+        match self.listen.parse::<std::net::SocketAddr>() {
+            Ok(addr) => self.public_url(addr),
+            Err(_) => self
+                .public_url
+                .clone()
+                .unwrap_or_else(|| format!("http://{}", self.listen)),
+        }
     }
 
     pub fn validate(&self) -> Result<(), String> {
@@ -491,6 +510,24 @@ mod tests {
         );
         let err = refuse_unknown_variables(vars(&["WATCHWORD_LISTEN_FILE"])).unwrap_err();
         assert!(err.contains("WATCHWORD_LISTEN_FILE"), "{err}");
+    }
+
+    #[test]
+    fn a_loopback_server_is_localhost() {
+        let c = Config::default();
+        let at = |a: &str| c.public_url(a.parse().unwrap());
+        assert_eq!(at("127.0.0.1:8080"), "http://localhost:8080");
+        assert_eq!(at("[::1]:8080"), "http://localhost:8080");
+        assert_eq!(at("10.0.0.5:8080"), "http://10.0.0.5:8080");
+        assert_eq!(c.configured_public_url(), "http://localhost:8080");
+        let set = Config {
+            public_url: Some("https://security.example.com".into()),
+            ..Config::default()
+        };
+        assert_eq!(
+            set.public_url("127.0.0.1:1".parse().unwrap()),
+            "https://security.example.com"
+        );
     }
 
     #[test]

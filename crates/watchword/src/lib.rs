@@ -13,6 +13,7 @@ use watchword_app::mail::Mailer;
 use watchword_app::outbox::Outbound;
 use watchword_app::sms::SmsSender;
 use watchword_app::{App, Secret, Settings};
+use watchword_domain::Millis;
 use watchword_domain::password::HashParams;
 use watchword_domain::sealed::Keyring;
 use watchword_store::Store;
@@ -265,10 +266,18 @@ pub fn write_private(path: &std::path::Path, text: &str) -> Result<(), String> {
 pub async fn offline_app(config: &Config) -> Result<App, String> {
     config.validate()?;
     let store = open_store(config).await?;
-    let public_url = config
-        .public_url
-        .clone()
-        .unwrap_or_else(|| format!("http://{}", config.listen));
+    // The URL the server announced on this database (it knows its bound port), else the
+    // configuration's.
+    let mut c = store.read().await.map_err(|e| e.to_string())?;
+    let announced = watchword_store::instance::get(&mut c, "public_url")
+        .await
+        .map_err(|e| e.to_string())?;
+    drop(c);
+    let public_url = match (&config.public_url, announced) {
+        (Some(configured), _) => configured.clone(),
+        (None, Some(announced)) => announced,
+        (None, None) => config.configured_public_url(),
+    };
     Ok(App::new(store, settings(config, public_url)?))
 }
 
@@ -288,6 +297,12 @@ pub async fn start(config: Config) -> Result<Running, String> {
         })?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let public_url = config.public_url(addr);
+    // The CLI renders mails with the URL the server is reached at.
+    let mut tx = store.begin().await.map_err(|e| e.to_string())?;
+    watchword_store::instance::set(&mut tx, "public_url", &public_url, Millis::now())
+        .await
+        .map_err(|e| format!("cannot record the public URL: {e}"))?;
+    tx.commit().await.map_err(|e| e.to_string())?;
     let settings = settings(&config, public_url.clone())?;
     let outbound = outbound(&config)?;
     let app = App::new(store, settings);

@@ -51,13 +51,15 @@ fn serve_creates_the_data_directory_migrates_and_prints_the_url() {
         .find(|w| w.starts_with("http://"))
         .unwrap_or_else(|| panic!("no URL in {line:?}"))
         .to_owned();
-    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+    // On loopback the URL says localhost: passkeys need a host name, not an IP address.
+    assert!(url.starts_with("http://localhost:"), "{url}");
     let db = dir.path().join("watchword-data").join("watchword.db");
     assert!(db.exists(), "SQLite file created in ./watchword-data");
     let addr = url
-        .trim_start_matches("http://")
+        .trim_start_matches("http://localhost")
         .trim_end_matches('/')
         .to_owned();
+    let addr = format!("127.0.0.1{addr}");
     let mut stream = std::net::TcpStream::connect(&addr).unwrap();
     use std::io::{Read, Write};
     write!(

@@ -75,6 +75,15 @@ async fn advisories_reach_security_contacts(backend: Backend) {
     let breach = send(&app, "Breach notice", "paid", true);
     let mail = app.wait_for_email("bob@example.com", "Breach notice").await;
     assert!(mail.text.contains("rotate your keys"), "{}", mail.text);
+    // The CLI renders the link with the URL the running server announced (its port, not the
+    // CLI's default), with no public_url configured anywhere.
+    let link = format!("{}/advisories/ack?token=", app.base);
+    assert!(
+        app.base.starts_with("http://localhost:") && mail.text.contains(&link),
+        "{}: {}",
+        app.base,
+        mail.text
+    );
     let s = status(&app, &breach);
     assert_eq!(
         (s["recipients"].as_i64(), s["require_ack"].as_bool()),

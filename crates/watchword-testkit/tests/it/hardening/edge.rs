@@ -140,7 +140,7 @@ both_backends!(
             .to_owned();
         let res = app
             .client
-            .get(app.url("/app"))
+            .get(app.url("/app?list=1"))
             .header("cookie", &cookie)
             .send()
             .await

@@ -76,6 +76,26 @@ impl Permission {
         Self::ALL.into_iter().find(|p| p.as_str() == s)
     }
 
+    /// In words for people (the roles page, the role picker).
+    pub fn label(self) -> &'static str {
+        match self {
+            Permission::AccountSettingsRead => "See the account's settings",
+            Permission::AccountSettingsEdit => "Change the account's settings",
+            Permission::BillingManage => "Manage billing",
+            Permission::UsersRead => "See members",
+            Permission::UsersManage => "Invite, change and remove members",
+            Permission::RolesManage => "Create and change roles",
+            Permission::ApiKeysManage => "Manage API keys and integrations",
+            Permission::AuditLogRead => "Read the audit log",
+            Permission::CampaignsRead => "See campaigns",
+            Permission::CampaignsWrite => "Create and change campaigns",
+            Permission::AnalyticsRead => "See analytics",
+            Permission::ProfilesRead => "See profiles",
+            Permission::ProfilesWrite => "Change profiles",
+            Permission::SsoManage => "Manage single sign-on (who signs in as whom)",
+        }
+    }
+
     fn bit(self) -> u32 {
         1 << (self as u8)
     }

@@ -104,6 +104,13 @@ pub fn label(raw: &str) -> String {
         .unwrap_or_default()
 }
 
+/// A permission's code in words (`audit_log:read` → "Read the audit log"); the code itself when
+/// it is not one.
+pub fn permission(code: &str) -> String {
+    watchword_domain::Permission::parse(code)
+        .map_or_else(|| code.to_owned(), |p| p.label().to_owned())
+}
+
 /// A scope as the consent page says it (`members:read` → "See the account's members").
 pub fn scope(s: &str) -> String {
     scope_words(s)

@@ -537,7 +537,7 @@ impl App {
                     Some(_) => {
                         return Ok(Err(Failure::new(
                             "sso_link_required",
-                            "this email has a login of its own: sign in with your password and second factor once, then link your company sign-in",
+                            "this email has a login of its own: sign in with your password and second factor once, open the account and press \"Link your company sign-in\"",
                         )));
                     }
                     None if link.is_some() => return Ok(Err(someone_else())),

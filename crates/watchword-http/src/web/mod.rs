@@ -152,6 +152,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         )
         .route("/logout", post(login::logout))
         .route("/sso/start", post(sso::start))
+        .route("/accounts/{account_id}/sso/link", post(sso::link))
         .route("/sso/oidc/callback", get(sso::callback))
         .route(
             "/sso/saml/{connection_id}/acs",

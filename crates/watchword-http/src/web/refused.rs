@@ -34,6 +34,7 @@ struct RefusedPage {
     account_id: Option<String>,
     /// Where the person was going, for the way back.
     back: Option<String>,
+    csrf: String,
 }
 
 /// The heading a refusal's page shows.
@@ -86,6 +87,7 @@ pub async fn frame_refusals(State(state): State<AppState>, req: Request, next: N
         code: refused.code,
         account_id: known.map(|a| a.to_string()),
         back,
+        csrf: session.csrf_token(),
     };
     render(refused.status, page)
 }

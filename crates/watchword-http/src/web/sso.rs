@@ -97,6 +97,23 @@ pub async fn start(
     }
 }
 
+/// "Link your company sign-in": a signed-in person (their own password and factor) goes to the
+/// account's IdP; the answer links the identity to them (`App::start_sso_link`).
+pub async fn link(
+    State(state): State<AppState>,
+    super::form::AccountForm(s, account, _): super::form::AccountForm<super::form::Fields>,
+) -> Result<Response, super::page::PageError> {
+    let start = state
+        .app
+        .start_sso_link(&s.actor, account, SessionMode::Cookie)
+        .await?;
+    let mut res = to_idp(&start.redirect_url);
+    if let Ok(v) = HeaderValue::from_str(&state_cookie(&start.state, 600)) {
+        res.headers_mut().append(header::SET_COOKIE, v);
+    }
+    Ok(res)
+}
+
 /// The provider's redirect back with `state` and `code` (or `error`).
 pub async fn callback(
     State(state): State<AppState>,

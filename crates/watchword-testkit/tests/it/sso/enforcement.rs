@@ -181,3 +181,104 @@ async fn sso_only_lets_members_in_through_the_idp_alone(backend: Backend) {
     );
 }
 watchword_testkit::on_both_backends!(sso_only, sso_only_lets_members_in_through_the_idp_alone);
+
+/// An HTML attribute's text as the browser reads it.
+fn unescape(s: &str) -> String {
+    s.replace("&amp;", "&")
+        .replace("&#38;", "&")
+        .replace("&#x2f;", "/")
+        .replace("&#x3d;", "=")
+        .replace("&quot;", "\"")
+}
+
+/// The value of the first `attr="…"` after `marker` in `html`.
+fn attr_after(html: &str, marker: &str, attr: &str) -> String {
+    let rest = &html[html
+        .find(marker)
+        .unwrap_or_else(|| panic!("{marker} in {html}"))..];
+    let key = format!("{attr}=\"");
+    let rest = &rest[rest.find(&key).unwrap() + key.len()..];
+    unescape(&rest[..rest.find('"').unwrap()])
+}
+
+/// In the console, a member whose password session an SSO-only account refuses is shown the way:
+/// "Link your company sign-in" takes her (signed in as herself, with her factor) to the IdP once,
+/// and the identity is linked to her.
+async fn the_refused_page_links_the_company_sign_in(backend: Backend) {
+    let Some(w) = World::new(backend).await else {
+        return;
+    };
+    let (app, ada) = (&w.app, &w.ada);
+    let grace = app.invite_and_accept(ada, "grace@acme.test", "admin").await;
+    let secret = app.enrol_totp(&grace).await;
+    let enforcement = format!("/api/v1/accounts/{}/sso/enforcement", ada.account);
+    let (s, v) = app
+        .call(
+            reqwest::Method::PUT,
+            &enforcement,
+            Some(&ada.token),
+            Some(json!({"sso_required": true})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    // Grace's console session: her password, then her factor.
+    let res = app
+        .client
+        .post(app.url("/login"))
+        .header("origin", app.url(""))
+        .form(&[
+            ("email", "grace@acme.test"),
+            ("password", watchword_testkit::PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let page = res.text().await.unwrap();
+    let res = app.answer_login_page(&page, &secret).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let session = first_cookie(&res).expect("a session");
+    let members = format!("/accounts/{}/members", ada.account);
+    let res = app
+        .client
+        .get(app.url(&members))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("Sign in through your company"), "{html}");
+    let csrf = attr_after(&html, r#"action="/accounts/"#, "value");
+    let res = app
+        .client
+        .post(app.url(&format!("/accounts/{}/sso/link", ada.account)))
+        .header("cookie", &session)
+        .header("origin", app.url(""))
+        .form(&[("csrf_token", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let state = first_cookie(&res).expect("the state cookie");
+    let html = res.text().await.unwrap();
+    let to_idp = attr_after(&html, r#"id="idp-link""#, "href");
+    let back = w.idp.sign_in(&to_idp, "grace@acme.test").await;
+    let res = app
+        .client
+        .get(&back)
+        .header("cookie", format!("{state}; {session}"))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        res.status().is_redirection() || res.status().is_success(),
+        "{}",
+        res.status()
+    );
+    let linked = app.wait_event(ada, "sso.identity_linked").await;
+    assert_eq!(linked["actor_email"], "grace@acme.test", "{linked}");
+}
+watchword_testkit::on_both_backends!(
+    sso_link_from_the_console,
+    the_refused_page_links_the_company_sign_in
+);

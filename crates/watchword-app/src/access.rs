@@ -332,8 +332,7 @@ impl App {
         c: &mut Conn,
         account: AccountId,
     ) -> Result<(), AppError> {
-        watchword_store::api_keys::announce_change(c, self.store().dialect(), &account.to_string())
-            .await?;
+        watchword_store::changes::announce(c, &account.to_string()).await?;
         Ok(())
     }
 

@@ -217,6 +217,8 @@ struct Inner {
     /// this node does not hold yet (another node or `rotate-mfa-key` added it).
     keyring: std::sync::RwLock<Arc<watchword_domain::sealed::Keyring>>,
     keyring_read_at: std::sync::Mutex<Option<std::time::Instant>>,
+    /// Whether this node hears other nodes' changes; its caches serve nothing while it does not.
+    hearing: cache::Hearing,
 }
 
 impl App {
@@ -225,6 +227,7 @@ impl App {
             watchword_domain::password::Password::new(watchword_domain::token::random_token());
         let dummy_hash = settings.hash.hash(&dummy);
         sso::xml_io::lockdown();
+        let hearing: cache::Hearing = Arc::new(std::sync::atomic::AtomicBool::new(true));
         let webauthn = passkeys::relying_party(&settings.public_url)
             .map_err(|e| tracing::warn!(error = %e, "passkeys are off"))
             .ok();
@@ -232,21 +235,26 @@ impl App {
             inner: Arc::new(Inner {
                 hashing: Semaphore::new(settings.hash_concurrency.max(1)),
                 hash_memory: std::sync::Mutex::new(Vec::new()),
-                cache: AuthCache::new(100_000, settings.auth_cache_ttl_ms),
-                keys: api_keys::KeyCache::new(settings.api_key_cache_ttl_ms),
+                cache: AuthCache::new(100_000, settings.auth_cache_ttl_ms, hearing.clone()),
+                keys: api_keys::KeyCache::new(settings.api_key_cache_ttl_ms, hearing.clone()),
                 outbox_ready: Notify::new(),
                 clock: clock::Clock::default(),
                 dummy_hash,
                 webauthn,
                 oidc: sso::oidc::Oidc::new(settings.outbound_allow_loopback),
                 oauth_blocked: oauth::Blocked::default(),
-                oauth_clients: AuthCache::new(10_000, settings.api_key_cache_ttl_ms),
+                oauth_clients: AuthCache::new(
+                    10_000,
+                    settings.api_key_cache_ttl_ms,
+                    hearing.clone(),
+                ),
                 http: outbound::client(settings.outbound_allow_loopback),
                 saml_verifications: Arc::new(Semaphore::new(
                     settings.saml_verify_concurrency.max(1),
                 )),
                 keyring: std::sync::RwLock::new(Arc::new(settings.mfa_keyring.clone())),
                 keyring_read_at: std::sync::Mutex::new(None),
+                hearing,
                 store,
                 settings,
             }),
@@ -362,6 +370,21 @@ impl App {
                 false
             }
         }
+    }
+
+    /// What the changes channel said: drop every cached authentication; while the listener is
+    /// lost, serve uncached.
+    pub(crate) fn heard(&self, heard: watchword_store::Heard) {
+        let hearing = heard == watchword_store::Heard::Change;
+        self.inner
+            .hearing
+            .store(hearing, std::sync::atomic::Ordering::Release);
+        if !hearing {
+            tracing::warn!(
+                "not hearing other nodes' changes: serving without caches until listening again"
+            );
+        }
+        self.invalidate_caches();
     }
 
     /// Drops this node's cached authentications, e.g. after the database was changed by hand.

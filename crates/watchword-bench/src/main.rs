@@ -7,6 +7,7 @@
 //! `cargo run --release -p watchword-bench -- devices [--logins N] [--rounds N]`
 //! `cargo run --release -p watchword-bench -- posture [--members N] [--keys K] [--requests R] [--accounts A] [--database-url URL]`
 //! `cargo run --release -p watchword-bench -- memory [--logins N] [--concurrency N] [--settle S] [--database-url URL]`
+//! `cargo run --release -p watchword-bench -- nodes [--nodes N] [--trials T] [--database-url URL]`
 //!
 //! Starts the release `watchword` binary as its own process, then measures side by side in one
 //! run: requests/s of `GET /healthz` (the floor) and of `GET /api/v1/whoami` with a bearer session
@@ -66,6 +67,7 @@ mod devices;
 mod keys;
 mod memory;
 mod mfa;
+mod nodes;
 mod oauth;
 mod posture;
 mod sso;
@@ -146,6 +148,11 @@ async fn signup(
 
 /// The signup link's token in a `.eml` file to `email` (quoted-printable undone).
 fn signup_token(dir: &std::path::Path, email: &str) -> Option<String> {
+    link_token(dir, email, "signup/confirm?token=")
+}
+
+/// The token of the first link containing `marker` in a `.eml` file to `email`.
+fn link_token(dir: &std::path::Path, email: &str, marker: &str) -> Option<String> {
     for entry in std::fs::read_dir(dir).ok()?.flatten() {
         let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
         let text = text
@@ -155,8 +162,8 @@ fn signup_token(dir: &std::path::Path, email: &str) -> Option<String> {
         if !text.contains(&format!("To: {email}")) {
             continue;
         }
-        if let Some(i) = text.find("signup/confirm?token=") {
-            let rest = &text[i + "signup/confirm?token=".len()..];
+        if let Some(i) = text.find(marker) {
+            let rest = &text[i + marker.len()..];
             let t: String = rest
                 .chars()
                 .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
@@ -165,6 +172,19 @@ fn signup_token(dir: &std::path::Path, email: &str) -> Option<String> {
         }
     }
     None
+}
+
+/// The server binary: beside this one, or `WATCHWORD_BENCH_SERVER` (another build, to compare
+/// two builds side by side).
+fn server_exe() -> std::path::PathBuf {
+    let exe = std::env::var_os("WATCHWORD_BENCH_SERVER")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::env::current_exe().unwrap().with_file_name("watchword"));
+    assert!(
+        exe.exists(),
+        "build the server first: cargo build --release -p watchword"
+    );
+    exe
 }
 
 async fn start_server() -> (
@@ -191,15 +211,7 @@ async fn start_server_with(
         .local_addr()
         .unwrap()
         .port();
-    // `WATCHWORD_BENCH_SERVER`: another build of the server (to compare two builds side by side).
-    let exe = std::env::var_os("WATCHWORD_BENCH_SERVER")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| std::env::current_exe().unwrap().with_file_name("watchword"));
-    assert!(
-        exe.exists(),
-        "build the server first: cargo build --release -p watchword"
-    );
-    let mut cmd = Command::new(&exe);
+    let mut cmd = Command::new(server_exe());
     cmd.args([
         "serve",
         "--listen",
@@ -235,6 +247,11 @@ async fn start_server_with(
 #[tokio::main]
 async fn main() {
     watchword_app::install_crypto_provider();
+    if std::env::args().nth(1).as_deref() == Some("nodes") {
+        let n = arg("--nodes").and_then(|v| v.parse().ok()).unwrap_or(3);
+        let trials = arg("--trials").and_then(|v| v.parse().ok()).unwrap_or(1000);
+        return nodes::run(n, trials, arg("--database-url")).await;
+    }
     if std::env::args().nth(1).as_deref() == Some("sweep") {
         let n = arg("--accounts")
             .and_then(|v| v.parse().ok())

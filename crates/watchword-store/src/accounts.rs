@@ -90,8 +90,9 @@ pub async fn set_mfa_required(c: &mut Conn, id: AccountId, on: bool) -> Result<(
     sqlx::query("UPDATE accounts SET mfa_required = $2 WHERE id = $1")
         .bind(id.to_string())
         .bind(i32::from(on))
-        .execute(c)
+        .execute(&mut *c)
         .await?;
+    crate::changes::announce(c, "mfa_required").await?;
     Ok(())
 }
 
@@ -99,8 +100,9 @@ pub async fn set_plan(c: &mut Conn, id: AccountId, plan: Plan) -> Result<(), Sto
     sqlx::query("UPDATE accounts SET plan = $2 WHERE id = $1")
         .bind(id.to_string())
         .bind(plan.as_str())
-        .execute(c)
+        .execute(&mut *c)
         .await?;
+    crate::changes::announce(c, "plan").await?;
     Ok(())
 }
 
@@ -114,7 +116,8 @@ pub async fn set_sso_required(
         .bind(id.to_string())
         .bind(i32::from(required))
         .bind(i32::from(break_glass))
-        .execute(c)
+        .execute(&mut *c)
         .await?;
+    crate::changes::announce(c, "sso_required").await?;
     Ok(())
 }

@@ -9,7 +9,7 @@ use watchword_domain::token::TokenHash;
 use watchword_domain::{AccountId, Millis, PersonId};
 
 /// PostgreSQL channel on which key changes are announced to every node.
-pub const CHANGES_CHANNEL: &str = "watchword_api_keys";
+pub use crate::changes::CHANNEL as CHANGES_CHANNEL;
 
 /// A key's columns, its last use read by `$at` and `$ip`.
 macro_rules! key_columns {
@@ -417,18 +417,6 @@ pub async fn claim_expired(
             .await?;
     }
     Ok(keys)
-}
-
-/// Tells every node that keys changed (PostgreSQL: delivered when the transaction commits).
-pub async fn announce_change(c: &mut Conn, dialect: Dialect, id: &str) -> Result<(), StoreError> {
-    if dialect == Dialect::Postgres {
-        sqlx::query("SELECT pg_notify($1, $2)")
-            .bind(CHANGES_CHANNEL)
-            .bind(id)
-            .execute(c)
-            .await?;
-    }
-    Ok(())
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -171,8 +171,9 @@ pub async fn end_sessions(c: &mut Conn, device: &str, now: Millis) -> Result<u64
     )
     .bind(device)
     .bind(now.0)
-    .execute(c)
+    .execute(&mut *c)
     .await?;
+    crate::changes::announce(c, "device").await?;
     Ok(done.rows_affected())
 }
 

@@ -7,6 +7,16 @@ pub mod advisories;
 pub mod api_keys;
 pub mod audit;
 pub mod audit_streams;
+pub mod changes;
+
+/// What a node's listener heard on the changes channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Heard {
+    /// A change (or its own proof of listening): drop what is cached.
+    Change,
+    /// The listening connection was lost: cache nothing until a notification comes through.
+    Lost,
+}
 pub mod contacts;
 pub mod devices;
 mod dialect;
@@ -162,28 +172,46 @@ impl Store {
     pub async fn listen(
         &self,
         channel: &'static str,
-        on_change: impl Fn() + Send + 'static,
+        on_event: impl Fn(Heard) + Send + 'static,
     ) -> Result<(), StoreError> {
         if self.dialect != Dialect::Postgres {
             return Ok(());
         }
+        // Its own connection, straight to PostgreSQL (a transaction-mode pooler would lose it).
         let mut listener = sqlx::postgres::PgListener::connect(&self.url).await?;
         listener.listen(channel).await?;
         let pool = self.write.clone();
         tokio::spawn(async move {
+            let mut deaf = false;
             while !pool.is_closed() {
                 let Ok(next) =
                     tokio::time::timeout(Duration::from_secs(1), listener.try_recv()).await
                 else {
-                    continue; // quiet: look again whether the store was closed
+                    // Quiet. After a loss, a notification of our own proves the reconnected
+                    // listener hears again (any node's would do too).
+                    if deaf {
+                        let _ = sqlx::query("SELECT pg_notify($1, 'listening')")
+                            .bind(channel)
+                            .execute(&pool)
+                            .await;
+                    }
+                    continue;
                 };
                 match next {
-                    Ok(Some(_)) => on_change(),
-                    // Reconnected (next call) after a lost connection: assume a change was missed.
-                    Ok(None) => on_change(),
+                    Ok(Some(_)) => {
+                        deaf = false;
+                        on_event(Heard::Change);
+                    }
+                    // The connection was lost (the next call reconnects): changes may be missed
+                    // until a notification comes through again.
+                    Ok(None) => {
+                        deaf = true;
+                        on_event(Heard::Lost);
+                    }
                     Err(e) => {
                         tracing::warn!(error = %e, channel, "listening for changes failed; retrying");
-                        on_change();
+                        deaf = true;
+                        on_event(Heard::Lost);
                         tokio::time::sleep(Duration::from_secs(1)).await;
                     }
                 }

@@ -94,8 +94,9 @@ pub async fn revoke(
     .bind(person.to_string())
     .bind(id.to_string())
     .bind(now.0)
-    .execute(c)
+    .execute(&mut *c)
     .await?;
+    crate::changes::announce(c, "session").await?;
     Ok(done.rows_affected() == 1)
 }
 
@@ -112,8 +113,9 @@ pub async fn revoke_all_except(
     .bind(person.to_string())
     .bind(keep.map(|k| k.to_string()).unwrap_or_default())
     .bind(now.0)
-    .execute(c)
+    .execute(&mut *c)
     .await?;
+    crate::changes::announce(c, "sessions").await?;
     Ok(done.rows_affected())
 }
 

@@ -631,6 +631,11 @@ impl TestApp {
 
     /// Another server on the same database, as a second node of a cluster.
     pub async fn spawn_node(&self) -> Node {
+        self.spawn_node_with(|_| {}).await
+    }
+
+    /// [`Self::spawn_node`] with its config adjusted by `tweak`.
+    pub async fn spawn_node_with(&self, tweak: impl FnOnce(&mut Config)) -> Node {
         let dir = self
             .dir
             .path()
@@ -641,7 +646,7 @@ impl TestApp {
                 .ok()
                 .map(|t| t.trim().replace('\n', ","))
         };
-        let config = Config {
+        let mut config = Config {
             listen: "127.0.0.1:0".into(),
             data_dir: dir,
             database_url: Some(self.database_url.clone()),
@@ -652,6 +657,7 @@ impl TestApp {
             public_url: Some(self.base.clone()),
             ..Config::default()
         };
+        tweak(&mut config);
         let running = watchword::start(config).await.expect("second node starts");
         Node {
             base: format!("http://{}", running.addr),

@@ -106,7 +106,7 @@ impl App {
         store::mark_exposed(&mut tx, &key.id, now).await?;
         if revoke {
             store::revoke(&mut tx, &key.id, "exposed", now).await?;
-            store::announce_change(&mut tx, self.store().dialect(), &key.id).await?;
+            watchword_store::changes::announce(&mut tx, &key.id).await?;
             let event = events::system(Some(account), AuditAction::ApiKeyRevoked)
                 .target("api_key", &key.id)
                 .details(serde_json::json!({ "reason": "exposed" }));
@@ -174,7 +174,7 @@ impl App {
         if !watchword_store::oauth::revoke_grant(&mut tx, &grant.id, "exposed", now).await? {
             return Ok(());
         }
-        store::announce_change(&mut tx, self.store().dialect(), &grant.id).await?;
+        watchword_store::changes::announce(&mut tx, &grant.id).await?;
         let Some(account) = AccountId::parse(&grant.account_id) else {
             return Ok(());
         };

@@ -54,9 +54,9 @@ pub(crate) struct KeyCache {
 }
 
 impl KeyCache {
-    pub(crate) fn new(ttl_ms: i64) -> Self {
+    pub(crate) fn new(ttl_ms: i64, hearing: crate::cache::Hearing) -> Self {
         Self {
-            entries: AuthCache::new(100_000, ttl_ms),
+            entries: AuthCache::new(100_000, ttl_ms, hearing),
             loader: KeyLoader::new(),
             failures: Mutex::new(HashMap::new()),
         }
@@ -381,7 +381,7 @@ impl App {
         }
         let ends = now.plus_secs(grace);
         store::replace(&mut tx, &old.id, &issued.key.row.id, ends).await?;
-        store::announce_change(&mut tx, self.store().dialect(), &old.id).await?;
+        watchword_store::changes::announce(&mut tx, &old.id).await?;
         let event = events::by_actor(actor, account, AuditAction::ApiKeyRotated)
             .target("api_key", &old.id)
             .details(serde_json::json!({
@@ -491,7 +491,7 @@ impl App {
         if !store::revoke(&mut tx, id, "revoked", now).await? {
             return Ok(());
         }
-        store::announce_change(&mut tx, self.store().dialect(), id).await?;
+        watchword_store::changes::announce(&mut tx, id).await?;
         let event = match caller {
             Caller::Person(a) => events::by_actor(a, account, AuditAction::ApiKeyRevoked),
             Caller::Key(k) => {

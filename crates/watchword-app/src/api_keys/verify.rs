@@ -16,7 +16,7 @@ impl App {
     pub async fn watch_key_changes(&self) -> Result<(), AppError> {
         let app = self.clone();
         self.store()
-            .listen(store::CHANGES_CHANNEL, move || app.keys_changed())
+            .listen(store::CHANGES_CHANNEL, move |heard| app.heard(heard))
             .await?;
         Ok(())
     }

@@ -11,7 +11,6 @@ use watchword_domain::oauth::{AppKind, SECRET_PREFIX, check_redirect_uri};
 use watchword_domain::scope::ScopeSet;
 use watchword_domain::token::hash_token;
 use watchword_domain::*;
-use watchword_store::api_keys::announce_change;
 use watchword_store::oauth::{self as store, AppRow};
 use watchword_store::{Conn, audit};
 
@@ -227,7 +226,7 @@ impl App {
         store::save_app(&mut tx, &row, false).await?;
         // The hot path reads the app with an access token's grant: announced, every node
         // drops what it cached, and the app's tokens stop (or work again).
-        announce_change(&mut tx, self.store().dialect(), &row.id).await?;
+        watchword_store::changes::announce(&mut tx, &row.id).await?;
         tx.commit().await?;
         self.committed();
         self.keys_changed();
@@ -365,7 +364,7 @@ impl App {
         if row.scopes != before {
             store::revoke_app_grants(&mut tx, &row.id, "app_scopes_changed", now).await?;
         }
-        announce_change(&mut tx, self.store().dialect(), &row.id).await?;
+        watchword_store::changes::announce(&mut tx, &row.id).await?;
         self.app_saved(tx, actor, account, &row, AuditAction::OauthAppUpdated, now)
             .await?;
         Ok(view(&row))
@@ -385,7 +384,7 @@ impl App {
             .await?;
         let row = own_app(&mut tx, account, id).await?;
         store::delete_app(&mut tx, &row.id).await?;
-        announce_change(&mut tx, self.store().dialect(), &row.id).await?;
+        watchword_store::changes::announce(&mut tx, &row.id).await?;
         self.app_saved(tx, actor, account, &row, AuditAction::OauthAppDeleted, now)
             .await?;
         Ok(())
@@ -462,7 +461,7 @@ impl App {
                 "disabled": row.disabled_at.is_some(),
             }));
         audit::append(&mut tx, &event, now).await?;
-        announce_change(&mut tx, self.store().dialect(), &row.id).await?;
+        watchword_store::changes::announce(&mut tx, &row.id).await?;
         tx.commit().await?;
         self.committed();
         self.keys_changed();

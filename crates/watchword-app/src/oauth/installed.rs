@@ -6,8 +6,8 @@ use crate::events::{self, EventExt};
 use crate::{Actor, App, AppError};
 use watchword_domain::audit::AuditAction;
 use watchword_domain::*;
+use watchword_store::audit;
 use watchword_store::oauth::{self as store, InstalledRow};
-use watchword_store::{api_keys, audit};
 
 /// An app is flagged unused after this long without a token used (or since its install).
 const UNUSED_DAYS: i64 = 90;
@@ -64,7 +64,7 @@ impl App {
             .filter(|g| g.account_id == account.to_string() && g.revoked_at.is_none())
             .ok_or(AppError::NotFound)?;
         store::revoke_grant(&mut tx, &g.id, "revoked_by_account", now).await?;
-        api_keys::announce_change(&mut tx, self.store().dialect(), &g.id).await?;
+        watchword_store::changes::announce(&mut tx, &g.id).await?;
         let event = events::by_actor(actor, account, AuditAction::OauthRevoked)
             .target("oauth_grant", &g.id)
             .details(serde_json::json!({ "app": g.app_id, "by": "account" }));

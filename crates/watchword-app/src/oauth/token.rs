@@ -388,13 +388,9 @@ impl App {
             store::revoke_grant(&mut tx, &row.grant_id, "code_reused", now)
                 .await
                 .map_err(server_error)?;
-            watchword_store::api_keys::announce_change(
-                &mut tx,
-                self.store().dialect(),
-                &row.grant_id,
-            )
-            .await
-            .map_err(server_error)?;
+            watchword_store::changes::announce(&mut tx, &row.grant_id)
+                .await
+                .map_err(server_error)?;
             tx.commit().await.map_err(server_error)?;
             self.keys_changed();
             return Err(bad("the code was used before; what it gave is revoked"));
@@ -499,8 +495,7 @@ impl App {
     ) -> Result<(), TokenError> {
         let run = async {
             store::revoke_grant(&mut tx, &grant.id, "refresh_token_reused", now).await?;
-            watchword_store::api_keys::announce_change(&mut tx, self.store().dialect(), &grant.id)
-                .await?;
+            watchword_store::changes::announce(&mut tx, &grant.id).await?;
             let account = AccountId::parse(&grant.account_id)
                 .ok_or_else(|| AppError::internal("grant with a bad account id"))?;
             let mut event = events::system(Some(account), AuditAction::OauthRefreshTokenReused)
@@ -564,8 +559,7 @@ impl App {
                 event.ip = Some(meta.ip.clone());
                 audit::append(&mut tx, &event, now).await?;
             }
-            watchword_store::api_keys::announce_change(&mut tx, self.store().dialect(), &grant.id)
-                .await?;
+            watchword_store::changes::announce(&mut tx, &grant.id).await?;
             tx.commit().await?;
             self.committed();
             self.keys_changed();

@@ -24,6 +24,7 @@ mod login_throttle;
 mod members;
 mod mfa;
 mod migrations;
+mod nodes;
 mod oauth;
 mod operator_cli;
 mod passkeys;

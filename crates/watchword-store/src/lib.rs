@@ -256,6 +256,20 @@ impl Store {
     }
 
     /// Cheap liveness query for /readyz.
+    /// A consistent copy of a SQLite database in the new file `path` (`VACUUM INTO`: one read
+    /// transaction, so writers go on meanwhile and the copy holds exactly what was committed
+    /// when it began). None on PostgreSQL, which has its own tools.
+    pub async fn backup_sqlite(&self, path: &str) -> Result<Option<()>, StoreError> {
+        if self.dialect != Dialect::Sqlite {
+            return Ok(None);
+        }
+        sqlx::query("VACUUM INTO $1")
+            .bind(path)
+            .execute(&self.read)
+            .await?;
+        Ok(Some(()))
+    }
+
     pub async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.read).await?;
         Ok(())

@@ -410,6 +410,74 @@ fn secrets_in<'a>(prefix: &'a str, bytes: &'a [u8]) -> Vec<(usize, &'static str,
     all
 }
 
+/// `watchword backup FILE`: a consistent copy of the SQLite database while servers write.
+pub async fn backup(config: &Config, file: &std::path::Path) -> Result<(), String> {
+    if file.exists() {
+        return Err(format!("{} exists: choose a new file", file.display()));
+    }
+    let store = watchword::open_store(config).await?;
+    let path = file.to_str().ok_or("the backup path is not UTF-8")?;
+    let started = std::time::Instant::now();
+    match store.backup_sqlite(path).await {
+        Ok(Some(())) => {
+            println!(
+                "backed up {} to {} in {} ms",
+                watchword::redact(&config.database_url()),
+                file.display(),
+                started.elapsed().as_millis()
+            );
+            Ok(())
+        }
+        Ok(None) => Err(
+            "backup copies a SQLite database; for PostgreSQL use pg_dump or continuous archiving (docs/operations.md)"
+                .into(),
+        ),
+        Err(e) => Err(format!("backup failed: {e}")),
+    }
+}
+
+/// `watchword restore FILE`: the backup in place of the SQLite database (servers stopped); the
+/// database it replaces is kept beside it.
+pub async fn restore(config: &Config, file: &std::path::Path) -> Result<(), String> {
+    let url = config.database_url();
+    let Some(target) = url.strip_prefix("sqlite://") else {
+        return Err(
+            "restore puts back a SQLite backup; for PostgreSQL use pg_restore (docs/operations.md)"
+                .into(),
+        );
+    };
+    let target = std::path::PathBuf::from(target.split('?').next().unwrap_or(target));
+    let mut header = [0u8; 16];
+    let ok = std::fs::File::open(file)
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut header))
+        .is_ok();
+    if !ok || &header != b"SQLite format 3\0" {
+        return Err(format!("{} is not a SQLite database", file.display()));
+    }
+    let stamp = Millis::now().0 / 1000;
+    for suffix in ["", "-wal", "-shm"] {
+        let current = std::path::PathBuf::from(format!("{}{suffix}", target.display()));
+        if current.exists() {
+            let kept = format!("{}.before-restore-{stamp}{suffix}", target.display());
+            std::fs::rename(&current, &kept)
+                .map_err(|e| format!("cannot move {} aside: {e}", current.display()))?;
+        }
+    }
+    if let Some(dir) = target.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    std::fs::copy(file, &target).map_err(|e| format!("cannot copy the backup: {e}"))?;
+    // Opening it applies any migration the backup predates.
+    watchword::open_store(config).await?;
+    println!(
+        "restored {} to {} (the previous database is kept as {}.before-restore-{stamp})",
+        file.display(),
+        target.display(),
+        target.display()
+    );
+    Ok(())
+}
+
 /// `watchword rotate-mfa-key`: a new key in the key file (unless `mfa_keys` is configured), then
 /// every authenticator secret re-sealed under the newest key.
 pub async fn rotate_mfa_key(config: &Config) -> Result<(), String> {

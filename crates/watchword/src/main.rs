@@ -7,7 +7,7 @@ mod cli;
 
 /// watchword: account security for multi-tenant SaaS.
 #[derive(Parser)]
-#[command(name = "watchword", version, about)]
+#[command(name = "watchword", version = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("WW_BUILD_COMMIT"), ")"), about)]
 struct Cli {
     /// Configuration file (default: ./watchword.toml when present).
     #[arg(long, global = true, env = "WATCHWORD_CONFIG")]
@@ -38,6 +38,22 @@ enum Command {
     },
     /// Apply database migrations and exit.
     Migrate {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// A consistent copy of the SQLite database while the server runs and writes (a single
+    /// file; PostgreSQL: use pg_dump or continuous archiving, see docs/operations.md).
+    Backup {
+        /// Where to write the copy (must not exist).
+        file: PathBuf,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Put a backup in place of the SQLite database. Stop the servers first; the database it
+    /// replaces is kept beside it as `<file>.before-restore-<time>`.
+    Restore {
+        /// The backup to restore.
+        file: PathBuf,
         #[command(flatten)]
         common: Common,
     },
@@ -290,6 +306,16 @@ async fn main() -> ExitCode {
             }
             init_tracing(&config);
             serve(config).await
+        }
+        Command::Backup { file, common } => {
+            apply(&mut config, common);
+            init_tracing(&config);
+            cli::backup(&config, &file).await
+        }
+        Command::Restore { file, common } => {
+            apply(&mut config, common);
+            init_tracing(&config);
+            cli::restore(&config, &file).await
         }
         Command::Migrate { common } => {
             apply(&mut config, common);

@@ -145,3 +145,20 @@ fn an_unreachable_database_says_what_failed() {
         assert!(!err.contains("pool timed out"), "{err}");
     }
 }
+
+#[test]
+fn version_names_the_commit() {
+    let out = Command::new(BIN).arg("--version").output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let head = Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
+    match head {
+        Some(commit) => assert!(text.contains(&format!("(commit {commit})")), "{text}"),
+        None => assert!(text.contains("(commit "), "{text}"),
+    }
+}

@@ -9,6 +9,7 @@ mod audit_mail;
 mod audit_streams;
 mod auth;
 mod authority;
+mod backup;
 mod console;
 mod console_dead_ends;
 mod console_forms;

@@ -11,7 +11,7 @@ use watchword_store::mfa::{self as store, FactorRow, NewFactor};
 use watchword_store::{Conn, audit, members, sessions};
 
 /// An enrolment never confirmed is dropped after this long.
-const PENDING_TTL_MS: i64 = 3600_000;
+const PENDING_TTL_MS: i64 = 3_600_000;
 
 #[derive(Debug, Clone)]
 pub struct FactorView {

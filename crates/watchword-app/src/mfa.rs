@@ -282,6 +282,7 @@ impl App {
     }
 
     /// Sends the person a security notice and, for recovery codes, warns when few are left.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn notify(
         &self,
         c: &mut Conn,

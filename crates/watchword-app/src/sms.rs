@@ -22,7 +22,7 @@ const MIN_INTERVAL_SECS: i64 = 30;
 const PER_PERSON_PER_HOUR: i64 = 5;
 const PER_IP_PER_HOUR: i64 = 20;
 /// An SMS enrolment never confirmed is dropped after this long.
-const PENDING_TTL_MS: i64 = 3600_000;
+const PENDING_TTL_MS: i64 = 3_600_000;
 
 /// Where SMS go.
 #[derive(Clone)]

@@ -488,16 +488,17 @@ fn element(
                 return Err(forbidden_reference(&format!("the reference {uri:?}")));
             }
         }
-        "Transform" => {
-            if parent != Some("Transforms") || !matches!(algorithm, Some(ENVELOPED | EXC_C14N)) {
-                return Err(refuse(
-                    "transform_forbidden",
-                    format!(
-                        "the transform {:?}: only enveloped-signature and exclusive canonicalization are read",
-                        algorithm.unwrap_or_default()
-                    ),
-                ));
-            }
+        "Transform"
+            if (parent != Some("Transforms")
+                || !matches!(algorithm, Some(ENVELOPED | EXC_C14N))) =>
+        {
+            return Err(refuse(
+                "transform_forbidden",
+                format!(
+                    "the transform {:?}: only enveloped-signature and exclusive canonicalization are read",
+                    algorithm.unwrap_or_default()
+                ),
+            ));
         }
         "CanonicalizationMethod" if algorithm != Some(EXC_C14N) => {
             return Err(refuse(

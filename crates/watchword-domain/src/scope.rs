@@ -5,8 +5,15 @@
 
 use crate::{Permission, PermissionSet};
 
+/// A resource's name, the permissions of `read`, and of `write` (None when read-only).
+type ResourceRow = (
+    &'static str,
+    &'static [Permission],
+    Option<&'static [Permission]>,
+);
+
 /// (resource, permissions of `read`, permissions of `write` or None when read-only).
-const RESOURCES: &[(&str, &[Permission], Option<&[Permission]>)] = {
+const RESOURCES: &[ResourceRow] = {
     use Permission::*;
     &[
         (

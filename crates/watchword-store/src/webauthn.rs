@@ -31,7 +31,7 @@ pub async fn insert(c: &mut Conn, n: NewCeremony<'_>, now: Millis) -> Result<(),
     .await?;
     // Old ceremonies are of no use to anyone.
     sqlx::query("DELETE FROM webauthn_ceremonies WHERE expires_at < $1")
-        .bind(now.0 - 3600_000)
+        .bind(now.0 - 3_600_000)
         .execute(c)
         .await?;
     Ok(())

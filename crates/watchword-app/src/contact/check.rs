@@ -68,7 +68,7 @@ impl App {
                 break;
             }
         }
-        if !dry_run && !(report.reverted.is_empty() && report.warned.is_empty()) {
+        if !dry_run && (!report.reverted.is_empty() || !report.warned.is_empty()) {
             self.committed();
         }
         Ok(report)

@@ -91,6 +91,7 @@ impl App {
     /// transfer_scope` otherwise), or stops them — keys and grants revoked on removal; on
     /// deactivation they act with nothing until the member is back. Each is audited, and the
     /// Security Contact is told.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn settle_credentials(
         &self,
         tx: &mut Conn,

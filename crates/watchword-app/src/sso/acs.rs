@@ -199,16 +199,15 @@ impl App {
         let relay = post.relay_state.filter(|_| request.is_some());
         let spent = async {
             let mut tx = self.store().begin().await?;
-            if let Some(r) = relay {
-                if store::take_request(&mut tx, &hash_token(r), now)
+            if let Some(r) = relay
+                && store::take_request(&mut tx, &hash_token(r), now)
                     .await?
                     .is_none()
-                {
-                    return Ok(Some(Failure::new(
-                        "invalid_state",
-                        "this sign-in expired or was used already; start again",
-                    )));
-                }
+            {
+                return Ok(Some(Failure::new(
+                    "invalid_state",
+                    "this sign-in expired or was used already; start again",
+                )));
             }
             let fresh = store::spend_assertion(
                 &mut tx,

@@ -115,7 +115,9 @@ mod tests {
                         .to_string_lossy()
                         .into_owned()
                 };
-                x::xmlFree.map(|free| free(c.cast()));
+                if let Some(free) = x::xmlFree {
+                    free(c.cast())
+                }
                 t
             };
             x::xmlFreeDoc(doc);

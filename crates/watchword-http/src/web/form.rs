@@ -57,6 +57,8 @@ async fn body(req: Request, state: &AppState) -> Result<Bytes, Response> {
         .map_err(IntoResponse::into_response)
 }
 
+// The refusal is the response itself, as every extractor's rejection is.
+#[allow(clippy::result_large_err)]
 fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Response> {
     serde_urlencoded::from_bytes(bytes).map_err(|e| {
         (

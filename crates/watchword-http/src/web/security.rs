@@ -140,7 +140,6 @@ pub async fn save(
     AccountForm(s, account, f): AccountForm<Fields>,
 ) -> Shown {
     let get = |k: &str| field(&f, k);
-    let account = account;
     let chosen = Some(get("member_id"))
         .filter(|v| !v.is_empty())
         .or(Some(get("chosen")).filter(|v| !v.is_empty()));

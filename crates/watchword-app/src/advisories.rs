@@ -312,10 +312,14 @@ impl App {
         let mut tick = tokio::time::interval(every);
         loop {
             tick.tick().await;
-            if let Err(e) = self.write_advisory_emails().await {
+            let written = self.write_advisory_emails().await;
+            crate::metrics::job_run("advisory_emails", written.is_ok());
+            if let Err(e) = written {
                 tracing::warn!(error = %e, "writing advisory emails failed");
             }
-            if let Err(e) = self.advisory_reminders().await {
+            let reminded = self.advisory_reminders().await;
+            crate::metrics::job_run("advisory_reminders", reminded.is_ok());
+            if let Err(e) = reminded {
                 tracing::warn!(error = %e, "advisory reminders failed");
             }
         }

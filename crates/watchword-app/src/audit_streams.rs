@@ -303,7 +303,9 @@ impl App {
         let mut tick = tokio::time::interval(every);
         loop {
             tick.tick().await;
-            if let Err(e) = self.deliver_audit_streams_once().await {
+            let delivered = self.deliver_audit_streams_once().await;
+            crate::metrics::job_run("audit_streams", delivered.is_ok());
+            if let Err(e) = delivered {
                 tracing::warn!(error = %e, "delivering audit streams failed");
             }
         }

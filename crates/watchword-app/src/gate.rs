@@ -286,6 +286,7 @@ impl App {
             now,
         )
         .await?;
+        crate::metrics::session_opened(proof.factor.unwrap_or("none"));
         if let Some(kind) = proof.factor {
             sessions::mark_mfa(&mut *c, id, kind, now).await?;
         }

@@ -24,6 +24,7 @@ mod limits;
 mod login_guard;
 pub mod mail;
 pub mod members;
+pub mod metrics;
 pub mod mfa;
 pub mod oauth;
 pub mod operator;
@@ -376,6 +377,7 @@ impl App {
     /// lost, serve uncached.
     pub(crate) fn heard(&self, heard: watchword_store::Heard) {
         let hearing = heard == watchword_store::Heard::Change;
+        metrics::heard(hearing);
         self.inner
             .hearing
             .store(hearing, std::sync::atomic::Ordering::Release);

@@ -77,7 +77,10 @@ impl App {
                 tx.commit().await?;
                 Ok((id, counts))
             }
-            Err(i) => Err(refused(limits[i].0)),
+            Err(i) => {
+                crate::metrics::limit_hit(limits[i].0.name);
+                Err(refused(limits[i].0))
+            }
         }
     }
 

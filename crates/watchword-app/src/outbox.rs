@@ -16,6 +16,8 @@ pub const MAX_SMS_ATTEMPTS: i64 = 4;
 
 /// How often a node deletes old message records.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+/// How often the dispatcher measures the outbox for the metrics.
+const MEASURE_EVERY: Duration = Duration::from_secs(10);
 
 /// Where each channel's messages go.
 #[derive(Clone)]
@@ -97,14 +99,30 @@ impl App {
 
     /// Delivers forever: woken by commits on this node, and polling every `poll` for messages
     /// written by other nodes or due for retry. Prunes old records hourly.
+    /// The outbox's depth and the oldest waiting message's age, for the metrics.
+    async fn measure_outbox(&self) {
+        let Ok(mut c) = self.store().read().await else {
+            return;
+        };
+        if let Ok((waiting, oldest)) = watchword_store::outbox::waiting(&mut c).await {
+            let age = oldest.map_or(0.0, |t| (self.now().0 - t.0).max(0) as f64 / 1000.0);
+            crate::metrics::outbox(waiting, age);
+        }
+    }
+
     pub async fn run_outbox(self, out: Outbound, poll: Duration) {
         let mut pruned_at: Option<std::time::Instant> = None;
+        let mut measured_at: Option<std::time::Instant> = None;
         loop {
             if pruned_at.is_none_or(|t| t.elapsed() >= PRUNE_EVERY) {
                 pruned_at = Some(std::time::Instant::now());
                 if let Err(e) = self.prune_outbox().await {
                     tracing::error!(error = %e, "outbox prune failed");
                 }
+            }
+            if measured_at.is_none_or(|t| t.elapsed() >= MEASURE_EVERY) {
+                measured_at = Some(std::time::Instant::now());
+                self.measure_outbox().await;
             }
             match self.dispatch_outbox_once(&out).await {
                 Ok(n) if n > 0 => continue,

@@ -214,7 +214,9 @@ impl App {
     pub async fn run_posture_snapshots(self, every: std::time::Duration) {
         loop {
             tokio::time::sleep(every).await;
-            match self.posture_snapshots_once(self.now()).await {
+            let taken = self.posture_snapshots_once(self.now()).await;
+            crate::metrics::job_run("posture_snapshots", taken.is_ok());
+            match taken {
                 Ok(Some(r)) => tracing::info!(
                     day = r.day,
                     accounts = r.accounts,

@@ -80,8 +80,12 @@ impl App {
         let key = hash_token(token);
         let now = self.now();
         let auth = match self.inner.cache.get(&key, now) {
-            Some(a) => a,
+            Some(a) => {
+                crate::metrics::credential_check("session", true);
+                a
+            }
             None => {
+                crate::metrics::credential_check("session", false);
                 let generation = self.inner.cache.generation();
                 let a = Arc::new(self.load_authenticated(&key).await?);
                 self.inner.cache.put(key, a.clone(), generation, now);

@@ -270,6 +270,14 @@ impl Store {
         Ok(Some(()))
     }
 
+    /// Each pool's name, open connections and idle ones (the metrics' database pool use).
+    pub fn pool_use(&self) -> [(&'static str, u32, usize); 2] {
+        [
+            ("read", self.read.size(), self.read.num_idle()),
+            ("write", self.write.size(), self.write.num_idle()),
+        ]
+    }
+
     pub async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.read).await?;
         Ok(())

@@ -170,3 +170,13 @@ pub async fn make_all_due(c: &mut Conn) -> Result<(), StoreError> {
     .await?;
     Ok(())
 }
+
+/// Messages waiting to go out and when the oldest was written (None when none waits).
+pub async fn waiting(c: &mut Conn) -> Result<(i64, Option<Millis>), StoreError> {
+    let row: (i64, Option<i64>) = sqlx::query_as(
+        "SELECT CAST(COUNT(*) AS BIGINT), MIN(created_at) FROM outbox_v2 WHERE status = 'pending'",
+    )
+    .fetch_one(c)
+    .await?;
+    Ok((row.0, row.1.map(Millis)))
+}

@@ -97,16 +97,27 @@ pub fn redact(url: &str) -> String {
     }
 }
 
-fn metrics_render() -> watchword_http::MetricsRender {
+fn metrics_render(store: Store) -> watchword_http::MetricsRender {
     static HANDLE: OnceLock<Option<metrics_exporter_prometheus::PrometheusHandle>> =
         OnceLock::new();
     let handle = HANDLE.get_or_init(|| {
         let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
         let handle = recorder.handle();
-        metrics::set_global_recorder(recorder).ok().map(|_| handle)
+        let installed = metrics::set_global_recorder(recorder).ok().map(|_| handle);
+        watchword_app::metrics::describe();
+        installed
     });
     let handle = handle.clone();
-    Arc::new(move || handle.as_ref().map(|h| h.render()).unwrap_or_default())
+    Arc::new(move || {
+        for (pool, open, idle) in store.pool_use() {
+            let busy = open as usize - idle.min(open as usize);
+            metrics::gauge!("watchword_db_connections", "pool" => pool, "state" => "idle")
+                .set(idle as f64);
+            metrics::gauge!("watchword_db_connections", "pool" => pool, "state" => "in_use")
+                .set(busy as f64);
+        }
+        handle.as_ref().map(|h| h.render()).unwrap_or_default()
+    })
 }
 
 /// Where messages go: SMTP when configured, otherwise `.eml` files in the data directory; the
@@ -321,7 +332,7 @@ pub async fn start(config: Config) -> Result<Running, String> {
     let state = watchword_http::AppState {
         app: app.clone(),
         trusted_proxies: Arc::new(trusted_proxies(&config)?),
-        metrics: Some(metrics_render()),
+        metrics: Some(metrics_render(app.store().clone())),
     };
     let router = watchword_http::router(state).into_make_service_with_connect_info::<SocketAddr>();
     let (shutdown, mut rx) = watch::channel(false);

@@ -41,7 +41,9 @@ impl App {
         let mut tick = tokio::time::interval(every);
         loop {
             tick.tick().await;
-            if let Err(e) = self.record_key_expiries(self.now()).await {
+            let recorded = self.record_key_expiries(self.now()).await;
+            crate::metrics::job_run("key_expiry", recorded.is_ok());
+            if let Err(e) = recorded {
                 tracing::warn!(error = %e, "recording API key expiries failed");
             }
         }

@@ -35,9 +35,18 @@ impl App {
         let hash = hash_token(key);
         let now = self.now();
         let cache = &self.inner.keys.entries;
+        let kind = if watchword_domain::oauth::is_access_token(key) {
+            "access_token"
+        } else {
+            "api_key"
+        };
         let verified = match cache.get(&hash, now) {
-            Some(v) => v,
+            Some(v) => {
+                crate::metrics::credential_check(kind, true);
+                v
+            }
             None => {
+                crate::metrics::credential_check(kind, false);
                 let generation = cache.generation();
                 let mut claims = watchword_domain::oauth::read_access(&self.keyring(), key);
                 // Minted under a key another node added: read the key file again, once.

@@ -191,7 +191,9 @@ impl App {
     pub async fn run_contact_checks(self, interval: std::time::Duration) {
         loop {
             tokio::time::sleep(interval).await;
-            match self.contact_check_once(self.now(), false).await {
+            let checked = self.contact_check_once(self.now(), false).await;
+            crate::metrics::job_run("security_contact_check", checked.is_ok());
+            match checked {
                 Ok(r) if !r.reverted.is_empty() || !r.warned.is_empty() => {
                     tracing::info!(
                         reverted = r.reverted.len(),

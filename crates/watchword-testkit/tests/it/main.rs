@@ -23,6 +23,7 @@ mod hardening;
 mod isolation;
 mod login_throttle;
 mod members;
+mod metrics;
 mod mfa;
 mod migrations;
 mod nodes;

@@ -244,8 +244,33 @@ async fn start_server_with(
     (server, base, client, dir)
 }
 
+const HELP: &str = "watchword-bench: measurements printed side by side, against the release server
+(cargo build --release -p watchword -p watchword-bench; WATCHWORD_BENCH_SERVER=PATH for another build)
+
+usage: watchword-bench [MODE] [FLAGS]
+
+modes:
+  (none)      [--seconds N] [--database-url URL]  healthz floor vs whoami (session, API key), logins vs the Argon2 limit
+  nodes       [--nodes N] [--trials T] [--database-url URL]  N servers on one PostgreSQL: change -> refused on the others, p50/p99/max
+  keys        [--keys N] [--seconds N] [--database-url URL]  API key verification, cold and cached
+  mfa         [--persons N] [--seconds N]  logins with a second factor
+  oauth       [--seconds N] [--concurrency N] [--rounds N]  token endpoint and verification vs npm oidc-provider
+  sso         [--seconds N] [--sign-ins N]  SSO sign-ins
+  sweep       --accounts N [--database-url URL]  the Security Contact sweep
+  advisories  --accounts N [--batches B] [--database-url URL]  advisory fan-out and delivery
+  devices     [--logins N] [--rounds N]  new-device notices
+  posture     [--members N] [--keys K] [--requests R] [--accounts A]  the security overview
+  memory      [--logins N] [--concurrency N] [--settle S] [--database-url URL]  memory under load
+
+Figures and how they were obtained: docs/performance.md.
+";
+
 #[tokio::main]
 async fn main() {
+    if std::env::args().any(|a| a == "--help" || a == "-h") {
+        print!("{HELP}");
+        return;
+    }
     watchword_app::install_crypto_provider();
     if std::env::args().nth(1).as_deref() == Some("nodes") {
         let n = arg("--nodes").and_then(|v| v.parse().ok()).unwrap_or(3);

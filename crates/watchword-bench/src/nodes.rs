@@ -121,10 +121,16 @@ async fn json(res: reqwest::Response) -> serde_json::Value {
 }
 
 async fn login(client: &reqwest::Client, base: &str, email: &str) -> String {
+    login_with(client, base, email, PASSWORD).await
+}
+
+async fn login_with(client: &reqwest::Client, base: &str, email: &str, password: &str) -> String {
     let v = json(
         client
             .post(format!("{base}/api/v1/login"))
-            .json(&serde_json::json!({"email": email, "password": PASSWORD}))
+            .json(
+                &serde_json::json!({"email": email, "password": password, "session_mode": "token"}),
+            )
             .send()
             .await
             .unwrap(),
@@ -223,7 +229,6 @@ pub async fn run(n: usize, trials: usize, database_url: Option<String>) {
         .as_str()
         .expect("membership id")
         .to_owned();
-    let member = login(&client, a, "member@example.com").await;
     let members_path = format!("/api/v1/accounts/{account}/members");
     println!(
         "{n} nodes on one PostgreSQL, {trials} trials per kind; caches' TTL {LONG_TTL_MS} ms (only a notification explains a fast refusal)"
@@ -265,6 +270,8 @@ pub async fn run(n: usize, trials: usize, database_url: Option<String>) {
     }
     report("logged out everywhere", ms);
 
+    // A session that lives through the rest ("log out everywhere" above ended the others).
+    let member = login(&client, a, "member@example.com").await;
     // A role narrows (Manager → Analyst: members no longer listed), then widens back.
     let role = |r: &'static str| {
         client
@@ -300,6 +307,28 @@ pub async fn run(n: usize, trials: usize, database_url: Option<String>) {
         json(op("reactivate").await.unwrap()).await;
     }
     report("member deactivated", ms);
+
+    // A password changed: the person's other sessions end.
+    let passwords = [PASSWORD, "another-Lantern-48-orbit!"];
+    let mut ms = Vec::new();
+    for i in 0..trials {
+        let (current, new) = (passwords[i % 2], passwords[(i + 1) % 2]);
+        let keep = login_with(&client, a, "member@example.com", current).await;
+        let other = login_with(&client, a, "member@example.com", current).await;
+        warm(&client, &nodes, "/api/v1/whoami", &other).await;
+        json(
+            client
+                .post(format!("{a}/api/v1/me/password"))
+                .bearer_auth(&keep)
+                .json(&serde_json::json!({"current_password": current, "new_password": new}))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        ms.extend(refused_after(&client, &nodes, "/api/v1/whoami", &other, Instant::now()).await);
+    }
+    report("password changed", ms);
 
     // An API key revoked.
     let mut ms = Vec::new();

@@ -354,7 +354,9 @@ pub async fn replace(
 pub async fn touch_all(c: &mut Conn, uses: &[KeyUse]) -> Result<(), StoreError> {
     // One value per key (a statement may not update a row twice).
     let mut latest: HashMap<&str, &KeyUse> = HashMap::new();
-    for u in uses.iter().filter(|u| is_grant(&u.id)) {
+    let mut grants: Vec<&KeyUse> = uses.iter().filter(|u| is_grant(&u.id)).collect();
+    grants.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+    for u in grants {
         sqlx::query(&GRANT_TOUCH_SQL.replace('?', "$"))
             .bind(u.at.0)
             .bind(&u.ip)
@@ -368,7 +370,10 @@ pub async fn touch_all(c: &mut Conn, uses: &[KeyUse]) -> Result<(), StoreError> 
             *e = u;
         }
     }
-    let latest: Vec<&KeyUse> = latest.into_values().collect();
+    // In key order: nodes writing overlapping batches at once then lock rows in the same order
+    // (in any other, PostgreSQL finds a deadlock and drops one batch).
+    let mut latest: Vec<&KeyUse> = latest.into_values().collect();
+    latest.sort_unstable_by(|a, b| a.id.cmp(&b.id));
     for chunk in latest.chunks(MAX_BATCH) {
         let values: Vec<String> = (0..chunk.len())
             .map(|i| format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3))

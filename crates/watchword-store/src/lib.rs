@@ -255,7 +255,6 @@ impl Store {
         Ok(())
     }
 
-    /// Cheap liveness query for /readyz.
     /// A consistent copy of a SQLite database in the new file `path` (`VACUUM INTO`: one read
     /// transaction, so writers go on meanwhile and the copy holds exactly what was committed
     /// when it began). None on PostgreSQL, which has its own tools.
@@ -278,6 +277,7 @@ impl Store {
         ]
     }
 
+    /// Cheap liveness query for /readyz.
     pub async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.read).await?;
         Ok(())

@@ -3,7 +3,10 @@
 
 use std::process::Command;
 
-const UNIT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/watchword.service");
+const UNIT: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../deploy/watchword.service"
+);
 
 #[test]
 fn the_unit_is_hardened() {
@@ -34,5 +37,9 @@ fn the_units_command_line_is_the_binarys() {
         .arg("--help")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -143,3 +143,38 @@ async fn a_node_that_stops_hearing_does_not_serve_from_its_caches() {
         StatusCode::UNAUTHORIZED
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forty_wrong_passwords_over_three_nodes_are_checked_ten_times() {
+    let Some(app) = TestApp::spawn(Backend::Postgres).await else {
+        return;
+    };
+    let nodes = [app.spawn_node().await, app.spawn_node().await];
+    app.signup("Acme", "Ada", "ada@example.com").await;
+    let bases = [
+        app.base.clone(),
+        nodes[0].base.clone(),
+        nodes[1].base.clone(),
+    ];
+    let wrong = json!({"email": "ada@example.com", "password": "not-the-password-1!", "session_mode": "token"});
+    let calls = (0..40).map(|i| {
+        let url = format!("{}/api/v1/login", bases[i % 3]);
+        let req = app.client.post(url).json(&wrong);
+        async move { req.send().await.unwrap().status().as_u16() }
+    });
+    let statuses: Vec<u16> = futures_util::future::join_all(calls).await;
+    let count = |s: u16| statuses.iter().filter(|x| **x == s).count();
+    assert_eq!(count(401), 10, "{statuses:?}");
+    assert_eq!(count(429), 30, "{statuses:?}");
+    // The limit holds on every node afterwards, the right password included.
+    for base in &bases {
+        let res = app
+            .client
+            .post(format!("{base}/api/v1/login"))
+            .json(&json!({"email": "ada@example.com", "password": watchword_testkit::PASSWORD, "session_mode": "token"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS, "{base}");
+    }
+}

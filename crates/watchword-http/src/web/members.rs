@@ -13,7 +13,9 @@ use axum::response::{IntoResponse, Redirect};
 use serde::Deserialize;
 use uuid::Uuid;
 use watchword_app::views::MemberRow;
-use watchword_domain::{AccountId, BuiltinRole, DomainError, MembershipId, Permission};
+use watchword_domain::{
+    AccountId, BuiltinRole, DomainError, MembershipId, MembershipStatus, Permission,
+};
 
 #[derive(Template)]
 #[template(path = "members.html")]
@@ -96,8 +98,37 @@ pub struct MemberForm {
     role: String,
     confirm: String,
     /// Removal or deactivation: the member who takes over the departing member's API keys and
-    /// apps (empty: they stop).
+    /// apps, by email (or membership id); empty: they stop.
     transfer_to: String,
+}
+
+/// The member a departing member's credentials go to: none when empty, else the active member
+/// with that email (or membership id) in this account.
+async fn transfer_target(
+    state: &AppState,
+    s: &Session,
+    account: AccountId,
+    to: &str,
+) -> Result<Option<MembershipId>, watchword_app::AppError> {
+    if to.is_empty() {
+        return Ok(None);
+    }
+    if let Ok(id) = Uuid::parse_str(to) {
+        return Ok(Some(MembershipId(id)));
+    }
+    let members = state.app.list_members(&s.caller(), account).await?;
+    members
+        .iter()
+        .find(|m| m.email.eq_ignore_ascii_case(to) && m.status == MembershipStatus::Active)
+        .map(|m| Some(m.id))
+        .ok_or_else(|| {
+            DomainError::field(
+                "transfer_target_unknown",
+                "transfer_to",
+                "no active member of this account has that email",
+            )
+            .into()
+        })
 }
 
 pub async fn member_op(
@@ -107,7 +138,13 @@ pub async fn member_op(
 ) -> Shown {
     let member = MembershipId(member);
     let app = &state.app;
-    let transfer = Uuid::parse_str(&form.transfer_to).ok().map(MembershipId);
+    let transfer = match transfer_target(&state, &s, account, form.transfer_to.trim()).await {
+        Ok(t) => t,
+        Err(e) => {
+            let kept = (String::new(), "analyst".to_owned());
+            return members_page(&state, &s, account, Outcome::failed(e), kept).await;
+        }
+    };
     let result = match op.as_str() {
         "role" => app
             .change_role(&s.actor, account, member, &form.role)

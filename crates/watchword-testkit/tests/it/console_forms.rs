@@ -4,6 +4,7 @@
 
 use fantoccini::Locator;
 use reqwest::StatusCode;
+use serde_json::json;
 use watchword_testkit::browser::Browser;
 use watchword_testkit::{TestApp, both_backends, first_cookie};
 
@@ -210,5 +211,66 @@ both_backends!(
         assert_eq!(s, StatusCode::NOT_FOUND);
         let (s, _) = get(format!("/accounts/{a}/audit/not-an-id")).await;
         assert_eq!(s, StatusCode::NOT_FOUND);
+    }
+);
+
+both_backends!(
+    removing_a_member_hands_their_keys_over_by_email,
+    |app: TestApp| async move {
+        let ada = app.signup("Acme", "Ada Lovelace", "ada@example.com").await;
+        let grace = app
+            .invite_and_accept(&ada, "grace@example.com", "admin")
+            .await;
+        app.invite_and_accept(&ada, "alan@example.com", "admin")
+            .await;
+        let (s, key) = app
+            .post(
+                &format!("/api/v1/accounts/{}/api-keys", ada.account),
+                &grace.token,
+                json!({"name": "sync", "scopes": ["members:read"]}),
+            )
+            .await;
+        assert!(s.is_success(), "{key}");
+        let secret = key["secret"].as_str().unwrap().to_owned();
+        let cookie = first_cookie(&app.cookie_login("ada@example.com").await).unwrap();
+        let members = format!("/accounts/{}/members", ada.account);
+        let html = app
+            .client
+            .get(app.url(&members))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        // One list of candidates for the page, not one per member.
+        assert_eq!(html.matches("<datalist").count(), 1, "{html}");
+        let marker = r#"name="csrf_token" value=""#;
+        let rest = &html[html.find(marker).unwrap() + marker.len()..];
+        let csrf = rest[..rest.find('"').unwrap()].to_owned();
+        let remove = |to: &'static str| {
+            let form = [
+                ("csrf_token", csrf.as_str()),
+                ("confirm", "yes"),
+                ("transfer_to", to),
+            ];
+            app.client
+                .post(app.url(&format!("{members}/{}/remove", grace.membership)))
+                .header("cookie", &cookie)
+                .header("origin", app.url(""))
+                .form(&form)
+                .send()
+        };
+        // An address that is no active member: refused, nothing removed.
+        let res = remove("nobody@example.com").await.unwrap();
+        assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(res.text().await.unwrap().contains("no active member"));
+        assert_eq!(app.whoami(&secret).await.0, StatusCode::OK);
+        // Alan takes the key over: it goes on working, now his.
+        let res = remove("Alan@Example.com").await.unwrap();
+        assert_eq!(res.status(), StatusCode::SEE_OTHER);
+        app.wait_event(&ada, "member.credentials_transferred").await;
+        assert_eq!(app.whoami(&secret).await.0, StatusCode::OK);
     }
 );

@@ -173,7 +173,9 @@ pub async fn end_sessions(c: &mut Conn, device: &str, now: Millis) -> Result<u64
     .bind(now.0)
     .execute(&mut *c)
     .await?;
-    crate::changes::announce(c, "device").await?;
+    if done.rows_affected() > 0 {
+        crate::changes::announce(c, "device").await?;
+    }
     Ok(done.rows_affected())
 }
 

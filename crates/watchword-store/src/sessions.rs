@@ -96,7 +96,9 @@ pub async fn revoke(
     .bind(now.0)
     .execute(&mut *c)
     .await?;
-    crate::changes::announce(c, "session").await?;
+    if done.rows_affected() > 0 {
+        crate::changes::announce(c, "session").await?;
+    }
     Ok(done.rows_affected() == 1)
 }
 
@@ -115,7 +117,10 @@ pub async fn revoke_all_except(
     .bind(now.0)
     .execute(&mut *c)
     .await?;
-    crate::changes::announce(c, "sessions").await?;
+    // Only a change worth every node's caches: nothing ended, nothing to tell.
+    if done.rows_affected() > 0 {
+        crate::changes::announce(c, "sessions").await?;
+    }
     Ok(done.rows_affected())
 }
 

@@ -25,6 +25,9 @@ pub enum AppError {
     /// Too many messages asked for lately (e.g. SMS codes); `0` is the stable code.
     #[error("{1}")]
     RateLimited(&'static str, String),
+    /// The database is away (a failover, a restart): worth retrying shortly.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -37,7 +40,11 @@ impl AppError {
 
 impl From<StoreError> for AppError {
     fn from(e: StoreError) -> Self {
-        AppError::Internal(e.to_string())
+        if e.is_unavailable() {
+            AppError::Unavailable(e.to_string())
+        } else {
+            AppError::Internal(e.to_string())
+        }
     }
 }
 

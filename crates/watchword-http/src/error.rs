@@ -98,6 +98,14 @@ impl From<AppError> for ApiError {
                     KeyRejected::Revoked => "the API key was revoked",
                 },
             ),
+            AppError::Unavailable(cause) => {
+                tracing::warn!(%cause, "database unavailable");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "database_unavailable",
+                    "the database is not answering; try again in a few seconds",
+                )
+            }
             AppError::Internal(cause) => {
                 tracing::error!(%cause, "internal error");
                 Self::new(

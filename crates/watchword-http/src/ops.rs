@@ -1,9 +1,40 @@
 //! Health, readiness and metrics.
 
 use crate::AppState;
-use axum::extract::State;
+use crate::error::ApiError;
+use axum::Router;
+use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
+use std::sync::{Arc, OnceLock};
+use tower::ServiceExt;
+
+/// The routes of a node whose database is not open and migrated yet: `/healthz` answers (the
+/// process is alive), everything else — `/readyz` included — is `503 starting`. Once `ready` is
+/// set (after the migrations), every request goes to it.
+pub fn until_ready(ready: Arc<OnceLock<Router>>) -> Router {
+    Router::new().fallback(move |req: Request| {
+        let ready = ready.clone();
+        async move {
+            match ready.get() {
+                Some(router) => match router.clone().oneshot(req).await {
+                    Ok(response) => response,
+                    Err(never) => match never {},
+                },
+                None if req.uri().path() == "/healthz" => "ok".into_response(),
+                None => (
+                    [(header::RETRY_AFTER, "5")],
+                    ApiError::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "starting",
+                        "watchword is waiting for its database",
+                    ),
+                )
+                    .into_response(),
+            }
+        }
+    })
+}
 
 /// Liveness: the process answers.
 #[utoipa::path(get, path = "/healthz", tag = "ops", responses((status = 200, description = "ok")))]

@@ -62,7 +62,8 @@ pub struct Store {
     write: AnyPool,
     read: AnyPool,
     dialect: Dialect,
-    url: String,
+    /// Where [`Self::listen`] connects.
+    listen_url: String,
     /// SQLite files: the hot path's key reads and last-use writes through direct handles (see
     /// `sqlite_keys`).
     direct_keys: Option<std::sync::Arc<sqlite_keys::SqliteKeys>>,
@@ -110,12 +111,12 @@ impl Store {
                         let _ = c.close().await;
                     }
                     Ok(Err(e)) => {
-                        return Err(StoreError::Config(format!(
+                        return Err(StoreError::Unavailable(format!(
                             "cannot connect to PostgreSQL: {e}"
                         )));
                     }
                     Err(_) => {
-                        return Err(StoreError::Config(
+                        return Err(StoreError::Unavailable(
                             "cannot connect to PostgreSQL: no answer within 2 s (is the host reachable?)"
                                 .into(),
                         ));
@@ -133,17 +134,27 @@ impl Store {
             write,
             read,
             dialect,
-            url,
+            listen_url: url,
             direct_keys,
         })
     }
 
-    /// Applies the embedded, forward-only migrations.
+    /// Sends the listening connection of [`Self::listen`] to `url` instead of the pool's URL
+    /// (when the pool goes through a pooler).
+    pub fn with_listen_url(mut self, url: Option<String>) -> Self {
+        if let Some(url) = url {
+            self.listen_url = url;
+        }
+        self
+    }
+
+    /// Applies the embedded, forward-only migrations. Migrations this binary does not know were
+    /// applied by a newer release (a rolling upgrade): they only expand the schema, so an older
+    /// node still serves on it.
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        sqlx::migrate!("./migrations")
-            .run(&self.write)
-            .await
-            .map_err(StoreError::Migrate)
+        let mut migrator = sqlx::migrate!("./migrations");
+        migrator.set_ignore_missing(true);
+        migrator.run(&self.write).await.map_err(StoreError::Migrate)
     }
 
     pub fn dialect(&self) -> Dialect {
@@ -178,7 +189,7 @@ impl Store {
             return Ok(());
         }
         // Its own connection, straight to PostgreSQL (a transaction-mode pooler would lose it).
-        let mut listener = sqlx::postgres::PgListener::connect(&self.url).await?;
+        let mut listener = sqlx::postgres::PgListener::connect(&self.listen_url).await?;
         listener.listen(channel).await?;
         let pool = self.write.clone();
         tokio::spawn(async move {

@@ -8,6 +8,7 @@ pub mod mail;
 pub mod siem;
 pub mod sms;
 pub mod sso;
+pub mod topology;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};

@@ -14,6 +14,10 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// `sqlite://…` or `postgres://…`; default: SQLite file `watchword.db` in `data_dir`.
     pub database_url: Option<String>,
+    /// PostgreSQL: where the connection that listens for changes goes when `database_url` goes
+    /// through a pooler (LISTEN needs a session of its own: straight to the primary, or its
+    /// floating address). Default: `database_url`.
+    pub database_listen_url: Option<String>,
     pub database_max_connections: u32,
     /// Base URL people open; links in emails point here. Default: `http://<listen>`, with
     /// `localhost` for a loopback address.
@@ -114,6 +118,7 @@ impl Default for Config {
             listen: "127.0.0.1:8080".into(),
             data_dir: PathBuf::from("./watchword-data"),
             database_url: None,
+            database_listen_url: None,
             database_max_connections: 10,
             public_url: None,
             smtp_url: None,
@@ -163,6 +168,7 @@ const KEYS: &[&str] = &[
     "listen",
     "data_dir",
     "database_url",
+    "database_listen_url",
     "database_max_connections",
     "public_url",
     "smtp_url",
@@ -211,6 +217,7 @@ const LIST_KEYS: &[&str] = &["blocked_staff_roles", "trusted_proxies"];
 /// Keys whose value may come from a file named by `WATCHWORD_<KEY>_FILE`.
 const SECRET_KEYS: &[&str] = &[
     "database_url",
+    "database_listen_url",
     "smtp_url",
     "sms_webhook_url",
     "sms_webhook_secret",

@@ -66,20 +66,53 @@ impl Running {
 
 /// Opens the database (creating the data directory and SQLite file) and applies migrations.
 pub async fn open_store(config: &Config) -> Result<Store, String> {
+    open_store_once(config).await.map_err(|e| e.to_string())
+}
+
+/// Why the store did not open.
+#[derive(Debug)]
+pub enum OpenError {
+    /// The database server is away or going away: it may come back.
+    Unavailable(String),
+    /// Anything else (a bad URL or directory, a migration that fails): waiting will not help.
+    Fatal(String),
+}
+
+impl std::fmt::Display for OpenError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OpenError::Unavailable(m) | OpenError::Fatal(m) => f.write_str(m),
+        }
+    }
+}
+
+async fn open_store_once(config: &Config) -> Result<Store, OpenError> {
     std::fs::create_dir_all(&config.data_dir).map_err(|e| {
-        format!(
+        OpenError::Fatal(format!(
             "cannot create data directory {}: {e}",
             config.data_dir.display()
-        )
+        ))
     })?;
     let url = config.database_url();
+    let classify = |e: watchword_store::StoreError, what: String| {
+        if e.is_unavailable() {
+            OpenError::Unavailable(what)
+        } else {
+            OpenError::Fatal(what)
+        }
+    };
     let store = Store::connect(&url, config.database_max_connections)
         .await
-        .map_err(|e| format!("cannot open the database ({}): {e}", redact(&url)))?;
-    store
-        .migrate()
-        .await
-        .map_err(|e| format!("cannot migrate the database: {e}"))?;
+        .map_err(|e| {
+            let what = format!("cannot open the database ({}): {e}", redact(&url));
+            classify(e, what)
+        })?
+        .with_listen_url(config.database_listen_url.clone());
+    if let Err(e) = store.migrate().await {
+        store.close().await;
+        let what = format!("cannot migrate the database: {e}");
+        return Err(classify(e, what));
+    }
     Ok(store)
 }
 
@@ -292,12 +325,31 @@ pub async fn offline_app(config: &Config) -> Result<App, String> {
     Ok(App::new(store, settings(config, public_url)?))
 }
 
-/// Starts serving; the returned `Running` knows the bound address.
+/// Starts serving; the returned `Running` knows the bound address. Gives up at once when the
+/// database cannot be opened (`serve` waits for it instead: see [`bind`]).
 pub async fn start(config: Config) -> Result<Running, String> {
+    bind(config).await?.ready(|_| false).await
+}
+
+/// A node that listens but whose database is not open yet: it answers `/healthz`, and `503
+/// starting` to everything else, `/readyz` included.
+pub struct Starting {
+    config: Config,
+    addr: SocketAddr,
+    public_url: String,
+    settings: Settings,
+    outbound: Outbound,
+    proxies: Arc<Vec<ipnet::IpNet>>,
+    ready: Arc<OnceLock<axum::Router>>,
+    shutdown: watch::Sender<bool>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+/// Binds the listening address and starts answering before the database is opened.
+pub async fn bind(config: Config) -> Result<Starting, String> {
     config.validate()?;
     // One TLS provider (ring) for every HTTP client in the process.
     watchword_app::install_crypto_provider();
-    let store = open_store(&config).await?;
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .map_err(|e| {
@@ -308,33 +360,13 @@ pub async fn start(config: Config) -> Result<Running, String> {
         })?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let public_url = config.public_url(addr);
-    // The CLI renders mails with the URL the server is reached at.
-    let mut tx = store.begin().await.map_err(|e| e.to_string())?;
-    watchword_store::instance::set(&mut tx, "public_url", &public_url, Millis::now())
-        .await
-        .map_err(|e| format!("cannot record the public URL: {e}"))?;
-    tx.commit().await.map_err(|e| e.to_string())?;
+    // Settings are checked before waiting for a database: a mistake in them stops at once.
     let settings = settings(&config, public_url.clone())?;
     let outbound = outbound(&config)?;
-    let app = App::new(store, settings);
-    app.watch_key_changes()
-        .await
-        .map_err(|e| format!("cannot listen for API key changes: {e}"))?;
-    let expiry = tokio::spawn(app.clone().run_key_expiry(Duration::from_secs(
-        config.api_key_expiry_check_interval_secs,
-    )));
-    let checks = tokio::spawn(app.clone().run_contact_checks(Duration::from_secs(
-        config.security_contact_check_interval_secs,
-    )));
-    let streams = tokio::spawn(app.clone().run_audit_streams(Duration::from_secs(1)));
-    let advisories = tokio::spawn(app.clone().run_advisories(Duration::from_secs(60)));
-    let posture = tokio::spawn(app.clone().run_posture_snapshots(Duration::from_secs(600)));
-    let state = watchword_http::AppState {
-        app: app.clone(),
-        trusted_proxies: Arc::new(trusted_proxies(&config)?),
-        metrics: Some(metrics_render(app.store().clone())),
-    };
-    let router = watchword_http::router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let proxies = Arc::new(trusted_proxies(&config)?);
+    let ready = Arc::new(OnceLock::new());
+    let router = watchword_http::ops::until_ready(ready.clone())
+        .into_make_service_with_connect_info::<SocketAddr>();
     let (shutdown, mut rx) = watch::channel(false);
     let server = tokio::spawn(async move {
         let stop = async move {
@@ -347,21 +379,99 @@ pub async fn start(config: Config) -> Result<Running, String> {
             tracing::error!(error = %e, "server failed");
         }
     });
-    let outbox = tokio::spawn(app.clone().run_outbox(
-        outbound,
-        Duration::from_millis(config.outbox_poll_ms.max(50)),
-    ));
-    Ok(Running {
+    Ok(Starting {
+        config,
         addr,
-        app,
         public_url,
+        settings,
+        outbound,
+        proxies,
+        ready,
         shutdown,
         server,
-        outbox,
-        checks,
-        expiry,
-        streams,
-        advisories,
-        posture,
     })
+}
+
+impl Starting {
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn public_url(&self) -> &str {
+        &self.public_url
+    }
+
+    /// Opens and migrates the database, then serves everything. While the database server is
+    /// away, calls `wait` with the reason and tries again (1 s, doubling to 10 s) as long as it
+    /// returns true; any other failure stops the node.
+    pub async fn ready(self, mut wait: impl FnMut(&str) -> bool) -> Result<Running, String> {
+        let Starting {
+            config,
+            addr,
+            public_url,
+            settings,
+            outbound,
+            proxies,
+            ready,
+            shutdown,
+            server,
+        } = self;
+        let mut pause = Duration::from_secs(1);
+        let store = loop {
+            match open_store_once(&config).await {
+                Ok(store) => break store,
+                Err(OpenError::Unavailable(e)) if wait(&e) => {
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(10));
+                }
+                Err(e) => {
+                    let _ = shutdown.send(true);
+                    let _ = server.await;
+                    return Err(e.to_string());
+                }
+            }
+        };
+        // The CLI renders mails with the URL the server is reached at.
+        let mut tx = store.begin().await.map_err(|e| e.to_string())?;
+        watchword_store::instance::set(&mut tx, "public_url", &public_url, Millis::now())
+            .await
+            .map_err(|e| format!("cannot record the public URL: {e}"))?;
+        tx.commit().await.map_err(|e| e.to_string())?;
+        let app = App::new(store, settings);
+        app.watch_key_changes()
+            .await
+            .map_err(|e| format!("cannot listen for API key changes: {e}"))?;
+        let expiry = tokio::spawn(app.clone().run_key_expiry(Duration::from_secs(
+            config.api_key_expiry_check_interval_secs,
+        )));
+        let checks = tokio::spawn(app.clone().run_contact_checks(Duration::from_secs(
+            config.security_contact_check_interval_secs,
+        )));
+        let streams = tokio::spawn(app.clone().run_audit_streams(Duration::from_secs(1)));
+        let advisories = tokio::spawn(app.clone().run_advisories(Duration::from_secs(60)));
+        let posture = tokio::spawn(app.clone().run_posture_snapshots(Duration::from_secs(600)));
+        let state = watchword_http::AppState {
+            app: app.clone(),
+            trusted_proxies: proxies,
+            metrics: Some(metrics_render(app.store().clone())),
+        };
+        let _ = ready.set(watchword_http::router(state));
+        let outbox = tokio::spawn(app.clone().run_outbox(
+            outbound,
+            Duration::from_millis(config.outbox_poll_ms.max(50)),
+        ));
+        Ok(Running {
+            addr,
+            app,
+            public_url,
+            shutdown,
+            server,
+            outbox,
+            checks,
+            expiry,
+            streams,
+            advisories,
+            posture,
+        })
+    }
 }

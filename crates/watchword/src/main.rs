@@ -474,8 +474,24 @@ async fn main() -> ExitCode {
 
 async fn serve(config: Config) -> Result<(), String> {
     let db = watchword::redact(&config.database_url());
-    let running = watchword::start(config).await?;
-    tracing::info!(addr = %running.addr, database = %db, "watchword is listening");
+    let starting = watchword::bind(config).await?;
+    let (addr, url) = (starting.addr(), starting.public_url().to_owned());
+    // While the database is away the node answers /healthz and a 503 elsewhere, and says so
+    // once on stdout (with the address) and at every attempt in the log.
+    let mut told = false;
+    let ready = starting.ready(|why| {
+        tracing::warn!(reason = %why, database = %db, "waiting for the database");
+        if !told {
+            println!("watchword is listening on {url}/ and waiting for its database: {why}");
+            told = true;
+        }
+        true
+    });
+    let running = tokio::select! {
+        running = ready => running?,
+        _ = tokio::signal::ctrl_c() => return Ok(()),
+    };
+    tracing::info!(addr = %addr, database = %db, "watchword is listening");
     println!(
         "watchword is running: open {}/ in your browser",
         running.public_url

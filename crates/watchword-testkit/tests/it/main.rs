@@ -35,3 +35,5 @@ mod scan;
 mod security_reports;
 mod sms;
 mod sso;
+mod startup;
+mod topology;

@@ -5,6 +5,7 @@ pub mod browser;
 mod client;
 pub use client::{challenge_in, first_cookie};
 pub mod mail;
+pub mod process;
 pub mod siem;
 pub mod sms;
 pub mod sso;

@@ -230,7 +230,13 @@ const SECRET_KEYS: &[&str] = &[
 
 /// `WATCHWORD_*` variables that are not configuration keys but are read elsewhere (the
 /// configuration file's path, the test suite, the benchmarks).
-const OTHER_VARIABLES: &[&str] = &["config", "test_pg_url", "bench_server", "fuzz_examples"];
+const OTHER_VARIABLES: &[&str] = &[
+    "config",
+    "test_pg_url",
+    "bench_server",
+    "fuzz_examples",
+    "previous_bin",
+];
 
 /// " (did you mean X?)" for the known key nearest to `name`, when one is near.
 fn suggestion(name: &str, prefix: &str) -> String {

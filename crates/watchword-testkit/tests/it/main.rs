@@ -37,3 +37,4 @@ mod sms;
 mod sso;
 mod startup;
 mod topology;
+mod upgrade;

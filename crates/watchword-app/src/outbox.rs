@@ -50,32 +50,47 @@ impl App {
         tx.commit().await?;
         // The batch's messages go out at once (SMTP connections come from lettre's pool): one
         // at a time, a node delivered 21 messages/s to a local SMTP server, each waiting for
-        // its own round trips.
-        let results = futures_util::future::join_all(batch.iter().map(|m| async move {
-            if m.channel == "sms" {
+        // its own round trips. Each is recorded as soon as its own delivery ends: a node that
+        // dies after a message was accepted and before the record sends it again once the
+        // lease ends, so that window is one commit, not the slowest message of the batch.
+        let recorded = futures_util::future::join_all(batch.iter().map(|m| async move {
+            let (result, max) = if m.channel == "sms" {
                 (out.sms.deliver(m).await, MAX_SMS_ATTEMPTS)
             } else {
                 (out.mail.deliver(m).await, MAX_ATTEMPTS)
-            }
+            };
+            self.record_delivery(m, result, max).await
         }))
         .await;
         let mut sent = 0;
-        for (m, (result, max)) in batch.into_iter().zip(results) {
-            let now = self.now();
-            let mut tx = self.store().begin().await?;
-            match result {
-                Ok(()) => {
-                    outbox::mark_sent(&mut tx, m.id, now).await?;
-                    sent += 1;
-                }
-                Err(e) => {
-                    let retry = (m.attempts < max).then(|| now.plus_secs(backoff_secs(m.attempts)));
-                    tracing::warn!(message_id = %m.id, channel = m.channel, attempts = m.attempts, error = %e, gave_up = retry.is_none(), "delivery failed");
-                    outbox::mark_failed_attempt(&mut tx, m.id, &e, retry).await?;
-                }
-            }
-            tx.commit().await?;
+        for r in recorded {
+            sent += usize::from(r?);
         }
+        Ok(sent)
+    }
+
+    /// Records how one delivery went: sent, or another attempt later, or given up after `max`.
+    async fn record_delivery(
+        &self,
+        m: &outbox::Message,
+        result: Result<(), String>,
+        max: i64,
+    ) -> Result<bool, StoreError> {
+        let now = self.now();
+        let mut tx = self.store().begin().await?;
+        let sent = match result {
+            Ok(()) => {
+                outbox::mark_sent(&mut tx, m.id, now).await?;
+                true
+            }
+            Err(e) => {
+                let retry = (m.attempts < max).then(|| now.plus_secs(backoff_secs(m.attempts)));
+                tracing::warn!(message_id = %m.id, channel = m.channel, attempts = m.attempts, error = %e, gave_up = retry.is_none(), "delivery failed");
+                outbox::mark_failed_attempt(&mut tx, m.id, &e, retry).await?;
+                false
+            }
+        };
+        tx.commit().await?;
         Ok(sent)
     }
 

@@ -11,6 +11,8 @@ pub struct Email {
     pub text: String,
     pub html: String,
     pub message_id: String,
+    /// When it was delivered (the file's modification time).
+    pub received: Option<std::time::SystemTime>,
 }
 
 fn parse(raw: &[u8]) -> Option<Email> {
@@ -27,6 +29,7 @@ fn parse(raw: &[u8]) -> Option<Email> {
         text: m.body_text(0).map(|t| t.into_owned()).unwrap_or_default(),
         html: m.body_html(0).map(|t| t.into_owned()).unwrap_or_default(),
         message_id: m.message_id().unwrap_or_default().to_owned(),
+        received: None,
     })
 }
 
@@ -52,8 +55,12 @@ pub fn read_dir(dir: &Path) -> Vec<Email> {
     files.sort_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok());
     files
         .iter()
-        .filter_map(|p| std::fs::read(p).ok())
-        .filter_map(|raw| parse(&raw))
+        .filter_map(|p| {
+            let received = std::fs::metadata(p).and_then(|m| m.modified()).ok();
+            let mut email = parse(&std::fs::read(p).ok()?)?;
+            email.received = received;
+            Some(email)
+        })
         .collect()
 }
 

@@ -17,6 +17,7 @@ mod console_keys;
 mod console_pages;
 mod console_security;
 mod contact;
+mod crash;
 mod devices;
 mod email_change;
 mod hardening;

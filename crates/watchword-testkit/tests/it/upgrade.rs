@@ -6,9 +6,9 @@
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
-use watchword_testkit::process::Served;
+use watchword_testkit::process::{Served, signup};
 use watchword_testkit::{PASSWORD, drop_pg_database, fresh_pg_database, mail, watchword_bin};
 
 /// The previous release's binary; None (skip) outside CI when it was not built.
@@ -44,67 +44,6 @@ async fn call(
     let r = r.send().await.unwrap();
     let s = r.status();
     (s, r.json().await.unwrap_or(Value::Null))
-}
-
-/// Signs up on `base`; the session token and account id.
-async fn signup(
-    client: &reqwest::Client,
-    base: &str,
-    db: &str,
-    data: &Path,
-    email: &str,
-) -> (String, String) {
-    let body = json!({"account_name": "Acme", "name": "Ada", "email": email, "password": PASSWORD});
-    let (s, v) = call(
-        client,
-        reqwest::Method::POST,
-        format!("{base}/api/v1/signup"),
-        None,
-        Some(body),
-    )
-    .await;
-    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
-    // The link: from the outbox, or from the delivered file once its body is blanked.
-    let text: String = {
-        use sqlx::Connection;
-        let mut c = sqlx::PgConnection::connect(db).await.unwrap();
-        sqlx::query_scalar(
-            "SELECT body_text FROM outbox WHERE recipient = $1 ORDER BY created_at DESC LIMIT 1",
-        )
-        .bind(email)
-        .fetch_one(&mut c)
-        .await
-        .unwrap()
-    };
-    let text = if text.is_empty() {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(m) = mail::read_dir(&data.join("mail"))
-                .into_iter()
-                .find(|m| m.to.contains(email))
-            {
-                break m.text;
-            }
-            assert!(Instant::now() < deadline, "no signup mail");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    } else {
-        text
-    };
-    let token = mail::link_token(&text).unwrap();
-    let (s, v) = call(
-        client,
-        reqwest::Method::POST,
-        format!("{base}/api/v1/signup/confirm"),
-        None,
-        Some(json!({"token": token, "session_mode": "token"})),
-    )
-    .await;
-    assert_eq!(s, StatusCode::CREATED, "{v}");
-    (
-        v["session_token"].as_str().unwrap().to_owned(),
-        v["account"]["id"].as_str().unwrap().to_owned(),
-    )
 }
 
 async fn status(client: &reqwest::Client, base: &str, path: &str, token: &str) -> StatusCode {
@@ -225,7 +164,8 @@ async fn the_previous_release_and_this_one_serve_one_database_at_once() {
     };
     // The previous release made the database and holds a signed-up person.
     let old = start(previous.clone()).await.unwrap();
-    let (_, account) = signup(&client, &old.base, &db, &data, "ada@example.com").await;
+    let mails = || mail::read_dir(&data.join("mail"));
+    let (_, account) = signup(&client, &old.base, &db, "ada@example.com", mails).await;
 
     // This build migrates the database while the old one serves, then serves beside it.
     let out = std::process::Command::new(watchword_bin())

@@ -74,7 +74,7 @@ def run_backend(backend, who, examples, seed):
     try:
         for _ in range(200):
             try:
-                urllib.request.urlopen(base + "/healthz", timeout=1)
+                urllib.request.urlopen(base + "/readyz", timeout=1)
                 break
             except Exception:
                 time.sleep(0.05)

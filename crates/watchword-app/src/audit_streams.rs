@@ -298,6 +298,17 @@ impl App {
         Ok(())
     }
 
+    /// The streams' lag and failures, for the metrics.
+    async fn measure_streams(&self) {
+        let Ok(mut c) = self.store().read().await else {
+            return;
+        };
+        if let Ok((oldest, failing)) = store::lag(&mut c).await {
+            let age = oldest.map_or(0.0, |t| (self.now().0 - t.0).max(0) as f64 / 1000.0);
+            crate::metrics::streams(age, failing as usize);
+        }
+    }
+
     /// Runs [`App::deliver_audit_streams_once`] every `every`, forever.
     pub async fn run_audit_streams(self, every: Duration) {
         let mut tick = tokio::time::interval(every);
@@ -305,6 +316,7 @@ impl App {
             tick.tick().await;
             let delivered = self.deliver_audit_streams_once().await;
             crate::metrics::job_run("audit_streams", delivered.is_ok());
+            self.measure_streams().await;
             if let Err(e) = delivered {
                 tracing::warn!(error = %e, "delivering audit streams failed");
             }

@@ -376,8 +376,11 @@ impl App {
     /// What the changes channel said: drop every cached authentication; while the listener is
     /// lost, serve uncached.
     pub(crate) fn heard(&self, heard: watchword_store::Heard) {
-        let hearing = heard == watchword_store::Heard::Change;
+        let hearing = matches!(heard, watchword_store::Heard::Change { .. });
         metrics::heard(hearing);
+        if let watchword_store::Heard::Change { lag_ms: Some(ms) } = heard {
+            metrics::change_lag(ms);
+        }
         self.inner
             .hearing
             .store(hearing, std::sync::atomic::Ordering::Release);

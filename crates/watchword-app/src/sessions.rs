@@ -81,11 +81,11 @@ impl App {
         let now = self.now();
         let auth = match self.inner.cache.get(&key, now) {
             Some(a) => {
-                crate::metrics::credential_check("session", true);
+                crate::metrics::credential_check(crate::metrics::Credential::Session, true);
                 a
             }
             None => {
-                crate::metrics::credential_check("session", false);
+                crate::metrics::credential_check(crate::metrics::Credential::Session, false);
                 let generation = self.inner.cache.generation();
                 let a = Arc::new(self.load_authenticated(&key).await?);
                 self.inner.cache.put(key, a.clone(), generation, now);

@@ -8,6 +8,7 @@
 //! `cargo run --release -p watchword-bench -- posture [--members N] [--keys K] [--requests R] [--accounts A] [--database-url URL]`
 //! `cargo run --release -p watchword-bench -- memory [--logins N] [--concurrency N] [--settle S] [--database-url URL]`
 //! `cargo run --release -p watchword-bench -- nodes [--nodes N] [--trials T] [--database-url URL]`
+//! `cargo run --release -p watchword-bench -- counters [--calls N]`
 //!
 //! Starts the release `watchword` binary as its own process, then measures side by side in one
 //! run: requests/s of `GET /healthz` (the floor) and of `GET /api/v1/whoami` with a bearer session
@@ -63,6 +64,7 @@ where
 }
 
 mod advisories;
+mod counters;
 mod devices;
 mod keys;
 mod memory;
@@ -236,7 +238,13 @@ async fn start_server_with(
         .build()
         .unwrap();
     for _ in 0..200 {
-        if client.get(format!("{base}/healthz")).send().await.is_ok() {
+        // Ready: the database opened and migrated (/healthz answers before that).
+        if client
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -261,6 +269,7 @@ modes:
   devices     [--logins N] [--rounds N]  new-device notices
   posture     [--members N] [--keys K] [--requests R] [--accounts A]  the security overview
   memory      [--logins N] [--concurrency N] [--settle S] [--database-url URL]  memory under load
+  counters    [--calls N]  the hot path's metrics counter per check: looked up vs kept (in process)
 
 Figures and how they were obtained: docs/performance.md.
 ";
@@ -272,6 +281,13 @@ async fn main() {
         return;
     }
     watchword_app::install_crypto_provider();
+    if std::env::args().nth(1).as_deref() == Some("counters") {
+        let calls = arg("--calls")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(10_000_000);
+        counters::run(calls);
+        return;
+    }
     if std::env::args().nth(1).as_deref() == Some("nodes") {
         let n = arg("--nodes").and_then(|v| v.parse().ok()).unwrap_or(3);
         let trials = arg("--trials").and_then(|v| v.parse().ok()).unwrap_or(1000);

@@ -51,7 +51,13 @@ async fn start(url: &str, env: &[(&str, String)], client: &reqwest::Client) -> N
     let child = cmd.spawn().expect("start watchword");
     let base = format!("http://127.0.0.1:{port}");
     for _ in 0..400 {
-        if client.get(format!("{base}/healthz")).send().await.is_ok() {
+        // Ready: the database opened and migrated (/healthz answers before that).
+        if client
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;

@@ -72,6 +72,20 @@ pub async fn enqueue(
     Ok(())
 }
 
+/// Over every stream: when the oldest event still owed was queued, and how many streams are
+/// failing (the metrics' stream lag).
+pub async fn lag(c: &mut Conn) -> Result<(Option<Millis>, i64), StoreError> {
+    let oldest: Option<i64> = sqlx::query_scalar("SELECT MIN(created_at) FROM audit_stream_events")
+        .fetch_one(&mut *c)
+        .await?;
+    let failing: i64 = sqlx::query_scalar(
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM audit_streams WHERE failing_since IS NOT NULL AND paused_at IS NULL",
+    )
+    .fetch_one(&mut *c)
+    .await?;
+    Ok((oldest.map(Millis), failing))
+}
+
 pub async fn insert(c: &mut Conn, s: &StreamRow) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO audit_streams (id, account_id, url, secret_key_id, secret_sealed, \

@@ -12,8 +12,9 @@ pub mod changes;
 /// What a node's listener heard on the changes channel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Heard {
-    /// A change (or its own proof of listening): drop what is cached.
-    Change,
+    /// A change (or its own proof of listening): drop what is cached. `lag_ms`: how long after
+    /// it was announced it was heard (by the announcing node's clock), when the payload says.
+    Change { lag_ms: Option<i64> },
     /// The listening connection was lost: cache nothing until a notification comes through.
     Lost,
 }
@@ -209,9 +210,11 @@ impl Store {
                     continue;
                 };
                 match next {
-                    Ok(Some(_)) => {
+                    Ok(Some(n)) => {
                         deaf = false;
-                        on_event(Heard::Change);
+                        on_event(Heard::Change {
+                            lag_ms: changes::lag_ms(n.payload()),
+                        });
                     }
                     // The connection was lost (the next call reconnects): changes may be missed
                     // until a notification comes through again.

@@ -36,9 +36,9 @@ impl App {
         let now = self.now();
         let cache = &self.inner.keys.entries;
         let kind = if watchword_domain::oauth::is_access_token(key) {
-            "access_token"
+            crate::metrics::Credential::AccessToken
         } else {
-            "api_key"
+            crate::metrics::Credential::ApiKey
         };
         let verified = match cache.get(&hash, now) {
             Some(v) => {

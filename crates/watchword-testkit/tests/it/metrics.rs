@@ -33,23 +33,38 @@ async fn metrics_answer_operators_and_pass_promtool() {
     }
     let (s, _) = app.login("ada@example.com", PASSWORD).await;
     assert!(s.is_client_error() || s.is_success());
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    for series in [
+    // A logout is announced to every node, this one included (it hears its own).
+    let (s, _) = app.post("/api/v1/logout", &ada.token, json!({})).await;
+    assert!(s.is_success());
+    let wanted = [
+        "watchword_change_notifications_sent_total",
+        "watchword_change_notification_lag_seconds_count",
+        "watchword_audit_stream_lag_seconds",
+    ];
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let text = loop {
+        let text = app
+            .client
+            .get(app.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if wanted.iter().all(|w| text.contains(w)) || std::time::Instant::now() > deadline {
+            break text;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    for series in wanted.into_iter().chain([
         r#"watchword_sign_ins_total{factor="none"}"#,
         r#"watchword_credential_checks_total{kind="session",cache="hit"}"#,
         r#"watchword_credential_checks_total{kind="api_key",cache="miss"}"#,
         "watchword_limits_hit_total{limit=",
         r#"watchword_db_connections{pool="write",state="idle"}"#,
         "watchword_http_requests_total",
-    ] {
+    ]) {
         assert!(text.contains(series), "{series} missing:\n{text}");
     }
     // Bounded labels: no email, no account id, no key.

@@ -110,6 +110,36 @@ async fn jobs_run_once_while_nodes_are_killed() {
         }
     }
 
+    // 30 keys that expire one after another while nodes are killed (every node's expiry job
+    // runs each second): each expiry is recorded once.
+    let mut expiring = Vec::new();
+    for n in 0..30 {
+        let body = json!({"name": format!("expiring {n}"), "scopes": ["members:read"], "expires_in_days": 1});
+        let (s, v) = post(
+            &client,
+            &nodes[0].base,
+            &format!("/api/v1/accounts/{acme}/api-keys"),
+            &token,
+            body,
+        )
+        .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        expiring.push(v["id"].as_str().unwrap().to_owned());
+    }
+    {
+        use sqlx::Connection;
+        let mut c = sqlx::PgConnection::connect(&db).await.unwrap();
+        let now = watchword_domain::Millis::now().0;
+        for (n, id) in expiring.iter().enumerate() {
+            sqlx::query("UPDATE api_keys SET expires_at = $1 WHERE id = $2")
+                .bind(now + 5_000 + n as i64 * 1_500)
+                .bind(id)
+                .execute(&mut c)
+                .await
+                .unwrap();
+        }
+    }
+
     // Invitations through whichever node is up, while nodes are killed one at a time.
     let bases: Arc<Mutex<Vec<String>>> =
         Arc::new(Mutex::new(nodes.iter().map(|n| n.base.clone()).collect()));
@@ -230,6 +260,27 @@ async fn jobs_run_once_while_nodes_are_killed() {
     }
     assert_eq!(warnings.len(), 5);
 
+    // Each expiry recorded once.
+    let (s, page) = get(
+        &client,
+        &nodes[0].base,
+        &format!("/api/v1/accounts/{acme}/audit-events?limit=1000&action=api_key.expired"),
+        &token,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{page}");
+    let mut recorded: Vec<&str> = page["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "api_key.expired")
+        .map(|e| e["target_id"].as_str().unwrap_or_default())
+        .collect();
+    recorded.sort_unstable();
+    let mut wanted: Vec<&str> = expiring.iter().map(String::as_str).collect();
+    wanted.sort_unstable();
+    assert_eq!(recorded, wanted, "each key's expiry recorded once");
+
     // The stream: every event of Acme, in order, none missing (a redelivery after a crash may
     // repeat one; a receiver drops it by id).
     let (s, page) = get(
@@ -275,12 +326,13 @@ async fn jobs_run_once_while_nodes_are_killed() {
     };
     assert_eq!(streamed, expected[from..], "in order, without gaps");
     eprintln!(
-        "crashes: {kills} nodes killed in {} s; {} invitations acknowledged, {} emails, 0 lost, {} sent twice (delivering when killed); {} events streamed in order, {repeated} repeated; 1 lapse warning per account",
+        "crashes: {kills} nodes killed in {} s; {} invitations acknowledged, {} emails, 0 lost, {} sent twice (delivering when killed); {} events streamed in order, {repeated} repeated; 1 lapse warning per account; {} key expiries recorded once each",
         KILLING_FOR.as_secs(),
         acknowledged.len(),
         emails.len(),
         twice.len(),
-        streamed.len()
+        streamed.len(),
+        expiring.len()
     );
     drop(nodes);
     drop_pg_database(name);

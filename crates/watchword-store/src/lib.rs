@@ -62,6 +62,11 @@ pub type Tx = Transaction<'static, Any>;
 pub struct Store {
     write: AnyPool,
     read: AnyPool,
+    /// The readiness check's own connection (opened on first use, again after a failure):
+    /// `/readyz` never queues behind the requests of a busy pool, which would take a loaded
+    /// node out of its load balancer.
+    health: std::sync::Arc<tokio::sync::Mutex<Option<sqlx::AnyConnection>>>,
+    url: String,
     dialect: Dialect,
     /// Where [`Self::listen`] connects.
     listen_url: String,
@@ -134,6 +139,8 @@ impl Store {
         Ok(Self {
             write,
             read,
+            health: Default::default(),
+            url: url.clone(),
             dialect,
             listen_url: url,
             direct_keys,
@@ -291,14 +298,27 @@ impl Store {
         ]
     }
 
-    /// Cheap liveness query for /readyz.
+    /// Cheap liveness query for /readyz, on the readiness check's own connection.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.read).await?;
+        use sqlx::Connection;
+        let mut held = self.health.lock().await;
+        if held.is_none() {
+            *held = Some(sqlx::AnyConnection::connect(&self.url).await?);
+        }
+        let conn = held.as_mut().expect("just opened");
+        if let Err(e) = sqlx::query("SELECT 1").execute(&mut *conn).await {
+            *held = None;
+            return Err(e.into());
+        }
         Ok(())
     }
 
     pub async fn close(&self) {
         self.write.close().await;
         self.read.close().await;
+        if let Some(c) = self.health.lock().await.take() {
+            use sqlx::Connection;
+            let _ = c.close().await;
+        }
     }
 }

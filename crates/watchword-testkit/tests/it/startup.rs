@@ -146,3 +146,29 @@ async fn serve_is_alive_while_its_database_is_away_and_ready_once_migrated() {
     child.wait().unwrap();
     drop_pg_database(name);
 }
+
+/// `/readyz` does not queue behind requests: with every pooled connection taken, it still
+/// answers 200 at once (its own connection), so a busy node is not taken out of its balancer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_never_waits_on_a_busy_pool() {
+    let Some(app) =
+        watchword_testkit::TestApp::spawn_with(watchword_testkit::Backend::Postgres, |c| {
+            c.database_max_connections = 2
+        })
+        .await
+    else {
+        return;
+    };
+    let store = app.app().store();
+    let held = (store.read().await.unwrap(), store.read().await.unwrap());
+    // Waiting on the pool would time out after 2 s and answer 503.
+    let s = app
+        .client
+        .get(app.url("/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(s, StatusCode::OK, "readyz waited on the pool");
+    drop(held);
+}

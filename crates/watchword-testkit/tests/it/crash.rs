@@ -220,8 +220,8 @@ async fn jobs_run_once_while_nodes_are_killed() {
         "{} invitation emails lost: {missing:?}",
         missing.len()
     );
-    // Twice only what a killed node was delivering: sent again once its lease (20 s) ran out,
-    // never by two nodes at once.
+    // Twice only what a killed node was delivering: sent again once its lease (20 s from the
+    // claim) ran out — seconds apart, never two nodes at once (milliseconds apart).
     let mut copies: HashMap<&str, Vec<std::time::SystemTime>> = HashMap::new();
     for m in &emails {
         copies
@@ -239,7 +239,7 @@ async fn jobs_run_once_while_nodes_are_killed() {
         assert_eq!(at.len(), 2, "{id} arrived {} times", at.len());
         let apart = at[1].duration_since(at[0]).unwrap_or_else(|e| e.duration());
         assert!(
-            apart >= Duration::from_secs(19),
+            apart >= Duration::from_secs(10),
             "{id} arrived twice {apart:?} apart: two nodes sent it at once"
         );
     }

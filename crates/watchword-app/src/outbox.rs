@@ -112,8 +112,6 @@ impl App {
         }
     }
 
-    /// Delivers forever: woken by commits on this node, and polling every `poll` for messages
-    /// written by other nodes or due for retry. Prunes old records hourly.
     /// The outbox's depth and the oldest waiting message's age, for the metrics.
     async fn measure_outbox(&self) {
         let Ok(mut c) = self.store().read().await else {
@@ -125,6 +123,9 @@ impl App {
         }
     }
 
+    /// Delivers forever: woken by commits on this node, and polling every `poll` for messages
+    /// written by other nodes or due for retry. Prunes old records hourly and measures the
+    /// outbox every 10 s.
     pub async fn run_outbox(self, out: Outbound, poll: Duration) {
         let mut pruned_at: Option<std::time::Instant> = None;
         let mut measured_at: Option<std::time::Instant> = None;

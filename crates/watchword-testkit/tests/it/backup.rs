@@ -67,18 +67,7 @@ async fn a_backup_under_writes_restores_every_committed_row() {
     let dir = tempfile::tempdir().unwrap();
     let restored = dir.path().join("watchword.db");
     let url = format!("sqlite://{}", restored.display());
-    let out = std::process::Command::new(watchword_testkit::watchword_bin())
-        .args([
-            "restore",
-            file.to_str().unwrap(),
-            "--database-url",
-            &url,
-            "--data-dir",
-        ])
-        .arg(dir.path())
-        .env("WATCHWORD_LOG_LEVEL", "warn")
-        .output()
-        .unwrap();
+    let out = restore(&file, &url, dir.path());
     assert!(
         out.status.success(),
         "{}",
@@ -101,17 +90,7 @@ async fn a_backup_under_writes_restores_every_committed_row() {
     );
     assert_eq!(numbers, (0..numbers.len()).collect::<Vec<_>>(), "no gap");
     // Restoring over a database keeps the one it replaces.
-    let out = std::process::Command::new(watchword_testkit::watchword_bin())
-        .args([
-            "restore",
-            file.to_str().unwrap(),
-            "--database-url",
-            &url,
-            "--data-dir",
-        ])
-        .arg(dir.path())
-        .output()
-        .unwrap();
+    let out = restore(&file, &url, dir.path());
     assert!(out.status.success());
     let kept = std::fs::read_dir(dir.path())
         .unwrap()
@@ -121,17 +100,19 @@ async fn a_backup_under_writes_restores_every_committed_row() {
     // Not a database: refused, nothing moved.
     let junk = dir.path().join("junk.db");
     std::fs::write(&junk, "not sqlite").unwrap();
-    let out = std::process::Command::new(watchword_testkit::watchword_bin())
-        .args([
-            "restore",
-            junk.to_str().unwrap(),
-            "--database-url",
-            &url,
-            "--data-dir",
-        ])
-        .arg(dir.path())
-        .output()
-        .unwrap();
+    let out = restore(&junk, &url, dir.path());
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a SQLite database"));
+}
+
+/// `watchword restore FILE` onto the SQLite database at `url`.
+fn restore(file: &std::path::Path, url: &str, data: &std::path::Path) -> std::process::Output {
+    std::process::Command::new(watchword_testkit::watchword_bin())
+        .arg("restore")
+        .arg(file)
+        .args(["--database-url", url, "--data-dir"])
+        .arg(data)
+        .env("WATCHWORD_LOG_LEVEL", "warn")
+        .output()
+        .unwrap()
 }

@@ -65,6 +65,22 @@ pub(crate) fn system(account: Option<AccountId>, action: AuditAction) -> NewEven
     }
 }
 
+/// Who caused a change: a signed-in person, or a credential of the account (a SCIM token).
+#[derive(Clone, Copy)]
+pub(crate) enum By<'a> {
+    Person(&'a Actor),
+    Key(&'a str, &'a Meta),
+}
+
+impl By<'_> {
+    pub(crate) fn event(self, account: AccountId, action: AuditAction) -> NewEvent {
+        match self {
+            By::Person(a) => by_actor(a, account, action),
+            By::Key(key, meta) => by_key(key, meta, account, action),
+        }
+    }
+}
+
 /// An event caused by a request authenticated with an API key.
 pub(crate) fn by_key(key: &str, meta: &Meta, account: AccountId, action: AuditAction) -> NewEvent {
     NewEvent {

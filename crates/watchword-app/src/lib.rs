@@ -35,6 +35,7 @@ pub mod password;
 pub mod posture;
 pub mod recovery;
 pub mod roles;
+pub mod scim;
 pub mod security_reports;
 pub mod sessions;
 pub mod signin;

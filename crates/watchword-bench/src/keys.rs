@@ -71,6 +71,7 @@ pub async fn run(n: usize, database_url: Option<String>, secs: u64) {
                 created_by_email: "bench@example.com",
                 lifetime_secs: None,
                 cloned_from: None,
+                kind: api_key::KeyKind::Api,
             },
             now,
         )

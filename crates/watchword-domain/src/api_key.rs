@@ -132,6 +132,29 @@ pub fn find_all_len<'a>(
     })
 }
 
+/// What a key is for: the account's API, or its SCIM provisioning endpoint alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyKind {
+    Api,
+    Scim,
+}
+
+impl KeyKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyKind::Api => "api",
+            KeyKind::Scim => "scim",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "api" => Some(KeyKind::Api),
+            "scim" => Some(KeyKind::Scim),
+            _ => None,
+        }
+    }
+}
+
 /// What a key is now, from its stored instants.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyState {

@@ -6,6 +6,8 @@ pub mod error;
 pub mod extract;
 pub mod oauth;
 pub mod ops;
+pub mod scim;
+mod scim_schemas;
 pub mod web;
 
 use axum::Router;
@@ -67,6 +69,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(ops::metrics))
         .merge(web::router(state.clone()))
         .merge(oauth::router())
+        .merge(scim::router())
         .route_layer(middleware::from_fn(observe))
         .fallback(|| async { error::ApiError::not_found() })
         .layer(middleware::from_fn(refuse_control_characters))

@@ -4,6 +4,7 @@ use crate::rows::{int, opt_int, opt_parsed, opt_text, parsed, text};
 use crate::{Conn, Dialect, StoreError};
 use sqlx::any::AnyRow;
 use std::collections::HashMap;
+use watchword_domain::api_key::KeyKind;
 use watchword_domain::scope::ScopeSet;
 use watchword_domain::token::TokenHash;
 use watchword_domain::{AccountId, Millis, PersonId};
@@ -20,7 +21,7 @@ macro_rules! key_columns {
             $at,
             ", ",
             $ip,
-            ", revoked_at, revoked_reason, grant_id, client_id"
+            ", revoked_at, revoked_reason, grant_id, client_id, kind"
         )
     };
 }
@@ -89,6 +90,7 @@ pub struct KeyRow {
     /// An OAuth access token's grant and app (None for an API key).
     pub grant_id: Option<String>,
     pub client_id: Option<String>,
+    pub kind: KeyKind,
 }
 
 impl KeyRow {
@@ -111,6 +113,7 @@ impl KeyRow {
             revoked_reason: opt_text(r, "revoked_reason")?,
             grant_id: opt_text(r, "grant_id")?,
             client_id: opt_text(r, "client_id")?,
+            kind: parsed(r, "kind", KeyKind::parse)?,
         })
     }
 }
@@ -137,6 +140,7 @@ struct JsonRow(
     Option<String>,
     Option<String>,
     Option<String>,
+    String,
 );
 
 impl JsonRow {
@@ -164,6 +168,7 @@ impl JsonRow {
                 revoked_reason: self.15,
                 grant_id: self.16,
                 client_id: self.17,
+                kind: KeyKind::parse(&self.18).ok_or_else(|| bad("kind"))?,
             },
         ))
     }
@@ -179,12 +184,13 @@ pub struct NewKey<'a> {
     pub created_by_email: &'a str,
     pub lifetime_secs: Option<i64>,
     pub cloned_from: Option<&'a str>,
+    pub kind: KeyKind,
 }
 
 pub async fn insert(c: &mut Conn, k: NewKey<'_>, now: Millis) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO api_keys (id, account_id, name, secret_hash, scopes, created_by, created_by_email, created_at, lifetime_secs, expires_at, cloned_from) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        "INSERT INTO api_keys (id, account_id, name, secret_hash, scopes, created_by, created_by_email, created_at, lifetime_secs, expires_at, cloned_from, kind) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
     )
     .bind(k.id)
     .bind(k.account.to_string())
@@ -197,6 +203,7 @@ pub async fn insert(c: &mut Conn, k: NewKey<'_>, now: Millis) -> Result<(), Stor
     .bind(k.lifetime_secs)
     .bind(k.lifetime_secs.map(|s| now.plus_secs(s).0))
     .bind(k.cloned_from)
+    .bind(k.kind.as_str())
     .execute(c)
     .await?;
     Ok(())
@@ -254,7 +261,18 @@ pub async fn by_secret_hashes(
 pub const MAX_BATCH: usize = 64;
 
 pub async fn get(c: &mut Conn, account: AccountId, id: &str) -> Result<Option<KeyRow>, StoreError> {
-    get_locked(c, account, id, "").await
+    get_locked(c, account, id, KeyKind::Api, "").await
+}
+
+/// A key of `kind` (a SCIM token), locked on PostgreSQL.
+pub async fn get_kind_for_update(
+    c: &mut Conn,
+    dialect: Dialect,
+    account: AccountId,
+    id: &str,
+    kind: KeyKind,
+) -> Result<Option<KeyRow>, StoreError> {
+    get_locked(c, account, id, kind, dialect.for_update()).await
 }
 
 /// The row of a key about to change, locked on PostgreSQL so concurrent changes serialise.
@@ -264,21 +282,23 @@ pub async fn get_for_update(
     account: AccountId,
     id: &str,
 ) -> Result<Option<KeyRow>, StoreError> {
-    get_locked(c, account, id, dialect.for_update()).await
+    get_locked(c, account, id, KeyKind::Api, dialect.for_update()).await
 }
 
 async fn get_locked(
     c: &mut Conn,
     account: AccountId,
     id: &str,
+    kind: KeyKind,
     lock: &str,
 ) -> Result<Option<KeyRow>, StoreError> {
     let sql = format!(
-        "SELECT {COLUMNS} FROM api_keys WHERE account_id = $1 AND id = $2 AND grant_id IS NULL{lock}"
+        "SELECT {COLUMNS} FROM api_keys WHERE account_id = $1 AND id = $2 AND grant_id IS NULL AND kind = $3{lock}"
     );
     let row = sqlx::query(&sql)
         .bind(account.to_string())
         .bind(id)
+        .bind(kind.as_str())
         .fetch_optional(c)
         .await?;
     row.as_ref().map(KeyRow::from_row).transpose()
@@ -286,23 +306,34 @@ async fn get_locked(
 
 /// Every key of an account, newest first (revoked ones included: the list shows the history).
 pub async fn list(c: &mut Conn, account: AccountId) -> Result<Vec<KeyRow>, StoreError> {
+    list_kind(c, account, KeyKind::Api).await
+}
+
+/// Every key of `kind` of an account, newest first.
+pub async fn list_kind(
+    c: &mut Conn,
+    account: AccountId,
+    kind: KeyKind,
+) -> Result<Vec<KeyRow>, StoreError> {
     let sql = format!(
-        "SELECT {COLUMNS} FROM api_keys WHERE account_id = $1 AND grant_id IS NULL \
+        "SELECT {COLUMNS} FROM api_keys WHERE account_id = $1 AND grant_id IS NULL AND kind = $2 \
          ORDER BY created_at DESC, id"
     );
     let rows = sqlx::query(&sql)
         .bind(account.to_string())
+        .bind(kind.as_str())
         .fetch_all(c)
         .await?;
     rows.iter().map(KeyRow::from_row).collect()
 }
 
 pub async fn names(c: &mut Conn, account: AccountId) -> Result<Vec<String>, StoreError> {
-    let rows: Vec<(String,)> =
-        sqlx::query_as("SELECT name FROM api_keys WHERE account_id = $1 AND grant_id IS NULL")
-            .bind(account.to_string())
-            .fetch_all(c)
-            .await?;
+    let rows: Vec<(String,)> = sqlx::query_as(
+        "SELECT name FROM api_keys WHERE account_id = $1 AND grant_id IS NULL AND kind = 'api'",
+    )
+    .bind(account.to_string())
+    .fetch_all(c)
+    .await?;
     Ok(rows.into_iter().map(|(n,)| n).collect())
 }
 

@@ -212,7 +212,7 @@ pub async fn sweep_page(
     // Flat joins on primary keys, so each page costs its own size on both databases.
     let sql = "SELECT a.id AS a_id, a.name AS a_name, a.contact_membership_id AS a_contact, a.contact_warned_at AS a_warned, \
          o.id AS o_id, o.email AS o_email, \
-         m.id, m.account_id, m.person_id, m.email, m.role, m.status, m.created_at, m.staff_expires_at, \
+         m.id, m.account_id, m.person_id, m.email, m.role, m.status, m.created_at, m.staff_expires_at, m.suspended_at, \
          p.name AS person_name, p.status AS person_status, p.last_login_at, \
          r.name AS role_name, r.permissions AS role_permissions \
          FROM accounts a \

@@ -33,6 +33,7 @@ pub mod outbox;
 pub mod persons;
 pub mod posture;
 pub mod rows;
+pub mod scim;
 pub mod sealed;
 pub mod security_reports;
 pub mod sessions;

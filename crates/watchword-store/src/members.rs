@@ -2,7 +2,7 @@ use crate::rows::{AccountRow, MemberRow};
 use crate::{Conn, StoreError};
 use watchword_domain::*;
 
-pub(crate) const SELECT: &str = "SELECT m.id, m.account_id, m.person_id, m.email, m.role, m.status, m.created_at, m.staff_expires_at, \
+pub(crate) const SELECT: &str = "SELECT m.id, m.account_id, m.person_id, m.email, m.role, m.status, m.created_at, m.staff_expires_at, m.suspended_at, \
      p.name AS person_name, p.status AS person_status, p.last_login_at, \
      r.name AS role_name, r.permissions AS role_permissions \
      FROM memberships m \
@@ -196,11 +196,15 @@ pub async fn activate_for(
 }
 
 pub async fn delete(c: &mut Conn, account: AccountId, id: MembershipId) -> Result<(), StoreError> {
-    sqlx::query("DELETE FROM invitations WHERE account_id = $1 AND membership_id = $2")
+    for table in ["invitations", "scim_users", "scim_group_members"] {
+        sqlx::query(&format!(
+            "DELETE FROM {table} WHERE account_id = $1 AND membership_id = $2"
+        ))
         .bind(account.to_string())
         .bind(id.to_string())
         .execute(&mut *c)
         .await?;
+    }
     sqlx::query("DELETE FROM memberships WHERE account_id = $1 AND id = $2")
         .bind(account.to_string())
         .bind(id.to_string())

@@ -140,6 +140,8 @@ pub struct MemberRow {
     pub created_at: Millis,
     /// Set for operator staff: when their access ends.
     pub staff_expires_at: Option<Millis>,
+    /// Set while the account's IdP (SCIM `active=false`) has the membership suspended.
+    pub suspended_at: Option<Millis>,
 }
 
 impl MemberRow {
@@ -167,6 +169,7 @@ impl MemberRow {
             last_login_at: opt_int(r, "last_login_at")?.map(Millis),
             created_at: Millis(int(r, "created_at")?),
             staff_expires_at: opt_int(r, "staff_expires_at")?.map(Millis),
+            suspended_at: opt_int(r, "suspended_at")?.map(Millis),
         })
     }
 
@@ -174,6 +177,7 @@ impl MemberRow {
     /// does not).
     pub fn grants_access(&self, now: Millis) -> bool {
         self.status == MembershipStatus::Active
+            && self.suspended_at.is_none()
             && self.person_active
             && self.staff_expires_at.is_none_or(|e| now < e)
     }

@@ -10,6 +10,7 @@ use crate::{Dialect, StoreError};
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use std::path::PathBuf;
 use std::sync::Mutex;
+use watchword_domain::api_key::KeyKind;
 use watchword_domain::scope::ScopeSet;
 use watchword_domain::token::TokenHash;
 use watchword_domain::{AccountId, Millis, PersonId};
@@ -158,5 +159,6 @@ fn key_row(r: &rusqlite::Row<'_>) -> Result<KeyRow, StoreError> {
         revoked_reason: opt_text(14)?,
         grant_id: opt_text(15)?,
         client_id: opt_text(16)?,
+        kind: KeyKind::parse(str_at(17)?).ok_or_else(|| bad("kind"))?,
     })
 }

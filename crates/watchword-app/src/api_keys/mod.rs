@@ -11,7 +11,7 @@ use crate::{Actor, App, AppError, Caller, Meta};
 use std::collections::HashMap;
 use std::sync::atomic::AtomicI64;
 use std::sync::{Arc, Mutex, OnceLock};
-use watchword_domain::api_key::{self, KeyState};
+use watchword_domain::api_key::{self, KeyKind, KeyState};
 use watchword_domain::audit::AuditAction;
 use watchword_domain::scope::{Preset, ScopeSet};
 use watchword_domain::scope::{Resource, Scope};
@@ -129,7 +129,7 @@ impl KeyRejected {
     }
 }
 
-fn view(row: KeyRow, now: Millis, rotation_days: Option<i64>) -> KeyView {
+pub(crate) fn view(row: KeyRow, now: Millis, rotation_days: Option<i64>) -> KeyView {
     let state = KeyState::of(
         now,
         row.expires_at,
@@ -148,7 +148,7 @@ fn key_name(name: &str) -> Result<String, AppError> {
     Ok(watchword_domain::text::label(name, "a key name")?)
 }
 
-fn lifetime(days: Option<i64>) -> Result<Option<i64>, AppError> {
+pub(crate) fn lifetime(days: Option<i64>) -> Result<Option<i64>, AppError> {
     match days {
         None => Ok(None),
         Some(d) if (1..=MAX_LIFETIME_DAYS).contains(&d) => Ok(Some(d * 24 * 3600)),
@@ -439,6 +439,34 @@ impl App {
         cloned_from: Option<&str>,
         now: Millis,
     ) -> Result<IssuedKey, AppError> {
+        self.insert_key_of(
+            tx,
+            KeyKind::Api,
+            actor,
+            account,
+            name,
+            scopes,
+            lifetime_secs,
+            cloned_from,
+            now,
+        )
+        .await
+    }
+
+    /// Inserts a key of `kind` and returns it with its secret (shown once).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn insert_key_of(
+        &self,
+        tx: &mut Conn,
+        kind: KeyKind,
+        actor: &Actor,
+        account: AccountId,
+        name: &str,
+        scopes: ScopeSet,
+        lifetime_secs: Option<i64>,
+        cloned_from: Option<&str>,
+        now: Millis,
+    ) -> Result<IssuedKey, AppError> {
         let secret = api_key::generate(&self.settings().api_key_prefix);
         let id = api_key::public_id(&secret);
         store::insert(
@@ -453,11 +481,12 @@ impl App {
                 created_by_email: &actor.email,
                 lifetime_secs,
                 cloned_from,
+                kind,
             },
             now,
         )
         .await?;
-        let row = store::get(tx, account, &id)
+        let row = store::get_kind_for_update(tx, self.store().dialect(), account, &id, kind)
             .await?
             .ok_or_else(|| AppError::internal("inserted key not found"))?;
         Ok(IssuedKey {

@@ -5,7 +5,7 @@ use super::*;
 use crate::{App, AppError, Meta};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, OnceLock};
-use watchword_domain::api_key::KeyState;
+use watchword_domain::api_key::{KeyKind, KeyState};
 use watchword_domain::token::{TokenHash, hash_token};
 use watchword_domain::*;
 use watchword_store::api_keys::{self as store, KeyRow};
@@ -28,6 +28,17 @@ impl App {
         &self,
         key: &str,
         meta: &Meta,
+    ) -> Result<Arc<VerifiedKey>, AppError> {
+        self.verify_key_of(key, meta, KeyKind::Api).await
+    }
+
+    /// [`App::verify_api_key`] for a key of `kind`: a key of another kind is unknown here (a SCIM
+    /// token does nothing on the API, an API key nothing on SCIM).
+    pub(crate) async fn verify_key_of(
+        &self,
+        key: &str,
+        meta: &Meta,
+        kind_wanted: KeyKind,
     ) -> Result<Arc<VerifiedKey>, AppError> {
         if !self.is_key_token(key) {
             return Err(AppError::ApiKey(KeyRejected::Unknown));
@@ -80,6 +91,9 @@ impl App {
                 v
             }
         };
+        if verified.row.kind != kind_wanted {
+            return Err(AppError::ApiKey(KeyRejected::Unknown));
+        }
         let r = &verified.row;
         let rejected = match KeyState::of(now, r.expires_at, r.revoked_at, r.replaced_by.is_some())
         {

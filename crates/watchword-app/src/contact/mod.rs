@@ -78,7 +78,8 @@ impl App {
         let c = Candidate {
             role_key: &key,
             permissions: m.permissions,
-            membership: if m.staff_expires_at.is_some_and(|e| e <= now) {
+            membership: if m.staff_expires_at.is_some_and(|e| e <= now) || m.suspended_at.is_some()
+            {
                 MembershipStatus::Deactivated
             } else {
                 m.status

@@ -2,8 +2,9 @@
 //! the private apps they registered (client credentials). When a member leaves (removed or
 //! deactivated) these stop — or move, in the same request, to a member who holds their scopes.
 
-use crate::events::{self, EventExt};
-use crate::{Actor, App, AppError};
+use crate::events::{By, EventExt};
+use crate::{App, AppError};
+use watchword_domain::api_key::KeyKind;
 use watchword_domain::audit::AuditAction;
 use watchword_domain::scope::{Preset, ScopeSet};
 use watchword_domain::*;
@@ -47,8 +48,9 @@ impl App {
     ) -> Result<Vec<Made>, AppError> {
         let now = self.now();
         let me = Some(person.to_string());
-        let mut made: Vec<Made> = api_keys::list(&mut *c, account)
-            .await?
+        let mut keys = api_keys::list(&mut *c, account).await?;
+        keys.extend(api_keys::list_kind(&mut *c, account, KeyKind::Scim).await?);
+        let mut made: Vec<Made> = keys
             .into_iter()
             .filter(|k| k.created_by == Some(person) && k.revoked_at.is_none())
             .filter(|k| k.expires_at.is_none_or(|e| e > now))
@@ -95,7 +97,7 @@ impl App {
     pub(crate) async fn settle_credentials(
         &self,
         tx: &mut Conn,
-        actor: &Actor,
+        by: By<'_>,
         account: &AccountRow,
         target: &MemberRow,
         transfer_to: Option<MembershipId>,
@@ -142,12 +144,12 @@ impl App {
                     }
                     Kind::OauthApp => oauth::set_app_maker(&mut *tx, &m.id, heir_person).await?,
                 }
-                let event =
-                    events::by_actor(actor, account.id, AuditAction::CredentialsTransferred)
-                        .target(m.kind.as_str(), &m.id)
-                        .details(serde_json::json!({
-                            "name": m.name, "from": target.email, "to": heir.email,
-                        }));
+                let event = by
+                    .event(account.id, AuditAction::CredentialsTransferred)
+                    .target(m.kind.as_str(), &m.id)
+                    .details(serde_json::json!({
+                        "name": m.name, "from": target.email, "to": heir.email,
+                    }));
                 audit::append(&mut *tx, &event, now).await?;
             }
         } else {
@@ -164,7 +166,8 @@ impl App {
                         Kind::OauthApp => {}
                     }
                 }
-                let event = events::by_actor(actor, account.id, AuditAction::CredentialsStopped)
+                let event = by
+                    .event(account.id, AuditAction::CredentialsStopped)
                     .target(m.kind.as_str(), &m.id)
                     .details(serde_json::json!({
                         "name": m.name, "maker": target.email,
@@ -191,8 +194,17 @@ impl App {
                     list.join(", ")
                 ),
             };
-            self.alert_contact(&mut *tx, account, actor, &what, now)
-                .await?;
+            match by {
+                By::Person(actor) => {
+                    self.alert_contact(&mut *tx, account, actor, &what, now)
+                        .await?
+                }
+                By::Key(key, meta) => {
+                    let who = format!("the SCIM token {key}");
+                    self.alert_system(&mut *tx, account, &what, &who, &meta.ip, now)
+                        .await?
+                }
+            }
         }
         Ok(())
     }

@@ -15,6 +15,13 @@ use watchword_domain::*;
 use watchword_store::rows::MemberRow;
 use watchword_store::{audit, invitations, members, persons};
 
+/// Who an invitation names: the inviter, the account and the role.
+pub(crate) struct Letter<'a> {
+    pub inviter: &'a str,
+    pub account_name: &'a str,
+    pub role: &'a str,
+}
+
 impl App {
     #[tracing::instrument(skip_all, fields(account = %account))]
     pub async fn list_invitations(
@@ -91,38 +98,59 @@ impl App {
                 .into(),
                 false => AppError::from(e),
             })?;
-        let token = random_token();
-        let expires = now.plus_secs(self.settings().invitation_ttl_secs);
-        invitations::insert(
-            &mut tx,
-            InvitationId::new(),
-            account,
-            id,
-            &hash_token(&token),
-            now,
-            expires,
-        )
-        .await?;
         let event = events::by_actor(actor, account, AuditAction::MemberInvited)
             .target("membership", id)
             .details(serde_json::json!({ "email": email.as_str(), "role": role.role.encode(), "role_name": role.name }));
         audit::append(&mut tx, &event, now).await?;
-        let link = format!(
-            "{}/invitations/accept?token={token}",
-            self.settings().public_url.trim_end_matches('/')
-        );
-        let t = mail::Invitation {
+        let letter = Letter {
             inviter: &actor.name,
-            account: &access.account.name,
+            account_name: &access.account.name,
             role: &role.name,
-            link: &link,
         };
-        mail::enqueue(&mut tx, Some(account), email.as_str(), &t, now).await?;
+        self.send_invitation(&mut tx, account, id, &email, letter, now)
+            .await?;
         let gained = role.permissions.administration_gained(PermissionSet::EMPTY);
         let what = format!("{} was invited as {}", email.as_str(), role.name);
         self.alert_administration(&mut tx, &access.account, actor, &gained, what, now)
             .await?;
         self.commit_member(tx, account, id).await
+    }
+
+    /// Makes an invited membership's single-use link and emails it (from the outbox, in the
+    /// caller's transaction).
+    pub(crate) async fn send_invitation(
+        &self,
+        tx: &mut watchword_store::Conn,
+        account: AccountId,
+        membership: MembershipId,
+        email: &EmailAddress,
+        letter: Letter<'_>,
+        now: Millis,
+    ) -> Result<(), AppError> {
+        let token = random_token();
+        let expires = now.plus_secs(self.settings().invitation_ttl_secs);
+        invitations::insert(
+            &mut *tx,
+            InvitationId::new(),
+            account,
+            membership,
+            &hash_token(&token),
+            now,
+            expires,
+        )
+        .await?;
+        let link = format!(
+            "{}/invitations/accept?token={token}",
+            self.settings().public_url.trim_end_matches('/')
+        );
+        let t = mail::Invitation {
+            inviter: letter.inviter,
+            account: letter.account_name,
+            role: letter.role,
+            link: &link,
+        };
+        mail::enqueue(tx, Some(account), email.as_str(), &t, now).await?;
+        Ok(())
     }
 
     /// What an invitation link's page names before it is accepted: the invited email, the

@@ -3,6 +3,7 @@
 mod credentials;
 pub use credentials::{Kind as CredentialKind, Made as Credential};
 mod inviting;
+pub(crate) use inviting::Letter;
 
 pub use crate::access::Access;
 use crate::events::{self, EventExt};
@@ -224,7 +225,7 @@ impl App {
                 .await?;
             self.settle_credentials(
                 &mut tx,
-                actor,
+                events::By::Person(actor),
                 &access.account,
                 &target,
                 transfer_to,
@@ -256,7 +257,7 @@ impl App {
         let (access, target) = self.managed_member(&mut tx, actor, account, id).await?;
         self.settle_credentials(
             &mut tx,
-            actor,
+            events::By::Person(actor),
             &access.account,
             &target,
             transfer_to,

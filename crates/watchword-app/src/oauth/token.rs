@@ -362,6 +362,7 @@ impl App {
             client_id: Some(app.id.clone()),
             id: grant.id.clone(),
             grant_id: Some(grant.id),
+            kind: watchword_domain::api_key::KeyKind::Api,
         }))
     }
 

@@ -119,6 +119,10 @@ pub fn router() -> OpenApiRouter<AppState> {
             sso::delete_connection
         ))
         .routes(routes!(sso::test_connection))
+        .routes(routes!(sso::get_scim))
+        .routes(routes!(sso::create_scim_token))
+        .routes(routes!(sso::rotate_scim_token))
+        .routes(routes!(sso::revoke_scim_token))
         .routes(routes!(sso::get_enforcement, sso::set_enforcement))
         .routes(routes!(sso::start))
         .routes(routes!(sso::link))

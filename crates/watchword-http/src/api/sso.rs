@@ -599,3 +599,97 @@ pub async fn set_plan(
         changed,
     }))
 }
+
+#[derive(Serialize, ToSchema)]
+pub struct ScimDto {
+    /// On while a SCIM token works.
+    pub enabled: bool,
+    /// The SCIM base URL to give the identity provider.
+    pub base_url: String,
+    /// The account's SCIM tokens, newest first (secrets are never shown again).
+    pub tokens: Vec<super::keys::ApiKeyDto>,
+}
+
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct CreateScimTokenRequest {
+    /// 1–3650; absent for a token that does not expire.
+    pub expires_in_days: Option<i64>,
+}
+
+/// SCIM provisioning: on or off, the base URL and the tokens (`sso:manage`, paid plan).
+#[utoipa::path(get, path = "/api/v1/accounts/{account_id}/sso/scim", operation_id = "get_scim", tag = "sso",
+    params(("account_id" = Uuid, Path)), responses((status = 200, body = ScimDto), (status = "4XX", body = ErrorBody)))]
+pub async fn get_scim(
+    State(state): State<AppState>,
+    ApiSession(s): ApiSession,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<ScimDto>> {
+    let st = state.app.scim_status(&s.actor, AccountId(id)).await?;
+    Ok(Json(ScimDto {
+        enabled: st.enabled,
+        base_url: st.base_url,
+        tokens: st.tokens.iter().map(Into::into).collect(),
+    }))
+}
+
+/// Turn SCIM on: the account's SCIM token, shown once (`sso:manage`, recent sign-in, paid plan;
+/// `409 scim_token_exists` while one works).
+#[utoipa::path(post, path = "/api/v1/accounts/{account_id}/sso/scim/tokens", operation_id = "create_scim_token", tag = "sso",
+    params(("account_id" = Uuid, Path)), request_body(content = Option<CreateScimTokenRequest>),
+    responses((status = 201, body = super::keys::NewApiKeyDto), (status = "4XX", body = ErrorBody)))]
+pub async fn create_scim_token(
+    State(state): State<AppState>,
+    ApiSession(s): ApiSession,
+    Path(id): Path<Uuid>,
+    body: axum::body::Bytes,
+) -> ApiResult<(StatusCode, Json<super::keys::NewApiKeyDto>)> {
+    let req: CreateScimTokenRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        CreateScimTokenRequest::default()
+    } else {
+        super::keys::parse_json(&body)?
+    };
+    let issued = state
+        .app
+        .create_scim_token(&s.actor, AccountId(id), req.expires_in_days)
+        .await?;
+    Ok((StatusCode::CREATED, Json(issued.into())))
+}
+
+/// A new SCIM token; the old one works for the grace period (default a day).
+#[utoipa::path(post, path = "/api/v1/accounts/{account_id}/sso/scim/tokens/{token_id}/rotate", operation_id = "rotate_scim_token", tag = "sso",
+    params(("account_id" = Uuid, Path), ("token_id" = String, Path)), request_body(content = Option<super::keys::RotateRequest>),
+    responses((status = 201, body = super::keys::NewApiKeyDto), (status = "4XX", body = ErrorBody)))]
+pub async fn rotate_scim_token(
+    State(state): State<AppState>,
+    ApiSession(s): ApiSession,
+    Path((a, t)): Path<(Uuid, String)>,
+    body: axum::body::Bytes,
+) -> ApiResult<(StatusCode, Json<super::keys::NewApiKeyDto>)> {
+    let req: super::keys::RotateRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        Default::default()
+    } else {
+        super::keys::parse_json(&body)?
+    };
+    let issued = state
+        .app
+        .rotate_scim_token(&s.actor, AccountId(a), &t, req.grace_period_seconds)
+        .await?;
+    Ok((StatusCode::CREATED, Json(issued.into())))
+}
+
+/// Revoke a SCIM token at once (SCIM is off once none works).
+#[utoipa::path(delete, path = "/api/v1/accounts/{account_id}/sso/scim/tokens/{token_id}", operation_id = "revoke_scim_token", tag = "sso",
+    params(("account_id" = Uuid, Path), ("token_id" = String, Path)),
+    responses((status = 204, description = "revoked"), (status = "4XX", body = ErrorBody)))]
+pub async fn revoke_scim_token(
+    State(state): State<AppState>,
+    ApiSession(s): ApiSession,
+    Path((a, t)): Path<(Uuid, String)>,
+) -> ApiResult<StatusCode> {
+    state
+        .app
+        .revoke_scim_token(&s.actor, AccountId(a), &t)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

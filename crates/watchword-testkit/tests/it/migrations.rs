@@ -4,7 +4,7 @@
 use sqlx::any::AnyPoolOptions;
 use watchword_domain::scope::{Preset, ScopeSet};
 use watchword_domain::{AccountId, Millis, PermissionSet, PersonId, Plan};
-use watchword_store::api_keys::{self, NewKey};
+use watchword_store::api_keys;
 use watchword_store::{Store, accounts};
 use watchword_testkit::{drop_pg_database, fresh_pg_database};
 
@@ -36,19 +36,23 @@ async fn last_uses_survive_their_move(url: &str) {
     accounts::insert(&mut tx, account, "Acme", Plan::Free, Millis(1))
         .await
         .unwrap();
+    // Written as the schema of version 6 had it (the store's insert writes today's columns).
+    let scopes = ScopeSet::preset(Preset::ReadOnly, PermissionSet::all()).encode();
     for (id, hash) in [("key_used", [1u8; 32]), ("key_unused", [2u8; 32])] {
-        let key = NewKey {
-            id,
-            account,
-            name: id,
-            secret_hash: &hash,
-            scopes: ScopeSet::preset(Preset::ReadOnly, PermissionSet::all()),
-            created_by: PersonId::new(),
-            created_by_email: "ada@example.com",
-            lifetime_secs: None,
-            cloned_from: None,
-        };
-        api_keys::insert(&mut tx, key, Millis(1)).await.unwrap();
+        sqlx::query(
+            "INSERT INTO api_keys (id, account_id, name, secret_hash, scopes, created_by, \
+             created_by_email, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 1)",
+        )
+        .bind(id)
+        .bind(account.to_string())
+        .bind(id)
+        .bind(hash.to_vec())
+        .bind(&scopes)
+        .bind(PersonId::new().to_string())
+        .bind("ada@example.com")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
     }
     sqlx::query(
         "UPDATE api_keys SET last_used_at = 1234, last_used_ip = '10.1.2.3' WHERE id = 'key_used'",

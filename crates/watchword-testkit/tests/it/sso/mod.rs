@@ -6,6 +6,7 @@ mod enforcement;
 mod hostile_xml;
 mod oidc;
 mod saml;
+mod scim;
 pub(crate) mod setup;
 
 use reqwest::StatusCode;

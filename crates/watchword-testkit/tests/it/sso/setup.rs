@@ -45,6 +45,12 @@ async fn paid_acme(backend: Backend, dns: &Dns) -> Option<(TestApp, Login)> {
 }
 
 async fn paid_acme_on(app: TestApp, dns: &Dns) -> Option<(TestApp, Login)> {
+    let ada = paid_acme_for_scim(&app, dns).await;
+    Some((app, ada))
+}
+
+/// Acme (Ada, Owner with TOTP) on the paid plan with `acme.test` verified through `dns`.
+pub async fn paid_acme_for_scim(app: &TestApp, dns: &Dns) -> Login {
     let ada = app.signup("Acme", "Ada Lovelace", "ada@example.com").await;
     app.set_plan(&ada, "paid").await;
     app.enrol_totp(&ada).await;
@@ -52,7 +58,7 @@ async fn paid_acme_on(app: TestApp, dns: &Dns) -> Option<(TestApp, Login)> {
     dns.publish(json!({"acme.test": [d["txt_record"]]}));
     let (s, v) = app.verify_sso_domain(&ada, d["id"].as_str().unwrap()).await;
     assert_eq!(s, StatusCode::OK, "{v}");
-    Some((app, ada))
+    ada
 }
 
 pub fn connection_body(idp: &OidcIdp, enabled: bool) -> Value {

@@ -1,0 +1,188 @@
+//! The account's SCIM token: made, rotated (with a grace period) and revoked by members holding
+//! `sso:manage` with a recent sign-in, on the paid plan.
+
+use crate::access::SsoAdmin;
+use crate::api_keys::{self, DEFAULT_GRACE_SECS, IssuedKey, KeyView, MAX_GRACE_SECS};
+use crate::events::{self, EventExt};
+use crate::{Actor, App, AppError};
+use watchword_domain::api_key::{KeyKind, KeyState};
+use watchword_domain::audit::AuditAction;
+use watchword_domain::scope::ScopeSet;
+use watchword_domain::*;
+use watchword_store::api_keys as store;
+use watchword_store::audit;
+
+/// What the SSO page shows of SCIM.
+#[derive(Debug)]
+pub struct ScimStatus {
+    pub base_url: String,
+    /// On while a token works.
+    pub enabled: bool,
+    /// The account's SCIM tokens, newest first (revoked ones kept as history).
+    pub tokens: Vec<KeyView>,
+}
+
+impl App {
+    #[tracing::instrument(skip_all, fields(account = %account))]
+    pub async fn scim_status(
+        &self,
+        actor: &Actor,
+        account: AccountId,
+    ) -> Result<ScimStatus, AppError> {
+        let mut c = self.store().read().await?;
+        self.sso_admin(&mut c, actor, account, SsoAdmin::Read)
+            .await?;
+        let now = self.now();
+        let tokens: Vec<KeyView> = store::list_kind(&mut c, account, KeyKind::Scim)
+            .await?
+            .into_iter()
+            .map(|r| api_keys::view(r, now, None))
+            .collect();
+        Ok(ScimStatus {
+            base_url: self.scim_base_url(account),
+            enabled: tokens.iter().any(|t| t.state.works()),
+            tokens,
+        })
+    }
+
+    /// Turns SCIM on: the account's one working token (`409 scim_token_exists` while another
+    /// works: rotate it instead).
+    #[tracing::instrument(skip_all, fields(account = %account, person = %actor.person))]
+    pub async fn create_scim_token(
+        &self,
+        actor: &Actor,
+        account: AccountId,
+        expires_in_days: Option<i64>,
+    ) -> Result<IssuedKey, AppError> {
+        let lifetime = api_keys::lifetime(expires_in_days)?;
+        let now = self.now();
+        let mut tx = self.store().begin().await?;
+        self.sso_admin(&mut tx, actor, account, SsoAdmin::Change)
+            .await?;
+        let live = store::list_kind(&mut tx, account, KeyKind::Scim)
+            .await?
+            .into_iter()
+            .any(|r| KeyState::of(now, r.expires_at, r.revoked_at, false).works());
+        if live {
+            return Err(DomainError::conflict(
+                "scim_token_exists",
+                "this account already has a working SCIM token: rotate it instead",
+            )
+            .into());
+        }
+        let issued = self
+            .insert_key_of(
+                &mut tx,
+                KeyKind::Scim,
+                actor,
+                account,
+                "SCIM token",
+                ScopeSet::EMPTY,
+                lifetime,
+                None,
+                now,
+            )
+            .await?;
+        let event = events::by_actor(actor, account, AuditAction::ScimTokenCreated)
+            .target("scim_token", &issued.key.row.id)
+            .details(serde_json::json!({
+                "expires_at": issued.key.row.expires_at.map(|m| m.rfc3339()),
+            }));
+        audit::append(&mut tx, &event, now).await?;
+        tx.commit().await?;
+        self.committed();
+        Ok(issued)
+    }
+
+    /// A new token for the IdP; the old one keeps working for `grace_secs` (default a day).
+    #[tracing::instrument(skip_all, fields(account = %account, person = %actor.person))]
+    pub async fn rotate_scim_token(
+        &self,
+        actor: &Actor,
+        account: AccountId,
+        id: &str,
+        grace_secs: Option<i64>,
+    ) -> Result<IssuedKey, AppError> {
+        let grace = grace_secs.unwrap_or(DEFAULT_GRACE_SECS);
+        if !(0..=MAX_GRACE_SECS).contains(&grace) {
+            return Err(DomainError::field(
+                "invalid_grace_period",
+                "grace_period_seconds",
+                format!("grace_period_seconds is 0 to {MAX_GRACE_SECS}"),
+            )
+            .into());
+        }
+        let now = self.now();
+        let mut tx = self.store().begin().await?;
+        self.sso_admin(&mut tx, actor, account, SsoAdmin::Change)
+            .await?;
+        let dialect = self.store().dialect();
+        let old = store::get_kind_for_update(&mut tx, dialect, account, id, KeyKind::Scim)
+            .await?
+            .ok_or(AppError::NotFound)?;
+        if !KeyState::of(now, old.expires_at, old.revoked_at, false).works()
+            || old.replaced_by.is_some()
+        {
+            return Err(DomainError::conflict(
+                "key_not_active",
+                "only the working SCIM token can be rotated",
+            )
+            .into());
+        }
+        let issued = self
+            .insert_key_of(
+                &mut tx,
+                KeyKind::Scim,
+                actor,
+                account,
+                "SCIM token",
+                ScopeSet::EMPTY,
+                old.lifetime_secs,
+                Some(&old.id),
+                now,
+            )
+            .await?;
+        let ends = now.plus_secs(grace);
+        store::replace(&mut tx, &old.id, &issued.key.row.id, ends).await?;
+        watchword_store::changes::announce(&mut tx, &old.id).await?;
+        let event = events::by_actor(actor, account, AuditAction::ScimTokenRotated)
+            .target("scim_token", &old.id)
+            .details(serde_json::json!({
+                "new_token_id": issued.key.row.id,
+                "grace_period_seconds": grace,
+            }));
+        audit::append(&mut tx, &event, now).await?;
+        tx.commit().await?;
+        self.committed();
+        self.keys_changed();
+        Ok(issued)
+    }
+
+    /// Revokes a SCIM token at once on every node (SCIM is off once none works).
+    #[tracing::instrument(skip_all, fields(account = %account, person = %actor.person))]
+    pub async fn revoke_scim_token(
+        &self,
+        actor: &Actor,
+        account: AccountId,
+        id: &str,
+    ) -> Result<(), AppError> {
+        let now = self.now();
+        let mut tx = self.store().begin().await?;
+        self.sso_admin(&mut tx, actor, account, SsoAdmin::Change)
+            .await?;
+        let dialect = self.store().dialect();
+        store::get_kind_for_update(&mut tx, dialect, account, id, KeyKind::Scim)
+            .await?
+            .ok_or(AppError::NotFound)?;
+        if store::revoke(&mut tx, id, "revoked", now).await? {
+            watchword_store::changes::announce(&mut tx, id).await?;
+            let event = events::by_actor(actor, account, AuditAction::ScimTokenRevoked)
+                .target("scim_token", id);
+            audit::append(&mut tx, &event, now).await?;
+        }
+        tx.commit().await?;
+        self.committed();
+        self.keys_changed();
+        Ok(())
+    }
+}

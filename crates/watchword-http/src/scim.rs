@@ -1,0 +1,331 @@
+//! SCIM 2.0 for an account's IdP: `/scim/v2/accounts/{account_id}/…`, authenticated by the
+//! account's SCIM token alone, answering `application/scim+json` with RFC 7644 errors.
+
+use crate::AppState;
+use crate::extract::ClientMeta;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{FromRef, FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::{Value, json};
+use uuid::Uuid;
+use watchword_app::scim::{ListQuery, PatchRequest, ScimCaller, ScimError};
+use watchword_domain::AccountId;
+
+const CONTENT_TYPE: &str = "application/scim+json";
+const ERROR_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
+
+pub fn router() -> Router<AppState> {
+    let base = "/scim/v2/accounts/{account_id}";
+    Router::new()
+        .route(
+            &format!("{base}/ServiceProviderConfig"),
+            get(service_provider_config),
+        )
+        .route(&format!("{base}/Schemas"), get(schemas))
+        .route(&format!("{base}/Schemas/{{id}}"), get(schema))
+        .route(&format!("{base}/ResourceTypes"), get(resource_types))
+        .route(&format!("{base}/ResourceTypes/{{id}}"), get(resource_type))
+        .route(&format!("{base}/Users"), get(list_users).post(create_user))
+        .route(
+            &format!("{base}/Users/{{id}}"),
+            get(get_user)
+                .put(replace_user)
+                .patch(patch_user)
+                .delete(delete_user),
+        )
+}
+
+/// A SCIM error answer.
+pub struct Failure(ScimError);
+
+impl From<ScimError> for Failure {
+    fn from(e: ScimError) -> Self {
+        Failure(e)
+    }
+}
+
+impl IntoResponse for Failure {
+    fn into_response(self) -> Response {
+        let e = self.0;
+        let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut body = json!({
+            "schemas": [ERROR_SCHEMA],
+            "status": e.status.to_string(),
+            "detail": e.detail,
+        });
+        if let Some(t) = e.scim_type {
+            body["scimType"] = json!(t);
+        }
+        let mut r = (
+            status,
+            [(header::CONTENT_TYPE, CONTENT_TYPE)],
+            body.to_string(),
+        )
+            .into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            r.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"watchword SCIM\""),
+            );
+        }
+        r
+    }
+}
+
+type Answer = Result<Response, Failure>;
+
+fn ok(status: StatusCode, doc: Value) -> Response {
+    let mut r = (
+        status,
+        [(header::CONTENT_TYPE, CONTENT_TYPE)],
+        doc.to_string(),
+    )
+        .into_response();
+    if let Some(v) = doc["meta"]["version"]
+        .as_str()
+        .and_then(|v| HeaderValue::from_str(v).ok())
+    {
+        r.headers_mut().insert(header::ETAG, v);
+    }
+    if status == StatusCode::CREATED
+        && let Some(l) = doc["meta"]["location"]
+            .as_str()
+            .and_then(|v| HeaderValue::from_str(v).ok())
+    {
+        r.headers_mut().insert(header::LOCATION, l);
+    }
+    r
+}
+
+/// The SCIM token of the request (its only extractor): a bearer key of the SCIM kind.
+pub struct Scim(pub ScimCaller);
+
+impl<S: Send + Sync> FromRequestParts<S> for Scim
+where
+    AppState: FromRef<S>,
+{
+    type Rejection = Failure;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Failure> {
+        let app_state = AppState::from_ref(state);
+        let ClientMeta(meta) = ClientMeta::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ScimError::new(400, None, "bad request"))?;
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                let (scheme, rest) = v.split_once(' ')?;
+                scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
+            })
+            .ok_or_else(|| {
+                ScimError::new(
+                    401,
+                    None,
+                    "a SCIM token is required (Authorization: Bearer)",
+                )
+            })?;
+        let caller = app_state
+            .app
+            .verify_scim_token(token, &meta)
+            .await
+            .map_err(ScimError::from)?;
+        Ok(Scim(caller))
+    }
+}
+
+fn account(id: Uuid) -> AccountId {
+    AccountId(id)
+}
+
+fn body_json(body: &Bytes) -> Result<Value, Failure> {
+    serde_json::from_slice(body).map_err(|e| {
+        Failure(ScimError::new(
+            400,
+            Some("invalidSyntax"),
+            format!("the body is not valid JSON: {e}"),
+        ))
+    })
+}
+
+fn if_match(h: &HeaderMap) -> Option<&str> {
+    h.get(header::IF_MATCH).and_then(|v| v.to_str().ok())
+}
+
+/// Every discovery answer needs the token of the account, like the rest.
+async fn discovery(state: &AppState, caller: &ScimCaller, id: Uuid) -> Result<(), Failure> {
+    state.app.scim_check(caller, account(id)).await?;
+    Ok(())
+}
+
+async fn service_provider_config(
+    State(state): State<AppState>,
+    Scim(caller): Scim,
+    Path(id): Path<Uuid>,
+) -> Answer {
+    discovery(&state, &caller, id).await?;
+    Ok(ok(
+        StatusCode::OK,
+        crate::scim_schemas::service_provider_config(&state.app.scim_base_url(account(id))),
+    ))
+}
+
+async fn schemas(
+    State(state): State<AppState>,
+    Scim(caller): Scim,
+    Path(id): Path<Uuid>,
+) -> Answer {
+    discovery(&state, &caller, id).await?;
+    let all = crate::scim_schemas::schemas(&state.app.scim_base_url(account(id)));
+    Ok(ok(StatusCode::OK, list(all)))
+}
+
+async fn schema(
+    State(state): State<AppState>,
+    Scim(caller): Scim,
+    Path((id, urn)): Path<(Uuid, String)>,
+) -> Answer {
+    discovery(&state, &caller, id).await?;
+    crate::scim_schemas::schemas(&state.app.scim_base_url(account(id)))
+        .into_iter()
+        .find(|s| s["id"] == urn.as_str())
+        .map(|s| ok(StatusCode::OK, s))
+        .ok_or_else(|| Failure(ScimError::new(404, None, "no such schema")))
+}
+
+async fn resource_types(
+    State(state): State<AppState>,
+    Scim(caller): Scim,
+    Path(id): Path<Uuid>,
+) -> Answer {
+    discovery(&state, &caller, id).await?;
+    Ok(ok(
+        StatusCode::OK,
+        list(crate::scim_schemas::resource_types(
+            &state.app.scim_base_url(account(id)),
+        )),
+    ))
+}
+
+async fn resource_type(
+    State(state): State<AppState>,
+    Scim(caller): Scim,
+    Path((id, name)): Path<(Uuid, String)>,
+) -> Answer {
+    discovery(&state, &caller, id).await?;
+    crate::scim_schemas::resource_types(&state.app.scim_base_url(account(id)))
+        .into_iter()
+        .find(|s| s["id"] == name.as_str())
+        .map(|s| ok(StatusCode::OK, s))
+        .ok_or_else(|| Failure(ScimError::new(404, None, "no such resource type")))
+}
+
+fn list(items: Vec<Value>) -> Value {
+    json!({
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"],
+        "totalResults": items.len(),
+        "startIndex": 1,
+        "itemsPerPage": items.len(),
+        "Resources": items,
+    })
+}
+
+/// A query string SCIM clients send; a malformed one is SCIM's 400, not axum's.
+fn list_query(
+    q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<ListQuery, Failure> {
+    q.map(|Query(q)| q)
+        .map_err(|e| Failure(ScimError::new(400, Some("invalidValue"), e.body_text())))
+}
+
+async fn list_users(
+    State(state): State<AppState>,
+    Scim(caller): Scim,
+    Path(id): Path<Uuid>,
+    q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Answer {
+    let q = list_query(q)?;
+    let doc = state.app.scim_list_users(&caller, account(id), &q).await?;
+    Ok(ok(StatusCode::OK, doc))
+}
+
+async fn get_user(
+    State(state): State<AppState>,
+    Scim(caller): Scim,
+    Path((id, user)): Path<(Uuid, String)>,
+    q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Answer {
+    let q = list_query(q)?;
+    let doc = state
+        .app
+        .scim_get_user(&caller, account(id), &user, &q)
+        .await?;
+    Ok(ok(StatusCode::OK, doc))
+}
+
+async fn create_user(
+    State(state): State<AppState>,
+    Scim(caller): Scim,
+    Path(id): Path<Uuid>,
+    body: Bytes,
+) -> Answer {
+    let body = body_json(&body)?;
+    let doc = state
+        .app
+        .scim_create_user(&caller, account(id), &body)
+        .await?;
+    Ok(ok(StatusCode::CREATED, doc))
+}
+
+async fn replace_user(
+    State(state): State<AppState>,
+    Scim(caller): Scim,
+    Path((id, user)): Path<(Uuid, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Answer {
+    let body = body_json(&body)?;
+    let doc = state
+        .app
+        .scim_replace_user(&caller, account(id), &user, &body, if_match(&headers))
+        .await?;
+    Ok(ok(StatusCode::OK, doc))
+}
+
+async fn patch_user(
+    State(state): State<AppState>,
+    Scim(caller): Scim,
+    Path((id, user)): Path<(Uuid, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Answer {
+    let req: PatchRequest = serde_json::from_value(body_json(&body)?).map_err(|e| {
+        Failure(ScimError::new(
+            400,
+            Some("invalidSyntax"),
+            format!("not a PatchOp: {e}"),
+        ))
+    })?;
+    let doc = state
+        .app
+        .scim_patch_user(&caller, account(id), &user, &req, if_match(&headers))
+        .await?;
+    Ok(ok(StatusCode::OK, doc))
+}
+
+async fn delete_user(
+    State(state): State<AppState>,
+    Scim(caller): Scim,
+    Path((id, user)): Path<(Uuid, String)>,
+    headers: HeaderMap,
+) -> Answer {
+    state
+        .app
+        .scim_delete_user(&caller, account(id), &user, if_match(&headers))
+        .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

@@ -253,7 +253,7 @@ impl App {
         let room = self.scim_room(&mut tx, caller, account).await?;
         let email = &input.user_name;
         let domain = sso::verified_domain(&mut tx, email_domain(email.as_str())).await?;
-        if !domain.is_some_and(|d| d.account_id == account.to_string()) {
+        if domain.is_none_or(|d| d.account_id != account.to_string()) {
             return Err(ScimError::invalid_value(
                 "userName is outside this account's verified domains",
             ));

@@ -9,10 +9,12 @@ use axum::extract::{FromRef, FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{any, get, post};
 use serde_json::{Value, json};
 use uuid::Uuid;
-use watchword_app::scim::{ListQuery, PatchRequest, ScimCaller, ScimError};
+use watchword_app::scim::{
+    ListQuery, PatchRequest, ScimCaller, ScimError, SearchRequest, Searched,
+};
 use watchword_domain::AccountId;
 
 const CONTENT_TYPE: &str = "application/scim+json";
@@ -37,6 +39,26 @@ pub fn router() -> Router<AppState> {
                 .patch(patch_user)
                 .delete(delete_user),
         )
+        .route(
+            &format!("{base}/Groups"),
+            get(list_groups).post(create_group),
+        )
+        .route(
+            &format!("{base}/Groups/{{id}}"),
+            get(get_group)
+                .put(replace_group)
+                .patch(patch_group)
+                .delete(delete_group),
+        )
+        .route(&format!("{base}/.search"), post(search_all))
+        .route(&format!("{base}/Users/.search"), post(search_users))
+        .route(&format!("{base}/Groups/.search"), post(search_groups))
+        .route(&format!("{base}/{{*rest}}"), any(unknown))
+}
+
+/// Anything else under an account's SCIM base: a SCIM 404.
+async fn unknown() -> Failure {
+    Failure(ScimError::new(404, None, "no such SCIM endpoint"))
 }
 
 /// A SCIM error answer.
@@ -148,6 +170,16 @@ fn body_json(body: &Bytes) -> Result<Value, Failure> {
             400,
             Some("invalidSyntax"),
             format!("the body is not valid JSON: {e}"),
+        ))
+    })
+}
+
+fn patch_request(body: &Bytes) -> Result<PatchRequest, Failure> {
+    serde_json::from_value(body_json(body)?).map_err(|e| {
+        Failure(ScimError::new(
+            400,
+            Some("invalidSyntax"),
+            format!("not a PatchOp: {e}"),
         ))
     })
 }
@@ -303,13 +335,7 @@ async fn patch_user(
     headers: HeaderMap,
     body: Bytes,
 ) -> Answer {
-    let req: PatchRequest = serde_json::from_value(body_json(&body)?).map_err(|e| {
-        Failure(ScimError::new(
-            400,
-            Some("invalidSyntax"),
-            format!("not a PatchOp: {e}"),
-        ))
-    })?;
+    let req = patch_request(&body)?;
     let doc = state
         .app
         .scim_patch_user(&caller, account(id), &user, &req, if_match(&headers))
@@ -328,4 +354,134 @@ async fn delete_user(
         .scim_delete_user(&caller, account(id), &user, if_match(&headers))
         .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn list_groups(
+    State(state): State<AppState>,
+    Scim(caller): Scim,
+    Path(id): Path<Uuid>,
+    q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Answer {
+    let q = list_query(q)?;
+    let doc = state.app.scim_list_groups(&caller, account(id), &q).await?;
+    Ok(ok(StatusCode::OK, doc))
+}
+
+async fn get_group(
+    State(state): State<AppState>,
+    Scim(caller): Scim,
+    Path((id, group)): Path<(Uuid, String)>,
+    q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Answer {
+    let q = list_query(q)?;
+    let doc = state
+        .app
+        .scim_get_group(&caller, account(id), &group, &q)
+        .await?;
+    Ok(ok(StatusCode::OK, doc))
+}
+
+async fn create_group(
+    State(state): State<AppState>,
+    Scim(caller): Scim,
+    Path(id): Path<Uuid>,
+    body: Bytes,
+) -> Answer {
+    let body = body_json(&body)?;
+    let doc = state
+        .app
+        .scim_create_group(&caller, account(id), &body)
+        .await?;
+    Ok(ok(StatusCode::CREATED, doc))
+}
+
+async fn replace_group(
+    State(state): State<AppState>,
+    Scim(caller): Scim,
+    Path((id, group)): Path<(Uuid, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Answer {
+    let body = body_json(&body)?;
+    let doc = state
+        .app
+        .scim_replace_group(&caller, account(id), &group, &body, if_match(&headers))
+        .await?;
+    Ok(ok(StatusCode::OK, doc))
+}
+
+async fn patch_group(
+    State(state): State<AppState>,
+    Scim(caller): Scim,
+    Path((id, group)): Path<(Uuid, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Answer {
+    let req = patch_request(&body)?;
+    let doc = state
+        .app
+        .scim_patch_group(&caller, account(id), &group, &req, if_match(&headers))
+        .await?;
+    Ok(ok(StatusCode::OK, doc))
+}
+
+async fn delete_group(
+    State(state): State<AppState>,
+    Scim(caller): Scim,
+    Path((id, group)): Path<(Uuid, String)>,
+    headers: HeaderMap,
+) -> Answer {
+    state
+        .app
+        .scim_delete_group(&caller, account(id), &group, if_match(&headers))
+        .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn search(
+    state: &AppState,
+    caller: &ScimCaller,
+    id: Uuid,
+    what: Searched,
+    body: &Bytes,
+) -> Answer {
+    let req: SearchRequest = serde_json::from_value(body_json(body)?).map_err(|e| {
+        Failure(ScimError::new(
+            400,
+            Some("invalidSyntax"),
+            format!("not a SearchRequest: {e}"),
+        ))
+    })?;
+    let doc = state
+        .app
+        .scim_search(caller, account(id), what, req.query())
+        .await?;
+    Ok(ok(StatusCode::OK, doc))
+}
+
+async fn search_all(
+    State(state): State<AppState>,
+    Scim(caller): Scim,
+    Path(id): Path<Uuid>,
+    body: Bytes,
+) -> Answer {
+    search(&state, &caller, id, Searched::All, &body).await
+}
+
+async fn search_users(
+    State(state): State<AppState>,
+    Scim(caller): Scim,
+    Path(id): Path<Uuid>,
+    body: Bytes,
+) -> Answer {
+    search(&state, &caller, id, Searched::Users, &body).await
+}
+
+async fn search_groups(
+    State(state): State<AppState>,
+    Scim(caller): Scim,
+    Path(id): Path<Uuid>,
+    body: Bytes,
+) -> Answer {
+    search(&state, &caller, id, Searched::Groups, &body).await
 }

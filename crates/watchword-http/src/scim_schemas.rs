@@ -5,6 +5,7 @@ use serde_json::{Value, json};
 
 const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+const GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
 
 pub fn service_provider_config(base: &str) -> Value {
     json!({
@@ -98,10 +99,14 @@ pub fn schemas(base: &str) -> Vec<Value> {
             name,
             attr("displayName", "string", "The name shown for the member"),
             attr("title", "string", "Job title"),
-            attr(
-                "active",
-                "boolean",
-                "false suspends the membership; an Owner's deactivation is never undone",
+            // Always present: the membership's switch (absent on a create means true).
+            with(
+                attr(
+                    "active",
+                    "boolean",
+                    "false suspends the membership; an Owner's deactivation is never undone",
+                ),
+                json!({ "required": true }),
             ),
             emails,
             groups,
@@ -128,15 +133,48 @@ pub fn schemas(base: &str) -> Vec<Value> {
             manager,
         ],
     );
-    vec![user, enterprise]
+    let members = with(
+        attr("members", "complex", "The group's members"),
+        json!({ "multiValued": true, "subAttributes": [
+            with(attr("value", "string", "A User's id"), json!({ "mutability": "immutable" })),
+            with(attr("type", "string", "User"), json!({ "mutability": "immutable", "canonicalValues": ["User"] })),
+            with(attr("$ref", "reference", "The User's URI"), json!({ "mutability": "immutable", "referenceTypes": ["User"] })),
+        ]}),
+    );
+    let group = schema(
+        base,
+        GROUP,
+        "Group",
+        "A group of the IdP; grants a role only through the SSO connection's mappings",
+        vec![
+            with(
+                attr(
+                    "displayName",
+                    "string",
+                    "The group's name, unique in the account",
+                ),
+                json!({ "required": true, "uniqueness": "server" }),
+            ),
+            members,
+        ],
+    );
+    vec![user, enterprise, group]
 }
 
 pub fn resource_types(base: &str) -> Vec<Value> {
-    vec![json!({
+    vec![
+        json!({
         "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ResourceType"],
         "id": "User", "name": "User", "endpoint": "/Users", "description": "Members of the account",
         "schema": USER,
         "schemaExtensions": [{ "schema": ENTERPRISE, "required": false }],
         "meta": { "resourceType": "ResourceType", "location": format!("{base}/ResourceTypes/User") },
-    })]
+        }),
+        json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ResourceType"],
+            "id": "Group", "name": "Group", "endpoint": "/Groups", "description": "The IdP's groups",
+            "schema": GROUP,
+            "meta": { "resourceType": "ResourceType", "location": format!("{base}/ResourceTypes/Group") },
+        }),
+    ]
 }

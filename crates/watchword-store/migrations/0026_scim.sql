@@ -30,6 +30,7 @@ CREATE TABLE scim_groups (
     id             TEXT    NOT NULL,
     display_name   TEXT    NOT NULL,
     external_id    TEXT,
+    attributes     TEXT    NOT NULL,
     created_at     BIGINT  NOT NULL,
     updated_at     BIGINT  NOT NULL,
     CONSTRAINT scim_groups_pk PRIMARY KEY (account_id, id),

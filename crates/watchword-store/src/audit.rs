@@ -166,6 +166,29 @@ pub async fn page(
     rows.iter().map(event).collect()
 }
 
+/// The newest events of an account that these keys caused (a SCIM token's provisioning).
+pub async fn by_keys(
+    c: &mut Conn,
+    account: AccountId,
+    keys: &[String],
+    limit: i64,
+) -> Result<Vec<EventRow>, StoreError> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let params: Vec<String> = (0..keys.len()).map(|i| format!("${}", i + 3)).collect();
+    let sql = format!(
+        "{COLUMNS} WHERE e.account_id = $1 AND e.actor_key_id IN ({}) ORDER BY e.id DESC LIMIT $2",
+        params.join(", ")
+    );
+    let mut q = sqlx::query(&sql).bind(account.to_string()).bind(limit);
+    for k in keys {
+        q = q.bind(k.clone());
+    }
+    let rows = q.fetch_all(c).await?;
+    rows.iter().map(event).collect()
+}
+
 /// One event of an account.
 pub async fn one(
     c: &mut Conn,

@@ -71,6 +71,22 @@ pub async fn user(
     row.as_ref().map(user_row).transpose()
 }
 
+/// The memberships SCIM provisioned in an account.
+pub async fn provisioned(
+    c: &mut Conn,
+    account: AccountId,
+) -> Result<std::collections::HashSet<MembershipId>, StoreError> {
+    let rows: Vec<(String,)> =
+        sqlx::query_as("SELECT membership_id FROM scim_users WHERE account_id = $1")
+            .bind(account.to_string())
+            .fetch_all(c)
+            .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(m,)| MembershipId::parse(&m))
+        .collect())
+}
+
 /// An attribute a user filter may test.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UserField {
@@ -309,6 +325,43 @@ pub async fn lock_member(
     Ok(())
 }
 
+/// Serialises concurrent SCIM writes to one group.
+pub async fn lock_group(
+    c: &mut Conn,
+    dialect: crate::Dialect,
+    account: AccountId,
+    id: &str,
+) -> Result<(), StoreError> {
+    if dialect == crate::Dialect::Postgres {
+        sqlx::query("SELECT id FROM scim_groups WHERE account_id = $1 AND id = $2 FOR UPDATE")
+            .bind(account.to_string())
+            .bind(id)
+            .execute(c)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Changes a membership's email (a unique violation when another membership holds it).
+pub async fn set_member_email(
+    c: &mut Conn,
+    account: AccountId,
+    id: MembershipId,
+    email: &str,
+    now: Millis,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE memberships SET email = $3, updated_at = $4 WHERE account_id = $1 AND id = $2",
+    )
+    .bind(account.to_string())
+    .bind(id.to_string())
+    .bind(email)
+    .bind(now.0)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
 /// Suspends (`Some`) or lifts the suspension of (`None`) a membership.
 pub async fn set_suspended(
     c: &mut Conn,
@@ -335,7 +388,10 @@ pub struct GroupRow {
     pub id: String,
     pub display_name: String,
     pub external_id: Option<String>,
-    pub members: Vec<MembershipId>,
+    /// What else the IdP sent (an extension such as Entra's ADSCIM), kept and returned.
+    pub attributes: serde_json::Value,
+    /// Its members' membership ids and emails.
+    pub members: Vec<(MembershipId, String)>,
     pub created_at: Millis,
     pub updated_at: Millis,
 }
@@ -344,9 +400,11 @@ async fn group_members(
     c: &mut Conn,
     account: AccountId,
     group: &str,
-) -> Result<Vec<MembershipId>, StoreError> {
-    let rows: Vec<(String,)> = sqlx::query_as(
-        "SELECT membership_id FROM scim_group_members WHERE account_id = $1 AND group_id = $2 ORDER BY membership_id",
+) -> Result<Vec<(MembershipId, String)>, StoreError> {
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT gm.membership_id, m.email FROM scim_group_members gm \
+         JOIN memberships m ON m.account_id = gm.account_id AND m.id = gm.membership_id \
+         WHERE gm.account_id = $1 AND gm.group_id = $2 ORDER BY m.created_at, m.id",
     )
     .bind(account.to_string())
     .bind(group)
@@ -354,7 +412,7 @@ async fn group_members(
     .await?;
     Ok(rows
         .into_iter()
-        .filter_map(|(m,)| MembershipId::parse(&m))
+        .filter_map(|(m, e)| Some((MembershipId::parse(&m)?, e)))
         .collect())
 }
 
@@ -363,13 +421,15 @@ fn group_row(r: &sqlx::any::AnyRow) -> Result<GroupRow, StoreError> {
         id: text(r, "id")?,
         display_name: text(r, "display_name")?,
         external_id: opt_text(r, "external_id")?,
+        attributes: serde_json::from_str(&text(r, "attributes")?)
+            .map_err(|e| StoreError::Corrupt(format!("scim_groups.attributes: {e}")))?,
         members: Vec::new(),
         created_at: Millis(crate::rows::int(r, "created_at")?),
         updated_at: Millis(crate::rows::int(r, "updated_at")?),
     })
 }
 
-const GROUP_COLUMNS: &str = "id, display_name, external_id, created_at, updated_at";
+const GROUP_COLUMNS: &str = "id, display_name, external_id, attributes, created_at, updated_at";
 
 pub async fn group(
     c: &mut Conn,
@@ -411,10 +471,10 @@ pub async fn groups(c: &mut Conn, account: AccountId) -> Result<Vec<GroupRow>, S
 /// Writes a group and replaces its members.
 pub async fn put_group(c: &mut Conn, account: AccountId, g: &GroupRow) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO scim_groups (account_id, id, display_name, external_id, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6) \
+        "INSERT INTO scim_groups (account_id, id, display_name, external_id, attributes, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $7, $5, $6) \
          ON CONFLICT (account_id, id) DO UPDATE SET display_name = excluded.display_name, \
-           external_id = excluded.external_id, updated_at = excluded.updated_at",
+           external_id = excluded.external_id, attributes = excluded.attributes, updated_at = excluded.updated_at",
     )
     .bind(account.to_string())
     .bind(&g.id)
@@ -422,6 +482,7 @@ pub async fn put_group(c: &mut Conn, account: AccountId, g: &GroupRow) -> Result
     .bind(g.external_id.as_deref())
     .bind(g.created_at.0)
     .bind(g.updated_at.0)
+    .bind(g.attributes.to_string())
     .execute(&mut *c)
     .await?;
     sqlx::query("DELETE FROM scim_group_members WHERE account_id = $1 AND group_id = $2")
@@ -429,7 +490,7 @@ pub async fn put_group(c: &mut Conn, account: AccountId, g: &GroupRow) -> Result
         .bind(&g.id)
         .execute(&mut *c)
         .await?;
-    for m in &g.members {
+    for (m, _) in &g.members {
         sqlx::query(
             "INSERT INTO scim_group_members (account_id, group_id, membership_id) VALUES ($1, $2, $3)",
         )

@@ -329,6 +329,15 @@ pub async fn identity(
     .transpose()
 }
 
+/// Whether any IdP identity is linked to the person.
+pub async fn has_identity(c: &mut Conn, person: PersonId) -> Result<bool, StoreError> {
+    let row = sqlx::query("SELECT 1 AS one FROM sso_identities WHERE person_id = $1 LIMIT 1")
+        .bind(person.to_string())
+        .fetch_optional(c)
+        .await?;
+    Ok(row.is_some())
+}
+
 pub async fn link_identity(
     c: &mut Conn,
     connection: &str,

@@ -387,3 +387,32 @@ impl Drop for Dns {
         let _ = self.child.wait();
     }
 }
+
+/// The loopback proxy between PyPI `scim2-tester` and an account's SCIM endpoint
+/// (`scripts/scim/proxy.py`): maps the user names the tester invents into `domain` and back.
+pub struct ScimProxy {
+    child: Child,
+    pub url: String,
+}
+
+impl ScimProxy {
+    pub fn start(scim_base: &str, domain: &str) -> Self {
+        let mut cmd = Command::new("python3");
+        cmd.arg(scripts().join("../scim/proxy.py"))
+            .arg("0")
+            .arg(scim_base)
+            .arg(domain);
+        let (child, addr) = spawn_listening(cmd, "the SCIM proxy");
+        Self {
+            child,
+            url: format!("http://{addr}"),
+        }
+    }
+}
+
+impl Drop for ScimProxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -10,6 +10,9 @@ use watchword_store::scim::{Cond, Op, UserField, Value as SqlValue};
 
 pub const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 pub const ENTERPRISE_SCHEMA: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+pub const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
+/// Entra ID's group extension, kept as sent.
+pub const ADSCIM_GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:extension:ADSCIM:2.0:Group";
 pub const LIST_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
 pub const PATCH_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 
@@ -17,7 +20,7 @@ pub const PATCH_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 pub const MAX_COUNT: i64 = 200;
 
 /// `GET /Users` and `GET /Groups` parameters.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListQuery {
     pub filter: Option<String>,
@@ -147,6 +150,53 @@ fn cmp(field: UserField, op: &CompareOp, v: &CompValue) -> Result<Cond, ScimErro
         return Err(invalid_filter("active compares with eq or ne"));
     }
     Ok(Cond::Cmp(field, op, value))
+}
+
+/// Whether a resource's document matches a filter (for the few resources filtered in memory:
+/// an account's groups).
+pub(crate) fn doc_matches(doc: &Value, f: &Filter, schemas: &[&str]) -> bool {
+    match f {
+        Filter::Attr(AttrExp::Present(p)) => values_at(doc, p, schemas)
+            .iter()
+            .any(|v| !v.is_null() && v.as_str() != Some("")),
+        Filter::Attr(AttrExp::Comparison(p, op, want)) => {
+            let have = values_at(doc, p, schemas);
+            if have.is_empty() {
+                return matches!(op, CompareOp::Ne);
+            }
+            have.iter().any(|h| compare(h, op, want))
+        }
+        Filter::ValuePath(vp) => values_at(doc, &vp.attr, schemas)
+            .iter()
+            .any(|e| element_matches(e, &vp.filter)),
+        Filter::Not(x) => !doc_matches(doc, x, schemas),
+        Filter::And(xs) => xs.iter().all(|x| doc_matches(doc, x, schemas)),
+        Filter::Or(xs) => xs.iter().any(|x| doc_matches(doc, x, schemas)),
+    }
+}
+
+/// The values an attribute path names in a document (each element of a multi-valued one).
+fn values_at<'a>(doc: &'a Value, p: &AttrPath, schemas: &[&str]) -> Vec<&'a Value> {
+    let container = match p.uri.as_deref() {
+        Some(u) if !schemas.first().is_some_and(|s| s.eq_ignore_ascii_case(u)) => {
+            match get_ci(doc, u) {
+                Some(c) => c,
+                None => return Vec::new(),
+            }
+        }
+        _ => doc,
+    };
+    let Some(v) = get_ci(container, &p.name) else {
+        return Vec::new();
+    };
+    let items: Vec<&Value> = match v {
+        Value::Array(items) => items.iter().collect(),
+        other => vec![other],
+    };
+    match &p.sub_attr {
+        None => items,
+        Some(sub) => items.into_iter().filter_map(|i| get_ci(i, sub)).collect(),
+    }
 }
 
 /// Whether a JSON value (an element of a multi-valued attribute) matches a `[…]` filter.
@@ -299,6 +349,37 @@ fn apply_path(
     value: Option<&Value>,
     schemas: &[&str],
 ) -> Result<(), ScimError> {
+    // The path names a whole extension (its URN alone).
+    if let Some(ext) = schemas
+        .iter()
+        .skip(1)
+        .find(|s| s.eq_ignore_ascii_case(path))
+    {
+        let root = doc
+            .as_object_mut()
+            .ok_or_else(|| ScimError::new(500, None, "resource is not an object"))?;
+        let k = key_ci(root, ext);
+        match (kind, value) {
+            (Kind::Remove, _) => {
+                root.remove(&k);
+            }
+            (_, Some(Value::Object(more))) => {
+                let target = root.entry(k).or_insert_with(|| Value::Object(Map::new()));
+                if kind == Kind::Replace || !target.is_object() {
+                    *target = Value::Object(Map::new());
+                }
+                let obj = target.as_object_mut().expect("an object");
+                for (ik, iv) in more {
+                    if ik != "schemas" {
+                        let ik = key_ci(obj, ik);
+                        obj.insert(ik, iv.clone());
+                    }
+                }
+            }
+            _ => return Err(ScimError::invalid_value(format!("{path} takes an object"))),
+        }
+        return Ok(());
+    }
     let parsed: PatchPath = path
         .parse()
         .map_err(|e| invalid_path(format!("the path {path:?} is not valid: {e}")))?;
@@ -344,6 +425,14 @@ fn apply_path(
                 match (container.get_mut(&name), v) {
                     (Some(Value::Array(items)), Value::Array(more)) => {
                         for m in more {
+                            // A new primary value makes the others not primary (RFC 7644 §3.5.2).
+                            if get_ci(&m, "primary") == Some(&Value::Bool(true)) {
+                                for i in items.iter_mut() {
+                                    if let Value::Object(o) = i {
+                                        o.retain(|k, _| !k.eq_ignore_ascii_case("primary"));
+                                    }
+                                }
+                            }
                             let id = get_ci(&m, "value").cloned();
                             let dup = id.is_some()
                                 && items.iter().any(|i| get_ci(i, "value") == id.as_ref());
@@ -606,5 +695,17 @@ pub(crate) fn boolean(v: &Value, what: &str) -> Result<bool, ScimError> {
         Value::String(s) if s.eq_ignore_ascii_case("true") => Ok(true),
         Value::String(s) if s.eq_ignore_ascii_case("false") => Ok(false),
         _ => Err(ScimError::invalid_value(format!("{what} is true or false"))),
+    }
+}
+
+/// `412` when `If-Match` names another version than the document's (`*` matches any).
+pub(crate) fn check_if_match(if_match: Option<&str>, doc: &Value) -> Result<(), ScimError> {
+    match if_match {
+        Some(m) if m.trim() != "*" && m.trim() != doc["meta"]["version"] => Err(ScimError::new(
+            412,
+            None,
+            "the resource changed since that version (If-Match)",
+        )),
+        _ => Ok(()),
     }
 }

@@ -3,11 +3,14 @@
 //! kind whose only power is this account's provisioning, and only while its maker still holds
 //! `sso:manage` there on the paid plan.
 
+mod groups;
 mod json;
+mod search;
 mod token;
 mod users;
 
 pub use json::{ListQuery, PatchRequest};
+pub use search::{SearchRequest, Searched};
 pub use token::ScimStatus;
 
 use crate::api_keys::VerifiedKey;
@@ -164,6 +167,24 @@ impl App {
         let mut c = self.store().read().await.map_err(AppError::from)?;
         self.scim_room(&mut c, caller, account).await?;
         Ok(())
+    }
+
+    /// The members SCIM manages in an account (for marks beside members; `users:read`).
+    pub async fn scim_managed(
+        &self,
+        caller: &crate::Caller,
+        account: AccountId,
+    ) -> Result<std::collections::HashSet<MembershipId>, AppError> {
+        let mut c = self.store().read().await?;
+        self.authorize(
+            &mut c,
+            caller,
+            account,
+            Permission::UsersRead,
+            watchword_domain::scope::Scope::Read(watchword_domain::scope::Resource::Members),
+        )
+        .await?;
+        Ok(watchword_store::scim::provisioned(&mut c, account).await?)
     }
 
     /// The SCIM base URL of an account.

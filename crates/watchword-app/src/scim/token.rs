@@ -10,7 +10,7 @@ use watchword_domain::audit::AuditAction;
 use watchword_domain::scope::ScopeSet;
 use watchword_domain::*;
 use watchword_store::api_keys as store;
-use watchword_store::audit;
+use watchword_store::audit::{self, EventRow};
 
 /// What the SSO page shows of SCIM.
 #[derive(Debug)]
@@ -20,6 +20,10 @@ pub struct ScimStatus {
     pub enabled: bool,
     /// The account's SCIM tokens, newest first (revoked ones kept as history).
     pub tokens: Vec<KeyView>,
+    /// The last 20 provisioning events, newest first (refusals included).
+    pub recent: Vec<EventRow>,
+    /// How many members SCIM provisioned.
+    pub provisioned: i64,
 }
 
 impl App {
@@ -38,10 +42,17 @@ impl App {
             .into_iter()
             .map(|r| api_keys::view(r, now, None))
             .collect();
+        let ids: Vec<String> = tokens.iter().map(|t| t.row.id.clone()).collect();
+        let recent = audit::by_keys(&mut c, account, &ids, 20).await?;
+        let provisioned = watchword_store::scim::provisioned(&mut c, account)
+            .await?
+            .len() as i64;
         Ok(ScimStatus {
             base_url: self.scim_base_url(account),
             enabled: tokens.iter().any(|t| t.state.works()),
             tokens,
+            recent,
+            provisioned,
         })
     }
 

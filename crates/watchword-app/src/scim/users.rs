@@ -85,14 +85,19 @@ impl UserInput {
                 attributes.insert(k.clone(), v.clone());
             }
         }
-        if let Some(Value::Object(ext)) = attributes.get(ENTERPRISE_SCHEMA)
-            && let Some(m) = ext.get("manager")
-            && !m.is_object()
-            && !m.is_null()
+        // Entra sends the manager as its id alone; RFC 7643 keeps it as {"value": id}.
+        if let Some(Value::Object(ext)) = attributes.get_mut(ENTERPRISE_SCHEMA)
+            && let Some(m) = ext.get_mut("manager")
         {
-            return Err(ScimError::invalid_value(
-                "manager is an object with a value",
-            ));
+            match m {
+                Value::String(id) => *m = json!({ "value": id }),
+                Value::Object(_) | Value::Null => {}
+                _ => {
+                    return Err(ScimError::invalid_value(
+                        "manager is an object with a value",
+                    ));
+                }
+            }
         }
         let attributes = Value::Object(attributes);
         if attributes.to_string().len() > MAX_ATTRIBUTES_BYTES {
@@ -131,11 +136,16 @@ fn render(row: &ScimUserRow, base: &str, groups: &[(String, String)]) -> Value {
         doc.insert("externalId".into(), json!(x));
     }
     doc.insert("userName".into(), json!(m.email));
-    let display = row.display_name.clone().or_else(|| m.name.clone());
+    // A member SCIM manages shows what the IdP keeps, and nothing it removed; any other member
+    // shows their name and login email.
+    let display = match row.provisioned {
+        true => row.display_name.clone(),
+        false => m.name.clone(),
+    };
     if let Some(d) = display {
         doc.insert("displayName".into(), json!(d));
     }
-    if !doc.contains_key("emails") {
+    if !row.provisioned && !doc.contains_key("emails") {
         doc.insert(
             "emails".into(),
             json!([{ "value": m.email, "type": "work", "primary": true }]),
@@ -163,17 +173,6 @@ fn render(row: &ScimUserRow, base: &str, groups: &[(String, String)]) -> Value {
 
 fn membership_id(id: &str) -> Result<MembershipId, ScimError> {
     MembershipId::parse(id).ok_or_else(ScimError::not_found)
-}
-
-fn check_if_match(if_match: Option<&str>, doc: &Value) -> Result<(), ScimError> {
-    match if_match {
-        Some(m) if m.trim() != "*" && m.trim() != doc["meta"]["version"] => Err(ScimError::new(
-            412,
-            None,
-            "the resource changed since that version (If-Match)",
-        )),
-        _ => Ok(()),
-    }
 }
 
 impl App {
@@ -252,12 +251,7 @@ impl App {
         let mut tx = self.store().begin().await.map_err(AppError::from)?;
         let room = self.scim_room(&mut tx, caller, account).await?;
         let email = &input.user_name;
-        let domain = sso::verified_domain(&mut tx, email_domain(email.as_str())).await?;
-        if domain.is_none_or(|d| d.account_id != account.to_string()) {
-            return Err(ScimError::invalid_value(
-                "userName is outside this account's verified domains",
-            ));
-        }
+        self.scim_check_domain(&mut tx, account, email).await?;
         if members::by_email(&mut tx, account, email.as_str())
             .await?
             .is_some()
@@ -379,7 +373,7 @@ impl App {
         let dialect = self.store().dialect();
         store::lock_member(&mut tx, dialect, account, id).await?;
         let (row, current) = self.scim_user_doc(&mut tx, &room, id).await?;
-        check_if_match(if_match, &current)?;
+        json::check_if_match(if_match, &current)?;
         let doc = next(&current)?;
         if let Some(given) = json::get_ci(&doc, "id").and_then(Value::as_str)
             && given != id.to_string()
@@ -387,16 +381,9 @@ impl App {
             return Err(ScimError::new(400, Some("mutability"), "id cannot change"));
         }
         let input = UserInput::parse(&doc)?;
-        if !input
-            .user_name
-            .as_str()
-            .eq_ignore_ascii_case(&row.member.email)
-        {
-            return Err(ScimError::new(
-                400,
-                Some("mutability"),
-                "userName is the member's login email: the person changes it themselves",
-            ));
+        if input.user_name.as_str() != row.member.email {
+            self.scim_rename(&mut tx, &room, &row, &input.user_name, now)
+                .await?;
         }
         let by = By::Key(&room.token, &room.meta);
         let was = active(&row);
@@ -416,6 +403,67 @@ impl App {
         tx.commit().await.map_err(AppError::from)?;
         self.authority_committed();
         Ok(doc)
+    }
+
+    /// A new userName: only for a login the IdP made and that is in this account alone (a login
+    /// of its own changes its email itself), within the verified domains.
+    async fn scim_rename(
+        &self,
+        tx: &mut Conn,
+        room: &Room,
+        row: &ScimUserRow,
+        to: &EmailAddress,
+        now: Millis,
+    ) -> Result<(), ScimError> {
+        let account = room.account.id;
+        let own = || {
+            ScimError::new(
+                400,
+                Some("mutability"),
+                "userName is this member's own login email: the person changes it themselves",
+            )
+        };
+        self.scim_check_domain(tx, account, to).await?;
+        let person = match row.member.person_id {
+            Some(p) => persons::get(&mut *tx, p).await?.ok_or_else(own)?,
+            None => return Err(own()),
+        };
+        let elsewhere = members::of_person_all(&mut *tx, person.id).await?.len() > 1;
+        if person.password_hash != NO_PASSWORD || elsewhere {
+            return Err(own());
+        }
+        let taken = || ScimError::new(409, Some("uniqueness"), "this userName is taken");
+        match persons::set_email(&mut *tx, person.id, to.as_str(), now).await {
+            Ok(true) => {}
+            Ok(false) => return Err(taken()),
+            Err(e) if e.is_unique() => return Err(taken()),
+            Err(e) => return Err(e.into()),
+        }
+        store::set_member_email(&mut *tx, account, row.member.id, to.as_str(), now)
+            .await
+            .map_err(|e| if e.is_unique() { taken() } else { e.into() })?;
+        let event = By::Key(&room.token, &room.meta)
+            .event(account, AuditAction::ScimUserUpdated)
+            .target("membership", row.member.id)
+            .details(json!({ "user_name": { "from": row.member.email, "to": to.as_str() } }));
+        audit::append(tx, &event, now).await?;
+        Ok(())
+    }
+
+    /// `400 invalidValue` unless `email` is in one of the account's verified domains.
+    async fn scim_check_domain(
+        &self,
+        c: &mut Conn,
+        account: AccountId,
+        email: &EmailAddress,
+    ) -> Result<(), ScimError> {
+        let domain = sso::verified_domain(c, email_domain(email.as_str())).await?;
+        if domain.is_none_or(|d| d.account_id != account.to_string()) {
+            return Err(ScimError::invalid_value(
+                "userName is outside this account's verified domains",
+            ));
+        }
+        Ok(())
     }
 
     async fn scim_store_user(
@@ -508,7 +556,7 @@ impl App {
         let room = self.scim_room(&mut tx, caller, account).await?;
         store::lock_member(&mut tx, self.store().dialect(), account, id).await?;
         let (row, current) = self.scim_user_doc(&mut tx, &room, id).await?;
-        check_if_match(if_match, &current)?;
+        json::check_if_match(if_match, &current)?;
         let m = &row.member;
         if m.role.is_owner() {
             return Err(ScimError::conflict(

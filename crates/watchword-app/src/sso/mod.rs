@@ -16,6 +16,7 @@ mod signin;
 pub mod xml_io;
 
 pub use acs::AcsPost;
+pub(crate) use connections::mappings as group_mappings;
 pub use connections::{ConnectionChange, ConnectionView, SamlView};
 pub use domains::DomainView;
 pub use enforcement::Enforcement;

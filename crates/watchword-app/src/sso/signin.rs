@@ -518,7 +518,16 @@ impl App {
             Some(p) => p,
             None => {
                 let existing = persons::by_email(&mut tx, email.as_str()).await?;
+                // A login SCIM made for this account (its domain is the account's) and no IdP
+                // has signed in yet: it has no password of its own to protect.
+                let provisioned = match &existing {
+                    Some(p) if link.is_none() && p.password_hash == NO_PASSWORD => {
+                        !store::has_identity(&mut tx, p.id).await?
+                    }
+                    _ => false,
+                };
                 let p = match existing {
+                    Some(p) if provisioned => p.id,
                     // Only the person links their own login, from a session of their own.
                     Some(p) if link == Some(p.id) => {
                         let event = events::by_person(

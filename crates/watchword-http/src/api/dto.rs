@@ -80,6 +80,9 @@ pub struct MemberDto {
     pub staff: bool,
     /// When a staff grant ends.
     pub staff_expires_at: Option<String>,
+    /// Set while the account's identity provider has the member suspended (SCIM `active=false`):
+    /// the membership grants nothing until it is lifted.
+    pub suspended_at: Option<String>,
 }
 
 impl From<&MemberRow> for MemberDto {
@@ -99,6 +102,7 @@ impl From<&MemberRow> for MemberDto {
             created_at: time(m.created_at),
             staff: m.role.is_staff(),
             staff_expires_at: m.staff_expires_at.map(time),
+            suspended_at: m.suspended_at.map(time),
         }
     }
 }

@@ -96,6 +96,8 @@ fn target_words(kind: &str) -> &'static str {
         "role" => "a role",
         "sso_domain" => "a domain",
         "sso_connection" => "an SSO connection",
+        "scim_token" => "a SCIM token",
+        "scim_group" => "a group",
         "security_report" => "a security report",
         "audit_stream" => "an audit stream",
         "access_review" => "an access review",

@@ -26,9 +26,17 @@ struct MembersPage {
     csrf: String,
     can_manage: bool,
     members: Vec<MemberRow>,
+    /// The members the account's IdP provisioned (SCIM).
+    scim: std::collections::HashSet<watchword_domain::MembershipId>,
     roles: Vec<(String, String)>,
     /// The invitation form as typed when the server refused it: (email, role).
     kept: (String, String),
+}
+
+impl MembersPage {
+    fn is_scim(&self, m: &MemberRow) -> bool {
+        self.scim.contains(&m.id)
+    }
 }
 
 async fn members_page(
@@ -40,6 +48,7 @@ async fn members_page(
 ) -> Shown {
     let access = state.app.account(&s.actor, account).await?;
     let members = state.app.list_members(&s.caller(), account).await?;
+    let scim = state.app.scim_managed(&s.caller(), account).await?;
     let mut roles: Vec<(String, String)> = BuiltinRole::CUSTOMER
         .iter()
         .map(|b| (b.key().to_owned(), b.name().to_owned()))
@@ -55,6 +64,7 @@ async fn members_page(
         csrf: s.csrf_token(),
         can_manage: access.permissions().contains(Permission::UsersManage),
         members,
+        scim,
         roles,
         kept,
     };

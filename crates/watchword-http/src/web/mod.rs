@@ -22,6 +22,7 @@ mod reports;
 mod reset;
 mod review;
 mod roles;
+mod scim_settings;
 mod security;
 mod sessions;
 mod signup;
@@ -107,6 +108,10 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route(
             "/accounts/{account_id}/settings/sso",
             get(sso_settings::page),
+        )
+        .route(
+            "/accounts/{account_id}/settings/sso/scim",
+            get(scim_settings::page).post(scim_settings::act),
         )
         .route(
             "/accounts/{account_id}/settings/sso/confirm",
@@ -415,6 +420,7 @@ pub fn notice(key: Option<&str>) -> Option<String> {
             "sso_verified" => "Domain verified.",
             "sso_connection" => "Single sign-on connection saved.",
             "sso_enforcement" => "SSO-only setting saved.",
+            "scim_revoked" => "SCIM token revoked: it stopped working at once.",
             "confirmed" => "Confirmed: the changes on this page go ahead for a few minutes.",
             "app_revoked" => "App revoked: its tokens stopped working.",
             "stream_deleted" => "The audit log is no longer streamed there.",

@@ -97,18 +97,10 @@ watchword_testkit::on_both_backends!(
     the_settings_page_says_sso_needs_the_paid_plan
 );
 
-/// Settings › Single sign-on in Chromium, no script needed: an Owner with MFA on the paid plan
-/// goes through the ordered steps — adds and verifies a domain, adds and enables an OIDC
-/// connection, maps a group to a role and turns SSO-only on — confirming with the password once
-/// for the page when the sign-in is no longer recent.
-async fn the_settings_page_sets_sso_up(backend: Backend) {
-    let dns = watchword_testkit::sso::Dns::start();
-    let Some(app) = super::spawn(backend, &dns).await else {
-        return;
-    };
-    let idp = watchword_testkit::sso::OidcIdp::start(&app.url("/sso/oidc/callback"));
-    let b = Browser::start().await;
-    b.sign_up_ada(&app).await;
+/// Ada signs up in the browser; the operator puts Acme on the paid plan; she adds an
+/// authenticator app from My security (paid plans require MFA). Acme's id.
+async fn paid_owner_in_browser(app: &TestApp, b: &Browser) -> String {
+    b.sign_up_ada(app).await;
     let href = b
         .client
         .find(Locator::Css("a[href$='/settings/security']"))
@@ -127,13 +119,27 @@ async fn the_settings_page_sets_sso_up(backend: Backend) {
         email: "ada@example.com".into(),
     };
     app.set_plan(&ada, "paid").await;
-    // Paid plans require MFA: an authenticator app from My security.
     b.goto(&app.url("/me/security")).await;
     b.click("#totp-start").await;
     let secret = b.text_of("#totp-secret").await;
     b.fill("totp-code", &watchword_testkit::oathtool(&secret))
         .await;
     b.click("#totp-confirm").await;
+    account
+}
+
+/// Settings › Single sign-on in Chromium, no script needed: an Owner with MFA on the paid plan
+/// goes through the ordered steps — adds and verifies a domain, adds and enables an OIDC
+/// connection, maps a group to a role and turns SSO-only on — confirming with the password once
+/// for the page when the sign-in is no longer recent.
+async fn the_settings_page_sets_sso_up(backend: Backend) {
+    let dns = watchword_testkit::sso::Dns::start();
+    let Some(app) = super::spawn(backend, &dns).await else {
+        return;
+    };
+    let idp = watchword_testkit::sso::OidcIdp::start(&app.url("/sso/oidc/callback"));
+    let b = Browser::start().await;
+    let account = paid_owner_in_browser(&app, &b).await;
     b.goto(&app.url(&format!("/accounts/{account}/settings/sso")))
         .await;
     let type_in = |css: &'static str, text: &'static str| {
@@ -280,3 +286,88 @@ async fn the_settings_page_sets_sso_up(backend: Backend) {
     b.close().await;
 }
 watchword_testkit::on_both_backends!(settings_page_setup, the_settings_page_sets_sso_up);
+
+/// Settings › Single sign-on › Provisioning in Chromium: the Owner turns SCIM on (the token shown
+/// once), the IdP provisions and suspends a member, the page lists what it did and the members
+/// page marks the member; revoking the token there stops it at once.
+async fn the_scim_page_turns_provisioning_on(backend: Backend) {
+    let dns = watchword_testkit::sso::Dns::start();
+    let Some(app) = super::spawn(backend, &dns).await else {
+        return;
+    };
+    let b = Browser::start().await;
+    let account = paid_owner_in_browser(&app, &b).await;
+    b.goto(&app.url(&format!("/accounts/{account}/settings/sso")))
+        .await;
+    b.fill("domain", "acme.test").await;
+    b.click("#add-domain").await;
+    let record = b.text_of("tr[data-domain='acme.test'] code").await;
+    dns.publish(serde_json::json!({"acme.test": [record]}));
+    b.click("tr[data-domain='acme.test'] button").await;
+    assert!(
+        b.text().await.contains("Domain verified."),
+        "{}",
+        b.text().await
+    );
+    b.click("#scim-link").await;
+    assert_eq!(b.text_of("#scim-state").await, "off");
+    let base = b.text_of("#scim-base-url").await;
+    assert!(
+        base.ends_with(&format!("/scim/v2/accounts/{account}")),
+        "{base}"
+    );
+    b.click("#create-scim-token").await;
+    assert!(
+        b.text().await.contains("shown this once"),
+        "{}",
+        b.text().await
+    );
+    let token = b.text_of("#new-scim-token").await;
+    assert!(token.starts_with("ww_"), "{token}");
+    assert_eq!(b.text_of("#scim-state").await, "on");
+    // The IdP provisions Grace, then suspends her.
+    let users = format!("/scim/v2/accounts/{account}/Users");
+    let body = serde_json::json!({ "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "grace@acme.test" });
+    let (s, grace) = app.post(&users, &token, body).await;
+    assert_eq!(s, reqwest::StatusCode::CREATED, "{grace}");
+    let off = serde_json::json!({ "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{ "op": "replace", "path": "active", "value": false }] });
+    let path = format!("{users}/{}", grace["id"].as_str().unwrap());
+    let (s, v) = app
+        .call(reqwest::Method::PATCH, &path, Some(&token), Some(off))
+        .await;
+    assert_eq!(s, reqwest::StatusCode::OK, "{v}");
+    b.goto(&app.url(&format!("/accounts/{account}/settings/sso/scim")))
+        .await;
+    let events = b.text_of("#scim-events").await;
+    assert!(
+        events.contains("Member provisioned by SCIM")
+            && events.contains("Member suspended by SCIM")
+            && events.contains("grace@acme.test"),
+        "{events}"
+    );
+    assert_eq!(b.text_of("#scim-provisioned").await, "1");
+    b.goto(&app.url(&format!("/accounts/{account}/members")))
+        .await;
+    let text = b.text().await;
+    assert!(
+        text.contains("Suspended by your identity provider") && text.contains("SCIM"),
+        "{text}"
+    );
+    // Revoked on the page: the IdP's next request is refused.
+    b.goto(&app.url(&format!("/accounts/{account}/settings/sso/scim")))
+        .await;
+    b.click("form input[value='revoke'] ~ button[type=submit]")
+        .await;
+    assert!(
+        b.text().await.contains("SCIM token revoked"),
+        "{}",
+        b.text().await
+    );
+    assert_eq!(
+        app.get(&users, &token).await.0,
+        reqwest::StatusCode::UNAUTHORIZED
+    );
+    b.close().await;
+}
+watchword_testkit::on_both_backends!(scim_page, the_scim_page_turns_provisioning_on);

@@ -9,6 +9,7 @@
 
 use crate::api_keys::KeyActor;
 use crate::events::{self, EventExt};
+use crate::sso::SetupGrant;
 use crate::{Actor, App, AppError, Caller};
 use watchword_domain::audit::AuditAction;
 use watchword_domain::scope::{Preset, Scope, ScopeSet};
@@ -47,6 +48,36 @@ pub(crate) enum SsoAdmin {
     Read,
     /// A change also needs a recent sign-in.
     Change,
+}
+
+/// Who manages an account's SSO: a member holding `sso:manage`, or the setup link an Owner sent
+/// to the customer's IT admin (acting with that Owner's authority).
+#[derive(Clone, Copy)]
+pub enum SsoBy<'a> {
+    Member(&'a Actor),
+    Setup(&'a SetupGrant),
+}
+
+impl<'a> From<&'a Actor> for SsoBy<'a> {
+    fn from(a: &'a Actor) -> Self {
+        SsoBy::Member(a)
+    }
+}
+
+impl<'a> From<&'a SetupGrant> for SsoBy<'a> {
+    fn from(g: &'a SetupGrant) -> Self {
+        SsoBy::Setup(g)
+    }
+}
+
+impl<'a> SsoBy<'a> {
+    /// Who the audit log and the Security Contact's alerts name.
+    pub(crate) fn by(self) -> events::By<'a> {
+        match self {
+            SsoBy::Member(a) => events::By::Person(a),
+            SsoBy::Setup(g) => events::By::Setup(g),
+        }
+    }
 }
 
 /// A person's password hash when an IdP provisioned them: no password matches it.
@@ -305,10 +336,14 @@ impl App {
     pub(crate) async fn sso_admin(
         &self,
         c: &mut Conn,
-        actor: &Actor,
+        by: SsoBy<'_>,
         account: AccountId,
         what: SsoAdmin,
     ) -> Result<Access, AppError> {
+        let actor = match by {
+            SsoBy::Member(actor) => actor,
+            SsoBy::Setup(grant) => return self.setup_authority(c, grant, account).await,
+        };
         let access = self.access(c, actor, account).await?;
         access.require(Permission::SsoManage)?;
         if access.account.plan != Plan::Paid {

@@ -63,6 +63,31 @@ impl App {
             .await
     }
 
+    /// Emails the Security Contact that `what` happened in `account`, done by `by`.
+    pub(crate) async fn alert_by(
+        &self,
+        c: &mut Conn,
+        account: &AccountRow,
+        by: crate::events::By<'_>,
+        what: &str,
+        now: Millis,
+    ) -> Result<(), AppError> {
+        use crate::events::By;
+        match by {
+            By::Person(actor) => self.alert_contact(c, account, actor, what, now).await,
+            By::Key(key, meta) => {
+                let who = format!("the SCIM token {key}");
+                self.alert_system(c, account, what, &who, &meta.ip, now)
+                    .await
+            }
+            By::Setup(g) => {
+                let who = format!("the setup link sent to {}", g.email);
+                self.alert_system(c, account, what, &who, &g.meta.ip, now)
+                    .await
+            }
+        }
+    }
+
     /// Emails the Security Contact that `what` happened in `account` with nobody of the account
     /// behind it (`by` says who or what did).
     pub(crate) async fn alert_system(

@@ -70,6 +70,8 @@ pub(crate) fn system(account: Option<AccountId>, action: AuditAction) -> NewEven
 pub(crate) enum By<'a> {
     Person(&'a Actor),
     Key(&'a str, &'a Meta),
+    /// An Owner's setup link, opened by the customer's IT admin.
+    Setup(&'a crate::sso::SetupGrant),
 }
 
 impl By<'_> {
@@ -77,6 +79,7 @@ impl By<'_> {
         match self {
             By::Person(a) => by_actor(a, account, action),
             By::Key(key, meta) => by_key(key, meta, account, action),
+            By::Setup(g) => crate::sso::setup_event(g, action),
         }
     }
 }

@@ -9,6 +9,7 @@
 //! `cargo run --release -p watchword-bench -- memory [--logins N] [--concurrency N] [--settle S] [--database-url URL]`
 //! `cargo run --release -p watchword-bench -- nodes [--nodes N] [--trials T] [--database-url URL]`
 //! `cargo run --release -p watchword-bench -- counters [--calls N]`
+//! `cargo run --release -p watchword-bench -- scim [--users N] [--members M] [--concurrency C] [--reads R] [--database-url URL]`
 //!
 //! Starts the release `watchword` binary as its own process, then measures side by side in one
 //! run: requests/s of `GET /healthz` (the floor) and of `GET /api/v1/whoami` with a bearer session
@@ -72,6 +73,7 @@ mod mfa;
 mod nodes;
 mod oauth;
 mod posture;
+mod scim;
 mod sso;
 mod sweep;
 
@@ -270,6 +272,7 @@ modes:
   posture     [--members N] [--keys K] [--requests R] [--accounts A]  the security overview
   memory      [--logins N] [--concurrency N] [--settle S] [--database-url URL]  memory under load
   counters    [--calls N]  the hot path's metrics counter per check: looked up vs kept (in process)
+  scim        [--users N] [--members M] [--concurrency C] [--reads R] [--database-url URL]  SCIM provisioning vs PyPI scim2-server
 
 Figures and how they were obtained: docs/performance.md.
 ";
@@ -292,6 +295,13 @@ async fn main() {
         let n = arg("--nodes").and_then(|v| v.parse().ok()).unwrap_or(3);
         let trials = arg("--trials").and_then(|v| v.parse().ok()).unwrap_or(1000);
         return nodes::run(n, trials, arg("--database-url")).await;
+    }
+    if std::env::args().nth(1).as_deref() == Some("scim") {
+        let num =
+            |name: &str, default: usize| arg(name).and_then(|v| v.parse().ok()).unwrap_or(default);
+        let (users, members) = (num("--users", 10_000), num("--members", 100_000));
+        let (concurrency, reads) = (num("--concurrency", 16), num("--reads", 1_000));
+        return scim::run(users, members as i64, concurrency.max(1), reads.max(1)).await;
     }
     if std::env::args().nth(1).as_deref() == Some("sweep") {
         let n = arg("--accounts")

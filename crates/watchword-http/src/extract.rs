@@ -339,6 +339,50 @@ pub fn sso_state_cookie(state: &str, max_age_secs: i64) -> String {
     )
 }
 
+/// The setup session an Owner's setup link opened (the customer's IT admin, not a member).
+pub const SETUP_COOKIE: &str = "__Host-watchword_setup";
+
+pub fn setup_cookie(secret: &str, max_age_secs: i64) -> String {
+    format!(
+        "{SETUP_COOKIE}={secret}; Path=/; Max-Age={max_age_secs}; Secure; HttpOnly; SameSite=Strict"
+    )
+}
+
+/// A request of a setup session (the only credential of the `/setup` pages): its grant, and the
+/// secret its forms' CSRF token derives from. Anything else under `/setup` is refused.
+pub struct SetupSession {
+    pub grant: watchword_app::sso::SetupGrant,
+    secret: String,
+}
+
+impl SetupSession {
+    pub fn csrf_token(&self) -> String {
+        watchword_domain::token::derive("setup-csrf", &self.secret)
+    }
+    pub fn csrf_ok(&self, presented: &str) -> bool {
+        watchword_domain::token::constant_time_eq(
+            presented.as_bytes(),
+            self.csrf_token().as_bytes(),
+        )
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for SetupSession
+where
+    AppState: FromRef<S>,
+{
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let state = AppState::from_ref(state);
+        let Some(secret) = cookie(&parts.headers, SETUP_COOKIE).map(str::to_owned) else {
+            return Err(watchword_app::AppError::Unauthenticated.into());
+        };
+        let meta = meta(parts, &state);
+        let grant = state.app.setup_grant(&secret, &meta).await?;
+        Ok(SetupSession { grant, secret })
+    }
+}
+
 pub fn clear_session_cookie() -> String {
     format!("{SESSION_COOKIE}=; Path=/; Max-Age=0; Secure; HttpOnly; SameSite=Lax")
 }

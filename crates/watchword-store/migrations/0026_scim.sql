@@ -46,3 +46,25 @@ CREATE TABLE scim_group_members (
     CONSTRAINT scim_group_members_membership_fk FOREIGN KEY (membership_id) REFERENCES memberships (id) ON DELETE CASCADE
 );
 CREATE INDEX scim_group_members_membership_idx ON scim_group_members (membership_id);
+
+-- Single-use setup links an Owner emails to the customer's IT admin (not a member): opened once,
+-- they become a setup session that configures the account's domains, SSO connections and SCIM
+-- token, nothing else, until they expire (24 h) or the Owner revokes them.
+CREATE TABLE setup_links (
+    id            TEXT    NOT NULL,
+    account_id    TEXT    NOT NULL,
+    email         TEXT    NOT NULL,
+    token_hash    BYTEA   NOT NULL,
+    created_by    TEXT    NOT NULL,
+    created_at    BIGINT  NOT NULL,
+    expires_at    BIGINT  NOT NULL,
+    used_at       BIGINT,
+    used_ip       TEXT,
+    session_hash  BYTEA,
+    revoked_at    BIGINT,
+    CONSTRAINT setup_links_pk PRIMARY KEY (id),
+    CONSTRAINT setup_links_account_fk FOREIGN KEY (account_id) REFERENCES accounts (id),
+    CONSTRAINT setup_links_token_unique UNIQUE (token_hash),
+    CONSTRAINT setup_links_session_unique UNIQUE (session_hash)
+);
+CREATE INDEX setup_links_account_idx ON setup_links (account_id, created_at);

@@ -37,6 +37,7 @@ pub mod scim;
 pub mod sealed;
 pub mod security_reports;
 pub mod sessions;
+pub mod setup_links;
 pub mod signups;
 pub mod sms;
 pub mod sqlite_keys;

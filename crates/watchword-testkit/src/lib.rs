@@ -370,27 +370,35 @@ impl TestApp {
     /// the request's transaction, so it is there whether or not mail is delivered), or from the
     /// delivered email once the outbox has blanked its body.
     pub async fn signup_token(&self, email: &str) -> String {
+        self.mail_token(email, "Confirm your email to create").await
+    }
+
+    /// The `token=` of the newest email to `email` whose subject starts with `subject`, from
+    /// the outbox (written in the request's transaction) or, once the outbox blanked its body,
+    /// from the delivered email.
+    pub async fn mail_token(&self, email: &str, subject: &str) -> String {
         use sqlx::Row;
         let mut c = self.app().store().read().await.expect("read");
         let rows = sqlx::query(
-            "SELECT body_text FROM outbox WHERE recipient = $1 AND subject LIKE 'Confirm your email to create%' ORDER BY created_at DESC",
+            "SELECT body_text FROM outbox WHERE recipient = $1 AND subject LIKE $2 ORDER BY created_at DESC",
         )
         .bind(email.to_lowercase())
+        .bind(format!("{subject}%"))
         .fetch_all(&mut *c)
         .await
         .expect("outbox read");
         let text: String = rows
             .first()
-            .expect("a signup link in the outbox")
+            .unwrap_or_else(|| panic!("an email {subject:?} to {email} in the outbox"))
             .get("body_text");
         let text = if text.is_empty() {
-            self.wait_for_email(&email.to_lowercase(), "Confirm your email to create")
+            self.wait_for_email(&email.to_lowercase(), subject)
                 .await
                 .text
         } else {
             text
         };
-        mail::link_token(&text).expect("signup link")
+        mail::link_token(&text).expect("a link with a token")
     }
 
     /// A signed-in person creates a further account they own; returns its login view.

@@ -64,6 +64,17 @@ email!(
     |e| format!("{} invited you to {} on watchword", e.inviter, e.account)
 );
 
+/// To the customer's IT admin: the Owner's single-use setup link.
+pub struct SetupLink<'a> {
+    pub owner: &'a str,
+    pub account: &'a str,
+    pub link: &'a str,
+}
+email!(SetupLink, "setup_link.txt", "setup_link.html", |e| format!(
+    "Set up single sign-on for {} on watchword",
+    e.account
+));
+
 /// To a person whose password changed.
 pub struct PasswordChanged<'a> {
     pub name: &'a str,

@@ -194,17 +194,7 @@ impl App {
                     list.join(", ")
                 ),
             };
-            match by {
-                By::Person(actor) => {
-                    self.alert_contact(&mut *tx, account, actor, &what, now)
-                        .await?
-                }
-                By::Key(key, meta) => {
-                    let who = format!("the SCIM token {key}");
-                    self.alert_system(&mut *tx, account, &what, &who, &meta.ip, now)
-                        .await?
-                }
-            }
+            self.alert_by(&mut *tx, account, by, &what, now).await?;
         }
         Ok(())
     }

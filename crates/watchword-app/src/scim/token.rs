@@ -2,9 +2,10 @@
 //! `sso:manage` with a recent sign-in, on the paid plan.
 
 use crate::access::SsoAdmin;
+use crate::access::{Access, SsoBy};
 use crate::api_keys::{self, DEFAULT_GRACE_SECS, IssuedKey, KeyView, MAX_GRACE_SECS};
-use crate::events::{self, EventExt};
-use crate::{Actor, App, AppError};
+use crate::events::EventExt;
+use crate::{App, AppError};
 use watchword_domain::api_key::{KeyKind, KeyState};
 use watchword_domain::audit::AuditAction;
 use watchword_domain::scope::ScopeSet;
@@ -28,14 +29,14 @@ pub struct ScimStatus {
 
 impl App {
     #[tracing::instrument(skip_all, fields(account = %account))]
-    pub async fn scim_status(
+    pub async fn scim_status<'a>(
         &self,
-        actor: &Actor,
+        by: impl Into<SsoBy<'a>>,
         account: AccountId,
     ) -> Result<ScimStatus, AppError> {
+        let by: SsoBy<'a> = by.into();
         let mut c = self.store().read().await?;
-        self.sso_admin(&mut c, actor, account, SsoAdmin::Read)
-            .await?;
+        self.sso_admin(&mut c, by, account, SsoAdmin::Read).await?;
         let now = self.now();
         let tokens: Vec<KeyView> = store::list_kind(&mut c, account, KeyKind::Scim)
             .await?
@@ -58,17 +59,19 @@ impl App {
 
     /// Turns SCIM on: the account's one working token (`409 scim_token_exists` while another
     /// works: rotate it instead).
-    #[tracing::instrument(skip_all, fields(account = %account, person = %actor.person))]
-    pub async fn create_scim_token(
+    #[tracing::instrument(skip_all, fields(account = %account))]
+    pub async fn create_scim_token<'a>(
         &self,
-        actor: &Actor,
+        by: impl Into<SsoBy<'a>>,
         account: AccountId,
         expires_in_days: Option<i64>,
     ) -> Result<IssuedKey, AppError> {
+        let by: SsoBy<'a> = by.into();
         let lifetime = api_keys::lifetime(expires_in_days)?;
         let now = self.now();
         let mut tx = self.store().begin().await?;
-        self.sso_admin(&mut tx, actor, account, SsoAdmin::Change)
+        let access = self
+            .sso_admin(&mut tx, by, account, SsoAdmin::Change)
             .await?;
         let live = store::list_kind(&mut tx, account, KeyKind::Scim)
             .await?
@@ -85,7 +88,7 @@ impl App {
             .insert_key_of(
                 &mut tx,
                 KeyKind::Scim,
-                actor,
+                maker(&access)?,
                 account,
                 "SCIM token",
                 ScopeSet::EMPTY,
@@ -94,7 +97,9 @@ impl App {
                 now,
             )
             .await?;
-        let event = events::by_actor(actor, account, AuditAction::ScimTokenCreated)
+        let event = by
+            .by()
+            .event(account, AuditAction::ScimTokenCreated)
             .target("scim_token", &issued.key.row.id)
             .details(serde_json::json!({
                 "expires_at": issued.key.row.expires_at.map(|m| m.rfc3339()),
@@ -106,14 +111,15 @@ impl App {
     }
 
     /// A new token for the IdP; the old one keeps working for `grace_secs` (default a day).
-    #[tracing::instrument(skip_all, fields(account = %account, person = %actor.person))]
-    pub async fn rotate_scim_token(
+    #[tracing::instrument(skip_all, fields(account = %account))]
+    pub async fn rotate_scim_token<'a>(
         &self,
-        actor: &Actor,
+        by: impl Into<SsoBy<'a>>,
         account: AccountId,
         id: &str,
         grace_secs: Option<i64>,
     ) -> Result<IssuedKey, AppError> {
+        let by: SsoBy<'a> = by.into();
         let grace = grace_secs.unwrap_or(DEFAULT_GRACE_SECS);
         if !(0..=MAX_GRACE_SECS).contains(&grace) {
             return Err(DomainError::field(
@@ -125,7 +131,8 @@ impl App {
         }
         let now = self.now();
         let mut tx = self.store().begin().await?;
-        self.sso_admin(&mut tx, actor, account, SsoAdmin::Change)
+        let access = self
+            .sso_admin(&mut tx, by, account, SsoAdmin::Change)
             .await?;
         let dialect = self.store().dialect();
         let old = store::get_kind_for_update(&mut tx, dialect, account, id, KeyKind::Scim)
@@ -144,7 +151,7 @@ impl App {
             .insert_key_of(
                 &mut tx,
                 KeyKind::Scim,
-                actor,
+                maker(&access)?,
                 account,
                 "SCIM token",
                 ScopeSet::EMPTY,
@@ -156,7 +163,9 @@ impl App {
         let ends = now.plus_secs(grace);
         store::replace(&mut tx, &old.id, &issued.key.row.id, ends).await?;
         watchword_store::changes::announce(&mut tx, &old.id).await?;
-        let event = events::by_actor(actor, account, AuditAction::ScimTokenRotated)
+        let event = by
+            .by()
+            .event(account, AuditAction::ScimTokenRotated)
             .target("scim_token", &old.id)
             .details(serde_json::json!({
                 "new_token_id": issued.key.row.id,
@@ -170,16 +179,17 @@ impl App {
     }
 
     /// Revokes a SCIM token at once on every node (SCIM is off once none works).
-    #[tracing::instrument(skip_all, fields(account = %account, person = %actor.person))]
-    pub async fn revoke_scim_token(
+    #[tracing::instrument(skip_all, fields(account = %account))]
+    pub async fn revoke_scim_token<'a>(
         &self,
-        actor: &Actor,
+        by: impl Into<SsoBy<'a>>,
         account: AccountId,
         id: &str,
     ) -> Result<(), AppError> {
+        let by: SsoBy<'a> = by.into();
         let now = self.now();
         let mut tx = self.store().begin().await?;
-        self.sso_admin(&mut tx, actor, account, SsoAdmin::Change)
+        self.sso_admin(&mut tx, by, account, SsoAdmin::Change)
             .await?;
         let dialect = self.store().dialect();
         store::get_kind_for_update(&mut tx, dialect, account, id, KeyKind::Scim)
@@ -187,7 +197,9 @@ impl App {
             .ok_or(AppError::NotFound)?;
         if store::revoke(&mut tx, id, "revoked", now).await? {
             watchword_store::changes::announce(&mut tx, id).await?;
-            let event = events::by_actor(actor, account, AuditAction::ScimTokenRevoked)
+            let event = by
+                .by()
+                .event(account, AuditAction::ScimTokenRevoked)
                 .target("scim_token", id);
             audit::append(&mut tx, &event, now).await?;
         }
@@ -196,4 +208,14 @@ impl App {
         self.keys_changed();
         Ok(())
     }
+}
+
+/// Who makes a SCIM token: the member managing SSO, or — through a setup link — the Owner who
+/// sent it (the token stops with their authority).
+fn maker(access: &Access) -> Result<(PersonId, &str), AppError> {
+    let person = access
+        .member
+        .person_id
+        .ok_or_else(|| AppError::internal("an active member without a person"))?;
+    Ok((person, &access.member.email))
 }

@@ -5,10 +5,10 @@
 //! signing certificate is required). Every change is audited and alerts the Security Contact.
 
 use super::oidc::Failure;
-use crate::access::SsoAdmin;
-use crate::events::{self, EventExt};
+use crate::access::{SsoAdmin, SsoBy};
+use crate::events::EventExt;
 use crate::members::Access;
-use crate::{Actor, App, AppError};
+use crate::{App, AppError};
 use watchword_domain::audit::AuditAction;
 use watchword_domain::sso::{DEFAULT_SCOPES, Protocol, check_idp_url};
 use watchword_domain::*;
@@ -150,45 +150,46 @@ impl App {
         String::from_utf8(plain).map_err(|_| AppError::internal("client secret is not text"))
     }
 
-    #[tracing::instrument(skip_all, fields(account = %account, person = %actor.person))]
-    pub async fn sso_connections(
+    #[tracing::instrument(skip_all, fields(account = %account))]
+    pub async fn sso_connections<'a>(
         &self,
-        actor: &Actor,
+        by: impl Into<SsoBy<'a>>,
         account: AccountId,
     ) -> Result<Vec<ConnectionView>, AppError> {
+        let by: SsoBy<'a> = by.into();
         let mut c = self.store().read().await?;
-        self.sso_admin(&mut c, actor, account, SsoAdmin::Read)
-            .await?;
+        self.sso_admin(&mut c, by, account, SsoAdmin::Read).await?;
         let rows = store::connections(&mut c, account).await?;
         Ok(rows.iter().map(|r| self.connection_view(r)).collect())
     }
 
-    #[tracing::instrument(skip_all, fields(account = %account, person = %actor.person))]
-    pub async fn sso_connection(
+    #[tracing::instrument(skip_all, fields(account = %account))]
+    pub async fn sso_connection<'a>(
         &self,
-        actor: &Actor,
+        by: impl Into<SsoBy<'a>>,
         account: AccountId,
         id: &str,
     ) -> Result<ConnectionView, AppError> {
+        let by: SsoBy<'a> = by.into();
         let mut c = self.store().read().await?;
-        self.sso_admin(&mut c, actor, account, SsoAdmin::Read)
-            .await?;
+        self.sso_admin(&mut c, by, account, SsoAdmin::Read).await?;
         let row = own_connection(&mut c, account, id).await?;
         Ok(self.connection_view(&row))
     }
 
     /// Creates a connection (disabled unless `enabled` is given): OIDC (issuer, client id and
     /// secret) or SAML (the IdP's metadata).
-    #[tracing::instrument(skip_all, fields(account = %account, person = %actor.person))]
-    pub async fn create_sso_connection(
+    #[tracing::instrument(skip_all, fields(account = %account))]
+    pub async fn create_sso_connection<'a>(
         &self,
-        actor: &Actor,
+        by: impl Into<SsoBy<'a>>,
         account: AccountId,
         new: ConnectionChange,
     ) -> Result<ConnectionView, AppError> {
+        let by: SsoBy<'a> = by.into();
         {
             let mut c = self.store().read().await?;
-            self.sso_admin(&mut c, actor, account, SsoAdmin::Change)
+            self.sso_admin(&mut c, by, account, SsoAdmin::Change)
                 .await?;
         }
         let kind = new.kind.as_deref().unwrap_or("oidc");
@@ -239,7 +240,7 @@ impl App {
         self.apply_change(&mut row, &new).await?;
         let mut tx = self.store().begin().await?;
         let access = self
-            .sso_admin(&mut tx, actor, account, SsoAdmin::Change)
+            .sso_admin(&mut tx, by, account, SsoAdmin::Change)
             .await?;
         if store::connections(&mut tx, account).await?.len() >= MAX_CONNECTIONS {
             return Err(DomainError::conflict(
@@ -254,21 +255,22 @@ impl App {
             action: AuditAction::SsoConnectionCreated,
             change: &new,
         };
-        self.save(tx, actor, saved, now).await
+        self.save(tx, by, saved, now).await
     }
 
     /// Changes the fields given; a new issuer or client is checked against discovery again.
-    #[tracing::instrument(skip_all, fields(account = %account, person = %actor.person))]
-    pub async fn update_sso_connection(
+    #[tracing::instrument(skip_all, fields(account = %account))]
+    pub async fn update_sso_connection<'a>(
         &self,
-        actor: &Actor,
+        by: impl Into<SsoBy<'a>>,
         account: AccountId,
         id: &str,
         change: ConnectionChange,
     ) -> Result<ConnectionView, AppError> {
+        let by: SsoBy<'a> = by.into();
         let mut row = {
             let mut c = self.store().read().await?;
-            self.sso_admin(&mut c, actor, account, SsoAdmin::Change)
+            self.sso_admin(&mut c, by, account, SsoAdmin::Change)
                 .await?;
             own_connection(&mut c, account, id).await?
         };
@@ -286,7 +288,7 @@ impl App {
         row.updated_at = now;
         let mut tx = self.store().begin().await?;
         let access = self
-            .sso_admin(&mut tx, actor, account, SsoAdmin::Change)
+            .sso_admin(&mut tx, by, account, SsoAdmin::Change)
             .await?;
         let current = own_connection(&mut tx, account, id).await?;
         if current.updated_at != before {
@@ -302,27 +304,28 @@ impl App {
             action: AuditAction::SsoConnectionUpdated,
             change: &change,
         };
-        self.save(tx, actor, saved, now).await
+        self.save(tx, by, saved, now).await
     }
 
-    #[tracing::instrument(skip_all, fields(account = %account, person = %actor.person))]
-    pub async fn delete_sso_connection(
+    #[tracing::instrument(skip_all, fields(account = %account))]
+    pub async fn delete_sso_connection<'a>(
         &self,
-        actor: &Actor,
+        by: impl Into<SsoBy<'a>>,
         account: AccountId,
         id: &str,
     ) -> Result<(), AppError> {
+        let by: SsoBy<'a> = by.into();
         let now = self.now();
         let mut tx = self.store().begin().await?;
         let access = self
-            .sso_admin(&mut tx, actor, account, SsoAdmin::Change)
+            .sso_admin(&mut tx, by, account, SsoAdmin::Change)
             .await?;
         let row = own_connection(&mut tx, account, id).await?;
         store::delete_connection(&mut tx, account, id).await?;
         let change = ConnectionChange::default();
         self.connection_changed(
             &mut tx,
-            actor,
+            by,
             &access,
             &row,
             AuditAction::SsoConnectionDeleted,
@@ -504,14 +507,14 @@ impl App {
     async fn save(
         &self,
         mut tx: watchword_store::Tx,
-        actor: &Actor,
+        by: SsoBy<'_>,
         s: Saved<'_>,
         now: Millis,
     ) -> Result<ConnectionView, AppError> {
         self.check_default_role(&mut tx, &s.access, &s.row).await?;
         let new = s.action == AuditAction::SsoConnectionCreated;
         store::save_connection(&mut tx, &s.row, new).await?;
-        self.connection_changed(&mut tx, actor, &s.access, &s.row, s.action, s.change, now)
+        self.connection_changed(&mut tx, by, &s.access, &s.row, s.action, s.change, now)
             .await?;
         tx.commit().await?;
         self.committed();
@@ -538,7 +541,7 @@ impl App {
     async fn connection_changed(
         &self,
         c: &mut watchword_store::Conn,
-        actor: &Actor,
+        by: SsoBy<'_>,
         access: &Access,
         row: &ConnectionRow,
         action: AuditAction,
@@ -564,7 +567,9 @@ impl App {
         .into_iter()
         .filter_map(|(k, set)| set.then_some(k))
         .collect();
-        let event = events::by_actor(actor, access.account.id, action)
+        let event = by
+            .by()
+            .event(access.account.id, action)
             .target("sso_connection", &row.id)
             .details(serde_json::json!({
                 "name": row.name, "kind": row.kind, "enabled": row.enabled,
@@ -577,8 +582,7 @@ impl App {
             _ => "was changed",
         };
         let what = format!("The single sign-on connection \"{}\" {verb}", row.name);
-        self.alert_contact(c, &access.account, actor, &what, now)
-            .await
+        self.alert_by(c, &access.account, by.by(), &what, now).await
     }
 }
 

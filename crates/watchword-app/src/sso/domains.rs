@@ -4,9 +4,9 @@
 //! account's identity provider. A subdomain of a domain another account verified cannot be
 //! claimed, and verified domains are checked again daily (`sso_domain_checks_once`).
 
-use crate::access::SsoAdmin;
+use crate::access::{SsoAdmin, SsoBy};
 use crate::events::{self, EventExt};
-use crate::{Actor, App, AppError};
+use crate::{App, AppError};
 use hickory_resolver::Resolver;
 use hickory_resolver::config::{NameServerConfig, ResolverConfig, ResolverOpts};
 use hickory_resolver::name_server::TokioConnectionProvider;
@@ -48,30 +48,31 @@ impl From<&DomainRow> for DomainView {
 }
 
 impl App {
-    #[tracing::instrument(skip_all, fields(account = %account, person = %actor.person))]
-    pub async fn sso_domains(
+    #[tracing::instrument(skip_all, fields(account = %account))]
+    pub async fn sso_domains<'a>(
         &self,
-        actor: &Actor,
+        by: impl Into<SsoBy<'a>>,
         account: AccountId,
     ) -> Result<Vec<DomainView>, AppError> {
+        let by: SsoBy<'a> = by.into();
         let mut c = self.store().read().await?;
-        self.sso_admin(&mut c, actor, account, SsoAdmin::Read)
-            .await?;
+        self.sso_admin(&mut c, by, account, SsoAdmin::Read).await?;
         let rows = store::domains(&mut c, account).await?;
         Ok(rows.iter().map(DomainView::from).collect())
     }
 
     /// Claims a domain; it routes nobody until verified.
-    #[tracing::instrument(skip_all, fields(account = %account, person = %actor.person))]
-    pub async fn add_sso_domain(
+    #[tracing::instrument(skip_all, fields(account = %account))]
+    pub async fn add_sso_domain<'a>(
         &self,
-        actor: &Actor,
+        by: impl Into<SsoBy<'a>>,
         account: AccountId,
         domain: &str,
     ) -> Result<DomainView, AppError> {
+        let by: SsoBy<'a> = by.into();
         let now = self.now();
         let mut tx = self.store().begin().await?;
-        self.sso_admin(&mut tx, actor, account, SsoAdmin::Change)
+        self.sso_admin(&mut tx, by, account, SsoAdmin::Change)
             .await?;
         let domain = parse_domain(domain)?;
         if store::domains(&mut tx, account).await?.len() >= MAX_DOMAINS {
@@ -100,7 +101,9 @@ impl App {
                 AppError::from(e)
             }
         })?;
-        let event = events::by_actor(actor, account, AuditAction::SsoDomainAdded)
+        let event = by
+            .by()
+            .event(account, AuditAction::SsoDomainAdded)
             .target("sso_domain", &row.id)
             .details(serde_json::json!({ "domain": row.domain }));
         audit::append(&mut tx, &event, now).await?;
@@ -110,16 +113,17 @@ impl App {
 
     /// Looks the TXT record up now; verified when it holds the claim's token. A domain another
     /// account verified first is refused (`domain_taken`).
-    #[tracing::instrument(skip_all, fields(account = %account, person = %actor.person))]
-    pub async fn verify_sso_domain(
+    #[tracing::instrument(skip_all, fields(account = %account))]
+    pub async fn verify_sso_domain<'a>(
         &self,
-        actor: &Actor,
+        by: impl Into<SsoBy<'a>>,
         account: AccountId,
         id: &str,
     ) -> Result<DomainView, AppError> {
+        let by: SsoBy<'a> = by.into();
         let row = {
             let mut c = self.store().read().await?;
-            self.sso_admin(&mut c, actor, account, SsoAdmin::Change)
+            self.sso_admin(&mut c, by, account, SsoAdmin::Change)
                 .await?;
             store::domain(&mut c, account, id)
                 .await?
@@ -145,7 +149,7 @@ impl App {
         let now = self.now();
         let mut tx = self.store().begin().await?;
         let access = self
-            .sso_admin(&mut tx, actor, account, SsoAdmin::Change)
+            .sso_admin(&mut tx, by, account, SsoAdmin::Change)
             .await?;
         self.refuse_under_another(&mut tx, account, &row.domain)
             .await?;
@@ -160,12 +164,14 @@ impl App {
             }
             Err(e) => return Err(e.into()),
         }
-        let event = events::by_actor(actor, account, AuditAction::SsoDomainVerified)
+        let event = by
+            .by()
+            .event(account, AuditAction::SsoDomainVerified)
             .target("sso_domain", &row.id)
             .details(serde_json::json!({ "domain": row.domain }));
         audit::append(&mut tx, &event, now).await?;
         let what = format!("The domain {} was verified for single sign-on", row.domain);
-        self.alert_contact(&mut tx, &access.account, actor, &what, now)
+        self.alert_by(&mut tx, &access.account, by.by(), &what, now)
             .await?;
         let row = store::domain(&mut tx, account, id)
             .await?
@@ -175,22 +181,25 @@ impl App {
         Ok(DomainView::from(&row))
     }
 
-    #[tracing::instrument(skip_all, fields(account = %account, person = %actor.person))]
-    pub async fn remove_sso_domain(
+    #[tracing::instrument(skip_all, fields(account = %account))]
+    pub async fn remove_sso_domain<'a>(
         &self,
-        actor: &Actor,
+        by: impl Into<SsoBy<'a>>,
         account: AccountId,
         id: &str,
     ) -> Result<(), AppError> {
+        let by: SsoBy<'a> = by.into();
         let now = self.now();
         let mut tx = self.store().begin().await?;
-        self.sso_admin(&mut tx, actor, account, SsoAdmin::Change)
+        self.sso_admin(&mut tx, by, account, SsoAdmin::Change)
             .await?;
         let row = store::domain(&mut tx, account, id)
             .await?
             .ok_or(AppError::NotFound)?;
         store::delete_domain(&mut tx, account, id).await?;
-        let event = events::by_actor(actor, account, AuditAction::SsoDomainRemoved)
+        let event = by
+            .by()
+            .event(account, AuditAction::SsoDomainRemoved)
             .target("sso_domain", id)
             .details(serde_json::json!({ "domain": row.domain }));
         audit::append(&mut tx, &event, now).await?;

@@ -50,7 +50,7 @@ impl App {
         account: AccountId,
     ) -> Result<Vec<(String, crate::members::Credential)>, AppError> {
         let mut c = self.store().read().await?;
-        self.sso_admin(&mut c, actor, account, SsoAdmin::Read)
+        self.sso_admin(&mut c, actor.into(), account, SsoAdmin::Read)
             .await?;
         let mut out = Vec::new();
         for m in watchword_store::members::list(&mut c, account).await? {
@@ -77,7 +77,7 @@ impl App {
     ) -> Result<Enforcement, AppError> {
         let mut c = self.store().read().await?;
         let access = self
-            .sso_admin(&mut c, actor, account, SsoAdmin::Read)
+            .sso_admin(&mut c, actor.into(), account, SsoAdmin::Read)
             .await?;
         Ok(Enforcement {
             sso_required: access.account.sso_required,
@@ -98,7 +98,7 @@ impl App {
         let now = self.now();
         let mut tx = self.store().begin().await?;
         let access = self
-            .sso_admin(&mut tx, actor, account, SsoAdmin::Change)
+            .sso_admin(&mut tx, actor.into(), account, SsoAdmin::Change)
             .await?;
         let a = &access.account;
         let before = Enforcement {

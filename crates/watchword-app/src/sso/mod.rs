@@ -12,6 +12,7 @@ pub mod oidc;
 pub mod saml;
 #[cfg(test)]
 mod screen_props;
+mod setup;
 mod signin;
 pub mod xml_io;
 
@@ -20,7 +21,10 @@ pub(crate) use connections::mappings as group_mappings;
 pub use connections::{ConnectionChange, ConnectionView, SamlView};
 pub use domains::DomainView;
 pub use enforcement::Enforcement;
+pub(crate) use setup::setup_event;
+pub use setup::{SETUP_LINK_TTL_SECS, SetupGrant};
 pub use signin::{Callback, SsoFinish, SsoStart};
+pub use watchword_store::setup_links::SetupLinkRow;
 
 use crate::events::{self, EventExt};
 use crate::{App, AppError};

@@ -165,8 +165,13 @@ impl App {
     ) -> Result<SsoStart, AppError> {
         let conn = {
             let mut c = self.store().read().await?;
-            self.sso_admin(&mut c, actor, account, crate::access::SsoAdmin::Change)
-                .await?;
+            self.sso_admin(
+                &mut c,
+                actor.into(),
+                account,
+                crate::access::SsoAdmin::Change,
+            )
+            .await?;
             store::connection(&mut c, id)
                 .await?
                 .filter(|r| r.account_id == account.to_string())

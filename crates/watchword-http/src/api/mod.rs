@@ -120,6 +120,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(sso::test_connection))
         .routes(routes!(sso::get_scim))
+        .routes(routes!(sso::list_setup_links, sso::send_setup_link))
+        .routes(routes!(sso::revoke_setup_link))
         .routes(routes!(sso::create_scim_token))
         .routes(routes!(sso::rotate_scim_token))
         .routes(routes!(sso::revoke_scim_token))

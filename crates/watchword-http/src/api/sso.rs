@@ -693,3 +693,97 @@ pub async fn revoke_scim_token(
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+#[derive(Serialize, ToSchema)]
+pub struct SetupLinkDto {
+    pub id: String,
+    /// Whom it was sent to.
+    pub email: String,
+    /// `unused`, `opened` (its setup session works until `expires_at`), `expired` or `revoked`.
+    pub state: String,
+    pub created_at: String,
+    pub expires_at: String,
+    pub used_at: Option<String>,
+    pub used_ip: Option<String>,
+    pub revoked_at: Option<String>,
+}
+
+impl SetupLinkDto {
+    fn of(l: &watchword_app::sso::SetupLinkRow, now: watchword_domain::Millis) -> Self {
+        let state = match (l.revoked_at, l.used_at) {
+            (Some(_), _) => "revoked",
+            _ if !l.live(now) => "expired",
+            (None, Some(_)) => "opened",
+            (None, None) => "unused",
+        };
+        Self {
+            id: l.id.clone(),
+            email: l.email.clone(),
+            state: state.into(),
+            created_at: time(l.created_at),
+            expires_at: time(l.expires_at),
+            used_at: l.used_at.map(time),
+            used_ip: l.used_ip.clone(),
+            revoked_at: l.revoked_at.map(time),
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SendSetupLinkRequest {
+    /// The customer's IT admin (need not be a member).
+    pub email: String,
+}
+
+/// Email a single-use setup link (24 h) to the customer's IT admin: it configures this account's
+/// verified domains, SSO connections and SCIM token, nothing else (Owner, recent sign-in, paid plan).
+#[utoipa::path(post, path = "/api/v1/accounts/{account_id}/sso/setup-links", operation_id = "send_setup_link", tag = "sso",
+    params(("account_id" = Uuid, Path)), request_body = SendSetupLinkRequest,
+    responses((status = 201, body = SetupLinkDto), (status = "4XX", body = ErrorBody)))]
+pub async fn send_setup_link(
+    State(state): State<AppState>,
+    ApiSession(s): ApiSession,
+    Path(id): Path<Uuid>,
+    Json(req): Json<SendSetupLinkRequest>,
+) -> ApiResult<(StatusCode, Json<SetupLinkDto>)> {
+    let l = state
+        .app
+        .send_setup_link(&s.actor, AccountId(id), &req.email)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(SetupLinkDto::of(&l, state.app.now())),
+    ))
+}
+
+/// The account's setup links, newest first (Owner).
+#[utoipa::path(get, path = "/api/v1/accounts/{account_id}/sso/setup-links", operation_id = "list_setup_links", tag = "sso",
+    params(("account_id" = Uuid, Path)), responses((status = 200, body = Vec<SetupLinkDto>), (status = "4XX", body = ErrorBody)))]
+pub async fn list_setup_links(
+    State(state): State<AppState>,
+    ApiSession(s): ApiSession,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<Vec<SetupLinkDto>>> {
+    let now = state.app.now();
+    let rows = state.app.setup_links(&s.actor, AccountId(id)).await?;
+    Ok(Json(
+        rows.iter().map(|l| SetupLinkDto::of(l, now)).collect(),
+    ))
+}
+
+/// Revoke a setup link; a setup session it opened ends at once (Owner).
+#[utoipa::path(delete, path = "/api/v1/accounts/{account_id}/sso/setup-links/{link_id}", operation_id = "revoke_setup_link", tag = "sso",
+    params(("account_id" = Uuid, Path), ("link_id" = String, Path)),
+    responses((status = 204, description = "revoked"), (status = "4XX", body = ErrorBody)))]
+pub async fn revoke_setup_link(
+    State(state): State<AppState>,
+    ApiSession(s): ApiSession,
+    Path((a, l)): Path<(Uuid, String)>,
+) -> ApiResult<StatusCode> {
+    state
+        .app
+        .revoke_setup_link(&s.actor, AccountId(a), &l)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

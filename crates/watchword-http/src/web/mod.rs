@@ -25,6 +25,7 @@ mod roles;
 mod scim_settings;
 mod security;
 mod sessions;
+mod setup;
 mod signup;
 mod sso;
 mod sso_settings;
@@ -137,6 +138,16 @@ pub fn router(state: AppState) -> Router<AppState> {
             "/accounts/{account_id}/settings/sso/connections/{connection_id}/{op}",
             post(sso_settings::connection_op),
         )
+        .route("/setup", get(setup::start_page))
+        .route("/setup/start", post(setup::start))
+        .route("/setup/sso", get(setup::page))
+        .route("/setup/sso/domains", post(setup::add_domain))
+        .route(
+            "/setup/sso/domains/{domain_id}/verify",
+            post(setup::verify_domain),
+        )
+        .route("/setup/sso/connections", post(setup::add_connection))
+        .route("/setup/sso/scim", post(setup::scim_token))
         .route("/login", get(login::login_form).post(login::login))
         .route("/login/mfa", post(login::login_mfa))
         .route("/password-reset", get(reset::form).post(reset::request))

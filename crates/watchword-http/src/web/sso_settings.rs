@@ -180,24 +180,7 @@ pub async fn add_connection(
     AccountForm(s, account, f): AccountForm<Fields>,
 ) -> Shown {
     let app = &state.app;
-    let some = |k: &str| Some(field(&f, k).to_owned());
-    let new = if field(&f, "kind") == "saml" {
-        ConnectionChange {
-            kind: some("kind"),
-            name: some("name"),
-            saml_metadata: some("saml_metadata"),
-            ..ConnectionChange::default()
-        }
-    } else {
-        ConnectionChange {
-            kind: Some("oidc".into()),
-            name: some("name"),
-            issuer: some("issuer"),
-            client_id: some("client_id"),
-            client_secret: some("client_secret"),
-            ..ConnectionChange::default()
-        }
-    };
+    let new = connection_form(&f);
     change(&state, &s, account, &f, "sso_connection", |a| async move {
         app.create_sso_connection(&a, account, new)
             .await
@@ -244,6 +227,28 @@ pub async fn connection_op(
             .map(|_| ())
     })
     .await
+}
+
+/// A new OIDC or SAML connection as a form describes it (`kind` `saml`, or OIDC).
+pub(super) fn connection_form(f: &Fields) -> ConnectionChange {
+    let some = |k: &str| Some(field(f, k).to_owned());
+    if field(f, "kind") == "saml" {
+        ConnectionChange {
+            kind: some("kind"),
+            name: some("name"),
+            saml_metadata: some("saml_metadata"),
+            ..ConnectionChange::default()
+        }
+    } else {
+        ConnectionChange {
+            kind: Some("oidc".into()),
+            name: some("name"),
+            issuer: some("issuer"),
+            client_id: some("client_id"),
+            client_secret: some("client_secret"),
+            ..ConnectionChange::default()
+        }
+    }
 }
 
 /// `group = role` lines (blank lines skipped); a line without `=` maps to an empty role, which

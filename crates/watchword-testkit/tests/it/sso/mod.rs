@@ -8,6 +8,7 @@ mod oidc;
 mod saml;
 mod scim;
 pub(crate) mod setup;
+mod setup_link;
 
 use reqwest::StatusCode;
 use serde_json::json;

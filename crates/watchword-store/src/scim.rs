@@ -111,9 +111,15 @@ impl UserField {
             UserField::Id => "m.id",
         }
     }
-    /// Compared without regard to case (SCIM's `caseExact: false`).
-    fn folds_case(self) -> bool {
-        matches!(self, UserField::UserName | UserField::DisplayName)
+    /// Compared without regard to case (SCIM's `caseExact: false`): `Some(true)` when the column
+    /// must be lowered, `Some(false)` when it is stored lower-case already (emails are: the
+    /// index on them then serves an `eq`).
+    fn folds_case(self) -> Option<bool> {
+        match self {
+            UserField::UserName => Some(false),
+            UserField::DisplayName => Some(true),
+            _ => None,
+        }
     }
 }
 
@@ -166,8 +172,11 @@ impl Cond {
             }
             Cond::Cmp(f, op, v) => {
                 let (col, v) = match (f.folds_case(), v) {
-                    (true, Value::Text(t)) => {
+                    (Some(true), Value::Text(t)) => {
                         (format!("LOWER({})", f.sql()), Value::Text(t.to_lowercase()))
+                    }
+                    (Some(false), Value::Text(t)) => {
+                        (f.sql().to_owned(), Value::Text(t.to_lowercase()))
                     }
                     _ => (f.sql().to_owned(), v.clone()),
                 };
@@ -252,6 +261,23 @@ pub async fn users(
         q
     }
     let base = format!("WHERE m.account_id = $1 AND {NOT_STAFF} AND {clause}");
+    if limit > 0 {
+        // The page and the count in one statement (the count rides on each row).
+        let sql = format!(
+            "{} {base} ORDER BY m.created_at, m.id LIMIT {limit} OFFSET {offset}",
+            USERS.replacen("SELECT ", "SELECT COUNT(*) OVER () AS scim_total, ", 1)
+        );
+        let rows = bound(&sql, account, &binds).fetch_all(&mut *c).await?;
+        if let Some(first) = rows.first() {
+            let total = crate::rows::int(first, "scim_total")?;
+            let users = rows.iter().map(user_row).collect::<Result<_, _>>()?;
+            return Ok((users, total));
+        }
+        if offset == 0 {
+            return Ok((Vec::new(), 0));
+        }
+    }
+    // No rows on this page (or none asked for): the count alone.
     let count_sql = format!(
         "SELECT COUNT(*) AS n FROM memberships m \
          LEFT JOIN persons p ON p.id = m.person_id \
@@ -263,16 +289,7 @@ pub async fn users(
             .await?,
         "n",
     )?;
-    if limit == 0 {
-        return Ok((Vec::new(), total));
-    }
-    let sql = format!(
-        "{} {base} ORDER BY m.created_at, m.id LIMIT {limit} OFFSET {offset}",
-        *USERS
-    );
-    let rows = bound(&sql, account, &binds).fetch_all(&mut *c).await?;
-    let users = rows.iter().map(user_row).collect::<Result<_, _>>()?;
-    Ok((users, total))
+    Ok((Vec::new(), total))
 }
 
 /// What the IdP keeps on a member.

@@ -13,6 +13,7 @@ use watchword_domain::audit::AuditAction;
 use watchword_domain::role::check_grant;
 use watchword_domain::sso::email_domain;
 use watchword_domain::*;
+use watchword_store::rows::MemberRow;
 use watchword_store::scim::{self as store, Cond, ScimUserRow, UserAttributes};
 use watchword_store::{Conn, audit, members, persons, sso};
 
@@ -247,24 +248,23 @@ impl App {
         body: &Value,
     ) -> Result<Value, ScimError> {
         let input = UserInput::parse(body)?;
+        let email = &input.user_name;
+        // The checks read on a reader connection, so the writer (SQLite has one) is held only
+        // for the writes: the request is as if it ran at the moment of its checks. A login or
+        // membership another request makes meanwhile is caught by the unique emails (`409`),
+        // and the whole transaction rolls back.
+        let (room, role, existing) = {
+            let mut c = self.store().read().await.map_err(AppError::from)?;
+            let room = self.scim_room(&mut c, caller, account).await?;
+            self.scim_check_domain(&mut c, account, email).await?;
+            let role = self.scim_default_role(&mut c, &room).await?;
+            let existing = persons::by_email(&mut c, email.as_str()).await?;
+            (room, role, existing)
+        };
         let now = self.now();
         let mut tx = self.store().begin().await.map_err(AppError::from)?;
-        let room = self.scim_room(&mut tx, caller, account).await?;
-        let email = &input.user_name;
-        self.scim_check_domain(&mut tx, account, email).await?;
-        if members::by_email(&mut tx, account, email.as_str())
-            .await?
-            .is_some()
-        {
-            return Err(ScimError::new(
-                409,
-                Some("uniqueness"),
-                "this userName is already a member",
-            ));
-        }
-        let role = self.scim_default_role(&mut tx, &room).await?;
         let id = MembershipId::new();
-        let existing = persons::by_email(&mut tx, email.as_str()).await?;
+        let known = existing.is_some();
         let (person, status) = match existing {
             // Made by this account's IdP before (its domain is this account's): the IdP's own.
             Some(p) if p.password_hash == NO_PASSWORD => (Some(p.id), MembershipStatus::Active),
@@ -277,7 +277,14 @@ impl App {
                     .and_then(|n| text::PersonName::parse(n).ok())
                     .map(|n| n.as_str().to_owned())
                     .unwrap_or_else(|| email.local_part().to_owned());
-                persons::insert(&mut tx, p, email.as_str(), &name, NO_PASSWORD, now).await?;
+                persons::insert(&mut tx, p, email.as_str(), &name, NO_PASSWORD, now)
+                    .await
+                    .map_err(|e| match e.is_unique() {
+                        true => {
+                            ScimError::new(409, Some("uniqueness"), "this userName was just taken")
+                        }
+                        false => e.into(),
+                    })?;
                 (Some(p), MembershipStatus::Active)
             }
         };
@@ -320,10 +327,37 @@ impl App {
                 "status": status.as_str(), "active": input.active,
             }));
         audit::append(&mut tx, &event, now).await?;
-        let (_, doc) = self.scim_user_doc(&mut tx, &room, id).await?;
-        self.authority_moved(&mut tx, account).await?;
+        let row = ScimUserRow {
+            member: MemberRow {
+                id,
+                account_id: account,
+                person_id: person,
+                email: email.as_str().to_owned(),
+                name: None,
+                role: role.role,
+                role_name: role.name.clone(),
+                permissions: role.permissions,
+                status,
+                person_active: true,
+                last_login_at: None,
+                created_at: now,
+                staff_expires_at: None,
+                suspended_at: (!input.active).then_some(now),
+            },
+            external_id: input.external_id.clone(),
+            display_name: input.display_name.clone(),
+            attributes: input.attributes.clone(),
+            provisioned: true,
+            created_at: now,
+            updated_at: now,
+        };
+        let doc = render(&row, &self.scim_base_url(account), &[]);
+        // A new membership narrows no credential; only a login that existed may have cached
+        // answers, and only an invitation has mail to send.
         tx.commit().await.map_err(AppError::from)?;
-        self.authority_committed();
+        if known {
+            self.committed();
+        }
         Ok(doc)
     }
 

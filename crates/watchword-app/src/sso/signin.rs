@@ -156,22 +156,17 @@ impl App {
     }
 
     /// Starts a test sign-in of a connection (enabled or not) for its administrators.
-    #[tracing::instrument(skip_all, fields(account = %account, person = %actor.person))]
-    pub async fn test_sso_connection(
+    #[tracing::instrument(skip_all, fields(account = %account))]
+    pub async fn test_sso_connection<'a>(
         &self,
-        actor: &Actor,
+        by: impl Into<crate::access::SsoBy<'a>>,
         account: AccountId,
         id: &str,
     ) -> Result<SsoStart, AppError> {
         let conn = {
             let mut c = self.store().read().await?;
-            self.sso_admin(
-                &mut c,
-                actor.into(),
-                account,
-                crate::access::SsoAdmin::Change,
-            )
-            .await?;
+            self.sso_admin(&mut c, by.into(), account, crate::access::SsoAdmin::Change)
+                .await?;
             store::connection(&mut c, id)
                 .await?
                 .filter(|r| r.account_id == account.to_string())

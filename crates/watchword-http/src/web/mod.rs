@@ -147,6 +147,10 @@ pub fn router(state: AppState) -> Router<AppState> {
             post(setup::verify_domain),
         )
         .route("/setup/sso/connections", post(setup::add_connection))
+        .route(
+            "/setup/sso/connections/{connection_id}/test",
+            post(setup::test_connection),
+        )
         .route("/setup/sso/scim", post(setup::scim_token))
         .route("/login", get(login::login_form).post(login::login))
         .route("/login/mfa", post(login::login_mfa))

@@ -112,6 +112,14 @@ pub async fn page(State(state): State<AppState>, s: SetupSession) -> Shown {
     setup_page(&state, &s, Outcome::default(), None).await
 }
 
+fn stale() -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "csrf_failed",
+        "the form is stale: reload the page",
+    )
+}
+
 /// Runs a change of a checked form, then shows the page (the notice, or the refusal).
 async fn change<Fut>(
     state: &AppState,
@@ -124,11 +132,7 @@ where
     Fut: std::future::Future<Output = Result<Option<String>, AppError>>,
 {
     if !s.csrf_ok(field(f, "csrf_token")) {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "csrf_failed",
-            "the form is stale: reload the page",
-        ));
+        return Err(stale());
     }
     match act.await {
         Ok(secret) => setup_page(state, s, Outcome::done(Some(notice.into())), secret).await,
@@ -184,6 +188,23 @@ pub async fn add_connection(
             .map(|_| None)
     };
     change(&state, &s, &f, "Connection added and enabled.", act).await
+}
+
+/// A test sign-in through a connection: the provider's page, then what it said (no session).
+pub async fn test_connection(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    s: SetupSession,
+    SiteForm(f): SiteForm<Fields>,
+) -> Shown {
+    if !s.csrf_ok(field(&f, "csrf_token")) {
+        return Err(stale());
+    }
+    let g = &s.grant;
+    match state.app.test_sso_connection(g, g.account, &id).await {
+        Ok(start) => Ok(super::sso::to_idp(&start.redirect_url)),
+        Err(e) => setup_page(&state, &s, Outcome::failed(e), None).await,
+    }
 }
 
 pub async fn scim_token(

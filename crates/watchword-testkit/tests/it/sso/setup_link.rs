@@ -62,6 +62,19 @@ async fn an_it_admin_sets_sso_up_through_the_link_and_nothing_else(backend: Back
         .text_of("div[data-connection='Partner SAML'] .acs-url")
         .await;
     assert!(acs.contains("/sso/saml/"), "{acs}");
+    // A test sign-in through the provider's own page: what it said, no session.
+    b.click("div[data-connection='Partner SAML'] button.test-sign-in")
+        .await;
+    b.wait_for_path("/sso/redirect").await;
+    b.fill("username", "grace@acme.test").await;
+    b.click("#login").await;
+    b.wait_for_text("The connection works").await;
+    assert!(
+        b.text().await.contains("grace@acme.test"),
+        "{}",
+        b.text().await
+    );
+    b.goto(&app.url("/setup/sso")).await;
     // The SCIM token, shown once, works.
     b.click("#setup-scim-token").await;
     let secret = b.text_of("#new-scim-token").await;

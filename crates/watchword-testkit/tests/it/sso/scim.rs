@@ -380,6 +380,9 @@ async fn suspension_stops_every_credential_and_never_undoes_an_owner(backend: Ba
     assert_eq!(app.get(&members, &bob.token).await.0, StatusCode::OK);
     assert_eq!(app.get(&members, &key).await.0, StatusCode::OK);
 
+    // Bob is the Security Contact: his first suspension hands it back to the Owner.
+    let (s, v) = app.put_security_contact(&ada, &bob.membership).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
     // Each shape IdPs send for active=false suspends; true restores.
     let shapes = [
         json!([{ "op": "replace", "value": { "active": false } }]),
@@ -419,6 +422,9 @@ async fn suspension_stops_every_credential_and_never_undoes_an_owner(backend: Ba
         );
         assert_eq!(app.get(&members, &key).await.0, StatusCode::OK, "{shape}");
     }
+    assert_eq!(app.security_contact(&ada).await["email"], "ada@example.com");
+    app.wait_for_email("bob@acme.test", "The Security Contact of Acme changed")
+        .await;
     // An Owner deactivates Bob by hand: the IdP's periodic active=true is a 409, nothing changes.
     let deactivate = format!("{members}/{}/deactivate", bob.membership);
     let (s, v) = app.post(&deactivate, &ada.token, json!({})).await;

@@ -371,15 +371,23 @@ impl<S: Send + Sync> FromRequestParts<S> for SetupSession
 where
     AppState: FromRef<S>,
 {
-    type Rejection = ApiError;
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+    type Rejection = axum::response::Response;
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &S,
+    ) -> Result<Self, axum::response::Response> {
         let state = AppState::from_ref(state);
         let Some(secret) = cookie(&parts.headers, SETUP_COOKIE).map(str::to_owned) else {
-            return Err(watchword_app::AppError::Unauthenticated.into());
+            return Err(crate::web::setup_ended());
         };
         let meta = meta(parts, &state);
-        let grant = state.app.setup_grant(&secret, &meta).await?;
-        Ok(SetupSession { grant, secret })
+        match state.app.setup_grant(&secret, &meta).await {
+            Ok(grant) => Ok(SetupSession { grant, secret }),
+            Err(watchword_app::AppError::Unauthenticated) => Err(crate::web::setup_ended()),
+            Err(e) => Err(axum::response::IntoResponse::into_response(ApiError::from(
+                e,
+            ))),
+        }
     }
 }
 

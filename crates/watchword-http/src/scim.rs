@@ -9,11 +9,11 @@ use axum::extract::{FromRef, FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get, post};
+use axum::routing::{get, post};
 use serde_json::{Value, json};
 use uuid::Uuid;
 use watchword_app::scim::{
-    ListQuery, PatchRequest, ScimCaller, ScimError, SearchRequest, Searched,
+    ListQuery, PatchRequest, Resource, ScimCaller, ScimError, SearchRequest,
 };
 use watchword_domain::AccountId;
 
@@ -31,34 +31,13 @@ pub fn router() -> Router<AppState> {
         .route(&format!("{base}/Schemas/{{id}}"), get(schema))
         .route(&format!("{base}/ResourceTypes"), get(resource_types))
         .route(&format!("{base}/ResourceTypes/{{id}}"), get(resource_type))
-        .route(&format!("{base}/Users"), get(list_users).post(create_user))
-        .route(
-            &format!("{base}/Users/{{id}}"),
-            get(get_user)
-                .put(replace_user)
-                .patch(patch_user)
-                .delete(delete_user),
-        )
-        .route(
-            &format!("{base}/Groups"),
-            get(list_groups).post(create_group),
-        )
-        .route(
-            &format!("{base}/Groups/{{id}}"),
-            get(get_group)
-                .put(replace_group)
-                .patch(patch_group)
-                .delete(delete_group),
-        )
         .route(&format!("{base}/.search"), post(search_all))
-        .route(&format!("{base}/Users/.search"), post(search_users))
-        .route(&format!("{base}/Groups/.search"), post(search_groups))
-        .route(&format!("{base}/{{*rest}}"), any(unknown))
-}
-
-/// Anything else under an account's SCIM base: a SCIM 404.
-async fn unknown() -> Failure {
-    Failure(ScimError::new(404, None, "no such SCIM endpoint"))
+        .route(&format!("{base}/{{resource}}"), get(list_of).post(create))
+        .route(&format!("{base}/{{resource}}/.search"), post(search_of))
+        .route(
+            &format!("{base}/{{resource}}/{{id}}"),
+            get(get_one).put(replace).patch(patch).delete(delete),
+        )
 }
 
 /// A SCIM error answer.
@@ -274,166 +253,90 @@ fn list_query(
         .map_err(|e| Failure(ScimError::new(400, Some("invalidValue"), e.body_text())))
 }
 
-async fn list_users(
+/// `Users` or `Groups` in the path; anything else is a SCIM 404.
+fn resource(name: &str) -> Result<Resource, Failure> {
+    Resource::parse(name).ok_or_else(|| Failure(ScimError::new(404, None, "no such SCIM endpoint")))
+}
+
+async fn list_of(
     State(state): State<AppState>,
     Scim(caller): Scim,
-    Path(id): Path<Uuid>,
+    Path((id, r)): Path<(Uuid, String)>,
     q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Answer {
-    let q = list_query(q)?;
-    let doc = state.app.scim_list_users(&caller, account(id), &q).await?;
+    let (r, q) = (resource(&r)?, list_query(q)?);
+    let doc = state.app.scim_list(r, &caller, account(id), &q).await?;
     Ok(ok(StatusCode::OK, doc))
 }
 
-async fn get_user(
+async fn get_one(
     State(state): State<AppState>,
     Scim(caller): Scim,
-    Path((id, user)): Path<(Uuid, String)>,
+    Path((id, r, one)): Path<(Uuid, String, String)>,
     q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Answer {
-    let q = list_query(q)?;
+    let (r, q) = (resource(&r)?, list_query(q)?);
     let doc = state
         .app
-        .scim_get_user(&caller, account(id), &user, &q)
+        .scim_get(r, &caller, account(id), &one, &q)
         .await?;
     Ok(ok(StatusCode::OK, doc))
 }
 
-async fn create_user(
+async fn create(
     State(state): State<AppState>,
     Scim(caller): Scim,
-    Path(id): Path<Uuid>,
+    Path((id, r)): Path<(Uuid, String)>,
     body: Bytes,
 ) -> Answer {
-    let body = body_json(&body)?;
+    let (r, body) = (resource(&r)?, body_json(&body)?);
     let doc = state
         .app
-        .scim_create_user(&caller, account(id), &body)
+        .scim_create(r, &caller, account(id), &body)
         .await?;
     Ok(ok(StatusCode::CREATED, doc))
 }
 
-async fn replace_user(
+async fn replace(
     State(state): State<AppState>,
     Scim(caller): Scim,
-    Path((id, user)): Path<(Uuid, String)>,
+    Path((id, r, one)): Path<(Uuid, String, String)>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Answer {
-    let body = body_json(&body)?;
+    let (r, body) = (resource(&r)?, body_json(&body)?);
     let doc = state
         .app
-        .scim_replace_user(&caller, account(id), &user, &body, if_match(&headers))
+        .scim_replace(r, &caller, account(id), &one, &body, if_match(&headers))
         .await?;
     Ok(ok(StatusCode::OK, doc))
 }
 
-async fn patch_user(
+async fn patch(
     State(state): State<AppState>,
     Scim(caller): Scim,
-    Path((id, user)): Path<(Uuid, String)>,
+    Path((id, r, one)): Path<(Uuid, String, String)>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Answer {
-    let req = patch_request(&body)?;
+    let (r, req) = (resource(&r)?, patch_request(&body)?);
     let doc = state
         .app
-        .scim_patch_user(&caller, account(id), &user, &req, if_match(&headers))
+        .scim_patch(r, &caller, account(id), &one, &req, if_match(&headers))
         .await?;
     Ok(ok(StatusCode::OK, doc))
 }
 
-async fn delete_user(
+async fn delete(
     State(state): State<AppState>,
     Scim(caller): Scim,
-    Path((id, user)): Path<(Uuid, String)>,
+    Path((id, r, one)): Path<(Uuid, String, String)>,
     headers: HeaderMap,
 ) -> Answer {
+    let r = resource(&r)?;
     state
         .app
-        .scim_delete_user(&caller, account(id), &user, if_match(&headers))
-        .await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
-}
-
-async fn list_groups(
-    State(state): State<AppState>,
-    Scim(caller): Scim,
-    Path(id): Path<Uuid>,
-    q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
-) -> Answer {
-    let q = list_query(q)?;
-    let doc = state.app.scim_list_groups(&caller, account(id), &q).await?;
-    Ok(ok(StatusCode::OK, doc))
-}
-
-async fn get_group(
-    State(state): State<AppState>,
-    Scim(caller): Scim,
-    Path((id, group)): Path<(Uuid, String)>,
-    q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
-) -> Answer {
-    let q = list_query(q)?;
-    let doc = state
-        .app
-        .scim_get_group(&caller, account(id), &group, &q)
-        .await?;
-    Ok(ok(StatusCode::OK, doc))
-}
-
-async fn create_group(
-    State(state): State<AppState>,
-    Scim(caller): Scim,
-    Path(id): Path<Uuid>,
-    body: Bytes,
-) -> Answer {
-    let body = body_json(&body)?;
-    let doc = state
-        .app
-        .scim_create_group(&caller, account(id), &body)
-        .await?;
-    Ok(ok(StatusCode::CREATED, doc))
-}
-
-async fn replace_group(
-    State(state): State<AppState>,
-    Scim(caller): Scim,
-    Path((id, group)): Path<(Uuid, String)>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Answer {
-    let body = body_json(&body)?;
-    let doc = state
-        .app
-        .scim_replace_group(&caller, account(id), &group, &body, if_match(&headers))
-        .await?;
-    Ok(ok(StatusCode::OK, doc))
-}
-
-async fn patch_group(
-    State(state): State<AppState>,
-    Scim(caller): Scim,
-    Path((id, group)): Path<(Uuid, String)>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Answer {
-    let req = patch_request(&body)?;
-    let doc = state
-        .app
-        .scim_patch_group(&caller, account(id), &group, &req, if_match(&headers))
-        .await?;
-    Ok(ok(StatusCode::OK, doc))
-}
-
-async fn delete_group(
-    State(state): State<AppState>,
-    Scim(caller): Scim,
-    Path((id, group)): Path<(Uuid, String)>,
-    headers: HeaderMap,
-) -> Answer {
-    state
-        .app
-        .scim_delete_group(&caller, account(id), &group, if_match(&headers))
+        .scim_delete(r, &caller, account(id), &one, if_match(&headers))
         .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -442,7 +345,7 @@ async fn search(
     state: &AppState,
     caller: &ScimCaller,
     id: Uuid,
-    what: Searched,
+    what: Option<Resource>,
     body: &Bytes,
 ) -> Answer {
     let req: SearchRequest = serde_json::from_value(body_json(body)?).map_err(|e| {
@@ -465,23 +368,15 @@ async fn search_all(
     Path(id): Path<Uuid>,
     body: Bytes,
 ) -> Answer {
-    search(&state, &caller, id, Searched::All, &body).await
+    search(&state, &caller, id, None, &body).await
 }
 
-async fn search_users(
+async fn search_of(
     State(state): State<AppState>,
     Scim(caller): Scim,
-    Path(id): Path<Uuid>,
+    Path((id, r)): Path<(Uuid, String)>,
     body: Bytes,
 ) -> Answer {
-    search(&state, &caller, id, Searched::Users, &body).await
-}
-
-async fn search_groups(
-    State(state): State<AppState>,
-    Scim(caller): Scim,
-    Path(id): Path<Uuid>,
-    body: Bytes,
-) -> Answer {
-    search(&state, &caller, id, Searched::Groups, &body).await
+    let r = resource(&r)?;
+    search(&state, &caller, id, Some(r), &body).await
 }

@@ -138,7 +138,7 @@ impl GroupInput {
 }
 
 impl App {
-    pub async fn scim_list_groups(
+    pub(crate) async fn scim_list_groups(
         &self,
         caller: &ScimCaller,
         account: AccountId,
@@ -181,7 +181,7 @@ impl App {
         }))
     }
 
-    pub async fn scim_get_group(
+    pub(crate) async fn scim_get_group(
         &self,
         caller: &ScimCaller,
         account: AccountId,
@@ -198,7 +198,7 @@ impl App {
         Ok(doc)
     }
 
-    pub async fn scim_create_group(
+    pub(crate) async fn scim_create_group(
         &self,
         caller: &ScimCaller,
         account: AccountId,
@@ -225,7 +225,7 @@ impl App {
         Ok(doc)
     }
 
-    pub async fn scim_replace_group(
+    pub(crate) async fn scim_replace_group(
         &self,
         caller: &ScimCaller,
         account: AccountId,
@@ -237,7 +237,7 @@ impl App {
             .await
     }
 
-    pub async fn scim_patch_group(
+    pub(crate) async fn scim_patch_group(
         &self,
         caller: &ScimCaller,
         account: AccountId,
@@ -343,7 +343,7 @@ impl App {
         Ok(render(&g, &self.scim_base_url(account)))
     }
 
-    pub async fn scim_delete_group(
+    pub(crate) async fn scim_delete_group(
         &self,
         caller: &ScimCaller,
         account: AccountId,

@@ -10,7 +10,7 @@ mod token;
 mod users;
 
 pub use json::{ListQuery, PatchRequest};
-pub use search::{SearchRequest, Searched};
+pub use search::SearchRequest;
 pub use token::ScimStatus;
 
 use crate::api_keys::VerifiedKey;
@@ -77,6 +77,23 @@ impl From<AppError> for ScimError {
 impl From<watchword_store::StoreError> for ScimError {
     fn from(e: watchword_store::StoreError) -> Self {
         AppError::from(e).into()
+    }
+}
+
+/// The resources SCIM serves, by their endpoint's name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resource {
+    Users,
+    Groups,
+}
+
+impl Resource {
+    pub fn parse(endpoint: &str) -> Option<Self> {
+        match endpoint {
+            "Users" => Some(Resource::Users),
+            "Groups" => Some(Resource::Groups),
+            _ => None,
+        }
     }
 }
 
@@ -185,6 +202,102 @@ impl App {
         )
         .await?;
         Ok(watchword_store::scim::provisioned(&mut c, account).await?)
+    }
+
+    pub async fn scim_list(
+        &self,
+        r: Resource,
+        caller: &ScimCaller,
+        account: AccountId,
+        q: &ListQuery,
+    ) -> Result<serde_json::Value, ScimError> {
+        match r {
+            Resource::Users => self.scim_list_users(caller, account, q).await,
+            Resource::Groups => self.scim_list_groups(caller, account, q).await,
+        }
+    }
+
+    pub async fn scim_get(
+        &self,
+        r: Resource,
+        caller: &ScimCaller,
+        account: AccountId,
+        id: &str,
+        q: &ListQuery,
+    ) -> Result<serde_json::Value, ScimError> {
+        match r {
+            Resource::Users => self.scim_get_user(caller, account, id, q).await,
+            Resource::Groups => self.scim_get_group(caller, account, id, q).await,
+        }
+    }
+
+    pub async fn scim_create(
+        &self,
+        r: Resource,
+        caller: &ScimCaller,
+        account: AccountId,
+        body: &serde_json::Value,
+    ) -> Result<serde_json::Value, ScimError> {
+        match r {
+            Resource::Users => self.scim_create_user(caller, account, body).await,
+            Resource::Groups => self.scim_create_group(caller, account, body).await,
+        }
+    }
+
+    pub async fn scim_replace(
+        &self,
+        r: Resource,
+        caller: &ScimCaller,
+        account: AccountId,
+        id: &str,
+        body: &serde_json::Value,
+        if_match: Option<&str>,
+    ) -> Result<serde_json::Value, ScimError> {
+        match r {
+            Resource::Users => {
+                self.scim_replace_user(caller, account, id, body, if_match)
+                    .await
+            }
+            Resource::Groups => {
+                self.scim_replace_group(caller, account, id, body, if_match)
+                    .await
+            }
+        }
+    }
+
+    pub async fn scim_patch(
+        &self,
+        r: Resource,
+        caller: &ScimCaller,
+        account: AccountId,
+        id: &str,
+        req: &PatchRequest,
+        if_match: Option<&str>,
+    ) -> Result<serde_json::Value, ScimError> {
+        match r {
+            Resource::Users => {
+                self.scim_patch_user(caller, account, id, req, if_match)
+                    .await
+            }
+            Resource::Groups => {
+                self.scim_patch_group(caller, account, id, req, if_match)
+                    .await
+            }
+        }
+    }
+
+    pub async fn scim_delete(
+        &self,
+        r: Resource,
+        caller: &ScimCaller,
+        account: AccountId,
+        id: &str,
+        if_match: Option<&str>,
+    ) -> Result<(), ScimError> {
+        match r {
+            Resource::Users => self.scim_delete_user(caller, account, id, if_match).await,
+            Resource::Groups => self.scim_delete_group(caller, account, id, if_match).await,
+        }
     }
 
     /// The SCIM base URL of an account.

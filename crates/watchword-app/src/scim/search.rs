@@ -2,7 +2,7 @@
 //! and Groups at once.
 
 use super::json::{LIST_SCHEMA, ListQuery};
-use super::{ScimCaller, ScimError};
+use super::{Resource, ScimCaller, ScimError};
 use crate::App;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -34,31 +34,21 @@ impl SearchRequest {
     }
 }
 
-/// The resource types a search covers.
-#[derive(Debug, Clone, Copy)]
-pub enum Searched {
-    Users,
-    Groups,
-    All,
-}
-
 fn empty() -> Value {
     json!({ "totalResults": 0, "Resources": [] })
 }
 
 impl App {
-    /// Users first, then groups, paged as one list.
+    /// One resource type's list, or Users first, then Groups, paged as one list.
     pub async fn scim_search(
         &self,
         caller: &ScimCaller,
         account: AccountId,
-        what: Searched,
+        what: Option<Resource>,
         q: ListQuery,
     ) -> Result<Value, ScimError> {
-        match what {
-            Searched::Users => return self.scim_list_users(caller, account, &q).await,
-            Searched::Groups => return self.scim_list_groups(caller, account, &q).await,
-            Searched::All => {}
+        if let Some(r) = what {
+            return self.scim_list(r, caller, account, &q).await;
         }
         if let Some(f) = q.filter.as_deref().filter(|f| !f.trim().is_empty()) {
             super::json::parse_filter(f)?;

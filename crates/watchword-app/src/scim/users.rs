@@ -191,7 +191,7 @@ impl App {
         Ok((row, doc))
     }
 
-    pub async fn scim_get_user(
+    pub(crate) async fn scim_get_user(
         &self,
         caller: &ScimCaller,
         account: AccountId,
@@ -207,7 +207,7 @@ impl App {
         Ok(doc)
     }
 
-    pub async fn scim_list_users(
+    pub(crate) async fn scim_list_users(
         &self,
         caller: &ScimCaller,
         account: AccountId,
@@ -241,7 +241,7 @@ impl App {
     /// Provisions a member: a new login (no password: the IdP signs them in) linked to the
     /// membership, or — for an email that has a login of its own — an invitation that login
     /// accepts as itself, never a takeover by email alone.
-    pub async fn scim_create_user(
+    pub(crate) async fn scim_create_user(
         &self,
         caller: &ScimCaller,
         account: AccountId,
@@ -361,7 +361,7 @@ impl App {
         Ok(doc)
     }
 
-    pub async fn scim_replace_user(
+    pub(crate) async fn scim_replace_user(
         &self,
         caller: &ScimCaller,
         account: AccountId,
@@ -374,7 +374,7 @@ impl App {
             .await
     }
 
-    pub async fn scim_patch_user(
+    pub(crate) async fn scim_patch_user(
         &self,
         caller: &ScimCaller,
         account: AccountId,
@@ -577,7 +577,7 @@ impl App {
 
     /// Removes a member: their credentials in the account are revoked, a Security Contact
     /// reverts to the Owner. The Owner is never removed by the IdP.
-    pub async fn scim_delete_user(
+    pub(crate) async fn scim_delete_user(
         &self,
         caller: &ScimCaller,
         account: AccountId,

@@ -26,6 +26,7 @@ mod scim_settings;
 mod security;
 mod sessions;
 mod setup;
+pub(crate) use setup::ended as setup_ended;
 mod signup;
 mod sso;
 mod sso_settings;

@@ -43,6 +43,19 @@ struct SetupPage {
     new_secret: Option<String>,
 }
 
+/// What a setup page answers once its session ended (revoked, expired, or never opened here).
+pub fn ended() -> Response {
+    let page = StartPage {
+        frame: Frame::public(
+            "Set up single sign-on",
+            None,
+            Some("This setup session has ended: the link was revoked or has expired. Ask the account's Owner for a new link.".into()),
+        ),
+        token: String::new(),
+    };
+    render(StatusCode::UNAUTHORIZED, page)
+}
+
 /// The link from the email: a button, so that a mail scanner's visit does not spend it.
 pub async fn start_page(Query(q): Query<HashMap<String, String>>) -> Shown {
     let token = q.get("token").cloned().unwrap_or_default();

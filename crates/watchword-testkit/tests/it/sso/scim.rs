@@ -703,12 +703,20 @@ async fn scim2_tester_passes_every_check(backend: Backend) {
     let proxy =
         watchword_testkit::sso::ScimProxy::start(status["base_url"].as_str().unwrap(), "acme.test");
     let header = format!("Authorization: Bearer {}", t["secret"].as_str().unwrap());
-    let out = tokio::process::Command::new("scim2")
-        .args(["--url", &proxy.url, "test", "--verbose"])
+    // scim2-cli's command, run by the interpreter (not through PATH).
+    let out = tokio::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sys; from scim2_cli import cli; sys.argv[0] = 'scim2'; cli()",
+            "--url",
+            &proxy.url,
+            "test",
+            "--verbose",
+        ])
         .env("SCIM_CLI_HEADERS", &header)
         .output()
         .await
-        .expect("scim2 runs (scripts/test installs scim2-cli and scim2-tester)");
+        .expect("python3 runs scim2-cli (scripts/test installs scim2-cli and scim2-tester)");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),

@@ -49,6 +49,8 @@ pub const TAKEN_NOTICES_PER_EMAIL: Limit = Limit::new("taken-notice-email", 1, 8
 pub const ACCOUNTS_PER_PERSON: Limit = Limit::new("accounts-person", 10, 86_400);
 /// Invitations an account sends in an hour.
 pub const INVITATIONS_PER_ACCOUNT: Limit = Limit::new("invitations-account", 50, 3600);
+/// Setup links one account emails a day (each goes to an address the Owner types).
+pub const SETUP_LINKS_PER_ACCOUNT: Limit = Limit::new("setup-links-account", 10, 24 * 3600);
 /// SSO sign-ins started from one IP (each writes a short-lived request row).
 pub const SSO_STARTS_PER_IP: Limit = Limit::new("sso-start-ip", 60, 10 * 60);
 /// Wrong client secrets presented for one OAuth client from one IP in 5 minutes.

@@ -550,3 +550,32 @@ pub async fn groups_of(
     .fetch_all(c)
     .await?)
 }
+
+/// The groups of each of these members, by name (one statement for a page of users).
+pub async fn groups_of_many(
+    c: &mut Conn,
+    account: AccountId,
+    members: &[MembershipId],
+) -> Result<std::collections::HashMap<MembershipId, Vec<(String, String)>>, StoreError> {
+    let mut out = std::collections::HashMap::new();
+    if members.is_empty() {
+        return Ok(out);
+    }
+    let params: Vec<String> = (0..members.len()).map(|i| format!("${}", i + 2)).collect();
+    let sql = format!(
+        "SELECT gm.membership_id, g.id, g.display_name FROM scim_group_members gm \
+         JOIN scim_groups g ON g.account_id = gm.account_id AND g.id = gm.group_id \
+         WHERE gm.account_id = $1 AND gm.membership_id IN ({}) ORDER BY g.display_name",
+        params.join(", ")
+    );
+    let mut q = sqlx::query_as::<_, (String, String, String)>(&sql).bind(account.to_string());
+    for m in members {
+        q = q.bind(m.to_string());
+    }
+    for (m, id, name) in q.fetch_all(c).await? {
+        if let Some(m) = MembershipId::parse(&m) {
+            out.entry(m).or_insert_with(Vec::new).push((id, name));
+        }
+    }
+    Ok(out)
+}

@@ -223,6 +223,20 @@ fn check_within(scopes: ScopeSet, held: PermissionSet) -> Result<(), AppError> {
     }
 }
 
+/// A rotation's grace period: a day unless given, 0 to 30 days.
+pub(crate) fn grace_period(secs: Option<i64>) -> Result<i64, AppError> {
+    let grace = secs.unwrap_or(DEFAULT_GRACE_SECS);
+    if !(0..=MAX_GRACE_SECS).contains(&grace) {
+        return Err(DomainError::field(
+            "invalid_grace_period",
+            "grace_period_seconds",
+            format!("grace_period_seconds is 0 to {MAX_GRACE_SECS}"),
+        )
+        .into());
+    }
+    Ok(grace)
+}
+
 /// `api_key_rotation_days` is 1 to 3650, or null for none.
 pub fn check_rotation_days(days: Option<Option<i64>>) -> Result<(), AppError> {
     match days {
@@ -349,15 +363,7 @@ impl App {
         grace_secs: Option<i64>,
     ) -> Result<IssuedKey, AppError> {
         self.require_recent_auth(actor, "rotate an API key")?;
-        let grace = grace_secs.unwrap_or(DEFAULT_GRACE_SECS);
-        if !(0..=MAX_GRACE_SECS).contains(&grace) {
-            return Err(DomainError::field(
-                "invalid_grace_period",
-                "grace_period_seconds",
-                format!("grace_period_seconds is 0 to {MAX_GRACE_SECS}"),
-            )
-            .into());
-        }
+        let grace = grace_period(grace_secs)?;
         let now = self.now();
         let mut tx = self.store().begin().await?;
         let (old, issued) = self.clone_in(&mut tx, actor, account, id, now).await?;

@@ -217,11 +217,11 @@ impl App {
             created_at: now,
             updated_at: now,
         };
-        let doc = self
+        let (doc, moved) = self
             .scim_write_group(&mut tx, &room, g, input, true, now)
             .await?;
         tx.commit().await.map_err(AppError::from)?;
-        self.authority_committed();
+        self.after_group_write(moved);
         Ok(doc)
     }
 
@@ -273,11 +273,11 @@ impl App {
             return Err(ScimError::new(400, Some("mutability"), "id cannot change"));
         }
         let input = GroupInput::parse(&doc)?;
-        let doc = self
+        let (doc, moved) = self
             .scim_write_group(&mut tx, &room, g, input, false, now)
             .await?;
         tx.commit().await.map_err(AppError::from)?;
-        self.authority_committed();
+        self.after_group_write(moved);
         Ok(doc)
     }
 
@@ -290,7 +290,7 @@ impl App {
         input: GroupInput,
         created: bool,
         now: Millis,
-    ) -> Result<Value, ScimError> {
+    ) -> Result<(Value, bool), ScimError> {
         let account = room.account.id;
         let mut members = Vec::with_capacity(input.members.len());
         for id in &input.members {
@@ -337,10 +337,10 @@ impl App {
                 "removed": old.difference(&new).map(|m| m.to_string()).collect::<Vec<_>>(),
             }));
         audit::append(&mut *tx, &event, now).await?;
-        self.scim_roles_after(tx, room, &touched, names_before, now)
+        let moved = self
+            .scim_roles_after(tx, room, &touched, names_before, now)
             .await?;
-        self.authority_moved(tx, account).await?;
-        Ok(render(&g, &self.scim_base_url(account)))
+        Ok((render(&g, &self.scim_base_url(account)), moved))
     }
 
     pub(crate) async fn scim_delete_group(
@@ -362,12 +362,21 @@ impl App {
             .target("scim_group", id)
             .details(json!({ "display_name": g.display_name }));
         audit::append(&mut tx, &event, now).await?;
-        self.scim_roles_after(&mut tx, &room, &before, names, now)
+        let moved = self
+            .scim_roles_after(&mut tx, &room, &before, names, now)
             .await?;
-        self.authority_moved(&mut tx, account).await?;
         tx.commit().await.map_err(AppError::from)?;
-        self.authority_committed();
+        self.after_group_write(moved);
         Ok(())
+    }
+
+    /// After a group's commit: every node drops its credential caches only when a role moved.
+    fn after_group_write(&self, moved: bool) {
+        if moved {
+            self.authority_committed();
+        } else {
+            self.committed();
+        }
     }
 
     /// A group about to change, locked, with its document; `412` when `if_match` names another
@@ -416,8 +425,9 @@ impl App {
         ids: &[MembershipId],
         names_before: Vec<Vec<String>>,
         now: Millis,
-    ) -> Result<(), ScimError> {
+    ) -> Result<bool, ScimError> {
         let account = room.account.id;
+        let mut moved = false;
         let connections = sso::connections(&mut *tx, account).await?;
         let mapped = |names: &[String]| -> Option<String> {
             connections.iter().find_map(|c| {
@@ -454,7 +464,9 @@ impl App {
                 continue;
             }
             check_grant(room.held, role.permissions).map_err(AppError::from)?;
+            super::users::may_manage(room, &m)?;
             members::set_role(&mut *tx, account, m.id, role.role, now).await?;
+            moved = true;
             let event = By::Key(&room.token, &room.meta)
                 .event(account, AuditAction::MemberRoleChanged)
                 .target("membership", m.id)
@@ -466,6 +478,10 @@ impl App {
             self.recheck_contact(&mut *tx, account, now, AuditAction::MemberRoleChanged)
                 .await?;
         }
-        Ok(())
+        // Only a role that changed moves anyone's authority (and every node's caches).
+        if moved {
+            self.authority_moved(tx, account).await?;
+        }
+        Ok(moved)
     }
 }

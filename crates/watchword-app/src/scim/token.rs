@@ -3,7 +3,7 @@
 
 use crate::access::SsoAdmin;
 use crate::access::{Access, SsoBy};
-use crate::api_keys::{self, DEFAULT_GRACE_SECS, IssuedKey, KeyView, MAX_GRACE_SECS};
+use crate::api_keys::{self, IssuedKey, KeyView};
 use crate::events::EventExt;
 use crate::{App, AppError};
 use watchword_domain::api_key::{KeyKind, KeyState};
@@ -73,6 +73,9 @@ impl App {
         let access = self
             .sso_admin(&mut tx, by, account, SsoAdmin::Change)
             .await?;
+        // Two creates at once make one token: the second waits, then sees the first.
+        let key = format!("scim-token:{account}");
+        watchword_store::limits::lock(&mut tx, self.store().dialect(), &[&key]).await?;
         let live = store::list_kind(&mut tx, account, KeyKind::Scim)
             .await?
             .into_iter()
@@ -85,17 +88,7 @@ impl App {
             .into());
         }
         let issued = self
-            .insert_key_of(
-                &mut tx,
-                KeyKind::Scim,
-                maker(&access)?,
-                account,
-                "SCIM token",
-                ScopeSet::EMPTY,
-                lifetime,
-                None,
-                now,
-            )
+            .insert_scim_token(&mut tx, &access, lifetime, None, now)
             .await?;
         let event = by
             .by()
@@ -120,15 +113,7 @@ impl App {
         grace_secs: Option<i64>,
     ) -> Result<IssuedKey, AppError> {
         let by: SsoBy<'a> = by.into();
-        let grace = grace_secs.unwrap_or(DEFAULT_GRACE_SECS);
-        if !(0..=MAX_GRACE_SECS).contains(&grace) {
-            return Err(DomainError::field(
-                "invalid_grace_period",
-                "grace_period_seconds",
-                format!("grace_period_seconds is 0 to {MAX_GRACE_SECS}"),
-            )
-            .into());
-        }
+        let grace = api_keys::grace_period(grace_secs)?;
         let now = self.now();
         let mut tx = self.store().begin().await?;
         let access = self
@@ -148,17 +133,7 @@ impl App {
             .into());
         }
         let issued = self
-            .insert_key_of(
-                &mut tx,
-                KeyKind::Scim,
-                maker(&access)?,
-                account,
-                "SCIM token",
-                ScopeSet::EMPTY,
-                old.lifetime_secs,
-                Some(&old.id),
-                now,
-            )
+            .insert_scim_token(&mut tx, &access, old.lifetime_secs, Some(&old.id), now)
             .await?;
         let ends = now.plus_secs(grace);
         store::replace(&mut tx, &old.id, &issued.key.row.id, ends).await?;
@@ -207,6 +182,33 @@ impl App {
         self.committed();
         self.keys_changed();
         Ok(())
+    }
+}
+
+impl App {
+    /// A SCIM token made by the access's member (no scopes: its power is the SCIM room's).
+    async fn insert_scim_token(
+        &self,
+        tx: &mut watchword_store::Conn,
+        access: &Access,
+        lifetime: Option<i64>,
+        cloned_from: Option<&str>,
+        now: Millis,
+    ) -> Result<IssuedKey, AppError> {
+        let (kind, name, scopes) = (KeyKind::Scim, "SCIM token", ScopeSet::EMPTY);
+        let account = access.account.id;
+        self.insert_key_of(
+            tx,
+            kind,
+            maker(access)?,
+            account,
+            name,
+            scopes,
+            lifetime,
+            cloned_from,
+            now,
+        )
+        .await
     }
 }
 

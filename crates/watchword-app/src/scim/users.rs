@@ -172,6 +172,18 @@ fn render(row: &ScimUserRow, base: &str, groups: &[(String, String)]) -> Value {
     doc
 }
 
+/// The token acts with its maker's authority: it changes no member who holds a permission the
+/// maker lacks (`403`), as a member could not through the console.
+pub(super) fn may_manage(room: &Room, m: &MemberRow) -> Result<(), ScimError> {
+    check_grant(room.held, m.permissions).map_err(|_| {
+        ScimError::new(
+            403,
+            None,
+            "this member holds permissions the token's maker does not",
+        )
+    })
+}
+
 fn membership_id(id: &str) -> Result<MembershipId, ScimError> {
     MembershipId::parse(id).ok_or_else(ScimError::not_found)
 }
@@ -222,10 +234,12 @@ impl App {
         let room = self.scim_room(&mut c, caller, account).await?;
         let (rows, total) = store::users(&mut c, account, &cond, start - 1, count).await?;
         let base = self.scim_base_url(account);
+        let ids: Vec<MembershipId> = rows.iter().map(|r| r.member.id).collect();
+        let mut groups = store::groups_of_many(&mut c, room.account.id, &ids).await?;
         let mut resources = Vec::with_capacity(rows.len());
         for row in &rows {
-            let groups = store::groups_of(&mut c, room.account.id, row.member.id).await?;
-            let mut doc = render(row, &base, &groups);
+            let of = groups.remove(&row.member.id).unwrap_or_default();
+            let mut doc = render(row, &base, &of);
             json::project(&mut doc, q, &[USER_SCHEMA, ENTERPRISE_SCHEMA]);
             resources.push(doc);
         }
@@ -420,8 +434,8 @@ impl App {
                 .await?;
         }
         let by = By::Key(&room.token, &room.meta);
-        let was = active(&row);
-        if input.active != was || (input.active && row.member.suspended_at.is_some()) {
+        let switched = input.active != active(&row);
+        if switched {
             self.scim_set_active(&mut tx, &room, &row, input.active, now)
                 .await?;
         }
@@ -433,9 +447,17 @@ impl App {
             .details(json!({ "email": row.member.email }));
         audit::append(&mut tx, &event, now).await?;
         let (_, doc) = self.scim_user_doc(&mut tx, &room, id).await?;
-        self.authority_moved(&mut tx, account).await?;
+        // Only a suspension or its end moves anyone's authority: an attribute sync (what IdPs
+        // send most) leaves every node's credential caches alone.
+        if switched {
+            self.authority_moved(&mut tx, account).await?;
+        }
         tx.commit().await.map_err(AppError::from)?;
-        self.authority_committed();
+        if switched {
+            self.authority_committed();
+        } else {
+            self.committed();
+        }
         Ok(doc)
     }
 
@@ -458,6 +480,7 @@ impl App {
             )
         };
         self.scim_check_domain(tx, account, to).await?;
+        may_manage(room, &row.member)?;
         let person = match row.member.person_id {
             Some(p) => persons::get(&mut *tx, p).await?.ok_or_else(own)?,
             None => return Err(own()),
@@ -535,6 +558,7 @@ impl App {
                 "the account's Owner cannot be suspended by the identity provider",
             ));
         }
+        may_manage(room, m)?;
         if active && m.status == MembershipStatus::Deactivated {
             self.scim_refused(room, m.id, &m.email, "deactivated_by_owner")
                 .await;
@@ -597,6 +621,7 @@ impl App {
                 "the account's Owner cannot be removed by the identity provider",
             ));
         }
+        may_manage(&room, m)?;
         let by = By::Key(&room.token, &room.meta);
         self.settle_credentials(&mut tx, by, &room.account, m, None, true, now)
             .await?;

@@ -5,6 +5,7 @@
 //! Contact is told when it is opened and of each change made through it.
 
 use crate::events::{self, EventExt};
+use crate::limits::SETUP_LINKS_PER_ACCOUNT;
 use crate::mail;
 use crate::{Actor, App, AppError, Meta};
 use watchword_domain::audit::AuditAction;
@@ -66,6 +67,21 @@ impl App {
     ) -> Result<SetupLinkRow, AppError> {
         self.require_recent_auth(actor, "send a setup link")?;
         let email = EmailAddress::parse(email)?;
+        // The Owner first (nobody else spends the account's links), then the day's slot, held
+        // whatever happens next.
+        self.setup_owner(&mut *self.store().read().await?, actor, account)
+            .await?;
+        let account_key = account.to_string();
+        self.take_slot(&[(SETUP_LINKS_PER_ACCOUNT, &account_key)], |l| {
+            AppError::RateLimited(
+                "too_many_setup_links",
+                format!(
+                    "an account sends at most {} setup links a day; try again later",
+                    l.max
+                ),
+            )
+        })
+        .await?;
         let now = self.now();
         let mut tx = self.store().begin().await?;
         let access = self.setup_owner(&mut tx, actor, account).await?;

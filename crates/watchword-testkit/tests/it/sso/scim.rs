@@ -867,3 +867,58 @@ async fn entra_recording(backend: Backend) {
     replay(backend, include_str!("recordings/scim-entra.json")).await
 }
 watchword_testkit::on_both_backends!(scim_entra, entra_recording);
+
+/// The token acts with its maker's authority: a maker with `sso:manage` but without
+/// `billing:manage` cannot suspend, rename or remove a member who holds it; two tokens made at
+/// once leave one working.
+async fn the_token_changes_nobody_above_its_maker(backend: Backend) {
+    let dns = Dns::start();
+    let Some(app) = spawn(backend, &dns).await else {
+        return;
+    };
+    let ada = paid_acme_for_scim(&app, &dns).await;
+    let carol = app
+        .invite_and_accept(&ada, "carol@acme.test", "analyst")
+        .await;
+    app.enrol_totp(&carol).await;
+    grant_sso_manage(&app, &ada, &carol.membership).await;
+    let (s, role) = app
+        .post(
+            &format!("/api/v1/accounts/{}/roles", ada.account),
+            &ada.token,
+            json!({"name": "Billing", "permissions": ["billing:manage", "users:read"]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{role}");
+    let dave = app
+        .invite_and_accept(&ada, "dave@acme.test", "analyst")
+        .await;
+    app.enrol_totp(&dave).await;
+    let (s, v) = app
+        .set_role(&ada, &dave.membership, role["key"].as_str().unwrap())
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    // Two creates at once: one token.
+    let path = format!("/api/v1/accounts/{}/sso/scim/tokens", ada.account);
+    let (a, b) = tokio::join!(
+        app.post(&path, &carol.token, json!({})),
+        app.post(&path, &carol.token, json!({}))
+    );
+    let mut statuses = [a.0.as_u16(), b.0.as_u16()];
+    statuses.sort();
+    assert_eq!(statuses, [201, 409], "{} {}", a.1, b.1);
+    let t = if a.0 == StatusCode::CREATED { a.1 } else { b.1 };
+    let secret = t["secret"].as_str().unwrap();
+    let user = format!("{}/Users/{}", base(&ada), dave.membership);
+    let off = patch(json!([{ "op": "replace", "path": "active", "value": false }]));
+    let (s, v) = scim(&app, Method::PATCH, &user, secret, off).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{v}");
+    assert_eq!(
+        scim(&app, Method::DELETE, &user, secret, None).await.0,
+        StatusCode::FORBIDDEN
+    );
+    let members = format!("/api/v1/accounts/{}/members", ada.account);
+    let (s, v) = app.get(&members, &dave.token).await;
+    assert_eq!(s, StatusCode::OK, "Dave untouched: {v}");
+}
+watchword_testkit::on_both_backends!(scim_maker_rank, the_token_changes_nobody_above_its_maker);

@@ -124,3 +124,32 @@ watchword_testkit::on_both_backends!(
     setup_link,
     an_it_admin_sets_sso_up_through_the_link_and_nothing_else
 );
+
+/// An account emails at most 10 setup links a day (5 working at once).
+async fn setup_links_are_limited(backend: Backend) {
+    let dns = Dns::start();
+    let Some(app) = spawn(backend, &dns).await else {
+        return;
+    };
+    let ada = paid_acme_for_scim(&app, &dns).await;
+    let links = format!("/api/v1/accounts/{}/sso/setup-links", ada.account);
+    for i in 0..10 {
+        let (s, l) = app.post(&links, &ada.token, json!({ "email": IT })).await;
+        assert_eq!(s, StatusCode::CREATED, "link {i}: {l}");
+        // Four stay working; the rest are revoked so the live cap (5) never binds.
+        if i >= 4 {
+            let revoke = format!("{links}/{}", l["id"].as_str().unwrap());
+            assert_eq!(
+                app.delete(&revoke, &ada.token).await.0,
+                StatusCode::NO_CONTENT
+            );
+        }
+    }
+    let (s, v) = app.post(&links, &ada.token, json!({ "email": IT })).await;
+    assert_eq!(
+        (s, code(&v)),
+        (StatusCode::TOO_MANY_REQUESTS, "too_many_setup_links"),
+        "{v}"
+    );
+}
+watchword_testkit::on_both_backends!(setup_link_limit, setup_links_are_limited);

@@ -59,6 +59,8 @@ pub struct Actor {
     pub authenticated_at: Millis,
     /// When this session last passed a second factor (None: password only).
     pub mfa_at: Option<Millis>,
+    /// The second factors this session passed (method names; `idp`, `idp-phr` from an IdP).
+    pub mfa_factors: Vec<String>,
     /// The SSO connection this session came from (None: password, passkey or a link).
     pub sso_connection: Option<String>,
     pub meta: Meta,

@@ -33,8 +33,7 @@ pub(crate) struct SignInProof {
     factor: Option<&'static str>,
 }
 
-/// The MFA an identity provider reported, on a connection that trusts it.
-pub(crate) const IDP_MFA: &str = "idp";
+use watchword_domain::policy::{IDP_MFA, IDP_PHISHING_RESISTANT};
 
 /// An identity a connection's provider asserted, verified (signature, issuer, audience, expiry,
 /// nonce) and mapped to a person: only the SSO sign-in (`sso::signin`) makes one.
@@ -42,6 +41,8 @@ pub(crate) struct IdpAsserted {
     pub(crate) person: PersonId,
     /// The connection trusts its provider's MFA and the provider reported MFA.
     pub(crate) mfa: bool,
+    /// … and reported a phishing-resistant method (counts as a passkey for the factor policy).
+    pub(crate) phishing_resistant: bool,
 }
 
 /// A password that matched a person's hash: only [`App::check_password`] makes one.
@@ -154,7 +155,11 @@ impl App {
         if asserted.mfa && self.methods(&mut *c, asserted.person).await?.is_empty() {
             return Ok(AfterPassword::Proven(SignInProof {
                 person: asserted.person,
-                factor: Some(IDP_MFA),
+                factor: Some(if asserted.phishing_resistant {
+                    IDP_PHISHING_RESISTANT
+                } else {
+                    IDP_MFA
+                }),
             }));
         }
         self.after_first_factor(c, asserted.person, mode, now).await

@@ -32,6 +32,7 @@ pub mod outbound;
 pub mod outbox;
 pub mod passkeys;
 pub mod password;
+pub mod policies;
 pub mod posture;
 pub mod recovery;
 pub mod roles;

@@ -116,6 +116,7 @@ impl App {
             session_mode: SessionMode::parse(&s.mode),
             authenticated_at: s.authenticated_at,
             mfa_at: s.mfa_at,
+            mfa_factors: s.mfa_factors.clone(),
             sso_connection: s.sso_connection.clone(),
             meta: meta.clone(),
         };

@@ -12,6 +12,7 @@ pub mod mfa;
 pub mod oauth;
 pub mod password;
 pub mod permission;
+pub mod policy;
 pub mod posture;
 pub mod report;
 pub mod role;

@@ -119,6 +119,27 @@ pub fn amr_is_mfa(amr: &[String]) -> bool {
     kinds.len() >= 2
 }
 
+/// Whether an OIDC `amr` (RFC 8176, and the values Okta and Entra ID send) says the person used
+/// a phishing-resistant method: a hardware-bound key, FIDO, a smart card.
+pub fn amr_is_phishing_resistant(amr: &[String]) -> bool {
+    const PHR: &[&str] = &["hwk", "sc", "phr", "phrh", "fido"];
+    amr.iter().any(|m| PHR.contains(&m.as_str()))
+}
+
+/// Whether a SAML AuthnContextClassRef names a phishing-resistant method.
+pub fn authn_context_is_phishing_resistant(class_ref: &str) -> bool {
+    const PHR: &[&str] = &[
+        "urn:oasis:names:tc:SAML:2.0:ac:classes:Smartcard",
+        "urn:oasis:names:tc:SAML:2.0:ac:classes:SmartcardPKI",
+        "urn:oasis:names:tc:SAML:2.0:ac:classes:X509",
+        "urn:oasis:names:tc:SAML:2.0:ac:classes:TLSClient",
+        "http://schemas.microsoft.com/ws/2008/06/identity/authenticationmethod/x509",
+        "urn:rsa:names:tc:SAML:2.0:ac:classes:FIDO",
+        "https://refeds.org/profile/mfa-phr",
+    ];
+    PHR.contains(&class_ref.trim())
+}
+
 /// Largest `SAMLResponse` form field accepted (base64); a larger one is refused
 /// (`response_too_large`) before it is decoded or parsed.
 pub const MAX_SAML_RESPONSE: usize = 128 * 1024;

@@ -1,5 +1,6 @@
 use crate::rows::{AccountRow, RoleRow};
 use crate::{Conn, StoreError};
+use std::sync::LazyLock;
 use watchword_domain::{AccountId, Millis, PermissionSet, PersonId, Plan, RoleId};
 
 pub async fn insert(
@@ -19,20 +20,38 @@ pub async fn insert(
     Ok(())
 }
 
+/// An account's columns, as [`AccountRow`] reads them.
+pub(crate) fn columns() -> &'static str {
+    static COLUMNS: LazyLock<String> = LazyLock::new(|| crate::rows::ACCOUNT_COLUMNS.join(", "));
+    &COLUMNS
+}
+
+/// An account's columns from `a`, each named `a_{column}`.
+pub(crate) fn prefixed_columns() -> &'static str {
+    static COLUMNS: LazyLock<String> = LazyLock::new(|| {
+        crate::rows::ACCOUNT_COLUMNS
+            .iter()
+            .map(|c| format!("a.{c} AS a_{c}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    });
+    &COLUMNS
+}
+
 pub async fn get(c: &mut Conn, id: AccountId) -> Result<Option<AccountRow>, StoreError> {
-    let row =
-        sqlx::query("SELECT id, name, plan, created_at, mfa_required, sso_required, sso_break_glass FROM accounts WHERE id = $1")
-            .bind(id.to_string())
-            .fetch_optional(c)
-            .await?;
+    let row = sqlx::query(&format!("SELECT {} FROM accounts WHERE id = $1", columns()))
+        .bind(id.to_string())
+        .fetch_optional(c)
+        .await?;
     row.as_ref().map(AccountRow::from_row).transpose()
 }
 
 /// Every account, oldest first (the operator's CLI).
 pub async fn all(c: &mut Conn) -> Result<Vec<AccountRow>, StoreError> {
-    let rows = sqlx::query(
-        "SELECT id, name, plan, created_at, mfa_required, sso_required, sso_break_glass FROM accounts ORDER BY created_at, id",
-    )
+    let rows = sqlx::query(&format!(
+        "SELECT {} FROM accounts ORDER BY created_at, id",
+        columns()
+    ))
     .fetch_all(c)
     .await?;
     rows.iter().map(AccountRow::from_row).collect()
@@ -119,5 +138,52 @@ pub async fn set_sso_required(
         .execute(&mut *c)
         .await?;
     crate::changes::announce(c, "sso_required").await?;
+    Ok(())
+}
+
+/// Sets the account's trusted networks (None: anywhere) and whether Owners are exempt.
+pub async fn set_networks(
+    c: &mut Conn,
+    id: AccountId,
+    networks: Option<&str>,
+    owner_exempt: bool,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE accounts SET trusted_networks = $2, networks_owner_exempt = $3 WHERE id = $1",
+    )
+    .bind(id.to_string())
+    .bind(networks)
+    .bind(i32::from(owner_exempt))
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+/// Sets the account's factor policy.
+pub async fn set_factor_policy(
+    c: &mut Conn,
+    id: AccountId,
+    p: &watchword_domain::policy::FactorPolicy,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE accounts SET factor_methods = $2, admin_passkey = $3, factor_grace_days = $4, factor_policy_at = $5 WHERE id = $1",
+    )
+    .bind(id.to_string())
+    .bind(p.encode_allowed())
+    .bind(i32::from(p.admin_passkey))
+    .bind(p.grace_days)
+    .bind(p.set_at.map(|m| m.0))
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+/// Sets how long an approved recovery request waits.
+pub async fn set_recovery_delay(c: &mut Conn, id: AccountId, hours: i64) -> Result<(), StoreError> {
+    sqlx::query("UPDATE accounts SET recovery_delay_hours = $2 WHERE id = $1")
+        .bind(id.to_string())
+        .bind(hours)
+        .execute(c)
+        .await?;
     Ok(())
 }

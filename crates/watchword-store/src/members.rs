@@ -108,8 +108,9 @@ pub async fn of_person_all(
     person: PersonId,
 ) -> Result<Vec<(AccountRow, MemberRow)>, StoreError> {
     let sql = format!(
-        "SELECT a.id AS a_id, a.name AS a_name, a.plan AS a_plan, a.created_at AS a_created_at, a.mfa_required AS a_mfa_required, a.sso_required AS a_sso_required, a.sso_break_glass AS a_sso_break_glass, q.* FROM ({SELECT} \
-         WHERE m.person_id = $1 AND m.status <> 'invited') q JOIN accounts a ON a.id = q.account_id ORDER BY q.created_at"
+        "SELECT {}, q.* FROM ({SELECT} \
+         WHERE m.person_id = $1 AND m.status <> 'invited') q JOIN accounts a ON a.id = q.account_id ORDER BY q.created_at",
+        crate::accounts::prefixed_columns()
     );
     let rows = sqlx::query(&sql)
         .bind(person.to_string())
@@ -117,16 +118,7 @@ pub async fn of_person_all(
         .await?;
     rows.iter()
         .map(|r| {
-            use crate::rows::{int, parsed, text};
-            let account = AccountRow {
-                id: parsed(r, "a_id", AccountId::parse)?,
-                name: text(r, "a_name")?,
-                plan: parsed(r, "a_plan", Plan::parse)?,
-                created_at: Millis(int(r, "a_created_at")?),
-                mfa_required: int(r, "a_mfa_required")? != 0,
-                sso_required: int(r, "a_sso_required")? != 0,
-                sso_break_glass: int(r, "a_sso_break_glass")? != 0,
-            };
+            let account = AccountRow::from_prefixed(r, "a_")?;
             Ok((account, MemberRow::from_row(r)?))
         })
         .collect()

@@ -3,6 +3,7 @@
 use crate::StoreError;
 use sqlx::Row;
 use sqlx::any::AnyRow;
+use watchword_domain::policy::{FactorPolicy, Networks};
 use watchword_domain::*;
 
 pub(crate) fn text(row: &AnyRow, col: &str) -> Result<String, StoreError> {
@@ -80,18 +81,60 @@ pub struct AccountRow {
     pub sso_required: bool,
     /// While SSO-only, the Owner may still use a password + MFA login.
     pub sso_break_glass: bool,
+    /// Where the account may be used from (empty: anywhere).
+    pub networks: Networks,
+    /// Owners' own password + MFA sessions may act from outside the trusted networks.
+    pub networks_owner_exempt: bool,
+    pub factor_policy: FactorPolicy,
+    /// How long an approved recovery request waits before it can be used.
+    pub recovery_delay_hours: i64,
 }
+
+/// The columns of an [`AccountRow`].
+pub const ACCOUNT_COLUMNS: [&str; 14] = [
+    "id",
+    "name",
+    "plan",
+    "created_at",
+    "mfa_required",
+    "sso_required",
+    "sso_break_glass",
+    "trusted_networks",
+    "networks_owner_exempt",
+    "factor_methods",
+    "admin_passkey",
+    "factor_grace_days",
+    "factor_policy_at",
+    "recovery_delay_hours",
+];
 
 impl AccountRow {
     pub(crate) fn from_row(r: &AnyRow) -> Result<Self, StoreError> {
+        Self::from_prefixed(r, "")
+    }
+
+    /// Reads the columns named `{prefix}{column}` (an account joined to another row).
+    pub(crate) fn from_prefixed(r: &AnyRow, prefix: &str) -> Result<Self, StoreError> {
+        let c = |name: &str| format!("{prefix}{name}");
         Ok(Self {
-            id: parsed(r, "id", AccountId::parse)?,
-            name: text(r, "name")?,
-            plan: parsed(r, "plan", Plan::parse)?,
-            created_at: Millis(int(r, "created_at")?),
-            mfa_required: int(r, "mfa_required")? != 0,
-            sso_required: int(r, "sso_required")? != 0,
-            sso_break_glass: int(r, "sso_break_glass")? != 0,
+            id: parsed(r, &c("id"), AccountId::parse)?,
+            name: text(r, &c("name"))?,
+            plan: parsed(r, &c("plan"), Plan::parse)?,
+            created_at: Millis(int(r, &c("created_at"))?),
+            mfa_required: int(r, &c("mfa_required"))? != 0,
+            sso_required: int(r, &c("sso_required"))? != 0,
+            sso_break_glass: int(r, &c("sso_break_glass"))? != 0,
+            networks: Networks::decode(opt_text(r, &c("trusted_networks"))?.as_deref()),
+            networks_owner_exempt: int(r, &c("networks_owner_exempt"))? != 0,
+            factor_policy: FactorPolicy {
+                allowed: FactorPolicy::decode_allowed(
+                    opt_text(r, &c("factor_methods"))?.as_deref(),
+                ),
+                admin_passkey: int(r, &c("admin_passkey"))? != 0,
+                grace_days: int(r, &c("factor_grace_days"))?,
+                set_at: opt_int(r, &c("factor_policy_at"))?.map(Millis),
+            },
+            recovery_delay_hours: int(r, &c("recovery_delay_hours"))?,
         })
     }
 

@@ -35,6 +35,8 @@ pub struct VerifiedKey {
     /// What it may do now: its scopes within its maker's current permissions.
     pub effective: ScopeSet,
     pub permissions: PermissionSet,
+    /// Its account as it was when cached (its trusted networks; an authority change refills).
+    pub account: watchword_store::rows::AccountRow,
     used_at: AtomicI64,
     /// The HTTP layer's rendering of this key (the whoami body), computed once per cache fill.
     pub rendered: OnceLock<Vec<u8>>,

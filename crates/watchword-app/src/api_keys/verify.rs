@@ -33,8 +33,38 @@ impl App {
     }
 
     /// [`App::verify_api_key`] for a key of `kind`: a key of another kind is unknown here (a SCIM
-    /// token does nothing on the API, an API key nothing on SCIM).
+    /// token does nothing on the API, an API key nothing on SCIM). An API key or access token
+    /// presented from outside its account's trusted networks is refused (`403
+    /// network_not_allowed`); a SCIM token comes from the IdP's cloud and is not held to them.
     pub(crate) async fn verify_key_of(
+        &self,
+        key: &str,
+        meta: &Meta,
+        kind_wanted: KeyKind,
+    ) -> Result<Arc<VerifiedKey>, AppError> {
+        let v = self.verified_key(key, meta, kind_wanted).await?;
+        let r = &v.row;
+        if r.kind == KeyKind::Api && !v.account.networks.admits(&meta.ip) {
+            let kind = if r.grant_id.is_some() {
+                "oauth_grant"
+            } else {
+                "api_key"
+            };
+            let event = crate::events::by_key(
+                &r.id,
+                meta,
+                r.account_id,
+                watchword_domain::audit::AuditAction::AccountNetworkRefused,
+            );
+            let event = crate::events::EventExt::target(event, kind, &r.id);
+            self.network_refused(&v.account, event, &format!("the {kind} {}", r.id));
+            return Err(crate::access::not_allowed());
+        }
+        Ok(v)
+    }
+
+    /// A key's state (known, of `kind`, neither revoked nor expired), wherever it is presented.
+    async fn verified_key(
         &self,
         key: &str,
         meta: &Meta,
@@ -73,15 +103,19 @@ impl App {
                     None => self.load_key(hash).await?,
                 }
                 .ok_or(AppError::ApiKey(KeyRejected::Unknown))?;
-                let effective = {
+                let (effective, account) = {
                     let mut c = self.store().read().await?;
                     let held = self
                         .maker_scopes(&mut c, row.account_id, row.created_by)
                         .await?;
-                    row.scopes.intersect(held)
+                    let account = watchword_store::accounts::get(&mut c, row.account_id)
+                        .await?
+                        .ok_or(AppError::ApiKey(KeyRejected::Unknown))?;
+                    (row.scopes.intersect(held), account)
                 };
                 let v = Arc::new(VerifiedKey {
                     effective,
+                    account,
                     permissions: effective.permissions(),
                     used_at: AtomicI64::new(row.last_used_at.map_or(0, |m| m.0)),
                     rendered: OnceLock::new(),
@@ -172,7 +206,8 @@ impl App {
             return Err(AppError::Unauthenticated);
         }
         if self.is_key_token(token) {
-            return match self.verify_api_key(token, meta).await {
+            // The caller is the operator's backend, not the key's holder: the key's state only.
+            return match self.verified_key(token, meta, KeyKind::Api).await {
                 Ok(k) => Ok(Introspection::Key(k)),
                 Err(AppError::ApiKey(_)) => Ok(Introspection::Inactive),
                 Err(e) => Err(e),

@@ -224,6 +224,9 @@ impl App {
                 Ok(_) => {}
                 Err(e) => tracing::error!(error = %e, "SAML certificate warnings failed"),
             }
+            if let Err(e) = self.factor_policy_notices_once(self.now()).await {
+                tracing::error!(error = %e, "factor policy notices failed");
+            }
         }
     }
 }

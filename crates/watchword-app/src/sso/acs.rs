@@ -308,6 +308,10 @@ fn asserted(conn: &ConnectionRow, v: &Verified) -> Asserted {
         name: first(NAME),
         groups,
         mfa: v.contexts.iter().any(|c| authn_context_is_mfa(c)),
+        phishing_resistant: v
+            .contexts
+            .iter()
+            .any(|c| watchword_domain::sso::authn_context_is_phishing_resistant(c)),
         how: serde_json::json!({ "authn_context": v.contexts }),
         all: v.all(),
     }

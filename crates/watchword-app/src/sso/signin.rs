@@ -34,6 +34,8 @@ pub(crate) struct Asserted {
     pub groups: Vec<String>,
     /// Whether the IdP says the person passed MFA (`amr`, or an AuthnContextClassRef).
     pub mfa: bool,
+    /// Whether it says the method was phishing-resistant (a security key, a smart card).
+    pub phishing_resistant: bool,
     /// The IdP's own words on how the person signed in (audited).
     pub how: serde_json::Value,
     /// Everything it said (shown by a test sign-in).
@@ -58,6 +60,7 @@ impl Asserted {
             name: claims.name.clone(),
             groups,
             mfa: amr_is_mfa(&claims.amr),
+            phishing_resistant: watchword_domain::sso::amr_is_phishing_resistant(&claims.amr),
             how: serde_json::json!({ "amr": claims.amr }),
             all,
         }
@@ -630,6 +633,7 @@ impl App {
         let asserted = IdpAsserted {
             person,
             mfa: conn.trust_idp_mfa && claims.mfa,
+            phishing_resistant: conn.trust_idp_mfa && claims.phishing_resistant,
         };
         store::touch_identity(&mut tx, &conn.id, &claims.subject, now).await?;
         let event = events::by_person(

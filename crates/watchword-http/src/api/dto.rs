@@ -173,8 +173,18 @@ pub struct AccountMembershipDto {
 }
 
 pub fn memberships(auth: &Authenticated) -> Vec<AccountMembershipDto> {
+    memberships_where(auth, |_, _| true)
+}
+
+/// The memberships `keep` keeps (whoami leaves out the accounts whose trusted networks do not
+/// admit the session where it is).
+pub fn memberships_where(
+    auth: &Authenticated,
+    keep: impl Fn(&AccountRow, &MemberRow) -> bool,
+) -> Vec<AccountMembershipDto> {
     auth.memberships
         .iter()
+        .filter(|(a, m)| keep(a, m))
         .map(|(a, m)| AccountMembershipDto {
             account: a.into(),
             membership_id: m.id.0,

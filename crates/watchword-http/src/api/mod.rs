@@ -14,6 +14,7 @@ pub mod oauth_apps;
 pub mod openapi;
 pub mod passkeys;
 pub mod password;
+pub mod policies;
 pub mod security_overview;
 pub mod security_reports;
 pub mod sessions;
@@ -98,6 +99,11 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(keys::clone))
         .routes(routes!(keys::rotate))
         .routes(routes!(keys::get_settings, keys::patch_settings))
+        .routes(routes!(policies::get_networks, policies::put_networks))
+        .routes(routes!(
+            policies::get_factor_policy,
+            policies::put_factor_policy
+        ))
         .routes(routes!(keys::introspect))
         .routes(routes!(keys::exposed_keys))
         .routes(routes!(oauth_apps::list_apps, oauth_apps::create_app))

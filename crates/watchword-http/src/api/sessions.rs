@@ -11,7 +11,9 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
+use watchword_app::App;
 use watchword_app::sessions::{IssuedSession, SessionMode};
+use watchword_app::views::{AccountRow, MemberRow};
 use watchword_domain::SessionId;
 use watchword_domain::token::derive;
 
@@ -133,20 +135,29 @@ pub struct KeyWhoami {
 pub async fn whoami(caller: ApiCaller) -> Response {
     // The body only changes when the cached entry is refilled, so it is rendered once per fill.
     let body = match &caller {
-        ApiCaller::Session(s) => s.auth.rendered.get_or_init(|| {
-            let a = &s.auth;
-            let body = WhoamiResponse {
-                person: PersonDto {
-                    id: a.person.id.0,
-                    email: a.person.email.clone(),
-                    name: a.person.name.clone(),
-                },
-                session: SessionDto::from_row(&a.session, a.session.id),
-                accounts: memberships(a),
-                csrf_token: s.via_cookie.then(|| s.csrf_token()),
+        ApiCaller::Session(s) => {
+            let admitted = |a: &AccountRow, m: &MemberRow| App::admitted_here(&s.actor, a, m);
+            let render = || {
+                let a = &s.auth;
+                let body = WhoamiResponse {
+                    person: PersonDto {
+                        id: a.person.id.0,
+                        email: a.person.email.clone(),
+                        name: a.person.name.clone(),
+                    },
+                    session: SessionDto::from_row(&a.session, a.session.id),
+                    accounts: memberships_where(a, admitted),
+                    csrf_token: s.via_cookie.then(|| s.csrf_token()),
+                };
+                serde_json::to_vec(&body).unwrap_or_default()
             };
-            serde_json::to_vec(&body).unwrap_or_default()
-        }),
+            if s.auth.memberships.iter().all(|(a, m)| admitted(a, m)) {
+                s.auth.rendered.get_or_init(render)
+            } else {
+                // Outside an account's trusted networks: rendered for this request alone.
+                return ([(header::CONTENT_TYPE, "application/json")], render()).into_response();
+            }
+        }
         ApiCaller::Key(k) => k.key.rendered.get_or_init(|| {
             let r = &k.key.row;
             let body = KeyWhoamiResponse {

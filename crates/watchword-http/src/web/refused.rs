@@ -43,6 +43,8 @@ fn heading(code: &str) -> &'static str {
         "mfa_enrollment_required" => "This account needs a second factor",
         "mfa_verification_required" => "Confirm your second factor",
         "sso_required" => "Sign in through your company",
+        "factor_policy" => "This account requires a stronger second factor",
+        "network_not_allowed" => "Not from this network",
         "sso_session_scope" => "Sign in again for this account",
         "reauthentication_required" => "Confirm it is you",
         "not_found" => "Nothing here",

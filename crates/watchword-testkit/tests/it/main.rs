@@ -31,6 +31,7 @@ mod nodes;
 mod oauth;
 mod operator_cli;
 mod passkeys;
+mod policies;
 mod posture;
 mod scan;
 mod security_reports;

@@ -7,6 +7,10 @@
 //! permissions in its account ([`App::maker_scopes`]): it shrinks when they are demoted and
 //! stops when they leave. Features call this module; it calls no feature, only the store.
 
+mod policy;
+
+pub(crate) use policy::{is_administrator, not_allowed, wanted_words};
+
 use crate::api_keys::KeyActor;
 use crate::events::{self, EventExt};
 use crate::sso::SetupGrant;
@@ -96,7 +100,10 @@ impl App {
         let access = self.membership(c, actor, account).await?;
         // `membership` let the session in, so an SSO session is one of this account's.
         let sso_account = actor.sso_connection.as_ref().map(|_| access.account.id);
+        self.check_network(actor, &access.account, &access.member)?;
         self.check_mfa_enforced(c, actor, &access.account).await?;
+        self.check_factor_policy(c, actor, &access.account, &access.member)
+            .await?;
         self.check_sso_enforced(c, actor, sso_account, &access.account, &access.member)
             .await?;
         Ok(access)
@@ -127,6 +134,12 @@ impl App {
             .into());
         }
         Ok(Access { account, member })
+    }
+
+    /// Whether the account's trusted networks admit this session where it is now (whoami
+    /// leaves out the accounts they do not).
+    pub fn admitted_here(actor: &Actor, account: &AccountRow, member: &MemberRow) -> bool {
+        policy::network_admits_person(account, member, actor)
     }
 
     #[tracing::instrument(skip_all, fields(account = %account, person = %actor.person))]

@@ -27,6 +27,8 @@ pub struct AccessReview {
     /// The latest completed review.
     pub last: Option<ReviewRow>,
     pub due: bool,
+    /// API keys and SCIM tokens that expire within 14 days.
+    pub expiring: Vec<crate::expiry::Expiring>,
 }
 
 impl AccessReview {
@@ -125,8 +127,10 @@ impl App {
                 }
             })
             .collect();
+        let expiring = self.expiring_in(&mut *c, account, now).await?;
         Ok(AccessReview {
             members,
+            expiring,
             due: access_review::due(
                 now,
                 last.as_ref().map(|r| r.created_at),

@@ -17,6 +17,7 @@ pub mod context;
 pub mod devices;
 pub mod error;
 mod events;
+pub mod expiry;
 pub mod factors;
 mod gate;
 mod key_loader;

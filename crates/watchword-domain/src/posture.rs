@@ -166,6 +166,8 @@ pub struct Facts {
     pub mfa_required: bool,
     pub sso_connections: u32,
     pub sso_required: bool,
+    /// The factor policy requires passkeys of administrators, and its grace period is over.
+    pub admin_passkey_enforced: bool,
     /// Active members (membership and person active).
     pub members: u32,
     pub with_mfa: u32,
@@ -177,6 +179,8 @@ pub struct Facts {
     pub keys: u32,
     pub keys_unused: u32,
     pub keys_past_rotation: u32,
+    /// Live keys that expire within 14 days.
+    pub keys_expiring: u32,
     pub keys_exposed: u32,
     pub admin_apps: u32,
     pub contact: ContactFact,
@@ -316,13 +320,17 @@ fn judge(code: &str, f: &Facts, now: Millis) -> (State, f64, String) {
         "phishing_resistant_mfa" => {
             let state = if f.with_passkey >= f.members {
                 State::Pass
-            } else if f.with_passkey > 0 {
+            } else if f.with_passkey > 0 || f.admin_passkey_enforced {
                 State::Warn
             } else {
                 State::Fail
             };
             let got = share(f.with_passkey, f.members);
-            (state, got, of(f.with_passkey, f.members, "members"))
+            let mut found = of(f.with_passkey, f.members, "members");
+            if f.admin_passkey_enforced {
+                found.push_str("; administrators must sign in with a passkey");
+            }
+            (state, got, found)
         }
         "mfa_enforced" => {
             if f.mfa_required || f.paid {
@@ -374,7 +382,14 @@ fn judge(code: &str, f: &Facts, now: Millis) -> (State, f64, String) {
             }
         }
         "unused_api_keys" => none_of(f.keys_unused, f.keys, State::Warn, "keys"),
-        "api_key_rotation" => none_of(f.keys_past_rotation, f.keys, State::Warn, "keys"),
+        "api_key_rotation" => {
+            let (state, got, mut found) =
+                none_of(f.keys_past_rotation, f.keys, State::Warn, "keys");
+            if f.keys_expiring > 0 {
+                found.push_str(&format!("; {} expire within 14 days", f.keys_expiring));
+            }
+            (state, got, found)
+        }
         "exposed_api_keys" => {
             let (state, _, found) = none_of(f.keys_exposed, f.keys, State::Fail, "keys");
             (state, if state == State::Pass { 1.0 } else { 0.0 }, found)
@@ -423,6 +438,7 @@ mod tests {
             mfa_required: true,
             sso_connections: 1,
             sso_required: true,
+            admin_passkey_enforced: false,
             members: 10,
             with_mfa: 10,
             with_passkey: 10,
@@ -432,6 +448,7 @@ mod tests {
             keys: 4,
             keys_unused: 0,
             keys_past_rotation: 0,
+            keys_expiring: 0,
             keys_exposed: 0,
             admin_apps: 0,
             contact: ContactFact::Valid,
@@ -547,6 +564,28 @@ mod tests {
         f.keys = 0;
         let p = evaluate(&f, NOW);
         assert_eq!(p.score, 100);
+    }
+
+    #[test]
+    fn an_enforced_passkey_policy_lifts_the_passkey_check_from_fail() {
+        let mut f = healthy();
+        f.with_passkey = 0;
+        assert_eq!(
+            state(&evaluate(&f, NOW), "phishing_resistant_mfa"),
+            State::Fail
+        );
+        f.admin_passkey_enforced = true;
+        let p = evaluate(&f, NOW);
+        assert_eq!(state(&p, "phishing_resistant_mfa"), State::Warn);
+        let c = p
+            .checks
+            .iter()
+            .find(|c| c.rule.code == "phishing_resistant_mfa")
+            .unwrap();
+        assert!(
+            c.found
+                .contains("administrators must sign in with a passkey")
+        );
     }
 
     #[test]

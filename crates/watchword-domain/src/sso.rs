@@ -148,7 +148,7 @@ pub const MAX_SAML_RESPONSE: usize = 128 * 1024;
 pub const SAML_SKEW_SECS: i64 = 60;
 
 /// The certificate expiry warnings, in days before expiry, sent once each.
-pub const CERT_WARNINGS: [i64; 2] = [30, 7];
+pub const CERT_WARNINGS: [i64; 4] = [30, 14, 7, 2];
 
 /// Whether a SAML `AuthnContextClassRef` names a multi-factor authentication.
 pub fn authn_context_is_mfa(class_ref: &str) -> bool {

@@ -327,6 +327,28 @@ pub async fn list_kind(
     rows.iter().map(KeyRow::from_row).collect()
 }
 
+/// Keys (SCIM tokens too) still working that expire in `(after, before]`, of one account or of
+/// all (`None`), soonest first: the expiry reminders and the access review.
+pub async fn expiring(
+    c: &mut Conn,
+    account: Option<AccountId>,
+    after: Millis,
+    before: Millis,
+) -> Result<Vec<KeyRow>, StoreError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM api_keys WHERE grant_id IS NULL AND revoked_at IS NULL \
+         AND replaced_by IS NULL AND expires_at > $1 AND expires_at <= $2 \
+         AND ($3 = '' OR account_id = $3) ORDER BY expires_at, id LIMIT 1000"
+    );
+    let rows = sqlx::query(&sql)
+        .bind(after.0)
+        .bind(before.0)
+        .bind(account.map(|a| a.to_string()).unwrap_or_default())
+        .fetch_all(c)
+        .await?;
+    rows.iter().map(KeyRow::from_row).collect()
+}
+
 pub async fn names(c: &mut Conn, account: AccountId) -> Result<Vec<String>, StoreError> {
     let rows: Vec<(String,)> = sqlx::query_as(
         "SELECT name FROM api_keys WHERE account_id = $1 AND grant_id IS NULL AND kind = 'api'",

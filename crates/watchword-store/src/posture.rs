@@ -24,6 +24,8 @@ pub struct RawFacts {
     pub paid: bool,
     pub mfa_required: bool,
     pub sso_required: bool,
+    /// Administrators must use a passkey, enforced from this instant (None: not required).
+    pub admin_passkey_from: Option<Millis>,
     /// Live members per role key.
     pub members_by_role: Vec<(String, u32)>,
     pub with_mfa: u32,
@@ -33,6 +35,8 @@ pub struct RawFacts {
     pub keys: u32,
     pub keys_unused: u32,
     pub keys_past_rotation: u32,
+    /// Live keys that expire within 14 days.
+    pub keys_expiring: u32,
     pub keys_exposed: u32,
     /// Scopes of each live OAuth grant.
     pub grant_scopes: Vec<String>,
@@ -43,7 +47,7 @@ pub struct RawFacts {
     pub custom_roles: Vec<(String, String)>,
 }
 
-const ACCOUNT_COLUMNS: &str = "id, created_at, plan, mfa_required, sso_required";
+const ACCOUNT_COLUMNS: &str = "id, created_at, plan, mfa_required, sso_required, admin_passkey, factor_policy_at, factor_grace_days";
 
 /// One account's facts, or None when it does not exist.
 pub async fn facts_of(
@@ -113,6 +117,13 @@ async fn fill(
             paid: text(r, "plan")? == "paid",
             mfa_required: int(r, "mfa_required")? != 0,
             sso_required: int(r, "sso_required")? != 0,
+            admin_passkey_from: match (
+                int(r, "admin_passkey")? != 0,
+                crate::rows::opt_int(r, "factor_policy_at")?,
+            ) {
+                (true, Some(at)) => Some(Millis(at + int(r, "factor_grace_days")? * 86_400_000)),
+                _ => None,
+            },
             ..Default::default()
         });
     }
@@ -171,7 +182,8 @@ async fn fill(
            SUM(CASE WHEN k.replaced_by IS NULL \
                  AND k.created_at < $4 - CAST(COALESCE(a.api_key_rotation_days, $5) AS BIGINT) * 86400000 \
                  THEN 1 ELSE 0 END) AS past_rotation, \
-           SUM(CASE WHEN k.exposed_at IS NOT NULL THEN 1 ELSE 0 END) AS exposed \
+           SUM(CASE WHEN k.exposed_at IS NOT NULL THEN 1 ELSE 0 END) AS exposed, \
+           SUM(CASE WHEN k.expires_at IS NOT NULL AND k.expires_at <= $4 + 1209600000 THEN 1 ELSE 0 END) AS expiring \
          FROM api_keys k JOIN accounts a ON a.id = k.account_id \
          LEFT JOIN api_key_uses u ON u.key_id = k.id \
          WHERE k.account_id >= $1 AND k.account_id <= $2 AND k.grant_id IS NULL \
@@ -183,6 +195,7 @@ async fn fill(
             f.keys_unused = count(&r, "unused")?;
             f.keys_past_rotation = count(&r, "past_rotation")?;
             f.keys_exposed = count(&r, "exposed")?;
+            f.keys_expiring = count(&r, "expiring")?;
         }
     );
     each!(

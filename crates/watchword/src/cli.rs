@@ -32,6 +32,37 @@ fn app_error(e: watchword_app::AppError) -> String {
     }
 }
 
+/// The reminders of credentials about to expire and of factor policies about to start, due at
+/// `as_of` (now by default); mail is delivered before it returns.
+pub async fn reminders(config: &Config, as_of: Option<&str>) -> Result<(), String> {
+    let as_of = as_of
+        .map(|v| instant("--as-of", v))
+        .transpose()?
+        .unwrap_or_else(Millis::now);
+    let app = watchword::offline_app(config).await?;
+    let keys = app.expiry_reminders_once(as_of).await.map_err(app_error)?;
+    let certificates = app
+        .saml_certificate_warnings_once(as_of)
+        .await
+        .map_err(app_error)?
+        .len();
+    let notices = app
+        .factor_policy_notices_once(as_of)
+        .await
+        .map_err(app_error)?;
+    let outbound = watchword::outbound(config)?;
+    while app
+        .dispatch_outbox_once(&outbound)
+        .await
+        .map_err(|e| e.to_string())?
+        > 0
+    {}
+    println!(
+        "expiry reminders: {keys} keys, {certificates} SAML certificates; factor policy notices: {notices}"
+    );
+    Ok(())
+}
+
 pub async fn contact_check(
     config: &Config,
     as_of: Option<&str>,

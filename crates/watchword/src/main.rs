@@ -226,6 +226,15 @@ enum Job {
         #[arg(long)]
         json: bool,
     },
+    /// Email the reminders due: API keys and SCIM tokens 14 and 2 days before they expire, SAML
+    /// certificates 30, 14, 7 and 2 days before, factor policies 2 days before they start.
+    Reminders {
+        #[command(flatten)]
+        common: Common,
+        /// Evaluate as of this instant (RFC 3339) instead of now.
+        #[arg(long)]
+        as_of: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -342,6 +351,16 @@ async fn main() -> ExitCode {
             apply(&mut config, common);
             init_tracing(&config);
             cli::contact_check(&config, as_of.as_deref(), dry_run, json).await
+        }
+        Command::Jobs {
+            command:
+                JobsCommand::Run {
+                    job: Job::Reminders { common, as_of },
+                },
+        } => {
+            apply(&mut config, common);
+            init_tracing(&config);
+            cli::reminders(&config, as_of.as_deref()).await
         }
         Command::RotateMfaKey { common } => {
             apply(&mut config, common);

@@ -224,6 +224,11 @@ impl App {
                 Ok(_) => {}
                 Err(e) => tracing::error!(error = %e, "SAML certificate warnings failed"),
             }
+            match self.expiry_reminders_once(self.now()).await {
+                Ok(n) if n > 0 => tracing::info!(credentials = n, "expiry reminders sent"),
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "expiry reminders failed"),
+            }
             if let Err(e) = self.factor_policy_notices_once(self.now()).await {
                 tracing::error!(error = %e, "factor policy notices failed");
             }

@@ -105,6 +105,23 @@ email!(
     |e| e.subject.to_owned()
 );
 
+/// To a credential's maker and the Security Contact: it expires soon.
+pub struct CredentialExpiring<'a> {
+    pub name: &'a str,
+    pub account: &'a str,
+    /// What expires, e.g. `the API key "CI" (key_…)`.
+    pub what: &'a str,
+    pub expires_at: Millis,
+    pub days: i64,
+    pub rotate_url: &'a str,
+}
+email!(
+    CredentialExpiring,
+    "credential_expiring.txt",
+    "credential_expiring.html",
+    |e| format!("{} in {} expires within {} days", e.what, e.account, e.days)
+);
+
 /// The link that resets a forgotten password.
 pub struct PasswordReset<'a> {
     pub name: &'a str,

@@ -1,6 +1,6 @@
 //! Warnings before a SAML IdP's signing certificate expires: the account's Security Contact is
-//! emailed 30 and 7 days before (once each; when the metadata first arrives inside the 7 days,
-//! only the 7-day warning goes). Several nodes may run this at once: each warning is claimed by
+//! emailed 30, 14, 7 and 2 days before (once each; when the metadata first arrives inside a window,
+//! only that window's warning goes). Several nodes may run this at once: each warning is claimed by
 //! a conditional update first, so it goes once.
 
 use crate::events::{self, EventExt};

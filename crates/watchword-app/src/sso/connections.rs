@@ -54,7 +54,7 @@ pub struct SamlView {
     pub idp_entity_id: String,
     pub idp_sso_url: String,
     pub certificates: Vec<super::saml::Certificate>,
-    /// When the first signing certificate expires (the Security Contact is warned 30 and 7
+    /// When the first signing certificate expires (the Security Contact is warned 30, 14, 7 and 2
     /// days before).
     pub certificate_expires_at: Option<Millis>,
     pub sp_entity_id: String,

@@ -53,6 +53,18 @@ pub struct AccessReviewDto {
     pub last_review: Option<CompletedReviewDto>,
     /// No review completed in the last 90 days.
     pub due: bool,
+    /// API keys and SCIM tokens that expire within 14 days, soonest first.
+    pub expiring: Vec<ExpiringDto>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ExpiringDto {
+    /// `api_key` or `scim_token`.
+    pub kind: &'static str,
+    pub id: String,
+    pub name: String,
+    pub expires_at: String,
+    pub created_by_email: String,
 }
 
 impl From<&AccessReview> for AccessReviewDto {
@@ -70,6 +82,17 @@ impl From<&AccessReview> for AccessReviewDto {
             flagged: r.flagged(),
             last_review: r.last.as_ref().map(Into::into),
             due: r.due,
+            expiring: r
+                .expiring
+                .iter()
+                .map(|k| ExpiringDto {
+                    kind: k.kind,
+                    id: k.id.clone(),
+                    name: k.name.clone(),
+                    expires_at: k.expires_at.rfc3339(),
+                    created_by_email: k.created_by_email.clone(),
+                })
+                .collect(),
         }
     }
 }

@@ -1,5 +1,6 @@
 //! The security tips' policies, on SQLite and PostgreSQL: trusted networks, the factor policy.
 
+mod expiry;
 mod factor_policy;
 mod networks;
 

@@ -415,7 +415,7 @@ watchword_testkit::on_both_backends!(saml_metadata, metadata_is_checked);
 
 /// The Security Contact is warned 30 and 7 days before the IdP's certificate expires, once
 /// each, and the connection shows the expiry.
-async fn certificate_expiry_is_warned_twice(backend: Backend) {
+async fn certificate_expiry_is_warned_once_per_window(backend: Backend) {
     let Some(w) = SamlWorld::with(backend, SamlIdp::with_cert_days(60)).await else {
         return;
     };
@@ -437,6 +437,8 @@ async fn certificate_expiry_is_warned_twice(backend: Backend) {
     assert_eq!(warn(expires - 28 * day).await, 0, "once");
     assert_eq!(warn(expires - 6 * day).await, 1);
     assert_eq!(warn(expires - 5 * day).await, 0, "once");
+    assert_eq!(warn(expires - day).await, 1, "the 2-day warning");
+    assert_eq!(warn(expires - day / 2).await, 0, "once");
     let warnings = app
         .audit_events(ada, "action=sso.certificate_expiring")
         .await;
@@ -446,16 +448,22 @@ async fn certificate_expiry_is_warned_twice(backend: Backend) {
         .iter()
         .map(|e| e["details"]["days"].as_i64().unwrap())
         .collect();
-    assert_eq!(days.len(), 2, "{warnings}");
-    assert!(days.contains(&30) && days.contains(&7), "{days:?}");
+    assert_eq!(days.len(), 3, "{warnings}");
+    assert!(
+        days.contains(&30) && days.contains(&7) && days.contains(&2),
+        "{days:?}"
+    );
     // To the Security Contact (Ada), one email per warning.
-    for days in ["within 30 days", "within 7 days"] {
+    for days in ["within 30 days", "within 7 days", "within 2 days"] {
         app.wait_for_email("ada@example.com", days).await;
     }
     let mails = app
         .emails()
         .into_iter()
         .filter(|m| m.subject.contains("SAML certificate"));
-    assert_eq!(mails.count(), 2);
+    assert_eq!(mails.count(), 3);
 }
-watchword_testkit::on_both_backends!(saml_certificates, certificate_expiry_is_warned_twice);
+watchword_testkit::on_both_backends!(
+    saml_certificates,
+    certificate_expiry_is_warned_once_per_window
+);

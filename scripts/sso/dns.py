@@ -1,4 +1,4 @@
-"""A DNS server on loopback for the domain verification tests (PyPI dnslib, nobody here wrote
+"""A DNS server on loopback for the domain verification and DKIM tests (PyPI dnslib, nobody here wrote
 it). Answers TXT questions from a JSON file read at every question ({"name": ["text", ...]}), so
 a test publishes a record by rewriting the file; any other name gets an empty answer.
 
@@ -27,7 +27,10 @@ class FileResolver(BaseResolver):
                 records = {}
             name = str(q.qname).rstrip(".").lower()
             for text in records.get(name, []):
-                reply.add_answer(RR(q.qname, QTYPE.TXT, rdata=TXT(text), ttl=0))
+                # A TXT record is strings of at most 255 bytes (a DKIM key is longer).
+                raw = text.encode()
+                parts = [raw[i:i + 255] for i in range(0, len(raw), 255)] or [b""]
+                reply.add_answer(RR(q.qname, QTYPE.TXT, rdata=TXT(parts), ttl=0))
         return reply
 
 

@@ -33,6 +33,7 @@ pub mod outbound;
 pub mod outbox;
 pub mod passkeys;
 pub mod password;
+pub mod phrase;
 pub mod policies;
 pub mod posture;
 pub mod recovery;

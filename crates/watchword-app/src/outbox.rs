@@ -57,7 +57,10 @@ impl App {
             let (result, max) = if m.channel == "sms" {
                 (out.sms.deliver(m).await, MAX_SMS_ATTEMPTS)
             } else {
-                (out.mail.deliver(m).await, MAX_ATTEMPTS)
+                (
+                    out.mail.deliver(&self.with_phrase(m).await).await,
+                    MAX_ATTEMPTS,
+                )
             };
             self.record_delivery(m, result, max).await
         }))

@@ -127,3 +127,30 @@ pub async fn lock(c: &mut Conn, dialect: Dialect, id: PersonId) -> Result<(), St
     .await?;
     Ok(())
 }
+
+/// Sets (or with None, removes) a person's sealed anti-phishing phrase (`key_id:base64`).
+pub async fn set_phrase(
+    c: &mut Conn,
+    id: PersonId,
+    sealed: Option<&str>,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE persons SET phrase_sealed = $2 WHERE id = $1")
+        .bind(id.to_string())
+        .bind(sealed)
+        .execute(c)
+        .await?;
+    Ok(())
+}
+
+/// The person with this email and their sealed phrase, when they set one.
+pub async fn phrase_by_email(
+    c: &mut Conn,
+    email: &str,
+) -> Result<Option<(PersonId, String)>, StoreError> {
+    let row: Option<(String, Option<String>)> =
+        sqlx::query_as("SELECT id, phrase_sealed FROM persons WHERE email = $1")
+            .bind(email)
+            .fetch_optional(c)
+            .await?;
+    Ok(row.and_then(|(id, sealed)| Some((PersonId::parse(&id)?, sealed?))))
+}

@@ -26,6 +26,10 @@ pub struct Config {
     /// emails are written as `.eml` files under `data_dir/mail`.
     pub smtp_url: Option<String>,
     pub mail_from: String,
+    /// DKIM: the selector the public key is published under (`SELECTOR._domainkey.DOMAIN`).
+    pub dkim_selector: Option<String>,
+    /// DKIM: a PEM file with the RSA-2048 (or larger) or Ed25519 private key.
+    pub dkim_private_key_file: Option<std::path::PathBuf>,
     /// The operator's SMS gateway: each code is POSTed there as JSON `{"id","to","text"}`
     /// (retried with backoff on failure). Unset: messages are written as JSON files under
     /// `data_dir/sms` (for development; logged, never sent).
@@ -123,6 +127,8 @@ impl Default for Config {
             public_url: None,
             smtp_url: None,
             mail_from: "watchword <no-reply@localhost>".into(),
+            dkim_selector: None,
+            dkim_private_key_file: None,
             sms_webhook_url: None,
             sms_webhook_secret: None,
             session_idle_timeout_secs: 2 * 3600,
@@ -173,6 +179,8 @@ const KEYS: &[&str] = &[
     "public_url",
     "smtp_url",
     "mail_from",
+    "dkim_selector",
+    "dkim_private_key_file",
     "sms_webhook_url",
     "sms_webhook_secret",
     "session_idle_timeout_secs",

@@ -160,6 +160,15 @@ pub fn outbound(config: &Config) -> Result<Outbound, String> {
         Some(url) => Mailer::smtp(url, &config.mail_from)?,
         None => Mailer::files(config.data_dir.join("mail"), &config.mail_from)?,
     };
+    let mail = match (&config.dkim_selector, &config.dkim_private_key_file) {
+        (Some(selector), Some(file)) => {
+            let pem = std::fs::read_to_string(file)
+                .map_err(|e| format!("dkim_private_key_file {}: {e}", file.display()))?;
+            mail.with_dkim(selector, &pem)?
+        }
+        (None, None) => mail,
+        _ => return Err("set both dkim_selector and dkim_private_key_file, or neither".into()),
+    };
     let sms = match &config.sms_webhook_url {
         Some(url) => SmsSender::webhook(url, config.sms_webhook_secret.clone())?,
         None => SmsSender::files(config.data_dir.join("sms")),

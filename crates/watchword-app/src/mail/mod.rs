@@ -8,9 +8,16 @@ mod emails;
 pub use emails::*;
 
 use crate::AppError;
+use base64::Engine;
+use lettre::message::dkim::{
+    DkimCanonicalization, DkimCanonicalizationType, DkimConfig, DkimSigningAlgorithm,
+    DkimSigningKey, dkim_sign,
+};
+use lettre::message::header::HeaderName;
 use lettre::message::{Mailbox, MultiPart, header};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 use watchword_domain::{AccountId, MessageId, Millis};
 use watchword_store::Conn;
@@ -55,15 +62,19 @@ pub(crate) async fn enqueue_returning_id(
     Ok(m.id.to_string())
 }
 
-/// Where delivered mail goes.
+/// Where delivered mail goes, from whom, and (when configured) signed with DKIM.
 #[derive(Clone)]
-pub enum Mailer {
-    Smtp {
-        transport: AsyncSmtpTransport<Tokio1Executor>,
-        from: Mailbox,
-    },
+pub struct Mailer {
+    to: Transport,
+    from: Mailbox,
+    dkim: Option<Arc<DkimConfig>>,
+}
+
+#[derive(Clone)]
+enum Transport {
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
     /// The embedded default: one `.eml` file per message in this directory.
-    Files { dir: PathBuf, from: Mailbox },
+    Files(PathBuf),
 }
 
 impl Mailer {
@@ -73,23 +84,76 @@ impl Mailer {
             .map_err(|e| format!("invalid SMTP URL: {e}"))?
             .timeout(Some(Duration::from_secs(15)))
             .build();
-        Ok(Mailer::Smtp {
-            transport,
+        Ok(Mailer {
+            to: Transport::Smtp(transport),
             from: parse_from(from)?,
+            dkim: None,
         })
     }
 
     pub fn files(dir: PathBuf, from: &str) -> Result<Self, String> {
-        Ok(Mailer::Files {
-            dir,
+        Ok(Mailer {
+            to: Transport::Files(dir),
             from: parse_from(from)?,
+            dkim: None,
         })
     }
 
-    fn from(&self) -> &Mailbox {
-        match self {
-            Mailer::Smtp { from, .. } | Mailer::Files { from, .. } => from,
+    /// Signs every message with DKIM for the sender's domain: `pem` is an RSA (2048 bits or
+    /// more) or Ed25519 private key, PKCS#1 or PKCS#8, published under `selector`.
+    pub fn with_dkim(mut self, selector: &str, pem: &str) -> Result<Self, String> {
+        let key = openssl::pkey::PKey::private_key_from_pem(pem.as_bytes())
+            .map_err(|_| "the DKIM key is not a PEM private key".to_owned())?;
+        let signing = match key.id() {
+            openssl::pkey::Id::RSA => {
+                if key.bits() < 2048 {
+                    return Err(format!(
+                        "the DKIM key has {} bits: use RSA-2048 or more, or Ed25519",
+                        key.bits()
+                    ));
+                }
+                let pkcs1 = key
+                    .rsa()
+                    .and_then(|r| r.private_key_to_pem())
+                    .map_err(|e| format!("DKIM key: {e}"))?;
+                DkimSigningKey::new(&String::from_utf8_lossy(&pkcs1), DkimSigningAlgorithm::Rsa)
+            }
+            openssl::pkey::Id::ED25519 => {
+                let raw = key
+                    .raw_private_key()
+                    .map_err(|e| format!("DKIM key: {e}"))?;
+                DkimSigningKey::new(
+                    &base64::engine::general_purpose::STANDARD.encode(raw),
+                    DkimSigningAlgorithm::Ed25519,
+                )
+            }
+            _ => return Err("the DKIM key must be RSA or Ed25519".into()),
         }
+        .map_err(|e| format!("DKIM key: {e}"))?;
+        let selector = selector.trim();
+        if selector.is_empty()
+            || !selector
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+        {
+            return Err(format!("invalid DKIM selector {selector:?}"));
+        }
+        let domain = self.from.email.domain().to_owned();
+        let headers = ["From", "To", "Subject", "Date", "Message-ID"]
+            .into_iter()
+            .map(HeaderName::new_from_ascii_str)
+            .collect();
+        self.dkim = Some(Arc::new(DkimConfig::new(
+            selector.to_owned(),
+            domain,
+            signing,
+            headers,
+            DkimCanonicalization {
+                header: DkimCanonicalizationType::Relaxed,
+                body: DkimCanonicalizationType::Relaxed,
+            },
+        )));
+        Ok(self)
     }
 
     pub(crate) async fn deliver(&self, m: &outbox::Message) -> Result<(), String> {
@@ -97,8 +161,8 @@ impl Mailer {
             .recipient
             .parse()
             .map_err(|e| format!("bad recipient: {e}"))?;
-        let email = Message::builder()
-            .from(self.from().clone())
+        let mut email = Message::builder()
+            .from(self.from.clone())
             .to(to)
             .subject(&m.subject)
             .message_id(Some(format!("<{}@watchword>", m.id)))
@@ -108,13 +172,16 @@ impl Mailer {
                 m.body_html.clone(),
             ))
             .map_err(|e| format!("cannot build message: {e}"))?;
-        match self {
-            Mailer::Smtp { transport, .. } => transport
+        if let Some(dkim) = &self.dkim {
+            dkim_sign(&mut email, dkim);
+        }
+        match &self.to {
+            Transport::Smtp(transport) => transport
                 .send(email)
                 .await
                 .map(|_| ())
                 .map_err(|e| format!("smtp: {e}")),
-            Mailer::Files { dir, .. } => {
+            Transport::Files(dir) => {
                 tokio::fs::create_dir_all(dir)
                     .await
                     .map_err(|e| format!("mail dir: {e}"))?;
@@ -162,6 +229,53 @@ mod tests {
             "{html}"
         );
         assert!(text.contains("never ask you for your password"));
+    }
+
+    /// Every template: no link but one built from `public_url` (no address written in a
+    /// template, every `href` a variable), never a request for a password or a code, and the
+    /// reminder that watchword never asks for them.
+    #[test]
+    fn no_template_asks_for_a_secret_or_links_elsewhere() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/templates");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let text = std::fs::read_to_string(&path).unwrap();
+            let name = path.display();
+            let lower = text.to_lowercase();
+            seen += 1;
+            assert!(
+                !lower.contains("http://") && !lower.contains("https://"),
+                "{name}: an address written in the template"
+            );
+            for (i, _) in lower.match_indices("href=\"") {
+                assert!(
+                    lower[i + 6..].starts_with("{{"),
+                    "{name}: a link that is not a variable"
+                );
+            }
+            for asking in [
+                "reply with",
+                "send us your",
+                "send your password",
+                "enter your password",
+                "type your password",
+                "confirm your password",
+                "enter the code",
+                "enter your code",
+                "tell us your",
+                "reply to this",
+                "verify your password",
+                "your password below",
+            ] {
+                assert!(!lower.contains(asking), "{name}: {asking:?}");
+            }
+            assert!(
+                lower.contains("never ask"),
+                "{name}: no reminder that watchword never asks"
+            );
+        }
+        assert!(seen >= 38, "{seen} templates");
     }
 
     #[test]

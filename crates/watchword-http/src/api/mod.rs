@@ -104,6 +104,7 @@ pub fn router() -> OpenApiRouter<AppState> {
             policies::get_factor_policy,
             policies::put_factor_policy
         ))
+        .routes(routes!(policies::get_phrase, policies::put_phrase))
         .routes(routes!(keys::introspect))
         .routes(routes!(keys::exposed_keys))
         .routes(routes!(oauth_apps::list_apps, oauth_apps::create_app))

@@ -158,3 +158,37 @@ pub async fn put_factor_policy(
         .await?;
     Ok(Json(p.into()))
 }
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct PhraseDto {
+    /// 3–60 characters shown at the top of every email watchword sends you (null: none).
+    #[schema(example = "purple walrus at noon")]
+    pub phrase: Option<String>,
+}
+
+/// Your anti-phishing phrase (only you see it).
+#[utoipa::path(get, path = "/api/v1/me/phrase", tag = "me",
+    responses((status = 200, body = PhraseDto), (status = 401, body = ErrorBody)))]
+pub async fn get_phrase(
+    State(state): State<AppState>,
+    ApiSession(s): ApiSession,
+) -> ApiResult<Json<PhraseDto>> {
+    let phrase = state.app.phrase(&s.actor).await?;
+    Ok(Json(PhraseDto { phrase }))
+}
+
+/// Set (or with null, remove) your anti-phishing phrase: a sign-in of your own within 15 minutes.
+#[utoipa::path(put, path = "/api/v1/me/phrase", tag = "me", request_body = PhraseDto,
+    responses((status = 200, body = PhraseDto), (status = "4XX", body = ErrorBody)))]
+pub async fn put_phrase(
+    State(state): State<AppState>,
+    ApiSession(s): ApiSession,
+    Json(req): Json<PhraseDto>,
+) -> ApiResult<Json<PhraseDto>> {
+    state
+        .app
+        .set_phrase(&s.actor, req.phrase.as_deref())
+        .await?;
+    let phrase = state.app.phrase(&s.actor).await?;
+    Ok(Json(PhraseDto { phrase }))
+}

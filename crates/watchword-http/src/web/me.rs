@@ -60,6 +60,8 @@ struct MySecurityPage {
     sms_enrolment: Option<(String, String)>,
     has_sms: bool,
     email: String,
+    /// The person's anti-phishing phrase (shown to them only).
+    phrase: Option<String>,
     new_codes: Vec<String>,
     /// A sensitive action waiting for the password or a code: (op, target, name).
     reauth: Option<(String, String, String)>,
@@ -120,6 +122,7 @@ async fn render_page(state: &AppState, s: &Session, extra: Extra, next: Option<&
             .collect(),
         has_sms: status.factors.iter().any(|f| f.kind == "sms"),
         email: s.actor.email.clone(),
+        phrase: state.app.phrase(&s.actor).await?,
         sms_enrolment: extra.sms_enrolment,
         recovery_codes_left: super::words::count(
             status.recovery_codes_left,
@@ -148,6 +151,7 @@ pub async fn page(State(state): State<AppState>, SignedIn(s): SignedIn, q: Param
             Some("Password changed. Your other sessions were signed out.".to_owned())
         }
         Some("added") => Some("Authenticator app added.".to_owned()),
+        Some("phrase_saved") => Some("Anti-phishing phrase saved.".to_owned()),
         Some("email_link_sent") => Some(
             "A confirmation link is on its way to the new address; your email changes once it is followed."
                 .to_owned(),
@@ -306,6 +310,11 @@ pub async fn act(
             .request_email_change(&actor, name)
             .await
             .map(|_| Redirect::to(&with_next("/me/security?done=email_link_sent")).into_response()),
+        // The phrase rides in `name`, so that a step-up in between keeps it.
+        "set_phrase" => app
+            .set_phrase(&actor, Some(name))
+            .await
+            .map(|_| Redirect::to(&with_next("/me/security?done=phrase_saved")).into_response()),
         "remove" => app
             .remove_factor(&actor, target)
             .await

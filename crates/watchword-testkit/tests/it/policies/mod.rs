@@ -2,6 +2,7 @@
 
 mod expiry;
 mod factor_policy;
+mod mail_trust;
 mod networks;
 
 use reqwest::{Method, StatusCode};

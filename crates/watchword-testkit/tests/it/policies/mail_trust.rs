@@ -116,10 +116,12 @@ both_backends!(a_short_dkim_key_stops_start_up, |app: TestApp| async move {
     let k = openssl::pkey::PKey::from_rsa(openssl::rsa::Rsa::generate(1024).unwrap()).unwrap();
     let file = dir.path().join("weak.pem");
     std::fs::write(&file, k.private_key_to_pem_pkcs8().unwrap()).unwrap();
-    let mut config = watchword::Config::default();
-    config.data_dir = dir.path().to_path_buf();
-    config.dkim_selector = Some("ww1".into());
-    config.dkim_private_key_file = Some(file);
+    let mut config = watchword::Config {
+        data_dir: dir.path().to_path_buf(),
+        dkim_selector: Some("ww1".into()),
+        dkim_private_key_file: Some(file),
+        ..watchword::Config::default()
+    };
     let err = watchword::outbound(&config).err().expect("refused");
     assert!(err.contains("1024 bits"), "{err}");
     config.dkim_private_key_file = None;

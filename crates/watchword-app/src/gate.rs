@@ -35,6 +35,9 @@ pub(crate) struct SignInProof {
 
 use watchword_domain::policy::{IDP_MFA, IDP_PHISHING_RESISTANT};
 
+/// The mark of a session opened by an assisted recovery: it may only add a second factor.
+pub(crate) const RECOVERED: &str = "recovered";
+
 /// An identity a connection's provider asserted, verified (signature, issuer, audience, expiry,
 /// nonce) and mapped to a person: only the SSO sign-in (`sso::signin`) makes one.
 pub(crate) struct IdpAsserted {
@@ -107,6 +110,16 @@ impl SignInProof {
 
     pub(crate) fn person(&self) -> PersonId {
         self.person
+    }
+
+    /// A matched password of a person whose approved recovery request was just used: every
+    /// factor is gone, and the session must add a new one before anything else
+    /// ([`RECOVERED`]).
+    pub(crate) fn recovered(matched: PasswordMatched) -> Self {
+        Self {
+            person: matched.person,
+            factor: Some(RECOVERED),
+        }
     }
 }
 

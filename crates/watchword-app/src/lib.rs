@@ -7,6 +7,7 @@ pub mod access_reviews;
 pub mod advisories;
 mod alerts;
 pub mod api_keys;
+pub mod assisted_recovery;
 pub mod audit;
 pub mod audit_streams;
 mod batch;

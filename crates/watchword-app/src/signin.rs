@@ -105,7 +105,15 @@ impl App {
             )
             .into());
         }
-        let outcome = match self.after_password(&mut tx, matched, mode, now).await? {
+        // An approved recovery whose delay is over: used by this login (see assisted_recovery).
+        let after = match self
+            .use_recovery(&mut tx, &person, matched, meta, now)
+            .await?
+        {
+            Ok(proof) => AfterPassword::Proven(proof),
+            Err(matched) => self.after_password(&mut tx, matched, mode, now).await?,
+        };
+        let outcome = match after {
             AfterPassword::Proven(proof) => {
                 let session = self.open_session(&mut tx, proof, mode, meta, now).await?;
                 let event = events::of_person(&person, meta, AuditAction::LoginSucceeded)

@@ -7,4 +7,5 @@ pub use watchword_store::api_keys::KeySettings;
 pub use watchword_store::audit::{EventRow, Filter as AuditFilter};
 pub use watchword_store::contacts::HistoryRow;
 pub use watchword_store::invitations::InvitationPreview;
+pub use watchword_store::recovery::RecoveryRow;
 pub use watchword_store::rows::{AccountRow, MemberRow, RoleRow, SessionRow};

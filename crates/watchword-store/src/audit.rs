@@ -223,3 +223,31 @@ fn event(r: &sqlx::any::AnyRow) -> Result<EventRow, StoreError> {
         actor_key_name: opt_text(r, "actor_key_name")?,
     })
 }
+
+/// Whether `actor` did any of `actions` to the membership `target` in `account` since `since`
+/// (who made whom an administrator recently).
+pub async fn acted_on_since(
+    c: &mut Conn,
+    account: AccountId,
+    actor: PersonId,
+    target: &str,
+    actions: &[&str],
+    since: Millis,
+) -> Result<bool, StoreError> {
+    let list = actions
+        .iter()
+        .map(|a| format!("'{}'", a.replace('\'', "")))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let row: Option<(String,)> = sqlx::query_as(&format!(
+        "SELECT id FROM audit_events WHERE account_id = $1 AND actor_person_id = $2 \
+         AND target_id = $3 AND created_at >= $4 AND action IN ({list}) LIMIT 1"
+    ))
+    .bind(account.to_string())
+    .bind(actor.to_string())
+    .bind(target)
+    .bind(since.0)
+    .fetch_optional(c)
+    .await?;
+    Ok(row.is_some())
+}

@@ -32,6 +32,7 @@ pub mod oauth;
 pub mod outbox;
 pub mod persons;
 pub mod posture;
+pub mod recovery;
 pub mod reminders;
 pub mod rows;
 pub mod scim;

@@ -501,3 +501,18 @@ pub async fn members_without_mfa(
     .await?;
     int(&row, "n")
 }
+
+/// Removes every second factor (apps, phones, passkeys) and recovery code of a person (an
+/// assisted recovery); returns how many factors went.
+pub async fn delete_all(c: &mut Conn, person: PersonId) -> Result<u64, StoreError> {
+    let r = sqlx::query("DELETE FROM mfa_factors WHERE person_id = $1")
+        .bind(person.to_string())
+        .execute(&mut *c)
+        .await?;
+    sqlx::query("DELETE FROM recovery_codes WHERE person_id = $1")
+        .bind(person.to_string())
+        .execute(&mut *c)
+        .await?;
+    sync_mfa_level(c, &person.to_string()).await?;
+    Ok(r.rows_affected())
+}

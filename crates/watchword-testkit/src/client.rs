@@ -2,7 +2,7 @@
 //! says what it does (`app.transfer_ownership(&ada, &grace.membership)`) and a path is spelled
 //! once. Each returns the status and the JSON body unless its name says it checks the status.
 
-use crate::{Login, PASSWORD, TestApp, oathtool};
+use crate::{Login, PASSWORD, TestApp};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -141,7 +141,9 @@ impl TestApp {
         let (s, v) = self.post("/api/v1/me/mfa/totp", &who.token, body).await;
         assert_eq!(s, StatusCode::CREATED, "{v}");
         let secret = v["secret"].as_str().unwrap().to_owned();
-        let body = json!({ "code": oathtool(&secret) });
+        // The code at the server's clock (a test may have moved it).
+        let now = self.app().now().0 / 1000;
+        let body = json!({ "code": crate::oathtool_at(&secret, Some(now)) });
         let (s, v) = self
             .post("/api/v1/me/mfa/totp/confirm", &who.token, body)
             .await;

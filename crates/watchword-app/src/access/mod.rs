@@ -97,6 +97,18 @@ impl App {
         actor: &Actor,
         account: AccountId,
     ) -> Result<Access, AppError> {
+        if actor
+            .mfa_factors
+            .iter()
+            .all(|f| f == crate::gate::RECOVERED)
+            && !actor.mfa_factors.is_empty()
+        {
+            return Err(DomainError::forbidden(
+                "mfa_enrollment_required",
+                "your second factors were removed by an account recovery: add a new one (POST /api/v1/me/mfa/totp or /me/security) first",
+            )
+            .into());
+        }
         let access = self.membership(c, actor, account).await?;
         // `membership` let the session in, so an SSO session is one of this account's.
         let sso_account = actor.sso_connection.as_ref().map(|_| access.account.id);

@@ -15,6 +15,7 @@ pub mod openapi;
 pub mod passkeys;
 pub mod password;
 pub mod policies;
+pub mod recovery;
 pub mod security_overview;
 pub mod security_reports;
 pub mod sessions;
@@ -105,6 +106,12 @@ pub fn router() -> OpenApiRouter<AppState> {
             policies::put_factor_policy
         ))
         .routes(routes!(policies::get_phrase, policies::put_phrase))
+        .routes(routes!(recovery::request))
+        .routes(routes!(recovery::cancel_by_link))
+        .routes(routes!(recovery::list))
+        .routes(routes!(recovery::approve))
+        .routes(routes!(recovery::cancel))
+        .routes(routes!(recovery::set_delay))
         .routes(routes!(keys::introspect))
         .routes(routes!(keys::exposed_keys))
         .routes(routes!(oauth_apps::list_apps, oauth_apps::create_app))

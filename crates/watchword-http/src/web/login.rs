@@ -79,6 +79,8 @@ pub struct SecondStepForm {
     method: String,
     code: String,
     send_sms: String,
+    /// "Lost every factor?": file an assisted recovery request instead.
+    lost_factors: String,
 }
 
 pub async fn login_form(Query(q): Params) -> Response {
@@ -126,6 +128,25 @@ pub async fn login_mfa(
         let methods = app.challenge_methods(challenge).await;
         LoginMfaPage::new(challenge.to_owned(), methods, error)
     };
+    if !f.lost_factors.is_empty() {
+        return match state.app.request_recovery(challenge, &meta).await {
+            Ok(_) => render(
+                StatusCode::ACCEPTED,
+                LoginPage::new(
+                    String::new(),
+                    Some(
+                        "Recovery requested. An Owner or the Security Contact of one of your accounts must approve it after checking it is you; you are emailed at each step, and once the waiting time is over your next login with your password lets you add a new second factor."
+                            .into(),
+                    ),
+                    None,
+                ),
+            ),
+            Err(e) => {
+                let (status, msg) = message(e);
+                render(status, again(Some(msg)).await)
+            }
+        };
+    }
     if !f.send_sms.is_empty() {
         let (status, mut page) = match state.app.send_login_sms(challenge, None, &meta).await {
             Ok(hint) => {
@@ -163,5 +184,58 @@ pub async fn logout(State(state): State<AppState>, f: SignedForm<Submit>) -> Res
     redirect_with_cookie(
         "/login",
         HeaderValue::from_str(&clear_session_cookie()).ok(),
+    )
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct CancelForm {
+    token: String,
+}
+
+#[derive(Template)]
+#[template(path = "recovery_cancel.html")]
+struct CancelPage {
+    frame: Frame,
+    token: String,
+    done: bool,
+}
+
+/// "This wasn't me" from a recovery request's email: a button, so a mail scanner following the
+/// link cancels nothing.
+pub async fn recovery_cancel_page(Query(q): Params) -> Response {
+    let token = q.get("token").cloned().unwrap_or_default();
+    let frame = Frame::public("Cancel the account recovery", None, None);
+    render(
+        StatusCode::OK,
+        CancelPage {
+            frame,
+            token,
+            done: false,
+        },
+    )
+}
+
+pub async fn recovery_cancel(
+    State(state): State<AppState>,
+    ClientMeta(meta): ClientMeta,
+    SiteForm(f): SiteForm<CancelForm>,
+) -> Response {
+    let (status, error) = match state.app.cancel_recovery_by_link(&f.token, &meta).await {
+        Ok(()) => (StatusCode::OK, None),
+        Err(e) => {
+            let (status, msg) = message(e);
+            (status, Some(msg))
+        }
+    };
+    let done = error.is_none();
+    let frame = Frame::public("Cancel the account recovery", None, error);
+    render(
+        status,
+        CancelPage {
+            frame,
+            token: f.token,
+            done,
+        },
     )
 }

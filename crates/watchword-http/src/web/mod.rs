@@ -155,6 +155,10 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/setup/sso/scim", post(setup::scim_token))
         .route("/login", get(login::login_form).post(login::login))
         .route("/login/mfa", post(login::login_mfa))
+        .route(
+            "/recovery/cancel",
+            get(login::recovery_cancel_page).post(login::recovery_cancel),
+        )
         .route("/password-reset", get(reset::form).post(reset::request))
         .route("/sign-ins/not-me", get(not_me::show).post(not_me::confirm))
         .route(

@@ -4,6 +4,7 @@ mod expiry;
 mod factor_policy;
 mod mail_trust;
 mod networks;
+mod recovery;
 
 use reqwest::{Method, StatusCode};
 use serde_json::Value;

@@ -9,6 +9,7 @@
 //! `cargo run --release -p watchword-bench -- memory [--logins N] [--concurrency N] [--settle S] [--database-url URL]`
 //! `cargo run --release -p watchword-bench -- nodes [--nodes N] [--trials T] [--database-url URL]`
 //! `cargo run --release -p watchword-bench -- counters [--calls N]`
+//! `cargo run --release -p watchword-bench -- networks [--seconds N] [--rounds R]`
 //! `cargo run --release -p watchword-bench -- scim [--users N] [--members M] [--concurrency C] [--reads R] [--database-url URL]`
 //!
 //! Starts the release `watchword` binary as its own process, then measures side by side in one
@@ -70,6 +71,7 @@ mod devices;
 mod keys;
 mod memory;
 mod mfa;
+mod networks;
 mod nodes;
 mod oauth;
 mod posture;
@@ -272,6 +274,7 @@ modes:
   posture     [--members N] [--keys K] [--requests R] [--accounts A]  the security overview
   memory      [--logins N] [--concurrency N] [--settle S] [--database-url URL]  memory under load
   counters    [--calls N]  the hot path's metrics counter per check: looked up vs kept (in process)
+  networks    [--seconds N] [--rounds R]  whoami by API key without and with 100 trusted ranges
   scim        [--users N] [--members M] [--concurrency C] [--reads R] [--database-url URL]  SCIM provisioning vs PyPI scim2-server
 
 Figures and how they were obtained: docs/performance.md.
@@ -355,6 +358,11 @@ async fn main() {
         let n = arg("--persons").and_then(|v| v.parse().ok()).unwrap_or(400);
         let secs = arg("--seconds").and_then(|v| v.parse().ok()).unwrap_or(5);
         return mfa::run(n, secs).await;
+    }
+    if std::env::args().nth(1).as_deref() == Some("networks") {
+        let secs = arg("--seconds").and_then(|v| v.parse().ok()).unwrap_or(5);
+        let rounds = arg("--rounds").and_then(|v| v.parse().ok()).unwrap_or(3);
+        return networks::run(secs, rounds).await;
     }
     if std::env::args().nth(1).as_deref() == Some("keys") {
         let n = arg("--keys").and_then(|v| v.parse().ok()).unwrap_or(50_000);

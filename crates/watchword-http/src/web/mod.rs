@@ -17,6 +17,7 @@ mod members;
 mod not_me;
 mod overview;
 mod page;
+mod recovery;
 mod refused;
 mod reports;
 mod reset;
@@ -231,6 +232,10 @@ pub fn router(state: AppState) -> Router<AppState> {
             "/accounts/{account_id}/access-review",
             get(review::page).post(review::complete),
         )
+        .route(
+            "/accounts/{account_id}/recovery",
+            get(recovery::page).post(recovery::act),
+        )
         .route("/me/security", get(me::page).post(me::act))
         .route("/me/continue", get(me::continue_to))
         .route("/me/sessions", get(sessions::sessions))
@@ -436,6 +441,8 @@ pub fn notice(key: Option<&str>) -> Option<String> {
             "accepted" => "Invitation accepted. Log in with your password.",
             "key_revoked" => "API key revoked. It stopped working at once.",
             "reviewed" => "Access review recorded.",
+            "approved" => "Recovery approved: the delay runs; everyone concerned was told.",
+            "cancelled" => "Recovery request cancelled.",
             "sso_domain" => "Domain added: publish its TXT record, then verify it.",
             "sso_verified" => "Domain verified.",
             "sso_connection" => "Single sign-on connection saved.",

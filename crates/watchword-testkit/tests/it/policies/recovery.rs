@@ -250,3 +250,74 @@ both_backends!(assisted_recovery_insiders, |app: TestApp| async move {
         .await;
     assert_eq!(v["events"].as_array().unwrap().len(), 1, "{v}");
 });
+
+both_backends!(
+    assisted_recovery_in_the_console,
+    |app: TestApp| async move {
+        use watchword_testkit::browser::Browser;
+        let ada = app.signup("Acme", "Ada", "ada@example.com").await;
+        let cleo = app
+            .invite_and_accept(&ada, "cleo@example.com", "analyst")
+            .await;
+        app.enrol_totp(&cleo).await;
+        let b = Browser::start().await;
+        // Cleo, at the second step: "Lost every factor".
+        b.goto(&app.url("/login")).await;
+        b.fill("email", "cleo@example.com").await;
+        b.fill("password", PASSWORD).await;
+        b.click("form button[type=submit]").await;
+        b.click("#lost-factors").await;
+        b.wait_for_text("Recovery requested").await;
+        let mail = app
+            .wait_for_email("cleo@example.com", "Account recovery requested")
+            .await;
+        let link = mail
+            .text
+            .split_whitespace()
+            .find(|w| w.contains("/recovery/cancel?token="))
+            .unwrap()
+            .to_owned();
+        // Ada approves on the account's recovery page, with her password.
+        let (_, list) = app
+            .get(
+                &format!("/api/v1/accounts/{}/recovery-requests", ada.account),
+                &ada.token,
+            )
+            .await;
+        let id = list[0]["id"].as_str().unwrap().to_owned();
+        b.sign_in(&app, "ada@example.com").await;
+        b.goto(&app.url(&format!("/accounts/{}/recovery", ada.account)))
+            .await;
+        assert!(
+            b.text().await.contains("cleo@example.com"),
+            "{}",
+            b.text().await
+        );
+        b.fill(&format!("password-{id}"), PASSWORD).await;
+        b.click(".approve").await;
+        b.wait_for_text("Recovery approved").await;
+        // Cleo's "This wasn't me" button cancels it (the link alone changes nothing).
+        b.goto(&link).await;
+        let (_, list) = app
+            .get(
+                &format!("/api/v1/accounts/{}/recovery-requests", ada.account),
+                &ada.token,
+            )
+            .await;
+        assert_eq!(
+            list.as_array().unwrap().len(),
+            1,
+            "opening the link cancels nothing"
+        );
+        b.click("#cancel-recovery").await;
+        b.wait_for_text("cancelled").await;
+        let (_, list) = app
+            .get(
+                &format!("/api/v1/accounts/{}/recovery-requests", ada.account),
+                &ada.token,
+            )
+            .await;
+        assert_eq!(list, json!([]));
+        b.close().await;
+    }
+);

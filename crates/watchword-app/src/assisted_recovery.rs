@@ -4,8 +4,8 @@
 //!    day; one open at a time). They get an email with a "This wasn't me" link; the Owner and
 //!    the Security Contact of each of their accounts are told.
 //! 2. The Security Contact or an Owner of one of those accounts approves it, with a recent
-//!    sign-in of their own — never the requester, never someone the requester invited, promoted
-//!    or handed the ownership to in the last 7 days. One approval counts (a conditional update).
+//!    sign-in of their own — never the requester, never someone the requester invited, promoted,
+//!    handed the ownership to or made the Security Contact in the last 7 days. One approval counts (a conditional update).
 //! 3. The account's delay runs (1–168 h, default 24); the person, every Owner and every Security
 //!    Contact of all their accounts are told, and any of them — or the person — can cancel.
 //! 4. After it, the person's next password login uses the request: every factor and recovery
@@ -47,10 +47,21 @@ impl App {
         challenge_id: &str,
         meta: &Meta,
     ) -> Result<RecoveryRow, AppError> {
-        let person = self
-            .challenge_person(challenge_id)
-            .await?
-            .ok_or(AppError::Unauthenticated)?;
+        // Only a challenge a matched password opened: one an SSO sign-in opened proves what the
+        // IdP said, not the person's own password.
+        let person = {
+            let mut c = self.store().read().await?;
+            watchword_store::mfa::challenge(&mut c, &hash_token(challenge_id))
+                .await?
+                .filter(|ch| {
+                    ch.used_at.is_none()
+                        && ch.expires_at > self.now()
+                        && ch.failures < crate::gate::CHALLENGE_MAX_ANSWERS
+                        && ch.sso_connection.is_none()
+                })
+                .map(|ch| ch.person_id)
+                .ok_or(AppError::Unauthenticated)?
+        };
         self.take_slot(
             &[(REQUESTS_PER_PERSON, &person.to_string())],
             crate::limits::too_many_mails,
@@ -163,6 +174,7 @@ impl App {
                 AuditAction::MemberInvited.as_str(),
                 AuditAction::MemberRoleChanged.as_str(),
                 AuditAction::OwnershipTransferred.as_str(),
+                AuditAction::SecurityContactChanged.as_str(),
             ],
             since,
         )
@@ -170,7 +182,7 @@ impl App {
         if made_by_requester {
             return Err(DomainError::forbidden(
                 "recovery_approver_too_new",
-                "the person asking gave you your role in the last 7 days: another Owner or the Security Contact must approve",
+                "the person asking gave you your role or made you the Security Contact in the last 7 days: another Owner or the Security Contact must approve",
             )
             .into());
         }

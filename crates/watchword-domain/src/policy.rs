@@ -170,7 +170,14 @@ impl FactorPolicy {
     pub fn met_by(&self, factors: &[String], admin: bool) -> bool {
         factors.iter().any(|f| match f.as_str() {
             IDP_PHISHING_RESISTANT => true,
-            IDP_MFA => !(admin && self.admin_passkey),
+            // Another MFA of the IdP's counts where codes do: not for passkey-only policies.
+            IDP_MFA => {
+                !(admin && self.admin_passkey)
+                    && self
+                        .allowed
+                        .as_ref()
+                        .is_none_or(|a| a.contains(&Method::Totp) || a.contains(&Method::Sms))
+            }
             f => {
                 Method::parse(f).is_some_and(|m| m != Method::RecoveryCode && self.allows(m, admin))
             }
@@ -254,6 +261,13 @@ mod tests {
         assert!(p.met_by(&s(&["idp-phr"]), true));
         assert!(!p.met_by(&s(&["idp"]), true));
         assert!(p.met_by(&s(&["idp"]), false));
+        let passkeys_only = FactorPolicy {
+            allowed: Some(vec![Method::Passkey]),
+            admin_passkey: false,
+            ..p.clone()
+        };
+        assert!(!passkeys_only.met_by(&s(&["idp"]), false));
+        assert!(passkeys_only.met_by(&s(&["idp-phr"]), false));
         assert!(!p.enforced(Millis(6 * 86_400_000)));
         assert!(p.enforced(Millis(7 * 86_400_000)));
         assert!(p.can_be_met_with(&[Method::Sms, Method::Passkey], true));

@@ -7,7 +7,6 @@ use crate::mail;
 use crate::{Actor, App, AppError, Meta};
 use watchword_domain::audit::AuditAction;
 use watchword_domain::mfa::{self as rules, Method};
-use watchword_domain::scope::{Resource, Scope};
 use watchword_domain::token::hash_token;
 use watchword_domain::*;
 use watchword_store::mfa::{self as store, FactorRow};
@@ -387,15 +386,7 @@ impl App {
         account: AccountId,
     ) -> Result<(bool, i64), AppError> {
         let mut c = self.store().read().await?;
-        let a = self
-            .authorize(
-                &mut c,
-                caller,
-                account,
-                Permission::AccountSettingsRead,
-                Scope::Read(Resource::AccountSettings),
-            )
-            .await?;
+        let a = self.settings_reader(&mut c, caller, account).await?;
         Ok((
             a.enforces_mfa(),
             store::members_without_mfa(&mut c, account).await?,

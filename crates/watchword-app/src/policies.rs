@@ -9,7 +9,6 @@ use crate::{Actor, App, AppError, Caller};
 use watchword_domain::audit::AuditAction;
 use watchword_domain::mfa::Method;
 use watchword_domain::policy::{FactorPolicy, Networks};
-use watchword_domain::scope::{Resource, Scope};
 use watchword_domain::*;
 use watchword_store::rows::{AccountRow, MemberRow};
 use watchword_store::{Conn, accounts, audit, members, reminders};
@@ -41,14 +40,7 @@ impl App {
         account: AccountId,
     ) -> Result<AccountRow, AppError> {
         let mut c = self.store().read().await?;
-        self.authorize(
-            &mut c,
-            caller,
-            account,
-            Permission::AccountSettingsRead,
-            Scope::Read(Resource::AccountSettings),
-        )
-        .await
+        self.settings_reader(&mut c, caller, account).await
     }
 
     /// Sets the allow list (empty: anywhere). The Owner only, with a recent sign-in; refused

@@ -224,6 +224,24 @@ impl App {
         }
     }
 
+    /// The account, for a caller who may read its settings (`account_settings:read`; a key or
+    /// token: the matching read scope).
+    pub(crate) async fn settings_reader(
+        &self,
+        c: &mut Conn,
+        caller: &Caller,
+        account: AccountId,
+    ) -> Result<AccountRow, AppError> {
+        self.authorize(
+            c,
+            caller,
+            account,
+            Permission::AccountSettingsRead,
+            Scope::Read(watchword_domain::scope::Resource::AccountSettings),
+        )
+        .await
+    }
+
     /// The scopes a credential made by `maker` may use in `account` now: the widest scopes
     /// within the maker's current permissions there (nothing when they are not an active
     /// member, or the credential has no maker).

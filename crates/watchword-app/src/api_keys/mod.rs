@@ -549,14 +549,7 @@ impl App {
         account: AccountId,
     ) -> Result<KeySettings, AppError> {
         let mut c = self.store().read().await?;
-        self.authorize(
-            &mut c,
-            caller,
-            account,
-            Permission::AccountSettingsRead,
-            Scope::Read(Resource::AccountSettings),
-        )
-        .await?;
+        self.settings_reader(&mut c, caller, account).await?;
         Ok(store::settings(&mut c, account).await?)
     }
 

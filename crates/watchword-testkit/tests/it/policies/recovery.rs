@@ -180,6 +180,21 @@ both_backends!(assisted_recovery_insiders, |app: TestApp| async move {
         "a cancelled recovery is never used"
     );
 
+    // An Owner never approves her own request.
+    let bob = app.relogin(&bob).await;
+    let bob_totp = app.enrol_totp(&bob).await;
+    let (s, v) = file(&app, "bob@example.com").await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    let bid = v["id"].as_str().unwrap().to_owned();
+    let (s, v) = act(&app, &bob, &bob.account, &bid, "approve").await;
+    assert_eq!(
+        (s, code(&v)),
+        (StatusCode::FORBIDDEN, "recovery_self_approval"),
+        "{v}"
+    );
+    let (s, _) = act(&app, &bob, &bob.account, &bid, "cancel").await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "the person may cancel their own");
+
     // Mallory makes Trent an Admin and the Security Contact; Trent may not approve Mallory's
     // request this week; the Owner may.
     let ada = app.relogin(&ada).await;
@@ -244,7 +259,19 @@ both_backends!(assisted_recovery_insiders, |app: TestApp| async move {
         .get(&format!("/api/v1/accounts/{}", ada.account), &cleo.token)
         .await;
     assert_eq!(s, StatusCode::OK, "{v}");
-    let bob = app.relogin(&bob).await;
+    let ch = app.challenge("bob@example.com").await;
+    let (s, v) = app
+        .finish_login(
+            &ch,
+            "totp",
+            &crate::policies::factor_policy::totp_now(&app, &bob_totp),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let bob = Login {
+        token: v["session_token"].as_str().unwrap().to_owned(),
+        ..bob
+    };
     let v = app
         .audit_events(&bob, "action=security.recovery_completed")
         .await;

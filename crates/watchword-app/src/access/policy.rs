@@ -23,7 +23,7 @@ impl App {
         }
         let event = events::by_actor(actor, account.id, AuditAction::AccountNetworkRefused)
             .target("session", actor.session);
-        self.network_refused(account, event, &format!("{} signed in", actor.email));
+        self.network_refused(account, event, &format!("a session of {}", actor.email));
         Err(not_allowed())
     }
 
@@ -51,7 +51,7 @@ impl App {
                 let subject = account.id.to_string();
                 if reminders::claim(&mut tx, "network_refused", &subject, &day, now).await? {
                     let what = format!(
-                        "Use from {ip}, outside the account's trusted networks, was refused (you are told of the first each day; the audit log lists them all)"
+                        "Use from {ip}, outside the account's trusted networks, was refused (you are told of the first each day; the audit log records one a minute per credential and address)"
                     );
                     app.alert_system(&mut tx, &account, &what, &who, &ip, now).await?;
                 }

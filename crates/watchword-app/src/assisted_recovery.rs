@@ -171,10 +171,10 @@ impl App {
             row.person_id,
             &approver.id.to_string(),
             &[
-                AuditAction::MemberInvited.as_str(),
-                AuditAction::MemberRoleChanged.as_str(),
-                AuditAction::OwnershipTransferred.as_str(),
-                AuditAction::SecurityContactChanged.as_str(),
+                AuditAction::MemberInvited,
+                AuditAction::MemberRoleChanged,
+                AuditAction::OwnershipTransferred,
+                AuditAction::SecurityContactChanged,
             ],
             since,
         )

@@ -231,12 +231,13 @@ pub async fn acted_on_since(
     account: AccountId,
     actor: PersonId,
     target: &str,
-    actions: &[&str],
+    actions: &[watchword_domain::audit::AuditAction],
     since: Millis,
 ) -> Result<bool, StoreError> {
+    // The closed vocabulary's texts: fixed words, never input.
     let list = actions
         .iter()
-        .map(|a| format!("'{}'", a.replace('\'', "")))
+        .map(|a| format!("'{}'", a.as_str()))
         .collect::<Vec<_>>()
         .join(", ");
     let row: Option<(String,)> = sqlx::query_as(&format!(
